@@ -1,0 +1,339 @@
+//! The storage contract: a [`Store`] (the catalog of tenants and domains, and
+//! the door to each tenant's data) and a [`TenantStore`] handle scoped to
+//! exactly one tenant.
+//!
+//! Tenant data is reachable only through a `TenantStore`, and a `TenantStore`
+//! is only obtained from [`Store::open`] for a [`Tenant`] read from the
+//! catalog. Nothing here accepts a schema name, a file path or SQL.
+//!
+//! Backends enforce plan limits themselves: `create_*` methods take the
+//! limit, and the count and the insert happen in one transaction (or under
+//! the tenant file's write lock), so concurrent creates can never overshoot.
+//!
+//! # Implementing a backend
+//!
+//! ```
+//! use std::sync::Arc;
+//! use saas_core::store::{Store, TenantStore};
+//!
+//! // A backend is a type implementing `Store`, whose `open` returns its own
+//! // `TenantStore`. The conformance suite in the `tests` crate runs every
+//! // operation against it; the SQLite and PostgreSQL crates are the models.
+//! fn assert_backend<S: Store>(_: &S) {}
+//! fn assert_handle(_: Arc<dyn TenantStore>) {}
+//! ```
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::projects::{
+    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
+    Task, TaskChanges, TaskCounts, TaskId, TaskQuery,
+};
+use crate::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
+use crate::users::{Email, NewUserRecord, User, UserChanges, UserId, Username};
+
+/// A page of a list, DRF style: 1-based page number and a bounded size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    page: u64,
+    page_size: u64,
+}
+
+impl PageRequest {
+    /// Page size when none is asked for.
+    pub const DEFAULT_SIZE: u64 = 20;
+    /// Largest page size accepted.
+    pub const MAX_SIZE: u64 = 100;
+    /// Largest page number accepted (keeps offsets far from overflow).
+    pub const MAX_PAGE: u64 = 1_000_000;
+
+    /// Validates a page request; `None` takes the defaults (page 1, 20 items).
+    pub fn new(page: Option<u64>, page_size: Option<u64>) -> Result<Self> {
+        let page = page.unwrap_or(1);
+        let page_size = page_size.unwrap_or(Self::DEFAULT_SIZE);
+        if !(1..=Self::MAX_PAGE).contains(&page) {
+            return Err(Error::invalid("page", "must be a positive page number"));
+        }
+        if !(1..=Self::MAX_SIZE).contains(&page_size) {
+            return Err(Error::invalid("page_size", "must be between 1 and 100"));
+        }
+        Ok(PageRequest { page, page_size })
+    }
+
+    /// The first page with the default size.
+    pub fn first() -> Self {
+        PageRequest {
+            page: 1,
+            page_size: Self::DEFAULT_SIZE,
+        }
+    }
+
+    /// 1-based page number.
+    pub fn page(&self) -> u64 {
+        self.page
+    }
+
+    /// Items per page.
+    pub fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.page_size
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self::first()
+    }
+}
+
+/// One page of results and the total count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    /// Items matching, on all pages.
+    pub count: u64,
+    /// This page's items.
+    pub items: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// Maps the items, keeping the count.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            count: self.count,
+            items: self.items.into_iter().map(f).collect(),
+        }
+    }
+}
+
+/// A refresh token as remembered by the tenant, for rotation and reuse detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// The token's unique id (its `jti` claim).
+    pub jti: Uuid,
+    /// Every token rotated from the same login shares a family.
+    pub family: Uuid,
+    /// The user it was issued to.
+    pub user_id: UserId,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What consuming a refresh token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Unused until now and now marked used: rotation may go ahead.
+    Rotated {
+        /// The token's user.
+        user_id: UserId,
+        /// The token's family.
+        family: Uuid,
+    },
+    /// Already used before: the backend has revoked the whole family.
+    Reused,
+    /// Unknown or revoked.
+    Invalid,
+}
+
+/// A platform superuser (the seed's `createsuperuser`), separate from tenant users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Superuser {
+    /// Id.
+    pub id: i64,
+    /// Login name.
+    pub username: Username,
+    /// Email address.
+    pub email: Email,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Progress of a fleet migration, reported after each tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationProgress {
+    /// Tenants handled so far.
+    pub done: u64,
+    /// Tenants in all.
+    pub total: u64,
+    /// The tenant just handled.
+    pub slug: String,
+}
+
+/// Outcome of a fleet migration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrationReport {
+    /// Tenants considered.
+    pub tenants: u64,
+    /// Tenants that were behind and are now current.
+    pub migrated: u64,
+    /// Tenants already current.
+    pub current: u64,
+    /// Tenants that failed, with the reason; the run went on past them.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Callback receiving migration progress.
+pub type ProgressFn<'a> = &'a (dyn Fn(MigrationProgress) + Send + Sync);
+
+/// The catalog of tenants, domains and superusers, and the door to each
+/// tenant's data. Implemented by each backend; used as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Debug + Send + Sync + 'static {
+    /// Creates the tenant's catalog row, primary domain, storage (schema or
+    /// file, with every table) and first admin, all or nothing. Fails with
+    /// [`Error::Conflict`] (tenant/slug or domain/hostname) when taken.
+    async fn create_tenant(&self, tenant: &NewTenant, admin: &NewUserRecord) -> Result<(Tenant, User)>;
+
+    /// The tenant with `id`.
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
+
+    /// The tenant with `slug`.
+    async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>>;
+
+    /// The tenant that `hostname` routes to.
+    async fn tenant_by_domain(&self, hostname: &Hostname) -> Result<Option<Tenant>>;
+
+    /// Tenants, oldest first.
+    async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>>;
+
+    /// The domains of a tenant, primary first.
+    async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>>;
+
+    /// Routes another hostname to a tenant. Making it primary demotes the
+    /// previous primary domain.
+    async fn add_domain(&self, tenant: TenantId, hostname: &Hostname, is_primary: bool) -> Result<Domain>;
+
+    /// Stops routing a hostname. The primary domain cannot be removed.
+    async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()>;
+
+    /// Changes a tenant's plan (the code is checked by the caller).
+    async fn set_plan(&self, tenant: TenantId, plan: &str) -> Result<Tenant>;
+
+    /// Suspends or reactivates a tenant.
+    async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant>;
+
+    /// Deletes a tenant's data, domains and catalog row, all or nothing.
+    async fn delete_tenant(&self, tenant: TenantId) -> Result<()>;
+
+    /// A handle scoped to `tenant`'s data.
+    async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>>;
+
+    /// Creates a platform superuser. Conflict when the username is taken.
+    async fn create_superuser(&self, username: &Username, email: &Email, password_hash: &str) -> Result<Superuser>;
+
+    /// A superuser and its password hash, by case-folded username.
+    async fn superuser_credentials(&self, username_key: &str) -> Result<Option<(Superuser, String)>>;
+
+    /// Brings shared storage and every tenant's storage to the newest schema
+    /// version, reporting progress after each tenant and going on past failures.
+    async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport>;
+
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Everything stored for one tenant, reachable only through this handle.
+#[async_trait]
+pub trait TenantStore: Debug + Send + Sync + 'static {
+    /// The tenant this handle is scoped to.
+    fn tenant_id(&self) -> TenantId;
+
+    // --- users -----------------------------------------------------------
+
+    /// Creates a user if fewer than `max_users` exist (checked atomically).
+    /// Conflict (user/username) if the case-folded username is taken.
+    async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User>;
+
+    /// The user with `id`.
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+
+    /// A user and its password hash, by case-folded username.
+    async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>>;
+
+    /// Users, by id.
+    async fn list_users(&self, page: PageRequest) -> Result<Page<User>>;
+
+    /// Writes every mutable field; deactivating bumps the token version.
+    async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User>;
+
+    /// Replaces the password hash and bumps the token version.
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()>;
+
+    /// Records a successful login.
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Number of users (active or not).
+    async fn count_users(&self) -> Result<u64>;
+
+    // --- refresh tokens --------------------------------------------------
+
+    /// Remembers an issued refresh token.
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
+
+    /// Marks a refresh token used, atomically; a second use revokes its family.
+    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome>;
+
+    /// Forgets refresh tokens that expired before `before`.
+    async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    // --- projects --------------------------------------------------------
+
+    /// Creates a project if fewer than `max_projects` exist (checked atomically).
+    async fn create_project(&self, project: &NewProjectRecord, max_projects: Option<u64>) -> Result<Project>;
+
+    /// The project with `id`, with owner and members.
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>>;
+
+    /// Projects visible in `scope`, newest first.
+    async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>>;
+
+    /// Writes every mutable field. NotFound if absent.
+    async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project>;
+
+    /// Deletes a project with its tasks and memberships. NotFound if absent.
+    async fn delete_project(&self, id: ProjectId) -> Result<()>;
+
+    /// Adds a member (idempotent). NotFound (project or user) if either is absent.
+    async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project>;
+
+    /// Removes a member (idempotent). NotFound if the project is absent.
+    async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project>;
+
+    /// Projects visible in `scope`, counted by status.
+    async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts>;
+
+    // --- tasks -----------------------------------------------------------
+
+    /// Creates a task if its project has fewer than `max_per_project` tasks
+    /// (checked atomically). NotFound (project) if the project is absent.
+    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>) -> Result<Task>;
+
+    /// The task with `id`.
+    async fn task(&self, id: TaskId) -> Result<Option<Task>>;
+
+    /// Tasks matching `query` (see [`TaskQuery::matches`]), ordered as it says.
+    async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>>;
+
+    /// Writes every mutable field. NotFound if absent.
+    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task>;
+
+    /// Deletes a task. NotFound if absent.
+    async fn delete_task(&self, id: TaskId) -> Result<()>;
+
+    /// Tasks matching `query`'s filters, counted by status and priority, with
+    /// overdue counted as of `now`. Ordering is ignored.
+    async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts>;
+
+    /// Deletes done tasks completed before `cutoff`; returns how many.
+    async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+}
