@@ -3,16 +3,31 @@
 //!
 //! This crate knows no SQL library and no HTTP. Backends
 //! (`saas-store-sqlite`, `saas-store-postgres`) implement [`store::Store`];
-//! the optional `saas-http` crate serves the REST API on top of
-//! [`service::Saas`].
+//! host applications hold a [`Saas`] and act through [`Session`]s; the
+//! optional `saas-http` crate serves the REST API on top of them.
+//!
+//! Map of the crate:
+//! - [`tenancy`], [`users`], [`projects`], [`plans`]: validated domain types.
+//! - [`store`]: the storage traits ([`store::Store`], [`store::TenantStore`]).
+//! - [`service`]: [`Saas`] — registration, tenant resolution, login, tokens.
+//! - [`session`]: [`Session`] — one user acting in one tenant.
+//! - [`operator`]: platform superusers.
+//! - [`permissions`]: the role matrix. [`auth`]: passwords and JWTs.
 
+pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod operator;
+pub mod permissions;
 pub mod plans;
 pub mod projects;
+pub mod service;
+pub mod session;
 pub mod store;
 pub mod tenancy;
 pub mod text;
 pub mod users;
 
 pub use error::{Entity, Error, Resource, Result};
+pub use service::{Saas, SaasBuilder};
+pub use session::Session;

@@ -104,10 +104,9 @@ impl PlanCatalog {
         for plan in plans {
             let ok = (1..=32).contains(&plan.code.len())
                 && plan.code.as_bytes()[0].is_ascii_lowercase()
-                && plan
-                    .code
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+                && plan.code.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
             if !ok {
                 return Err(Error::invalid(
                     "plan",

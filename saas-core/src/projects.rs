@@ -500,7 +500,10 @@ mod tests {
 
     #[test]
     fn enums_parse_and_rank() {
-        assert_eq!("on_hold".parse::<ProjectStatus>().unwrap(), ProjectStatus::OnHold);
+        assert_eq!(
+            "on_hold".parse::<ProjectStatus>().unwrap(),
+            ProjectStatus::OnHold
+        );
         assert_eq!(TaskStatus::Done.rank(), 3);
         assert_eq!(Priority::from_rank(3), Some(Priority::Urgent));
         assert_eq!(Priority::from_rank(4), None);

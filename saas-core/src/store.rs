@@ -192,7 +192,11 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// Creates the tenant's catalog row, primary domain, storage (schema or
     /// file, with every table) and first admin, all or nothing. Fails with
     /// [`Error::Conflict`] (tenant/slug or domain/hostname) when taken.
-    async fn create_tenant(&self, tenant: &NewTenant, admin: &NewUserRecord) -> Result<(Tenant, User)>;
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)>;
 
     /// The tenant with `id`.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
@@ -211,7 +215,12 @@ pub trait Store: Debug + Send + Sync + 'static {
 
     /// Routes another hostname to a tenant. Making it primary demotes the
     /// previous primary domain.
-    async fn add_domain(&self, tenant: TenantId, hostname: &Hostname, is_primary: bool) -> Result<Domain>;
+    async fn add_domain(
+        &self,
+        tenant: TenantId,
+        hostname: &Hostname,
+        is_primary: bool,
+    ) -> Result<Domain>;
 
     /// Stops routing a hostname. The primary domain cannot be removed.
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()>;
@@ -229,10 +238,18 @@ pub trait Store: Debug + Send + Sync + 'static {
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>>;
 
     /// Creates a platform superuser. Conflict when the username is taken.
-    async fn create_superuser(&self, username: &Username, email: &Email, password_hash: &str) -> Result<Superuser>;
+    async fn create_superuser(
+        &self,
+        username: &Username,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<Superuser>;
 
     /// A superuser and its password hash, by case-folded username.
-    async fn superuser_credentials(&self, username_key: &str) -> Result<Option<(Superuser, String)>>;
+    async fn superuser_credentials(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<(Superuser, String)>>;
 
     /// Brings shared storage and every tenant's storage to the newest schema
     /// version, reporting progress after each tenant and going on past failures.
@@ -289,7 +306,11 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     // --- projects --------------------------------------------------------
 
     /// Creates a project if fewer than `max_projects` exist (checked atomically).
-    async fn create_project(&self, project: &NewProjectRecord, max_projects: Option<u64>) -> Result<Project>;
+    async fn create_project(
+        &self,
+        project: &NewProjectRecord,
+        max_projects: Option<u64>,
+    ) -> Result<Project>;
 
     /// The project with `id`, with owner and members.
     async fn project(&self, id: ProjectId) -> Result<Option<Project>>;
@@ -316,7 +337,8 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
 
     /// Creates a task if its project has fewer than `max_per_project` tasks
     /// (checked atomically). NotFound (project) if the project is absent.
-    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>) -> Result<Task>;
+    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>)
+    -> Result<Task>;
 
     /// The task with `id`.
     async fn task(&self, id: TaskId) -> Result<Option<Task>>;

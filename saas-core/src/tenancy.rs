@@ -242,7 +242,10 @@ impl FromStr for TenantStatus {
         match s {
             "active" => Ok(TenantStatus::Active),
             "suspended" => Ok(TenantStatus::Suspended),
-            _ => Err(Error::invalid("status", "must be one of: active, suspended")),
+            _ => Err(Error::invalid(
+                "status",
+                "must be one of: active, suspended",
+            )),
         }
     }
 }
@@ -348,11 +351,22 @@ mod tests {
             Hostname::parse("ACME.localhost").unwrap().as_str(),
             "acme.localhost"
         );
-        for bad in ["", "-a.com", "a-.com", "a..com", "a b.com", "ex_ample.com", "é.com", "a.com/x"] {
+        for bad in [
+            "",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "a b.com",
+            "ex_ample.com",
+            "é.com",
+            "a.com/x",
+        ] {
             assert!(Hostname::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            Hostname::from_host_header("acme.localhost:8000").unwrap().as_str(),
+            Hostname::from_host_header("acme.localhost:8000")
+                .unwrap()
+                .as_str(),
             "acme.localhost"
         );
         let base = Hostname::parse("example.com").unwrap();
@@ -360,10 +374,15 @@ mod tests {
         assert_eq!(h.label_under(&base), Some("acme"));
         assert_eq!(base.label_under(&base), None);
         assert_eq!(
-            Hostname::parse("a.b.example.com").unwrap().label_under(&base),
+            Hostname::parse("a.b.example.com")
+                .unwrap()
+                .label_under(&base),
             None
         );
-        assert_eq!(Hostname::parse("xexample.com").unwrap().label_under(&base), None);
+        assert_eq!(
+            Hostname::parse("xexample.com").unwrap().label_under(&base),
+            None
+        );
     }
 
     #[test]

@@ -133,10 +133,7 @@ impl Password {
     pub fn parse(value: &str) -> Result<Self> {
         let n = value.chars().count();
         if n < Self::MIN_CHARS {
-            return Err(Error::invalid(
-                "password",
-                "must be at least 8 characters",
-            ));
+            return Err(Error::invalid("password", "must be at least 8 characters"));
         }
         if n > Self::MAX_CHARS {
             return Err(Error::invalid("password", "must be at most 128 characters"));
@@ -355,7 +352,16 @@ mod tests {
             Email::parse("John@ACME.com").unwrap().as_str(),
             "John@acme.com"
         );
-        for bad in ["", "a", "a@", "@b.com", "a b@c.com", "a@b..com", ".a@b.com", "é@b.com"] {
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.com",
+            "a b@c.com",
+            "a@b..com",
+            ".a@b.com",
+            "é@b.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -365,7 +371,10 @@ mod tests {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse("12345678901").is_err());
         assert!(Password::parse("securepassword123").is_ok());
-        assert_eq!(format!("{:?}", Password::parse("securepassword123").unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("securepassword123").unwrap()),
+            "Password(***)"
+        );
         assert_eq!("manager".parse::<Role>().unwrap(), Role::Manager);
         assert!("owner".parse::<Role>().is_err());
         assert!(Role::Admin < Role::Viewer);

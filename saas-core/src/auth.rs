@@ -1,0 +1,311 @@
+//! Passwords and tokens.
+//!
+//! Passwords are hashed with argon2id at the OWASP parameters (19 MiB,
+//! 2 passes, 1 lane), on the blocking pool and never on the async executor,
+//! with at most one hash per core at a time so a login flood cannot exhaust
+//! memory. A login for an unknown user verifies against a dummy hash, so it
+//! costs the same as a wrong password.
+//!
+//! Tokens are HS256 JWTs bound to one tenant. Every failure to verify a
+//! token — bad signature, expired, wrong kind, another tenant, revoked —
+//! is the same [`Error::Unauthenticated`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OnceCell, Semaphore};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::tenancy::TenantId;
+use crate::users::{Role, UserId};
+
+/// The argon2id parameters in use (OWASP's recommendation).
+pub fn argon2_params() -> Params {
+    Params::DEFAULT
+}
+
+fn hasher() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params())
+}
+
+/// Hashes and verifies passwords off the async executor.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    dummy: Arc<OnceCell<String>>,
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Passwords {
+    /// A hasher allowing one concurrent hash per available core.
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Passwords {
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self.permits.acquire().await.map_err(Error::backend)?;
+        tokio::task::spawn_blocking(f).await.map_err(Error::backend)
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        self.blocking(move || {
+            hasher()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| Error::backend(HashError(e.to_string())))
+        })
+        .await?
+    }
+
+    /// Whether `password` matches `hash`. A malformed hash never matches.
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
+        let password = password.to_owned();
+        let hash = hash.to_owned();
+        self.blocking(move || {
+            hasher()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+    }
+
+    /// Spends the time of one verification without a user to verify, so an
+    /// unknown username costs what a wrong password does.
+    pub async fn verify_dummy(&self, password: &str) -> Result<()> {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| self.hash("dummy password for timing equalization"))
+            .await?
+            .clone();
+        self.verify(password, &dummy).await.map(|_| ())
+    }
+}
+
+/// A password-hashing failure (only ever a bug or resource exhaustion).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Which kind of token a JWT is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Short-lived, sent with every request.
+    Access,
+    /// Longer-lived, exchanged once for a new pair.
+    Refresh,
+    /// A platform superuser's access token (no tenant).
+    Platform,
+}
+
+/// The claims of every token `saas` issues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: the user id (or superuser id), as text per RFC 7519.
+    pub sub: String,
+    /// The user id, as simplejwt names it.
+    pub user_id: i64,
+    /// The tenant the token is valid at (`None` for platform tokens).
+    pub tid: Option<TenantId>,
+    /// The user's role when the token was issued.
+    pub role: Option<Role>,
+    /// The user's token version when issued; a newer version revokes it.
+    pub ver: i64,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: Uuid,
+    /// Access, refresh or platform.
+    pub token_type: TokenKind,
+    /// Refresh-token family (every rotation from one login shares it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<Uuid>,
+}
+
+/// An access and a refresh token, as `POST /api/token/` returns them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: String,
+    /// The refresh token.
+    pub refresh: String,
+}
+
+/// Signing keys and lifetimes of tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    /// Lifetime of access tokens.
+    pub access_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// Shortest secret accepted, in bytes.
+    pub const MIN_SECRET_LEN: usize = 32;
+
+    /// Keys from a secret of at least 32 bytes; access tokens live 5 minutes
+    /// and refresh tokens a day, as in simplejwt.
+    pub fn new(secret: &[u8]) -> Result<Self> {
+        if secret.len() < Self::MIN_SECRET_LEN {
+            return Err(Error::invalid("secret_key", "must be at least 32 bytes"));
+        }
+        let encoding = EncodingKey::from_secret(secret).map_err(Error::backend)?;
+        let decoding = DecodingKey::from_secret(secret).map_err(Error::backend)?;
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(TokenKeys {
+            encoding,
+            decoding,
+            validation,
+            access_ttl: Duration::from_secs(5 * 60),
+            refresh_ttl: Duration::from_secs(24 * 60 * 60),
+        })
+    }
+
+    /// Signs `claims`.
+    pub fn sign(&self, claims: &Claims) -> Result<String> {
+        jsonwebtoken::encode(&Header::default(), claims, &self.encoding).map_err(Error::backend)
+    }
+
+    /// Verifies signature and expiry and returns the claims of a token of `kind`.
+    pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims> {
+        // Anything longer is not one of ours; refuse before any work.
+        if token.len() > 4096 {
+            return Err(Error::Unauthenticated);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| Error::Unauthenticated)?;
+        if data.claims.token_type != kind {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(data.claims)
+    }
+
+    /// Claims for a new token of `kind` issued now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn claims(
+        &self,
+        kind: TokenKind,
+        user_id: UserId,
+        tenant: Option<TenantId>,
+        role: Option<Role>,
+        version: i64,
+        family: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Claims {
+        let ttl = match kind {
+            TokenKind::Refresh => self.refresh_ttl,
+            TokenKind::Access | TokenKind::Platform => self.access_ttl,
+        };
+        let iat = now.timestamp();
+        Claims {
+            sub: user_id.0.to_string(),
+            user_id: user_id.0,
+            tid: tenant,
+            role,
+            ver: version,
+            exp: iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+            iat,
+            jti: Uuid::new_v4(),
+            token_type: kind,
+            fam: family,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let p = Passwords::new();
+        let h = p.hash("correct horse").await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(p.verify("correct horse", &h).await.unwrap());
+        assert!(!p.verify("wrong horse", &h).await.unwrap());
+        assert!(!p.verify("x", "not a hash").await.unwrap());
+        p.verify_dummy("anything").await.unwrap();
+    }
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering() {
+        let keys = TokenKeys::new(&[7u8; 32]).unwrap();
+        let tid = TenantId::new();
+        let c = keys.claims(
+            TokenKind::Access,
+            UserId(3),
+            Some(tid),
+            Some(Role::Member),
+            0,
+            None,
+            Utc::now(),
+        );
+        let t = keys.sign(&c).unwrap();
+        assert_eq!(keys.verify(&t, TokenKind::Access).unwrap(), c);
+        assert!(matches!(
+            keys.verify(&t, TokenKind::Refresh),
+            Err(Error::Unauthenticated)
+        ));
+        let other = TokenKeys::new(&[8u8; 32]).unwrap();
+        assert!(matches!(
+            other.verify(&t, TokenKind::Access),
+            Err(Error::Unauthenticated)
+        ));
+        let expired = keys.claims(
+            TokenKind::Access,
+            UserId(3),
+            Some(tid),
+            None,
+            0,
+            None,
+            Utc::now() - chrono::Duration::hours(1),
+        );
+        let t = keys.sign(&expired).unwrap();
+        assert!(matches!(
+            keys.verify(&t, TokenKind::Access),
+            Err(Error::Unauthenticated)
+        ));
+        assert!(matches!(
+            keys.verify("garbage", TokenKind::Access),
+            Err(Error::Unauthenticated)
+        ));
+        assert!(TokenKeys::new(b"short").is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! The platform operator: superusers who run the installation (the seed's
+//! `createsuperuser` and Django admin), separate from every tenant's users.
+
+use chrono::DateTime;
+use serde::Serialize;
+
+use crate::auth::TokenKind;
+use crate::error::{Entity, Error, Result, Validator};
+use crate::service::Saas;
+use crate::session::Usage;
+use crate::store::{Page, PageRequest, Superuser};
+use crate::tenancy::{Domain, Hostname, Tenant, TenantId, TenantStatus};
+use crate::users::{Email, Password, UserId, Username};
+
+/// A tenant with its domains and usage against its plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantOverview {
+    /// The tenant.
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// Its domains, primary first.
+    pub domains: Vec<Domain>,
+    /// Users against the plan's limit.
+    pub users: Usage,
+    /// Projects against the plan's limit.
+    pub projects: Usage,
+}
+
+/// A platform token, as `POST /api/platform/token/` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformToken {
+    /// The access token.
+    pub access: String,
+}
+
+impl Saas {
+    /// Creates a platform superuser (the seed's `createsuperuser`).
+    pub async fn create_superuser(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Superuser> {
+        let mut v = Validator::new();
+        let username = v.check("username", Username::parse(username));
+        let email = v.check("email", Email::parse(email));
+        let password = v.check("password", Password::parse(password));
+        v.finish()?;
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(Error::invalid("superuser", "invalid superuser"));
+        };
+        let hash = self.passwords().hash(password.expose()).await?;
+        self.store()
+            .create_superuser(&username, &email, &hash)
+            .await
+    }
+
+    /// Exchanges a superuser's credentials for a platform access token.
+    pub async fn superuser_login(&self, username: &str, password: &str) -> Result<PlatformToken> {
+        let found = match Username::parse(username) {
+            Ok(u) if password.len() <= 4 * Password::MAX_CHARS => {
+                self.store().superuser_credentials(&u.key()).await?
+            }
+            _ => None,
+        };
+        let Some((su, hash)) = found else {
+            self.passwords().verify_dummy(password).await?;
+            return Err(Error::Unauthenticated);
+        };
+        if !self.passwords().verify(password, &hash).await? {
+            return Err(Error::Unauthenticated);
+        }
+        let claims = self.keys().claims(
+            TokenKind::Platform,
+            UserId(su.id),
+            None,
+            None,
+            0,
+            None,
+            self.now(),
+        );
+        Ok(PlatformToken {
+            access: self.keys().sign(&claims)?,
+        })
+    }
+
+    /// The operator a platform token grants.
+    pub async fn operator(&self, token: &str) -> Result<Operator> {
+        let claims = self.keys().verify(token, TokenKind::Platform)?;
+        if claims.tid.is_some() {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(Operator {
+            saas: self.clone(),
+            superuser_id: claims.user_id,
+            issued_at: DateTime::from_timestamp(claims.iat, 0),
+        })
+    }
+
+    /// An operator handle without a token, for trusted host code and the CLI.
+    pub fn operator_unchecked(&self) -> Operator {
+        Operator {
+            saas: self.clone(),
+            superuser_id: 0,
+            issued_at: None,
+        }
+    }
+}
+
+/// What a platform superuser may do: list tenants with usage, change plans,
+/// suspend, reactivate, delete, manage domains.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    saas: Saas,
+    superuser_id: i64,
+    issued_at: Option<DateTime<chrono::Utc>>,
+}
+
+impl Operator {
+    /// The superuser's id (0 for [`Saas::operator_unchecked`]).
+    pub fn superuser_id(&self) -> i64 {
+        self.superuser_id
+    }
+
+    /// When the token was issued, if there was one.
+    pub fn issued_at(&self) -> Option<DateTime<chrono::Utc>> {
+        self.issued_at
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Tenant> {
+        self.saas
+            .store()
+            .tenant(id)
+            .await?
+            .ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    /// A tenant with its domains and usage (suspended tenants included).
+    pub async fn overview(&self, id: TenantId) -> Result<TenantOverview> {
+        let tenant = self.tenant(id).await?;
+        self.describe(tenant).await
+    }
+
+    async fn describe(&self, tenant: Tenant) -> Result<TenantOverview> {
+        let store = self.saas.store().open(&tenant).await?;
+        let plan = self.saas.plan_of(&tenant).clone();
+        let users = store.count_users().await?;
+        let projects = store
+            .project_counts(crate::projects::Scope::All)
+            .await?
+            .total;
+        let domains = self.saas.store().domains(tenant.id).await?;
+        Ok(TenantOverview {
+            tenant,
+            domains,
+            users: Usage {
+                used: users,
+                limit: plan.max_users,
+            },
+            projects: Usage {
+                used: projects,
+                limit: plan.max_projects,
+            },
+        })
+    }
+
+    /// Tenants, oldest first, with usage.
+    pub async fn list_tenants(&self, page: PageRequest) -> Result<Page<TenantOverview>> {
+        let tenants = self.saas.store().list_tenants(page).await?;
+        let mut items = Vec::with_capacity(tenants.items.len());
+        for t in tenants.items {
+            items.push(self.describe(t).await?);
+        }
+        Ok(Page {
+            count: tenants.count,
+            items,
+        })
+    }
+
+    /// Changes a tenant's plan; takes effect at once. A downgrade below
+    /// current usage blocks new creates and deletes nothing.
+    pub async fn change_plan(&self, id: TenantId, plan: &str) -> Result<Tenant> {
+        let plan = self.saas.plans().get(plan)?.code.clone();
+        let t = self.saas.store().set_plan(id, &plan).await?;
+        self.saas.forget_hosts();
+        Ok(t)
+    }
+
+    /// Suspends a tenant: its requests, logins and jobs are refused as if it did not exist.
+    pub async fn suspend(&self, id: TenantId) -> Result<Tenant> {
+        let t = self
+            .saas
+            .store()
+            .set_status(id, TenantStatus::Suspended)
+            .await?;
+        self.saas.forget_hosts();
+        Ok(t)
+    }
+
+    /// Reactivates a suspended tenant.
+    pub async fn reactivate(&self, id: TenantId) -> Result<Tenant> {
+        let t = self
+            .saas
+            .store()
+            .set_status(id, TenantStatus::Active)
+            .await?;
+        self.saas.forget_hosts();
+        Ok(t)
+    }
+
+    /// Deletes a tenant and all its data. Irreversible.
+    pub async fn delete_tenant(&self, id: TenantId) -> Result<()> {
+        self.saas.store().delete_tenant(id).await?;
+        self.saas.forget_hosts();
+        Ok(())
+    }
+
+    /// Routes another hostname to a tenant.
+    pub async fn add_domain(
+        &self,
+        id: TenantId,
+        hostname: &str,
+        is_primary: bool,
+    ) -> Result<Domain> {
+        let host = Hostname::parse(hostname)?;
+        let d = self.saas.store().add_domain(id, &host, is_primary).await?;
+        self.saas.forget_hosts();
+        Ok(d)
+    }
+
+    /// Stops routing a hostname (not the primary one).
+    pub async fn remove_domain(&self, id: TenantId, hostname: &str) -> Result<()> {
+        let host = Hostname::parse(hostname)?;
+        self.saas.store().remove_domain(id, &host).await?;
+        self.saas.forget_hosts();
+        Ok(())
+    }
+}

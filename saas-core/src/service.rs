@@ -1,0 +1,587 @@
+//! The service layer: [`Saas`] is what a host application holds.
+//!
+//! It registers tenants, resolves requests to tenants, logs users in and
+//! hands out [`Session`]s — a tenant-scoped handle acting as one user, through
+//! which every tenant operation goes with its role and plan checks.
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn saas_core::store::Store>) -> saas_core::Result<()> {
+//! use saas_core::service::{Registration, Saas};
+//!
+//! let saas = Saas::builder(store).secret(b"a secret of at least thirty-two bytes!").build()?;
+//! let (tenant, _admin) = saas
+//!     .register(Registration {
+//!         company_name: "Acme Corp".into(),
+//!         schema_name: "acme".into(),
+//!         domain_url: "acme.localhost".into(),
+//!         admin_username: "admin".into(),
+//!         admin_email: "admin@acme.com".into(),
+//!         admin_password: "securepassword123".into(),
+//!         subscription_plan: Some("basic".into()),
+//!     })
+//!     .await?;
+//! let tokens = saas.login(&tenant, "admin", "securepassword123").await?;
+//! let session = saas.authenticate(&tenant, &tokens.access).await?;
+//! println!("{:?}", session.dashboard().await?);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::auth::{Passwords, TokenKeys, TokenKind, TokenPair};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Entity, Error, Result, Validator};
+use crate::plans::{Plan, PlanCatalog};
+use crate::session::Session;
+use crate::store::{RefreshOutcome, RefreshTokenRecord, Store, TenantStore};
+use crate::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus};
+use crate::users::{
+    Email, MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, NewUserRecord, Password, Role, User, UserId,
+    Username, parse_name,
+};
+
+/// Told about events a host may want to react to (the jobs runtime sends the
+/// welcome email from here). Failures are logged, never undo the event.
+#[async_trait]
+pub trait Listener: Debug + Send + Sync + 'static {
+    /// A user was created (including a tenant's first admin).
+    async fn user_created(&self, _tenant: &Tenant, _user: &User) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The seed's `POST /api/register/` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Registration {
+    /// Display name of the tenant.
+    pub company_name: String,
+    /// Tenant slug.
+    pub schema_name: String,
+    /// Primary domain.
+    pub domain_url: String,
+    /// First admin's username.
+    pub admin_username: String,
+    /// First admin's email.
+    pub admin_email: String,
+    /// First admin's password.
+    pub admin_password: String,
+    /// Plan code; the catalog's default when absent.
+    #[serde(default)]
+    pub subscription_plan: Option<String>,
+}
+
+/// A new tenant user, as `POST /api/users/register/` takes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Given name.
+    #[serde(default)]
+    pub first_name: String,
+    /// Family name.
+    #[serde(default)]
+    pub last_name: String,
+    /// Role; `member` when absent.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Department.
+    #[serde(default)]
+    pub department: String,
+}
+
+pub(crate) struct ValidNewUser {
+    pub(crate) username: Username,
+    pub(crate) email: Email,
+    pub(crate) password: Password,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
+    pub(crate) role: Role,
+    pub(crate) department: String,
+}
+
+impl NewUser {
+    /// Validates every field, reporting all failures at once.
+    pub(crate) fn validate(&self, v: &mut Validator, prefix: &str) -> Option<ValidNewUser> {
+        let f = |name: &str| format!("{prefix}{name}");
+        let username = v.check(&f("username"), Username::parse(&self.username));
+        let email = v.check(&f("email"), Email::parse(&self.email));
+        let password = v.check(&f("password"), Password::parse(&self.password));
+        if self.password.eq_ignore_ascii_case(&self.username) && !self.username.is_empty() {
+            v.add(&f("password"), "may not be the same as the username");
+        }
+        let first_name = v.check(
+            "first_name",
+            parse_name("first_name", &self.first_name, MAX_NAME_CHARS),
+        );
+        let last_name = v.check(
+            "last_name",
+            parse_name("last_name", &self.last_name, MAX_NAME_CHARS),
+        );
+        let department = v.check(
+            "department",
+            parse_name("department", &self.department, MAX_DEPARTMENT_CHARS),
+        );
+        Some(ValidNewUser {
+            username: username?,
+            email: email?,
+            password: password?,
+            first_name: first_name?,
+            last_name: last_name?,
+            role: self.role.unwrap_or(Role::Member),
+            department: department?,
+        })
+    }
+}
+
+/// How long a resolved host stays cached when nothing in this process
+/// changed it (other processes' changes are seen after this long).
+const HOST_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Bound on cached hosts; the cache is cleared when it would grow past it.
+const HOST_CACHE_MAX: usize = 10_000;
+
+#[derive(Debug, Default)]
+struct HostCache {
+    entries: RwLock<HashMap<String, (Option<Tenant>, Instant)>>,
+}
+
+impl HostCache {
+    fn get(&self, key: &str) -> Option<Option<Tenant>> {
+        let map = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(_, at)| at.elapsed() < HOST_CACHE_TTL)
+            .map(|(t, _)| t.clone())
+    }
+
+    fn put(&self, key: String, tenant: Option<Tenant>) {
+        let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= HOST_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(key, (tenant, Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+/// Builds a [`Saas`].
+#[derive(Debug)]
+pub struct SaasBuilder {
+    store: Arc<dyn Store>,
+    plans: PlanCatalog,
+    secret: Option<Vec<u8>>,
+    clock: Arc<dyn Clock>,
+    base_domain: Option<Hostname>,
+    listeners: Vec<Arc<dyn Listener>>,
+    access_ttl: Option<Duration>,
+    refresh_ttl: Option<Duration>,
+}
+
+impl SaasBuilder {
+    /// The plan catalog (default: [`PlanCatalog::builtin`]).
+    pub fn plans(mut self, plans: PlanCatalog) -> Self {
+        self.plans = plans;
+        self
+    }
+
+    /// The token-signing secret (at least 32 bytes). Required.
+    pub fn secret(mut self, secret: &[u8]) -> Self {
+        self.secret = Some(secret.to_vec());
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A base domain: `acme.<base>` resolves to the tenant with slug `acme`
+    /// even without a registered domain.
+    pub fn base_domain(mut self, base: Hostname) -> Self {
+        self.base_domain = Some(base);
+        self
+    }
+
+    /// Adds a listener for events.
+    pub fn listener(mut self, listener: Arc<dyn Listener>) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Lifetime of access tokens (default 5 minutes).
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = Some(ttl);
+        self
+    }
+
+    /// Lifetime of refresh tokens (default 1 day).
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = Some(ttl);
+        self
+    }
+
+    /// Builds the service. Fails when the secret is missing or too short.
+    pub fn build(self) -> Result<Saas> {
+        let secret = self
+            .secret
+            .ok_or_else(|| Error::invalid("secret_key", "a token-signing secret is required"))?;
+        let mut keys = TokenKeys::new(&secret)?;
+        if let Some(t) = self.access_ttl {
+            keys.access_ttl = t;
+        }
+        if let Some(t) = self.refresh_ttl {
+            keys.refresh_ttl = t;
+        }
+        Ok(Saas {
+            inner: Arc::new(Inner {
+                store: self.store,
+                plans: self.plans,
+                keys,
+                passwords: Passwords::new(),
+                clock: self.clock,
+                base_domain: self.base_domain,
+                listeners: self.listeners,
+                hosts: HostCache::default(),
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    plans: PlanCatalog,
+    keys: TokenKeys,
+    passwords: Passwords,
+    clock: Arc<dyn Clock>,
+    base_domain: Option<Hostname>,
+    listeners: Vec<Arc<dyn Listener>>,
+    hosts: HostCache,
+}
+
+/// The multi-tenant backend as a value: cheap to clone, shared by every
+/// request and job.
+#[derive(Debug, Clone)]
+pub struct Saas {
+    inner: Arc<Inner>,
+}
+
+impl Saas {
+    /// Starts building a service over `store`.
+    pub fn builder(store: Arc<dyn Store>) -> SaasBuilder {
+        SaasBuilder {
+            store,
+            plans: PlanCatalog::builtin(),
+            secret: None,
+            clock: Arc::new(SystemClock),
+            base_domain: None,
+            listeners: Vec::new(),
+            access_ttl: None,
+            refresh_ttl: None,
+        }
+    }
+
+    /// The storage backend.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The plan catalog.
+    pub fn plans(&self) -> &PlanCatalog {
+        &self.inner.plans
+    }
+
+    /// The password hasher.
+    pub fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
+    }
+
+    pub(crate) fn keys(&self) -> &TokenKeys {
+        &self.inner.keys
+    }
+
+    /// Now, truncated to the microseconds every backend stores.
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = self.inner.clock.now();
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    }
+
+    /// The plan of `tenant`. A tenant whose plan left the catalog gets the
+    /// default plan rather than an error, so a catalog change cannot lock
+    /// tenants out.
+    pub fn plan_of(&self, tenant: &Tenant) -> &Plan {
+        self.inner
+            .plans
+            .get(&tenant.plan)
+            .unwrap_or_else(|_| self.inner.plans.default_plan())
+    }
+
+    pub(crate) async fn notify_user_created(&self, tenant: &Tenant, user: &User) {
+        for l in &self.inner.listeners {
+            if let Err(e) = l.user_created(tenant, user).await {
+                tracing::warn!(tenant = %tenant.slug, user = %user.id, error = %e, "user_created listener failed");
+            }
+        }
+    }
+
+    pub(crate) fn forget_hosts(&self) {
+        self.inner.hosts.clear();
+    }
+
+    /// Registers a tenant with its primary domain and first admin, all or
+    /// nothing (the seed's `POST /api/register/`).
+    pub async fn register(&self, r: Registration) -> Result<(Tenant, User)> {
+        let mut v = Validator::new();
+        let name = v.check("company_name", TenantName::parse(&r.company_name));
+        let slug = v.check("schema_name", Slug::parse(&r.schema_name));
+        let domain = v.check("domain_url", Hostname::parse(&r.domain_url));
+        let admin = NewUser {
+            username: r.admin_username.clone(),
+            email: r.admin_email.clone(),
+            password: r.admin_password.clone(),
+            role: Some(Role::Admin),
+            ..NewUser::default()
+        }
+        .validate(&mut v, "admin_");
+        let plan = match &r.subscription_plan {
+            Some(code) => v.check("subscription_plan", self.inner.plans.get(code).cloned()),
+            None => Some(self.inner.plans.default_plan().clone()),
+        };
+        v.finish()?;
+        let (Some(name), Some(slug), Some(domain), Some(admin), Some(plan)) =
+            (name, slug, domain, admin, plan)
+        else {
+            return Err(Error::invalid("registration", "invalid registration"));
+        };
+        let now = self.now();
+        let password_hash = self.inner.passwords.hash(admin.password.expose()).await?;
+        let record = NewUserRecord {
+            username: admin.username,
+            email: admin.email,
+            password_hash,
+            first_name: String::new(),
+            last_name: String::new(),
+            role: Role::Admin,
+            department: String::new(),
+            is_owner: true,
+            date_joined: now,
+        };
+        let new = NewTenant {
+            id: TenantId::new(),
+            name,
+            slug,
+            plan: plan.code,
+            domain,
+            created_at: now,
+        };
+        let (tenant, user) = self.inner.store.create_tenant(&new, &record).await?;
+        self.forget_hosts();
+        self.notify_user_created(&tenant, &user).await;
+        Ok((tenant, user))
+    }
+
+    /// The active tenant a request's `Host` header names: a registered
+    /// domain, or one label under the base domain. Unknown and suspended
+    /// tenants are both [`Error::NotFound`]. Cached briefly; changes made
+    /// through this service invalidate the cache at once.
+    pub async fn resolve_host(&self, host_header: &str) -> Result<Tenant> {
+        let host = Hostname::from_host_header(host_header)
+            .map_err(|_| Error::not_found(Entity::Tenant))?;
+        if let Some(hit) = self.inner.hosts.get(host.as_str()) {
+            return hit.ok_or(Error::not_found(Entity::Tenant));
+        }
+        let mut found = self.inner.store.tenant_by_domain(&host).await?;
+        if found.is_none()
+            && let Some(label) = self
+                .inner
+                .base_domain
+                .as_ref()
+                .and_then(|b| host.label_under(b))
+            && let Ok(slug) = Slug::parse(label)
+        {
+            found = self.inner.store.tenant_by_slug(&slug).await?;
+        }
+        let found = found.filter(|t| t.status == TenantStatus::Active);
+        self.inner
+            .hosts
+            .put(host.as_str().to_owned(), found.clone());
+        found.ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    /// The active tenant with `slug` (for `X-Tenant`). Unknown and suspended
+    /// tenants are both [`Error::NotFound`].
+    pub async fn resolve_slug(&self, slug: &str) -> Result<Tenant> {
+        let slug = Slug::parse(slug).map_err(|_| Error::not_found(Entity::Tenant))?;
+        let key = format!("slug:{slug}");
+        if let Some(hit) = self.inner.hosts.get(&key) {
+            return hit.ok_or(Error::not_found(Entity::Tenant));
+        }
+        let found = self
+            .inner
+            .store
+            .tenant_by_slug(&slug)
+            .await?
+            .filter(|t| t.status == TenantStatus::Active);
+        self.inner.hosts.put(key, found.clone());
+        found.ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    /// An active tenant by id, with a handle to its data (for jobs and hosts).
+    pub async fn open_tenant(&self, id: TenantId) -> Result<(Tenant, Arc<dyn TenantStore>)> {
+        let tenant = self
+            .inner
+            .store
+            .tenant(id)
+            .await?
+            .filter(|t| t.status == TenantStatus::Active)
+            .ok_or(Error::not_found(Entity::Tenant))?;
+        let store = self.inner.store.open(&tenant).await?;
+        Ok((tenant, store))
+    }
+
+    async fn active_store(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {
+        if tenant.status != TenantStatus::Active {
+            return Err(Error::not_found(Entity::Tenant));
+        }
+        self.inner.store.open(tenant).await
+    }
+
+    /// Exchanges a username and password for a token pair (`POST /api/token/`).
+    /// Unknown user, wrong password and inactive user are the same
+    /// [`Error::Unauthenticated`], at the same cost.
+    pub async fn login(
+        &self,
+        tenant: &Tenant,
+        username: &str,
+        password: &str,
+    ) -> Result<TokenPair> {
+        let store = self.active_store(tenant).await?;
+        let found = match Username::parse(username) {
+            Ok(u) if password.len() <= 4 * Password::MAX_CHARS => {
+                store.credentials(&u.key()).await?
+            }
+            _ => None,
+        };
+        let Some((user, hash)) = found else {
+            self.inner.passwords.verify_dummy(password).await?;
+            return Err(Error::Unauthenticated);
+        };
+        if !self.inner.passwords.verify(password, &hash).await? || !user.is_active {
+            return Err(Error::Unauthenticated);
+        }
+        store.record_login(user.id, self.now()).await?;
+        self.issue_pair(tenant, &*store, &user, uuid::Uuid::new_v4())
+            .await
+    }
+
+    async fn issue_pair(
+        &self,
+        tenant: &Tenant,
+        store: &dyn TenantStore,
+        user: &User,
+        family: uuid::Uuid,
+    ) -> Result<TokenPair> {
+        let now = self.now();
+        let keys = &self.inner.keys;
+        let access = keys.claims(
+            TokenKind::Access,
+            user.id,
+            Some(tenant.id),
+            Some(user.role),
+            user.token_version,
+            None,
+            now,
+        );
+        let refresh = keys.claims(
+            TokenKind::Refresh,
+            user.id,
+            Some(tenant.id),
+            Some(user.role),
+            user.token_version,
+            Some(family),
+            now,
+        );
+        store
+            .insert_refresh_token(&RefreshTokenRecord {
+                jti: refresh.jti,
+                family,
+                user_id: user.id,
+                expires_at: DateTime::from_timestamp(refresh.exp, 0).unwrap_or(now),
+            })
+            .await?;
+        Ok(TokenPair {
+            access: keys.sign(&access)?,
+            refresh: keys.sign(&refresh)?,
+        })
+    }
+
+    /// Rotates a refresh token into a new pair (`POST /api/token/refresh/`).
+    /// A refresh token works once; presenting it again revokes every token
+    /// rotated from the same login.
+    pub async fn refresh(&self, tenant: &Tenant, refresh_token: &str) -> Result<TokenPair> {
+        let claims = self.inner.keys.verify(refresh_token, TokenKind::Refresh)?;
+        if claims.tid != Some(tenant.id) {
+            return Err(Error::Unauthenticated);
+        }
+        let store = self.active_store(tenant).await?;
+        let (user_id, family) = match store.consume_refresh_token(claims.jti).await? {
+            RefreshOutcome::Rotated { user_id, family } => (user_id, family),
+            RefreshOutcome::Reused | RefreshOutcome::Invalid => return Err(Error::Unauthenticated),
+        };
+        let user = store.user(user_id).await?.ok_or(Error::Unauthenticated)?;
+        if !user.is_active || user.token_version != claims.ver || user.id.0 != claims.user_id {
+            return Err(Error::Unauthenticated);
+        }
+        self.issue_pair(tenant, &*store, &user, family).await
+    }
+
+    /// The session an access token grants at `tenant`. A token issued at
+    /// another tenant, expired, revoked or for an inactive user is
+    /// [`Error::Unauthenticated`].
+    pub async fn authenticate(&self, tenant: &Tenant, access_token: &str) -> Result<Session> {
+        let claims = self.inner.keys.verify(access_token, TokenKind::Access)?;
+        if claims.tid != Some(tenant.id) {
+            return Err(Error::Unauthenticated);
+        }
+        let store = self.active_store(tenant).await?;
+        let user = store
+            .user(UserId(claims.user_id))
+            .await?
+            .filter(|u| u.is_active && u.token_version == claims.ver)
+            .ok_or(Error::Unauthenticated)?;
+        Ok(Session::new(self.clone(), tenant.clone(), store, user))
+    }
+
+    /// A session acting as `user` without a token, for host code that has
+    /// authenticated the user its own way. Inactive users are refused.
+    pub async fn session(&self, tenant: &Tenant, user: UserId) -> Result<Session> {
+        let store = self.active_store(tenant).await?;
+        let user = store
+            .user(user)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(Error::not_found(Entity::User))?;
+        Ok(Session::new(self.clone(), tenant.clone(), store, user))
+    }
+
+    /// Whether the backend answers (for `GET /api/health/`).
+    pub async fn health(&self) -> Result<()> {
+        self.inner.store.ping().await
+    }
+}

@@ -1,0 +1,871 @@
+//! A [`Session`]: one user acting in one tenant. Every tenant operation is a
+//! method here, and each checks the permission matrix, the object's
+//! visibility and the plan before touching storage.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Entity, Error, Result, Validator};
+use crate::permissions::{Action, Relation, require};
+use crate::plans::Plan;
+use crate::projects::{
+    MAX_DESCRIPTION_CHARS, MAX_SEARCH_CHARS, MAX_TITLE_CHARS, NewProjectRecord, NewTaskRecord,
+    Priority, Project, ProjectChanges, ProjectCounts, ProjectId, ProjectStatus, Scope, Task,
+    TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
+};
+use crate::service::{NewUser, Saas};
+use crate::store::{Page, PageRequest, TenantStore};
+use crate::tenancy::Tenant;
+use crate::text;
+use crate::users::{
+    Email, MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, NewUserRecord, Password, Role, User, UserChanges,
+    UserId, parse_name,
+};
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`)
+/// or a value (`Some(Some(v))`), as PATCH bodies need.
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserPatch {
+    /// New email.
+    pub email: Option<String>,
+    /// New given name.
+    pub first_name: Option<String>,
+    /// New family name.
+    pub last_name: Option<String>,
+    /// New role (admins only).
+    pub role: Option<Role>,
+    /// New department.
+    pub department: Option<String>,
+    /// Activate or deactivate (admins only).
+    pub is_active: Option<bool>,
+}
+
+/// A new project, as `POST /api/projects/` takes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewProject {
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Status; `planning` when absent.
+    #[serde(default)]
+    pub status: Option<ProjectStatus>,
+    /// Planned start.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
+    /// Planned end (not before the start).
+    #[serde(default)]
+    pub end_date: Option<NaiveDate>,
+}
+
+/// Changes to a project; absent fields stay, `null` dates are cleared.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProjectPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New status.
+    pub status: Option<ProjectStatus>,
+    /// New start (`Some(None)` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub start_date: Option<Option<NaiveDate>>,
+    /// New end (`Some(None)` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub end_date: Option<Option<NaiveDate>>,
+}
+
+/// A new task, as `POST /api/tasks/` takes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewTask {
+    /// The project.
+    pub project: ProjectId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Status; `todo` when absent.
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+    /// Priority; `medium` when absent.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// Assignee: the project's owner or one of its members.
+    #[serde(default)]
+    pub assigned_to_id: Option<UserId>,
+    /// Due time.
+    #[serde(default)]
+    pub due_date: Option<DateTime<Utc>>,
+}
+
+/// Changes to a task; absent fields stay, `null` clears assignee or due date.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New status (done sets `completed_at`; leaving done clears it).
+    pub status: Option<TaskStatus>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New assignee (`Some(None)` unassigns).
+    #[serde(default, deserialize_with = "nullable")]
+    pub assigned_to_id: Option<Option<UserId>>,
+    /// New due time (`Some(None)` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub due_date: Option<Option<DateTime<Utc>>>,
+}
+
+/// Whose tasks to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignee {
+    /// A given user.
+    User(UserId),
+    /// The acting user (`?assigned_to=me`).
+    Me,
+}
+
+/// Filters of `GET /api/tasks/`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only this project's tasks.
+    pub project: Option<ProjectId>,
+    /// Only tasks with this status.
+    pub status: Option<TaskStatus>,
+    /// Only tasks with this priority.
+    pub priority: Option<Priority>,
+    /// Only tasks assigned to this user.
+    pub assigned_to: Option<Assignee>,
+    /// Only tasks whose title or description contains this.
+    pub search: Option<String>,
+    /// Ordering (default newest first).
+    pub ordering: Option<TaskOrdering>,
+}
+
+/// A used amount against a plan limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Amount in use.
+    pub used: u64,
+    /// The plan's limit (`None`: unlimited).
+    pub limit: Option<u64>,
+}
+
+/// Counts keyed by status or priority name.
+pub type Breakdown = BTreeMap<&'static str, u64>;
+
+fn status_breakdown(c: &TaskCounts) -> Breakdown {
+    TaskStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), c.status(*s)))
+        .collect()
+}
+
+fn priority_breakdown(c: &TaskCounts) -> Breakdown {
+    Priority::ALL
+        .iter()
+        .map(|p| (p.as_str(), c.priority(*p)))
+        .collect()
+}
+
+/// `GET /api/projects/{id}/statistics/`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectStatistics {
+    /// The project.
+    pub project_id: ProjectId,
+    /// All tasks.
+    pub total_tasks: u64,
+    /// Tasks to do.
+    pub todo_tasks: u64,
+    /// Tasks in progress.
+    pub in_progress_tasks: u64,
+    /// Tasks in review.
+    pub review_tasks: u64,
+    /// Tasks done.
+    pub completed_tasks: u64,
+    /// Tasks past due and not done.
+    pub overdue_tasks: u64,
+    /// Done as a percentage of all, one decimal (0 without tasks).
+    pub completion_rate: f64,
+    /// Tasks by status.
+    pub tasks_by_status: Breakdown,
+    /// Tasks by priority.
+    pub tasks_by_priority: Breakdown,
+    /// Members (the owner not counted unless a member).
+    pub member_count: u64,
+}
+
+/// `GET /api/dashboard/`: the acting user's view of the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dashboard {
+    /// Projects visible to the user.
+    pub total_projects: u64,
+    /// Of which active.
+    pub active_projects: u64,
+    /// Projects by status.
+    pub projects_by_status: BTreeMap<&'static str, u64>,
+    /// Tasks in visible projects.
+    pub total_tasks: u64,
+    /// Of which done.
+    pub completed_tasks: u64,
+    /// Of which in progress.
+    pub in_progress_tasks: u64,
+    /// Of which overdue.
+    pub overdue_tasks: u64,
+    /// Tasks by status.
+    pub tasks_by_status: Breakdown,
+    /// Tasks by priority.
+    pub tasks_by_priority: Breakdown,
+    /// Tasks assigned to the user.
+    pub my_tasks: u64,
+    /// Of which not done.
+    pub my_open_tasks: u64,
+    /// Of which overdue.
+    pub my_overdue_tasks: u64,
+    /// The five most recently changed visible tasks.
+    pub recent_tasks: Vec<Task>,
+    /// The tenant's plan code.
+    pub plan: String,
+    /// Users against the plan's limit.
+    pub users: Usage,
+    /// Projects against the plan's limit.
+    pub projects: Usage,
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// One user acting in one tenant. Obtained from [`Saas::authenticate`] or
+/// [`Saas::session`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Session {
+    saas: Saas,
+    tenant: Tenant,
+    store: Arc<dyn TenantStore>,
+    actor: User,
+}
+
+impl Session {
+    pub(crate) fn new(
+        saas: Saas,
+        tenant: Tenant,
+        store: Arc<dyn TenantStore>,
+        actor: User,
+    ) -> Self {
+        Session {
+            saas,
+            tenant,
+            store,
+            actor,
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The acting user (`GET /api/users/me/`).
+    pub fn me(&self) -> &User {
+        &self.actor
+    }
+
+    /// The tenant's current plan.
+    pub fn plan(&self) -> &Plan {
+        self.saas.plan_of(&self.tenant)
+    }
+
+    /// The tenant's storage handle (for jobs that run as this session).
+    pub fn store(&self) -> &Arc<dyn TenantStore> {
+        &self.store
+    }
+
+    fn role(&self) -> Role {
+        self.actor.role
+    }
+
+    fn scope(&self) -> Scope {
+        if self.role() == Role::Admin {
+            Scope::All
+        } else {
+            Scope::InvolvedIn(self.actor.id)
+        }
+    }
+
+    fn with_plan(&self, e: Error) -> Error {
+        match e {
+            Error::PlanLimitExceeded {
+                resource, limit, ..
+            } => Error::PlanLimitExceeded {
+                resource,
+                limit,
+                plan: self.plan().code.clone(),
+            },
+            other => other,
+        }
+    }
+
+    // --- users -----------------------------------------------------------
+
+    /// The tenant's users.
+    pub async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
+        require(self.role(), Action::ListUsers, Relation::None)?;
+        self.store.list_users(page).await
+    }
+
+    /// A user of the tenant.
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        require(self.role(), Action::ListUsers, Relation::None)?;
+        self.store
+            .user(id)
+            .await?
+            .ok_or(Error::not_found(Entity::User))
+    }
+
+    /// Registers a user (`POST /api/users/register/`). Admins may register
+    /// any role, managers members and viewers. Counts against the plan.
+    pub async fn register_user(&self, new: NewUser) -> Result<User> {
+        let role = new.role.unwrap_or(Role::Member);
+        require(self.role(), Action::RegisterUser(role), Relation::None)?;
+        let mut v = Validator::new();
+        let valid = new.validate(&mut v, "");
+        v.finish()?;
+        let valid = valid.ok_or_else(|| Error::invalid("user", "invalid user"))?;
+        let hash = self.saas.passwords().hash(valid.password.expose()).await?;
+        let record = NewUserRecord {
+            username: valid.username,
+            email: valid.email,
+            password_hash: hash,
+            first_name: valid.first_name,
+            last_name: valid.last_name,
+            role: valid.role,
+            department: valid.department,
+            is_owner: false,
+            date_joined: self.saas.now(),
+        };
+        let user = self
+            .store
+            .create_user(&record, self.plan().max_users)
+            .await
+            .map_err(|e| self.with_plan(e))?;
+        self.saas.notify_user_created(&self.tenant, &user).await;
+        Ok(user)
+    }
+
+    /// Changes a user. Anyone may change their own email, names and
+    /// department; only admins change others, roles and the active flag.
+    /// Nobody can demote or deactivate the tenant's owner.
+    pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User> {
+        let target = self
+            .store
+            .user(id)
+            .await?
+            .ok_or(Error::not_found(Entity::User))?;
+        let privileged = patch.role.is_some_and(|r| r != target.role)
+            || patch.is_active.is_some_and(|a| a != target.is_active);
+        if id != self.actor.id || privileged {
+            require(self.role(), Action::ManageUsers, Relation::None)?;
+        }
+        if target.is_owner
+            && (patch.role.is_some_and(|r| r != Role::Admin) || patch.is_active == Some(false))
+        {
+            return Err(Error::Forbidden {
+                reason: "the tenant's owner cannot be demoted or deactivated",
+            });
+        }
+        let mut v = Validator::new();
+        let mut changes = UserChanges::from(&target);
+        if let Some(e) = &patch.email
+            && let Some(e) = v.check("email", Email::parse(e))
+        {
+            changes.email = e;
+        }
+        for (field, value, max, slot) in [
+            (
+                "first_name",
+                &patch.first_name,
+                MAX_NAME_CHARS,
+                &mut changes.first_name,
+            ),
+            (
+                "last_name",
+                &patch.last_name,
+                MAX_NAME_CHARS,
+                &mut changes.last_name,
+            ),
+            (
+                "department",
+                &patch.department,
+                MAX_DEPARTMENT_CHARS,
+                &mut changes.department,
+            ),
+        ] {
+            if let Some(value) = value
+                && let Some(ok) = v.check(field, parse_name(field, value, max))
+            {
+                *slot = ok;
+            }
+        }
+        v.finish()?;
+        if let Some(r) = patch.role {
+            changes.role = r;
+        }
+        if let Some(a) = patch.is_active {
+            changes.is_active = a;
+        }
+        self.store.update_user(id, &changes).await
+    }
+
+    /// Changes the acting user's password; every token issued before stops working.
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<()> {
+        let (_, hash) = self
+            .store
+            .credentials(&self.actor.username.key())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if !self.saas.passwords().verify(old, &hash).await? {
+            return Err(Error::invalid(
+                "old_password",
+                "is not your current password",
+            ));
+        }
+        let new = Password::parse(new).map_err(|_| {
+            Error::invalid(
+                "new_password",
+                "must be 8 to 128 characters and not entirely numeric",
+            )
+        })?;
+        let hash = self.saas.passwords().hash(new.expose()).await?;
+        self.store.set_password(self.actor.id, &hash).await
+    }
+
+    // --- projects --------------------------------------------------------
+
+    fn relation_to(&self, p: &Project) -> Relation {
+        if p.owner.id == self.actor.id {
+            Relation::Owner
+        } else if p.members.iter().any(|m| m.id == self.actor.id) {
+            Relation::Member
+        } else {
+            Relation::None
+        }
+    }
+
+    /// A project visible to the actor; invisible ones are NotFound.
+    pub async fn project(&self, id: ProjectId) -> Result<Project> {
+        let p = self
+            .store
+            .project(id)
+            .await?
+            .ok_or(Error::not_found(Entity::Project))?;
+        if self.scope() == Scope::All || p.involves(self.actor.id) {
+            Ok(p)
+        } else {
+            Err(Error::not_found(Entity::Project))
+        }
+    }
+
+    /// Projects visible to the actor, newest first.
+    pub async fn list_projects(&self, page: PageRequest) -> Result<Page<Project>> {
+        self.store.list_projects(self.scope(), page).await
+    }
+
+    fn check_dates(v: &mut Validator, start: Option<NaiveDate>, end: Option<NaiveDate>) {
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            v.add("end_date", "may not be before start_date");
+        }
+    }
+
+    /// Creates a project owned by the actor. Counts against the plan.
+    pub async fn create_project(&self, new: NewProject) -> Result<Project> {
+        require(self.role(), Action::CreateProject, Relation::None)?;
+        let mut v = Validator::new();
+        let name = v.check(
+            "name",
+            text::required_line("name", &new.name, MAX_TITLE_CHARS),
+        );
+        let description = v.check(
+            "description",
+            text::block("description", &new.description, MAX_DESCRIPTION_CHARS),
+        );
+        Self::check_dates(&mut v, new.start_date, new.end_date);
+        v.finish()?;
+        let (Some(name), Some(description)) = (name, description) else {
+            return Err(Error::invalid("project", "invalid project"));
+        };
+        let record = NewProjectRecord {
+            name,
+            description,
+            status: new.status.unwrap_or(ProjectStatus::Planning),
+            start_date: new.start_date,
+            end_date: new.end_date,
+            owner: self.actor.id,
+            created_at: self.saas.now(),
+        };
+        self.store
+            .create_project(&record, self.plan().max_projects)
+            .await
+            .map_err(|e| self.with_plan(e))
+    }
+
+    /// Changes a project (admins, or its managers).
+    pub async fn update_project(&self, id: ProjectId, patch: ProjectPatch) -> Result<Project> {
+        let p = self.project(id).await?;
+        require(self.role(), Action::UpdateProject, self.relation_to(&p))?;
+        let mut v = Validator::new();
+        let mut c = ProjectChanges {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            status: patch.status.unwrap_or(p.status),
+            start_date: patch.start_date.unwrap_or(p.start_date),
+            end_date: patch.end_date.unwrap_or(p.end_date),
+            updated_at: self.saas.now(),
+        };
+        if let Some(n) = &patch.name
+            && let Some(n) = v.check("name", text::required_line("name", n, MAX_TITLE_CHARS))
+        {
+            c.name = n;
+        }
+        if let Some(d) = &patch.description
+            && let Some(d) = v.check(
+                "description",
+                text::block("description", d, MAX_DESCRIPTION_CHARS),
+            )
+        {
+            c.description = d;
+        }
+        Self::check_dates(&mut v, c.start_date, c.end_date);
+        v.finish()?;
+        self.store.update_project(id, &c).await
+    }
+
+    /// Deletes a project with its tasks (admins, or its owner if a manager).
+    pub async fn delete_project(&self, id: ProjectId) -> Result<()> {
+        let p = self.project(id).await?;
+        require(self.role(), Action::DeleteProject, self.relation_to(&p))?;
+        self.store.delete_project(id).await
+    }
+
+    /// Adds a member (`POST /api/projects/{id}/add_member/`).
+    pub async fn add_member(&self, id: ProjectId, user: UserId) -> Result<Project> {
+        let p = self.project(id).await?;
+        require(self.role(), Action::ManageMembers, self.relation_to(&p))?;
+        self.store.add_member(id, user).await
+    }
+
+    /// Removes a member (`POST /api/projects/{id}/remove_member/`).
+    pub async fn remove_member(&self, id: ProjectId, user: UserId) -> Result<Project> {
+        let p = self.project(id).await?;
+        require(self.role(), Action::ManageMembers, self.relation_to(&p))?;
+        self.store.remove_member(id, user).await
+    }
+
+    /// Task statistics of a visible project.
+    pub async fn statistics(&self, id: ProjectId) -> Result<ProjectStatistics> {
+        let p = self.project(id).await?;
+        let mut q = TaskQuery::new(Scope::All);
+        q.project = Some(id);
+        let c = self.store.task_counts(&q, self.saas.now()).await?;
+        let done = c.status(TaskStatus::Done);
+        Ok(ProjectStatistics {
+            project_id: id,
+            total_tasks: c.total,
+            todo_tasks: c.status(TaskStatus::Todo),
+            in_progress_tasks: c.status(TaskStatus::InProgress),
+            review_tasks: c.status(TaskStatus::Review),
+            completed_tasks: done,
+            overdue_tasks: c.overdue,
+            completion_rate: if c.total == 0 {
+                0.0
+            } else {
+                round1(done as f64 * 100.0 / c.total as f64)
+            },
+            tasks_by_status: status_breakdown(&c),
+            tasks_by_priority: priority_breakdown(&c),
+            member_count: p.members.len() as u64,
+        })
+    }
+
+    /// Checks that the actor may generate a report for a visible project on
+    /// the tenant's plan; returns the project.
+    pub async fn authorize_report(&self, id: ProjectId) -> Result<Project> {
+        let p = self.project(id).await?;
+        require(self.role(), Action::GenerateReport, self.relation_to(&p))?;
+        self.plan().check_reports()?;
+        Ok(p)
+    }
+
+    // --- tasks -----------------------------------------------------------
+
+    fn task_relation(&self, t: &Task, p: &Project) -> Relation {
+        if t.created_by.id == self.actor.id {
+            Relation::Owner
+        } else if p.involves(self.actor.id) {
+            Relation::Member
+        } else {
+            Relation::None
+        }
+    }
+
+    /// A task in a visible project; others are NotFound.
+    pub async fn task(&self, id: TaskId) -> Result<Task> {
+        self.task_with_project(id).await.map(|(t, _)| t)
+    }
+
+    async fn task_with_project(&self, id: TaskId) -> Result<(Task, Project)> {
+        let t = self
+            .store
+            .task(id)
+            .await?
+            .ok_or(Error::not_found(Entity::Task))?;
+        let p = self
+            .project(t.project_id)
+            .await
+            .map_err(|_| Error::not_found(Entity::Task))?;
+        Ok((t, p))
+    }
+
+    fn check_assignee(v: &mut Validator, p: &Project, assignee: Option<UserId>) {
+        if let Some(a) = assignee
+            && !p.involves(a)
+        {
+            v.add(
+                "assigned_to_id",
+                "must be the project's owner or one of its members",
+            );
+        }
+    }
+
+    fn truncate(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        t.and_then(|t| DateTime::from_timestamp_micros(t.timestamp_micros()))
+    }
+
+    /// Creates a task in a visible project the actor may work on. Counts
+    /// against the plan's tasks-per-project limit.
+    pub async fn create_task(&self, new: NewTask) -> Result<Task> {
+        let p = match self.project(new.project).await {
+            Ok(p) => p,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::invalid("project", "no such project"));
+            }
+            Err(e) => return Err(e),
+        };
+        require(self.role(), Action::CreateTask, self.relation_to(&p))?;
+        let mut v = Validator::new();
+        let title = v.check(
+            "title",
+            text::required_line("title", &new.title, MAX_TITLE_CHARS),
+        );
+        let description = v.check(
+            "description",
+            text::block("description", &new.description, MAX_DESCRIPTION_CHARS),
+        );
+        Self::check_assignee(&mut v, &p, new.assigned_to_id);
+        v.finish()?;
+        let (Some(title), Some(description)) = (title, description) else {
+            return Err(Error::invalid("task", "invalid task"));
+        };
+        let now = self.saas.now();
+        let status = new.status.unwrap_or(TaskStatus::Todo);
+        let record = NewTaskRecord {
+            project_id: p.id,
+            title,
+            description,
+            status,
+            priority: new.priority.unwrap_or(Priority::Medium),
+            assigned_to: new.assigned_to_id,
+            created_by: self.actor.id,
+            due_date: Self::truncate(new.due_date),
+            completed_at: (status == TaskStatus::Done).then_some(now),
+            created_at: now,
+        };
+        self.store
+            .create_task(&record, self.plan().max_tasks_per_project)
+            .await
+            .map_err(|e| self.with_plan(e))
+    }
+
+    /// Changes a task.
+    pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task> {
+        let (t, p) = self.task_with_project(id).await?;
+        require(self.role(), Action::UpdateTask, self.task_relation(&t, &p))?;
+        let now = self.saas.now();
+        let mut c = TaskChanges::from(&t);
+        c.updated_at = now;
+        let mut v = Validator::new();
+        if let Some(x) = &patch.title
+            && let Some(x) = v.check("title", text::required_line("title", x, MAX_TITLE_CHARS))
+        {
+            c.title = x;
+        }
+        if let Some(x) = &patch.description
+            && let Some(x) = v.check(
+                "description",
+                text::block("description", x, MAX_DESCRIPTION_CHARS),
+            )
+        {
+            c.description = x;
+        }
+        if let Some(a) = patch.assigned_to_id {
+            if a != c.assigned_to {
+                Self::check_assignee(&mut v, &p, a);
+            }
+            c.assigned_to = a;
+        }
+        v.finish()?;
+        if let Some(d) = patch.due_date {
+            c.due_date = Self::truncate(d);
+        }
+        if let Some(pr) = patch.priority {
+            c.priority = pr;
+        }
+        if let Some(s) = patch.status {
+            Self::set_status(&mut c, s, now);
+        }
+        self.store.update_task(id, &c).await
+    }
+
+    fn set_status(c: &mut TaskChanges, s: TaskStatus, now: DateTime<Utc>) {
+        if s == TaskStatus::Done && c.status != TaskStatus::Done {
+            c.completed_at = Some(now);
+        } else if s != TaskStatus::Done {
+            c.completed_at = None;
+        }
+        c.status = s;
+    }
+
+    /// Marks a task done (`POST /api/tasks/{id}/mark_complete/`); idempotent.
+    pub async fn mark_complete(&self, id: TaskId) -> Result<Task> {
+        self.update_task(
+            id,
+            TaskPatch {
+                status: Some(TaskStatus::Done),
+                ..TaskPatch::default()
+            },
+        )
+        .await
+    }
+
+    /// Deletes a task.
+    pub async fn delete_task(&self, id: TaskId) -> Result<()> {
+        let (t, p) = self.task_with_project(id).await?;
+        require(self.role(), Action::DeleteTask, self.task_relation(&t, &p))?;
+        self.store.delete_task(id).await
+    }
+
+    fn task_query(&self, f: &TaskFilter) -> Result<TaskQuery> {
+        let mut q = TaskQuery::new(self.scope());
+        q.project = f.project;
+        q.status = f.status;
+        q.priority = f.priority;
+        q.assigned_to = f.assigned_to.map(|a| match a {
+            Assignee::Me => self.actor.id,
+            Assignee::User(u) => u,
+        });
+        if let Some(s) = &f.search {
+            let s = text::optional_line("search", s, MAX_SEARCH_CHARS)?;
+            q.search = (!s.is_empty()).then_some(s);
+        }
+        if let Some(o) = f.ordering {
+            q.ordering = o;
+        }
+        Ok(q)
+    }
+
+    /// Tasks in visible projects matching `filter`.
+    pub async fn list_tasks(&self, filter: &TaskFilter, page: PageRequest) -> Result<Page<Task>> {
+        let q = self.task_query(filter)?;
+        self.store.list_tasks(&q, page).await
+    }
+
+    /// Tasks assigned to the actor (`GET /api/tasks/my_tasks/`), by due date.
+    pub async fn my_tasks(&self, page: PageRequest) -> Result<Page<Task>> {
+        let filter = TaskFilter {
+            assigned_to: Some(Assignee::Me),
+            ordering: Some(TaskOrdering {
+                field: TaskOrderField::DueDate,
+                descending: false,
+            }),
+            ..TaskFilter::default()
+        };
+        self.list_tasks(&filter, page).await
+    }
+
+    /// Counts of tasks matching `filter` (no paging).
+    pub async fn task_counts(&self, filter: &TaskFilter) -> Result<TaskCounts> {
+        let q = self.task_query(filter)?;
+        self.store.task_counts(&q, self.saas.now()).await
+    }
+
+    // --- dashboard -------------------------------------------------------
+
+    /// The dashboard (`GET /api/dashboard/`).
+    pub async fn dashboard(&self) -> Result<Dashboard> {
+        let now = self.saas.now();
+        let scope = self.scope();
+        let projects: ProjectCounts = self.store.project_counts(scope).await?;
+        let all = self.store.task_counts(&TaskQuery::new(scope), now).await?;
+        let mut mine_q = TaskQuery::new(scope);
+        mine_q.assigned_to = Some(self.actor.id);
+        let mine = self.store.task_counts(&mine_q, now).await?;
+        let mut recent_q = TaskQuery::new(scope);
+        recent_q.ordering = TaskOrdering {
+            field: TaskOrderField::UpdatedAt,
+            descending: true,
+        };
+        let recent = self
+            .store
+            .list_tasks(&recent_q, PageRequest::new(Some(1), Some(5))?)
+            .await?;
+        let plan = self.plan();
+        let users = self.store.count_users().await?;
+        let total_projects = if scope == Scope::All {
+            projects.total
+        } else {
+            self.store.project_counts(Scope::All).await?.total
+        };
+        Ok(Dashboard {
+            total_projects: projects.total,
+            active_projects: projects.status(ProjectStatus::Active),
+            projects_by_status: ProjectStatus::ALL
+                .iter()
+                .map(|s| (s.as_str(), projects.status(*s)))
+                .collect(),
+            total_tasks: all.total,
+            completed_tasks: all.status(TaskStatus::Done),
+            in_progress_tasks: all.status(TaskStatus::InProgress),
+            overdue_tasks: all.overdue,
+            tasks_by_status: status_breakdown(&all),
+            tasks_by_priority: priority_breakdown(&all),
+            my_tasks: mine.total,
+            my_open_tasks: mine.total - mine.status(TaskStatus::Done),
+            my_overdue_tasks: mine.overdue,
+            recent_tasks: recent.items,
+            plan: plan.code.clone(),
+            users: Usage {
+                used: users,
+                limit: plan.max_users,
+            },
+            projects: Usage {
+                used: total_projects,
+                limit: plan.max_projects,
+            },
+        })
+    }
+}
