@@ -1,1 +1,319 @@
-//! placeholder
+//! PostgreSQL backend of `saas`: one schema per tenant, a shared schema for
+//! the catalog.
+//!
+//! # Layout
+//!
+//! - `saas_shared` holds the catalog (`tenants`, `domains`, `superusers`)
+//!   and the ledger of tenant schema versions (`tenant_schemas`). It is
+//!   created on [`PgStore::connect`], idempotently, under an advisory lock so
+//!   any number of processes may start at once.
+//! - Each tenant lives in its own schema `t_<slug>`. The prefix means a
+//!   tenant schema can never be `public`, `pg_*`, `information_schema` or
+//!   the shared schema; the slug is validated by [`saas_core::tenancy::Slug`]
+//!   and quoted anyway.
+//! - With several databases ([`PgConfig::with_database`]) the catalog lives
+//!   in the first; every database has its own `saas_shared` ledger so a
+//!   tenant's migration and its ledger row commit together.
+//!
+//! # Routing
+//!
+//! A [`TenantStore`](saas_core::store::TenantStore) handle routes its
+//! statements to the tenant schema without any session state that could
+//! outlive one unit of work (see [`Routing`]), so it stays correct behind a
+//! transaction-mode pooler such as PgBouncer.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), saas_store_postgres::PgError> {
+//! use saas_store_postgres::{PgConfig, PgStore, Placement};
+//!
+//! let store = PgStore::connect(
+//!     PgConfig::new("postgres://postgres@127.0.0.1/app")
+//!         .with_database("eu", "postgres://postgres@127.0.0.1/app_eu")
+//!         .with_placement(Placement::FewestTenants),
+//! )
+//! .await?;
+//! # let _ = store; Ok(()) }
+//! ```
+
+mod catalog;
+mod error;
+mod rows;
+mod schema;
+mod tenant;
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lru::LruCache;
+use saas_core::tenancy::TenantId;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use error::PgError;
+
+use tenant::{PgTenant, Statements};
+
+/// How a tenant handle points its statements at the tenant's schema.
+///
+/// Neither strategy leaves a session-level `search_path` behind, so a pooled
+/// connection never carries one tenant into the next unit of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Routing {
+    /// Every table name is qualified with the quoted tenant schema; the SQL
+    /// is rendered once per handle and handles are cached. One round trip
+    /// per statement, but each tenant's statements are distinct, so
+    /// sqlx's per-connection prepared statement cache holds only a few
+    /// tenants' worth at a time.
+    #[default]
+    QualifiedSql,
+    /// Unqualified SQL inside a transaction opened with
+    /// `BEGIN; SET LOCAL search_path TO <schema>`: the same prepared
+    /// statements serve every tenant, at the price of a transaction (two more
+    /// round trips) around every unit of work.
+    SetLocalSearchPath,
+}
+
+/// Where new tenants are placed when several databases are configured.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Placement {
+    /// The database holding the fewest tenants (ties: the first configured).
+    #[default]
+    FewestTenants,
+    /// Always the named database.
+    Database(String),
+}
+
+/// Configuration of a [`PgStore`].
+#[derive(Clone)]
+pub struct PgConfig {
+    /// Databases by name, with their connection URLs. The first holds the
+    /// catalog. Names are recorded in the catalog (`Tenant::database`), so
+    /// keep them stable; URLs may change.
+    pub databases: Vec<(String, String)>,
+    /// Placement policy for new tenants.
+    pub placement: Placement,
+    /// Pool size per database.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+    /// How handles route to tenant schemas.
+    pub routing: Routing,
+    /// Prepared statements kept per connection (sqlx's LRU cache).
+    pub statement_cache_capacity: usize,
+    /// Tenant handles (with their rendered SQL) kept by the store.
+    pub handle_cache_capacity: usize,
+    /// Tenants migrated at once by [`saas_core::store::Store::migrate`].
+    pub migrate_concurrency: usize,
+}
+
+impl PgConfig {
+    /// One database, named `default`, with default settings.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgConfig {
+            databases: vec![("default".to_owned(), url.into())],
+            ..PgConfig::default()
+        }
+    }
+
+    /// Adds a database tenants may be placed in.
+    pub fn with_database(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.databases.push((name.into(), url.into()));
+        self
+    }
+
+    /// Sets the placement policy.
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Sets the pool size per database.
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets the routing strategy.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+}
+
+impl Default for PgConfig {
+    /// No database (add some), ten connections each, the default routing.
+    fn default() -> Self {
+        PgConfig {
+            databases: Vec::new(),
+            placement: Placement::default(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+            routing: Routing::default(),
+            statement_cache_capacity: 100,
+            handle_cache_capacity: 4096,
+            migrate_concurrency: 8,
+        }
+    }
+}
+
+impl fmt::Debug for PgConfig {
+    /// URLs may carry passwords: only database names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("databases", &self.databases.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("placement", &self.placement)
+            .field("max_connections", &self.max_connections)
+            .field("routing", &self.routing)
+            .field("statement_cache_capacity", &self.statement_cache_capacity)
+            .field("handle_cache_capacity", &self.handle_cache_capacity)
+            .field("migrate_concurrency", &self.migrate_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One configured database.
+struct Database {
+    name: String,
+    pool: PgPool,
+    options: PgConnectOptions,
+}
+
+struct Inner {
+    /// The first one holds the catalog.
+    databases: Vec<Database>,
+    config: PgConfig,
+    /// Statements rendered without a schema, shared by search-path handles.
+    unqualified: Arc<Statements>,
+    handles: Mutex<LruCache<TenantId, Arc<PgTenant>>>,
+}
+
+/// The PostgreSQL [`Store`](saas_core::store::Store). Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore").field("config", &self.inner.config).finish()
+    }
+}
+
+impl PgStore {
+    /// Connects to every configured database and creates or upgrades the
+    /// shared schema in each (idempotent, safe under concurrent starts).
+    pub async fn connect(config: PgConfig) -> Result<Self, PgError> {
+        if config.databases.is_empty() {
+            return Err(PgError::Config { reason: "no database configured" });
+        }
+        for (i, (name, _)) in config.databases.iter().enumerate() {
+            if name.is_empty() || config.databases[..i].iter().any(|(n, _)| n == name) {
+                return Err(PgError::Config {
+                    reason: "database names must be non-empty and distinct",
+                });
+            }
+        }
+        if let Placement::Database(name) = &config.placement
+            && !config.databases.iter().any(|(n, _)| n == name)
+        {
+            return Err(PgError::Config {
+                reason: "the placement names a database that is not configured",
+            });
+        }
+        if config.max_connections == 0 || config.migrate_concurrency == 0 {
+            return Err(PgError::Config {
+                reason: "max_connections and migrate_concurrency must be positive",
+            });
+        }
+        let mut databases = Vec::with_capacity(config.databases.len());
+        for (name, url) in &config.databases {
+            let options: PgConnectOptions = url
+                .parse::<PgConnectOptions>()?
+                .statement_cache_capacity(config.statement_cache_capacity)
+                .application_name("saas");
+            let pool = PgPoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_with(options.clone())
+                .await?;
+            let mut conn = pool.acquire().await?;
+            schema::setup_shared(&mut conn).await?;
+            drop(conn);
+            databases.push(Database {
+                name: name.clone(),
+                pool,
+                options,
+            });
+        }
+        let capacity = NonZeroUsize::new(config.handle_cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                databases,
+                config,
+                unqualified: Arc::new(Statements::render("")),
+                handles: Mutex::new(LruCache::new(capacity)),
+            }),
+        })
+    }
+
+    /// [`PgStore::connect`] with one database and default settings.
+    pub async fn connect_url(url: &str) -> Result<Self, PgError> {
+        Self::connect(PgConfig::new(url)).await
+    }
+
+    /// Names of the configured databases; the first holds the catalog.
+    pub fn database_names(&self) -> Vec<String> {
+        self.inner.databases.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// The connection pool of the catalog database, for host applications
+    /// that keep their own tables next to it (and for tests).
+    pub fn catalog_pool(&self) -> &PgPool {
+        &self.inner.databases[0].pool
+    }
+
+    /// The routing strategy of this store's handles.
+    pub fn routing(&self) -> Routing {
+        self.inner.config.routing
+    }
+
+    /// A handle to `tenant` that behaves like a single-schema application:
+    /// unqualified SQL on a separate small pool whose connections have the
+    /// tenant schema as their session `search_path`, without transactions.
+    ///
+    /// Only for benchmarks (it is the baseline the routing strategies are
+    /// measured against) and only for one tenant per pool: it is exactly the
+    /// session state that must never be used behind a shared pooler.
+    #[doc(hidden)]
+    pub async fn single_schema_baseline(
+        &self,
+        tenant: &saas_core::tenancy::Tenant,
+        max_connections: u32,
+    ) -> saas_core::Result<Arc<dyn saas_core::store::TenantStore>> {
+        let db = self.database(&tenant.database)?;
+        let schema = schema::quote_ident(&schema::schema_name(&tenant.slug));
+        let options = db.options.clone().options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await
+            .map_err(|e| saas_core::Error::from(PgError::from(e)))?;
+        Ok(Arc::new(PgTenant::baseline(tenant.id, pool, &self.inner.unqualified)))
+    }
+
+    fn database(&self, name: &str) -> saas_core::Result<&Database> {
+        self.inner
+            .databases
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| PgError::UnknownDatabase { name: name.to_owned() }.into())
+    }
+
+    fn catalog(&self) -> &Database {
+        &self.inner.databases[0]
+    }
+}

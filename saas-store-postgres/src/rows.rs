@@ -1,0 +1,157 @@
+//! Decoding rows into domain types. A stored value that no longer parses is
+//! reported as corrupt rather than trusted.
+
+use chrono::{DateTime, Utc};
+use saas_core::Result;
+use saas_core::error::Error;
+use saas_core::projects::{Priority, Project, ProjectId, ProjectStatus, Task, TaskId, TaskStatus};
+use saas_core::store::Superuser;
+use saas_core::tenancy::{Domain, Hostname, Slug, Tenant, TenantId, TenantName, TenantStatus};
+use saas_core::users::{Email, Role, User, UserId, UserSummary, Username};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::error::{SqlxResultExt, corrupt};
+
+fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get::<T, _>(column).db()
+}
+
+pub(crate) fn tenant(row: &PgRow) -> Result<Tenant> {
+    let name: String = get(row, "name")?;
+    let slug: String = get(row, "slug")?;
+    let status: String = get(row, "status")?;
+    Ok(Tenant {
+        id: TenantId(get(row, "id")?),
+        name: TenantName::parse(&name).map_err(|_| corrupt("tenants.name"))?,
+        slug: Slug::parse(&slug).map_err(|_| corrupt("tenants.slug"))?,
+        plan: get(row, "plan")?,
+        status: status.parse::<TenantStatus>().map_err(|_| corrupt("tenants.status"))?,
+        database: get(row, "database")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub(crate) fn domain(row: &PgRow) -> Result<Domain> {
+    let hostname: String = get(row, "hostname")?;
+    Ok(Domain {
+        hostname: Hostname::parse(&hostname).map_err(|_| corrupt("domains.hostname"))?,
+        tenant_id: TenantId(get(row, "tenant_id")?),
+        is_primary: get(row, "is_primary")?,
+    })
+}
+
+pub(crate) fn superuser(row: &PgRow) -> Result<Superuser> {
+    let username: String = get(row, "username")?;
+    let email: String = get(row, "email")?;
+    Ok(Superuser {
+        id: get(row, "id")?,
+        username: Username::parse(&username).map_err(|_| corrupt("superusers.username"))?,
+        email: Email::parse(&email).map_err(|_| corrupt("superusers.email"))?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn username(value: &str) -> Result<Username> {
+    Username::parse(value).map_err(|_| corrupt("users.username"))
+}
+
+fn email(value: &str) -> Result<Email> {
+    Email::parse(value).map_err(|_| corrupt("users.email"))
+}
+
+fn role(value: &str) -> Result<Role> {
+    value.parse::<Role>().map_err(|_| corrupt("users.role"))
+}
+
+pub(crate) fn user(row: &PgRow) -> Result<User> {
+    Ok(User {
+        id: UserId(get(row, "id")?),
+        username: username(&get::<String>(row, "username")?)?,
+        email: email(&get::<String>(row, "email")?)?,
+        first_name: get(row, "first_name")?,
+        last_name: get(row, "last_name")?,
+        role: role(&get::<String>(row, "role")?)?,
+        department: get(row, "department")?,
+        is_active: get(row, "is_active")?,
+        is_owner: get(row, "is_owner")?,
+        last_login: get(row, "last_login")?,
+        date_joined: get(row, "date_joined")?,
+        token_version: get(row, "token_version")?,
+    })
+}
+
+/// The summary under `alias`, or `None` when its id is NULL (outer join).
+pub(crate) fn summary(row: &PgRow, alias: &str) -> Result<Option<UserSummary>> {
+    let col = |c: &str| format!("{alias}_{c}");
+    let Some(id) = get::<Option<i64>>(row, &col("id"))? else {
+        return Ok(None);
+    };
+    Ok(Some(UserSummary {
+        id: UserId(id),
+        username: username(&get::<String>(row, &col("username"))?)?,
+        email: email(&get::<String>(row, &col("email"))?)?,
+        first_name: get(row, &col("first_name"))?,
+        last_name: get(row, &col("last_name"))?,
+        role: role(&get::<String>(row, &col("role"))?)?,
+    }))
+}
+
+fn rank<T>(row: &PgRow, column: &'static str, from: fn(i64) -> Option<T>) -> Result<T> {
+    let value: i16 = get(row, column)?;
+    from(i64::from(value)).ok_or_else(|| corrupt(column))
+}
+
+/// A project row joined with its owner (alias `o`); members are filled in
+/// by the caller with one query for the whole page.
+pub(crate) fn project(row: &PgRow) -> Result<Project> {
+    Ok(Project {
+        id: ProjectId(get(row, "id")?),
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        status: rank(row, "status", ProjectStatus::from_rank)?,
+        start_date: get(row, "start_date")?,
+        end_date: get(row, "end_date")?,
+        owner: summary(row, "o")?.ok_or_else(|| corrupt("projects.owner_id"))?,
+        members: Vec::new(),
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// A task row joined with its assignee (alias `a`) and creator (alias `c`).
+pub(crate) fn task(row: &PgRow) -> Result<Task> {
+    Ok(Task {
+        id: TaskId(get(row, "id")?),
+        project_id: ProjectId(get(row, "project_id")?),
+        title: get(row, "title")?,
+        description: get(row, "description")?,
+        status: rank(row, "status", TaskStatus::from_rank)?,
+        priority: rank(row, "priority", Priority::from_rank)?,
+        assigned_to: summary(row, "a")?,
+        created_by: summary(row, "c")?.ok_or_else(|| corrupt("tasks.created_by"))?,
+        due_date: get::<Option<DateTime<Utc>>>(row, "due_date")?,
+        completed_at: get(row, "completed_at")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// A count from the database as the `u64` the core wants.
+pub(crate) fn count(value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::backend(crate::PgError::OutOfRange { what: "count" }))
+}
+
+/// A `u64` from the core as the `i64` PostgreSQL wants.
+pub(crate) fn to_i64(value: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::backend(crate::PgError::OutOfRange { what }))
+}
+
+/// An enum rank as the `smallint` it is stored as.
+pub(crate) fn small(rank: i64) -> i16 {
+    // Ranks are positions in enums of at most five values.
+    i16::try_from(rank).unwrap_or(i16::MAX)
+}

@@ -1,0 +1,883 @@
+//! The handle to one tenant's schema: every [`TenantStore`] method.
+//!
+//! Statements are written once as templates whose table names carry a `{s}`
+//! prefix, and rendered per handle: with the quoted tenant schema
+//! ([`Routing::QualifiedSql`]), or with nothing when the handle routes with
+//! `SET LOCAL search_path` inside each unit of work
+//! ([`Routing::SetLocalSearchPath`]). Either way no session state outlives a
+//! unit of work, so a pooled connection (or a PgBouncer server connection in
+//! transaction mode) never carries one tenant into the next request.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use saas_core::error::{Entity, Error, Resource, Result};
+use saas_core::projects::{
+    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope, Task,
+    TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
+};
+use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
+use saas_core::tenancy::TenantId;
+use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use uuid::Uuid;
+
+use crate::Routing;
+use crate::error::{SqlxResultExt, corrupt};
+use crate::rows::{self, count, small, to_i64};
+
+/// `SELECT` list of a user summary under table alias `$a`.
+macro_rules! summary_cols {
+    ($a:literal) => {
+        concat!(
+            $a, ".id AS ", $a, "_id, ", $a, ".username AS ", $a, "_username, ", $a, ".email AS ", $a,
+            "_email, ", $a, ".first_name AS ", $a, "_first_name, ", $a, ".last_name AS ", $a,
+            "_last_name, ", $a, ".role AS ", $a, "_role"
+        )
+    };
+}
+
+macro_rules! user_cols {
+    () => {
+        "id, username, email, first_name, last_name, role, department, is_active, is_owner, \
+         last_login, date_joined, token_version"
+    };
+}
+
+macro_rules! project_cols {
+    () => {
+        concat!(
+            "p.id, p.name, p.description, p.status, p.start_date, p.end_date, p.created_at, p.updated_at, ",
+            summary_cols!("o")
+        )
+    };
+}
+
+macro_rules! task_cols {
+    () => {
+        concat!(
+            "t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
+             t.completed_at, t.created_at, t.updated_at, ",
+            summary_cols!("a"),
+            ", ",
+            summary_cols!("c")
+        )
+    };
+}
+
+macro_rules! task_joins {
+    () => {
+        " JOIN {s}users c ON c.id = t.created_by LEFT JOIN {s}users a ON a.id = t.assigned_to"
+    };
+}
+
+macro_rules! involved {
+    ($u:literal) => {
+        concat!(
+            "(p.owner_id = ", $u, " OR EXISTS (SELECT 1 FROM {s}project_members m ",
+            "WHERE m.project_id = p.id AND m.user_id = ", $u, "))"
+        )
+    };
+}
+
+/// Inserts a user (active, token version 0); also used when provisioning.
+pub(crate) const INSERT_USER: &str = concat!(
+    "INSERT INTO {s}users (username, username_key, email, password_hash, first_name, last_name, \
+     role, department, is_active, is_owner, date_joined) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, $9, $10) RETURNING ",
+    user_cols!()
+);
+
+/// Declares the statement set: one `Arc<str>` field per template, rendered
+/// with a table prefix.
+macro_rules! statements {
+    ($($name:ident = $sql:expr;)*) => {
+        /// Every fixed statement of a tenant handle, rendered for one routing.
+        pub(crate) struct Statements {
+            $($name: Arc<str>,)*
+        }
+
+        impl Statements {
+            /// Renders every template with `prefix` in front of table names.
+            pub(crate) fn render(prefix: &str) -> Self {
+                Statements {
+                    $($name: crate::schema::render($sql, prefix).into(),)*
+                }
+            }
+        }
+    };
+}
+
+statements! {
+    user_by_id = concat!("SELECT ", user_cols!(), " FROM {s}users WHERE id = $1");
+    credentials = concat!("SELECT ", user_cols!(), ", password_hash FROM {s}users WHERE username_key = $1");
+    list_users = concat!("SELECT ", user_cols!(), " FROM {s}users ORDER BY id LIMIT $1 OFFSET $2");
+    count_users = "SELECT count(*) FROM {s}users";
+    lock_users = "LOCK TABLE {s}users IN SHARE ROW EXCLUSIVE MODE";
+    insert_user = INSERT_USER;
+    update_user = concat!(
+        "UPDATE {s}users SET email = $2, first_name = $3, last_name = $4, role = $5, department = $6, \
+         token_version = token_version + CASE WHEN is_active AND NOT $7 THEN 1 ELSE 0 END, \
+         is_active = $7 WHERE id = $1 RETURNING ", user_cols!()
+    );
+    set_password = "UPDATE {s}users SET password_hash = $2, token_version = token_version + 1 WHERE id = $1";
+    record_login = "UPDATE {s}users SET last_login = $2 WHERE id = $1";
+
+    insert_refresh = "INSERT INTO {s}refresh_tokens (jti, family, user_id, expires_at) VALUES ($1, $2, $3, $4)";
+    lock_refresh = "SELECT family, user_id, used, revoked FROM {s}refresh_tokens WHERE jti = $1 FOR UPDATE";
+    revoke_family = "UPDATE {s}refresh_tokens SET revoked = true WHERE family = $1";
+    mark_refresh_used = "UPDATE {s}refresh_tokens SET used = true WHERE jti = $1";
+    prune_refresh = "DELETE FROM {s}refresh_tokens WHERE expires_at < $1";
+
+    project_by_id = concat!(
+        "SELECT ", project_cols!(), " FROM {s}projects p JOIN {s}users o ON o.id = p.owner_id WHERE p.id = $1"
+    );
+    members_of = concat!(
+        "SELECT m.project_id, ", summary_cols!("u"),
+        " FROM {s}project_members m JOIN {s}users u ON u.id = m.user_id \
+         WHERE m.project_id = ANY($1) ORDER BY m.project_id, u.id"
+    );
+    list_projects_all = concat!(
+        "SELECT ", project_cols!(), " FROM {s}projects p JOIN {s}users o ON o.id = p.owner_id \
+         ORDER BY p.id DESC LIMIT $1 OFFSET $2"
+    );
+    list_projects_involved = concat!(
+        "SELECT ", project_cols!(), " FROM {s}projects p JOIN {s}users o ON o.id = p.owner_id WHERE ",
+        involved!("$3"), " ORDER BY p.id DESC LIMIT $1 OFFSET $2"
+    );
+    count_projects_all = "SELECT count(*) FROM {s}projects";
+    count_projects_involved = concat!("SELECT count(*) FROM {s}projects p WHERE ", involved!("$1"));
+    project_counts_all = "SELECT status, count(*) AS n FROM {s}projects GROUP BY status";
+    project_counts_involved = concat!(
+        "SELECT p.status, count(*) AS n FROM {s}projects p WHERE ", involved!("$1"), " GROUP BY p.status"
+    );
+    lock_projects = "LOCK TABLE {s}projects IN SHARE ROW EXCLUSIVE MODE";
+    count_projects = "SELECT count(*) FROM {s}projects";
+    insert_project = concat!(
+        "WITH p AS (INSERT INTO {s}projects (name, description, status, start_date, end_date, owner_id, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *) \
+         SELECT ", project_cols!(), " FROM p JOIN {s}users o ON o.id = p.owner_id"
+    );
+    update_project = concat!(
+        "WITH p AS (UPDATE {s}projects SET name = $2, description = $3, status = $4, start_date = $5, \
+         end_date = $6, updated_at = $7 WHERE id = $1 RETURNING *) \
+         SELECT ", project_cols!(), " FROM p JOIN {s}users o ON o.id = p.owner_id"
+    );
+    delete_project = "DELETE FROM {s}projects WHERE id = $1";
+    add_member = "INSERT INTO {s}project_members (project_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+    remove_member = "DELETE FROM {s}project_members WHERE project_id = $1 AND user_id = $2";
+
+    task_by_id = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!(), " WHERE t.id = $1");
+    share_project = "SELECT 1 FROM {s}projects WHERE id = $1 FOR KEY SHARE";
+    lock_project = "SELECT 1 FROM {s}projects WHERE id = $1 FOR NO KEY UPDATE";
+    count_project_tasks = "SELECT count(*) FROM {s}tasks WHERE project_id = $1";
+    insert_task = concat!(
+        "WITH t AS (INSERT INTO {s}tasks (project_id, title, description, status, priority, assigned_to, \
+         created_by, due_date, completed_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *) \
+         SELECT ", task_cols!(), " FROM t", task_joins!()
+    );
+    update_task = concat!(
+        "WITH t AS (UPDATE {s}tasks SET title = $2, description = $3, status = $4, priority = $5, \
+         assigned_to = $6, due_date = $7, completed_at = $8, updated_at = $9 WHERE id = $1 RETURNING *) \
+         SELECT ", task_cols!(), " FROM t", task_joins!()
+    );
+    delete_task = "DELETE FROM {s}tasks WHERE id = $1";
+    delete_done_before = "DELETE FROM {s}tasks WHERE status = 3 AND completed_at < $1";
+}
+
+/// A unit of work on one pooled connection: a plain checkout (one
+/// autocommitted statement, or several reads) or a transaction.
+enum Unit {
+    Conn(PoolConnection<Postgres>),
+    Tx(Transaction<'static, Postgres>),
+}
+
+impl Unit {
+    fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            Unit::Conn(c) => c,
+            Unit::Tx(t) => t,
+        }
+    }
+
+    async fn finish(self) -> Result<()> {
+        if let Unit::Tx(t) = self {
+            t.commit().await.db()?;
+        }
+        Ok(())
+    }
+}
+
+/// A [`TenantStore`] scoped to one tenant schema.
+pub(crate) struct PgTenant {
+    tenant_id: TenantId,
+    pool: PgPool,
+    /// Table prefix the statements were rendered with (for dynamic SQL).
+    prefix: Arc<str>,
+    sql: Arc<Statements>,
+    /// `BEGIN; SET LOCAL search_path …` when routing by search path.
+    begin: Option<Arc<str>>,
+}
+
+impl fmt::Debug for PgTenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgTenant")
+            .field("tenant_id", &self.tenant_id)
+            .field("routing", &if self.begin.is_some() { "set_local" } else { "qualified" })
+            .finish_non_exhaustive()
+    }
+}
+
+fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+    // Rendered from constant templates and a quoted, validated schema name.
+    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
+}
+
+impl PgTenant {
+    /// A handle for `tenant_id` whose tables live in `schema` (unquoted,
+    /// validated) on `pool`. `shared_unqualified` is the statement set
+    /// rendered without a prefix, shared by all search-path handles.
+    pub(crate) fn new(
+        tenant_id: TenantId,
+        pool: PgPool,
+        schema: &str,
+        routing: Routing,
+        shared_unqualified: &Arc<Statements>,
+    ) -> Self {
+        let quoted = crate::schema::quote_ident(schema);
+        match routing {
+            Routing::QualifiedSql => {
+                let prefix = format!("{quoted}.");
+                PgTenant {
+                    tenant_id,
+                    pool,
+                    sql: Arc::new(Statements::render(&prefix)),
+                    prefix: prefix.into(),
+                    begin: None,
+                }
+            }
+            Routing::SetLocalSearchPath => PgTenant {
+                tenant_id,
+                pool,
+                sql: Arc::clone(shared_unqualified),
+                prefix: "".into(),
+                // pg_temp listed last so a session temp table can never shadow a tenant table.
+                begin: Some(format!("BEGIN; SET LOCAL search_path TO {quoted}, pg_temp").into()),
+            },
+        }
+    }
+
+    /// The single-schema baseline: unqualified SQL on a pool whose
+    /// connections already have the tenant schema as their search path.
+    pub(crate) fn baseline(tenant_id: TenantId, pool: PgPool, shared_unqualified: &Arc<Statements>) -> Self {
+        PgTenant {
+            tenant_id,
+            pool,
+            sql: Arc::clone(shared_unqualified),
+            prefix: "".into(),
+            begin: None,
+        }
+    }
+
+    /// A unit for reads or one autocommitted statement.
+    async fn auto(&self) -> Result<Unit> {
+        match &self.begin {
+            None => Ok(Unit::Conn(self.pool.acquire().await.db()?)),
+            Some(begin) => Ok(Unit::Tx(
+                self.pool.begin_with(AssertSqlSafe(Arc::clone(begin))).await.db()?,
+            )),
+        }
+    }
+
+    /// A unit for several statements that must commit together.
+    async fn tx(&self) -> Result<Unit> {
+        match &self.begin {
+            None => Ok(Unit::Tx(self.pool.begin().await.db()?)),
+            Some(begin) => Ok(Unit::Tx(
+                self.pool.begin_with(AssertSqlSafe(Arc::clone(begin))).await.db()?,
+            )),
+        }
+    }
+
+    /// Members of each of `projects`, one query for all of them.
+    async fn fill_members(&self, conn: &mut PgConnection, projects: &mut [Project]) -> Result<()> {
+        if projects.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = projects.iter().map(|p| p.id.0).collect();
+        let rows = q(&self.sql.members_of).bind(&ids).fetch_all(&mut *conn).await.db()?;
+        for row in &rows {
+            let pid: i64 = row.try_get("project_id").db()?;
+            let member = rows::summary(row, "u")?.ok_or_else(|| corrupt("project_members.user_id"))?;
+            if let Some(p) = projects.iter_mut().find(|p| p.id.0 == pid) {
+                p.members.push(member);
+            }
+        }
+        Ok(())
+    }
+
+    async fn project_on(&self, conn: &mut PgConnection, id: ProjectId) -> Result<Option<Project>> {
+        let Some(row) = q(&self.sql.project_by_id).bind(id.0).fetch_optional(&mut *conn).await.db()? else {
+            return Ok(None);
+        };
+        let mut projects = [rows::project(&row)?];
+        self.fill_members(conn, &mut projects).await?;
+        let [project] = projects;
+        Ok(Some(project))
+    }
+
+    /// Appends ` WHERE …` for `query`'s scope and filters.
+    fn push_task_filters(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery) {
+        let s = &*self.prefix;
+        qb.push(" WHERE true");
+        if let Scope::InvolvedIn(user) = query.scope {
+            qb.push(format!(" AND t.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "));
+            qb.push_bind(user.0);
+            qb.push(format!(" UNION SELECT project_id FROM {s}project_members WHERE user_id = "));
+            qb.push_bind(user.0);
+            qb.push(")");
+        }
+        if let Some(p) = query.project {
+            qb.push(" AND t.project_id = ").push_bind(p.0);
+        }
+        if let Some(st) = query.status {
+            qb.push(" AND t.status = ").push_bind(small(st.rank()));
+        }
+        if let Some(pr) = query.priority {
+            qb.push(" AND t.priority = ").push_bind(small(pr.rank()));
+        }
+        if let Some(u) = query.assigned_to {
+            qb.push(" AND t.assigned_to = ").push_bind(u.0);
+        }
+        if let Some(search) = &query.search {
+            // strpos is a literal match (no LIKE wildcards); under the "C"
+            // collation lower() folds ASCII only, exactly like the reference.
+            let needle = search.to_ascii_lowercase();
+            qb.push(" AND (strpos(lower(t.title COLLATE \"C\"), ")
+                .push_bind(needle.clone())
+                .push(") > 0 OR strpos(lower(t.description COLLATE \"C\"), ")
+                .push_bind(needle)
+                .push(") > 0)");
+        }
+        if let Some(now) = query.overdue_at {
+            qb.push(" AND t.status <> 3 AND t.due_date < ").push_bind(now);
+        }
+        if let Some(from) = query.due_from {
+            qb.push(" AND t.due_date >= ").push_bind(from);
+        }
+        if let Some(until) = query.due_until {
+            qb.push(" AND t.due_date < ").push_bind(until);
+        }
+    }
+}
+
+/// Binds a new user's fields to [`INSERT_USER`].
+pub(crate) fn bind_new_user<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    user: &'q NewUserRecord,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(user.username.as_str())
+        .bind(user.username.key())
+        .bind(user.email.as_str())
+        .bind(&user.password_hash)
+        .bind(&user.first_name)
+        .bind(&user.last_name)
+        .bind(user.role.as_str())
+        .bind(&user.department)
+        .bind(user.is_owner)
+        .bind(user.date_joined)
+}
+
+fn order_by(query: &TaskQuery) -> String {
+    let dir = if query.ordering.descending { "DESC" } else { "ASC" };
+    match query.ordering.field {
+        TaskOrderField::CreatedAt => format!("t.created_at {dir}, t.id ASC"),
+        TaskOrderField::UpdatedAt => format!("t.updated_at {dir}, t.id ASC"),
+        TaskOrderField::DueDate => format!("t.due_date {dir} NULLS LAST, t.id ASC"),
+        TaskOrderField::Priority => format!("t.priority {dir}, t.id ASC"),
+        TaskOrderField::Status => format!("t.status {dir}, t.id ASC"),
+        TaskOrderField::Title => format!("t.title COLLATE \"C\" {dir}, t.id ASC"),
+        TaskOrderField::Id => format!("t.id {dir}"),
+    }
+}
+
+fn limit_exceeded(resource: Resource, limit: u64) -> Error {
+    Error::PlanLimitExceeded {
+        resource,
+        limit,
+        plan: String::new(),
+    }
+}
+
+fn page_args(page: PageRequest) -> Result<(i64, i64)> {
+    Ok((to_i64(page.page_size(), "page_size")?, to_i64(page.offset(), "offset")?))
+}
+
+#[async_trait]
+impl TenantStore for PgTenant {
+    fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+
+    async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
+        let mut unit = self.tx().await?;
+        if let Some(limit) = max_users {
+            // The lock makes count-then-insert atomic against concurrent creators.
+            q(&self.sql.lock_users).execute(unit.conn()).await.db()?;
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_users)))
+                .fetch_one(unit.conn())
+                .await
+                .db()?;
+            if count(n)? >= limit {
+                return Err(limit_exceeded(Resource::Users, limit));
+            }
+        }
+        let row = bind_new_user(q(&self.sql.insert_user), user)
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
+        let created = rows::user(&row)?;
+        unit.finish().await?;
+        Ok(created)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let mut unit = self.auto().await?;
+        let row = q(&self.sql.user_by_id).bind(id.0).fetch_optional(unit.conn()).await.db()?;
+        unit.finish().await?;
+        row.as_ref().map(rows::user).transpose()
+    }
+
+    async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
+        let mut unit = self.auto().await?;
+        let row = q(&self.sql.credentials)
+            .bind(username_key)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((rows::user(&row)?, row.try_get("password_hash").db()?))),
+        }
+    }
+
+    async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
+        let (limit, offset) = page_args(page)?;
+        let mut unit = self.auto().await?;
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_users)))
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
+        let found = q(&self.sql.list_users)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        Ok(Page {
+            count: count(total)?,
+            items: found.iter().map(rows::user).collect::<Result<_>>()?,
+        })
+    }
+
+    async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
+        let mut unit = self.auto().await?;
+        let row = q(&self.sql.update_user)
+            .bind(id.0)
+            .bind(changes.email.as_str())
+            .bind(&changes.first_name)
+            .bind(&changes.last_name)
+            .bind(changes.role.as_str())
+            .bind(&changes.department)
+            .bind(changes.is_active)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        row.as_ref()
+            .map(rows::user)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::User))
+    }
+
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let mut unit = self.auto().await?;
+        let done = q(&self.sql.set_password)
+            .bind(id.0)
+            .bind(password_hash)
+            .execute(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::User));
+        }
+        Ok(())
+    }
+
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
+        let mut unit = self.auto().await?;
+        let done = q(&self.sql.record_login).bind(id.0).bind(at).execute(unit.conn()).await.db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::User));
+        }
+        Ok(())
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let mut unit = self.auto().await?;
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_users)))
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        count(n)
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
+        let mut unit = self.auto().await?;
+        q(&self.sql.insert_refresh)
+            .bind(token.jti)
+            .bind(token.family)
+            .bind(token.user_id.0)
+            .bind(token.expires_at)
+            .execute(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await
+    }
+
+    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
+        let mut unit = self.tx().await?;
+        // FOR UPDATE serializes concurrent consumers of the same token: the
+        // second one sees the first one's mark and reports reuse.
+        let Some(row) = q(&self.sql.lock_refresh).bind(jti).fetch_optional(unit.conn()).await.db()? else {
+            unit.finish().await?;
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let family: Uuid = row.try_get("family").db()?;
+        let user_id: i64 = row.try_get("user_id").db()?;
+        let used: bool = row.try_get("used").db()?;
+        let revoked: bool = row.try_get("revoked").db()?;
+        let outcome = if revoked {
+            RefreshOutcome::Invalid
+        } else if used {
+            q(&self.sql.revoke_family).bind(family).execute(unit.conn()).await.db()?;
+            RefreshOutcome::Reused
+        } else {
+            q(&self.sql.mark_refresh_used).bind(jti).execute(unit.conn()).await.db()?;
+            RefreshOutcome::Rotated {
+                user_id: UserId(user_id),
+                family,
+            }
+        };
+        unit.finish().await?;
+        Ok(outcome)
+    }
+
+    async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut unit = self.auto().await?;
+        let done = q(&self.sql.prune_refresh).bind(before).execute(unit.conn()).await.db()?;
+        unit.finish().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_project(&self, project: &NewProjectRecord, max_projects: Option<u64>) -> Result<Project> {
+        let mut unit = self.tx().await?;
+        if let Some(limit) = max_projects {
+            q(&self.sql.lock_projects).execute(unit.conn()).await.db()?;
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects)))
+                .fetch_one(unit.conn())
+                .await
+                .db()?;
+            if count(n)? >= limit {
+                return Err(limit_exceeded(Resource::Projects, limit));
+            }
+        }
+        let row = q(&self.sql.insert_project)
+            .bind(&project.name)
+            .bind(&project.description)
+            .bind(small(project.status.rank()))
+            .bind(project.start_date)
+            .bind(project.end_date)
+            .bind(project.owner.0)
+            .bind(project.created_at)
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
+        let created = rows::project(&row)?;
+        unit.finish().await?;
+        Ok(created)
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
+        let mut unit = self.auto().await?;
+        let found = self.project_on(unit.conn(), id).await?;
+        unit.finish().await?;
+        Ok(found)
+    }
+
+    async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
+        let (limit, offset) = page_args(page)?;
+        let mut unit = self.auto().await?;
+        let (total, found) = match scope {
+            Scope::All => {
+                let total: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects_all)))
+                    .fetch_one(unit.conn())
+                    .await
+                    .db()?;
+                let found = q(&self.sql.list_projects_all)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(unit.conn())
+                    .await
+                    .db()?;
+                (total, found)
+            }
+            Scope::InvolvedIn(user) => {
+                let total: i64 =
+                    sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects_involved)))
+                        .bind(user.0)
+                        .fetch_one(unit.conn())
+                        .await
+                        .db()?;
+                let found = q(&self.sql.list_projects_involved)
+                    .bind(limit)
+                    .bind(offset)
+                    .bind(user.0)
+                    .fetch_all(unit.conn())
+                    .await
+                    .db()?;
+                (total, found)
+            }
+        };
+        let mut items = found.iter().map(rows::project).collect::<Result<Vec<_>>>()?;
+        self.fill_members(unit.conn(), &mut items).await?;
+        unit.finish().await?;
+        Ok(Page {
+            count: count(total)?,
+            items,
+        })
+    }
+
+    async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project> {
+        let mut unit = self.tx().await?;
+        let row = q(&self.sql.update_project)
+            .bind(id.0)
+            .bind(&changes.name)
+            .bind(&changes.description)
+            .bind(small(changes.status.rank()))
+            .bind(changes.start_date)
+            .bind(changes.end_date)
+            .bind(changes.updated_at)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        let Some(row) = row else {
+            return Err(Error::not_found(Entity::Project));
+        };
+        let mut projects = [rows::project(&row)?];
+        self.fill_members(unit.conn(), &mut projects).await?;
+        unit.finish().await?;
+        let [project] = projects;
+        Ok(project)
+    }
+
+    async fn delete_project(&self, id: ProjectId) -> Result<()> {
+        let mut unit = self.auto().await?;
+        // Tasks and memberships go with it (ON DELETE CASCADE), in the same statement.
+        let done = q(&self.sql.delete_project).bind(id.0).execute(unit.conn()).await.db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::Project));
+        }
+        Ok(())
+    }
+
+    async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
+        let mut unit = self.tx().await?;
+        // Check the project first so that both missing reports the project.
+        if q(&self.sql.share_project).bind(project.0).fetch_optional(unit.conn()).await.db()?.is_none() {
+            return Err(Error::not_found(Entity::Project));
+        }
+        q(&self.sql.add_member).bind(project.0).bind(user.0).execute(unit.conn()).await.db()?;
+        let found = self.project_on(unit.conn(), project).await?;
+        unit.finish().await?;
+        found.ok_or(Error::not_found(Entity::Project))
+    }
+
+    async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
+        let mut unit = self.tx().await?;
+        q(&self.sql.remove_member).bind(project.0).bind(user.0).execute(unit.conn()).await.db()?;
+        let found = self.project_on(unit.conn(), project).await?;
+        unit.finish().await?;
+        found.ok_or(Error::not_found(Entity::Project))
+    }
+
+    async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
+        let mut unit = self.auto().await?;
+        let found: Vec<PgRow> = match scope {
+            Scope::All => q(&self.sql.project_counts_all).fetch_all(unit.conn()).await.db()?,
+            Scope::InvolvedIn(user) => q(&self.sql.project_counts_involved)
+                .bind(user.0)
+                .fetch_all(unit.conn())
+                .await
+                .db()?,
+        };
+        unit.finish().await?;
+        let mut counts = ProjectCounts::default();
+        for row in &found {
+            let status: i16 = row.try_get("status").db()?;
+            let n = count(row.try_get("n").db()?)?;
+            let slot = usize::try_from(status)
+                .ok()
+                .and_then(|i| counts.by_status.get_mut(i))
+                .ok_or_else(|| corrupt("projects.status"))?;
+            *slot += n;
+            counts.total += n;
+        }
+        Ok(counts)
+    }
+
+    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>) -> Result<Task> {
+        let mut unit = self.tx().await?;
+        // Locking the project row both checks it exists and, with a limit,
+        // serializes concurrent creators in that project.
+        let lock = if max_per_project.is_some() { &self.sql.lock_project } else { &self.sql.share_project };
+        if q(lock).bind(task.project_id.0).fetch_optional(unit.conn()).await.db()?.is_none() {
+            return Err(Error::not_found(Entity::Project));
+        }
+        if let Some(limit) = max_per_project {
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_project_tasks)))
+                .bind(task.project_id.0)
+                .fetch_one(unit.conn())
+                .await
+                .db()?;
+            if count(n)? >= limit {
+                return Err(limit_exceeded(Resource::TasksPerProject, limit));
+            }
+        }
+        let row = q(&self.sql.insert_task)
+            .bind(task.project_id.0)
+            .bind(&task.title)
+            .bind(&task.description)
+            .bind(small(task.status.rank()))
+            .bind(small(task.priority.rank()))
+            .bind(task.assigned_to.map(|u| u.0))
+            .bind(task.created_by.0)
+            .bind(task.due_date)
+            .bind(task.completed_at)
+            .bind(task.created_at)
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
+        let created = rows::task(&row)?;
+        unit.finish().await?;
+        Ok(created)
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        let mut unit = self.auto().await?;
+        let row = q(&self.sql.task_by_id).bind(id.0).fetch_optional(unit.conn()).await.db()?;
+        unit.finish().await?;
+        row.as_ref().map(rows::task).transpose()
+    }
+
+    async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
+        let (limit, offset) = page_args(page)?;
+        let s = &*self.prefix;
+        let mut counter = QueryBuilder::<Postgres>::new(format!("SELECT count(*) FROM {s}tasks t"));
+        self.push_task_filters(&mut counter, query);
+        let mut lister = QueryBuilder::<Postgres>::new(crate::schema::render(
+            concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!()),
+            s,
+        ));
+        self.push_task_filters(&mut lister, query);
+        lister.push(" ORDER BY ").push(order_by(query));
+        lister.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+
+        let mut unit = self.auto().await?;
+        let total: i64 = counter.build_query_scalar().fetch_one(unit.conn()).await.db()?;
+        let found = lister.build().fetch_all(unit.conn()).await.db()?;
+        unit.finish().await?;
+        Ok(Page {
+            count: count(total)?,
+            items: found.iter().map(rows::task).collect::<Result<_>>()?,
+        })
+    }
+
+    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
+        let mut unit = self.auto().await?;
+        let row = q(&self.sql.update_task)
+            .bind(id.0)
+            .bind(&changes.title)
+            .bind(&changes.description)
+            .bind(small(changes.status.rank()))
+            .bind(small(changes.priority.rank()))
+            .bind(changes.assigned_to.map(|u| u.0))
+            .bind(changes.due_date)
+            .bind(changes.completed_at)
+            .bind(changes.updated_at)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        row.as_ref()
+            .map(rows::task)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::Task))
+    }
+
+    async fn delete_task(&self, id: TaskId) -> Result<()> {
+        let mut unit = self.auto().await?;
+        let done = q(&self.sql.delete_task).bind(id.0).execute(unit.conn()).await.db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::Task));
+        }
+        Ok(())
+    }
+
+    async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
+        let s = &*self.prefix;
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "SELECT count(*) AS total, \
+             count(*) FILTER (WHERE t.status = 0) AS s0, count(*) FILTER (WHERE t.status = 1) AS s1, \
+             count(*) FILTER (WHERE t.status = 2) AS s2, count(*) FILTER (WHERE t.status = 3) AS s3, \
+             count(*) FILTER (WHERE t.priority = 0) AS p0, count(*) FILTER (WHERE t.priority = 1) AS p1, \
+             count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
+             count(*) FILTER (WHERE t.status <> 3 AND t.due_date < ",
+        );
+        qb.push_bind(now).push(format!(") AS overdue FROM {s}tasks t"));
+        self.push_task_filters(&mut qb, query);
+        let mut unit = self.auto().await?;
+        let row = qb.build().fetch_one(unit.conn()).await.db()?;
+        unit.finish().await?;
+        let get = |c: &str| -> Result<u64> { count(row.try_get::<i64, _>(c).db()?) };
+        Ok(TaskCounts {
+            total: get("total")?,
+            by_status: [get("s0")?, get("s1")?, get("s2")?, get("s3")?],
+            by_priority: [get("p0")?, get("p1")?, get("p2")?, get("p3")?],
+            overdue: get("overdue")?,
+        })
+    }
+
+    async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let mut unit = self.auto().await?;
+        let done = q(&self.sql.delete_done_before).bind(cutoff).execute(unit.conn()).await.db()?;
+        unit.finish().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Keeps the `TaskStatus::Done` rank and the literal `3` in the SQL above in step.
+const _: () = assert!(TaskStatus::Done as i64 == 3);
