@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use saas_core::error::{Entity, Error, Result};
 use saas_core::store::{
-    MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
+    MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser,
+    TenantStore,
 };
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use saas_core::users::{Email, NewUserRecord, User, Username};
@@ -18,7 +19,7 @@ use crate::error::{SqlxResultExt, map_sqlx};
 use crate::rows::{self, count, to_i64};
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, bind_new_user};
-use crate::{Database, Placement, PgStore};
+use crate::{Database, PgStore, Placement};
 
 /// Inserts the catalog row and the primary domain in one statement, so a
 /// taken slug is reported before a taken hostname.
@@ -71,10 +72,12 @@ impl PgStore {
             Placement::Database(name) => self.database(name),
             Placement::FewestTenants if dbs.len() == 1 => Ok(&dbs[0]),
             Placement::FewestTenants => {
-                let found = sqlx::query("SELECT database, count(*) AS n FROM saas_shared.tenants GROUP BY database")
-                    .fetch_all(&self.catalog().pool)
-                    .await
-                    .db()?;
+                let found = sqlx::query(
+                    "SELECT database, count(*) AS n FROM saas_shared.tenants GROUP BY database",
+                )
+                .fetch_all(&self.catalog().pool)
+                .await
+                .db()?;
                 let mut counts: HashMap<String, i64> = HashMap::new();
                 for row in &found {
                     counts.insert(row.try_get("database").db()?, row.try_get("n").db()?);
@@ -93,8 +96,18 @@ impl PgStore {
         handles.pop(&id);
     }
 
-    async fn fetch_tenant(&self, sql: &'static str, bind: impl FnOnce(sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>) -> Result<Option<Tenant>> {
-        let row = bind(sqlx::query(sql)).fetch_optional(&self.catalog().pool).await.db()?;
+    async fn fetch_tenant(
+        &self,
+        sql: &'static str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        )
+            -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<Tenant>> {
+        let row = bind(sqlx::query(sql))
+            .fetch_optional(&self.catalog().pool)
+            .await
+            .db()?;
         row.as_ref().map(rows::tenant).transpose()
     }
 
@@ -104,12 +117,13 @@ impl PgStore {
         let schema = schema_name(slug);
         let mut tx = db.pool.begin().await.db()?;
         // Re-read under a row lock: another migrator may have been faster.
-        let version: Option<i32> =
-            sqlx::query_scalar("SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1 FOR UPDATE")
-                .bind(&schema)
-                .fetch_optional(&mut *tx)
-                .await
-                .db()?;
+        let version: Option<i32> = sqlx::query_scalar(
+            "SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1 FOR UPDATE",
+        )
+        .bind(&schema)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
         let Some(version) = version else {
             return Err(Error::not_found(Entity::Tenant));
         };
@@ -133,7 +147,11 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_tenant(&self, tenant: &NewTenant, admin: &NewUserRecord) -> Result<(Tenant, User)> {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
         let target = self.place().await?;
         let catalog = self.catalog();
         let ddl = provision_sql(tenant);
@@ -154,11 +172,17 @@ impl Store for PgStore {
             .db()?;
 
         let created = if std::ptr::eq(target, catalog) {
-            sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *ctx).await.db()?;
-            let row = bind_new_user(sqlx::query(AssertSqlSafe(insert_admin)).persistent(false), admin)
-                .fetch_one(&mut *ctx)
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *ctx)
                 .await
                 .db()?;
+            let row = bind_new_user(
+                sqlx::query(AssertSqlSafe(insert_admin)).persistent(false),
+                admin,
+            )
+            .fetch_one(&mut *ctx)
+            .await
+            .db()?;
             let user = rows::user(&row)?;
             ctx.commit().await.db()?;
             user
@@ -166,11 +190,17 @@ impl Store for PgStore {
             // The catalog transaction stays open (holding the slug and
             // hostname) while the storage is created in the other database.
             let mut ttx = target.pool.begin().await.db()?;
-            sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *ttx).await.db()?;
-            let row = bind_new_user(sqlx::query(AssertSqlSafe(insert_admin)).persistent(false), admin)
-                .fetch_one(&mut *ttx)
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *ttx)
                 .await
                 .db()?;
+            let row = bind_new_user(
+                sqlx::query(AssertSqlSafe(insert_admin)).persistent(false),
+                admin,
+            )
+            .fetch_one(&mut *ttx)
+            .await
+            .db()?;
             let user = rows::user(&row)?;
             ttx.commit().await.db()?;
             if let Err(e) = ctx.commit().await {
@@ -240,7 +270,12 @@ impl Store for PgStore {
         found.iter().map(rows::domain).collect()
     }
 
-    async fn add_domain(&self, tenant: TenantId, hostname: &Hostname, is_primary: bool) -> Result<Domain> {
+    async fn add_domain(
+        &self,
+        tenant: TenantId,
+        hostname: &Hostname,
+        is_primary: bool,
+    ) -> Result<Domain> {
         let mut tx = self.catalog().pool.begin().await.db()?;
         // Locks the tenant row so a concurrent delete cannot slip between.
         let exists = sqlx::query("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE")
@@ -258,13 +293,15 @@ impl Store for PgStore {
                 .await
                 .db()?;
         }
-        sqlx::query("INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) VALUES ($1, $2, $3)")
-            .bind(hostname.as_str())
-            .bind(tenant.0)
-            .bind(is_primary)
-            .execute(&mut *tx)
-            .await
-            .db()?;
+        sqlx::query(
+            "INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) VALUES ($1, $2, $3)",
+        )
+        .bind(hostname.as_str())
+        .bind(tenant.0)
+        .bind(is_primary)
+        .execute(&mut *tx)
+        .await
+        .db()?;
         tx.commit().await.db()?;
         Ok(Domain {
             hostname: hostname.clone(),
@@ -285,12 +322,17 @@ impl Store for PgStore {
         .db()?;
         match primary {
             None => {
-                let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM saas_shared.tenants WHERE id = $1")
-                    .bind(tenant.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .db()?;
-                Err(Error::not_found(if known.is_some() { Entity::Domain } else { Entity::Tenant }))
+                let known: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM saas_shared.tenants WHERE id = $1")
+                        .bind(tenant.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .db()?;
+                Err(Error::not_found(if known.is_some() {
+                    Entity::Domain
+                } else {
+                    Entity::Tenant
+                }))
             }
             Some(true) => Err(Error::State("cannot remove the primary domain")),
             Some(false) => {
@@ -325,11 +367,12 @@ impl Store for PgStore {
         let catalog = self.catalog();
         let mut ctx = catalog.pool.begin().await.db()?;
         // Domains go with the row (ON DELETE CASCADE).
-        let row = sqlx::query("DELETE FROM saas_shared.tenants WHERE id = $1 RETURNING slug, database")
-            .bind(tenant.0)
-            .fetch_optional(&mut *ctx)
-            .await
-            .db()?;
+        let row =
+            sqlx::query("DELETE FROM saas_shared.tenants WHERE id = $1 RETURNING slug, database")
+                .bind(tenant.0)
+                .fetch_optional(&mut *ctx)
+                .await
+                .db()?;
         let Some(row) = row else {
             return Err(Error::not_found(Entity::Tenant));
         };
@@ -339,11 +382,17 @@ impl Store for PgStore {
         let target = self.database(&database)?;
         let drop = drop_sql(&slug);
         if std::ptr::eq(target, catalog) {
-            sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut *ctx).await.db()?;
+            sqlx::raw_sql(AssertSqlSafe(drop))
+                .execute(&mut *ctx)
+                .await
+                .db()?;
             ctx.commit().await.db()?;
         } else {
             let mut ttx = target.pool.begin().await.db()?;
-            sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut *ttx).await.db()?;
+            sqlx::raw_sql(AssertSqlSafe(drop))
+                .execute(&mut *ttx)
+                .await
+                .db()?;
             // Catalog first: if the second commit fails, what remains is
             // storage nothing points to (invisible, and reported), never a
             // catalog row pointing to nothing.
@@ -366,11 +415,12 @@ impl Store for PgStore {
         }
         let db = self.database(&tenant.database)?;
         let schema = schema_name(&tenant.slug);
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1")
-            .bind(&schema)
-            .fetch_optional(&db.pool)
-            .await
-            .db()?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1")
+                .bind(&schema)
+                .fetch_optional(&db.pool)
+                .await
+                .db()?;
         if exists.is_none() {
             return Err(Error::not_found(Entity::Tenant));
         }
@@ -386,7 +436,12 @@ impl Store for PgStore {
         Ok(handle)
     }
 
-    async fn create_superuser(&self, username: &Username, email: &Email, password_hash: &str) -> Result<Superuser> {
+    async fn create_superuser(
+        &self,
+        username: &Username,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<Superuser> {
         let row = sqlx::query(
             "INSERT INTO saas_shared.superusers (username, username_key, email, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at",
@@ -401,7 +456,10 @@ impl Store for PgStore {
         rows::superuser(&row)
     }
 
-    async fn superuser_credentials(&self, username_key: &str) -> Result<Option<(Superuser, String)>> {
+    async fn superuser_credentials(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<(Superuser, String)>> {
         let row = sqlx::query(
             "SELECT id, username, email, created_at, password_hash FROM saas_shared.superusers \
              WHERE username_key = $1",
@@ -412,7 +470,10 @@ impl Store for PgStore {
         .db()?;
         match row {
             None => Ok(None),
-            Some(row) => Ok(Some((rows::superuser(&row)?, row.try_get("password_hash").db()?))),
+            Some(row) => Ok(Some((
+                rows::superuser(&row)?,
+                row.try_get("password_hash").db()?,
+            ))),
         }
     }
 
@@ -434,7 +495,10 @@ impl Store for PgStore {
                 .await
                 .db()?;
             for row in &found {
-                ledger.insert((db.name.clone(), row.try_get("schema_name").db()?), row.try_get("version").db()?);
+                ledger.insert(
+                    (db.name.clone(), row.try_get("schema_name").db()?),
+                    row.try_get("version").db()?,
+                );
             }
         }
 
@@ -449,24 +513,40 @@ impl Store for PgStore {
             let slug_text: String = row.try_get("slug").db()?;
             let database: String = row.try_get("database").db()?;
             let Ok(slug) = Slug::parse(&slug_text) else {
-                report.failed.push((slug_text.clone(), "malformed slug in the catalog".to_owned()));
+                report.failed.push((
+                    slug_text.clone(),
+                    "malformed slug in the catalog".to_owned(),
+                ));
                 done += 1;
-                progress(MigrationProgress { done, total, slug: slug_text });
+                progress(MigrationProgress {
+                    done,
+                    total,
+                    slug: slug_text,
+                });
                 continue;
             };
             match ledger.get(&(database.clone(), schema_name(&slug))) {
                 Some(v) if *v >= latest_tenant_version() => {
                     report.current += 1;
                     done += 1;
-                    progress(MigrationProgress { done, total, slug: slug_text });
+                    progress(MigrationProgress {
+                        done,
+                        total,
+                        slug: slug_text,
+                    });
                 }
                 Some(_) => behind.push((slug, database)),
                 None => {
-                    report
-                        .failed
-                        .push((slug_text.clone(), "tenant schema missing from the ledger".to_owned()));
+                    report.failed.push((
+                        slug_text.clone(),
+                        "tenant schema missing from the ledger".to_owned(),
+                    ));
                     done += 1;
-                    progress(MigrationProgress { done, total, slug: slug_text });
+                    progress(MigrationProgress {
+                        done,
+                        total,
+                        slug: slug_text,
+                    });
                 }
             }
         }

@@ -86,7 +86,9 @@ pub(crate) fn map_sqlx(e: sqlx::Error) -> Error {
                 }
             }
             Some("23503") => {
-                if let Some(&(_, entity)) = FOREIGN.iter().find(|(name, _)| Some(*name) == constraint) {
+                if let Some(&(_, entity)) =
+                    FOREIGN.iter().find(|(name, _)| Some(*name) == constraint)
+                {
                     return Error::NotFound { entity };
                 }
             }

@@ -164,7 +164,10 @@ impl fmt::Debug for PgConfig {
     /// URLs may carry passwords: only database names are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConfig")
-            .field("databases", &self.databases.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "databases",
+                &self.databases.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("placement", &self.placement)
             .field("max_connections", &self.max_connections)
             .field("routing", &self.routing)
@@ -199,7 +202,9 @@ pub struct PgStore {
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore").field("config", &self.inner.config).finish()
+        f.debug_struct("PgStore")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
@@ -208,7 +213,9 @@ impl PgStore {
     /// shared schema in each (idempotent, safe under concurrent starts).
     pub async fn connect(config: PgConfig) -> Result<Self, PgError> {
         if config.databases.is_empty() {
-            return Err(PgError::Config { reason: "no database configured" });
+            return Err(PgError::Config {
+                reason: "no database configured",
+            });
         }
         for (i, (name, _)) in config.databases.iter().enumerate() {
             if name.is_empty() || config.databases[..i].iter().any(|(n, _)| n == name) {
@@ -267,7 +274,11 @@ impl PgStore {
 
     /// Names of the configured databases; the first holds the catalog.
     pub fn database_names(&self) -> Vec<String> {
-        self.inner.databases.iter().map(|d| d.name.clone()).collect()
+        self.inner
+            .databases
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
     }
 
     /// The connection pool of the catalog database, for host applications
@@ -302,7 +313,11 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| saas_core::Error::from(PgError::from(e)))?;
-        Ok(Arc::new(PgTenant::baseline(tenant.id, pool, &self.inner.unqualified)))
+        Ok(Arc::new(PgTenant::baseline(
+            tenant.id,
+            pool,
+            &self.inner.unqualified,
+        )))
     }
 
     fn database(&self, name: &str) -> saas_core::Result<&Database> {
@@ -310,7 +325,12 @@ impl PgStore {
             .databases
             .iter()
             .find(|d| d.name == name)
-            .ok_or_else(|| PgError::UnknownDatabase { name: name.to_owned() }.into())
+            .ok_or_else(|| {
+                PgError::UnknownDatabase {
+                    name: name.to_owned(),
+                }
+                .into()
+            })
     }
 
     fn catalog(&self) -> &Database {

@@ -29,7 +29,9 @@ pub(crate) fn tenant(row: &PgRow) -> Result<Tenant> {
         name: TenantName::parse(&name).map_err(|_| corrupt("tenants.name"))?,
         slug: Slug::parse(&slug).map_err(|_| corrupt("tenants.slug"))?,
         plan: get(row, "plan")?,
-        status: status.parse::<TenantStatus>().map_err(|_| corrupt("tenants.status"))?,
+        status: status
+            .parse::<TenantStatus>()
+            .map_err(|_| corrupt("tenants.status"))?,
         database: get(row, "database")?,
         created_at: get(row, "created_at")?,
     })

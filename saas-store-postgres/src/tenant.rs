@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope, Task,
-    TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
+    Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
 };
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
@@ -34,9 +34,30 @@ use crate::rows::{self, count, small, to_i64};
 macro_rules! summary_cols {
     ($a:literal) => {
         concat!(
-            $a, ".id AS ", $a, "_id, ", $a, ".username AS ", $a, "_username, ", $a, ".email AS ", $a,
-            "_email, ", $a, ".first_name AS ", $a, "_first_name, ", $a, ".last_name AS ", $a,
-            "_last_name, ", $a, ".role AS ", $a, "_role"
+            $a,
+            ".id AS ",
+            $a,
+            "_id, ",
+            $a,
+            ".username AS ",
+            $a,
+            "_username, ",
+            $a,
+            ".email AS ",
+            $a,
+            "_email, ",
+            $a,
+            ".first_name AS ",
+            $a,
+            "_first_name, ",
+            $a,
+            ".last_name AS ",
+            $a,
+            "_last_name, ",
+            $a,
+            ".role AS ",
+            $a,
+            "_role"
         )
     };
 }
@@ -78,8 +99,12 @@ macro_rules! task_joins {
 macro_rules! involved {
     ($u:literal) => {
         concat!(
-            "(p.owner_id = ", $u, " OR EXISTS (SELECT 1 FROM {s}project_members m ",
-            "WHERE m.project_id = p.id AND m.user_id = ", $u, "))"
+            "(p.owner_id = ",
+            $u,
+            " OR EXISTS (SELECT 1 FROM {s}project_members m ",
+            "WHERE m.project_id = p.id AND m.user_id = ",
+            $u,
+            "))"
         )
     };
 }
@@ -228,7 +253,14 @@ impl fmt::Debug for PgTenant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgTenant")
             .field("tenant_id", &self.tenant_id)
-            .field("routing", &if self.begin.is_some() { "set_local" } else { "qualified" })
+            .field(
+                "routing",
+                &if self.begin.is_some() {
+                    "set_local"
+                } else {
+                    "qualified"
+                },
+            )
             .finish_non_exhaustive()
     }
 }
@@ -274,7 +306,11 @@ impl PgTenant {
 
     /// The single-schema baseline: unqualified SQL on a pool whose
     /// connections already have the tenant schema as their search path.
-    pub(crate) fn baseline(tenant_id: TenantId, pool: PgPool, shared_unqualified: &Arc<Statements>) -> Self {
+    pub(crate) fn baseline(
+        tenant_id: TenantId,
+        pool: PgPool,
+        shared_unqualified: &Arc<Statements>,
+    ) -> Self {
         PgTenant {
             tenant_id,
             pool,
@@ -289,7 +325,10 @@ impl PgTenant {
         match &self.begin {
             None => Ok(Unit::Conn(self.pool.acquire().await.db()?)),
             Some(begin) => Ok(Unit::Tx(
-                self.pool.begin_with(AssertSqlSafe(Arc::clone(begin))).await.db()?,
+                self.pool
+                    .begin_with(AssertSqlSafe(Arc::clone(begin)))
+                    .await
+                    .db()?,
             )),
         }
     }
@@ -299,7 +338,10 @@ impl PgTenant {
         match &self.begin {
             None => Ok(Unit::Tx(self.pool.begin().await.db()?)),
             Some(begin) => Ok(Unit::Tx(
-                self.pool.begin_with(AssertSqlSafe(Arc::clone(begin))).await.db()?,
+                self.pool
+                    .begin_with(AssertSqlSafe(Arc::clone(begin)))
+                    .await
+                    .db()?,
             )),
         }
     }
@@ -310,10 +352,15 @@ impl PgTenant {
             return Ok(());
         }
         let ids: Vec<i64> = projects.iter().map(|p| p.id.0).collect();
-        let rows = q(&self.sql.members_of).bind(&ids).fetch_all(&mut *conn).await.db()?;
+        let rows = q(&self.sql.members_of)
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await
+            .db()?;
         for row in &rows {
             let pid: i64 = row.try_get("project_id").db()?;
-            let member = rows::summary(row, "u")?.ok_or_else(|| corrupt("project_members.user_id"))?;
+            let member =
+                rows::summary(row, "u")?.ok_or_else(|| corrupt("project_members.user_id"))?;
             if let Some(p) = projects.iter_mut().find(|p| p.id.0 == pid) {
                 p.members.push(member);
             }
@@ -322,7 +369,12 @@ impl PgTenant {
     }
 
     async fn project_on(&self, conn: &mut PgConnection, id: ProjectId) -> Result<Option<Project>> {
-        let Some(row) = q(&self.sql.project_by_id).bind(id.0).fetch_optional(&mut *conn).await.db()? else {
+        let Some(row) = q(&self.sql.project_by_id)
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .db()?
+        else {
             return Ok(None);
         };
         let mut projects = [rows::project(&row)?];
@@ -336,9 +388,13 @@ impl PgTenant {
         let s = &*self.prefix;
         qb.push(" WHERE true");
         if let Scope::InvolvedIn(user) = query.scope {
-            qb.push(format!(" AND t.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "));
+            qb.push(format!(
+                " AND t.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "
+            ));
             qb.push_bind(user.0);
-            qb.push(format!(" UNION SELECT project_id FROM {s}project_members WHERE user_id = "));
+            qb.push(format!(
+                " UNION SELECT project_id FROM {s}project_members WHERE user_id = "
+            ));
             qb.push_bind(user.0);
             qb.push(")");
         }
@@ -365,7 +421,8 @@ impl PgTenant {
                 .push(") > 0)");
         }
         if let Some(now) = query.overdue_at {
-            qb.push(" AND t.status <> 3 AND t.due_date < ").push_bind(now);
+            qb.push(" AND t.status <> 3 AND t.due_date < ")
+                .push_bind(now);
         }
         if let Some(from) = query.due_from {
             qb.push(" AND t.due_date >= ").push_bind(from);
@@ -395,7 +452,11 @@ pub(crate) fn bind_new_user<'q>(
 }
 
 fn order_by(query: &TaskQuery) -> String {
-    let dir = if query.ordering.descending { "DESC" } else { "ASC" };
+    let dir = if query.ordering.descending {
+        "DESC"
+    } else {
+        "ASC"
+    };
     match query.ordering.field {
         TaskOrderField::CreatedAt => format!("t.created_at {dir}, t.id ASC"),
         TaskOrderField::UpdatedAt => format!("t.updated_at {dir}, t.id ASC"),
@@ -416,7 +477,10 @@ fn limit_exceeded(resource: Resource, limit: u64) -> Error {
 }
 
 fn page_args(page: PageRequest) -> Result<(i64, i64)> {
-    Ok((to_i64(page.page_size(), "page_size")?, to_i64(page.offset(), "offset")?))
+    Ok((
+        to_i64(page.page_size(), "page_size")?,
+        to_i64(page.offset(), "offset")?,
+    ))
 }
 
 #[async_trait]
@@ -449,7 +513,11 @@ impl TenantStore for PgTenant {
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.user_by_id).bind(id.0).fetch_optional(unit.conn()).await.db()?;
+        let row = q(&self.sql.user_by_id)
+            .bind(id.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         row.as_ref().map(rows::user).transpose()
     }
@@ -464,7 +532,10 @@ impl TenantStore for PgTenant {
         unit.finish().await?;
         match row {
             None => Ok(None),
-            Some(row) => Ok(Some((rows::user(&row)?, row.try_get("password_hash").db()?))),
+            Some(row) => Ok(Some((
+                rows::user(&row)?,
+                row.try_get("password_hash").db()?,
+            ))),
         }
     }
 
@@ -525,7 +596,12 @@ impl TenantStore for PgTenant {
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.record_login).bind(id.0).bind(at).execute(unit.conn()).await.db()?;
+        let done = q(&self.sql.record_login)
+            .bind(id.0)
+            .bind(at)
+            .execute(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(Entity::User));
@@ -560,7 +636,12 @@ impl TenantStore for PgTenant {
         let mut unit = self.tx().await?;
         // FOR UPDATE serializes concurrent consumers of the same token: the
         // second one sees the first one's mark and reports reuse.
-        let Some(row) = q(&self.sql.lock_refresh).bind(jti).fetch_optional(unit.conn()).await.db()? else {
+        let Some(row) = q(&self.sql.lock_refresh)
+            .bind(jti)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?
+        else {
             unit.finish().await?;
             return Ok(RefreshOutcome::Invalid);
         };
@@ -571,10 +652,18 @@ impl TenantStore for PgTenant {
         let outcome = if revoked {
             RefreshOutcome::Invalid
         } else if used {
-            q(&self.sql.revoke_family).bind(family).execute(unit.conn()).await.db()?;
+            q(&self.sql.revoke_family)
+                .bind(family)
+                .execute(unit.conn())
+                .await
+                .db()?;
             RefreshOutcome::Reused
         } else {
-            q(&self.sql.mark_refresh_used).bind(jti).execute(unit.conn()).await.db()?;
+            q(&self.sql.mark_refresh_used)
+                .bind(jti)
+                .execute(unit.conn())
+                .await
+                .db()?;
             RefreshOutcome::Rotated {
                 user_id: UserId(user_id),
                 family,
@@ -586,12 +675,20 @@ impl TenantStore for PgTenant {
 
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.prune_refresh).bind(before).execute(unit.conn()).await.db()?;
+        let done = q(&self.sql.prune_refresh)
+            .bind(before)
+            .execute(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         Ok(done.rows_affected())
     }
 
-    async fn create_project(&self, project: &NewProjectRecord, max_projects: Option<u64>) -> Result<Project> {
+    async fn create_project(
+        &self,
+        project: &NewProjectRecord,
+        max_projects: Option<u64>,
+    ) -> Result<Project> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_projects {
             q(&self.sql.lock_projects).execute(unit.conn()).await.db()?;
@@ -631,10 +728,11 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let (total, found) = match scope {
             Scope::All => {
-                let total: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects_all)))
-                    .fetch_one(unit.conn())
-                    .await
-                    .db()?;
+                let total: i64 =
+                    sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects_all)))
+                        .fetch_one(unit.conn())
+                        .await
+                        .db()?;
                 let found = q(&self.sql.list_projects_all)
                     .bind(limit)
                     .bind(offset)
@@ -644,12 +742,13 @@ impl TenantStore for PgTenant {
                 (total, found)
             }
             Scope::InvolvedIn(user) => {
-                let total: i64 =
-                    sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects_involved)))
-                        .bind(user.0)
-                        .fetch_one(unit.conn())
-                        .await
-                        .db()?;
+                let total: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(
+                    &self.sql.count_projects_involved,
+                )))
+                .bind(user.0)
+                .fetch_one(unit.conn())
+                .await
+                .db()?;
                 let found = q(&self.sql.list_projects_involved)
                     .bind(limit)
                     .bind(offset)
@@ -660,7 +759,10 @@ impl TenantStore for PgTenant {
                 (total, found)
             }
         };
-        let mut items = found.iter().map(rows::project).collect::<Result<Vec<_>>>()?;
+        let mut items = found
+            .iter()
+            .map(rows::project)
+            .collect::<Result<Vec<_>>>()?;
         self.fill_members(unit.conn(), &mut items).await?;
         unit.finish().await?;
         Ok(Page {
@@ -695,7 +797,11 @@ impl TenantStore for PgTenant {
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
         let mut unit = self.auto().await?;
         // Tasks and memberships go with it (ON DELETE CASCADE), in the same statement.
-        let done = q(&self.sql.delete_project).bind(id.0).execute(unit.conn()).await.db()?;
+        let done = q(&self.sql.delete_project)
+            .bind(id.0)
+            .execute(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(Entity::Project));
@@ -706,10 +812,21 @@ impl TenantStore for PgTenant {
     async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // Check the project first so that both missing reports the project.
-        if q(&self.sql.share_project).bind(project.0).fetch_optional(unit.conn()).await.db()?.is_none() {
+        if q(&self.sql.share_project)
+            .bind(project.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?
+            .is_none()
+        {
             return Err(Error::not_found(Entity::Project));
         }
-        q(&self.sql.add_member).bind(project.0).bind(user.0).execute(unit.conn()).await.db()?;
+        q(&self.sql.add_member)
+            .bind(project.0)
+            .bind(user.0)
+            .execute(unit.conn())
+            .await
+            .db()?;
         let found = self.project_on(unit.conn(), project).await?;
         unit.finish().await?;
         found.ok_or(Error::not_found(Entity::Project))
@@ -717,7 +834,12 @@ impl TenantStore for PgTenant {
 
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
-        q(&self.sql.remove_member).bind(project.0).bind(user.0).execute(unit.conn()).await.db()?;
+        q(&self.sql.remove_member)
+            .bind(project.0)
+            .bind(user.0)
+            .execute(unit.conn())
+            .await
+            .db()?;
         let found = self.project_on(unit.conn(), project).await?;
         unit.finish().await?;
         found.ok_or(Error::not_found(Entity::Project))
@@ -726,7 +848,10 @@ impl TenantStore for PgTenant {
     async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
         let mut unit = self.auto().await?;
         let found: Vec<PgRow> = match scope {
-            Scope::All => q(&self.sql.project_counts_all).fetch_all(unit.conn()).await.db()?,
+            Scope::All => q(&self.sql.project_counts_all)
+                .fetch_all(unit.conn())
+                .await
+                .db()?,
             Scope::InvolvedIn(user) => q(&self.sql.project_counts_involved)
                 .bind(user.0)
                 .fetch_all(unit.conn())
@@ -748,20 +873,35 @@ impl TenantStore for PgTenant {
         Ok(counts)
     }
 
-    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>) -> Result<Task> {
+    async fn create_task(
+        &self,
+        task: &NewTaskRecord,
+        max_per_project: Option<u64>,
+    ) -> Result<Task> {
         let mut unit = self.tx().await?;
         // Locking the project row both checks it exists and, with a limit,
         // serializes concurrent creators in that project.
-        let lock = if max_per_project.is_some() { &self.sql.lock_project } else { &self.sql.share_project };
-        if q(lock).bind(task.project_id.0).fetch_optional(unit.conn()).await.db()?.is_none() {
+        let lock = if max_per_project.is_some() {
+            &self.sql.lock_project
+        } else {
+            &self.sql.share_project
+        };
+        if q(lock)
+            .bind(task.project_id.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?
+            .is_none()
+        {
             return Err(Error::not_found(Entity::Project));
         }
         if let Some(limit) = max_per_project {
-            let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_project_tasks)))
-                .bind(task.project_id.0)
-                .fetch_one(unit.conn())
-                .await
-                .db()?;
+            let n: i64 =
+                sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_project_tasks)))
+                    .bind(task.project_id.0)
+                    .fetch_one(unit.conn())
+                    .await
+                    .db()?;
             if count(n)? >= limit {
                 return Err(limit_exceeded(Resource::TasksPerProject, limit));
             }
@@ -787,7 +927,11 @@ impl TenantStore for PgTenant {
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.task_by_id).bind(id.0).fetch_optional(unit.conn()).await.db()?;
+        let row = q(&self.sql.task_by_id)
+            .bind(id.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         row.as_ref().map(rows::task).transpose()
     }
@@ -803,10 +947,18 @@ impl TenantStore for PgTenant {
         ));
         self.push_task_filters(&mut lister, query);
         lister.push(" ORDER BY ").push(order_by(query));
-        lister.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        lister
+            .push(" LIMIT ")
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
 
         let mut unit = self.auto().await?;
-        let total: i64 = counter.build_query_scalar().fetch_one(unit.conn()).await.db()?;
+        let total: i64 = counter
+            .build_query_scalar()
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
         let found = lister.build().fetch_all(unit.conn()).await.db()?;
         unit.finish().await?;
         Ok(Page {
@@ -839,7 +991,11 @@ impl TenantStore for PgTenant {
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.delete_task).bind(id.0).execute(unit.conn()).await.db()?;
+        let done = q(&self.sql.delete_task)
+            .bind(id.0)
+            .execute(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(Entity::Task));
@@ -857,7 +1013,8 @@ impl TenantStore for PgTenant {
              count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
              count(*) FILTER (WHERE t.status <> 3 AND t.due_date < ",
         );
-        qb.push_bind(now).push(format!(") AS overdue FROM {s}tasks t"));
+        qb.push_bind(now)
+            .push(format!(") AS overdue FROM {s}tasks t"));
         self.push_task_filters(&mut qb, query);
         let mut unit = self.auto().await?;
         let row = qb.build().fetch_one(unit.conn()).await.db()?;
@@ -873,7 +1030,11 @@ impl TenantStore for PgTenant {
 
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.delete_done_before).bind(cutoff).execute(unit.conn()).await.db()?;
+        let done = q(&self.sql.delete_done_before)
+            .bind(cutoff)
+            .execute(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         Ok(done.rows_affected())
     }

@@ -9,24 +9,30 @@ use saas_core::users::{Email, Role, Username};
 use saas_store_postgres::{PgConfig, PgStore, Routing};
 
 async fn catalog_rows(store: &PgStore, slug: &str, hostname: &str) -> (i64, i64) {
-    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM saas_shared.tenants WHERE slug = $1")
-        .bind(slug)
-        .fetch_one(store.catalog_pool())
-        .await
-        .expect("count tenants");
-    let domains: i64 = sqlx::query_scalar("SELECT count(*) FROM saas_shared.domains WHERE hostname = $1")
-        .bind(hostname)
-        .fetch_one(store.catalog_pool())
-        .await
-        .expect("count domains");
+    let tenants: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM saas_shared.tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_one(store.catalog_pool())
+            .await
+            .expect("count tenants");
+    let domains: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM saas_shared.domains WHERE hostname = $1")
+            .bind(hostname)
+            .fetch_one(store.catalog_pool())
+            .await
+            .expect("count domains");
     (tenants, domains)
 }
 
 #[tokio::test]
 async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
-    let Some(store) = common::store(Routing::default()).await else { return };
+    let Some(store) = common::store(Routing::default()).await else {
+        return;
+    };
     let (first, _) = common::tenant(&store).await;
-    let first_host = store.domains(first.id).await.expect("domains")[0].hostname.clone();
+    let first_host = store.domains(first.id).await.expect("domains")[0]
+        .hostname
+        .clone();
 
     let mut clash = common::new_tenant();
     clash.domain = first_host.clone();
@@ -34,9 +40,24 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
         .create_tenant(&clash, &common::new_user("admin", Role::Admin))
         .await
         .expect_err("hostname taken");
-    assert!(matches!(err, Error::Conflict { entity: Entity::Domain, field: "hostname" }), "{err:?}");
-    assert!(!common::schema_exists(&common::url(), &clash.slug).await, "no schema left");
-    assert_eq!(catalog_rows(&store, clash.slug.as_str(), "unused.invalid").await, (0, 0));
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                entity: Entity::Domain,
+                field: "hostname"
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        !common::schema_exists(&common::url(), &clash.slug).await,
+        "no schema left"
+    );
+    assert_eq!(
+        catalog_rows(&store, clash.slug.as_str(), "unused.invalid").await,
+        (0, 0)
+    );
     assert!(store.tenant(clash.id).await.expect("lookup").is_none());
 
     let mut same_slug = common::new_tenant();
@@ -45,16 +66,37 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
         .create_tenant(&same_slug, &common::new_user("admin", Role::Admin))
         .await
         .expect_err("slug taken");
-    assert!(matches!(err, Error::Conflict { entity: Entity::Tenant, field: "slug" }), "{err:?}");
-    assert_eq!(catalog_rows(&store, first.slug.as_str(), same_slug.domain.as_str()).await, (1, 0));
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                entity: Entity::Tenant,
+                field: "slug"
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        catalog_rows(&store, first.slug.as_str(), same_slug.domain.as_str()).await,
+        (1, 0)
+    );
 
     // A failure after the DDL (here: the admin insert) rolls the schema back too.
     let orphan = common::new_tenant();
     let mut bad_admin = common::new_user("admin", Role::Admin);
     bad_admin.first_name = "nul\u{0}byte".to_owned(); // PostgreSQL refuses NUL in text
-    store.create_tenant(&orphan, &bad_admin).await.expect_err("admin insert fails");
-    assert!(!common::schema_exists(&common::url(), &orphan.slug).await, "no schema left");
-    assert_eq!(catalog_rows(&store, orphan.slug.as_str(), orphan.domain.as_str()).await, (0, 0));
+    store
+        .create_tenant(&orphan, &bad_admin)
+        .await
+        .expect_err("admin insert fails");
+    assert!(
+        !common::schema_exists(&common::url(), &orphan.slug).await,
+        "no schema left"
+    );
+    assert_eq!(
+        catalog_rows(&store, orphan.slug.as_str(), orphan.domain.as_str()).await,
+        (0, 0)
+    );
 
     store.delete_tenant(first.id).await.expect("cleanup");
 }
@@ -64,7 +106,8 @@ async fn concurrent_startup_sets_up_the_shared_schema_once() {
     if !common::reachable().await {
         return;
     }
-    let starts = (0..8).map(|_| PgStore::connect(PgConfig::new(common::url()).with_max_connections(2)));
+    let starts =
+        (0..8).map(|_| PgStore::connect(PgConfig::new(common::url()).with_max_connections(2)));
     for store in futures::future::join_all(starts).await {
         store.expect("every concurrent start succeeds");
     }
@@ -72,88 +115,208 @@ async fn concurrent_startup_sets_up_the_shared_schema_once() {
 
 #[tokio::test]
 async fn catalog_lookups_domains_and_lifecycle() {
-    let Some(store) = common::store(Routing::default()).await else { return };
+    let Some(store) = common::store(Routing::default()).await else {
+        return;
+    };
     let (tenant, admin) = common::tenant(&store).await;
     assert_eq!(tenant.database, "default");
-    assert_eq!(store.tenant(tenant.id).await.expect("by id"), Some(tenant.clone()));
-    assert_eq!(store.tenant_by_slug(&tenant.slug).await.expect("by slug"), Some(tenant.clone()));
+    assert_eq!(
+        store.tenant(tenant.id).await.expect("by id"),
+        Some(tenant.clone())
+    );
+    assert_eq!(
+        store.tenant_by_slug(&tenant.slug).await.expect("by slug"),
+        Some(tenant.clone())
+    );
     let primary = store.domains(tenant.id).await.expect("domains");
     assert_eq!(primary.len(), 1);
     assert!(primary[0].is_primary);
     assert_eq!(
-        store.tenant_by_domain(&primary[0].hostname).await.expect("by domain"),
+        store
+            .tenant_by_domain(&primary[0].hostname)
+            .await
+            .expect("by domain"),
         Some(tenant.clone())
     );
 
     let extra = Hostname::parse(&format!("www.{}", primary[0].hostname)).expect("hostname");
-    store.add_domain(tenant.id, &extra, false).await.expect("add domain");
-    assert_eq!(store.tenant_by_domain(&extra).await.expect("by domain").map(|t| t.id), Some(tenant.id));
+    store
+        .add_domain(tenant.id, &extra, false)
+        .await
+        .expect("add domain");
+    assert_eq!(
+        store
+            .tenant_by_domain(&extra)
+            .await
+            .expect("by domain")
+            .map(|t| t.id),
+        Some(tenant.id)
+    );
     assert!(matches!(
         store.add_domain(tenant.id, &extra, false).await,
-        Err(Error::Conflict { entity: Entity::Domain, field: "hostname" })
+        Err(Error::Conflict {
+            entity: Entity::Domain,
+            field: "hostname"
+        })
     ));
     assert!(matches!(
         store.remove_domain(tenant.id, &primary[0].hostname).await,
         Err(Error::State(_))
     ));
     let other = Hostname::parse(&format!("new.{}", primary[0].hostname)).expect("hostname");
-    store.add_domain(tenant.id, &other, true).await.expect("new primary");
+    store
+        .add_domain(tenant.id, &other, true)
+        .await
+        .expect("new primary");
     let domains = store.domains(tenant.id).await.expect("domains");
-    assert_eq!((domains[0].hostname.clone(), domains.iter().filter(|d| d.is_primary).count()), (other, 1));
-    store.remove_domain(tenant.id, &primary[0].hostname).await.expect("old primary is removable now");
-    store.remove_domain(tenant.id, &extra).await.expect("remove");
-    assert_eq!(store.tenant_by_domain(&extra).await.expect("by domain"), None);
+    assert_eq!(
+        (
+            domains[0].hostname.clone(),
+            domains.iter().filter(|d| d.is_primary).count()
+        ),
+        (other, 1)
+    );
+    store
+        .remove_domain(tenant.id, &primary[0].hostname)
+        .await
+        .expect("old primary is removable now");
+    store
+        .remove_domain(tenant.id, &extra)
+        .await
+        .expect("remove");
+    assert_eq!(
+        store.tenant_by_domain(&extra).await.expect("by domain"),
+        None
+    );
 
-    let suspended = store.set_status(tenant.id, TenantStatus::Suspended).await.expect("suspend");
+    let suspended = store
+        .set_status(tenant.id, TenantStatus::Suspended)
+        .await
+        .expect("suspend");
     assert_eq!(suspended.status, TenantStatus::Suspended);
-    assert_eq!(store.tenant(tenant.id).await.expect("by id").map(|t| t.status), Some(TenantStatus::Suspended));
-    let active = store.set_status(tenant.id, TenantStatus::Active).await.expect("reactivate");
+    assert_eq!(
+        store
+            .tenant(tenant.id)
+            .await
+            .expect("by id")
+            .map(|t| t.status),
+        Some(TenantStatus::Suspended)
+    );
+    let active = store
+        .set_status(tenant.id, TenantStatus::Active)
+        .await
+        .expect("reactivate");
     assert_eq!(active.status, TenantStatus::Active);
-    assert_eq!(store.set_plan(tenant.id, "premium").await.expect("plan").plan, "premium");
-    let listed = store.list_tenants(PageRequest::new(Some(1), Some(100)).expect("page")).await.expect("list");
+    assert_eq!(
+        store
+            .set_plan(tenant.id, "premium")
+            .await
+            .expect("plan")
+            .plan,
+        "premium"
+    );
+    let listed = store
+        .list_tenants(PageRequest::new(Some(1), Some(100)).expect("page"))
+        .await
+        .expect("list");
     assert!(listed.count >= 1);
-    assert!(listed.items.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert!(
+        listed.items.windows(2).all(|w| w[0].id < w[1].id),
+        "oldest first"
+    );
 
     let handle = store.open(&tenant).await.expect("open");
     assert!(handle.user(admin.id).await.expect("user").is_some());
     store.delete_tenant(tenant.id).await.expect("delete");
     assert!(!common::schema_exists(&common::url(), &tenant.slug).await);
     assert_eq!(store.tenant(tenant.id).await.expect("by id"), None);
-    assert_eq!(store.tenant_by_domain(&domains[0].hostname).await.expect("by domain"), None);
+    assert_eq!(
+        store
+            .tenant_by_domain(&domains[0].hostname)
+            .await
+            .expect("by domain"),
+        None
+    );
     // A handle that outlived its tenant fails closed.
-    assert!(matches!(handle.user(admin.id).await, Err(Error::NotFound { entity: Entity::Tenant })));
-    assert!(matches!(store.open(&tenant).await, Err(Error::NotFound { entity: Entity::Tenant })));
+    assert!(matches!(
+        handle.user(admin.id).await,
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
+    ));
+    assert!(matches!(
+        store.open(&tenant).await,
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
+    ));
     for result in [
-        store.set_status(tenant.id, TenantStatus::Suspended).await.map(|_| ()),
+        store
+            .set_status(tenant.id, TenantStatus::Suspended)
+            .await
+            .map(|_| ()),
         store.set_plan(tenant.id, "free").await.map(|_| ()),
         store.delete_tenant(tenant.id).await,
     ] {
-        assert!(matches!(result, Err(Error::NotFound { entity: Entity::Tenant })), "{result:?}");
+        assert!(
+            matches!(
+                result,
+                Err(Error::NotFound {
+                    entity: Entity::Tenant
+                })
+            ),
+            "{result:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn open_fails_closed_when_the_schema_is_gone() {
-    let Some(store) = common::store(Routing::SetLocalSearchPath).await else { return };
+    let Some(store) = common::store(Routing::SetLocalSearchPath).await else {
+        return;
+    };
     let (tenant, _) = common::tenant(&store).await;
     let sql = format!("DROP SCHEMA \"t_{}\" CASCADE", tenant.slug);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(store.catalog_pool()).await.expect("drop");
-    assert!(matches!(store.open(&tenant).await, Err(Error::NotFound { entity: Entity::Tenant })));
-    store.delete_tenant(tenant.id).await.expect("delete still cleans the catalog");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(store.catalog_pool())
+        .await
+        .expect("drop");
+    assert!(matches!(
+        store.open(&tenant).await,
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
+    ));
+    store
+        .delete_tenant(tenant.id)
+        .await
+        .expect("delete still cleans the catalog");
 }
 
 #[tokio::test]
 async fn superusers() {
-    let Some(store) = common::store(Routing::default()).await else { return };
+    let Some(store) = common::store(Routing::default()).await else {
+        return;
+    };
     let name = format!("Root{}", uuid::Uuid::new_v4().simple());
     let username = Username::parse(&name).expect("username");
     let email = Email::parse("root@example.com").expect("email");
-    let created = store.create_superuser(&username, &email, "$argon2id$x").await.expect("create");
+    let created = store
+        .create_superuser(&username, &email, "$argon2id$x")
+        .await
+        .expect("create");
     assert!(matches!(
         store
-            .create_superuser(&Username::parse(&name.to_uppercase()).expect("u"), &email, "h")
+            .create_superuser(
+                &Username::parse(&name.to_uppercase()).expect("u"),
+                &email,
+                "h"
+            )
             .await,
-        Err(Error::Conflict { entity: Entity::Superuser, field: "username" })
+        Err(Error::Conflict {
+            entity: Entity::Superuser,
+            field: "username"
+        })
     ));
     let (found, hash) = store
         .superuser_credentials(&username.key())
@@ -161,6 +324,12 @@ async fn superusers() {
         .expect("lookup")
         .expect("exists");
     assert_eq!((found, hash.as_str()), (created, "$argon2id$x"));
-    assert!(store.superuser_credentials("nobody-here").await.expect("lookup").is_none());
+    assert!(
+        store
+            .superuser_credentials("nobody-here")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
     store.ping().await.expect("ping");
 }

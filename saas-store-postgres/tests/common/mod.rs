@@ -34,7 +34,10 @@ pub async fn reachable() -> bool {
         .is_ok_and(|r| r.is_ok());
     if !ok {
         if required() {
-            panic!("PostgreSQL at {} is unreachable and SAAS_REQUIRE_POSTGRES=1", url());
+            panic!(
+                "PostgreSQL at {} is unreachable and SAAS_REQUIRE_POSTGRES=1",
+                url()
+            );
         }
         eprintln!("note: PostgreSQL at {} is unreachable; skipping", url());
     }
@@ -46,7 +49,11 @@ pub async fn store_with(config: PgConfig) -> Option<PgStore> {
     if !reachable().await {
         return None;
     }
-    Some(PgStore::connect(config).await.expect("connect to the test database"))
+    Some(
+        PgStore::connect(config)
+            .await
+            .expect("connect to the test database"),
+    )
 }
 
 /// A store with the default settings and `routing`.
@@ -63,12 +70,24 @@ pub async fn ensure_database(name: &str) {
         .await
         .expect("query pg_database");
     if exists.is_none() {
-        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        );
         let sql = format!("CREATE DATABASE \"{name}\"");
-        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
-            let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned());
             // 42P04: it exists; 23505: a concurrent CREATE DATABASE won the race.
-            assert!(matches!(code.as_deref(), Some("42P04") | Some("23505")), "create database: {e}");
+            assert!(
+                matches!(code.as_deref(), Some("42P04") | Some("23505")),
+                "create database: {e}"
+            );
         }
     }
 }
@@ -77,7 +96,10 @@ pub async fn ensure_database(name: &str) {
 pub async fn drop_database(name: &str) {
     let mut conn = PgConnection::connect(&url()).await.expect("connect");
     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("drop database");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("drop database");
 }
 
 /// A fresh random slug.
@@ -98,8 +120,11 @@ pub fn new_tenant() -> NewTenant {
     NewTenant {
         id: TenantId::new(),
         name: TenantName::parse("Acme Corp").expect("name"),
-        domain: Hostname::parse(&format!("{}.test.localhost", slug.as_str().replace('_', "-")))
-            .expect("hostname"),
+        domain: Hostname::parse(&format!(
+            "{}.test.localhost",
+            slug.as_str().replace('_', "-")
+        ))
+        .expect("hostname"),
         slug,
         plan: "basic".to_owned(),
         created_at: now(),
@@ -111,7 +136,8 @@ pub fn new_user(username: &str, role: Role) -> NewUserRecord {
     NewUserRecord {
         username: Username::parse(username).expect("username"),
         email: Email::parse(&format!("{username}@example.com")).expect("email"),
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+            .to_owned(),
         first_name: "First".to_owned(),
         last_name: "Last".to_owned(),
         role,
@@ -125,7 +151,10 @@ pub fn new_user(username: &str, role: Role) -> NewUserRecord {
 pub async fn tenant(store: &PgStore) -> (Tenant, User) {
     let mut admin = new_user("admin", Role::Admin);
     admin.is_owner = true;
-    store.create_tenant(&new_tenant(), &admin).await.expect("create tenant")
+    store
+        .create_tenant(&new_tenant(), &admin)
+        .await
+        .expect("create tenant")
 }
 
 /// Whether a schema named `t_<slug>` exists in the database at `url`.

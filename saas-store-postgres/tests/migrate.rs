@@ -1,0 +1,170 @@
+//! Fleet migrations: behind tenants are brought up, a failing tenant is
+//! reported and skipped, and a rerun resumes where the last one stopped.
+
+mod common;
+
+use std::sync::Mutex;
+
+use saas_core::store::{MigrationProgress, Store};
+use saas_core::tenancy::Tenant;
+use saas_store_postgres::{PgConfig, PgStore};
+
+/// A database of its own: this test breaks tenants on purpose, and other
+/// suites' migrate runs must never see them.
+const DB: &str = "saas_test_migrate";
+
+/// Indexes added by tenant schema version 2.
+const V2_INDEXES: &[&str] = &[
+    "tasks_project_id",
+    "tasks_assigned_to",
+    "tasks_created_by",
+    "tasks_created_at",
+    "tasks_due_date",
+    "tasks_done_completed_at",
+    "projects_owner_id",
+    "project_members_user_id",
+    "refresh_tokens_family",
+    "refresh_tokens_expires_at",
+];
+
+async fn exec(store: &PgStore, sql: String) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(store.catalog_pool())
+        .await
+        .expect("exec");
+}
+
+async fn version(store: &PgStore, t: &Tenant) -> i32 {
+    sqlx::query_scalar("SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1")
+        .bind(format!("t_{}", t.slug))
+        .fetch_one(store.catalog_pool())
+        .await
+        .expect("ledger row")
+}
+
+/// Puts a tenant back at version 1; with `drop_indexes` false its schema
+/// still has version 2's indexes, so re-applying version 2 fails.
+async fn set_back(store: &PgStore, t: &Tenant, drop_indexes: bool) {
+    let schema = format!("t_{}", t.slug);
+    if drop_indexes {
+        let list: Vec<String> = V2_INDEXES
+            .iter()
+            .map(|i| format!("\"{schema}\".{i}"))
+            .collect();
+        exec(store, format!("DROP INDEX {}", list.join(", "))).await;
+    }
+    exec(
+        store,
+        format!("UPDATE saas_shared.tenant_schemas SET version = 1 WHERE schema_name = '{schema}'"),
+    )
+    .await;
+}
+
+async fn index_count(store: &PgStore, t: &Tenant) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = ANY($2)",
+    )
+    .bind(format!("t_{}", t.slug))
+    .bind(V2_INDEXES)
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("count indexes")
+}
+
+#[tokio::test]
+async fn migrate_skips_failures_and_resumes() {
+    if !common::reachable().await {
+        return;
+    }
+    common::ensure_database(DB).await;
+    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB))).await else {
+        return;
+    };
+    let (a, _) = common::tenant(&store).await;
+    let (b, _) = common::tenant(&store).await;
+    let (c, _) = common::tenant(&store).await;
+    assert_eq!(
+        version(&store, &a).await,
+        2,
+        "provisioning records the newest version"
+    );
+
+    set_back(&store, &a, true).await;
+    set_back(&store, &b, false).await;
+
+    let seen = Mutex::new(Vec::<MigrationProgress>::new());
+    let report = store
+        .migrate(&|p| seen.lock().expect("lock").push(p))
+        .await
+        .expect("migrate runs");
+    let seen = seen.into_inner().expect("lock");
+    assert_eq!(seen.len() as u64, report.tenants);
+    assert!(
+        seen.iter()
+            .enumerate()
+            .all(|(i, p)| p.done == i as u64 + 1 && p.total == report.tenants)
+    );
+    for t in [&a, &b, &c] {
+        assert!(
+            seen.iter().any(|p| p.slug == t.slug.as_str()),
+            "progress names {}",
+            t.slug
+        );
+    }
+    assert!(report.migrated >= 1);
+    let failed: Vec<_> = report
+        .failed
+        .iter()
+        .filter(|(s, _)| [&a, &b, &c].iter().any(|t| t.slug.as_str() == s))
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", report.failed);
+    assert_eq!(failed[0].0, b.slug.as_str());
+    assert!(
+        failed[0].1.contains("already exists"),
+        "the reason is kept: {}",
+        failed[0].1
+    );
+
+    assert_eq!(
+        (version(&store, &a).await, index_count(&store, &a).await),
+        (2, V2_INDEXES.len() as i64)
+    );
+    // The failed tenant's migration and ledger row rolled back together.
+    assert_eq!(version(&store, &b).await, 1);
+    assert_eq!(version(&store, &c).await, 2);
+
+    // Repair and rerun: only the tenant left behind is migrated.
+    set_back(&store, &b, true).await;
+    let report = store.migrate(&|_| {}).await.expect("rerun");
+    assert!(
+        report.failed.iter().all(|(s, _)| s != b.slug.as_str()),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(version(&store, &b).await, 2);
+    assert_eq!(index_count(&store, &b).await, V2_INDEXES.len() as i64);
+
+    // Two migrators at once: each tenant is migrated exactly once.
+    set_back(&store, &a, true).await;
+    set_back(&store, &c, true).await;
+    let (r1, r2) = tokio::join!(store.migrate(&|_| {}), store.migrate(&|_| {}));
+    let (r1, r2) = (r1.expect("first"), r2.expect("second"));
+    for r in [&r1, &r2] {
+        assert!(
+            r.failed
+                .iter()
+                .all(|(s, _)| s != a.slug.as_str() && s != c.slug.as_str()),
+            "{:?}",
+            r.failed
+        );
+    }
+    assert_eq!(r1.migrated + r2.migrated, 2);
+    assert_eq!(
+        (version(&store, &a).await, version(&store, &c).await),
+        (2, 2)
+    );
+
+    for t in [a, b, c] {
+        store.delete_tenant(t.id).await.expect("cleanup");
+    }
+}

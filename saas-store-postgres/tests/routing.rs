@@ -1,0 +1,141 @@
+//! Routing isolation on a pooled connection: after any unit of work the next
+//! user of the connection inherits nothing from the previous tenant.
+
+mod common;
+
+use saas_core::projects::{NewProjectRecord, ProjectStatus, Scope};
+use saas_core::store::{PageRequest, Store};
+use saas_core::users::UserId;
+use saas_store_postgres::{PgConfig, PgStore, Routing};
+use sqlx::Row;
+
+async fn assert_clean(store: &PgStore, slugs: &[&str]) {
+    // The store's pool has a single connection: this is the one the tenant
+    // handles just used.
+    let row = sqlx::query(
+        "SELECT current_setting('search_path') AS path, current_schemas(false)::text AS schemas",
+    )
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("inspect session");
+    let path: String = row.get("path");
+    let schemas: String = row.get("schemas");
+    for slug in slugs {
+        assert!(!path.contains(slug), "search_path leaked: {path}");
+        assert!(!schemas.contains(slug), "current_schemas leaked: {schemas}");
+    }
+    // SAVEPOINT outside a transaction block fails with 25P01: proof none is open.
+    let err = sqlx::raw_sql("SAVEPOINT leak_check")
+        .execute(store.catalog_pool())
+        .await
+        .expect_err("no transaction was left open");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("25P01")
+    );
+    // Unqualified tenant tables do not resolve on the bare connection.
+    let err = sqlx::query("SELECT count(*) FROM projects")
+        .fetch_one(store.catalog_pool())
+        .await
+        .expect_err("no tenant table is visible");
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42P01")
+    );
+}
+
+fn project(name: &str, owner: UserId) -> NewProjectRecord {
+    NewProjectRecord {
+        name: name.to_owned(),
+        description: String::new(),
+        status: ProjectStatus::Active,
+        start_date: None,
+        end_date: None,
+        owner,
+        created_at: common::now(),
+    }
+}
+
+async fn no_tenant_is_inherited(routing: Routing) {
+    let config = PgConfig::new(common::url())
+        .with_routing(routing)
+        .with_max_connections(1);
+    let Some(store) = common::store_with(config).await else {
+        return;
+    };
+    let (ta, admin_a) = common::tenant(&store).await;
+    let (tb, admin_b) = common::tenant(&store).await;
+    let a = store.open(&ta).await.expect("open a");
+    let b = store.open(&tb).await.expect("open b");
+    let slugs = [ta.slug.as_str(), tb.slug.as_str()];
+
+    a.create_project(&project("alpha", admin_a.id), Some(5))
+        .await
+        .expect("a writes");
+    assert_clean(&store, &slugs).await;
+    let seen = a
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("a reads");
+    assert_eq!(
+        seen.items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alpha"]
+    );
+    assert_clean(&store, &slugs).await;
+
+    let seen = b
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("b reads");
+    assert_eq!(seen.count, 0, "b sees none of a's projects");
+    b.create_project(&project("beta", admin_b.id), None)
+        .await
+        .expect("b writes");
+    let seen = b
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("b reads");
+    assert_eq!(
+        seen.items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["beta"]
+    );
+    assert_clean(&store, &slugs).await;
+
+    // A failed unit of work (a conflict inside a transaction) leaves nothing either.
+    let dup = common::new_user("admin", saas_core::users::Role::Admin);
+    a.create_user(&dup, Some(5)).await.expect_err("duplicate");
+    assert_clean(&store, &slugs).await;
+    let seen = b
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("b reads");
+    assert_eq!(
+        seen.items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["beta"]
+    );
+    assert_eq!(a.count_users().await.expect("a counts"), 1);
+    assert_eq!(b.count_users().await.expect("b counts"), 1);
+    assert_clean(&store, &slugs).await;
+
+    store.delete_tenant(ta.id).await.expect("cleanup");
+    store.delete_tenant(tb.id).await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn qualified_sql_leaves_no_session_state() {
+    no_tenant_is_inherited(Routing::QualifiedSql).await;
+}
+
+#[tokio::test]
+async fn set_local_search_path_leaves_no_session_state() {
+    no_tenant_is_inherited(Routing::SetLocalSearchPath).await;
+}
