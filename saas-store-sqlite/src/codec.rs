@@ -1,0 +1,139 @@
+//! How domain values are stored: timestamps as INTEGER microseconds since the
+//! epoch, dates as TEXT `YYYY-MM-DD`, statuses and priorities as their integer
+//! rank, validated strings re-validated on the way out.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Row;
+use rusqlite::types::Type;
+use saas_core::tenancy::TenantStatus;
+use saas_core::users::{Email, Role, User, UserId, UserSummary, Username};
+
+use crate::error::SqliteError;
+
+/// Stored form of a timestamp.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Stored form of an optional timestamp.
+pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(micros)
+}
+
+/// Stored form of a date.
+pub(crate) fn date(d: Option<NaiveDate>) -> Option<String> {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+/// Stored rank of a tenant status.
+pub(crate) fn tenant_status_rank(s: TenantStatus) -> i64 {
+    match s {
+        TenantStatus::Active => 0,
+        TenantStatus::Suspended => 1,
+    }
+}
+
+fn corrupt(row: &Row<'_>, idx: usize, ty: Type) -> rusqlite::Error {
+    let column = row
+        .as_ref()
+        .column_name(idx)
+        .map(str::to_owned)
+        .unwrap_or_else(|_| idx.to_string());
+    rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(SqliteError::Corrupt { column }))
+}
+
+/// A stored timestamp.
+pub(crate) fn ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let v: i64 = row.get(idx)?;
+    DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(row, idx, Type::Integer))
+}
+
+/// A stored optional timestamp.
+pub(crate) fn opt_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get::<_, Option<i64>>(idx)? {
+        None => Ok(None),
+        Some(v) => DateTime::from_timestamp_micros(v)
+            .map(Some)
+            .ok_or_else(|| corrupt(row, idx, Type::Integer)),
+    }
+}
+
+/// A stored optional date.
+pub(crate) fn opt_date(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<NaiveDate>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(v) => NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| corrupt(row, idx, Type::Text)),
+    }
+}
+
+/// A stored rank, decoded with `from_rank`.
+pub(crate) fn ranked<T>(row: &Row<'_>, idx: usize, from_rank: fn(i64) -> Option<T>) -> rusqlite::Result<T> {
+    let v: i64 = row.get(idx)?;
+    from_rank(v).ok_or_else(|| corrupt(row, idx, Type::Integer))
+}
+
+/// A stored string, re-validated with `parse`.
+pub(crate) fn parsed<T>(
+    row: &Row<'_>,
+    idx: usize,
+    parse: impl FnOnce(&str) -> saas_core::Result<T>,
+) -> rusqlite::Result<T> {
+    let v: String = row.get(idx)?;
+    parse(&v).map_err(|_| corrupt(row, idx, Type::Text))
+}
+
+/// A stored tenant status.
+pub(crate) fn tenant_status(row: &Row<'_>, idx: usize) -> rusqlite::Result<TenantStatus> {
+    ranked(row, idx, |r| match r {
+        0 => Some(TenantStatus::Active),
+        1 => Some(TenantStatus::Suspended),
+        _ => None,
+    })
+}
+
+/// Number of columns in `user_columns!()`.
+pub(crate) const USER_WIDTH: usize = 12;
+
+/// Number of columns in `summary_columns!(..)`.
+pub(crate) const SUMMARY_WIDTH: usize = 6;
+
+/// A full user read from `user_columns!()` starting at `at`.
+pub(crate) fn user(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(row.get(at)?),
+        username: parsed(row, at + 1, Username::parse)?,
+        email: parsed(row, at + 2, Email::parse)?,
+        first_name: row.get(at + 3)?,
+        last_name: row.get(at + 4)?,
+        role: parsed(row, at + 5, str::parse::<Role>)?,
+        department: row.get(at + 6)?,
+        is_active: row.get(at + 7)?,
+        is_owner: row.get(at + 8)?,
+        last_login: opt_ts(row, at + 9)?,
+        date_joined: ts(row, at + 10)?,
+        token_version: row.get(at + 11)?,
+    })
+}
+
+/// A user summary read from `summary_columns!(..)` starting at `at`; `None`
+/// when the id is NULL (an outer join found no user).
+pub(crate) fn opt_summary(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<UserSummary>> {
+    let Some(id) = row.get::<_, Option<i64>>(at)? else {
+        return Ok(None);
+    };
+    Ok(Some(UserSummary {
+        id: UserId(id),
+        username: parsed(row, at + 1, Username::parse)?,
+        email: parsed(row, at + 2, Email::parse)?,
+        first_name: row.get(at + 3)?,
+        last_name: row.get(at + 4)?,
+        role: parsed(row, at + 5, str::parse::<Role>)?,
+    }))
+}
+
+/// A user summary that must be there (an inner join).
+pub(crate) fn summary(row: &Row<'_>, at: usize) -> rusqlite::Result<UserSummary> {
+    opt_summary(row, at)?.ok_or_else(|| corrupt(row, at, Type::Null))
+}

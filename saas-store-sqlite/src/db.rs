@@ -1,0 +1,267 @@
+//! Connections to one database file: how each is configured, a small pool
+//! (one writer, a few readers), and running their work off the async executor.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rusqlite::config::DbConfig;
+use rusqlite::limits::Limit;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+
+use crate::error::{Failure, R, SqliteError};
+
+/// Runs blocking database work on tokio's blocking pool when a runtime is
+/// present (object_store's `maybe_spawn_blocking`), so a slow disk or a busy
+/// lock never stalls the async executor; inline otherwise.
+pub(crate) async fn blocking<T, F>(f: F) -> R<T>
+where
+    F: FnOnce() -> R<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(f)
+            .await
+            .map_err(|source| Failure::Db(SqliteError::Blocking { source }))?,
+        Err(_) => f(),
+    }
+}
+
+/// Runs `f` on the blocking pool, without waiting, when a runtime is
+/// present; inline otherwise. For clean-up from `Drop`, which cannot await.
+pub(crate) fn run_off_runtime(f: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(f);
+        }
+        Err(_) => f(),
+    }
+}
+
+/// Drops `value` on the blocking pool when a runtime is present: dropping a
+/// connection closes it, which may checkpoint the WAL and touch the disk.
+pub(crate) fn drop_off_runtime<T: Send + 'static>(value: T) {
+    run_off_runtime(move || drop(value));
+}
+
+/// Which kind of file a [`Db`] holds; decides whether opening may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// The catalog: created on first open.
+    Catalog,
+    /// A tenant file: only ever created by tenant registration, so a missing
+    /// file stays missing (a late connection of a deleted tenant must not
+    /// bring an empty file back to life).
+    Tenant,
+}
+
+/// Settings every connection gets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnSettings {
+    pub(crate) busy_timeout: Duration,
+}
+
+/// Opens and configures one connection.
+///
+/// Every connection: WAL, `busy_timeout`, `foreign_keys=ON`,
+/// `synchronous=NORMAL` (durable at checkpoints, safe under WAL), ATTACH refused
+/// (`SQLITE_LIMIT_ATTACHED` = 0, so no statement can reach another tenant's
+/// file), defensive mode and untrusted schema (no schema tricks from a
+/// tampered file).
+pub(crate) fn open_connection(
+    path: &Path,
+    kind: FileKind,
+    settings: ConnSettings,
+    read_only: bool,
+) -> rusqlite::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if kind == FileKind::Catalog {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn, settings)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    if read_only {
+        // Readers never write; saying so turns a bug into an error instead
+        // of a second writer racing the first.
+        conn.pragma_update(None, "query_only", true)?;
+    }
+    Ok(conn)
+}
+
+/// The settings shared by pooled connections and the one that builds a new
+/// tenant file (which differs only in its journal mode).
+pub(crate) fn configure(conn: &Connection, settings: ConnSettings) -> rusqlite::Result<()> {
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+    conn.busy_timeout(settings.busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// A connection that counts itself in the store-wide open-connection gauge.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    conn: Connection,
+    gauge: Arc<AtomicUsize>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One database file and its connections: a single writer (writes are
+/// serialized in-process before they reach SQLite's lock, so they queue
+/// without spinning in the busy handler) and up to `readers` readers, which
+/// run in parallel under WAL. Connections are opened lazily.
+#[derive(Debug)]
+pub(crate) struct Db {
+    path: PathBuf,
+    kind: FileKind,
+    settings: ConnSettings,
+    writer: Arc<AsyncMutex<Option<Conn>>>,
+    readers: u32,
+    reader_permits: Arc<Semaphore>,
+    idle_readers: parking_lot::Mutex<Vec<Conn>>,
+    gauge: Arc<AtomicUsize>,
+    /// Set by [`Db::shutdown`]: no connection is opened or lent again.
+    shut: AtomicBool,
+}
+
+impl Db {
+    /// A pool for `path`; nothing is opened yet.
+    pub(crate) fn new(
+        path: PathBuf,
+        kind: FileKind,
+        settings: ConnSettings,
+        readers: usize,
+        gauge: Arc<AtomicUsize>,
+    ) -> Self {
+        let readers = u32::try_from(readers.clamp(1, 1024)).unwrap_or(1);
+        Db {
+            path,
+            kind,
+            settings,
+            writer: Arc::new(AsyncMutex::new(None)),
+            readers,
+            reader_permits: Arc::new(Semaphore::new(readers as usize)),
+            idle_readers: parking_lot::Mutex::new(Vec::new()),
+            gauge,
+            shut: AtomicBool::new(false),
+        }
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&self, read_only: bool) -> R<Conn> {
+        if self.shut.load(Ordering::Acquire) {
+            return Err(Failure::Db(SqliteError::PoolClosed));
+        }
+        let conn = open_connection(&self.path, self.kind, self.settings, read_only)?;
+        self.gauge.fetch_add(1, Ordering::Relaxed);
+        Ok(Conn {
+            conn,
+            gauge: Arc::clone(&self.gauge),
+        })
+    }
+
+    /// Runs `f` on the writer connection, on the blocking pool. `f` opens its
+    /// own transaction (normally `BEGIN IMMEDIATE`).
+    pub(crate) async fn write<T, F>(self: &Arc<Self>, f: F) -> R<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut slot = Arc::clone(&self.writer).lock_owned().await;
+        let db = Arc::clone(self);
+        // The guard moves into the blocking task: if the caller is cancelled,
+        // the lock is held until the work really ends.
+        blocking(move || {
+            if db.shut.load(Ordering::Acquire) {
+                return Err(Failure::Db(SqliteError::PoolClosed));
+            }
+            let conn = match slot.as_mut() {
+                Some(conn) => conn,
+                None => slot.insert(db.connect(false)?),
+            };
+            f(&mut conn.conn)
+        })
+        .await
+    }
+
+    /// Runs `f` on a reader connection, on the blocking pool.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, f: F) -> R<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Failure::Db(SqliteError::PoolClosed))?;
+        let db = Arc::clone(self);
+        blocking(move || {
+            let _permit = permit;
+            if db.shut.load(Ordering::Acquire) {
+                return Err(Failure::Db(SqliteError::PoolClosed));
+            }
+            let idle = db.idle_readers.lock().pop();
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => db.connect(true)?,
+            };
+            let result = f(&mut conn.conn);
+            db.idle_readers.lock().push(conn);
+            result
+        })
+        .await
+    }
+
+    /// Refuses new work, waits for the work in flight, and closes every
+    /// connection before returning, so the file can be removed without an
+    /// open connection later deleting a successor's `-wal` by name.
+    pub(crate) async fn shutdown(self: &Arc<Self>) -> R<()> {
+        self.shut.store(true, Ordering::Release);
+        let writer = self.writer.lock().await.take();
+        let permits = self
+            .reader_permits
+            .acquire_many(self.readers)
+            .await
+            .map_err(|_| Failure::Db(SqliteError::PoolClosed))?;
+        let idle = std::mem::take(&mut *self.idle_readers.lock());
+        drop(permits);
+        blocking(move || {
+            drop(writer);
+            drop(idle);
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let mut conns: Vec<Conn> = std::mem::take(self.idle_readers.get_mut());
+        // Every task that could hold the writer keeps an `Arc<Db>`, so at
+        // drop time the lock is free.
+        if let Ok(mut writer) = self.writer.try_lock()
+            && let Some(conn) = writer.take()
+        {
+            conns.push(conn);
+        }
+        if !conns.is_empty() {
+            drop_off_runtime(conns);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Schema versions of the catalog and of tenant files.
+//!
+//! Each file records its version in `PRAGMA user_version`; version `n` means
+//! the first `n` steps of its list have run. Steps are only ever appended, so
+//! a file written by an older release is brought forward on open, and a file
+//! from a newer release is refused rather than misread.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::SqliteError;
+
+/// Steps of the catalog schema (tenants, domains, superusers).
+pub(crate) const CATALOG: &[&str] = &[
+    // 1: the catalog.
+    "CREATE TABLE tenants (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        slug TEXT NOT NULL UNIQUE,
+        plan TEXT NOT NULL,
+        status INTEGER NOT NULL CHECK (status IN (0, 1)),
+        database TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE domains (
+        hostname TEXT PRIMARY KEY NOT NULL,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        is_primary INTEGER NOT NULL CHECK (is_primary IN (0, 1))
+    ) STRICT;
+    CREATE INDEX domains_by_tenant ON domains(tenant_id);
+    CREATE UNIQUE INDEX domains_one_primary ON domains(tenant_id) WHERE is_primary = 1;
+    CREATE TABLE superusers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        username_key TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;",
+];
+
+/// Steps of a tenant file's schema.
+pub(crate) const TENANT: &[&str] = &[
+    // 1: the tenant's tables. AUTOINCREMENT so ids of deleted projects and
+    // tasks are never handed out again (clients may still hold them).
+    "CREATE TABLE tenant_meta (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        tenant_id TEXT NOT NULL,
+        slug TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        username_key TEXT NOT NULL,
+        email TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'member', 'viewer')),
+        department TEXT NOT NULL,
+        is_active INTEGER NOT NULL CHECK (is_active IN (0, 1)),
+        is_owner INTEGER NOT NULL CHECK (is_owner IN (0, 1)),
+        last_login INTEGER,
+        date_joined INTEGER NOT NULL,
+        token_version INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE UNIQUE INDEX users_username_key ON users(username_key);
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        start_date TEXT,
+        end_date TEXT,
+        owner_id INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX projects_by_owner ON projects(owner_id);
+    CREATE TABLE memberships (
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (project_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX memberships_by_user ON memberships(user_id);
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        assigned_to INTEGER REFERENCES users(id),
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        due_date INTEGER,
+        completed_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX tasks_by_project ON tasks(project_id);
+    CREATE INDEX tasks_by_assignee ON tasks(assigned_to);
+    CREATE INDEX tasks_by_creator ON tasks(created_by);
+    CREATE TABLE refresh_tokens (
+        jti TEXT PRIMARY KEY NOT NULL,
+        family TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)),
+        revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+    ) STRICT;
+    CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);",
+    // 2: indexes for the periodic clean-up jobs, which scan by expiry and by
+    // completion time.
+    "CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+    CREATE INDEX tasks_done_by_completion ON tasks(completed_at) WHERE status = 3;",
+];
+
+/// Newest catalog schema version this build knows.
+pub const CATALOG_SCHEMA_VERSION: i64 = CATALOG.len() as i64;
+
+/// Newest tenant schema version this build knows.
+pub const TENANT_SCHEMA_VERSION: i64 = TENANT.len() as i64;
+
+/// Schema version of the open file.
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the file to the newest version of `steps`; returns the version it
+/// had before. Each step runs in its own `BEGIN IMMEDIATE` transaction, so a
+/// concurrent migrator (another process) waits and then finds nothing to do,
+/// and an interrupted run resumes where it stopped.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<i64, SqliteError> {
+    let known = i64::try_from(steps.len()).map_err(|_| SqliteError::OutOfRange {
+        what: "schema version",
+    })?;
+    let before = version(conn)?;
+    if before == known {
+        return Ok(before);
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = version(&tx)?;
+        if current > known {
+            return Err(SqliteError::SchemaTooNew {
+                path: path.to_owned(),
+                found: current,
+                known,
+            });
+        }
+        if current == known {
+            return Ok(before);
+        }
+        let next = current + 1;
+        let step = usize::try_from(current)
+            .ok()
+            .and_then(|i| steps.get(i))
+            .ok_or(SqliteError::OutOfRange {
+                what: "schema version",
+            })?;
+        let applied = tx
+            .execute_batch(step)
+            .and_then(|()| tx.pragma_update(None, "user_version", next))
+            .and_then(|()| tx.commit());
+        if let Err(source) = applied {
+            return Err(SqliteError::Migration {
+                path: path.to_owned(),
+                version: next,
+                source,
+            });
+        }
+        tracing::debug!(path = %path.display(), version = next, "migrated");
+    }
+}

@@ -1,0 +1,923 @@
+//! The handle to one tenant's file: [`SqliteTenant`], the backend's
+//! [`TenantStore`].
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use saas_core::projects::{
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
+    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery,
+    TaskStatus,
+};
+use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
+use saas_core::tenancy::TenantId;
+use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
+use saas_core::{Entity, Error, Resource, Result};
+use uuid::Uuid;
+
+use crate::codec;
+use crate::db::Db;
+use crate::error::{Failure, R, SqliteError, conflict_on, not_found};
+
+/// A handle scoped to one tenant's database file.
+///
+/// Cheap to clone behind its `Arc`; the store's cache holds one per recently
+/// used tenant, and a handle evicted from the cache keeps working for whoever
+/// still holds it, closing its connections when the last holder drops it.
+#[derive(Debug)]
+pub(crate) struct SqliteTenant {
+    id: TenantId,
+    db: Arc<Db>,
+    /// Set when the tenant is deleted, so holders of the handle fail closed
+    /// instead of writing into a file that is gone.
+    closed: AtomicBool,
+}
+
+impl SqliteTenant {
+    pub(crate) fn new(id: TenantId, db: Arc<Db>) -> Self {
+        SqliteTenant {
+            id,
+            db,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes every later call fail with `NotFound { Tenant }`, waits for the
+    /// calls in flight and closes the file's connections.
+    pub(crate) async fn shutdown(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        Ok(self.db.shutdown().await?)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::not_found(Entity::Tenant))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.check_open()?;
+        self.db.write(f).await.map_err(closed_as_gone)
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.check_open()?;
+        self.db.read(f).await.map_err(closed_as_gone)
+    }
+}
+
+/// A pool shut down under a call means the tenant was deleted meanwhile.
+fn closed_as_gone(f: Failure) -> Error {
+    match f {
+        Failure::Db(SqliteError::PoolClosed) => Error::not_found(Entity::Tenant),
+        other => other.into(),
+    }
+}
+
+// The SQL below spells "done" as its rank.
+const _: () = assert!(TaskStatus::Done as i64 == 3);
+
+/// Starts a write transaction that takes the file's write lock at once, so
+/// the reads inside it (limit counts, existence checks) cannot go stale
+/// before the write.
+pub(crate) fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+fn to_i64(v: u64, what: &'static str) -> R<i64> {
+    i64::try_from(v).map_err(|_| Failure::Db(SqliteError::OutOfRange { what }))
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn count(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<u64> {
+    conn.prepare_cached(sql)?
+        .query_row(params, |r| r.get::<_, i64>(0))
+        .map(to_u64)
+}
+
+/// `Some(limit)` reached by `current`: the plan allows no more.
+fn check_limit(current: u64, limit: Option<u64>, resource: Resource) -> R<()> {
+    match limit {
+        Some(limit) if current >= limit => Err(Failure::Core(Error::PlanLimitExceeded {
+            resource,
+            limit,
+            // The backend does not know plan codes; the service fills it in.
+            plan: String::new(),
+        })),
+        _ => Ok(()),
+    }
+}
+
+fn exists(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(sql)?
+        .query_row([id], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+fn user_exists(conn: &Connection, id: UserId) -> rusqlite::Result<bool> {
+    exists(conn, "SELECT 1 FROM users WHERE id = ?1", id.0)
+}
+
+fn project_exists(conn: &Connection, id: ProjectId) -> rusqlite::Result<bool> {
+    exists(conn, "SELECT 1 FROM projects WHERE id = ?1", id.0)
+}
+
+fn require_user(conn: &Connection, id: UserId) -> R<()> {
+    if user_exists(conn, id)? {
+        Ok(())
+    } else {
+        Err(not_found(Entity::User))
+    }
+}
+
+fn require_project(conn: &Connection, id: ProjectId) -> R<()> {
+    if project_exists(conn, id)? {
+        Ok(())
+    } else {
+        Err(not_found(Entity::Project))
+    }
+}
+
+// --- users -----------------------------------------------------------------
+
+/// Inserts the user, no limit check; shared with tenant registration, which
+/// creates the admin in the new file.
+pub(crate) fn insert_user(conn: &Connection, user: &NewUserRecord) -> R<User> {
+    conn.prepare_cached(
+        "INSERT INTO users (username, username_key, email, password_hash, first_name, last_name, \
+         role, department, is_active, is_owner, last_login, date_joined, token_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, NULL, ?10, 0)",
+    )?
+    .execute(params![
+        user.username.as_str(),
+        user.username.key(),
+        user.email.as_str(),
+        user.password_hash,
+        user.first_name,
+        user.last_name,
+        user.role.as_str(),
+        user.department,
+        user.is_owner,
+        codec::micros(user.date_joined),
+    ])
+    .map_err(conflict_on(Entity::User, "username"))?;
+    Ok(User {
+        id: UserId(conn.last_insert_rowid()),
+        username: user.username.clone(),
+        email: user.email.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        role: user.role,
+        department: user.department.clone(),
+        is_active: true,
+        is_owner: user.is_owner,
+        last_login: None,
+        date_joined: user.date_joined,
+        token_version: 0,
+    })
+}
+
+fn load_user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ?1"))?
+        .query_row([id.0], |r| codec::user(r, 0))
+        .optional()
+}
+
+// --- projects --------------------------------------------------------------
+
+const PROJECT_SELECT: &str = concat!(
+    "SELECT p.id, p.name, p.description, p.status, p.start_date, p.end_date, p.created_at, p.updated_at, ",
+    summary_columns!("o"),
+    " FROM projects p JOIN users o ON o.id = p.owner_id"
+);
+
+/// A project row without its members (filled in by [`attach_members`]).
+fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: ProjectId(r.get(0)?),
+        name: r.get(1)?,
+        description: r.get(2)?,
+        status: codec::ranked(r, 3, ProjectStatus::from_rank)?,
+        start_date: codec::opt_date(r, 4)?,
+        end_date: codec::opt_date(r, 5)?,
+        created_at: codec::ts(r, 6)?,
+        updated_at: codec::ts(r, 7)?,
+        owner: codec::summary(r, 8)?,
+        members: Vec::new(),
+    })
+}
+
+/// Fills in the members of every project with one query, however many
+/// projects there are (no N+1).
+fn attach_members(conn: &Connection, projects: &mut [Project]) -> rusqlite::Result<()> {
+    if projects.is_empty() {
+        return Ok(());
+    }
+    let mut ids = String::from("[");
+    for (i, p) in projects.iter().enumerate() {
+        if i > 0 {
+            ids.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(ids, "{}", p.id.0);
+    }
+    ids.push(']');
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT m.project_id, ",
+        summary_columns!("u"),
+        " FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.project_id IN (SELECT value FROM json_each(?1)) \
+         ORDER BY m.project_id, u.id"
+    ))?;
+    let mut by_project: HashMap<i64, Vec<UserSummary>> = HashMap::new();
+    let rows = stmt.query_map([ids], |r| Ok((r.get::<_, i64>(0)?, codec::summary(r, 1)?)))?;
+    for row in rows {
+        let (project, member) = row?;
+        by_project.entry(project).or_default().push(member);
+    }
+    for p in projects {
+        if let Some(members) = by_project.remove(&p.id.0) {
+            p.members = members;
+        }
+    }
+    Ok(())
+}
+
+fn load_project(conn: &Connection, id: ProjectId) -> rusqlite::Result<Option<Project>> {
+    let project = conn
+        .prepare_cached(concat!(
+            "SELECT p.id, p.name, p.description, p.status, p.start_date, p.end_date, p.created_at, p.updated_at, ",
+            summary_columns!("o"),
+            " FROM projects p JOIN users o ON o.id = p.owner_id WHERE p.id = ?1"
+        ))?
+        .query_row([id.0], project_row)
+        .optional()?;
+    let Some(project) = project else {
+        return Ok(None);
+    };
+    let mut one = [project];
+    attach_members(conn, &mut one)?;
+    let [project] = one;
+    Ok(Some(project))
+}
+
+fn require_loaded_project(conn: &Connection, id: ProjectId) -> R<Project> {
+    load_project(conn, id)?.ok_or_else(|| not_found(Entity::Project))
+}
+
+/// A condition on projects aliased `p` limiting them to `scope`, and its
+/// parameters.
+fn project_scope(scope: Scope, params: &mut Vec<Value>) -> &'static str {
+    match scope {
+        Scope::All => "1 = 1",
+        Scope::InvolvedIn(user) => {
+            params.push(Value::Integer(user.0));
+            params.push(Value::Integer(user.0));
+            "(p.owner_id = ? OR EXISTS (SELECT 1 FROM memberships mm WHERE mm.project_id = p.id AND mm.user_id = ?))"
+        }
+    }
+}
+
+// --- tasks -----------------------------------------------------------------
+
+const TASK_SELECT: &str = concat!(
+    "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
+     t.completed_at, t.created_at, t.updated_at, ",
+    summary_columns!("a"),
+    ", ",
+    summary_columns!("c"),
+    " FROM tasks t LEFT JOIN users a ON a.id = t.assigned_to JOIN users c ON c.id = t.created_by"
+);
+
+/// A task row of [`TASK_SELECT`]; both user summaries come from the same
+/// query's joins.
+fn task_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+    Ok(Task {
+        id: TaskId(r.get(0)?),
+        project_id: ProjectId(r.get(1)?),
+        title: r.get(2)?,
+        description: r.get(3)?,
+        status: codec::ranked(r, 4, TaskStatus::from_rank)?,
+        priority: codec::ranked(r, 5, Priority::from_rank)?,
+        due_date: codec::opt_ts(r, 6)?,
+        completed_at: codec::opt_ts(r, 7)?,
+        created_at: codec::ts(r, 8)?,
+        updated_at: codec::ts(r, 9)?,
+        assigned_to: codec::opt_summary(r, 10)?,
+        created_by: codec::summary(r, 10 + codec::SUMMARY_WIDTH)?,
+    })
+}
+
+fn load_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Option<Task>> {
+    conn.prepare_cached(concat!(
+        "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
+         t.completed_at, t.created_at, t.updated_at, ",
+        summary_columns!("a"),
+        ", ",
+        summary_columns!("c"),
+        " FROM tasks t LEFT JOIN users a ON a.id = t.assigned_to JOIN users c ON c.id = t.created_by \
+         WHERE t.id = ?1"
+    ))?
+    .query_row([id.0], task_row)
+    .optional()
+}
+
+/// The WHERE condition of `query` on tasks aliased `t`, and its parameters:
+/// exactly [`TaskQuery::matches`] within the scope.
+fn task_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
+    let mut conds: Vec<&str> = Vec::new();
+    if let Scope::InvolvedIn(user) = query.scope {
+        conds.push(
+            "t.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = ? \
+             UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = ?)",
+        );
+        params.push(Value::Integer(user.0));
+        params.push(Value::Integer(user.0));
+    }
+    if let Some(project) = query.project {
+        conds.push("t.project_id = ?");
+        params.push(Value::Integer(project.0));
+    }
+    if let Some(status) = query.status {
+        conds.push("t.status = ?");
+        params.push(Value::Integer(status.rank()));
+    }
+    if let Some(priority) = query.priority {
+        conds.push("t.priority = ?");
+        params.push(Value::Integer(priority.rank()));
+    }
+    if let Some(user) = query.assigned_to {
+        conds.push("t.assigned_to = ?");
+        params.push(Value::Integer(user.0));
+    }
+    if let Some(search) = &query.search {
+        // instr() is a literal substring test (no LIKE wildcards), and the
+        // built-in lower() folds ASCII only, as TaskQuery::matches does.
+        conds.push("(instr(lower(t.title), lower(?)) > 0 OR instr(lower(t.description), lower(?)) > 0)");
+        params.push(Value::Text(search.clone()));
+        params.push(Value::Text(search.clone()));
+    }
+    if let Some(now) = query.overdue_at {
+        conds.push("(t.status <> 3 AND t.due_date < ?)");
+        params.push(Value::Integer(codec::micros(now)));
+    }
+    if let Some(from) = query.due_from {
+        conds.push("t.due_date >= ?");
+        params.push(Value::Integer(codec::micros(from)));
+    }
+    if let Some(until) = query.due_until {
+        conds.push("t.due_date < ?");
+        params.push(Value::Integer(codec::micros(until)));
+    }
+    if conds.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+/// ORDER BY for `query`: the field (ranks for status and priority, bytes for
+/// titles), NULL due dates last either way, ties by id ascending.
+fn task_order(query: &TaskQuery) -> String {
+    let dir = if query.ordering.descending { "DESC" } else { "ASC" };
+    match query.ordering.field {
+        TaskOrderField::CreatedAt => format!("t.created_at {dir}, t.id ASC"),
+        TaskOrderField::UpdatedAt => format!("t.updated_at {dir}, t.id ASC"),
+        TaskOrderField::DueDate => format!("t.due_date IS NULL, t.due_date {dir}, t.id ASC"),
+        TaskOrderField::Priority => format!("t.priority {dir}, t.id ASC"),
+        TaskOrderField::Status => format!("t.status {dir}, t.id ASC"),
+        TaskOrderField::Title => format!("t.title COLLATE BINARY {dir}, t.id ASC"),
+        TaskOrderField::Id => format!("t.id {dir}"),
+    }
+}
+
+fn page_bounds(page: PageRequest) -> R<(i64, i64)> {
+    Ok((
+        to_i64(page.page_size(), "page size")?,
+        to_i64(page.offset(), "page offset")?,
+    ))
+}
+
+fn require_assignee(conn: &Connection, assignee: Option<UserId>) -> R<()> {
+    match assignee {
+        Some(user) => require_user(conn, user),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl TenantStore for SqliteTenant {
+    fn tenant_id(&self) -> TenantId {
+        self.id
+    }
+
+    // --- users -----------------------------------------------------------
+
+    async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
+        let user = user.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            let current = count(&tx, "SELECT count(*) FROM users", [])?;
+            check_limit(current, max_users, Resource::Users)?;
+            let created = insert_user(&tx, &user)?;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.read(move |conn| Ok(load_user(conn, id)?)).await
+    }
+
+    async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
+        let key = username_key.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    ", u.password_hash FROM users u WHERE u.username_key = ?1"
+                ))?
+                .query_row([key], |r| Ok((codec::user(r, 0)?, r.get(codec::USER_WIDTH)?)))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
+        let (limit, offset) = page_bounds(page)?;
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let total = count(&tx, "SELECT count(*) FROM users", [])?;
+            let items = tx
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users u ORDER BY u.id ASC LIMIT ?1 OFFSET ?2"
+                ))?
+                .query_map([limit, offset], |r| codec::user(r, 0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page { count: total, items })
+        })
+        .await
+    }
+
+    async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
+        let changes = changes.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            // SET expressions see the row's old values, so the bump is
+            // decided on the previous is_active.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE users SET email = ?1, first_name = ?2, last_name = ?3, role = ?4, \
+                     department = ?5, \
+                     token_version = token_version + (CASE WHEN is_active = 1 AND ?6 = 0 THEN 1 ELSE 0 END), \
+                     is_active = ?6 WHERE id = ?7",
+                )?
+                .execute(params![
+                    changes.email.as_str(),
+                    changes.first_name,
+                    changes.last_name,
+                    changes.role.as_str(),
+                    changes.department,
+                    changes.is_active,
+                    id.0,
+                ])?;
+            if changed == 0 {
+                return Err(not_found(Entity::User));
+            }
+            let user = load_user(&tx, id)?.ok_or_else(|| not_found(Entity::User))?;
+            tx.commit()?;
+            Ok(user)
+        })
+        .await
+    }
+
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let hash = password_hash.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?1, token_version = token_version + 1 WHERE id = ?2",
+                )?
+                .execute(params![hash, id.0])?;
+            if changed == 0 {
+                return Err(not_found(Entity::User));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached("UPDATE users SET last_login = ?1 WHERE id = ?2")?
+                .execute(params![codec::micros(at), id.0])?;
+            if changed == 0 {
+                return Err(not_found(Entity::User));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        self.read(|conn| Ok(count(conn, "SELECT count(*) FROM users", [])?))
+            .await
+    }
+
+    // --- refresh tokens --------------------------------------------------
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
+        let token = token.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            require_user(&tx, token.user_id)?;
+            tx.prepare_cached(
+                "INSERT INTO refresh_tokens (jti, family, user_id, expires_at, used, revoked) \
+                 VALUES (?1, ?2, ?3, ?4, 0, 0)",
+            )?
+            .execute(params![
+                token.jti.to_string(),
+                token.family.to_string(),
+                token.user_id.0,
+                codec::micros(token.expires_at),
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            let found = tx
+                .prepare_cached("SELECT user_id, family, used, revoked FROM refresh_tokens WHERE jti = ?1")?
+                .query_row([jti.to_string()], |r| {
+                    Ok((
+                        UserId(r.get(0)?),
+                        codec::parsed(r, 1, |s| {
+                            Uuid::parse_str(s).map_err(|_| Error::invalid("family", "not a uuid"))
+                        })?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                })
+                .optional()?;
+            let outcome = match found {
+                None | Some((_, _, _, true)) => RefreshOutcome::Invalid,
+                Some((_, family, true, false)) => {
+                    tx.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1")?
+                        .execute([family.to_string()])?;
+                    RefreshOutcome::Reused
+                }
+                Some((user_id, family, false, false)) => {
+                    tx.prepare_cached("UPDATE refresh_tokens SET used = 1 WHERE jti = ?1")?
+                        .execute([jti.to_string()])?;
+                    RefreshOutcome::Rotated { user_id, family }
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM refresh_tokens WHERE expires_at < ?1")?
+                .execute([codec::micros(before)])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    // --- projects --------------------------------------------------------
+
+    async fn create_project(&self, project: &NewProjectRecord, max_projects: Option<u64>) -> Result<Project> {
+        let project = project.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            require_user(&tx, project.owner)?;
+            let current = count(&tx, "SELECT count(*) FROM projects", [])?;
+            check_limit(current, max_projects, Resource::Projects)?;
+            tx.prepare_cached(
+                "INSERT INTO projects (name, description, status, start_date, end_date, owner_id, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?
+            .execute(params![
+                project.name,
+                project.description,
+                project.status.rank(),
+                codec::date(project.start_date),
+                codec::date(project.end_date),
+                project.owner.0,
+                codec::micros(project.created_at),
+            ])?;
+            let created = require_loaded_project(&tx, ProjectId(tx.last_insert_rowid()))?;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            Ok(load_project(&tx, id)?)
+        })
+        .await
+    }
+
+    async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
+        let (limit, offset) = page_bounds(page)?;
+        self.read(move |conn| {
+            let mut params = Vec::new();
+            let filter = project_scope(scope, &mut params);
+            let tx = conn.transaction()?;
+            let total = to_u64(
+                tx.prepare_cached(&format!("SELECT count(*) FROM projects p WHERE {filter}"))?
+                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?,
+            );
+            params.push(Value::Integer(limit));
+            params.push(Value::Integer(offset));
+            let mut items = tx
+                .prepare_cached(&format!(
+                    "{PROJECT_SELECT} WHERE {filter} ORDER BY p.id DESC LIMIT ? OFFSET ?"
+                ))?
+                .query_map(rusqlite::params_from_iter(params.iter()), project_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            attach_members(&tx, &mut items)?;
+            Ok(Page { count: total, items })
+        })
+        .await
+    }
+
+    async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project> {
+        let changes = changes.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE projects SET name = ?1, description = ?2, status = ?3, start_date = ?4, \
+                     end_date = ?5, updated_at = ?6 WHERE id = ?7",
+                )?
+                .execute(params![
+                    changes.name,
+                    changes.description,
+                    changes.status.rank(),
+                    codec::date(changes.start_date),
+                    codec::date(changes.end_date),
+                    codec::micros(changes.updated_at),
+                    id.0,
+                ])?;
+            if changed == 0 {
+                return Err(not_found(Entity::Project));
+            }
+            let project = require_loaded_project(&tx, id)?;
+            tx.commit()?;
+            Ok(project)
+        })
+        .await
+    }
+
+    async fn delete_project(&self, id: ProjectId) -> Result<()> {
+        self.write(move |conn| {
+            // Tasks and memberships go with it (ON DELETE CASCADE).
+            let changed = conn
+                .prepare_cached("DELETE FROM projects WHERE id = ?1")?
+                .execute([id.0])?;
+            if changed == 0 {
+                return Err(not_found(Entity::Project));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            require_project(&tx, project)?;
+            require_user(&tx, user)?;
+            tx.prepare_cached("INSERT OR IGNORE INTO memberships (project_id, user_id) VALUES (?1, ?2)")?
+                .execute([project.0, user.0])?;
+            let loaded = require_loaded_project(&tx, project)?;
+            tx.commit()?;
+            Ok(loaded)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            require_project(&tx, project)?;
+            tx.prepare_cached("DELETE FROM memberships WHERE project_id = ?1 AND user_id = ?2")?
+                .execute([project.0, user.0])?;
+            let loaded = require_loaded_project(&tx, project)?;
+            tx.commit()?;
+            Ok(loaded)
+        })
+        .await
+    }
+
+    async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
+        self.read(move |conn| {
+            let mut params = Vec::new();
+            let filter = project_scope(scope, &mut params);
+            let mut counts = ProjectCounts::default();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT p.status, count(*) FROM projects p WHERE {filter} GROUP BY p.status"
+            ))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                Ok((codec::ranked(r, 0, ProjectStatus::from_rank)?, to_u64(r.get(1)?)))
+            })?;
+            for row in rows {
+                let (status, n) = row?;
+                counts.by_status[status as usize] += n;
+                counts.total += n;
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    // --- tasks -----------------------------------------------------------
+
+    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>) -> Result<Task> {
+        let task = task.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            require_project(&tx, task.project_id)?;
+            require_assignee(&tx, task.assigned_to)?;
+            require_user(&tx, task.created_by)?;
+            let current = count(
+                &tx,
+                "SELECT count(*) FROM tasks WHERE project_id = ?1",
+                [task.project_id.0],
+            )?;
+            check_limit(current, max_per_project, Resource::TasksPerProject)?;
+            tx.prepare_cached(
+                "INSERT INTO tasks (project_id, title, description, status, priority, assigned_to, \
+                 created_by, due_date, completed_at, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?
+            .execute(params![
+                task.project_id.0,
+                task.title,
+                task.description,
+                task.status.rank(),
+                task.priority.rank(),
+                task.assigned_to.map(|u| u.0),
+                task.created_by.0,
+                codec::opt_micros(task.due_date),
+                codec::opt_micros(task.completed_at),
+                codec::micros(task.created_at),
+            ])?;
+            let created =
+                load_task(&tx, TaskId(tx.last_insert_rowid()))?.ok_or_else(|| not_found(Entity::Task))?;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        self.read(move |conn| Ok(load_task(conn, id)?)).await
+    }
+
+    async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
+        let (limit, offset) = page_bounds(page)?;
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut params = Vec::new();
+            let filter = task_filter(&query, &mut params);
+            let order = task_order(&query);
+            let tx = conn.transaction()?;
+            let total = to_u64(
+                tx.prepare_cached(&format!("SELECT count(*) FROM tasks t WHERE {filter}"))?
+                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?,
+            );
+            params.push(Value::Integer(limit));
+            params.push(Value::Integer(offset));
+            let items = tx
+                .prepare_cached(&format!(
+                    "{TASK_SELECT} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+                ))?
+                .query_map(rusqlite::params_from_iter(params.iter()), task_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page { count: total, items })
+        })
+        .await
+    }
+
+    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
+        let changes = changes.clone();
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            if !exists(&tx, "SELECT 1 FROM tasks WHERE id = ?1", id.0)? {
+                return Err(not_found(Entity::Task));
+            }
+            require_assignee(&tx, changes.assigned_to)?;
+            tx.prepare_cached(
+                "UPDATE tasks SET title = ?1, description = ?2, status = ?3, priority = ?4, \
+                 assigned_to = ?5, due_date = ?6, completed_at = ?7, updated_at = ?8 WHERE id = ?9",
+            )?
+            .execute(params![
+                changes.title,
+                changes.description,
+                changes.status.rank(),
+                changes.priority.rank(),
+                changes.assigned_to.map(|u| u.0),
+                codec::opt_micros(changes.due_date),
+                codec::opt_micros(changes.completed_at),
+                codec::micros(changes.updated_at),
+                id.0,
+            ])?;
+            let task = load_task(&tx, id)?.ok_or_else(|| not_found(Entity::Task))?;
+            tx.commit()?;
+            Ok(task)
+        })
+        .await
+    }
+
+    async fn delete_task(&self, id: TaskId) -> Result<()> {
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached("DELETE FROM tasks WHERE id = ?1")?
+                .execute([id.0])?;
+            if changed == 0 {
+                return Err(not_found(Entity::Task));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut params = vec![Value::Integer(codec::micros(now))];
+            let filter = task_filter(&query, &mut params);
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT t.status, t.priority, count(*), \
+                 sum(CASE WHEN t.status <> 3 AND t.due_date < ? THEN 1 ELSE 0 END) \
+                 FROM tasks t WHERE {filter} GROUP BY t.status, t.priority"
+            ))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                Ok((
+                    codec::ranked(r, 0, TaskStatus::from_rank)?,
+                    codec::ranked(r, 1, Priority::from_rank)?,
+                    to_u64(r.get(2)?),
+                    to_u64(r.get(3)?),
+                ))
+            })?;
+            let mut counts = TaskCounts::default();
+            for row in rows {
+                let (status, priority, n, overdue) = row?;
+                counts.total += n;
+                counts.by_status[status as usize] += n;
+                counts.by_priority[priority as usize] += n;
+                counts.overdue += overdue;
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM tasks WHERE status = 3 AND completed_at < ?1")?
+                .execute([codec::micros(cutoff)])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
