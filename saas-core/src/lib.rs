@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod jobs;
 pub mod operator;
 pub mod permissions;
 pub mod plans;

@@ -1,0 +1,46 @@
+//! Durable background jobs: the [`Job`] trait, the [`JobQueue`] contract the
+//! backends implement, and the runtime — [`Worker`], [`Scheduler`] and the
+//! seed's built-in jobs.
+//!
+//! Map of the module:
+//! - [`queue`]: [`JobQueue`] and its values; its docs are the precise
+//!   semantics (states, fairness, fencing, unique keys) every backend implements.
+//! - [`memory`]: [`memory::MemoryQueue`], the reference implementation.
+//! - `conformance` (feature `conformance`): the behaviour suite for backends.
+//! - [`job`]: [`Job`], [`JobContext`], [`JobError`], [`JobRegistry`].
+//! - [`runtime`]: [`Jobs`], the handle hosts hold to enqueue and inspect jobs.
+//! - [`worker`]: [`Worker`] — claims, runs, heartbeats, retries, shuts down.
+//! - [`scheduler`]: [`Scheduler`] — cron-like periodic jobs, once per period.
+//! - [`builtin`]: the seed's jobs (welcome, reminders, overdue, reports, cleanup).
+//! - [`mail`]: the [`mail::Mailer`] trait, log, memory and SMTP mailers.
+//!
+//! Guarantees: at-least-once execution (a job whose worker dies runs again
+//! once its lease expires); a stale worker can never complete, fail or
+//! extend a job that was re-leased (fencing by attempt number); a tenant
+//! job runs only with its own tenant's scoped handle, and fails closed when
+//! the tenant is gone or suspended.
+
+pub mod builtin;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod job;
+pub mod mail;
+pub mod memory;
+pub mod queue;
+pub mod runtime;
+pub mod scheduler;
+pub mod worker;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, new_job};
+pub use queue::{
+    ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
+    QueueResult,
+};
+pub use runtime::{Jobs, JobsBuilder};
+pub use scheduler::{Missed, Periodic, Scheduler};
+pub use worker::{Backoff, Worker, WorkerConfig, WorkerStats};

@@ -1,0 +1,456 @@
+//! [`Worker`]: claims jobs in batches, runs them with bounded concurrency,
+//! keeps their leases alive with heartbeats, records results, retries with
+//! exponential backoff and full jitter, and shuts down gracefully.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument;
+
+use super::job::{JobContext, JobError, JobMeta, JobScope};
+use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError};
+use super::runtime::Jobs;
+use crate::error::Error;
+use crate::store::TenantStore;
+use crate::tenancy::{Tenant, TenantId, TenantStatus};
+
+/// Exponential backoff with full jitter: the delay before retry `n` (after
+/// failed attempt `n`) is uniform in `[0, min(max, base * 2^(n-1))]`, so
+/// retries of many jobs failing together spread out instead of stampeding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Ceiling of the first delay.
+    pub base: Duration,
+    /// Largest ceiling.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Backoff {
+    /// The largest delay after failed attempt `attempt` (1-based).
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(32);
+        self.base
+            .checked_mul(1u32 << exp.min(31))
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+
+    /// A random delay after failed attempt `attempt`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.ceiling(attempt).as_micros();
+        let ceiling = u64::try_from(ceiling).unwrap_or(u64::MAX);
+        Duration::from_micros(rand::random_range(0..=ceiling))
+    }
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Recorded on claimed jobs (default `worker-<random>`).
+    pub worker_id: String,
+    /// Most jobs running at once (default 8).
+    pub concurrency: usize,
+    /// Most jobs claimed per round trip (default 8).
+    pub batch_size: usize,
+    /// Lease length; a job whose worker stops heart-beating runs again this
+    /// long after the last beat (default 60 s).
+    pub lease: Duration,
+    /// Time between heartbeats; keep well under `lease` (default 20 s).
+    pub heartbeat_interval: Duration,
+    /// Longest sleep when idle, if the queue does not wake the worker
+    /// earlier (default 1 s).
+    pub poll_interval: Duration,
+    /// How long shutdown waits for in-flight jobs before abandoning them
+    /// to lease expiry (default 30 s).
+    pub grace_period: Duration,
+    /// Retry delays.
+    pub backoff: Backoff,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            concurrency: 8,
+            batch_size: 8,
+            lease: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(20),
+            poll_interval: Duration::from_secs(1),
+            grace_period: Duration::from_secs(30),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Jobs claimed.
+    pub claimed: u64,
+    /// Attempts that succeeded.
+    pub succeeded: u64,
+    /// Attempts that failed and will be retried.
+    pub retried: u64,
+    /// Attempts that failed for good.
+    pub dead: u64,
+    /// Attempts whose lease was lost (another worker has the job).
+    pub lease_lost: u64,
+    /// Attempts whose outcome could not be recorded (they run again after
+    /// lease expiry).
+    pub unrecorded: u64,
+    /// Attempts abandoned at shutdown (they run again after lease expiry).
+    pub abandoned: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Retried,
+    Dead,
+    LeaseLost,
+    Unrecorded,
+}
+
+/// Runs jobs from the queue. See [`WorkerConfig`] for the knobs.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    jobs: Jobs,
+    config: Arc<WorkerConfig>,
+    kinds: Vec<String>,
+}
+
+impl Worker {
+    /// A worker for the kinds registered in `jobs`.
+    pub fn new(jobs: Jobs, config: WorkerConfig) -> Self {
+        let kinds = jobs.registry().kinds();
+        Worker {
+            jobs,
+            config: Arc::new(config),
+            kinds,
+        }
+    }
+
+    /// The worker id.
+    pub fn id(&self) -> &str {
+        &self.config.worker_id
+    }
+
+    /// Runs until `shutdown` completes, then stops claiming, lets in-flight
+    /// jobs finish within the grace period and abandons the rest (their
+    /// leases expire and they run again elsewhere).
+    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) -> WorkerStats {
+        self.drive(shutdown, false).await
+    }
+
+    /// Runs until nothing is ready and nothing is in flight (tests, `--once`).
+    pub async fn run_until_idle(&self) -> WorkerStats {
+        self.drive(std::future::pending(), true).await
+    }
+
+    async fn drive(&self, shutdown: impl Future<Output = ()> + Send, idle_exit: bool) -> WorkerStats {
+        let cfg = &self.config;
+        let queue = self.jobs.queue().clone();
+        let concurrency = cfg.concurrency.max(1);
+        let mut stats = WorkerStats::default();
+        let mut set: JoinSet<Outcome> = JoinSet::new();
+        let mut shutdown = pin!(shutdown);
+        let mut claim_errors: u32 = 0;
+        tracing::info!(worker = %cfg.worker_id, concurrency, kinds = ?self.kinds, "worker started");
+        'main: loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break 'main,
+                () = std::future::ready(()) => {}
+            }
+            while let Some(r) = set.try_join_next() {
+                record(&mut stats, r);
+            }
+            let free = concurrency.saturating_sub(set.len());
+            let mut claimed_any = false;
+            if free > 0 {
+                let request = ClaimRequest {
+                    worker: cfg.worker_id.clone(),
+                    lease: cfg.lease,
+                    limit: u32::try_from(free.min(cfg.batch_size.max(1))).unwrap_or(1),
+                    kinds: self.kinds.clone(),
+                };
+                match queue.claim(&request, self.jobs.now()).await {
+                    Ok(batch) => {
+                        claim_errors = 0;
+                        claimed_any = !batch.is_empty();
+                        stats.claimed += batch.len() as u64;
+                        for job in batch {
+                            set.spawn(process(self.jobs.clone(), self.config.clone(), job));
+                        }
+                    }
+                    Err(e) => {
+                        claim_errors = claim_errors.saturating_add(1);
+                        tracing::error!(worker = %cfg.worker_id, error = %error_chain(&e), "claiming jobs failed");
+                    }
+                }
+            }
+            if claimed_any {
+                continue;
+            }
+            if idle_exit && set.is_empty() && claim_errors == 0 {
+                break;
+            }
+            let wait = cfg.poll_interval * claim_errors.clamp(1, 10);
+            tokio::select! {
+                () = &mut shutdown => break 'main,
+                Some(r) = set.join_next(), if !set.is_empty() => record(&mut stats, r),
+                () = queue.wait_for_work(wait), if free > 0 => {}
+            }
+        }
+
+        if !set.is_empty() {
+            tracing::info!(worker = %cfg.worker_id, in_flight = set.len(), "worker stopping: finishing in-flight jobs");
+        }
+        let mut deadline = pin!(tokio::time::sleep(cfg.grace_period));
+        loop {
+            tokio::select! {
+                r = set.join_next() => match r {
+                    Some(r) => record(&mut stats, r),
+                    None => break,
+                },
+                () = &mut deadline => {
+                    let n = set.len() as u64;
+                    tracing::warn!(
+                        worker = %cfg.worker_id,
+                        abandoned = n,
+                        "grace period over: abandoning in-flight jobs; they run again when their leases expire"
+                    );
+                    stats.abandoned += n;
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        tracing::info!(worker = %cfg.worker_id, ?stats, "worker stopped");
+        stats
+    }
+}
+
+fn record(stats: &mut WorkerStats, r: Result<Outcome, tokio::task::JoinError>) {
+    match r {
+        Ok(Outcome::Succeeded) => stats.succeeded += 1,
+        Ok(Outcome::Retried) => stats.retried += 1,
+        Ok(Outcome::Dead) => stats.dead += 1,
+        Ok(Outcome::LeaseLost) => stats.lease_lost += 1,
+        Ok(Outcome::Unrecorded) => stats.unrecorded += 1,
+        Err(e) if e.is_cancelled() => stats.abandoned += 1,
+        Err(e) => {
+            stats.unrecorded += 1;
+            tracing::error!(error = %e, "job task failed outside the job");
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(src) = cur {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+        cur = src.source();
+    }
+    s
+}
+
+/// Aborts the wrapped task when dropped, so abandoning the attempt (timeout,
+/// lost lease, shutdown) really stops the job's code.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+enum Exec {
+    Done(Result<serde_json::Value, JobError>),
+    LeaseLost,
+}
+
+async fn process(jobs: Jobs, cfg: Arc<WorkerConfig>, job: LeasedJob) -> Outcome {
+    let span = tracing::info_span!(
+        "job",
+        job.id = %job.id,
+        job.kind = %job.kind,
+        tenant = job.tenant.map(|t| t.to_string()).unwrap_or_default(),
+        attempt = job.attempt,
+        max_attempts = job.max_attempts,
+        worker = %cfg.worker_id,
+    );
+    async move {
+        let started = Instant::now();
+        tracing::debug!("job started");
+        let exec = execute(&jobs, &cfg, &job).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let queue = jobs.queue();
+        let now = jobs.now();
+        match exec {
+            Exec::LeaseLost => {
+                tracing::warn!(elapsed_ms, "lease lost while running: another worker has the job; abandoning this attempt");
+                Outcome::LeaseLost
+            }
+            Exec::Done(Ok(value)) => match queue.complete(job.id, job.attempt, &value, now).await {
+                Ok(()) => {
+                    tracing::info!(elapsed_ms, "job succeeded");
+                    Outcome::Succeeded
+                }
+                Err(QueueError::LeaseLost { .. }) => {
+                    tracing::warn!(elapsed_ms, "job finished but its lease was taken over: result discarded");
+                    Outcome::LeaseLost
+                }
+                Err(e) => {
+                    tracing::error!(elapsed_ms, error = %error_chain(&e), "could not record success; the job runs again after its lease expires");
+                    Outcome::Unrecorded
+                }
+            },
+            Exec::Done(Err(err)) => {
+                let message = err.chain();
+                let retry = err.is_retryable() && job.attempt < job.max_attempts;
+                let retry_at = retry.then(|| {
+                    let delay = chrono::Duration::from_std(cfg.backoff.delay(job.attempt))
+                        .unwrap_or(chrono::Duration::zero());
+                    now.checked_add_signed(delay).unwrap_or(now)
+                });
+                match queue.fail(job.id, job.attempt, &message, retry_at, now).await {
+                    Ok(()) if retry => {
+                        tracing::warn!(elapsed_ms, error = %message, retry_at = ?retry_at, "job failed; will retry");
+                        Outcome::Retried
+                    }
+                    Ok(()) => {
+                        tracing::error!(elapsed_ms, error = %message, retryable = err.is_retryable(), "job failed for good: dead");
+                        Outcome::Dead
+                    }
+                    Err(QueueError::LeaseLost { .. }) => {
+                        tracing::warn!(elapsed_ms, error = %message, "job failed but its lease was taken over: failure discarded");
+                        Outcome::LeaseLost
+                    }
+                    Err(e) => {
+                        tracing::error!(elapsed_ms, error = %error_chain(&e), job_error = %message, "could not record failure; the job runs again after its lease expires");
+                        Outcome::Unrecorded
+                    }
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn open_tenant(
+    jobs: &Jobs,
+    id: TenantId,
+) -> Result<(Tenant, Arc<dyn TenantStore>), JobError> {
+    let store = jobs.saas().store();
+    let tenant = store
+        .tenant(id)
+        .await?
+        .ok_or(JobError::TenantGone { tenant: id })?;
+    if tenant.status != TenantStatus::Active {
+        return Err(JobError::TenantSuspended { tenant: id });
+    }
+    match store.open(&tenant).await {
+        Ok(handle) => Ok((tenant, handle)),
+        Err(Error::NotFound { .. }) => Err(JobError::TenantGone { tenant: id }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn execute(jobs: &Jobs, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
+    let Some(runner) = jobs.registry().get(&job.kind).cloned() else {
+        return Exec::Done(Err(JobError::UnknownKind {
+            kind: job.kind.clone(),
+        }));
+    };
+    let tenant = match (runner.scope(), job.tenant) {
+        (JobScope::Tenant, Some(id)) => match open_tenant(jobs, id).await {
+            Ok(t) => Some(t),
+            Err(e) => return Exec::Done(Err(e)),
+        },
+        (JobScope::Platform, None) => None,
+        (scope, _) => {
+            return Exec::Done(Err(JobError::WrongScope {
+                kind: job.kind.clone(),
+                expected: if scope == JobScope::Tenant {
+                    "tenant"
+                } else {
+                    "platform"
+                },
+            }));
+        }
+    };
+    let ctx = JobContext::new(
+        JobMeta {
+            id: job.id,
+            kind: job.kind.clone(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+        },
+        tenant,
+        jobs.mailer().clone(),
+        jobs.clock().clone(),
+        jobs.saas().clone(),
+        jobs.queue().clone(),
+    );
+    let timeout = runner.timeout();
+    let payload = job.payload.clone();
+    let mut task = AbortOnDrop(tokio::spawn(
+        async move { runner.run(&ctx, payload).await }.instrument(tracing::Span::current()),
+    ));
+    let beat = heartbeat(jobs, cfg, job.id, job.attempt);
+    tokio::select! {
+        r = tokio::time::timeout(timeout, &mut task.0) => match r {
+            Err(_) => Exec::Done(Err(JobError::Timeout(timeout))),
+            Ok(Ok(result)) => Exec::Done(result),
+            Ok(Err(join)) => {
+                let msg = if join.is_panic() {
+                    let p = join.into_panic();
+                    p.downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-string panic".to_owned())
+                } else {
+                    "job task was cancelled".to_owned()
+                };
+                Exec::Done(Err(JobError::Panicked(msg)))
+            }
+        },
+        () = beat => Exec::LeaseLost,
+    }
+}
+
+/// Extends the lease every `heartbeat_interval`; returns only when the lease
+/// is lost (fencing refused the beat).
+async fn heartbeat(jobs: &Jobs, cfg: &WorkerConfig, id: JobId, attempt: u32) {
+    let mut every = tokio::time::interval(cfg.heartbeat_interval.max(Duration::from_millis(10)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    let lease = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(60));
+    loop {
+        every.tick().await;
+        let now = jobs.now();
+        let until = now.checked_add_signed(lease).unwrap_or(now);
+        match jobs.queue().heartbeat(id, attempt, until).await {
+            Ok(()) => tracing::trace!(lease_until = %until, "heartbeat"),
+            Err(QueueError::LeaseLost { .. } | QueueError::NotFound { .. }) => return,
+            Err(e) => tracing::warn!(error = %error_chain(&e), "heartbeat failed; will try again"),
+        }
+    }
+}
