@@ -259,7 +259,7 @@ fn is_cant_open(f: &Failure) -> bool {
 
 impl Handles {
     /// The live handle of `id`, refreshing its place in the cache.
-    fn lookup(&mut self, id: TenantId) -> Option<Arc<SqliteTenant>> {
+    pub(crate) fn lookup(&mut self, id: TenantId) -> Option<Arc<SqliteTenant>> {
         if let Some(handle) = self.lru.get(&id) {
             return Some(Arc::clone(handle));
         }

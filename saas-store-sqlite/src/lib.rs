@@ -263,3 +263,54 @@ impl SqliteStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use saas_core::store::Store;
+    use saas_core::tenancy::{Hostname, NewTenant, Slug, TenantName};
+    use saas_core::users::{Email, NewUserRecord, Role, Username};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn attach_fails_on_a_tenant_handles_connections() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(dir.path()).expect("store");
+        let now = chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros()).expect("now");
+        let (tenant, _) = store
+            .create_tenant(
+                &NewTenant {
+                    id: TenantId::new(),
+                    name: TenantName::parse("Acme").expect("name"),
+                    slug: Slug::parse("acme").expect("slug"),
+                    plan: "free".to_owned(),
+                    domain: Hostname::parse("acme.localhost").expect("host"),
+                    created_at: now,
+                },
+                &NewUserRecord {
+                    username: Username::parse("admin").expect("username"),
+                    email: Email::parse("admin@acme.com").expect("email"),
+                    password_hash: "x".to_owned(),
+                    first_name: String::new(),
+                    last_name: String::new(),
+                    role: Role::Admin,
+                    department: String::new(),
+                    is_owner: true,
+                    date_joined: now,
+                },
+            )
+            .await
+            .expect("create");
+        let _handle = store.open(&tenant).await.expect("open");
+        let handle = store.inner.cache.lock().lookup(tenant.id).expect("cached");
+        let catalog = dir.path().join("catalog.sqlite").display().to_string();
+        let sql = format!("ATTACH DATABASE '{catalog}' AS catalog");
+        let on_writer = {
+            let sql = sql.clone();
+            handle.db().write(move |conn| Ok(conn.execute_batch(&sql)?)).await
+        };
+        assert!(on_writer.is_err(), "ATTACH on the writer connection");
+        let on_reader = handle.db().read(move |conn| Ok(conn.execute_batch(&sql)?)).await;
+        assert!(on_reader.is_err(), "ATTACH on a reader connection");
+    }
+}

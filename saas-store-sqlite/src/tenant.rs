@@ -48,6 +48,12 @@ impl SqliteTenant {
         }
     }
 
+    /// The pool, for tests that need a raw connection.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
     /// Makes every later call fail with `NotFound { Tenant }`, waits for the
     /// calls in flight and closes the file's connections.
     pub(crate) async fn shutdown(&self) -> Result<()> {

@@ -1,0 +1,496 @@
+//! Behaviour specific to the SQLite backend: the handle cache, atomic tenant
+//! files, plan limits under concurrency, schema versions and migrations.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use rusqlite::Connection;
+use saas_core::projects::Scope;
+use saas_core::store::{MigrationProgress, PageRequest, Store};
+use saas_core::users::Role;
+use saas_core::{Entity, Error, Resource};
+use saas_store_sqlite::{SqliteOptions, TENANT_SCHEMA_VERSION};
+
+fn user_version(path: &std::path::Path) -> i64 {
+    let conn = Connection::open(path).expect("open file");
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version")
+}
+
+/// Waits (briefly) for connections closed on the blocking pool to be counted.
+async fn wait_for_connections_at_most(store: &saas_store_sqlite::SqliteStore, max: usize) -> usize {
+    for _ in 0..200 {
+        let open = store.stats().open_connections;
+        if open <= max {
+            return open;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.stats().open_connections
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_tenants_than_the_cache_holds_each_see_only_their_data() {
+    let options = SqliteOptions {
+        handle_cache_capacity: 4,
+        max_connections_per_tenant: 2,
+        catalog_connections: 2,
+        ..SqliteOptions::default()
+    };
+    let (_dir, store) = store_with(options);
+    let mut tenants = Vec::new();
+    for _ in 0..12 {
+        let (tenant, admin) = store
+            .create_tenant(&new_tenant(), &admin_record())
+            .await
+            .expect("create tenant");
+        tenants.push((tenant, admin));
+    }
+    // Write each tenant's own data, then read everything back twice over,
+    // so every handle is evicted and reopened along the way.
+    for (tenant, admin) in &tenants {
+        let handle = store.open(tenant).await.expect("open");
+        handle
+            .create_project(&project_record(tenant.slug.as_str(), admin.id), None)
+            .await
+            .expect("create project");
+        assert!(store.stats().cached_handles <= 4);
+    }
+    for _round in 0..2 {
+        for (tenant, admin) in &tenants {
+            let handle = store.open(tenant).await.expect("open");
+            assert_eq!(handle.tenant_id(), tenant.id);
+            let projects = handle
+                .list_projects(Scope::All, PageRequest::first())
+                .await
+                .expect("list projects");
+            assert_eq!(projects.count, 1);
+            assert_eq!(projects.items[0].name, tenant.slug.as_str());
+            let users = handle.list_users(PageRequest::first()).await.expect("list users");
+            assert_eq!(users.count, 1);
+            assert_eq!(users.items[0].id, admin.id);
+            let stats = store.stats();
+            assert!(stats.cached_handles <= 4, "{stats:?}");
+        }
+    }
+    // 4 handles of at most 2 connections each, plus at most 2 to the catalog.
+    let open = wait_for_connections_at_most(&store, 4 * 2 + 2).await;
+    assert!(open <= 10, "{open} connections still open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_handle_keeps_working_and_closes_when_dropped() {
+    let options = SqliteOptions {
+        handle_cache_capacity: 2,
+        max_connections_per_tenant: 2,
+        catalog_connections: 2,
+        ..SqliteOptions::default()
+    };
+    let (_dir, store) = store_with(options);
+    let (first, admin) = store
+        .create_tenant(&new_tenant(), &admin_record())
+        .await
+        .expect("create");
+    let held = store.open(&first).await.expect("open");
+    for _ in 0..4 {
+        let _ = tenant(&store).await;
+    }
+    // Evicted from the cache, still working for its holder.
+    held.create_project(&project_record("still here", admin.id), None)
+        .await
+        .expect("evicted handle writes");
+    assert_eq!(held.count_users().await.expect("count"), 1);
+    // Reopening the tenant finds the live handle instead of a second pool.
+    let again = store.open(&first).await.expect("reopen");
+    assert!(Arc::ptr_eq(&held, &again));
+    drop(again);
+    let weak = Arc::downgrade(&held);
+    drop(held);
+    // The cache holds it again, so it is alive; evict it and it is gone.
+    for _ in 0..3 {
+        let _ = tenant(&store).await;
+    }
+    assert!(weak.upgrade().is_none(), "nothing else holds the evicted handle");
+    let open = wait_for_connections_at_most(&store, 2 * 2 + 2).await;
+    assert!(open <= 6, "{open} connections still open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_creates_against_a_limit_of_ten_create_ten() {
+    let (_dir, store) = store();
+    let (_tenant, admin, handle) = tenant(&store).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let handle = Arc::clone(&handle);
+        tasks.spawn(async move {
+            handle
+                .create_project(&project_record(&format!("p{i}"), admin.id), Some(10))
+                .await
+        });
+    }
+    let (mut created, mut refused) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            Ok(_) => created += 1,
+            Err(Error::PlanLimitExceeded {
+                resource: Resource::Projects,
+                limit: 10,
+                plan,
+            }) => {
+                assert_eq!(plan, "", "the service fills the plan in");
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!((created, refused), (10, 54));
+    let page = handle
+        .list_projects(Scope::All, PageRequest::new(Some(1), Some(100)).expect("page"))
+        .await
+        .expect("list");
+    assert_eq!(page.count, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_user_and_task_creates_respect_their_limits() {
+    let (_dir, store) = store();
+    let (_tenant, admin, handle) = tenant(&store).await;
+    let mut users = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let handle = Arc::clone(&handle);
+        users.spawn(async move {
+            handle
+                .create_user(&user_record(&format!("user{i}"), Role::Member), Some(5))
+                .await
+        });
+    }
+    let mut created = 0;
+    while let Some(joined) = users.join_next().await {
+        match joined.expect("task") {
+            Ok(_) => created += 1,
+            Err(Error::PlanLimitExceeded {
+                resource: Resource::Users,
+                ..
+            }) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    // The admin counts: 4 more reach the limit of 5.
+    assert_eq!(created, 4);
+    assert_eq!(handle.count_users().await.expect("count"), 5);
+
+    let project = handle
+        .create_project(&project_record("p", admin.id), None)
+        .await
+        .expect("project");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let handle = Arc::clone(&handle);
+        let record = task_record(project.id, &format!("t{i}"), admin.id);
+        tasks.spawn(async move { handle.create_task(&record, Some(7)).await });
+    }
+    let mut created = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            Ok(_) => created += 1,
+            Err(Error::PlanLimitExceeded {
+                resource: Resource::TasksPerProject,
+                ..
+            }) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(created, 7);
+}
+
+#[tokio::test]
+async fn a_taken_hostname_leaves_no_file_and_no_row() {
+    let (dir, store) = store();
+    let (existing, _admin, _handle) = tenant(&store).await;
+    let before = tenant_dir_files(dir.path());
+
+    let slug = random_slug();
+    let taken = host_for(&existing.slug);
+    let err = store
+        .create_tenant(&new_tenant_with(&slug, &taken), &admin_record())
+        .await
+        .expect_err("hostname is taken");
+    assert!(
+        matches!(err, Error::Conflict { entity: Entity::Domain, field: "hostname" }),
+        "{err:?}"
+    );
+    assert!(!tenant_file(dir.path(), &slug).exists());
+    assert_eq!(tenant_dir_files(dir.path()), before, "no temporary file left");
+    assert!(store.tenant_by_slug(&slug).await.expect("lookup").is_none());
+    assert_eq!(store.list_tenants(PageRequest::first()).await.expect("list").count, 1);
+
+    // A taken slug is refused the same way, and the owner's file is intact.
+    let err = store
+        .create_tenant(&new_tenant_with(&existing.slug, &host_for(&slug)), &admin_record())
+        .await
+        .expect_err("slug is taken");
+    assert!(
+        matches!(err, Error::Conflict { entity: Entity::Tenant, field: "slug" }),
+        "{err:?}"
+    );
+    assert_eq!(tenant_dir_files(dir.path()), before);
+    assert!(store.tenant_by_domain(&host_for(&slug)).await.expect("lookup").is_none());
+    let handle = store.open(&existing).await.expect("open");
+    assert_eq!(handle.count_users().await.expect("count"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_slug_have_exactly_one_winner() {
+    let (dir, store) = store();
+    let slug = random_slug();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let host = saas_core::tenancy::Hostname::parse(&format!("h{i}-{}", host_for(&slug))).expect("host");
+        let registration = new_tenant_with(&slug, &host);
+        tasks.spawn(async move { store.create_tenant(&registration, &admin_record()).await });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            Ok((tenant, _)) => winners.push(tenant),
+            Err(Error::Conflict {
+                entity: Entity::Tenant,
+                field: "slug",
+            }) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let winner = &winners[0];
+    let listed = store.list_tenants(PageRequest::first()).await.expect("list");
+    assert_eq!(listed.count, 1);
+    assert_eq!(&listed.items[0], winner);
+    assert_eq!(store.domains(winner.id).await.expect("domains").len(), 1);
+    let handle = store.open(winner).await.expect("open winner");
+    assert_eq!(handle.count_users().await.expect("count"), 1);
+    let files = tenant_dir_files(dir.path());
+    assert!(
+        files.iter().all(|f| f.starts_with(&format!("{}.sqlite", slug.as_str()))),
+        "only the winner's file (and its WAL companions): {files:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_tenant_removes_rows_files_and_the_cached_handle() {
+    let (dir, store) = store();
+    let (tenant, admin, handle) = tenant(&store).await;
+    handle
+        .create_project(&project_record("doomed", admin.id), None)
+        .await
+        .expect("project");
+    let file = tenant_file(dir.path(), &tenant.slug);
+    assert!(file.exists());
+
+    store.delete_tenant(tenant.id).await.expect("delete");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = file.clone().into_os_string();
+        p.push(suffix);
+        assert!(!std::path::Path::new(&p).exists(), "{p:?} remains");
+    }
+    assert!(store.tenant(tenant.id).await.expect("lookup").is_none());
+    assert!(store.tenant_by_domain(&host_for(&tenant.slug)).await.expect("lookup").is_none());
+    // A handle still held fails closed.
+    assert!(matches!(
+        handle.count_users().await,
+        Err(Error::NotFound { entity: Entity::Tenant })
+    ));
+    assert!(matches!(
+        store.open(&tenant).await,
+        Err(Error::NotFound { entity: Entity::Tenant })
+    ));
+    assert!(matches!(
+        store.delete_tenant(tenant.id).await,
+        Err(Error::NotFound { entity: Entity::Tenant })
+    ));
+
+    // The slug is free again, and the new tenant starts empty.
+    let (again, _) = store
+        .create_tenant(&new_tenant_with(&tenant.slug, &host_for(&tenant.slug)), &admin_record())
+        .await
+        .expect("re-register the slug");
+    let fresh = store.open(&again).await.expect("open");
+    assert_eq!(
+        fresh
+            .list_projects(Scope::All, PageRequest::first())
+            .await
+            .expect("list")
+            .count,
+        0
+    );
+}
+
+#[tokio::test]
+async fn opening_a_tenant_whose_file_is_gone_is_not_found() {
+    let (dir, store) = store();
+    let (tenant, _) = store
+        .create_tenant(&new_tenant(), &admin_record())
+        .await
+        .expect("create");
+    std::fs::remove_file(tenant_file(dir.path(), &tenant.slug)).expect("remove file");
+    assert!(matches!(
+        store.open(&tenant).await,
+        Err(Error::NotFound { entity: Entity::Tenant })
+    ));
+    // Opening must not have brought an empty file back.
+    assert!(!tenant_file(dir.path(), &tenant.slug).exists());
+}
+
+#[tokio::test]
+async fn a_file_of_another_tenant_is_refused() {
+    let (dir, store) = store();
+    let (a, _) = store.create_tenant(&new_tenant(), &admin_record()).await.expect("a");
+    let (b, _) = store.create_tenant(&new_tenant(), &admin_record()).await.expect("b");
+    // Put b's file where a's belongs: a must not open b's data.
+    std::fs::copy(tenant_file(dir.path(), &b.slug), tenant_file(dir.path(), &a.slug)).expect("copy");
+    let err = store.open(&a).await.expect_err("file belongs to b");
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn files_are_created_at_the_newest_schema_version() {
+    let (dir, store) = store();
+    let (tenant, _, _handle) = tenant(&store).await;
+    assert_eq!(user_version(&tenant_file(dir.path(), &tenant.slug)), TENANT_SCHEMA_VERSION);
+    assert_eq!(
+        user_version(&dir.path().join("catalog.sqlite")),
+        saas_store_sqlite::CATALOG_SCHEMA_VERSION
+    );
+    let conn = Connection::open(tenant_file(dir.path(), &tenant.slug)).expect("open");
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+}
+
+/// Makes a tenant file look as written by the release before the last
+/// migration step.
+fn downgrade(path: &std::path::Path) {
+    let conn = Connection::open(path).expect("open");
+    conn.execute_batch(
+        "DROP INDEX refresh_tokens_by_expiry; DROP INDEX tasks_done_by_completion; PRAGMA user_version = 1;",
+    )
+    .expect("downgrade");
+}
+
+fn has_index(path: &std::path::Path, name: &str) -> bool {
+    let conn = Connection::open(path).expect("open");
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("schema")
+        == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_brings_every_tenant_forward_and_goes_on_past_failures() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut tenants = Vec::new();
+    {
+        let store = saas_store_sqlite::SqliteStore::open(dir.path()).expect("store");
+        for _ in 0..5 {
+            let (tenant, _) = store
+                .create_tenant(&new_tenant(), &admin_record())
+                .await
+                .expect("create");
+            tenants.push(tenant);
+        }
+    }
+    let behind = &tenants[0];
+    let too_new = &tenants[1];
+    let missing = &tenants[2];
+    downgrade(&tenant_file(dir.path(), &behind.slug));
+    Connection::open(tenant_file(dir.path(), &too_new.slug))
+        .expect("open")
+        .pragma_update(None, "user_version", 99)
+        .expect("bump");
+    std::fs::remove_file(tenant_file(dir.path(), &missing.slug)).expect("remove");
+
+    let store = saas_store_sqlite::SqliteStore::open(dir.path()).expect("store");
+    let calls = AtomicU64::new(0);
+    let seen = parking_lot::Mutex::new(Vec::new());
+    let progress = |p: MigrationProgress| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(p.total, 5);
+        seen.lock().push((p.done, p.slug));
+    };
+    let report = store.migrate(&progress).await.expect("migrate");
+    assert_eq!(report.tenants, 5);
+    assert_eq!(report.migrated, 1);
+    assert_eq!(report.current, 2);
+    let mut failed: Vec<&str> = report.failed.iter().map(|(s, _)| s.as_str()).collect();
+    failed.sort_unstable();
+    let mut expected = vec![too_new.slug.as_str(), missing.slug.as_str()];
+    expected.sort_unstable();
+    assert_eq!(failed, expected);
+    let too_new_reason = &report
+        .failed
+        .iter()
+        .find(|(s, _)| s == too_new.slug.as_str())
+        .expect("reported")
+        .1;
+    assert!(too_new_reason.contains("newer"), "{too_new_reason}");
+    assert_eq!(calls.load(Ordering::Relaxed), 5);
+    let mut done: Vec<u64> = seen.lock().iter().map(|(d, _)| *d).collect();
+    done.sort_unstable();
+    assert_eq!(done, vec![1, 2, 3, 4, 5]);
+
+    let behind_file = tenant_file(dir.path(), &behind.slug);
+    assert_eq!(user_version(&behind_file), TENANT_SCHEMA_VERSION);
+    assert!(has_index(&behind_file, "tasks_done_by_completion"));
+
+    // A second run finds the migrated file current.
+    let again = store.migrate(&|_| {}).await.expect("migrate again");
+    assert_eq!(again.migrated, 0);
+    assert_eq!(again.current, 3);
+}
+
+#[tokio::test]
+async fn opening_a_tenant_migrates_its_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let tenant = {
+        let store = saas_store_sqlite::SqliteStore::open(dir.path()).expect("store");
+        let (tenant, _) = store
+            .create_tenant(&new_tenant(), &admin_record())
+            .await
+            .expect("create");
+        tenant
+    };
+    let file = tenant_file(dir.path(), &tenant.slug);
+    downgrade(&file);
+    assert_eq!(user_version(&file), 1);
+    let store = saas_store_sqlite::SqliteStore::open(dir.path()).expect("store");
+    let handle = store.open(&tenant).await.expect("open migrates");
+    assert_eq!(handle.count_users().await.expect("count"), 1);
+    assert_eq!(user_version(&file), TENANT_SCHEMA_VERSION);
+    assert!(has_index(&file, "refresh_tokens_by_expiry"));
+}
+
+#[tokio::test]
+async fn a_file_from_a_newer_release_is_refused() {
+    let (dir, store) = store();
+    let (tenant, _) = store
+        .create_tenant(&new_tenant(), &admin_record())
+        .await
+        .expect("create");
+    Connection::open(tenant_file(dir.path(), &tenant.slug))
+        .expect("open")
+        .pragma_update(None, "user_version", TENANT_SCHEMA_VERSION + 1)
+        .expect("bump");
+    let err = store.open(&tenant).await.expect_err("too new");
+    let Error::Backend { source } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(source.to_string().contains("newer"), "{source}");
+}
