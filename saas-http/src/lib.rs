@@ -1,1 +1,149 @@
-//! placeholder
+//! `saas-http`: the REST API of `saas` as an axum [`Router`].
+//!
+//! It serves the Django seed's contract (same paths, methods and field
+//! names), plus a platform-operator API and an OpenAPI document. It knows
+//! HTTP and nothing else: every operation is a call on `saas-core`'s
+//! [`Saas`](saas_core::Saas) or [`Session`](saas_core::Session).
+//!
+//! ```no_run
+//! # async fn demo(saas: saas_core::Saas) -> std::io::Result<()> {
+//! use saas_http::{AppState, HttpConfig, router};
+//!
+//! let app = router(AppState::new(saas, HttpConfig::default()));
+//! // Mount it in your own application: `your_router.merge(app)`, or serve it.
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! - Tenant endpoints resolve the tenant from the `Host` header (port
+//!   ignored), or from `X-Tenant: <slug>` when [`HttpConfig::x_tenant`] is on;
+//!   unknown, suspended and foreign tenants all answer 404.
+//! - Errors are `{"error": {"code", "message", "fields"}}` ([`ApiError`]);
+//!   nothing a client sends produces a 5xx.
+//! - Lists are paginated DRF-style ([`pagination::Paginated`]).
+//!
+//! Architecture invariant: this is the only crate of the workspace that knows
+//! status codes; it depends on `saas-core` only, never on a storage backend.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use tower::ServiceBuilder;
+use tower::util::option_layer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub mod error;
+pub mod extract;
+mod layers;
+pub mod models;
+pub mod openapi;
+pub mod pagination;
+mod routes;
+mod state;
+pub mod throttle;
+
+pub use error::{ApiError, ApiResult};
+pub use extract::{ApiJson, ApiPath, Auth, CurrentTenant, PlatformAuth};
+pub use openapi::ApiDoc;
+pub use state::{AppState, CorsOrigins, HttpConfig};
+
+/// Header carrying the request id (set when the client sent none, echoed back).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Every endpoint, without middleware, for hosts that build their own stack
+/// (note that extractor rejections still use our error shape, but responses
+/// made by the router itself, such as 405, do not without [`router`]'s layers).
+pub fn routes() -> Router<AppState> {
+    routes::routes()
+}
+
+fn cors_layer(origins: &state::CorsOrigins) -> Option<CorsLayer> {
+    let base = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static(extract::X_TENANT),
+            HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([HeaderName::from_static(REQUEST_ID), header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600));
+    match origins {
+        CorsOrigins::None => None,
+        CorsOrigins::Any => Some(base.allow_origin(Any)),
+        CorsOrigins::List(list) => {
+            let values: Vec<HeaderValue> = list
+                .iter()
+                .filter_map(|o| match HeaderValue::from_str(o.trim()) {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        tracing::warn!(origin = %o, "ignoring malformed CORS origin");
+                        None
+                    }
+                })
+                .collect();
+            Some(base.allow_origin(AllowOrigin::list(values)))
+        }
+    }
+}
+
+/// The whole API with its production middleware: request ids
+/// (`x-request-id`, generated when absent and echoed back), tracing spans,
+/// CORS from the configuration, the allowed-hosts check, request and body
+/// timeouts, the body-size limit, and our error shape on every error
+/// response, including 404 for unknown paths.
+///
+/// Merge it into a host application's router (`app.merge(router(state))`);
+/// it brings its own fallback, so the host router must not have one.
+pub fn router(state: AppState) -> Router {
+    let config = state.config().clone();
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %id,
+            )
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(option_layer(cors_layer(&config.cors)))
+        .layer(axum::middleware::map_response(layers::normalize_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::check_host,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    routes::routes()
+        .fallback(|| async { ApiError::not_found("page") })
+        .with_state(state)
+        .layer(middleware)
+}

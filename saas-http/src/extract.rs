@@ -1,0 +1,333 @@
+//! Extractors whose every rejection is an [`ApiError`] in our JSON shape.
+//!
+//! Host applications adding their own routes to the router use the same
+//! extractors: [`Auth`] gives a [`Session`] for the request's tenant and
+//! bearer token, [`ApiJson`] a typed body.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use saas_core::Session;
+use saas_core::operator::Operator;
+use saas_core::tenancy::Tenant;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON request body. Wrong content type → 415, too large → 413, malformed
+/// JSON → 400 `malformed_json`, wrong types or values → 400 `invalid` with
+/// the offending field's path in `fields`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+fn is_json(parts_ct: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(ct) = parts_ct.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    let Some((ty, sub)) = mime.split_once('/') else {
+        return false;
+    };
+    ty.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json")
+            || sub
+                .rsplit_once('+')
+                .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json")))
+}
+
+/// Parses a JSON document into `T`, reporting failures in our shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            return Err(json_error(&path, &inner));
+        }
+    };
+    de.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => {
+            let message = e.to_string();
+            // serde reports a missing field at its parent's path; name the field itself.
+            let field = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(name, _)| {
+                    if path == "." {
+                        name.to_owned()
+                    } else {
+                        format!("{path}.{name}")
+                    }
+                })
+                .unwrap_or_else(|| {
+                    if path == "." {
+                        "non_field_errors".to_owned()
+                    } else {
+                        path.to_owned()
+                    }
+                });
+            let message = strip_position(&message);
+            ApiError::invalid_field(field, message)
+        }
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON body: {e}"),
+        ),
+    }
+}
+
+/// serde_json appends " at line L column C" to data errors; for a field error
+/// the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::from_status(status)
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request body could not be read",
+                )
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A path parameter (an id). Anything that is not a valid id is 404, as a
+/// missing object would be.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::from_status(StatusCode::NOT_FOUND))
+    }
+}
+
+/// The query string as `(name, value)` pairs, in order.
+#[derive(Debug, Clone, Default)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    /// The last value given for `name` (as DRF's `query_params.get` does).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .map(QueryPairs)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "malformed query string",
+                )
+            })
+    }
+}
+
+/// The host a request was sent to: the `Host` header, or the URI's
+/// authority (HTTP/2).
+pub(crate) fn request_host(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+}
+
+/// The request's tenant: from `X-Tenant: <slug>` when enabled and present,
+/// else from the Host header (port ignored). Unknown, suspended and
+/// malformed all answer 404.
+#[derive(Debug, Clone)]
+pub struct CurrentTenant(pub Tenant);
+
+/// Header naming the tenant by slug, when [`crate::HttpConfig::x_tenant`] is on.
+pub const X_TENANT: &str = "x-tenant";
+
+impl FromRequestParts<AppState> for CurrentTenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(t) = parts.extensions.get::<CurrentTenant>() {
+            return Ok(t.clone());
+        }
+        let saas = state.saas();
+        let resolved = match parts.headers.get(X_TENANT) {
+            Some(v) if state.config().x_tenant => match v.to_str() {
+                Ok(slug) => saas.resolve_slug(slug.trim()).await,
+                Err(_) => Err(saas_core::Error::not_found(saas_core::Entity::Tenant)),
+            },
+            _ => match request_host(parts) {
+                Some(host) => saas.resolve_host(host).await,
+                None => Err(saas_core::Error::not_found(saas_core::Entity::Tenant)),
+            },
+        };
+        let tenant = CurrentTenant(resolved?);
+        parts.extensions.insert(tenant.clone());
+        Ok(tenant)
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("authentication credentials were not provided"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthenticated(
+            "expected `Authorization: Bearer <token>`",
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// An authenticated user of the request's tenant: the tenant is resolved
+/// first (404), then the bearer access token is checked against it (401).
+#[derive(Debug, Clone)]
+pub struct Auth(pub Session);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
+        let token = bearer(parts)?;
+        let session = state.saas().authenticate(&tenant, token).await?;
+        Ok(Auth(session))
+    }
+}
+
+/// A platform superuser, authenticated by a platform bearer token. Served
+/// on any host.
+#[derive(Debug, Clone)]
+pub struct PlatformAuth(pub Operator);
+
+impl FromRequestParts<AppState> for PlatformAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let op = state.saas().operator(token).await?;
+        Ok(PlatformAuth(op))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn content_types() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_json(Some(&HeaderValue::from_static(ok))), "{ok}");
+        }
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "json", ""] {
+            assert!(!is_json(Some(&HeaderValue::from_static(bad))), "{bad}");
+        }
+        assert!(!is_json(None));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        n: u32,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        s: String,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let e = parse_json::<Body>(br#"{"n": "x"}"#).unwrap_err();
+        assert_eq!(e.code(), "invalid");
+        assert!(e.fields().contains_key("n"), "{:?}", e.fields());
+        let e = parse_json::<Body>(br#"{}"#).unwrap_err();
+        assert!(e.fields().contains_key("n"), "{:?}", e.fields());
+        let e = parse_json::<Body>(br#"{"n": 1, "inner": {}}"#).unwrap_err();
+        assert!(e.fields().contains_key("inner.s"), "{:?}", e.fields());
+        let e = parse_json::<Body>(br#"{"n": 99999999999999999999999}"#).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let e = parse_json::<Body>(b"{").unwrap_err();
+        assert_eq!(e.code(), "malformed_json");
+        let e = parse_json::<Body>(br#"{"n": 1} x"#).unwrap_err();
+        assert_eq!(e.code(), "malformed_json");
+        let deep = "[".repeat(10_000);
+        let e = parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+}

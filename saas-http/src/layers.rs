@@ -1,0 +1,120 @@
+//! Middleware: error-shape normalization and the allowed-hosts check.
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Gives every error response our JSON shape, including those produced by
+/// layers and the router itself (405, timeouts, body limits).
+pub(crate) async fn normalize_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let mut new = ApiError::from_status(status).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    new
+}
+
+/// The host part of a Host header value, lowercased (port and IPv6
+/// brackets handled).
+fn host_only(value: &str) -> String {
+    let v = value.trim();
+    let host = if let Some(rest) = v.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        match v.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => v,
+        }
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Django's `ALLOWED_HOSTS` matching: `*`, `.example.com` / `*.example.com`
+/// (the domain and its subdomains), or an exact host.
+pub(crate) fn host_allowed(patterns: &[String], host_header: &str) -> bool {
+    if patterns.is_empty() {
+        return true;
+    }
+    let host = host_only(host_header);
+    patterns.iter().any(|p| {
+        let p = p.trim().to_ascii_lowercase();
+        if p == "*" {
+            return true;
+        }
+        let p = p.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(&p);
+        match p.strip_prefix("*.").or_else(|| p.strip_prefix('.')) {
+            Some(domain) => {
+                host == domain
+                    || host
+                        .strip_suffix(domain)
+                        .is_some_and(|prefix| prefix.ends_with('.'))
+            }
+            None => host == p,
+        }
+    })
+}
+
+/// Refuses requests for hosts not in [`crate::HttpConfig::allowed_hosts`] (400).
+pub(crate) async fn check_host(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let patterns = &state.config().allowed_hosts;
+    if !patterns.is_empty() {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| request.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        if !host_allowed(patterns, &host) {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "disallowed_host",
+                "this host is not served here",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(host_allowed(&[], "anything"));
+        assert!(host_allowed(&p(&["*"]), "x.y"));
+        let list = p(&[".example.com", "api.other.org", "[::1]"]);
+        assert!(host_allowed(&list, "example.com"));
+        assert!(host_allowed(&list, "acme.example.com:8000"));
+        assert!(host_allowed(&list, "API.other.org"));
+        assert!(host_allowed(&list, "[::1]:8000"));
+        assert!(!host_allowed(&list, "evilexample.com"));
+        assert!(!host_allowed(&list, "other.org"));
+        assert!(host_allowed(&p(&["*.localhost"]), "acme.localhost:8000"));
+    }
+}

@@ -1,0 +1,50 @@
+//! The OpenAPI document, generated from the handlers' annotations (nothing
+//! is downloaded; no UI is served).
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{auth, dashboard, platform, projects, public, tasks, users};
+
+/// The API's OpenAPI document: `ApiDoc::openapi()`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "saas",
+        description = "Multi-tenant SaaS REST API (the Django seed's contract). Tenant endpoints \
+                       pick the tenant from the Host header (or `X-Tenant: <slug>` when enabled) \
+                       and take `Authorization: Bearer <access>`. Errors are \
+                       `{\"error\": {\"code\", \"message\", \"fields\"}}`."
+    ),
+    paths(
+        public::register, public::health, public::openapi,
+        auth::token, auth::refresh, auth::platform_token,
+        users::list, users::me, users::register, users::retrieve, users::update, users::change_password,
+        projects::list, projects::create, projects::retrieve, projects::update, projects::destroy,
+        projects::add_member, projects::remove_member, projects::statistics,
+        tasks::list, tasks::my_tasks, tasks::create, tasks::retrieve, tasks::update, tasks::destroy,
+        tasks::mark_complete,
+        dashboard::dashboard,
+        platform::list, platform::retrieve, platform::destroy, platform::change_plan,
+        platform::suspend, platform::reactivate, platform::add_domain, platform::remove_domain,
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "public", description = "Served on any host"),
+        (name = "auth", description = "JWT access and rotating refresh tokens"),
+        (name = "users"), (name = "projects"), (name = "tasks"), (name = "dashboard"),
+        (name = "platform", description = "Platform superusers (beyond the seed)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = || SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer));
+        components.add_security_scheme("bearer", bearer());
+        components.add_security_scheme("platform", bearer());
+    }
+}

@@ -1,0 +1,29 @@
+//! The endpoints, grouped as the seed groups them. Each module has a
+//! `routes()` returning its part of the router; `mod.rs` merges them.
+//!
+//! The jobs endpoints (`POST /api/projects/{id}/report/`, `GET /api/jobs/{id}/`)
+//! go in a module of their own, merged in [`routes`] like the others.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub(crate) mod auth;
+pub(crate) mod dashboard;
+pub(crate) mod platform;
+pub(crate) mod projects;
+pub(crate) mod public;
+pub(crate) mod tasks;
+pub(crate) mod users;
+
+/// Every endpoint, without layers.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(public::routes())
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(projects::routes())
+        .merge(tasks::routes())
+        .merge(dashboard::routes())
+        .merge(platform::routes())
+}

@@ -1,0 +1,98 @@
+//! Configuration and shared state of the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use saas_core::Saas;
+
+use crate::throttle::LoginThrottle;
+
+/// Which origins may call the API from a browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers at all (browsers allow same-origin only).
+    #[default]
+    None,
+    /// Any origin (`*`); credentials are never allowed with it.
+    Any,
+    /// Exactly these origins, e.g. `https://app.example.com`.
+    List(Vec<String>),
+}
+
+/// Settings of the HTTP layer. `Default` is suitable for development.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Accept `X-Tenant: <slug>` to pick the tenant instead of the Host header.
+    pub x_tenant: bool,
+    /// CORS origins.
+    pub cors: CorsOrigins,
+    /// Largest request body accepted, in bytes (413 above).
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Longest a client may take to send its body before it is answered 408.
+    pub body_timeout: Duration,
+    /// Login attempts allowed per tenant and username per [`Self::login_window`]
+    /// (0 disables throttling).
+    pub login_attempts: u32,
+    /// The login throttling window.
+    pub login_window: Duration,
+    /// Hosts served, Django-style: `example.com` exactly, `.example.com` or
+    /// `*.example.com` for it and its subdomains, `*` for any. Empty: any.
+    /// Other hosts get 400.
+    pub allowed_hosts: Vec<String>,
+    /// Trust `X-Forwarded-Proto` when building absolute `next`/`previous`
+    /// URLs (enable behind a proxy that sets it).
+    pub trust_forwarded_proto: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            x_tenant: false,
+            cors: CorsOrigins::None,
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(15),
+            login_attempts: 10,
+            login_window: Duration::from_secs(60),
+            allowed_hosts: Vec::new(),
+            trust_forwarded_proto: false,
+        }
+    }
+}
+
+/// What every handler shares: the service and the configuration. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    saas: Saas,
+    config: Arc<HttpConfig>,
+    throttle: Arc<LoginThrottle>,
+}
+
+impl AppState {
+    /// State serving `saas` with `config`.
+    pub fn new(saas: Saas, config: HttpConfig) -> Self {
+        let throttle = LoginThrottle::new(config.login_attempts, config.login_window);
+        AppState {
+            saas,
+            config: Arc::new(config),
+            throttle: Arc::new(throttle),
+        }
+    }
+
+    /// The service.
+    pub fn saas(&self) -> &Saas {
+        &self.saas
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// The login throttle.
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
+    }
+}
