@@ -11,9 +11,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use saas_core::store::{
-    MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
+    MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser,
+    TenantStore,
 };
-use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus};
+use saas_core::tenancy::{
+    Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus,
+};
 use saas_core::users::{Email, NewUserRecord, User, Username};
 use saas_core::{Entity, Error, Result};
 use uuid::Uuid;
@@ -53,9 +56,13 @@ fn parse_uuid(s: &str) -> Result<Uuid> {
 }
 
 fn load_tenant(conn: &Connection, id: TenantId) -> rusqlite::Result<Option<Tenant>> {
-    conn.prepare_cached(concat!("SELECT ", tenant_columns!(), " FROM tenants t WHERE t.id = ?1"))?
-        .query_row([id.to_string()], tenant_row)
-        .optional()
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        tenant_columns!(),
+        " FROM tenants t WHERE t.id = ?1"
+    ))?
+    .query_row([id.to_string()], tenant_row)
+    .optional()
 }
 
 fn tenant_exists(conn: &Connection, id: TenantId) -> rusqlite::Result<bool> {
@@ -163,11 +170,17 @@ fn build_tenant_file(
     settings: ConnSettings,
 ) -> R<(FileGuard, User)> {
     // The dot keeps temporary names out of the slug namespace.
-    let path = dir.join(format!("{}.{}.tmp", tenant.slug.as_str(), Uuid::new_v4().simple()));
+    let path = dir.join(format!(
+        "{}.{}.tmp",
+        tenant.slug.as_str(),
+        Uuid::new_v4().simple()
+    ));
     let guard = FileGuard::new(path.clone());
     let mut conn = Connection::open_with_flags(
         &path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     // Rollback-journal mode while building: after close no `-wal` remains, so
     // the single file can be renamed; pooled connections switch it to WAL.
@@ -185,20 +198,34 @@ fn build_tenant_file(
 }
 
 /// Checks that the file at `path` was built for tenant `id`.
-fn verify_owner(conn: &Connection, path: &Path, id: TenantId) -> std::result::Result<(), SqliteError> {
+fn verify_owner(
+    conn: &Connection,
+    path: &Path,
+    id: TenantId,
+) -> std::result::Result<(), SqliteError> {
     let owner: Option<String> = conn
-        .query_row("SELECT tenant_id FROM tenant_meta WHERE singleton = 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT tenant_id FROM tenant_meta WHERE singleton = 1",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     if owner.as_deref() == Some(id.to_string().as_str()) {
         Ok(())
     } else {
-        Err(SqliteError::TenantMismatch { path: path.to_owned() })
+        Err(SqliteError::TenantMismatch {
+            path: path.to_owned(),
+        })
     }
 }
 
 /// Migrates one tenant file on a connection of its own; true when it was
 /// behind.
-fn migrate_tenant_file(path: &Path, id: TenantId, settings: ConnSettings) -> std::result::Result<bool, SqliteError> {
+fn migrate_tenant_file(
+    path: &Path,
+    id: TenantId,
+    settings: ConnSettings,
+) -> std::result::Result<bool, SqliteError> {
     if !path.exists() {
         return Err(SqliteError::Io {
             path: path.to_owned(),
@@ -231,10 +258,11 @@ pub(crate) fn sweep_temp_files(dir: &Path) {
             .ok()
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > STALE_TEMP_AGE);
-        if is_temp && stale {
-            if let Err(e) = std::fs::remove_file(entry.path()) {
-                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale temporary file");
-            }
+        if is_temp
+            && stale
+            && let Err(e) = std::fs::remove_file(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale temporary file");
         }
     }
 }
@@ -325,14 +353,19 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_tenant(&self, tenant: &NewTenant, admin: &NewUserRecord) -> Result<(Tenant, User)> {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
         let dir = self.inner.tenants_dir.clone();
         let settings = self.inner.settings;
         let new = tenant.clone();
         let admin = admin.clone();
         // The file is built before the catalog lock is taken, so a slow
         // registration does not hold up every other one.
-        let (mut temp, user) = blocking(move || build_tenant_file(&dir, &new, &admin, settings)).await?;
+        let (mut temp, user) =
+            blocking(move || build_tenant_file(&dir, &new, &admin, settings)).await?;
         temp.off_runtime = true;
 
         let final_path = self.tenant_path(&tenant.slug);
@@ -378,9 +411,11 @@ impl Store for SqliteStore {
                 codec::micros(new.created_at),
             ])
             .map_err(conflict_on(Entity::Tenant, "id"))?;
-            tx.prepare_cached("INSERT INTO domains (hostname, tenant_id, is_primary) VALUES (?1, ?2, 1)")?
-                .execute(params![new.domain.as_str(), new.id.to_string()])
-                .map_err(conflict_on(Entity::Domain, "hostname"))?;
+            tx.prepare_cached(
+                "INSERT INTO domains (hostname, tenant_id, is_primary) VALUES (?1, ?2, 1)",
+            )?
+            .execute(params![new.domain.as_str(), new.id.to_string()])
+            .map_err(conflict_on(Entity::Domain, "hostname"))?;
             // The slug is free in the catalog and we hold its write lock, so
             // anything at the final name is the orphan of a crash between
             // rename and commit; its companions must not be replayed into
@@ -401,14 +436,19 @@ impl Store for SqliteStore {
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.catalog_read(move |conn| Ok(load_tenant(conn, id)?)).await
+        self.catalog_read(move |conn| Ok(load_tenant(conn, id)?))
+            .await
     }
 
     async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>> {
         let slug = slug.as_str().to_owned();
         self.catalog_read(move |conn| {
             Ok(conn
-                .prepare_cached(concat!("SELECT ", tenant_columns!(), " FROM tenants t WHERE t.slug = ?1"))?
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM tenants t WHERE t.slug = ?1"
+                ))?
                 .query_row([slug], tenant_row)
                 .optional()?)
         })
@@ -431,8 +471,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
-        let limit = i64::try_from(page.page_size()).map_err(|_| SqliteError::OutOfRange { what: "page size" })?;
-        let offset = i64::try_from(page.offset()).map_err(|_| SqliteError::OutOfRange { what: "page offset" })?;
+        let limit = i64::try_from(page.page_size())
+            .map_err(|_| SqliteError::OutOfRange { what: "page size" })?;
+        let offset = i64::try_from(page.offset()).map_err(|_| SqliteError::OutOfRange {
+            what: "page offset",
+        })?;
         self.catalog_read(move |conn| {
             let tx = conn.transaction()?;
             let total: i64 = tx.query_row("SELECT count(*) FROM tenants", [], |r| r.get(0))?;
@@ -472,7 +515,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn add_domain(&self, tenant: TenantId, hostname: &Hostname, is_primary: bool) -> Result<Domain> {
+    async fn add_domain(
+        &self,
+        tenant: TenantId,
+        hostname: &Hostname,
+        is_primary: bool,
+    ) -> Result<Domain> {
         let hostname = hostname.clone();
         self.catalog_write(move |conn| {
             let tx = immediate(conn)?;
@@ -483,9 +531,11 @@ impl Store for SqliteStore {
                 tx.prepare_cached("UPDATE domains SET is_primary = 0 WHERE tenant_id = ?1")?
                     .execute([tenant.to_string()])?;
             }
-            tx.prepare_cached("INSERT INTO domains (hostname, tenant_id, is_primary) VALUES (?1, ?2, ?3)")?
-                .execute(params![hostname.as_str(), tenant.to_string(), is_primary])
-                .map_err(conflict_on(Entity::Domain, "hostname"))?;
+            tx.prepare_cached(
+                "INSERT INTO domains (hostname, tenant_id, is_primary) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![hostname.as_str(), tenant.to_string(), is_primary])
+            .map_err(conflict_on(Entity::Domain, "hostname"))?;
             tx.commit()?;
             Ok(Domain {
                 hostname,
@@ -504,12 +554,18 @@ impl Store for SqliteStore {
                 return Err(not_found(Entity::Tenant));
             }
             let primary: Option<bool> = tx
-                .prepare_cached("SELECT is_primary FROM domains WHERE hostname = ?1 AND tenant_id = ?2")?
+                .prepare_cached(
+                    "SELECT is_primary FROM domains WHERE hostname = ?1 AND tenant_id = ?2",
+                )?
                 .query_row(params![hostname, tenant.to_string()], |r| r.get(0))
                 .optional()?;
             match primary {
                 None => return Err(not_found(Entity::Domain)),
-                Some(true) => return Err(Failure::Core(Error::State("cannot remove the primary domain"))),
+                Some(true) => {
+                    return Err(Failure::Core(Error::State(
+                        "cannot remove the primary domain",
+                    )));
+                }
                 Some(false) => {}
             }
             tx.prepare_cached("DELETE FROM domains WHERE hostname = ?1")?
@@ -537,7 +593,10 @@ impl Store for SqliteStore {
         self.catalog_write(move |conn| {
             let tx = immediate(conn)?;
             tx.prepare_cached("UPDATE tenants SET status = ?1 WHERE id = ?2")?
-                .execute(params![codec::tenant_status_rank(status), tenant.to_string()])?;
+                .execute(params![
+                    codec::tenant_status_rank(status),
+                    tenant.to_string()
+                ])?;
             let row = load_tenant(&tx, tenant)?.ok_or_else(|| not_found(Entity::Tenant))?;
             tx.commit()?;
             Ok(row)
@@ -620,7 +679,12 @@ impl Store for SqliteStore {
         Ok(handle)
     }
 
-    async fn create_superuser(&self, username: &Username, email: &Email, password_hash: &str) -> Result<Superuser> {
+    async fn create_superuser(
+        &self,
+        username: &Username,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<Superuser> {
         let username = username.clone();
         let email = email.clone();
         let hash = password_hash.to_owned();
@@ -650,7 +714,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn superuser_credentials(&self, username_key: &str) -> Result<Option<(Superuser, String)>> {
+    async fn superuser_credentials(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<(Superuser, String)>> {
         let key = username_key.to_owned();
         self.catalog_read(move |conn| {
             Ok(conn
@@ -676,7 +743,10 @@ impl Store for SqliteStore {
                 let rows = conn
                     .prepare_cached("SELECT id, slug FROM tenants ORDER BY id")?
                     .query_map([], |r| {
-                        Ok((TenantId(codec::parsed(r, 0, parse_uuid)?), r.get::<_, String>(1)?))
+                        Ok((
+                            TenantId(codec::parsed(r, 0, parse_uuid)?),
+                            r.get::<_, String>(1)?,
+                        ))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows)
@@ -725,7 +795,9 @@ impl Store for SqliteStore {
         let mut names: HashMap<tokio::task::Id, String> = HashMap::new();
         loop {
             while running.len() < limit {
-                let Some((id, slug)) = pending.next() else { break };
+                let Some((id, slug)) = pending.next() else {
+                    break;
+                };
                 let job = job.clone();
                 let name = slug.clone();
                 let task = running.spawn_blocking(move || job(id, slug));

@@ -69,7 +69,11 @@ pub(crate) fn opt_date(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Nai
 }
 
 /// A stored rank, decoded with `from_rank`.
-pub(crate) fn ranked<T>(row: &Row<'_>, idx: usize, from_rank: fn(i64) -> Option<T>) -> rusqlite::Result<T> {
+pub(crate) fn ranked<T>(
+    row: &Row<'_>,
+    idx: usize,
+    from_rank: fn(i64) -> Option<T>,
+) -> rusqlite::Result<T> {
     let v: i64 = row.get(idx)?;
     from_rank(v).ok_or_else(|| corrupt(row, idx, Type::Integer))
 }

@@ -282,22 +282,32 @@ mod tests {
         let path = dir.path().join("a.sqlite");
         let other = dir.path().join("b.sqlite");
         for read_only in [false, true] {
-            let conn = open_connection(&path, FileKind::Catalog, settings(), read_only).expect("open");
+            let conn =
+                open_connection(&path, FileKind::Catalog, settings(), read_only).expect("open");
             let mode: String = conn
                 .pragma_query_value(None, "journal_mode", |r| r.get(0))
                 .expect("journal_mode");
             assert_eq!(mode, "wal");
-            let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).expect("fk");
+            let fk: i64 = conn
+                .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .expect("fk");
             assert_eq!(fk, 1);
-            let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("sync");
+            let sync: i64 = conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .expect("sync");
             assert_eq!(sync, 1, "NORMAL");
-            let timeout: i64 = conn.pragma_query_value(None, "busy_timeout", |r| r.get(0)).expect("timeout");
+            let timeout: i64 = conn
+                .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+                .expect("timeout");
             assert_eq!(timeout, 1234);
             assert_eq!(conn.limit(Limit::SQLITE_LIMIT_ATTACHED).expect("limit"), 0);
             let err = conn
                 .execute_batch(&format!("ATTACH DATABASE '{}' AS other", other.display()))
                 .expect_err("ATTACH must fail");
-            assert!(err.to_string().contains("too many attached databases"), "{err}");
+            assert!(
+                err.to_string().contains("too many attached databases"),
+                "{err}"
+            );
             assert!(!other.exists());
         }
     }
@@ -315,7 +325,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("a.sqlite");
         let writer = open_connection(&path, FileKind::Catalog, settings(), false).expect("open");
-        writer.execute_batch("CREATE TABLE t (x INTEGER)").expect("create");
+        writer
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .expect("create");
         let reader = open_connection(&path, FileKind::Catalog, settings(), true).expect("open");
         assert!(reader.execute("INSERT INTO t VALUES (1)", []).is_err());
     }

@@ -138,7 +138,10 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// Maps a unique violation to a conflict on `entity`/`field`, anything else to
 /// a backend failure.
-pub(crate) fn conflict_on(entity: Entity, field: &'static str) -> impl Fn(rusqlite::Error) -> Failure {
+pub(crate) fn conflict_on(
+    entity: Entity,
+    field: &'static str,
+) -> impl Fn(rusqlite::Error) -> Failure {
     move |e| {
         if is_unique_violation(&e) {
             Failure::Core(Error::Conflict { entity, field })

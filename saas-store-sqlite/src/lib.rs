@@ -62,7 +62,17 @@ macro_rules! user_columns {
 macro_rules! summary_columns {
     ($a:literal) => {
         concat!(
-            $a, ".id, ", $a, ".username, ", $a, ".email, ", $a, ".first_name, ", $a, ".last_name, ", $a,
+            $a,
+            ".id, ",
+            $a,
+            ".username, ",
+            $a,
+            ".email, ",
+            $a,
+            ".first_name, ",
+            $a,
+            ".last_name, ",
+            $a,
             ".role"
         )
     };
@@ -210,7 +220,10 @@ impl SqliteStore {
     /// assert_eq!(store.options().handle_cache_capacity, 16);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn with_options(root: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, SqliteError> {
+    pub fn with_options(
+        root: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, SqliteError> {
         let root = root.as_ref().to_owned();
         let tenants_dir = root.join("tenants");
         std::fs::create_dir_all(&tenants_dir).map_err(|source| SqliteError::Io {
@@ -234,7 +247,8 @@ impl SqliteStore {
             options.catalog_connections.max(2) - 1,
             Arc::clone(&gauge),
         ));
-        let capacity = NonZeroUsize::new(options.handle_cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        let capacity =
+            NonZeroUsize::new(options.handle_cache_capacity).unwrap_or(NonZeroUsize::MIN);
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 tenants_dir,
@@ -276,7 +290,8 @@ mod tests {
     async fn attach_fails_on_a_tenant_handles_connections() {
         let dir = tempfile::tempdir().expect("dir");
         let store = SqliteStore::open(dir.path()).expect("store");
-        let now = chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros()).expect("now");
+        let now = chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros())
+            .expect("now");
         let (tenant, _) = store
             .create_tenant(
                 &NewTenant {
@@ -307,10 +322,16 @@ mod tests {
         let sql = format!("ATTACH DATABASE '{catalog}' AS catalog");
         let on_writer = {
             let sql = sql.clone();
-            handle.db().write(move |conn| Ok(conn.execute_batch(&sql)?)).await
+            handle
+                .db()
+                .write(move |conn| Ok(conn.execute_batch(&sql)?))
+                .await
         };
         assert!(on_writer.is_err(), "ATTACH on the writer connection");
-        let on_reader = handle.db().read(move |conn| Ok(conn.execute_batch(&sql)?)).await;
+        let on_reader = handle
+            .db()
+            .read(move |conn| Ok(conn.execute_batch(&sql)?))
+            .await;
         assert!(on_reader.is_err(), "ATTACH on a reader connection");
     }
 }

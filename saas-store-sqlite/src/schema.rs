@@ -131,7 +131,11 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 /// had before. Each step runs in its own `BEGIN IMMEDIATE` transaction, so a
 /// concurrent migrator (another process) waits and then finds nothing to do,
 /// and an interrupted run resumes where it stopped.
-pub(crate) fn migrate(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<i64, SqliteError> {
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    steps: &[&str],
+) -> Result<i64, SqliteError> {
     let known = i64::try_from(steps.len()).map_err(|_| SqliteError::OutOfRange {
         what: "schema version",
     })?;

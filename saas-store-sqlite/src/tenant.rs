@@ -204,9 +204,13 @@ pub(crate) fn insert_user(conn: &Connection, user: &NewUserRecord) -> R<User> {
 }
 
 fn load_user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {
-    conn.prepare_cached(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ?1"))?
-        .query_row([id.0], |r| codec::user(r, 0))
-        .optional()
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users u WHERE u.id = ?1"
+    ))?
+    .query_row([id.0], |r| codec::user(r, 0))
+    .optional()
 }
 
 // --- projects --------------------------------------------------------------
@@ -379,7 +383,9 @@ fn task_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
     if let Some(search) = &query.search {
         // instr() is a literal substring test (no LIKE wildcards), and the
         // built-in lower() folds ASCII only, as TaskQuery::matches does.
-        conds.push("(instr(lower(t.title), lower(?)) > 0 OR instr(lower(t.description), lower(?)) > 0)");
+        conds.push(
+            "(instr(lower(t.title), lower(?)) > 0 OR instr(lower(t.description), lower(?)) > 0)",
+        );
         params.push(Value::Text(search.clone()));
         params.push(Value::Text(search.clone()));
     }
@@ -405,7 +411,11 @@ fn task_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
 /// ORDER BY for `query`: the field (ranks for status and priority, bytes for
 /// titles), NULL due dates last either way, ties by id ascending.
 fn task_order(query: &TaskQuery) -> String {
-    let dir = if query.ordering.descending { "DESC" } else { "ASC" };
+    let dir = if query.ordering.descending {
+        "DESC"
+    } else {
+        "ASC"
+    };
     match query.ordering.field {
         TaskOrderField::CreatedAt => format!("t.created_at {dir}, t.id ASC"),
         TaskOrderField::UpdatedAt => format!("t.updated_at {dir}, t.id ASC"),
@@ -465,7 +475,9 @@ impl TenantStore for SqliteTenant {
                     user_columns!(),
                     ", u.password_hash FROM users u WHERE u.username_key = ?1"
                 ))?
-                .query_row([key], |r| Ok((codec::user(r, 0)?, r.get(codec::USER_WIDTH)?)))
+                .query_row([key], |r| {
+                    Ok((codec::user(r, 0)?, r.get(codec::USER_WIDTH)?))
+                })
                 .optional()?)
         })
         .await
@@ -484,7 +496,10 @@ impl TenantStore for SqliteTenant {
                 ))?
                 .query_map([limit, offset], |r| codec::user(r, 0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page { count: total, items })
+            Ok(Page {
+                count: total,
+                items,
+            })
         })
         .await
     }
@@ -582,7 +597,9 @@ impl TenantStore for SqliteTenant {
         self.write(move |conn| {
             let tx = immediate(conn)?;
             let found = tx
-                .prepare_cached("SELECT user_id, family, used, revoked FROM refresh_tokens WHERE jti = ?1")?
+                .prepare_cached(
+                    "SELECT user_id, family, used, revoked FROM refresh_tokens WHERE jti = ?1",
+                )?
                 .query_row([jti.to_string()], |r| {
                     Ok((
                         UserId(r.get(0)?),
@@ -625,7 +642,11 @@ impl TenantStore for SqliteTenant {
 
     // --- projects --------------------------------------------------------
 
-    async fn create_project(&self, project: &NewProjectRecord, max_projects: Option<u64>) -> Result<Project> {
+    async fn create_project(
+        &self,
+        project: &NewProjectRecord,
+        max_projects: Option<u64>,
+    ) -> Result<Project> {
         let project = project.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
@@ -679,7 +700,10 @@ impl TenantStore for SqliteTenant {
                 .query_map(rusqlite::params_from_iter(params.iter()), project_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             attach_members(&tx, &mut items)?;
-            Ok(Page { count: total, items })
+            Ok(Page {
+                count: total,
+                items,
+            })
         })
         .await
     }
@@ -731,8 +755,10 @@ impl TenantStore for SqliteTenant {
             let tx = immediate(conn)?;
             require_project(&tx, project)?;
             require_user(&tx, user)?;
-            tx.prepare_cached("INSERT OR IGNORE INTO memberships (project_id, user_id) VALUES (?1, ?2)")?
-                .execute([project.0, user.0])?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO memberships (project_id, user_id) VALUES (?1, ?2)",
+            )?
+            .execute([project.0, user.0])?;
             let loaded = require_loaded_project(&tx, project)?;
             tx.commit()?;
             Ok(loaded)
@@ -762,7 +788,10 @@ impl TenantStore for SqliteTenant {
                 "SELECT p.status, count(*) FROM projects p WHERE {filter} GROUP BY p.status"
             ))?;
             let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                Ok((codec::ranked(r, 0, ProjectStatus::from_rank)?, to_u64(r.get(1)?)))
+                Ok((
+                    codec::ranked(r, 0, ProjectStatus::from_rank)?,
+                    to_u64(r.get(1)?),
+                ))
             })?;
             for row in rows {
                 let (status, n) = row?;
@@ -776,7 +805,11 @@ impl TenantStore for SqliteTenant {
 
     // --- tasks -----------------------------------------------------------
 
-    async fn create_task(&self, task: &NewTaskRecord, max_per_project: Option<u64>) -> Result<Task> {
+    async fn create_task(
+        &self,
+        task: &NewTaskRecord,
+        max_per_project: Option<u64>,
+    ) -> Result<Task> {
         let task = task.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
@@ -806,8 +839,8 @@ impl TenantStore for SqliteTenant {
                 codec::opt_micros(task.completed_at),
                 codec::micros(task.created_at),
             ])?;
-            let created =
-                load_task(&tx, TaskId(tx.last_insert_rowid()))?.ok_or_else(|| not_found(Entity::Task))?;
+            let created = load_task(&tx, TaskId(tx.last_insert_rowid()))?
+                .ok_or_else(|| not_found(Entity::Task))?;
             tx.commit()?;
             Ok(created)
         })
@@ -838,7 +871,10 @@ impl TenantStore for SqliteTenant {
                 ))?
                 .query_map(rusqlite::params_from_iter(params.iter()), task_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page { count: total, items })
+            Ok(Page {
+                count: total,
+                items,
+            })
         })
         .await
     }

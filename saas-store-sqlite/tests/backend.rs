@@ -70,7 +70,10 @@ async fn more_tenants_than_the_cache_holds_each_see_only_their_data() {
                 .expect("list projects");
             assert_eq!(projects.count, 1);
             assert_eq!(projects.items[0].name, tenant.slug.as_str());
-            let users = handle.list_users(PageRequest::first()).await.expect("list users");
+            let users = handle
+                .list_users(PageRequest::first())
+                .await
+                .expect("list users");
             assert_eq!(users.count, 1);
             assert_eq!(users.items[0].id, admin.id);
             let stats = store.stats();
@@ -114,7 +117,10 @@ async fn an_evicted_handle_keeps_working_and_closes_when_dropped() {
     for _ in 0..3 {
         let _ = tenant(&store).await;
     }
-    assert!(weak.upgrade().is_none(), "nothing else holds the evicted handle");
+    assert!(
+        weak.upgrade().is_none(),
+        "nothing else holds the evicted handle"
+    );
     let open = wait_for_connections_at_most(&store, 2 * 2 + 2).await;
     assert!(open <= 6, "{open} connections still open");
 }
@@ -149,7 +155,10 @@ async fn sixty_four_concurrent_creates_against_a_limit_of_ten_create_ten() {
     }
     assert_eq!((created, refused), (10, 54));
     let page = handle
-        .list_projects(Scope::All, PageRequest::new(Some(1), Some(100)).expect("page"))
+        .list_projects(
+            Scope::All,
+            PageRequest::new(Some(1), Some(100)).expect("page"),
+        )
         .await
         .expect("list");
     assert_eq!(page.count, 10);
@@ -220,25 +229,57 @@ async fn a_taken_hostname_leaves_no_file_and_no_row() {
         .await
         .expect_err("hostname is taken");
     assert!(
-        matches!(err, Error::Conflict { entity: Entity::Domain, field: "hostname" }),
+        matches!(
+            err,
+            Error::Conflict {
+                entity: Entity::Domain,
+                field: "hostname"
+            }
+        ),
         "{err:?}"
     );
     assert!(!tenant_file(dir.path(), &slug).exists());
-    assert_eq!(tenant_dir_files(dir.path()), before, "no temporary file left");
+    assert_eq!(
+        tenant_dir_files(dir.path()),
+        before,
+        "no temporary file left"
+    );
     assert!(store.tenant_by_slug(&slug).await.expect("lookup").is_none());
-    assert_eq!(store.list_tenants(PageRequest::first()).await.expect("list").count, 1);
+    assert_eq!(
+        store
+            .list_tenants(PageRequest::first())
+            .await
+            .expect("list")
+            .count,
+        1
+    );
 
     // A taken slug is refused the same way, and the owner's file is intact.
     let err = store
-        .create_tenant(&new_tenant_with(&existing.slug, &host_for(&slug)), &admin_record())
+        .create_tenant(
+            &new_tenant_with(&existing.slug, &host_for(&slug)),
+            &admin_record(),
+        )
         .await
         .expect_err("slug is taken");
     assert!(
-        matches!(err, Error::Conflict { entity: Entity::Tenant, field: "slug" }),
+        matches!(
+            err,
+            Error::Conflict {
+                entity: Entity::Tenant,
+                field: "slug"
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(tenant_dir_files(dir.path()), before);
-    assert!(store.tenant_by_domain(&host_for(&slug)).await.expect("lookup").is_none());
+    assert!(
+        store
+            .tenant_by_domain(&host_for(&slug))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
     let handle = store.open(&existing).await.expect("open");
     assert_eq!(handle.count_users().await.expect("count"), 1);
 }
@@ -250,7 +291,8 @@ async fn concurrent_registrations_of_one_slug_have_exactly_one_winner() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..8 {
         let store = store.clone();
-        let host = saas_core::tenancy::Hostname::parse(&format!("h{i}-{}", host_for(&slug))).expect("host");
+        let host = saas_core::tenancy::Hostname::parse(&format!("h{i}-{}", host_for(&slug)))
+            .expect("host");
         let registration = new_tenant_with(&slug, &host);
         tasks.spawn(async move { store.create_tenant(&registration, &admin_record()).await });
     }
@@ -267,7 +309,10 @@ async fn concurrent_registrations_of_one_slug_have_exactly_one_winner() {
     }
     assert_eq!(winners.len(), 1);
     let winner = &winners[0];
-    let listed = store.list_tenants(PageRequest::first()).await.expect("list");
+    let listed = store
+        .list_tenants(PageRequest::first())
+        .await
+        .expect("list");
     assert_eq!(listed.count, 1);
     assert_eq!(&listed.items[0], winner);
     assert_eq!(store.domains(winner.id).await.expect("domains").len(), 1);
@@ -275,7 +320,9 @@ async fn concurrent_registrations_of_one_slug_have_exactly_one_winner() {
     assert_eq!(handle.count_users().await.expect("count"), 1);
     let files = tenant_dir_files(dir.path());
     assert!(
-        files.iter().all(|f| f.starts_with(&format!("{}.sqlite", slug.as_str()))),
+        files
+            .iter()
+            .all(|f| f.starts_with(&format!("{}.sqlite", slug.as_str()))),
         "only the winner's file (and its WAL companions): {files:?}"
     );
 }
@@ -298,24 +345,39 @@ async fn delete_tenant_removes_rows_files_and_the_cached_handle() {
         assert!(!std::path::Path::new(&p).exists(), "{p:?} remains");
     }
     assert!(store.tenant(tenant.id).await.expect("lookup").is_none());
-    assert!(store.tenant_by_domain(&host_for(&tenant.slug)).await.expect("lookup").is_none());
+    assert!(
+        store
+            .tenant_by_domain(&host_for(&tenant.slug))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
     // A handle still held fails closed.
     assert!(matches!(
         handle.count_users().await,
-        Err(Error::NotFound { entity: Entity::Tenant })
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
     ));
     assert!(matches!(
         store.open(&tenant).await,
-        Err(Error::NotFound { entity: Entity::Tenant })
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
     ));
     assert!(matches!(
         store.delete_tenant(tenant.id).await,
-        Err(Error::NotFound { entity: Entity::Tenant })
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
     ));
 
     // The slug is free again, and the new tenant starts empty.
     let (again, _) = store
-        .create_tenant(&new_tenant_with(&tenant.slug, &host_for(&tenant.slug)), &admin_record())
+        .create_tenant(
+            &new_tenant_with(&tenant.slug, &host_for(&tenant.slug)),
+            &admin_record(),
+        )
         .await
         .expect("re-register the slug");
     let fresh = store.open(&again).await.expect("open");
@@ -339,7 +401,9 @@ async fn opening_a_tenant_whose_file_is_gone_is_not_found() {
     std::fs::remove_file(tenant_file(dir.path(), &tenant.slug)).expect("remove file");
     assert!(matches!(
         store.open(&tenant).await,
-        Err(Error::NotFound { entity: Entity::Tenant })
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
     ));
     // Opening must not have brought an empty file back.
     assert!(!tenant_file(dir.path(), &tenant.slug).exists());
@@ -348,10 +412,20 @@ async fn opening_a_tenant_whose_file_is_gone_is_not_found() {
 #[tokio::test]
 async fn a_file_of_another_tenant_is_refused() {
     let (dir, store) = store();
-    let (a, _) = store.create_tenant(&new_tenant(), &admin_record()).await.expect("a");
-    let (b, _) = store.create_tenant(&new_tenant(), &admin_record()).await.expect("b");
+    let (a, _) = store
+        .create_tenant(&new_tenant(), &admin_record())
+        .await
+        .expect("a");
+    let (b, _) = store
+        .create_tenant(&new_tenant(), &admin_record())
+        .await
+        .expect("b");
     // Put b's file where a's belongs: a must not open b's data.
-    std::fs::copy(tenant_file(dir.path(), &b.slug), tenant_file(dir.path(), &a.slug)).expect("copy");
+    std::fs::copy(
+        tenant_file(dir.path(), &b.slug),
+        tenant_file(dir.path(), &a.slug),
+    )
+    .expect("copy");
     let err = store.open(&a).await.expect_err("file belongs to b");
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
 }
@@ -360,7 +434,10 @@ async fn a_file_of_another_tenant_is_refused() {
 async fn files_are_created_at_the_newest_schema_version() {
     let (dir, store) = store();
     let (tenant, _, _handle) = tenant(&store).await;
-    assert_eq!(user_version(&tenant_file(dir.path(), &tenant.slug)), TENANT_SCHEMA_VERSION);
+    assert_eq!(
+        user_version(&tenant_file(dir.path(), &tenant.slug)),
+        TENANT_SCHEMA_VERSION
+    );
     assert_eq!(
         user_version(&dir.path().join("catalog.sqlite")),
         saas_store_sqlite::CATALOG_SCHEMA_VERSION

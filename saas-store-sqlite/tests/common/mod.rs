@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use saas_core::projects::{NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, TaskStatus};
+use saas_core::projects::{
+    NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, TaskStatus,
+};
 use saas_core::store::{Store, TenantStore};
 use saas_core::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName};
 use saas_core::users::{Email, NewUserRecord, Role, User, UserId, Username};
@@ -28,7 +30,8 @@ pub(crate) fn random_slug() -> Slug {
 
 /// A hostname derived from a slug (hostnames take no underscores).
 pub(crate) fn host_for(slug: &Slug) -> Hostname {
-    Hostname::parse(&format!("{}.localhost", slug.as_str().replace('_', "-"))).expect("valid hostname")
+    Hostname::parse(&format!("{}.localhost", slug.as_str().replace('_', "-")))
+        .expect("valid hostname")
 }
 
 /// A registration for `slug` on `host`.
@@ -126,7 +129,8 @@ pub(crate) fn task_record(project: ProjectId, title: &str, by: UserId) -> NewTas
 
 /// The file of a tenant under `root`.
 pub(crate) fn tenant_file(root: &Path, slug: &Slug) -> PathBuf {
-    root.join("tenants").join(format!("{}.sqlite", slug.as_str()))
+    root.join("tenants")
+        .join(format!("{}.sqlite", slug.as_str()))
 }
 
 /// Names of the files in the tenants directory.
