@@ -1,1 +1,133 @@
-//! placeholder
+//! The backend-conformance suite of `saas`, written once over the storage
+//! traits and generated for each backend by [`conformance_tests!`].
+//!
+//! A backend is a [`Backend`]: something that makes a fresh [`Fixture`]
+//! (a store over fresh storage, kept alive as long as the fixture) or says
+//! the backend is unavailable. Every case in [`cases`] is an
+//! `async fn(&dyn Fixture)` that asserts on error *variants*, in the manner
+//! of object_store's `integration.rs`; [`property`] runs random operation
+//! sequences against a backend and an in-memory model at once.
+//!
+//! ```ignore
+//! tests::conformance_tests!(sqlite, tests::fixtures::Sqlite);
+//! ```
+//!
+//! expands to one `#[tokio::test(flavor = "multi_thread")]` per case, named
+//! `sqlite::<case>`, and to `sqlite::property_random_operations`.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use saas_core::store::Store;
+
+pub mod cases;
+pub mod fixtures;
+pub mod harness;
+pub mod model;
+pub mod property;
+
+/// A backend under test, with storage that stays alive as long as the fixture.
+pub trait Fixture: Send + Sync {
+    /// The backend's name, for messages.
+    fn backend(&self) -> &'static str;
+    /// The store. Every call returns the same store.
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+/// Makes fixtures of one backend.
+pub trait Backend: Sync {
+    /// A fresh fixture, or `None` when the backend is not available here
+    /// (after saying so on stderr).
+    fn fixture(&self) -> BoxFuture<'_, Option<Box<dyn Fixture>>>;
+}
+
+/// Generates the whole conformance suite for one backend: a module named
+/// `$module` with one `#[tokio::test]` per case and the property test.
+/// `$backend` is an expression whose value implements [`Backend`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            $crate::__conformance_case!($backend;
+                // registration
+                register_creates_tenant_domain_and_owner,
+                register_uses_the_default_or_named_plan,
+                register_rejects_each_invalid_field,
+                register_duplicate_slug_conflicts_and_leaves_nothing,
+                register_duplicate_domain_conflicts_and_leaves_nothing,
+                // login and tokens
+                login_refuses_wrong_password_unknown_and_inactive_users,
+                refresh_rotates_and_reuse_revokes_the_family,
+                tokens_are_bound_to_their_tenant,
+                password_change_invalidates_tokens,
+                deactivation_invalidates_tokens,
+                suspended_tenant_refuses_login_and_resolution,
+                // host resolution
+                resolve_host_by_domain_port_and_case,
+                resolve_host_by_base_domain_label,
+                // users
+                admin_registers_every_role,
+                manager_registers_only_members_and_viewers,
+                members_and_viewers_cannot_register_users,
+                duplicate_username_ignoring_case_conflicts,
+                user_validation_errors_change_nothing,
+                owner_cannot_be_demoted_or_deactivated,
+                user_update_rules,
+                // projects
+                projects_are_created_by_admins_and_managers,
+                project_validation_errors_change_nothing,
+                project_visibility_follows_involvement,
+                project_update_and_delete_rules,
+                project_members_are_managed_by_admins_and_involved_managers,
+                deleting_a_project_deletes_its_tasks_and_memberships,
+                // tasks
+                task_creation_rules,
+                task_validation_errors_change_nothing,
+                task_update_and_delete_rules,
+                mark_complete_sets_completed_at_and_reopening_clears_it,
+                task_filters_and_search,
+                task_ordering_breaks_ties_by_id_and_puts_missing_due_dates_last,
+                my_tasks_lists_my_assignments_by_due_date,
+                statistics_and_dashboard_count_correctly,
+                pagination_counts_and_slices,
+                // plans
+                user_limit_of_the_free_plan,
+                project_limit_of_the_free_plan,
+                task_limit_per_project,
+                plan_change_takes_effect_at_once_and_downgrade_deletes_nothing,
+                concurrent_project_creates_respect_the_limit,
+                concurrent_task_creates_respect_the_limit,
+                concurrent_user_creates_respect_the_limit,
+                // operator
+                operator_lists_tenants_with_usage,
+                operator_suspends_reactivates_and_deletes,
+                operator_manages_domains,
+                superusers_log_in_and_are_unique,
+                // isolation
+                isolation_same_ids_are_not_found_across_tenants,
+                isolation_lists_and_logins_stay_in_their_tenant,
+                refresh_tokens_are_single_use_at_the_store,
+            );
+
+            #[test]
+            fn property_random_operations() {
+                $crate::property::run(&$backend);
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_case {
+    ($backend:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                if let Some(fixture) = $crate::Backend::fixture(&$backend).await {
+                    $crate::cases::$case(&*fixture).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,20 @@
+//! The conformance cases: `pub async fn case(fixture: &dyn Fixture)`, each
+//! on fresh tenants, asserting on error variants and on what did not change.
+
+mod auth;
+mod isolation;
+mod operator;
+mod plans;
+mod projects;
+mod registration;
+mod tasks;
+mod users;
+
+pub use auth::*;
+pub use isolation::*;
+pub use operator::*;
+pub use plans::*;
+pub use projects::*;
+pub use registration::*;
+pub use tasks::*;
+pub use users::*;

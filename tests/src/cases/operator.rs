@@ -1,0 +1,323 @@
+//! The platform operator: tenants with usage, suspension, deletion,
+//! domains, superusers.
+
+use saas_core::error::{Entity, Error};
+use saas_core::operator::TenantOverview;
+use saas_core::store::{Page, PageRequest};
+use saas_core::tenancy::{Hostname, Slug, TenantId, TenantStatus};
+use saas_core::users::Role;
+use saas_core::Saas;
+
+use crate::Fixture;
+use crate::assert_err;
+use crate::harness::{
+    PASSWORD, World, assert_invalid, domain_for, new_project, registration, saas, unique_slug,
+};
+
+/// The last page of the operator's tenant list. Other tests on a shared
+/// database may delete a tenant between listing and describing it, so a
+/// NotFound is retried.
+async fn newest_tenants(saas: &Saas) -> Page<TenantOverview> {
+    let op = saas.operator_unchecked();
+    for _ in 0..5 {
+        let count = saas
+            .store()
+            .list_tenants(PageRequest::new(Some(1), Some(1)).unwrap())
+            .await
+            .unwrap()
+            .count;
+        let size = PageRequest::MAX_SIZE;
+        let last = count.div_ceil(size).max(1);
+        match op
+            .list_tenants(PageRequest::new(Some(last), Some(size)).unwrap())
+            .await
+        {
+            Ok(page) => return page,
+            Err(Error::NotFound {
+                entity: Entity::Tenant,
+            }) => continue,
+            Err(e) => panic!("list_tenants failed: {e:?}"),
+        }
+    }
+    panic!("list_tenants kept failing");
+}
+
+/// Tenants are listed oldest first, with their domains and usage.
+pub async fn operator_lists_tenants_with_usage(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let a = World::register(&saas, Some("basic")).await;
+    let b = World::register(&saas, None).await;
+    let admin = a.owner_session().await;
+    admin.create_project(new_project("x")).await.unwrap();
+    admin.create_project(new_project("y")).await.unwrap();
+    a.seed_user(Role::Member, "mem").await;
+    let page = newest_tenants(&saas).await;
+    let pos = |id: TenantId| page.items.iter().position(|t| t.tenant.id == id);
+    let (pa, pb) = (pos(a.tenant.id), pos(b.tenant.id));
+    let (Some(pa), Some(pb)) = (pa, pb) else {
+        panic!("both tenants are listed: {pa:?} {pb:?}");
+    };
+    assert!(pa < pb, "oldest first");
+    let oa = &page.items[pa];
+    assert_eq!(oa.tenant, a.tenant);
+    assert_eq!((oa.users.used, oa.users.limit), (2, Some(20)));
+    assert_eq!((oa.projects.used, oa.projects.limit), (2, Some(10)));
+    assert_eq!(oa.domains.len(), 1);
+    assert_eq!(oa.domains[0].hostname.as_str(), domain_for(a.tenant.slug.as_str()));
+    let ob = &page.items[pb];
+    assert_eq!((ob.users.used, ob.users.limit), (1, Some(5)));
+    assert_eq!((ob.projects.used, ob.projects.limit), (0, Some(3)));
+    let ids: Vec<_> = page.items.iter().map(|t| t.tenant.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "listed by id, which is creation order");
+    if f.backend() == "sqlite" {
+        assert_eq!(page.count, 2);
+    }
+    assert_eq!(saas.operator_unchecked().overview(b.tenant.id).await.unwrap(), *ob);
+    assert_err!(
+        saas.operator_unchecked().overview(TenantId::new()).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+}
+
+/// Suspension and reactivation toggle the status; deletion removes the
+/// tenant, its domains and its data, and frees its slug; unknown tenants
+/// are not found.
+pub async fn operator_suspends_reactivates_and_deletes(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let op = saas.operator_unchecked();
+    let w = World::register(&saas, None).await;
+    let slug = w.tenant.slug.as_str().to_owned();
+    let host = domain_for(&slug);
+    w.owner_session()
+        .await
+        .create_project(new_project("doomed"))
+        .await
+        .unwrap();
+    assert_eq!(
+        op.suspend(w.tenant.id).await.unwrap().status,
+        TenantStatus::Suspended
+    );
+    assert_eq!(
+        op.suspend(w.tenant.id).await.unwrap().status,
+        TenantStatus::Suspended,
+        "suspending twice is harmless"
+    );
+    assert_eq!(
+        op.reactivate(w.tenant.id).await.unwrap().status,
+        TenantStatus::Active
+    );
+    let extra = format!("extra-{host}");
+    op.add_domain(w.tenant.id, &extra, false).await.unwrap();
+
+    op.delete_tenant(w.tenant.id).await.unwrap();
+    let store = f.store();
+    assert_eq!(store.tenant(w.tenant.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .tenant_by_slug(&Slug::parse(&slug).unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    for h in [&host, &extra] {
+        assert_eq!(
+            store
+                .tenant_by_domain(&Hostname::parse(h).unwrap())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_err!(
+            saas.resolve_host(h).await,
+            Error::NotFound {
+                entity: Entity::Tenant
+            }
+        );
+    }
+    assert_err!(
+        store.open(&w.tenant).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        saas.open_tenant(w.tenant.id).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert!(saas.login(&w.tenant, "admin", PASSWORD).await.is_err());
+    let unknown = w.tenant.id;
+    assert_err!(
+        op.delete_tenant(unknown).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        op.suspend(unknown).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        op.reactivate(unknown).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    // The slug and domains are free again, and the new tenant starts empty.
+    let (t, owner) = saas
+        .register(registration(&slug, None))
+        .await
+        .expect("the slug is free again");
+    op.add_domain(t.id, &extra, false).await.unwrap();
+    let fresh = World {
+        saas: saas.clone(),
+        tenant: t,
+        owner,
+    };
+    let snap = fresh.snapshot().await;
+    assert_eq!(snap.users.len(), 1);
+    assert!(snap.projects.is_empty());
+}
+
+/// Domains: extra hostnames route to the tenant; a hostname belongs to one
+/// tenant; the primary cannot be removed until another becomes primary.
+pub async fn operator_manages_domains(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let op = saas.operator_unchecked();
+    let a = World::register(&saas, None).await;
+    let b = World::register(&saas, None).await;
+    let primary = domain_for(a.tenant.slug.as_str());
+    let extra = format!("www.{primary}");
+    let d = op.add_domain(a.tenant.id, &extra, false).await.unwrap();
+    assert_eq!(d.hostname.as_str(), extra);
+    assert!(!d.is_primary);
+    assert_eq!(d.tenant_id, a.tenant.id);
+    assert_eq!(saas.resolve_host(&extra).await.unwrap().id, a.tenant.id);
+    let domains = f.store().domains(a.tenant.id).await.unwrap();
+    assert_eq!(domains.len(), 2);
+    assert!(domains[0].is_primary && domains[0].hostname.as_str() == primary);
+
+    for taken in [extra.clone(), extra.to_ascii_uppercase(), domain_for(b.tenant.slug.as_str())] {
+        assert_err!(
+            op.add_domain(a.tenant.id, &taken, false).await,
+            Error::Conflict {
+                entity: Entity::Domain,
+                field: "hostname"
+            }
+        );
+    }
+    assert_err!(
+        op.add_domain(b.tenant.id, &extra, false).await,
+        Error::Conflict {
+            entity: Entity::Domain,
+            field: "hostname"
+        }
+    );
+    assert_invalid(op.add_domain(a.tenant.id, "bad host", false).await, "domain");
+    assert_err!(
+        op.add_domain(TenantId::new(), &format!("x{}", unique_slug()), false)
+            .await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        op.remove_domain(a.tenant.id, &primary).await,
+        Error::State(_)
+    );
+    assert_eq!(f.store().domains(a.tenant.id).await.unwrap(), domains);
+
+    op.remove_domain(a.tenant.id, &extra).await.unwrap();
+    assert_err!(
+        saas.resolve_host(&extra).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    // A new primary demotes the old one, which can then be removed.
+    let new_primary = format!("new-{primary}");
+    let d = op.add_domain(a.tenant.id, &new_primary, true).await.unwrap();
+    assert!(d.is_primary);
+    let domains = f.store().domains(a.tenant.id).await.unwrap();
+    assert_eq!(domains.len(), 2);
+    assert_eq!(domains[0].hostname.as_str(), new_primary);
+    assert!(domains[0].is_primary && !domains[1].is_primary);
+    op.remove_domain(a.tenant.id, &primary).await.unwrap();
+    assert_eq!(saas.resolve_host(&new_primary).await.unwrap().id, a.tenant.id);
+    assert_err!(
+        saas.resolve_host(&primary).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    // B was never touched.
+    assert_eq!(f.store().domains(b.tenant.id).await.unwrap().len(), 1);
+}
+
+/// Superusers: unique ignoring case, log in for a platform token that no
+/// tenant token can stand in for.
+pub async fn superusers_log_in_and_are_unique(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let name = format!("root{}", &unique_slug()[1..12]);
+    let su = saas
+        .create_superuser(&name, "root@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(su.username.as_str(), name);
+    assert_err!(
+        saas.create_superuser(&name.to_ascii_uppercase(), "other@example.com", PASSWORD)
+            .await,
+        Error::Conflict {
+            entity: Entity::Superuser,
+            field: "username"
+        }
+    );
+    assert_invalid(
+        saas.create_superuser("bad name", "root@example.com", PASSWORD)
+            .await,
+        "username",
+    );
+    assert_invalid(
+        saas.create_superuser("okname", "root@example.com", "short")
+            .await,
+        "password",
+    );
+    let token = saas
+        .superuser_login(&name.to_ascii_uppercase(), PASSWORD)
+        .await
+        .unwrap();
+    let op = saas.operator(&token.access).await.unwrap();
+    assert_eq!(op.superuser_id(), su.id);
+    assert_err!(
+        saas.superuser_login(&name, "wrongpassword").await,
+        Error::Unauthenticated
+    );
+    assert_err!(
+        saas.superuser_login("nosuchroot", PASSWORD).await,
+        Error::Unauthenticated
+    );
+    let w = World::register(&saas, None).await;
+    let tenant_token = saas.login(&w.tenant, "admin", PASSWORD).await.unwrap();
+    assert_err!(
+        saas.operator(&tenant_token.access).await,
+        Error::Unauthenticated
+    );
+    assert_err!(
+        saas.authenticate(&w.tenant, &token.access).await,
+        Error::Unauthenticated
+    );
+    // A tenant user named like the superuser cannot log in as the operator.
+    w.seed_user(Role::Admin, &name).await;
+    let tenant_pair = saas.login(&w.tenant, &name, PASSWORD).await.unwrap();
+    assert_err!(
+        saas.operator(&tenant_pair.access).await,
+        Error::Unauthenticated
+    );
+}
