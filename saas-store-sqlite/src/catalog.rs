@@ -112,6 +112,12 @@ fn remove_companions(path: &Path) -> R<()> {
     Ok(())
 }
 
+fn sync_dir(dir: &Path) -> R<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
 fn remove_db_files(path: &Path) -> R<()> {
     remove_if_exists(path)?;
     remove_companions(path)
@@ -182,9 +188,12 @@ fn build_tenant_file(
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // Rollback-journal mode while building: after close no `-wal` remains, so
-    // the single file can be renamed; pooled connections switch it to WAL.
     db::configure(&conn, settings)?;
+    // Nobody else sees this file and a failed build is thrown away, so it is
+    // built without a journal file or per-commit syncs, and synced once at
+    // the end.
+    conn.pragma_update(None, "journal_mode", "MEMORY")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
     schema::migrate(&mut conn, &path, schema::TENANT)?;
     let tx = immediate(&mut conn)?;
     tx.execute(
@@ -193,7 +202,23 @@ fn build_tenant_file(
     )?;
     let user = tenant::insert_user(&tx, admin)?;
     tx.commit()?;
+    // Switched to WAL here, where it costs no sync, rather than on the
+    // first open. Closing the last connection checkpoints and removes the
+    // `-wal`, so a single file is renamed into place.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.close().map_err(|(_, e)| e)?;
+    for suffix in COMPANIONS {
+        let companion = with_suffix(&path, suffix);
+        if companion.exists() {
+            return Err(Failure::Db(SqliteError::Io {
+                path: companion,
+                source: std::io::Error::other("database companion file left after close"),
+            }));
+        }
+    }
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(io_error(&path))?;
     Ok((guard, user))
 }
 
@@ -369,6 +394,7 @@ impl Store for SqliteStore {
         temp.off_runtime = true;
 
         let final_path = self.tenant_path(&tenant.slug);
+        let dir = self.inner.tenants_dir.clone();
         let row = tenant.to_tenant(DATABASE);
         let new = tenant.clone();
         self.catalog_write(move |conn| {
@@ -427,6 +453,9 @@ impl Store for SqliteStore {
             std::fs::rename(&temp.path, &final_path).map_err(io_error(&final_path))?;
             temp.keep();
             let placed = FileGuard::new(final_path);
+            // The rename must be durable before the catalog says the tenant
+            // exists.
+            sync_dir(&dir)?;
             tx.commit()?;
             placed.keep();
             Ok(())

@@ -650,9 +650,9 @@ impl TenantStore for SqliteTenant {
         let project = project.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
-            require_user(&tx, project.owner)?;
             let current = count(&tx, "SELECT count(*) FROM projects", [])?;
             check_limit(current, max_projects, Resource::Projects)?;
+            require_user(&tx, project.owner)?;
             tx.prepare_cached(
                 "INSERT INTO projects (name, description, status, start_date, end_date, owner_id, \
                  created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -814,14 +814,14 @@ impl TenantStore for SqliteTenant {
         self.write(move |conn| {
             let tx = immediate(conn)?;
             require_project(&tx, task.project_id)?;
-            require_assignee(&tx, task.assigned_to)?;
-            require_user(&tx, task.created_by)?;
             let current = count(
                 &tx,
                 "SELECT count(*) FROM tasks WHERE project_id = ?1",
                 [task.project_id.0],
             )?;
             check_limit(current, max_per_project, Resource::TasksPerProject)?;
+            require_assignee(&tx, task.assigned_to)?;
+            require_user(&tx, task.created_by)?;
             tx.prepare_cached(
                 "INSERT INTO tasks (project_id, title, description, status, priority, assigned_to, \
                  created_by, due_date, completed_at, created_at, updated_at) \
