@@ -35,15 +35,61 @@
 //!
 //! # Example
 //!
+//! Register a tenant, open its handle, and work inside it. (Services in
+//! `saas-core` normally do this; they validate input and hash passwords
+//! first.)
+//!
 //! ```
-//! use saas_core::store::Store;
+//! use saas_core::store::{PageRequest, Store};
+//! use saas_core::projects::{NewProjectRecord, ProjectStatus, Scope};
+//! use saas_core::tenancy::{Hostname, NewTenant, Slug, TenantId, TenantName};
+//! use saas_core::users::{Email, NewUserRecord, Role, Username};
 //! use saas_store_sqlite::SqliteStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let store = SqliteStore::open(dir.path())?;
-//! store.ping().await?;
+//!
+//! let now = chrono::Utc::now();
+//! let (tenant, admin) = store
+//!     .create_tenant(
+//!         &NewTenant {
+//!             id: TenantId::new(),
+//!             name: TenantName::parse("Acme Corp")?,
+//!             slug: Slug::parse("acme")?,
+//!             plan: "basic".into(),
+//!             domain: Hostname::parse("acme.localhost")?,
+//!             created_at: now,
+//!         },
+//!         &NewUserRecord {
+//!             username: Username::parse("admin")?,
+//!             email: Email::parse("admin@acme.com")?,
+//!             password_hash: "$argon2id$...".into(),
+//!             first_name: String::new(),
+//!             last_name: String::new(),
+//!             role: Role::Admin,
+//!             department: String::new(),
+//!             is_owner: true,
+//!             date_joined: now,
+//!         },
+//!     )
+//!     .await?;
+//! assert!(dir.path().join("tenants/acme.sqlite").exists());
+//!
+//! let acme = store.open(&tenant).await?;
+//! let project = NewProjectRecord {
+//!     name: "Launch".into(),
+//!     description: String::new(),
+//!     status: ProjectStatus::Planning,
+//!     start_date: None,
+//!     end_date: None,
+//!     owner: admin.id,
+//!     created_at: now,
+//! };
+//! acme.create_project(&project, Some(10)).await?;
+//! let projects = acme.list_projects(Scope::All, PageRequest::first()).await?;
+//! assert_eq!(projects.count, 1);
 //! # Ok(())
 //! # }
 //! ```

@@ -13,7 +13,7 @@ use saas_core::projects::Scope;
 use saas_core::store::{MigrationProgress, PageRequest, Store};
 use saas_core::users::Role;
 use saas_core::{Entity, Error, Resource};
-use saas_store_sqlite::{SqliteOptions, TENANT_SCHEMA_VERSION};
+use saas_store_sqlite::{SqliteError, SqliteOptions, TENANT_SCHEMA_VERSION};
 
 fn user_version(path: &std::path::Path) -> i64 {
     let conn = Connection::open(path).expect("open file");
@@ -569,5 +569,34 @@ async fn a_file_from_a_newer_release_is_refused() {
     let Error::Backend { source } = &err else {
         panic!("{err:?}");
     };
-    assert!(source.to_string().contains("newer"), "{source}");
+    assert!(
+        matches!(
+            source.downcast_ref::<SqliteError>(),
+            Some(SqliteError::SchemaTooNew { found, known, .. })
+                if *found == TENANT_SCHEMA_VERSION + 1 && *known == TENANT_SCHEMA_VERSION
+        ),
+        "{source:?}"
+    );
+}
+
+#[tokio::test]
+async fn leftovers_of_interrupted_registrations_are_swept_on_open() {
+    let dir = tempfile::tempdir().expect("dir");
+    drop(saas_store_sqlite::SqliteStore::open(dir.path()).expect("store"));
+    let tenants = dir.path().join("tenants");
+    let old = tenants.join("t_crashed.0123456789abcdef0123456789abcdef.tmp");
+    let old_journal = tenants.join("t_crashed.0123456789abcdef0123456789abcdef.tmp-journal");
+    let fresh = tenants.join("t_building.fedcba9876543210fedcba9876543210.tmp");
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for path in [&old, &old_journal, &fresh] {
+        let file = std::fs::File::create(path).expect("create");
+        if path != &fresh {
+            file.set_modified(long_ago).expect("set mtime");
+        }
+    }
+    drop(saas_store_sqlite::SqliteStore::open(dir.path()).expect("store"));
+    assert!(!old.exists());
+    assert!(!old_journal.exists());
+    // A registration in progress elsewhere keeps its file.
+    assert!(fresh.exists());
 }
