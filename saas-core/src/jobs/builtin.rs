@@ -83,15 +83,16 @@ pub fn register_all(registry: &mut JobRegistry, config: &BuiltinConfig) {
 /// on Sunday at 03:00. Missed periods run once.
 pub fn builtin_schedule() -> Result<Vec<Periodic>> {
     let fan = |kind: &str| {
-        NewJob::new(
-            FanOutTenants::KIND,
-            json!({ "kind": kind, "payload": {} }),
-        )
-        .max_attempts(FanOutTenants::MAX_ATTEMPTS)
+        NewJob::new(FanOutTenants::KIND, json!({ "kind": kind, "payload": {} }))
+            .max_attempts(FanOutTenants::MAX_ATTEMPTS)
     };
     Ok(vec![
-        Periodic::new("check_overdue_tasks", "0 0 8 * * *", fan(CheckOverdueTasks::KIND))?
-            .missed(Missed::RunOnce),
+        Periodic::new(
+            "check_overdue_tasks",
+            "0 0 8 * * *",
+            fan(CheckOverdueTasks::KIND),
+        )?
+        .missed(Missed::RunOnce),
         Periodic::new(
             "send_task_reminder_email",
             "0 0 7 * * *",
@@ -99,8 +100,12 @@ pub fn builtin_schedule() -> Result<Vec<Periodic>> {
         )?
         .missed(Missed::Skip)
         .lateness(Duration::from_secs(3600)),
-        Periodic::new("cleanup_old_data", "0 0 3 * * Sun", fan(CleanupOldData::KIND))?
-            .missed(Missed::RunOnce),
+        Periodic::new(
+            "cleanup_old_data",
+            "0 0 3 * * Sun",
+            fan(CleanupOldData::KIND),
+        )?
+        .missed(Missed::RunOnce),
         Periodic::new(
             "prune_jobs",
             "0 30 3 * * Sun",
@@ -133,7 +138,10 @@ async fn all_tasks(store: &dyn TenantStore, mut query: TaskQuery) -> Result<Vec<
     let mut out = Vec::new();
     for page in 1..=PageRequest::MAX_PAGE {
         let p = store
-            .list_tasks(&query, PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?)
+            .list_tasks(
+                &query,
+                PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?,
+            )
             .await?;
         let n = p.items.len() as u64;
         out.extend(p.items);
@@ -155,7 +163,11 @@ async fn active_tenants(ctx: &JobContext) -> Result<Vec<Tenant>> {
             .await?;
         let n = p.items.len() as u64;
         seen += n;
-        out.extend(p.items.into_iter().filter(|t| t.status == TenantStatus::Active));
+        out.extend(
+            p.items
+                .into_iter()
+                .filter(|t| t.status == TenantStatus::Active),
+        );
         if n < PageRequest::MAX_SIZE || seen >= p.count {
             break;
         }
@@ -342,7 +354,11 @@ impl Job for SendTaskReminderEmail {
             let subject = if tasks.len() == 1 {
                 format!("[{}] Reminder: {}", tenant.name, tasks[0].title)
             } else {
-                format!("[{}] Reminder: {} tasks coming due", tenant.name, tasks.len())
+                format!(
+                    "[{}] Reminder: {} tasks coming due",
+                    tenant.name,
+                    tasks.len()
+                )
             };
             let body = format!(
                 "{}\n\nthese tasks assigned to you are coming due:\n\n{}\n",
@@ -493,7 +509,9 @@ impl Job for GenerateProjectReport {
         let (mut done, mut overdue, mut unassigned) = (0u64, 0u64, 0u64);
         for t in &tasks {
             *by_status.entry(t.status.as_str().to_owned()).or_default() += 1;
-            *by_priority.entry(t.priority.as_str().to_owned()).or_default() += 1;
+            *by_priority
+                .entry(t.priority.as_str().to_owned())
+                .or_default() += 1;
             let is_done = t.status == TaskStatus::Done;
             let is_overdue = t.is_overdue(now);
             done += u64::from(is_done);
@@ -688,10 +706,7 @@ impl Job for PruneJobs {
     type Output = PruneSummary;
 
     async fn run(&self, ctx: &JobContext, _: NoPayload) -> Result<PruneSummary, JobError> {
-        let pruned_jobs = ctx
-            .queue()
-            .prune(ago(ctx.now(), self.retention))
-            .await?;
+        let pruned_jobs = ctx.queue().prune(ago(ctx.now(), self.retention)).await?;
         Ok(PruneSummary { pruned_jobs })
     }
 }

@@ -327,7 +327,9 @@ impl SmtpConfig {
         Ok(c)
     }
 
-    fn is_loopback(&self) -> bool {
+    /// Whether the relay is on the loopback interface (where plain SMTP
+    /// with credentials does not cross a network).
+    pub fn is_loopback(&self) -> bool {
         let h = self.host.trim_start_matches('[').trim_end_matches(']');
         h.eq_ignore_ascii_case("localhost")
             || h.parse::<std::net::IpAddr>()
@@ -479,7 +481,9 @@ mod tests {
         let d = SmtpConfig::from_lookup(|_| None).unwrap();
         assert_eq!(d, SmtpConfig::default());
         assert!(SmtpConfig::from_lookup(|k| (k == "EMAIL_PORT").then(|| "x".into())).is_err());
-        assert!(SmtpConfig::from_lookup(|k| (k == "EMAIL_USE_TLS").then(|| "maybe".into())).is_err());
+        assert!(
+            SmtpConfig::from_lookup(|k| (k == "EMAIL_USE_TLS").then(|| "maybe".into())).is_err()
+        );
     }
 
     #[cfg(feature = "smtp")]
@@ -574,8 +578,16 @@ mod tests {
             assert_eq!(got.rcpt_to, vec!["<alice@acme.test>".to_owned()]);
             assert!(got.data.contains("From: noreply@acme.test"), "{}", got.data);
             assert!(got.data.contains("To: alice@acme.test"), "{}", got.data);
-            assert!(got.data.contains("Subject: Welcome to Acme"), "{}", got.data);
-            assert!(got.data.contains("Hello Alice,\r\nyour account is ready."), "{}", got.data);
+            assert!(
+                got.data.contains("Subject: Welcome to Acme"),
+                "{}",
+                got.data
+            );
+            assert!(
+                got.data.contains("Hello Alice,\r\nyour account is ready."),
+                "{}",
+                got.data
+            );
         }
 
         #[test]
@@ -584,7 +596,10 @@ mod tests {
                 use_tls: true,
                 ..SmtpConfig::default()
             };
-            assert!(matches!(SmtpMailer::new(&tls), Err(MailError::Config { .. })));
+            assert!(matches!(
+                SmtpMailer::new(&tls),
+                Err(MailError::Config { .. })
+            ));
             let remote_creds = SmtpConfig {
                 host: "smtp.example.com".into(),
                 username: "me".into(),

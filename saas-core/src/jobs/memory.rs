@@ -301,10 +301,7 @@ impl JobQueue for MemoryQueue {
         if extra_attempts == 0 || extra_attempts > super::queue::MAX_ATTEMPTS_LIMIT {
             return Err(QueueError::Invalid {
                 field: "extra_attempts",
-                message: format!(
-                    "must be between 1 and {}",
-                    super::queue::MAX_ATTEMPTS_LIMIT
-                ),
+                message: format!("must be between 1 and {}", super::queue::MAX_ATTEMPTS_LIMIT),
             });
         }
         let record = {

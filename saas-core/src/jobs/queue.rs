@@ -2,7 +2,7 @@
 //!
 //! Backends (`saas-store-postgres`, `saas-store-sqlite`) implement
 //! [`JobQueue`]; [`super::memory::MemoryQueue`] is the reference model and
-//! [`super::conformance`] (feature `conformance`) the behaviour suite every
+//! `jobs::conformance` (feature `conformance`) the behaviour suite every
 //! backend must pass. The semantics below are the contract; where a backend
 //! and `MemoryQueue` disagree, `MemoryQueue` is right.
 //!
@@ -530,8 +530,11 @@ pub trait JobQueue: fmt::Debug + Send + Sync + 'static {
 
     /// Leases up to `request.limit` ready jobs, fairly across tenants (module
     /// docs, "Claiming"). Returns an empty vector when nothing is ready.
-    async fn claim(&self, request: &ClaimRequest, now: DateTime<Utc>)
-    -> QueueResult<Vec<LeasedJob>>;
+    async fn claim(
+        &self,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<LeasedJob>>;
 
     /// Extends a lease to `lease_until`. Fenced by `attempt`.
     async fn heartbeat(

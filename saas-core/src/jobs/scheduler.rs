@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 use super::job::truncate_micros;
 use super::queue::{Enqueued, JobQueue, NewJob};
@@ -95,7 +95,11 @@ impl Periodic {
     /// Start of the period `now` falls in: the latest occurrence at or
     /// before `now`.
     pub fn period_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let probe = now.checked_add_signed(chrono::Duration::seconds(1))?;
+        // Cron has whole seconds: the latest occurrence strictly before the
+        // next whole second is the latest one at or before `now`.
+        let probe = now
+            .trunc_subsecs(0)
+            .checked_add_signed(chrono::Duration::seconds(1))?;
         self.schedule
             .after(&probe)
             .next_back()
@@ -166,7 +170,7 @@ impl Scheduler {
     }
 
     /// Adds an entry.
-    pub fn add(mut self, periodic: Periodic) -> Self {
+    pub fn entry(mut self, periodic: Periodic) -> Self {
         self.entries.push(periodic);
         self
     }

@@ -82,7 +82,10 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            worker_id: format!(
+                "worker-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
             concurrency: 8,
             batch_size: 8,
             lease: Duration::from_secs(60),
@@ -159,7 +162,11 @@ impl Worker {
         self.drive(std::future::pending(), true).await
     }
 
-    async fn drive(&self, shutdown: impl Future<Output = ()> + Send, idle_exit: bool) -> WorkerStats {
+    async fn drive(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+        idle_exit: bool,
+    ) -> WorkerStats {
         let cfg = &self.config;
         let queue = self.jobs.queue().clone();
         let concurrency = cfg.concurrency.max(1);
