@@ -12,7 +12,8 @@
 //! }
 //! ```
 //!
-//! or all at once with [`run_all`]. Every function is isolated from the
+//! or all at once with [`run_all`], or one `#[tokio::test]` per function
+//! with [`crate::job_queue_conformance!`]. Every function is isolated from the
 //! others and from earlier runs on the same database: it uses job kinds of
 //! its own (claims filter by kind), fresh random tenants and keys, and times
 //! derived from the current time (or, for pruning, from a random instant in
@@ -829,6 +830,52 @@ pub async fn run_all(q: &dyn JobQueue) {
     wait_for_work_returns(q).await;
 }
 
+/// Generates one `#[tokio::test]` per conformance function, in a module
+/// named `job_queue_conformance`, so a backend's failures name the case:
+///
+/// ```ignore
+/// // In a backend's tests, with saas-core's `conformance` feature on:
+/// async fn make_queue() -> std::sync::Arc<dyn saas_core::jobs::JobQueue> {
+///     std::sync::Arc::new(my_backend::Queue::connect_for_tests().await)
+/// }
+/// saas_core::job_queue_conformance!(make_queue);
+/// ```
+///
+/// `$make` names an async fn in the calling module (no arguments) returning anything
+/// that dereferences to a `JobQueue` (an `Arc<dyn JobQueue>`, an `Arc<Q>`).
+#[macro_export]
+macro_rules! job_queue_conformance {
+    ($make:ident) => {
+        mod job_queue_conformance {
+            $crate::job_queue_conformance!(@cases $make;
+                enqueue_and_get,
+                claim_complete_result,
+                lease_expiry_reclaims,
+                stale_attempt_is_fenced,
+                heartbeat_extends_lease,
+                retries_then_dead,
+                lease_expiry_on_final_attempt_is_dead,
+                unique_keys,
+                scheduled_at_honored,
+                priorities_honored,
+                cancellation,
+                prune_finished,
+                fairness,
+                claims_are_bounded_filtered_and_disjoint,
+                wait_for_work_returns,
+            );
+        }
+    };
+    (@cases $make:ident; $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let queue = super::$make().await;
+            let queue: &dyn $crate::jobs::JobQueue = &*queue;
+            $crate::jobs::conformance::$case(queue).await;
+        }
+    )*};
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::memory::MemoryQueue;
@@ -867,5 +914,13 @@ mod tests {
     #[tokio::test]
     async fn all_on_one_shared_queue() {
         super::run_all(&MemoryQueue::new()).await;
+    }
+
+    /// The macro backends use, on the reference queue.
+    mod via_macro {
+        async fn make() -> std::sync::Arc<dyn crate::jobs::JobQueue> {
+            std::sync::Arc::new(crate::jobs::memory::MemoryQueue::new())
+        }
+        crate::job_queue_conformance!(make);
     }
 }

@@ -528,8 +528,14 @@ pub trait JobQueue: fmt::Debug + Send + Sync + 'static {
     /// holder with `created = false`.
     async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> QueueResult<Enqueued>;
 
-    /// Leases up to `request.limit` ready jobs, fairly across tenants (module
-    /// docs, "Claiming"). Returns an empty vector when nothing is ready.
+    /// Leases up to `request.limit` ready jobs of `request.kinds`, fairly
+    /// across tenants: rank each tenant's ready jobs by `priority DESC,
+    /// run_at, id`, then take jobs by `(rank, priority DESC, run_at, id)` —
+    /// round-robin, so a tenant's flood cannot delay another tenant's first
+    /// job past the next batch. First turns expired leases on their final
+    /// attempt into `dead`. Each claimed job: `running`, `attempts += 1`
+    /// (returned as the attempt number), `lease_until = now + lease`. Details
+    /// in the module docs, "Claiming". Empty when nothing is ready.
     async fn claim(
         &self,
         request: &ClaimRequest,

@@ -43,7 +43,8 @@ impl JobsBuilder {
         self
     }
 
-    /// The clock (default: the system clock).
+    /// The clock (default: the system clock). Give it the same clock as the
+    /// service's [`crate::SaasBuilder::clock`], so jobs and requests agree on "now".
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

@@ -1120,20 +1120,26 @@ async fn daily_overdue_check_fans_out_to_active_tenants_and_emails_assignees() {
             .all(|m| m.body.contains("overdue") && !m.body.contains("Late but done"))
     );
 
-    // A retried fan-out does not enqueue the children twice.
+    // A retried fan-out (same job id) does not enqueue the children twice.
+    let ctx = JobContext::new(
+        JobMeta {
+            id: fan,
+            kind: FanOutTenants::KIND.into(),
+            attempt: 2,
+            max_attempts: 3,
+        },
+        None,
+        e.mailer.clone(),
+        Arc::new(SystemClock),
+        e.jobs.saas().clone(),
+        e.queue.clone(),
+    );
     let again = FanOutPayload {
         kind: CheckOverdueTasks::KIND.into(),
         payload: json!({}),
     };
-    let _ = again;
-    assert_eq!(
-        e.queue
-            .snapshot()
-            .iter()
-            .filter(|j| j.kind == FanOutTenants::KIND)
-            .count(),
-        1
-    );
+    let summary = FanOutTenants.run(&ctx, again).await.expect("fan out again");
+    assert_eq!((summary.tenants, summary.enqueued), (2, 0));
 }
 
 #[tokio::test]

@@ -211,7 +211,7 @@ impl Worker {
             if claimed_any {
                 continue;
             }
-            if idle_exit && set.is_empty() && claim_errors == 0 {
+            if idle_exit && set.is_empty() {
                 break;
             }
             let wait = cfg.poll_interval * claim_errors.clamp(1, 10);
@@ -239,9 +239,12 @@ impl Worker {
                         abandoned = n,
                         "grace period over: abandoning in-flight jobs; they run again when their leases expire"
                     );
-                    stats.abandoned += n;
                     set.abort_all();
-                    while set.join_next().await.is_some() {}
+                    // Aborted tasks count as abandoned; any that finished
+                    // in the meantime count as what they did.
+                    while let Some(r) = set.join_next().await {
+                        record(&mut stats, r);
+                    }
                     break;
                 }
             }
@@ -446,7 +449,13 @@ async fn execute(jobs: &Jobs, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
 /// Extends the lease every `heartbeat_interval`; returns only when the lease
 /// is lost (fencing refused the beat).
 async fn heartbeat(jobs: &Jobs, cfg: &WorkerConfig, id: JobId, attempt: u32) {
-    let mut every = tokio::time::interval(cfg.heartbeat_interval.max(Duration::from_millis(10)));
+    // A beat interval at or above the lease would let the lease lapse between
+    // beats; never beat less often than twice per lease.
+    let period = cfg
+        .heartbeat_interval
+        .min(cfg.lease / 2)
+        .max(Duration::from_millis(10));
+    let mut every = tokio::time::interval(period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     let lease = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(60));
