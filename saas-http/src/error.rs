@@ -181,12 +181,12 @@ impl From<Error> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message.clone())
                     .with_field(field, message)
             }
-            Error::Forbidden { reason } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason),
-            e @ Error::PlanLimitExceeded { .. } => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "plan_limit_exceeded",
-                e.to_string(),
-            ),
+            Error::Forbidden { reason } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
+            }
+            e @ Error::PlanLimitExceeded { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "plan_limit_exceeded", e.to_string())
+            }
             Error::Unauthenticated => {
                 ApiError::unauthenticated("invalid or expired credentials or token")
             }
@@ -227,7 +227,9 @@ impl IntoResponse for ApiError {
                     error = %log_chain(source.as_ref()),
                     "request failed"
                 ),
-                None => tracing::error!(status = self.status.as_u16(), code = %self.code, "request failed"),
+                None => {
+                    tracing::error!(status = self.status.as_u16(), code = %self.code, "request failed")
+                }
             }
         }
         let body = ErrorBody {

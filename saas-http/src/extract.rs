@@ -292,7 +292,12 @@ mod tests {
         ] {
             assert!(is_json(Some(&HeaderValue::from_static(ok))), "{ok}");
         }
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "json", ""] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "json",
+            "",
+        ] {
             assert!(!is_json(Some(&HeaderValue::from_static(bad))), "{bad}");
         }
         assert!(!is_json(None));

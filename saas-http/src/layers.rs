@@ -59,7 +59,10 @@ pub(crate) fn host_allowed(patterns: &[String], host_header: &str) -> bool {
         if p == "*" {
             return true;
         }
-        let p = p.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(&p);
+        let p = p
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .unwrap_or(&p);
         match p.strip_prefix("*.").or_else(|| p.strip_prefix('.')) {
             Some(domain) => {
                 host == domain

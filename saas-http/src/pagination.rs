@@ -60,8 +60,7 @@ fn safe_host(host: Option<&str>) -> &str {
         Some(h)
             if !h.is_empty()
                 && h.len() <= 300
-                && h
-                    .bytes()
+                && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)) =>
         {
             h
@@ -78,10 +77,8 @@ impl FromRequestParts<AppState> for Pagination {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let query = QueryPairs::from_request_parts(parts, state).await?;
-        let request = PageRequest::new(
-            parse_u64(&query, "page")?,
-            parse_u64(&query, "page_size")?,
-        )?;
+        let request =
+            PageRequest::new(parse_u64(&query, "page")?, parse_u64(&query, "page_size")?)?;
         let scheme = if state.config().trust_forwarded_proto {
             match parts
                 .headers
@@ -129,7 +126,11 @@ impl Pagination {
 
     /// Wraps one page of results. A page past the end (other than the first)
     /// is 404, as in DRF.
-    pub fn respond<T, U>(&self, page: Page<T>, f: impl FnMut(T) -> U) -> Result<Paginated<U>, ApiError> {
+    pub fn respond<T, U>(
+        &self,
+        page: Page<T>,
+        f: impl FnMut(T) -> U,
+    ) -> Result<Paginated<U>, ApiError> {
         let r = self.request;
         if r.page() > 1 && page.items.is_empty() && r.offset() >= page.count {
             return Err(ApiError::new(
@@ -166,7 +167,11 @@ mod tests {
 
     #[test]
     fn links() {
-        let p = pagination(2, 2, &[("status", "todo"), ("page", "2"), ("page_size", "2")]);
+        let p = pagination(
+            2,
+            2,
+            &[("status", "todo"), ("page", "2"), ("page_size", "2")],
+        );
         let out = p
             .respond(
                 Page {
@@ -184,17 +189,42 @@ mod tests {
             out.previous.as_deref(),
             Some("http://acme.localhost:8000/api/tasks/?status=todo&page_size=2")
         );
-        let last = pagination(3, 2, &[]).respond(Page { count: 5, items: vec![5] }, |x| x).unwrap();
+        let last = pagination(3, 2, &[])
+            .respond(
+                Page {
+                    count: 5,
+                    items: vec![5],
+                },
+                |x| x,
+            )
+            .unwrap();
         assert_eq!(last.next, None);
-        let past = pagination(4, 2, &[]).respond(Page::<i32> { count: 5, items: vec![] }, |x| x);
+        let past = pagination(4, 2, &[]).respond(
+            Page::<i32> {
+                count: 5,
+                items: vec![],
+            },
+            |x| x,
+        );
         assert!(past.is_err());
-        let empty = pagination(1, 2, &[]).respond(Page::<i32> { count: 0, items: vec![] }, |x| x).unwrap();
+        let empty = pagination(1, 2, &[])
+            .respond(
+                Page::<i32> {
+                    count: 0,
+                    items: vec![],
+                },
+                |x| x,
+            )
+            .unwrap();
         assert_eq!((empty.next, empty.previous), (None, None));
     }
 
     #[test]
     fn hosts_are_sanitized() {
-        assert_eq!(safe_host(Some("acme.localhost:8000")), "acme.localhost:8000");
+        assert_eq!(
+            safe_host(Some("acme.localhost:8000")),
+            "acme.localhost:8000"
+        );
         assert_eq!(safe_host(Some("evil/<x>")), "localhost");
         assert_eq!(safe_host(None), "localhost");
     }

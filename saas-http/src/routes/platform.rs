@@ -98,9 +98,9 @@ pub(crate) async fn change_plan(
     ApiJson(body): ApiJson<PlanIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let id = TenantId(id);
-    op.change_plan(id, &body.plan)
-        .await
-        .map_err(|e| crate::error::ApiError::from(e).rename_fields(&[("subscription_plan", "plan")]))?;
+    op.change_plan(id, &body.plan).await.map_err(|e| {
+        crate::error::ApiError::from(e).rename_fields(&[("subscription_plan", "plan")])
+    })?;
     Ok(Json(op.overview(id).await?.into()))
 }
 

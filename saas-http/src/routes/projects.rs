@@ -74,7 +74,9 @@ pub(crate) async fn retrieve(
     Auth(session): Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ProjectOut>> {
-    Ok(Json(ProjectOut::from(session.project(ProjectId(id)).await?)))
+    Ok(Json(ProjectOut::from(
+        session.project(ProjectId(id)).await?,
+    )))
 }
 
 /// Changes a project (`PUT` is accepted with the same partial semantics).
@@ -152,6 +154,7 @@ pub(crate) async fn add_member(
     request_body = MemberIn,
     responses(
         (status = 200, description = "The project", body = ProjectOut),
+        (status = 400, description = "No such user", body = ErrorBody),
         (status = 403, description = "Role forbids", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
     )
@@ -161,6 +164,13 @@ pub(crate) async fn remove_member(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MemberIn>,
 ) -> ApiResult<Json<ProjectOut>> {
+    // Removing is idempotent in the core; a user that does not exist at all
+    // is still a mistake the client wants to hear about (after the project's 404).
+    session.project(ProjectId(id)).await?;
+    session
+        .user(UserId(body.user_id))
+        .await
+        .map_err(|e| body_reference(e, Entity::User, "user_id"))?;
     let p = session
         .remove_member(ProjectId(id), UserId(body.user_id))
         .await
