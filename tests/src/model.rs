@@ -486,7 +486,12 @@ impl TenantModel {
     }
 
     /// Counts by status and priority and overdue of what `list_tasks` finds.
-    pub fn counts(&self, actor: UserId, f: &MFilter, now: DateTime<Utc>) -> (u64, [u64; 4], [u64; 4], u64) {
+    pub fn counts(
+        &self,
+        actor: UserId,
+        f: &MFilter,
+        now: DateTime<Utc>,
+    ) -> (u64, [u64; 4], [u64; 4], u64) {
         let mut by_status = [0; 4];
         let mut by_priority = [0; 4];
         let (mut total, mut overdue) = (0, 0);
@@ -539,7 +544,12 @@ impl TenantModel {
     }
 
     /// The statistics of project `id`, if `actor` sees it.
-    pub fn statistics(&self, actor: UserId, id: ProjectId, now: DateTime<Utc>) -> Option<MStatistics> {
+    pub fn statistics(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Option<MStatistics> {
         let p = self.visible_project(actor, id)?;
         let mut s = MStatistics {
             total: 0,

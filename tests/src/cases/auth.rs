@@ -54,7 +54,10 @@ pub async fn login_refuses_wrong_password_unknown_and_inactive_users(f: &dyn Fix
     );
     // The earlier successful login was recorded.
     let stored = w.store().await.user(member.id).await.unwrap().unwrap();
-    assert!(stored.last_login.is_some(), "the successful login was recorded");
+    assert!(
+        stored.last_login.is_some(),
+        "the successful login was recorded"
+    );
     assert_err!(
         saas.authenticate(&w.tenant, "garbage").await,
         Error::Unauthenticated
@@ -184,10 +187,7 @@ pub async fn password_change_invalidates_tokens(f: &dyn Fixture) {
         saas.login(&w.tenant, "mem", PASSWORD).await,
         Error::Unauthenticated
     );
-    let fresh = saas
-        .login(&w.tenant, "mem", "brandnewpass1")
-        .await
-        .unwrap();
+    let fresh = saas.login(&w.tenant, "mem", "brandnewpass1").await.unwrap();
     saas.authenticate(&w.tenant, &fresh.access).await.unwrap();
     saas.refresh(&w.tenant, &fresh.refresh).await.unwrap();
 }
@@ -276,11 +276,7 @@ pub async fn suspended_tenant_refuses_login_and_resolution(f: &dyn Fixture) {
     not_found(saas.resolve_host(&host).await.map(|_| ()));
     not_found(saas.resolve_slug(w.tenant.slug.as_str()).await.map(|_| ()));
     not_found(saas.open_tenant(w.tenant.id).await.map(|_| ()));
-    not_found(
-        saas.login(&suspended, "admin", PASSWORD)
-            .await
-            .map(|_| ()),
-    );
+    not_found(saas.login(&suspended, "admin", PASSWORD).await.map(|_| ()));
     not_found(saas.session(&suspended, w.owner.id).await.map(|_| ()));
     match saas.authenticate(&suspended, &tokens.access).await {
         Err(Error::NotFound { .. } | Error::Unauthenticated) => {}
@@ -300,7 +296,10 @@ pub async fn suspended_tenant_refuses_login_and_resolution(f: &dyn Fixture) {
     assert_eq!(saas.resolve_host(&host).await.unwrap().id, w.tenant.id);
     let tokens = saas.login(&active, "admin", PASSWORD).await.unwrap();
     let s = saas.authenticate(&active, &tokens.access).await.unwrap();
-    assert_eq!(s.list_projects(crate::harness::all()).await.unwrap().count, 1);
+    assert_eq!(
+        s.list_projects(crate::harness::all()).await.unwrap().count,
+        1
+    );
 }
 
 /// A registered domain resolves with a port, in any case and with a
@@ -374,7 +373,10 @@ pub async fn resolve_host_by_base_domain_label(f: &dyn Fixture) {
         );
     }
     // Suspension hides the label too.
-    saas.operator_unchecked().suspend(w.tenant.id).await.unwrap();
+    saas.operator_unchecked()
+        .suspend(w.tenant.id)
+        .await
+        .unwrap();
     assert_err!(
         saas.resolve_host(&format!("{slug}.apps.conformance.test"))
             .await,

@@ -37,8 +37,14 @@ pub async fn isolation_same_ids_are_not_found_across_tenants(f: &dyn Fixture) {
         a_projects.push(p.id);
     }
     let b_project = b_admin.create_project(new_project("B0")).await.unwrap();
-    let b_task = b_admin.create_task(new_task(b_project.id, "B task")).await.unwrap();
-    assert_eq!(b_project.id, a_projects[0], "the same id exists in both tenants");
+    let b_task = b_admin
+        .create_task(new_task(b_project.id, "B task"))
+        .await
+        .unwrap();
+    assert_eq!(
+        b_project.id, a_projects[0],
+        "the same id exists in both tenants"
+    );
     assert_eq!(b_task.id, a_tasks[0]);
     let a_before = a.snapshot().await;
     let b_before = b.snapshot().await;
@@ -123,9 +129,7 @@ pub async fn isolation_same_ids_are_not_found_across_tenants(f: &dyn Fixture) {
         }
     );
     assert_err!(
-        b_admin
-            .update_user(a_mem.id, UserPatch::default())
-            .await,
+        b_admin.update_user(a_mem.id, UserPatch::default()).await,
         Error::NotFound {
             entity: Entity::User
         }

@@ -1,12 +1,12 @@
 //! The platform operator: tenants with usage, suspension, deletion,
 //! domains, superusers.
 
+use saas_core::Saas;
 use saas_core::error::{Entity, Error};
 use saas_core::operator::TenantOverview;
 use saas_core::store::{Page, PageRequest};
 use saas_core::tenancy::{Hostname, Slug, TenantId, TenantStatus};
 use saas_core::users::Role;
-use saas_core::Saas;
 
 use crate::Fixture;
 use crate::assert_err;
@@ -14,32 +14,49 @@ use crate::harness::{
     PASSWORD, World, assert_invalid, domain_for, new_project, registration, saas, unique_slug,
 };
 
-/// The last page of the operator's tenant list. Other tests on a shared
-/// database may delete a tenant between listing and describing it, so a
-/// NotFound is retried.
-async fn newest_tenants(saas: &Saas) -> Page<TenantOverview> {
+/// The newest tenants of the operator's list (its last two pages) that
+/// include every one of `wanted`. Other tests on a shared database create
+/// and delete tenants meanwhile, shifting pages or deleting a tenant
+/// between listing and describing it, so this retries.
+async fn newest_tenants(saas: &Saas, wanted: &[TenantId]) -> Page<TenantOverview> {
     let op = saas.operator_unchecked();
-    for _ in 0..5 {
+    let size = PageRequest::MAX_SIZE;
+    'attempt: for _ in 0..10 {
         let count = saas
             .store()
             .list_tenants(PageRequest::new(Some(1), Some(1)).unwrap())
             .await
             .unwrap()
             .count;
-        let size = PageRequest::MAX_SIZE;
         let last = count.div_ceil(size).max(1);
-        match op
-            .list_tenants(PageRequest::new(Some(last), Some(size)).unwrap())
-            .await
+        let mut items = Vec::new();
+        let mut total = 0;
+        for page in last.saturating_sub(1).max(1)..=last {
+            match op
+                .list_tenants(PageRequest::new(Some(page), Some(size)).unwrap())
+                .await
+            {
+                Ok(p) => {
+                    total = p.count;
+                    items.extend(p.items);
+                }
+                Err(Error::NotFound {
+                    entity: Entity::Tenant,
+                }) => continue 'attempt,
+                Err(e) => panic!("list_tenants failed: {e:?}"),
+            }
+        }
+        if wanted
+            .iter()
+            .all(|id| items.iter().any(|t| t.tenant.id == *id))
         {
-            Ok(page) => return page,
-            Err(Error::NotFound {
-                entity: Entity::Tenant,
-            }) => continue,
-            Err(e) => panic!("list_tenants failed: {e:?}"),
+            return Page {
+                count: total,
+                items,
+            };
         }
     }
-    panic!("list_tenants kept failing");
+    panic!("list_tenants never showed {wanted:?}");
 }
 
 /// Tenants are listed oldest first, with their domains and usage.
@@ -51,7 +68,7 @@ pub async fn operator_lists_tenants_with_usage(f: &dyn Fixture) {
     admin.create_project(new_project("x")).await.unwrap();
     admin.create_project(new_project("y")).await.unwrap();
     a.seed_user(Role::Member, "mem").await;
-    let page = newest_tenants(&saas).await;
+    let page = newest_tenants(&saas, &[a.tenant.id, b.tenant.id]).await;
     let pos = |id: TenantId| page.items.iter().position(|t| t.tenant.id == id);
     let (pa, pb) = (pos(a.tenant.id), pos(b.tenant.id));
     let (Some(pa), Some(pb)) = (pa, pb) else {
@@ -63,7 +80,10 @@ pub async fn operator_lists_tenants_with_usage(f: &dyn Fixture) {
     assert_eq!((oa.users.used, oa.users.limit), (2, Some(20)));
     assert_eq!((oa.projects.used, oa.projects.limit), (2, Some(10)));
     assert_eq!(oa.domains.len(), 1);
-    assert_eq!(oa.domains[0].hostname.as_str(), domain_for(a.tenant.slug.as_str()));
+    assert_eq!(
+        oa.domains[0].hostname.as_str(),
+        domain_for(a.tenant.slug.as_str())
+    );
     let ob = &page.items[pb];
     assert_eq!((ob.users.used, ob.users.limit), (1, Some(5)));
     assert_eq!((ob.projects.used, ob.projects.limit), (0, Some(3)));
@@ -74,7 +94,13 @@ pub async fn operator_lists_tenants_with_usage(f: &dyn Fixture) {
     if f.backend() == "sqlite" {
         assert_eq!(page.count, 2);
     }
-    assert_eq!(saas.operator_unchecked().overview(b.tenant.id).await.unwrap(), *ob);
+    assert_eq!(
+        saas.operator_unchecked()
+            .overview(b.tenant.id)
+            .await
+            .unwrap(),
+        *ob
+    );
     assert_err!(
         saas.operator_unchecked().overview(TenantId::new()).await,
         Error::NotFound {
@@ -204,7 +230,11 @@ pub async fn operator_manages_domains(f: &dyn Fixture) {
     assert_eq!(domains.len(), 2);
     assert!(domains[0].is_primary && domains[0].hostname.as_str() == primary);
 
-    for taken in [extra.clone(), extra.to_ascii_uppercase(), domain_for(b.tenant.slug.as_str())] {
+    for taken in [
+        extra.clone(),
+        extra.to_ascii_uppercase(),
+        domain_for(b.tenant.slug.as_str()),
+    ] {
         assert_err!(
             op.add_domain(a.tenant.id, &taken, false).await,
             Error::Conflict {
@@ -220,7 +250,10 @@ pub async fn operator_manages_domains(f: &dyn Fixture) {
             field: "hostname"
         }
     );
-    assert_invalid(op.add_domain(a.tenant.id, "bad host", false).await, "domain");
+    assert_invalid(
+        op.add_domain(a.tenant.id, "bad host", false).await,
+        "domain",
+    );
     assert_err!(
         op.add_domain(TenantId::new(), &format!("x{}", unique_slug()), false)
             .await,
@@ -243,14 +276,20 @@ pub async fn operator_manages_domains(f: &dyn Fixture) {
     );
     // A new primary demotes the old one, which can then be removed.
     let new_primary = format!("new-{primary}");
-    let d = op.add_domain(a.tenant.id, &new_primary, true).await.unwrap();
+    let d = op
+        .add_domain(a.tenant.id, &new_primary, true)
+        .await
+        .unwrap();
     assert!(d.is_primary);
     let domains = f.store().domains(a.tenant.id).await.unwrap();
     assert_eq!(domains.len(), 2);
     assert_eq!(domains[0].hostname.as_str(), new_primary);
     assert!(domains[0].is_primary && !domains[1].is_primary);
     op.remove_domain(a.tenant.id, &primary).await.unwrap();
-    assert_eq!(saas.resolve_host(&new_primary).await.unwrap().id, a.tenant.id);
+    assert_eq!(
+        saas.resolve_host(&new_primary).await.unwrap().id,
+        a.tenant.id
+    );
     assert_err!(
         saas.resolve_host(&primary).await,
         Error::NotFound {

@@ -200,9 +200,15 @@ pub async fn plan_change_takes_effect_at_once_and_downgrade_deletes_nothing(f: &
         )
         .await
         .unwrap();
-    admin.create_task(new_task(p, "tasks still fit")).await.unwrap();
+    admin
+        .create_task(new_task(p, "tasks still fit"))
+        .await
+        .unwrap();
 
-    assert_invalid(op.change_plan(w.tenant.id, "gold").await, "subscription_plan");
+    assert_invalid(
+        op.change_plan(w.tenant.id, "gold").await,
+        "subscription_plan",
+    );
     assert_err!(
         op.change_plan(TenantId::new(), "basic").await,
         Error::NotFound {
@@ -212,7 +218,10 @@ pub async fn plan_change_takes_effect_at_once_and_downgrade_deletes_nothing(f: &
     op.change_plan(w.tenant.id, "enterprise").await.unwrap();
     w.reload().await;
     let admin = w.owner_session().await;
-    admin.create_project(new_project("unblocked")).await.unwrap();
+    admin
+        .create_project(new_project("unblocked"))
+        .await
+        .unwrap();
     let d = admin.dashboard().await.unwrap();
     assert_eq!((d.projects.used, d.projects.limit), (6, None));
     assert_eq!(d.plan, "enterprise");

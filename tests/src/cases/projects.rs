@@ -129,9 +129,7 @@ pub async fn project_validation_errors_change_nothing(f: &dyn Fixture) {
     let ok: NewProject =
         serde_json::from_value(serde_json::json!({"name": "x", "status": "on_hold"})).unwrap();
     assert_eq!(ok.status, Some(ProjectStatus::OnHold));
-    assert!(
-        serde_json::from_value::<ProjectPatch>(serde_json::json!({"status": "nope"})).is_err()
-    );
+    assert!(serde_json::from_value::<ProjectPatch>(serde_json::json!({"status": "nope"})).is_err());
     // Clearing a date with null through a patch.
     let patch: ProjectPatch =
         serde_json::from_value(serde_json::json!({"start_date": null})).unwrap();
@@ -261,10 +259,7 @@ pub async fn project_update_and_delete_rules(f: &dyn Fixture) {
             s.update_project(by_admin.id, rename("x")).await,
             Error::Forbidden { .. }
         );
-        assert_err!(
-            s.delete_project(by_admin.id).await,
-            Error::Forbidden { .. }
-        );
+        assert_err!(s.delete_project(by_admin.id).await, Error::Forbidden { .. });
     }
     assert_eq!(w.snapshot().await, before);
 
@@ -284,7 +279,10 @@ pub async fn project_update_and_delete_rules(f: &dyn Fixture) {
         .unwrap();
     assert_eq!(dated.name, "renamed");
     assert_eq!(dated.status, ProjectStatus::OnHold);
-    assert_eq!((dated.start_date, dated.end_date), (Some(day(3)), Some(day(30))));
+    assert_eq!(
+        (dated.start_date, dated.end_date),
+        (Some(day(3)), Some(day(30)))
+    );
     let cleared = admin
         .update_project(
             by_admin.id,
@@ -340,7 +338,10 @@ pub async fn project_members_are_managed_by_admins_and_involved_managers(f: &dyn
     sorted.sort();
     assert_eq!(ids, sorted, "members are listed by id");
     assert_eq!(ids, vec![mem.id, view.id]);
-    assert!(!ids.contains(&mgr.id), "the owner is not a member by default");
+    assert!(
+        !ids.contains(&mgr.id),
+        "the owner is not a member by default"
+    );
 
     let before = w.snapshot().await;
     assert_err!(
@@ -377,10 +378,16 @@ pub async fn project_members_are_managed_by_admins_and_involved_managers(f: &dyn
         vec![mem.id]
     );
     let again = mgr_s.remove_member(p.id, view.id).await.unwrap();
-    assert_eq!(again.members, removed.members, "removing twice is idempotent");
+    assert_eq!(
+        again.members, removed.members,
+        "removing twice is idempotent"
+    );
     admin.remove_member(p.id, UserId(424_242)).await.unwrap();
     // A manager who is merely a member manages members too.
-    admin.add_member(p.id, w.snapshot().await.users[2].id).await.unwrap();
+    admin
+        .add_member(p.id, w.snapshot().await.users[2].id)
+        .await
+        .unwrap();
     mgr2_s.add_member(p.id, view.id).await.unwrap();
     assert_eq!(admin.statistics(p.id).await.unwrap().member_count, 3);
 }

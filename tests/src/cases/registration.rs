@@ -8,9 +8,7 @@ use saas_core::{Entity, Error};
 
 use crate::Fixture;
 use crate::assert_err;
-use crate::harness::{
-    World, assert_invalid, domain_for, registration, saas, unique_slug,
-};
+use crate::harness::{World, assert_invalid, domain_for, registration, saas, unique_slug};
 
 /// Registration creates the tenant, its primary domain, its storage and its
 /// owner, who can log in at once.

@@ -64,7 +64,10 @@ pub async fn task_creation_rules(f: &dyn Fixture) {
         .await
         .unwrap();
     assert_eq!(by_mgr.priority, Priority::Medium);
-    let by_mem = mem_s.create_task(new_task(p.id, "by member")).await.unwrap();
+    let by_mem = mem_s
+        .create_task(new_task(p.id, "by member"))
+        .await
+        .unwrap();
     assert_eq!(by_mem.created_by.id, mem.id);
     let done = mem_s
         .create_task(NewTask {
@@ -175,7 +178,9 @@ pub async fn task_validation_errors_change_nothing(f: &dyn Fixture) {
         "search",
     );
     assert_err!(
-        admin.update_task(TaskId(999_999), TaskPatch::default()).await,
+        admin
+            .update_task(TaskId(999_999), TaskPatch::default())
+            .await,
         Error::NotFound {
             entity: Entity::Task
         }
@@ -200,7 +205,10 @@ pub async fn task_validation_errors_change_nothing(f: &dyn Fixture) {
         serde_json::json!({"title": "x"}),
         serde_json::json!({"project": 1, "title": "x", "due_date": "tomorrow"}),
     ] {
-        assert!(serde_json::from_value::<NewTask>(bad.clone()).is_err(), "{bad}");
+        assert!(
+            serde_json::from_value::<NewTask>(bad.clone()).is_err(),
+            "{bad}"
+        );
     }
     assert!(serde_json::from_value::<TaskPatch>(serde_json::json!({"priority": "p0"})).is_err());
     let patch: TaskPatch =
@@ -255,10 +263,7 @@ pub async fn task_update_and_delete_rules(f: &dyn Fixture) {
     assert_eq!(t.created_by.id, w.owner.id);
 
     let before = w.snapshot().await;
-    assert_err!(
-        mem2_s.delete_task(by_mem.id).await,
-        Error::Forbidden { .. }
-    );
+    assert_err!(mem2_s.delete_task(by_mem.id).await, Error::Forbidden { .. });
     assert_err!(
         mem_s.delete_task(by_admin.id).await,
         Error::Forbidden { .. }
@@ -275,8 +280,14 @@ pub async fn task_update_and_delete_rules(f: &dyn Fixture) {
             .await,
         Error::Forbidden { .. }
     );
-    assert_err!(view_s.mark_complete(by_admin.id).await, Error::Forbidden { .. });
-    assert_err!(view_s.delete_task(by_admin.id).await, Error::Forbidden { .. });
+    assert_err!(
+        view_s.mark_complete(by_admin.id).await,
+        Error::Forbidden { .. }
+    );
+    assert_err!(
+        view_s.delete_task(by_admin.id).await,
+        Error::Forbidden { .. }
+    );
     for r in [
         outsider_s.task(by_admin.id).await.map(|_| ()),
         outsider_s
@@ -367,7 +378,11 @@ pub async fn mark_complete_sets_completed_at_and_reopening_clears_it(f: &dyn Fix
     assert!(at >= t.created_at);
     assert_eq!(admin.statistics(p.id).await.unwrap().overdue_tasks, 0);
     let again = mem_s.mark_complete(t.id).await.unwrap();
-    assert_eq!(again.completed_at, Some(at), "completing twice keeps the time");
+    assert_eq!(
+        again.completed_at,
+        Some(at),
+        "completing twice keeps the time"
+    );
     let same = admin
         .update_task(
             t.id,
@@ -421,11 +436,51 @@ async fn five_tasks(f: &dyn Fixture) -> Fixture5 {
     admin.add_member(p1.id, mem.id).await.unwrap();
     let specs = [
         // project, title, description, status, priority, assignee, due
-        (p1.id, "Write docs", "about 100%", TaskStatus::Todo, Priority::High, Some(mem.id), Some(year(2000))),
-        (p1.id, "Fix bug_42", "", TaskStatus::Done, Priority::Urgent, Some(w.owner.id), Some(year(2100))),
-        (p1.id, "review PR", "Ask WRITERS", TaskStatus::Review, Priority::Low, None, None),
-        (p2.id, "Deploy", "", TaskStatus::InProgress, Priority::High, Some(w.owner.id), Some(year(2001))),
-        (p2.id, "write tests", "back\\slash", TaskStatus::Todo, Priority::Medium, None, None),
+        (
+            p1.id,
+            "Write docs",
+            "about 100%",
+            TaskStatus::Todo,
+            Priority::High,
+            Some(mem.id),
+            Some(year(2000)),
+        ),
+        (
+            p1.id,
+            "Fix bug_42",
+            "",
+            TaskStatus::Done,
+            Priority::Urgent,
+            Some(w.owner.id),
+            Some(year(2100)),
+        ),
+        (
+            p1.id,
+            "review PR",
+            "Ask WRITERS",
+            TaskStatus::Review,
+            Priority::Low,
+            None,
+            None,
+        ),
+        (
+            p2.id,
+            "Deploy",
+            "",
+            TaskStatus::InProgress,
+            Priority::High,
+            Some(w.owner.id),
+            Some(year(2001)),
+        ),
+        (
+            p2.id,
+            "write tests",
+            "back\\slash",
+            TaskStatus::Todo,
+            Priority::Medium,
+            None,
+            None,
+        ),
     ];
     let mut t = [TaskId(0); 5];
     for (i, (project, title, description, status, priority, assignee, due)) in
@@ -732,7 +787,11 @@ pub async fn statistics_and_dashboard_count_correctly(f: &dyn Fixture) {
         ),
         (3, 1, 0, 1, 1, 1)
     );
-    assert!((s.completion_rate - 33.3).abs() < 1e-9, "{}", s.completion_rate);
+    assert!(
+        (s.completion_rate - 33.3).abs() < 1e-9,
+        "{}",
+        s.completion_rate
+    );
     assert_eq!(
         s.tasks_by_priority,
         BTreeMap::from([("low", 1), ("medium", 0), ("high", 1), ("urgent", 1)])
@@ -801,7 +860,10 @@ pub async fn statistics_and_dashboard_count_correctly(f: &dyn Fixture) {
         d.recent_tasks.iter().map(|x| x.id).collect::<Vec<_>>(),
         vec![t[2], t[1], t[0]]
     );
-    assert_eq!(d.projects.used, 3, "usage counts every project of the tenant");
+    assert_eq!(
+        d.projects.used, 3,
+        "usage counts every project of the tenant"
+    );
 
     // Completing the member's task moves the numbers.
     member.mark_complete(t[0]).await.unwrap();
@@ -810,7 +872,11 @@ pub async fn statistics_and_dashboard_count_correctly(f: &dyn Fixture) {
     assert_eq!((d.my_tasks, d.my_open_tasks, d.my_overdue_tasks), (1, 0, 0));
     assert_eq!(d.recent_tasks[0].id, t[0]);
     let s = admin.statistics(p1).await.unwrap();
-    assert!((s.completion_rate - 66.7).abs() < 1e-9, "{}", s.completion_rate);
+    assert!(
+        (s.completion_rate - 66.7).abs() < 1e-9,
+        "{}",
+        s.completion_rate
+    );
 }
 
 /// Pages slice the ordered list and always report the full count.

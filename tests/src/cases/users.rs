@@ -20,7 +20,10 @@ pub async fn admin_registers_every_role(f: &dyn Fixture) {
         ("mem", Role::Member),
         ("view", Role::Viewer),
     ] {
-        let u = admin.register_user(new_user(name, Some(role))).await.unwrap();
+        let u = admin
+            .register_user(new_user(name, Some(role)))
+            .await
+            .unwrap();
         assert_eq!(u.role, role);
         assert_eq!(u.username.as_str(), name);
         assert!(u.is_active && !u.is_owner);
@@ -109,7 +112,10 @@ pub async fn duplicate_username_ignoring_case_conflicts(f: &dyn Fixture) {
     let saas = saas(f.store());
     let w = World::register(&saas, Some("basic")).await;
     let admin = w.owner_session().await;
-    admin.register_user(new_user("John.Doe", None)).await.unwrap();
+    admin
+        .register_user(new_user("John.Doe", None))
+        .await
+        .unwrap();
     let before = w.snapshot().await;
     for dup in ["ADMIN", "admin", "john.doe", "JOHN.DOE"] {
         assert_err!(
@@ -143,34 +149,55 @@ pub async fn user_validation_errors_change_nothing(f: &dyn Fixture) {
         ("username", new_user("has space", None)),
         ("username", new_user(&"u".repeat(151), None)),
         ("username", new_user("", None)),
-        ("email", NewUser {
-            email: "nope".into(),
-            ..new_user("okname", None)
-        }),
-        ("password", NewUser {
-            password: "short".into(),
-            ..new_user("okname", None)
-        }),
-        ("password", NewUser {
-            password: "1234567890123".into(),
-            ..new_user("okname", None)
-        }),
-        ("password", NewUser {
-            password: "OKNAME_okname".into(),
-            ..new_user("okname_okname", None)
-        }),
-        ("first_name", NewUser {
-            first_name: "f".repeat(151),
-            ..new_user("okname", None)
-        }),
-        ("last_name", NewUser {
-            last_name: "bad\u{7}bell".into(),
-            ..new_user("okname", None)
-        }),
-        ("department", NewUser {
-            department: "d".repeat(101),
-            ..new_user("okname", None)
-        }),
+        (
+            "email",
+            NewUser {
+                email: "nope".into(),
+                ..new_user("okname", None)
+            },
+        ),
+        (
+            "password",
+            NewUser {
+                password: "short".into(),
+                ..new_user("okname", None)
+            },
+        ),
+        (
+            "password",
+            NewUser {
+                password: "1234567890123".into(),
+                ..new_user("okname", None)
+            },
+        ),
+        (
+            "password",
+            NewUser {
+                password: "OKNAME_okname".into(),
+                ..new_user("okname_okname", None)
+            },
+        ),
+        (
+            "first_name",
+            NewUser {
+                first_name: "f".repeat(151),
+                ..new_user("okname", None)
+            },
+        ),
+        (
+            "last_name",
+            NewUser {
+                last_name: "bad\u{7}bell".into(),
+                ..new_user("okname", None)
+            },
+        ),
+        (
+            "department",
+            NewUser {
+                department: "d".repeat(101),
+                ..new_user("okname", None)
+            },
+        ),
     ];
     for (field, u) in bad {
         assert_invalid(admin.register_user(u).await, field);
@@ -362,7 +389,11 @@ pub async fn user_update_rules(f: &dyn Fixture) {
             entity: Entity::User
         }
     );
-    assert_eq!(w.snapshot().await, before, "rejected updates changed nothing");
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "rejected updates changed nothing"
+    );
 
     let promoted = admin
         .update_user(
