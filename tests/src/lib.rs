@@ -107,6 +107,21 @@ macro_rules! conformance_tests {
                 isolation_same_ids_are_not_found_across_tenants,
                 isolation_lists_and_logins_stay_in_their_tenant,
                 refresh_tokens_are_single_use_at_the_store,
+                tokens_do_not_survive_tenant_recreation,
+                // the storage contract
+                values_round_trip_exactly,
+                search_folds_ascii_case_only,
+                store_due_windows_and_pruning,
+                store_token_versions_and_logins,
+                concurrent_registrations_conflict_cleanly,
+            );
+            // Cases that fail because of a known bug outside the backends
+            // (see each case's doc); run them with `--ignored`.
+            $crate::__conformance_ignored!($backend;
+                suspension_applies_to_tenant_values_resolved_before =>
+                    "BUG saas-core service.rs Saas::active_store trusts the status of the caller's Tenant value: one resolved before Operator::suspend still logs in and authenticates",
+                tasks_are_not_assigned_to_inactive_users =>
+                    "BUG saas-core session.rs Session::create_task/update_task accept a deactivated assignee, though NewTaskRecord::assigned_to requires an active user",
             );
 
             #[test]
@@ -114,6 +129,22 @@ macro_rules! conformance_tests {
                 $crate::property::run(&$backend);
             }
         }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_ignored {
+    ($backend:expr; $($case:ident => $reason:literal),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn $case() {
+                if let Some(fixture) = $crate::Backend::fixture(&$backend).await {
+                    $crate::cases::$case(&*fixture).await;
+                }
+            }
+        )*
     };
 }
 

@@ -7,6 +7,7 @@ mod operator;
 mod plans;
 mod projects;
 mod registration;
+mod store;
 mod tasks;
 mod users;
 
@@ -16,5 +17,6 @@ pub use operator::*;
 pub use plans::*;
 pub use projects::*;
 pub use registration::*;
+pub use store::*;
 pub use tasks::*;
 pub use users::*;
