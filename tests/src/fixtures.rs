@@ -2,6 +2,7 @@
 //! PostgreSQL at `SAAS_TEST_DATABASE_URL`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
 use saas_core::store::Store;
@@ -83,25 +84,42 @@ pub fn database_url() -> String {
     std::env::var("SAAS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
 }
 
+/// Set once a connection failed, so the remaining cases skip at once
+/// instead of each waiting for the pool's timeout.
+static POSTGRES_DOWN: AtomicBool = AtomicBool::new(false);
+
 impl Backend for Postgres {
     fn fixture(&self) -> BoxFuture<'_, Option<Box<dyn Fixture>>> {
         Box::pin(async {
+            if POSTGRES_DOWN.load(Ordering::Relaxed) {
+                assert!(
+                    !postgres_required(),
+                    "PostgreSQL (SAAS_TEST_DATABASE_URL) is required by SAAS_REQUIRE_POSTGRES=1 \
+                     but was unavailable"
+                );
+                eprintln!("skipped: PostgreSQL (SAAS_TEST_DATABASE_URL) is unavailable");
+                return None;
+            }
             let url = database_url();
             match PgStore::connect_url(&url).await {
                 Ok(store) => Some(Box::new(PgFixture {
                     store: Arc::new(store),
                 }) as Box<dyn Fixture>),
                 Err(e) if !postgres_required() => {
+                    POSTGRES_DOWN.store(true, Ordering::Relaxed);
                     eprintln!(
                         "skipped: PostgreSQL (SAAS_TEST_DATABASE_URL) is unavailable ({e}); \
                          set SAAS_REQUIRE_POSTGRES=1 to fail instead"
                     );
                     None
                 }
-                Err(e) => panic!(
-                    "PostgreSQL (SAAS_TEST_DATABASE_URL) is required by \
+                Err(e) => {
+                    POSTGRES_DOWN.store(true, Ordering::Relaxed);
+                    panic!(
+                        "PostgreSQL (SAAS_TEST_DATABASE_URL) is required by \
                      SAAS_REQUIRE_POSTGRES=1 but unavailable: {e:?}"
-                ),
+                    )
+                }
             }
         })
     }
