@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! <root>/catalog.sqlite          tenants, domains, superusers
+//! <root>/jobs.sqlite             the job queue (see [`SqliteQueue`])
 //! <root>/tenants/<slug>.sqlite   one file per tenant (the slug is a validated Slug)
 //! ```
 //!
@@ -128,8 +129,10 @@ mod catalog;
 mod codec;
 mod db;
 mod error;
+mod queue;
 mod schema;
 mod tenant;
+pub mod testing;
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -141,7 +144,8 @@ use lru::LruCache;
 use saas_core::tenancy::TenantId;
 
 pub use error::SqliteError;
-pub use schema::{CATALOG_SCHEMA_VERSION, TENANT_SCHEMA_VERSION};
+pub use queue::{JOBS_FILE, SqliteQueue};
+pub use schema::{CATALOG_SCHEMA_VERSION, JOBS_SCHEMA_VERSION, TENANT_SCHEMA_VERSION};
 
 use db::{ConnSettings, Db, FileKind};
 use tenant::SqliteTenant;
@@ -196,7 +200,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStats {
     /// Tenant handles in the cache.
     pub cached_handles: usize,
-    /// SQLite connections open right now, catalog included (closing happens
+    /// SQLite connections open right now, catalog and job queue included (closing happens
     /// on the blocking pool, so a just-dropped handle may count for a moment).
     pub open_connections: usize,
 }
@@ -219,6 +223,8 @@ struct Inner {
     /// Recently used handles; eviction drops only the cache's reference.
     cache: parking_lot::Mutex<Handles>,
     gauge: Arc<AtomicUsize>,
+    /// The job queue in `<root>/jobs.sqlite`, shared by every clone.
+    queue: SqliteQueue,
 }
 
 /// The cache of open handles, plus weak references to handles that were
@@ -286,6 +292,7 @@ impl SqliteStore {
         }
         catalog::sweep_temp_files(&tenants_dir);
         let gauge = Arc::new(AtomicUsize::new(0));
+        let queue = SqliteQueue::build(&root, &options, Arc::clone(&gauge))?;
         let catalog = Arc::new(Db::new(
             catalog_path,
             FileKind::Catalog,
@@ -306,8 +313,29 @@ impl SqliteStore {
                     evicted: std::collections::HashMap::new(),
                 }),
                 gauge,
+                queue,
             }),
         })
+    }
+
+    /// The job queue stored under this store's root (`<root>/jobs.sqlite`),
+    /// opened with the store. Every clone of the store returns a handle on
+    /// the same queue, so enqueues wake workers of the whole process.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use saas_core::jobs::JobQueue;
+    /// use saas_store_sqlite::SqliteStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path())?;
+    /// let queue: Arc<dyn JobQueue> = Arc::new(store.queue());
+    /// assert!(dir.path().join("jobs.sqlite").exists());
+    /// # drop(queue);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn queue(&self) -> SqliteQueue {
+        self.inner.queue.clone()
     }
 
     /// The options this store was opened with.
