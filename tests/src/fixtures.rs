@@ -1,11 +1,17 @@
 //! The backends under test: SQLite in a fresh temporary directory, and
 //! PostgreSQL at `SAAS_TEST_DATABASE_URL`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use futures::future::BoxFuture;
-use saas_core::store::Store;
+use saas_core::Result;
+use saas_core::store::{
+    MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
+};
+use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
+use saas_core::users::{Email, NewUserRecord, User, Username};
 use saas_store_postgres::PgStore;
 use saas_store_sqlite::SqliteStore;
 
@@ -61,7 +67,7 @@ impl Backend for Sqlite {
 pub struct Postgres;
 
 struct PgFixture {
-    store: Arc<dyn Store>,
+    store: Arc<Recording>,
 }
 
 impl Fixture for PgFixture {
@@ -70,7 +76,117 @@ impl Fixture for PgFixture {
     }
 
     fn store(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.store)
+        Arc::clone(&self.store) as Arc<dyn Store>
+    }
+
+    fn cleanup(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            let created =
+                std::mem::take(&mut *self.store.created.lock().unwrap_or_else(|e| e.into_inner()));
+            for id in created {
+                // Cases delete some tenants themselves; NotFound is expected.
+                let _ = self.store.inner.delete_tenant(id).await;
+            }
+        })
+    }
+}
+
+/// A store that remembers the tenants created through it, so a case on a
+/// shared database can delete them afterwards.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn Store>,
+    created: Mutex<Vec<TenantId>>,
+}
+
+#[async_trait]
+impl Store for Recording {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
+        let created = self.inner.create_tenant(tenant, admin).await?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(created.0.id);
+        Ok(created)
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        self.inner.tenant(id).await
+    }
+
+    async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>> {
+        self.inner.tenant_by_slug(slug).await
+    }
+
+    async fn tenant_by_domain(&self, hostname: &Hostname) -> Result<Option<Tenant>> {
+        self.inner.tenant_by_domain(hostname).await
+    }
+
+    async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
+        self.inner.list_tenants(page).await
+    }
+
+    async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>> {
+        self.inner.domains(tenant).await
+    }
+
+    async fn add_domain(
+        &self,
+        tenant: TenantId,
+        hostname: &Hostname,
+        is_primary: bool,
+    ) -> Result<Domain> {
+        self.inner.add_domain(tenant, hostname, is_primary).await
+    }
+
+    async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
+        self.inner.remove_domain(tenant, hostname).await
+    }
+
+    async fn set_plan(&self, tenant: TenantId, plan: &str) -> Result<Tenant> {
+        self.inner.set_plan(tenant, plan).await
+    }
+
+    async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant> {
+        self.inner.set_status(tenant, status).await
+    }
+
+    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+        self.inner.delete_tenant(tenant).await
+    }
+
+    async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {
+        self.inner.open(tenant).await
+    }
+
+    async fn create_superuser(
+        &self,
+        username: &Username,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<Superuser> {
+        self.inner
+            .create_superuser(username, email, password_hash)
+            .await
+    }
+
+    async fn superuser_credentials(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<(Superuser, String)>> {
+        self.inner.superuser_credentials(username_key).await
+    }
+
+    async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
+        self.inner.migrate(progress).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
     }
 }
 
@@ -103,7 +219,10 @@ impl Backend for Postgres {
             let url = database_url();
             match PgStore::connect_url(&url).await {
                 Ok(store) => Some(Box::new(PgFixture {
-                    store: Arc::new(store),
+                    store: Arc::new(Recording {
+                        inner: Arc::new(store),
+                        created: Mutex::new(Vec::new()),
+                    }),
                 }) as Box<dyn Fixture>),
                 Err(e) if !postgres_required() => {
                     POSTGRES_DOWN.store(true, Ordering::Relaxed);

@@ -32,6 +32,11 @@ pub trait Fixture: Send + Sync {
     fn backend(&self) -> &'static str;
     /// The store. Every call returns the same store.
     fn store(&self) -> Arc<dyn Store>;
+    /// Deletes what the case left behind in storage that outlives the
+    /// fixture (a shared database); called after a case that passed.
+    fn cleanup(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Makes fixtures of one backend.
@@ -142,6 +147,7 @@ macro_rules! __conformance_ignored {
             async fn $case() {
                 if let Some(fixture) = $crate::Backend::fixture(&$backend).await {
                     $crate::cases::$case(&*fixture).await;
+                    fixture.cleanup().await;
                 }
             }
         )*
@@ -157,6 +163,7 @@ macro_rules! __conformance_case {
             async fn $case() {
                 if let Some(fixture) = $crate::Backend::fixture(&$backend).await {
                     $crate::cases::$case(&*fixture).await;
+                    fixture.cleanup().await;
                 }
             }
         )*
