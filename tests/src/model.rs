@@ -439,6 +439,21 @@ impl TenantModel {
         }
     }
 
+    /// Expected answer to setting `user`'s role.
+    pub fn change_role(&self, actor: UserId, user: UserId, role: Role, owner: UserId) -> Outcome {
+        let Some(target) = self.user(user) else {
+            return Outcome::NotFound(Entity::User);
+        };
+        let privileged = target.role != role;
+        if (user != actor || privileged) && self.role(actor) != Role::Admin {
+            return Outcome::Forbidden;
+        }
+        if user == owner && role != Role::Admin {
+            return Outcome::Forbidden;
+        }
+        Outcome::Ok
+    }
+
     /// Projects `actor` sees, newest (largest id) first.
     pub fn visible_projects(&self, actor: UserId) -> Vec<ProjectId> {
         self.projects

@@ -21,7 +21,9 @@ use saas_core::projects::{
     TaskStatus,
 };
 use saas_core::service::NewUser;
-use saas_core::session::{Assignee, NewProject, NewTask, ProjectPatch, TaskFilter, TaskPatch};
+use saas_core::session::{
+    Assignee, NewProject, NewTask, ProjectPatch, TaskFilter, TaskPatch, UserPatch,
+};
 use saas_core::tenancy::{Hostname, NewTenant, Slug, TenantId, TenantName};
 use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
 use saas_core::{Saas, Session};
@@ -257,6 +259,11 @@ pub enum Op {
     ChangePlan {
         plan: u8,
     },
+    ChangeRole {
+        actor: u8,
+        user: u8,
+        role: Role,
+    },
     ListTasks {
         actor: u8,
         filter: FilterSpec,
@@ -333,7 +340,7 @@ fn name_index() -> impl Strategy<Value = u8> {
 
 /// A user by index, sometimes one nobody has (see [`user_ref`]).
 fn user_index() -> impl Strategy<Value = u8> {
-    prop_oneof![9 => 0u8..250, 1 => Just(255u8)]
+    prop_oneof![4 => 0u8..250, 1 => Just(255u8)]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -391,6 +398,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (actor(), any::<u8>(), prop::sample::select(Role::ALL.to_vec()))
             .prop_map(|(actor, name, role)| Op::RegisterUser { actor, name, role }).boxed(),
         1 => any::<u8>().prop_map(|plan| Op::ChangePlan { plan }).boxed(),
+        1 => (actor(), user_index(), prop::sample::select(Role::ALL.to_vec()))
+            .prop_map(|(actor, user, role)| Op::ChangeRole { actor, user, role }).boxed(),
         2 => (actor(), filter()).prop_map(|(actor, filter)| Op::ListTasks { actor, filter }).boxed(),
         1 => (actor(), any_ref()).prop_map(|(actor, project)| Op::Statistics { actor, project }).boxed(),
     ]
@@ -1119,6 +1128,30 @@ async fn apply(tenants: &mut [Tenant], t: usize, op: &Op) -> Result<Option<UserI
             tenant.model.plan = code.to_owned();
             tenant.model.limits = limits;
         }
+        Op::ChangeRole { actor, user, role } => {
+            let tenant = &mut tenants[t];
+            let actor = actor_of(&tenant.model, actor);
+            let user = user_ref(&tenant.model, user);
+            let owner = tenant.world.owner.id;
+            let expected = tenant.model.change_role(actor, user, role, owner);
+            let s = session(tenant, actor).await?;
+            let actual = s
+                .update_user(
+                    user,
+                    UserPatch {
+                        role: Some(role),
+                        ..UserPatch::default()
+                    },
+                )
+                .await;
+            if let Some(u) = outcome(&expected, actual)? {
+                ensure_eq!(u.role, role, "the changed role");
+                ensure_eq!(u.is_owner, user == owner, "the owner flag");
+                if let Some(m) = tenant.model.users.iter_mut().find(|m| m.id == user) {
+                    m.role = role;
+                }
+            }
+        }
         Op::ListTasks { actor, ref filter } => {
             let (tf, mf) = task_filter(tenants, t, filter);
             let tenant = &tenants[t];
@@ -1216,6 +1249,7 @@ fn op_actor(op: &Op) -> Option<u8> {
         | Op::DeleteTask { actor, .. }
         | Op::ViewTask { actor, .. }
         | Op::RegisterUser { actor, .. }
+        | Op::ChangeRole { actor, .. }
         | Op::ListTasks { actor, .. }
         | Op::Statistics { actor, .. } => Some(actor),
         Op::ChangePlan { .. } => None,
