@@ -200,8 +200,9 @@ impl Default for SqliteOptions {
 pub struct SqliteStats {
     /// Tenant handles in the cache.
     pub cached_handles: usize,
-    /// SQLite connections open right now, catalog and job queue included (closing happens
-    /// on the blocking pool, so a just-dropped handle may count for a moment).
+    /// SQLite connections open right now, catalog and job queue included
+    /// (closing happens on the blocking pool, so a just-dropped handle may
+    /// count for a moment).
     pub open_connections: usize,
 }
 

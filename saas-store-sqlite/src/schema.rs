@@ -116,11 +116,57 @@ pub(crate) const TENANT: &[&str] = &[
     CREATE INDEX tasks_done_by_completion ON tasks(completed_at) WHERE status = 3;",
 ];
 
+/// Steps of the job queue's schema (`jobs.sqlite`, see [`crate::SqliteQueue`]).
+///
+/// Status codes: 0 queued, 1 scheduled, 2 retrying (the waiting ones, so
+/// "waiting" is `status < 3`, one term that partial indexes and queries can
+/// share), 3 running, 4 succeeded, 5 dead, 6 cancelled. `tenant` is the
+/// tenant id, or `''` for platform jobs, so the platform is one more
+/// fairness group and unique keys compare it as equal to itself.
+pub(crate) const JOBS: &[&str] = &[
+    // 1: the queue.
+    "CREATE TABLE jobs (
+        id TEXT PRIMARY KEY NOT NULL,
+        kind TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 6),
+        priority INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        run_at INTEGER NOT NULL,
+        unique_key TEXT,
+        worker TEXT,
+        lease_until INTEGER,
+        result TEXT,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+    ) STRICT;
+    -- Claims walk each tenant's waiting jobs in claim order and stop after
+    -- the batch size; kind is carried so other kinds are skipped without
+    -- reading the row. Only waiting jobs are indexed, so finished history
+    -- costs claims nothing.
+    CREATE INDEX jobs_waiting ON jobs(tenant, priority DESC, run_at, id, kind) WHERE status < 3;
+    -- Expired leases (crashed workers).
+    CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = 3;
+    -- Unique keys per tenant group among jobs not cancelled.
+    CREATE UNIQUE INDEX jobs_unique_key ON jobs(tenant, unique_key)
+        WHERE unique_key IS NOT NULL AND status <> 6;
+    -- Pruning.
+    CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;",
+];
+
 /// Newest catalog schema version this build knows.
 pub const CATALOG_SCHEMA_VERSION: i64 = CATALOG.len() as i64;
 
 /// Newest tenant schema version this build knows.
 pub const TENANT_SCHEMA_VERSION: i64 = TENANT.len() as i64;
+
+/// Newest job queue schema version this build knows.
+pub const JOBS_SCHEMA_VERSION: i64 = JOBS.len() as i64;
 
 /// Schema version of the open file.
 pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {

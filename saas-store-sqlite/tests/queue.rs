@@ -1,0 +1,313 @@
+//! The job queue: the shared `JobQueue` conformance suite on SQLite, plus
+//! what only this backend has (several processes on one root, the store's
+//! accessor, batched enqueues and completions, wake-ups).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use saas_core::jobs::{ClaimRequest, JobId, JobQueue, JobStatus, NewJob, QueueError};
+use saas_core::tenancy::TenantId;
+use saas_store_sqlite::{SqliteQueue, SqliteStore};
+use serde_json::json;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
+}
+
+fn fresh_kind() -> String {
+    format!("k_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+fn request(worker: &str, kind: &str, limit: u32) -> ClaimRequest {
+    ClaimRequest {
+        worker: worker.to_owned(),
+        lease: Duration::from_secs(60),
+        limit,
+        kinds: vec![kind.to_owned()],
+    }
+}
+
+/// A queue on a fresh root; the directory lives as long as the queue.
+struct Fresh {
+    queue: SqliteQueue,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Fresh {
+    type Target = SqliteQueue;
+    fn deref(&self) -> &SqliteQueue {
+        &self.queue
+    }
+}
+
+fn fresh() -> Fresh {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queue = SqliteQueue::open(dir.path()).expect("open queue");
+    Fresh { queue, _dir: dir }
+}
+
+/// `sqlite::job_queue_conformance::<case>`: every case on a fresh queue.
+mod sqlite {
+    async fn make() -> super::Fresh {
+        super::fresh()
+    }
+    saas_core::job_queue_conformance!(make);
+
+    /// Every case in turn on one queue, as they would share a database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn all_cases_on_one_queue() {
+        let q = super::fresh();
+        saas_core::jobs::conformance::run_all(&q.queue).await;
+    }
+
+    /// Fairness holds against a flood five times the suite's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fairness_against_a_flood_of_10000() {
+        let q = super::fresh();
+        saas_core::jobs::conformance::fairness_with(&q.queue, 10_000).await;
+    }
+}
+
+/// Two queues opened on one root, as two processes would, claim disjoint
+/// jobs while racing, and between them claim every job exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_root_claim_disjoint_jobs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = SqliteQueue::open(dir.path()).expect("open a");
+    let b = SqliteQueue::open(dir.path()).expect("open b");
+    let kind = fresh_kind();
+    let t0 = now();
+    let jobs: Vec<NewJob> = (0..600)
+        .map(|i| NewJob::new(&kind, json!(i)).tenant(TenantId::new()))
+        .collect();
+    let enqueued = a.enqueue_many(&jobs, t0).await.expect("enqueue");
+    let all: HashSet<JobId> = enqueued.iter().map(|e| e.id).collect();
+    assert_eq!(all.len(), 600);
+
+    async fn drain(q: SqliteQueue, worker: &'static str, kind: String) -> Vec<JobId> {
+        let mut got = Vec::new();
+        loop {
+            let batch = q
+                .claim(&request(worker, &kind, 7), now())
+                .await
+                .expect("claim");
+            if batch.is_empty() {
+                return got;
+            }
+            for job in &batch {
+                assert_eq!(job.attempt, 1, "nobody else held {}", job.id);
+            }
+            got.extend(batch.iter().map(|j| j.id));
+            tokio::task::yield_now().await;
+        }
+    }
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(drain(a.clone(), "a", kind.clone())),
+        tokio::spawn(drain(b.clone(), "b", kind.clone())),
+    );
+    let (ga, gb) = (ra.expect("task a"), rb.expect("task b"));
+    assert!(!ga.is_empty() && !gb.is_empty(), "both instances took part");
+    let sa: HashSet<JobId> = ga.iter().copied().collect();
+    let sb: HashSet<JobId> = gb.iter().copied().collect();
+    assert_eq!(sa.len(), ga.len(), "a got no job twice");
+    assert_eq!(sb.len(), gb.len(), "b got no job twice");
+    assert!(sa.is_disjoint(&sb), "no job claimed by both instances");
+    let union: HashSet<JobId> = sa.union(&sb).copied().collect();
+    assert_eq!(union, all, "every job claimed exactly once");
+
+    // A completion through the other instance is fenced the same way.
+    let id = ga[0];
+    b.complete(id, 1, &json!("via b"), now())
+        .await
+        .expect("complete via the other instance");
+    let e = a.complete(id, 1, &json!("again"), now()).await;
+    assert!(matches!(e, Err(QueueError::LeaseLost { .. })), "{e:?}");
+    assert_eq!(
+        a.job(id).await.expect("job").expect("stored").get(),
+        Some(&json!("via b"))
+    );
+}
+
+/// The store opens the queue in `<root>/jobs.sqlite`, apart from the
+/// catalog, and its clones share it (an enqueue through one wakes a waiter
+/// on another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_queue_is_shared_by_clones_and_lives_in_its_own_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("store");
+    let queue: Arc<dyn JobQueue> = Arc::new(store.queue());
+    assert_eq!(store.queue().path(), dir.path().join("jobs.sqlite"));
+    assert!(dir.path().join("catalog.sqlite").exists());
+    let clone = store.clone().queue();
+    let waiter = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        clone.wait_for_work(Duration::from_secs(30)).await;
+        started.elapsed()
+    });
+    // Let the waiter register before the enqueue.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let kind = fresh_kind();
+    let e = queue
+        .enqueue(&NewJob::new(&kind, json!({})), now())
+        .await
+        .expect("enqueue");
+    let waited = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("woken long before the 30 s timeout")
+        .expect("waiter task");
+    assert!(waited < Duration::from_secs(10), "woken after {waited:?}");
+    let seen = store.queue().job(e.id).await.expect("job").expect("stored");
+    assert_eq!(seen.status, JobStatus::Queued);
+
+    // A second process's queue on the same root sees the same jobs.
+    let other = SqliteQueue::open(dir.path()).expect("open");
+    assert!(other.job(e.id).await.expect("job").is_some());
+}
+
+/// `enqueue_many` applies unique keys within the batch and against stored
+/// jobs, and stores nothing when any job is invalid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_is_atomic_and_applies_unique_keys() {
+    let q = fresh();
+    let kind = fresh_kind();
+    let t0 = now();
+    let tenant = TenantId::new();
+    let held = q
+        .enqueue(
+            &NewJob::new(&kind, json!(0)).tenant(tenant).unique_key("k1"),
+            t0,
+        )
+        .await
+        .expect("enqueue");
+    let batch = vec![
+        NewJob::new(&kind, json!(1)).tenant(tenant).unique_key("k1"),
+        NewJob::new(&kind, json!(2)).tenant(tenant).unique_key("k2"),
+        NewJob::new(&kind, json!(3)).tenant(tenant).unique_key("k2"),
+        NewJob::new(&kind, json!(4)),
+    ];
+    let out = q.enqueue_many(&batch, t0).await.expect("enqueue_many");
+    assert_eq!(out.len(), 4);
+    assert_eq!((out[0].id, out[0].created), (held.id, false));
+    assert!(out[1].created);
+    assert_eq!((out[2].id, out[2].created), (out[1].id, false));
+    assert!(out[3].created);
+
+    let bad = vec![
+        NewJob::new(&kind, json!(5)),
+        NewJob::new(&kind, json!(6)).max_attempts(0),
+    ];
+    let e = q.enqueue_many(&bad, t0).await;
+    assert!(matches!(e, Err(QueueError::Invalid { .. })), "{e:?}");
+    let claimed = q.claim(&request("w", &kind, 100), t0).await.expect("claim");
+    assert_eq!(claimed.len(), 3, "the invalid batch stored nothing");
+    let counts = q.counts().await.expect("counts");
+    assert_eq!(counts, vec![(JobStatus::Running, 3)]);
+    assert!(q.enqueue_many(&[], t0).await.expect("empty").is_empty());
+}
+
+/// `complete_many` completes what it may and fences the rest, one outcome
+/// per job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_many_fences_each_job() {
+    let q = fresh();
+    let kind = fresh_kind();
+    let t0 = now();
+    let jobs: Vec<NewJob> = (0..3).map(|i| NewJob::new(&kind, json!(i))).collect();
+    q.enqueue_many(&jobs, t0).await.expect("enqueue");
+    let got = q.claim(&request("w", &kind, 10), t0).await.expect("claim");
+    assert_eq!(got.len(), 3);
+    let missing = JobId::new();
+    let out = q
+        .complete_many(
+            &[
+                (got[0].id, 1, json!("a")),
+                (got[1].id, 2, json!("stale")),
+                (missing, 1, json!("none")),
+                (got[2].id, 1, json!("c")),
+            ],
+            t0,
+        )
+        .await
+        .expect("complete_many");
+    assert!(out[0].is_ok());
+    assert!(matches!(out[1], Err(QueueError::LeaseLost { .. })));
+    assert!(matches!(out[2], Err(QueueError::NotFound { .. })));
+    assert!(out[3].is_ok());
+    let r = q.job(got[1].id).await.expect("job").expect("stored");
+    assert_eq!(r.status, JobStatus::Running, "the fenced job is untouched");
+    let r = q.job(got[2].id).await.expect("job").expect("stored");
+    assert_eq!(r.get(), Some(&json!("c")));
+}
+
+/// Jobs survive closing and reopening the file (a restart), leases and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kind = fresh_kind();
+    let t0 = now();
+    let id = {
+        let q = SqliteQueue::open(dir.path()).expect("open");
+        let id = q
+            .enqueue(&NewJob::new(&kind, json!({"x": 1})), t0)
+            .await
+            .expect("enqueue")
+            .id;
+        q.claim(&request("crashed", &kind, 1), t0)
+            .await
+            .expect("claim");
+        id
+    };
+    let q = SqliteQueue::open(dir.path()).expect("reopen");
+    let later = t0 + chrono::Duration::seconds(61);
+    let again = q
+        .claim(&request("w", &kind, 1), later)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1, "the crashed worker's job runs again");
+    assert_eq!((again[0].id, again[0].attempt), (id, 2));
+    assert_eq!(again[0].payload, json!({"x": 1}));
+}
+
+/// A large prune runs in chunks and deletes exactly the finished jobs
+/// before the cutoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_in_chunks() {
+    let q = fresh();
+    let kind = fresh_kind();
+    let t0 = now();
+    let jobs: Vec<NewJob> = (0..12_345).map(|i| NewJob::new(&kind, json!(i))).collect();
+    q.enqueue_many(&jobs, t0).await.expect("enqueue");
+    let mut done = 0;
+    loop {
+        let got = q
+            .claim(&request("w", &kind, 1000), t0)
+            .await
+            .expect("claim");
+        if got.is_empty() {
+            break;
+        }
+        let results: Vec<_> = got.iter().map(|j| (j.id, j.attempt, json!(null))).collect();
+        for r in q.complete_many(&results, t0).await.expect("complete") {
+            r.expect("completed");
+        }
+        done += got.len();
+    }
+    assert_eq!(done, 12_345);
+    let keep = q
+        .enqueue(&NewJob::new(&kind, json!("keep")), t0)
+        .await
+        .expect("enqueue")
+        .id;
+    let n = q
+        .prune(t0 + chrono::Duration::seconds(1))
+        .await
+        .expect("prune");
+    assert_eq!(n, 12_345);
+    assert!(q.job(keep).await.expect("job").is_some());
+    assert_eq!(
+        q.counts().await.expect("counts"),
+        vec![(JobStatus::Queued, 1)]
+    );
+}
