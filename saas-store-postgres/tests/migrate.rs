@@ -17,14 +17,9 @@ const DB: &str = "saas_test_migrate";
 const V2_INDEXES: &[&str] = &[
     "tasks_project_id",
     "tasks_assigned_to",
-    "tasks_created_by",
     "tasks_created_at",
-    "tasks_due_date",
-    "tasks_done_completed_at",
-    "projects_owner_id",
     "project_members_user_id",
     "refresh_tokens_family",
-    "refresh_tokens_expires_at",
 ];
 
 async fn exec(store: &PgStore, sql: String) {
