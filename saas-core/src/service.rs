@@ -444,22 +444,32 @@ impl Saas {
 
     /// An active tenant by id, with a handle to its data (for jobs and hosts).
     pub async fn open_tenant(&self, id: TenantId) -> Result<(Tenant, Arc<dyn TenantStore>)> {
-        let tenant = self
-            .inner
-            .store
-            .tenant(id)
-            .await?
-            .filter(|t| t.status == TenantStatus::Active)
-            .ok_or(Error::not_found(Entity::Tenant))?;
+        let tenant = self.current(id).await?;
         let store = self.inner.store.open(&tenant).await?;
         Ok((tenant, store))
     }
 
-    async fn active_store(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {
-        if tenant.status != TenantStatus::Active {
-            return Err(Error::not_found(Entity::Tenant));
-        }
-        self.inner.store.open(tenant).await
+    /// The tenant as the catalog knows it now (cached briefly, and
+    /// invalidated at once by changes made through this service), if active.
+    /// Callers' `Tenant` values may be stale: a suspension or plan change
+    /// must apply to them too.
+    async fn current(&self, id: TenantId) -> Result<Tenant> {
+        let key = format!("id:{id}");
+        let found = match self.inner.hosts.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let fresh = self.inner.store.tenant(id).await?;
+                self.inner.hosts.put(key, fresh.clone());
+                fresh
+            }
+        };
+        found
+            .filter(|t| t.status == TenantStatus::Active)
+            .ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    async fn active_store(&self, tenant: &Tenant) -> Result<(Tenant, Arc<dyn TenantStore>)> {
+        self.open_tenant(tenant.id).await
     }
 
     /// Exchanges a username and password for a token pair (`POST /api/token/`).
@@ -471,7 +481,8 @@ impl Saas {
         username: &str,
         password: &str,
     ) -> Result<TokenPair> {
-        let store = self.active_store(tenant).await?;
+        let (tenant, store) = self.active_store(tenant).await?;
+        let tenant = &tenant;
         let found = match Username::parse(username) {
             Ok(u) if password.len() <= 4 * Password::MAX_CHARS => {
                 store.credentials(&u.key()).await?
@@ -539,7 +550,8 @@ impl Saas {
         if claims.tid != Some(tenant.id) {
             return Err(Error::Unauthenticated);
         }
-        let store = self.active_store(tenant).await?;
+        let (tenant, store) = self.active_store(tenant).await?;
+        let tenant = &tenant;
         let (user_id, family) = match store.consume_refresh_token(claims.jti).await? {
             RefreshOutcome::Rotated { user_id, family } => (user_id, family),
             RefreshOutcome::Reused | RefreshOutcome::Invalid => return Err(Error::Unauthenticated),
@@ -559,25 +571,25 @@ impl Saas {
         if claims.tid != Some(tenant.id) {
             return Err(Error::Unauthenticated);
         }
-        let store = self.active_store(tenant).await?;
+        let (tenant, store) = self.active_store(tenant).await?;
         let user = store
             .user(UserId(claims.user_id))
             .await?
             .filter(|u| u.is_active && u.token_version == claims.ver)
             .ok_or(Error::Unauthenticated)?;
-        Ok(Session::new(self.clone(), tenant.clone(), store, user))
+        Ok(Session::new(self.clone(), tenant, store, user))
     }
 
     /// A session acting as `user` without a token, for host code that has
     /// authenticated the user its own way. Inactive users are refused.
     pub async fn session(&self, tenant: &Tenant, user: UserId) -> Result<Session> {
-        let store = self.active_store(tenant).await?;
+        let (tenant, store) = self.active_store(tenant).await?;
         let user = store
             .user(user)
             .await?
             .filter(|u| u.is_active)
             .ok_or(Error::not_found(Entity::User))?;
-        Ok(Session::new(self.clone(), tenant.clone(), store, user))
+        Ok(Session::new(self.clone(), tenant, store, user))
     }
 
     /// Whether the backend answers (for `GET /api/health/`).

@@ -641,15 +641,23 @@ impl Session {
         Ok((t, p))
     }
 
-    fn check_assignee(v: &mut Validator, p: &Project, assignee: Option<UserId>) {
-        if let Some(a) = assignee
-            && !p.involves(a)
-        {
+    /// An assignee must be an active user involved in the project.
+    async fn check_assignee(
+        &self,
+        v: &mut Validator,
+        p: &Project,
+        assignee: Option<UserId>,
+    ) -> Result<()> {
+        let Some(a) = assignee else { return Ok(()) };
+        if !p.involves(a) {
             v.add(
                 "assigned_to_id",
                 "must be the project's owner or one of its members",
             );
+        } else if !self.store.user(a).await?.is_some_and(|u| u.is_active) {
+            v.add("assigned_to_id", "must be an active user");
         }
+        Ok(())
     }
 
     fn truncate(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -676,7 +684,7 @@ impl Session {
             "description",
             text::block("description", &new.description, MAX_DESCRIPTION_CHARS),
         );
-        Self::check_assignee(&mut v, &p, new.assigned_to_id);
+        self.check_assignee(&mut v, &p, new.assigned_to_id).await?;
         v.finish()?;
         let (Some(title), Some(description)) = (title, description) else {
             return Err(Error::invalid("task", "invalid task"));
@@ -724,7 +732,7 @@ impl Session {
         }
         if let Some(a) = patch.assigned_to_id {
             if a != c.assigned_to {
-                Self::check_assignee(&mut v, &p, a);
+                self.check_assignee(&mut v, &p, a).await?;
             }
             c.assigned_to = a;
         }

@@ -152,20 +152,6 @@ macro_rules! __conformance_case {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_one {
-    ($module:ident, suspension_applies_to_tenant_values_resolved_before, $backend:expr) => {
-        $crate::__conformance_test!(
-            suspension_applies_to_tenant_values_resolved_before,
-            $backend,
-            "BUG saas-core service.rs Saas::active_store trusts the status of the caller's Tenant value: one resolved before Operator::suspend still logs in and authenticates"
-        );
-    };
-    ($module:ident, tasks_are_not_assigned_to_inactive_users, $backend:expr) => {
-        $crate::__conformance_test!(
-            tasks_are_not_assigned_to_inactive_users,
-            $backend,
-            "BUG saas-core session.rs Session::create_task/update_task accept a deactivated assignee, though NewTaskRecord::assigned_to requires an active user"
-        );
-    };
     (postgres, stale_handles_of_a_deleted_tenant_write_nothing, $backend:expr) => {
         $crate::__conformance_test!(
             stale_handles_of_a_deleted_tenant_write_nothing,
