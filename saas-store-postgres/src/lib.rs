@@ -59,6 +59,13 @@ use tenant::{PgTenant, Statements};
 ///
 /// Neither strategy leaves a session-level `search_path` behind, so a pooled
 /// connection never carries one tenant into the next unit of work.
+///
+/// The default was chosen by measurement (`saas-bench routing`, see
+/// BENCHMARKS.md): qualified SQL costs what a single-schema application costs
+/// while a connection's active tenants fit its statement cache, and never
+/// takes more round trips than `SET LOCAL`, which also re-plans on every
+/// tenant switch because PostgreSQL invalidates cached plans when
+/// `search_path` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Routing {
