@@ -34,7 +34,11 @@ use tracing_subscriber::EnvFilter;
 const DEV_SECRET: &str = "saas-insecure-development-key-do-not-use-in-production";
 
 #[derive(Debug, Parser)]
-#[command(name = "saas-server", version, about = "The saas multi-tenant SaaS backend server")]
+#[command(
+    name = "saas-server",
+    version,
+    about = "The saas multi-tenant SaaS backend server"
+)]
 struct Cli {
     /// Address to listen on (env BIND).
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8000", global = true)]
@@ -265,10 +269,9 @@ async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Arc<dyn St
                 None => data_dir,
             };
             tracing::info!(dir = %dir.display(), "storage: SQLite (one file per tenant)");
-            let store = tokio::task::spawn_blocking(move || {
-                saas_store_sqlite::SqliteStore::open(dir)
-            })
-            .await??;
+            let store =
+                tokio::task::spawn_blocking(move || saas_store_sqlite::SqliteStore::open(dir))
+                    .await??;
             Ok(Arc::new(store))
         }
     }
@@ -388,7 +391,9 @@ fn secret_input(env_name: &str, prompt: &str) -> Result<String, BoxError> {
     stdin.lock().read_line(&mut line)?;
     let line = line.trim_end_matches(['\n', '\r']).to_owned();
     if line.is_empty() {
-        return Err(format!("no password given: set {env_name} or pipe it on standard input").into());
+        return Err(
+            format!("no password given: set {env_name} or pipe it on standard input").into(),
+        );
     }
     Ok(line)
 }
@@ -489,7 +494,10 @@ fn main() -> ExitCode {
         eprintln!("warning: ignoring .env: {e}");
     }
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
