@@ -473,22 +473,44 @@ const EXPIRE_FINAL_SQL: &str = "UPDATE jobs
      WHERE status = 3 AND lease_until <= ?1 AND attempts >= max_attempts
        AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))";
 
-/// The fair pick: ids of up to `?3` ready jobs in claim order. `?1` now, `?2`
-/// the kinds as a JSON array or NULL for any.
+/// The tenants with waiting jobs, as a loose index scan: one `jobs_waiting`
+/// seek per tenant instead of reading every waiting job to find the
+/// distinct tenants.
+macro_rules! waiting_tenants {
+    () => {
+        "tenants(t) AS (
+             SELECT (SELECT min(tenant) FROM jobs WHERE status < 3)
+             UNION ALL
+             SELECT (SELECT min(tenant) FROM jobs WHERE status < 3 AND tenant > tenants.t)
+             FROM tenants WHERE tenants.t IS NOT NULL
+         )"
+    };
+}
+
+/// How many tenants have waiting jobs.
+const COUNT_TENANTS_SQL: &str = concat!(
+    "WITH RECURSIVE ",
+    waiting_tenants!(),
+    " SELECT count(*) FROM tenants WHERE t IS NOT NULL"
+);
+
+/// The fair pick: ids of up to `?3` ready jobs in claim order, among the
+/// jobs ranked at most `?4` in their tenant. `?1` now, `?2` the kinds as a
+/// JSON array or NULL for any.
 ///
-/// `tenants` is a loose index scan: one `jobs_waiting` seek per tenant with
-/// waiting jobs, instead of reading every waiting job to find the distinct
-/// tenants. `candidates` holds each tenant's first `?3` ready waiting jobs
-/// (one ordered walk of `jobs_waiting` per tenant, stopped at `?3`: no rank
-/// above `?3` can be picked) plus every expired lease; the window ranks
-/// them per tenant, and the round-robin order picks.
-pub(crate) const PICK_SQL: &str = "WITH RECURSIVE
-     tenants(t) AS (
-         SELECT (SELECT min(tenant) FROM jobs WHERE status < 3)
-         UNION ALL
-         SELECT (SELECT min(tenant) FROM jobs WHERE status < 3 AND tenant > tenants.t)
-         FROM tenants WHERE tenants.t IS NOT NULL
-     ),
+/// `candidates` holds each tenant's first `?4` ready waiting jobs (one walk
+/// of `jobs_waiting` per tenant, in claim order, stopped at `?4`) plus every
+/// expired lease; the window ranks them per tenant and the round-robin order
+/// picks. Within a tenant the candidates are its true first `?4` ready jobs
+/// (an expired lease ranked after them may be among the candidates with too
+/// small a rank, hence `rank <= ?4`), so with `?4 = ?3` the pick is exact (no
+/// rank above the batch size can be picked), and with a smaller `?4` it is
+/// exact whenever it fills the batch: every job left out ranks after all
+/// candidates.
+const PICK_SQL: &str = concat!(
+    "WITH RECURSIVE ",
+    waiting_tenants!(),
+    ",
      candidates(id, tenant, priority, run_at) AS (
          SELECT j.id, j.tenant, j.priority, j.run_at
          FROM tenants, jobs AS j
@@ -497,7 +519,7 @@ pub(crate) const PICK_SQL: &str = "WITH RECURSIVE
              WHERE w.tenant = tenants.t AND w.status < 3 AND w.run_at <= ?1
                AND (?2 IS NULL OR w.kind IN (SELECT value FROM json_each(?2)))
              ORDER BY w.priority DESC, w.run_at, w.id
-             LIMIT ?3)
+             LIMIT ?4)
          UNION ALL
          SELECT id, tenant, priority, run_at FROM jobs
          WHERE status = 3 AND lease_until <= ?1
@@ -508,7 +530,39 @@ pub(crate) const PICK_SQL: &str = "WITH RECURSIVE
                 row_number() OVER (PARTITION BY tenant ORDER BY priority DESC, run_at, id) AS rank
          FROM candidates
      )
-     SELECT id FROM ranked ORDER BY rank, priority DESC, run_at, id LIMIT ?3";
+     SELECT id FROM ranked WHERE rank <= ?4
+     ORDER BY rank, priority DESC, run_at, id LIMIT ?3"
+);
+
+/// Picks the batch (see [`PICK_SQL`]). Many tenants with many ready jobs
+/// would mean ranking `tenants × limit` candidates for `limit` picks, so
+/// the first try takes only the ranks a full round-robin batch can reach,
+/// `ceil(limit / tenants)`; if that does not fill the batch (few tenants
+/// have jobs ready, or some have only a few), the exact pick follows.
+fn pick(conn: &Connection, now: i64, kinds: &Option<String>, limit: i64) -> R<Vec<String>> {
+    let run = |cap: i64| -> R<Vec<String>> {
+        Ok(conn
+            .prepare_cached(PICK_SQL)?
+            .query_map(params![now, kinds, limit, cap], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?)
+    };
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let tenants: i64 = conn
+        .prepare_cached(COUNT_TENANTS_SQL)?
+        .query_row([], |row| row.get(0))?;
+    if tenants > 1 {
+        let cap = (limit + tenants - 1) / tenants;
+        if cap < limit {
+            let ids = run(cap)?;
+            if ids.len() as i64 == limit {
+                return Ok(ids);
+            }
+        }
+    }
+    run(limit)
+}
 
 /// Leases one picked job. `?1` lease end, `?2` worker, `?3` now, `?4` id.
 const LEASE_SQL: &str = "UPDATE jobs
@@ -624,10 +678,7 @@ impl JobQueue for SqliteQueue {
                         kinds,
                         LEASE_EXPIRED_ON_FINAL_ATTEMPT
                     ])?;
-                    let ids = tx
-                        .prepare_cached(PICK_SQL)?
-                        .query_map(params![at, kinds, limit], |row| row.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let ids = pick(&tx, at, &kinds, limit)?;
                     let mut out = Vec::with_capacity(ids.len());
                     {
                         let mut lease = tx.prepare_cached(LEASE_SQL)?;
@@ -904,7 +955,7 @@ mod tests {
     fn hot_statements_use_their_indexes() {
         let (_dir, conn) = conn();
         let kinds: Option<String> = Some("[\"a\"]".into());
-        let pick = plan(&conn, PICK_SQL, &[&0i64, &kinds, &100i64]);
+        let pick = plan(&conn, PICK_SQL, &[&0i64, &kinds, &100i64, &10i64]);
         let shown = show(&pick);
         println!("{shown}");
         let has = |needle: &str| pick.iter().any(|(_, _, d)| d.contains(needle));
