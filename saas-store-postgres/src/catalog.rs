@@ -30,25 +30,24 @@ const INSERT_TENANT: &str = "WITH t AS (
 
 /// DDL creating a tenant's schema at the newest version and its ledger row:
 /// one multi-statement simple query, one round trip.
-fn provision_sql(tenant: &NewTenant) -> String {
-    let schema = schema_name(&tenant.slug);
+fn provision_sql(tenant: &NewTenant, schema: &str) -> String {
     format!(
         "CREATE SCHEMA {quoted};{tables}\
          INSERT INTO saas_shared.tenant_schemas (schema_name, tenant_id, version) VALUES ('{schema}', '{id}', {version});",
-        quoted = quote_ident(&schema),
-        tables = schema::tenant_migration_sql(&tenant.slug, 0),
-        // A validated slug ([a-z0-9_]) and a formatted UUID: nothing to escape.
+        quoted = quote_ident(schema),
+        tables = schema::tenant_migration_sql(schema, 0),
+        // Made of a validated slug ([a-z0-9_]) and hex digits, like the
+        // formatted UUID: nothing to escape.
         id = tenant.id.0.hyphenated(),
         version = latest_tenant_version(),
     )
 }
 
-/// Drops a tenant's schema and ledger row.
-fn drop_sql(slug: &Slug) -> String {
-    let schema = schema_name(slug);
+/// Drops a tenant's schema (made by [`schema_name`]) and ledger row.
+fn drop_sql(schema: &str) -> String {
     format!(
         "DROP SCHEMA IF EXISTS {} CASCADE; DELETE FROM saas_shared.tenant_schemas WHERE schema_name = '{schema}';",
-        quote_ident(&schema)
+        quote_ident(schema)
     )
 }
 
@@ -113,14 +112,13 @@ impl PgStore {
 
     /// Migrates one tenant schema to the newest version, in one transaction
     /// with its ledger row. Returns whether anything had to be done.
-    async fn migrate_tenant(&self, db: &Database, slug: &Slug) -> Result<bool> {
-        let schema = schema_name(slug);
+    async fn migrate_tenant(&self, db: &Database, schema: &str) -> Result<bool> {
         let mut tx = db.pool.begin().await.db()?;
         // Re-read under a row lock: another migrator may have been faster.
         let version: Option<i32> = sqlx::query_scalar(
             "SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1 FOR UPDATE",
         )
-        .bind(&schema)
+        .bind(schema)
         .fetch_optional(&mut *tx)
         .await
         .db()?;
@@ -130,12 +128,12 @@ impl PgStore {
         if version >= latest_tenant_version() {
             return Ok(false);
         }
-        sqlx::raw_sql(AssertSqlSafe(schema::tenant_migration_sql(slug, version)))
+        sqlx::raw_sql(AssertSqlSafe(schema::tenant_migration_sql(schema, version)))
             .execute(&mut *tx)
             .await
             .db()?;
         sqlx::query("UPDATE saas_shared.tenant_schemas SET version = $2, migrated_at = now() WHERE schema_name = $1")
-            .bind(&schema)
+            .bind(schema)
             .bind(latest_tenant_version())
             .execute(&mut *tx)
             .await
@@ -154,9 +152,10 @@ impl Store for PgStore {
     ) -> Result<(Tenant, User)> {
         let target = self.place().await?;
         let catalog = self.catalog();
-        let ddl = provision_sql(tenant);
+        let schema = schema_name(&tenant.slug, tenant.id);
+        let ddl = provision_sql(tenant, &schema);
         // Tenant-specific text: not worth a slot in the prepared statement cache.
-        let insert_admin = schema::render(INSERT_USER, &qualified_prefix(&tenant.slug));
+        let insert_admin = schema::render(INSERT_USER, &qualified_prefix(&schema));
 
         let mut ctx = catalog.pool.begin().await.db()?;
         sqlx::query(INSERT_TENANT)
@@ -205,7 +204,7 @@ impl Store for PgStore {
             ttx.commit().await.db()?;
             if let Err(e) = ctx.commit().await {
                 // Compensate: the storage must not outlive a catalog row that never was.
-                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&tenant.slug)))
+                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
                     .execute(&target.pool)
                     .await;
                 if let Err(undo) = undo {
@@ -364,6 +363,10 @@ impl Store for PgStore {
     }
 
     async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+        // Evicted first, so that even a failed delete never leaves this
+        // process's cache as the one thing still pointing at the tenant;
+        // and again at the end, against an `open` that raced the delete.
+        self.forget_handle(tenant);
         let catalog = self.catalog();
         let mut ctx = catalog.pool.begin().await.db()?;
         // Domains go with the row (ON DELETE CASCADE).
@@ -380,7 +383,7 @@ impl Store for PgStore {
         let slug = Slug::parse(&slug).map_err(|_| crate::error::corrupt("tenants.slug"))?;
         let database: String = row.try_get("database").db()?;
         let target = self.database(&database)?;
-        let drop = drop_sql(&slug);
+        let drop = drop_sql(&schema_name(&slug, tenant));
         if std::ptr::eq(target, catalog) {
             sqlx::raw_sql(AssertSqlSafe(drop))
                 .execute(&mut *ctx)
@@ -414,7 +417,7 @@ impl Store for PgStore {
             }
         }
         let db = self.database(&tenant.database)?;
-        let schema = schema_name(&tenant.slug);
+        let schema = schema_name(&tenant.slug, tenant.id);
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1")
                 .bind(&schema)
@@ -508,8 +511,9 @@ impl Store for PgStore {
             ..MigrationReport::default()
         };
         let mut done = 0u64;
-        let mut behind: Vec<(Slug, String)> = Vec::new();
+        let mut behind: Vec<(Slug, String, String)> = Vec::new();
         for row in &tenants {
+            let id = TenantId(row.try_get("id").db()?);
             let slug_text: String = row.try_get("slug").db()?;
             let database: String = row.try_get("database").db()?;
             let Ok(slug) = Slug::parse(&slug_text) else {
@@ -525,7 +529,8 @@ impl Store for PgStore {
                 });
                 continue;
             };
-            match ledger.get(&(database.clone(), schema_name(&slug))) {
+            let schema = schema_name(&slug, id);
+            match ledger.get(&(database.clone(), schema.clone())) {
                 Some(v) if *v >= latest_tenant_version() => {
                     report.current += 1;
                     done += 1;
@@ -535,7 +540,7 @@ impl Store for PgStore {
                         slug: slug_text,
                     });
                 }
-                Some(_) => behind.push((slug, database)),
+                Some(_) => behind.push((slug, schema, database)),
                 None => {
                     report.failed.push((
                         slug_text.clone(),
@@ -553,9 +558,9 @@ impl Store for PgStore {
 
         let concurrency = self.inner.config.migrate_concurrency;
         let mut runs = futures::stream::iter(behind)
-            .map(|(slug, database)| async move {
+            .map(|(slug, schema, database)| async move {
                 let outcome = match self.database(&database) {
-                    Ok(db) => self.migrate_tenant(db, &slug).await,
+                    Ok(db) => self.migrate_tenant(db, &schema).await,
                     Err(e) => Err(e),
                 };
                 (slug, outcome)

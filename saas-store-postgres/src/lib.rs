@@ -7,10 +7,14 @@
 //!   and the ledger of tenant schema versions (`tenant_schemas`). It is
 //!   created on [`PgStore::connect`], idempotently, under an advisory lock so
 //!   any number of processes may start at once.
-//! - Each tenant lives in its own schema `t_<slug>`. The prefix means a
-//!   tenant schema can never be `public`, `pg_*`, `information_schema` or
-//!   the shared schema; the slug is validated by [`saas_core::tenancy::Slug`]
-//!   and quoted anyway.
+//! - Each tenant lives in its own schema `t_<slug>_<12 hex digits of its
+//!   id>` ([`tenant_schema_name`]). The prefix means a tenant schema can
+//!   never be `public`, `pg_*`, `information_schema` or the shared schema;
+//!   the slug is validated by [`saas_core::tenancy::Slug`] and quoted
+//!   anyway. The id means a handle of a deleted tenant (in this process or
+//!   any other) can never reach a later tenant registered with the same
+//!   slug: its schema is gone, and its statements fail with
+//!   `NotFound { entity: Tenant }`.
 //! - With several databases ([`PgConfig::with_database`]) the catalog lives
 //!   in the first; every database has its own `saas_shared` ledger so a
 //!   tenant's migration and its ledger row commit together.
@@ -185,6 +189,13 @@ impl fmt::Debug for PgConfig {
     }
 }
 
+/// The name of the schema holding `tenant`'s tables, for operators
+/// (`psql`, backups, monitoring). Nothing in this crate accepts a schema
+/// name: handles come from [`Store::open`](saas_core::store::Store::open).
+pub fn tenant_schema_name(tenant: &saas_core::tenancy::Tenant) -> String {
+    schema::schema_name(&tenant.slug, tenant.id)
+}
+
 /// One configured database.
 struct Database {
     name: String,
@@ -313,7 +324,7 @@ impl PgStore {
         max_connections: u32,
     ) -> saas_core::Result<Arc<dyn saas_core::store::TenantStore>> {
         let db = self.database(&tenant.database)?;
-        let schema = schema::quote_ident(&schema::schema_name(&tenant.slug));
+        let schema = schema::quote_ident(&schema::schema_name(&tenant.slug, tenant.id));
         let options = db.options.clone().options([("search_path", schema)]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)

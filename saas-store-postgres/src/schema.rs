@@ -2,14 +2,23 @@
 //!
 //! Every identifier that reaches SQL here is either a constant or derived
 //! from a [`Slug`], which only exists once validated
-//! (`^[a-z][a-z0-9_]{1,47}$`), and is then quoted anyway.
+//! (`^[a-z][a-z0-9_]{1,47}$`), and a [`TenantId`], and is then quoted anyway.
 
-use saas_core::tenancy::Slug;
+use saas_core::tenancy::{Slug, TenantId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// Prefix of every tenant schema. With it a tenant schema can never be
 /// `public`, `pg_*`, `information_schema` or the shared schema.
 pub(crate) const TENANT_PREFIX: &str = "t_";
+
+/// Hex digits of the tenant id at the end of its schema name.
+const ID_HEX: usize = 12;
+
+/// PostgreSQL truncates identifiers longer than this (NAMEDATALEN - 1):
+/// two long slugs would silently share a schema.
+const MAX_IDENTIFIER: usize = 63;
+
+const _: () = assert!(TENANT_PREFIX.len() + Slug::MAX_LEN + 1 + ID_HEX <= MAX_IDENTIFIER);
 
 /// Advisory lock key serializing shared-schema setup between processes.
 const SHARED_SETUP_LOCK: i64 = 0x5aa5_0000_0000_0001;
@@ -20,14 +29,24 @@ pub(crate) fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// The unquoted name of a tenant's schema.
-pub(crate) fn schema_name(slug: &Slug) -> String {
-    format!("{TENANT_PREFIX}{}", slug.as_str())
+/// The unquoted name of a tenant's schema: `t_<slug>_<the last 12 hex
+/// digits of the tenant id>`. The only place a schema name is made.
+///
+/// The id is part of the name so that a handle, a session or another
+/// process's cache of a deleted tenant can never reach the schema of a new
+/// tenant registered later with the same slug: it points at a schema that
+/// no longer exists. The last 12 digits are the random end of a UUIDv7 (the
+/// front is the timestamp and counter). The suffix has a fixed length, so
+/// the slug is the name minus it: two different slugs never share a name.
+pub(crate) fn schema_name(slug: &Slug, id: TenantId) -> String {
+    let hex = id.0.simple().to_string();
+    let suffix = &hex[hex.len() - ID_HEX..];
+    format!("{TENANT_PREFIX}{}_{suffix}", slug.as_str())
 }
 
-/// The quoted schema followed by a dot, ready to prefix table names.
-pub(crate) fn qualified_prefix(slug: &Slug) -> String {
-    format!("{}.", quote_ident(&schema_name(slug)))
+/// The quoted `schema` followed by a dot, ready to prefix table names.
+pub(crate) fn qualified_prefix(schema: &str) -> String {
+    format!("{}.", quote_ident(schema))
 }
 
 /// Renders a statement template: `{s}` becomes the table prefix (a quoted
@@ -37,9 +56,10 @@ pub(crate) fn render(template: &str, prefix: &str) -> String {
 }
 
 /// Migrations of the shared schema, oldest first: (version, SQL).
-const SHARED_MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const SHARED_MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE saas_shared.tenants (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -82,7 +102,32 @@ CREATE TABLE saas_shared.tenant_schemas (
 );
 CREATE INDEX tenant_schemas_version ON saas_shared.tenant_schemas (version);
 "#,
-)];
+    ),
+    (
+        2,
+        // Tenant schemas used to be named `t_<slug>`, so a stale handle of a
+        // deleted tenant reached the schema of the next tenant with that
+        // slug. Existing schemas get the id suffix of `schema_name` (the
+        // ledger has the id). A ledger row whose schema is gone is renamed
+        // too, so `migrate` keeps reporting it.
+        r#"
+DO $$
+DECLARE
+    r record;
+    renamed text;
+BEGIN
+    FOR r IN SELECT schema_name, tenant_id FROM saas_shared.tenant_schemas LOOP
+        renamed := r.schema_name || '_' || right(replace(r.tenant_id::text, '-', ''), 12);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = r.schema_name) THEN
+            EXECUTE format('ALTER SCHEMA %I RENAME TO %I', r.schema_name, renamed);
+        END IF;
+        UPDATE saas_shared.tenant_schemas SET schema_name = renamed WHERE schema_name = r.schema_name;
+    END LOOP;
+END
+$$;
+"#,
+    ),
+];
 
 /// Migrations of every tenant schema, oldest first: (version, template).
 ///
@@ -179,8 +224,8 @@ pub(crate) fn latest_tenant_version() -> i32 {
 
 /// The SQL bringing a tenant schema from `from` to the newest version, in
 /// one string so it travels in one round trip.
-pub(crate) fn tenant_migration_sql(slug: &Slug, from: i32) -> String {
-    let prefix = qualified_prefix(slug);
+pub(crate) fn tenant_migration_sql(schema: &str, from: i32) -> String {
+    let prefix = qualified_prefix(schema);
     let mut sql = String::new();
     for (_, template) in TENANT_MIGRATIONS.iter().filter(|(v, _)| *v > from) {
         sql.push_str(&render(template, &prefix));
@@ -226,12 +271,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_prefixed_and_quoted() {
+    fn names_are_prefixed_suffixed_and_quoted() {
         let slug = Slug::parse("acme").expect("valid slug");
-        assert_eq!(schema_name(&slug), "t_acme");
-        assert_eq!(qualified_prefix(&slug), "\"t_acme\".");
+        let id =
+            TenantId(uuid::Uuid::parse_str("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").expect("uuid"));
+        let schema = schema_name(&slug, id);
+        assert_eq!(schema, "t_acme_0c1d2e3f4a5b");
+        assert_eq!(qualified_prefix(&schema), "\"t_acme_0c1d2e3f4a5b\".");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert!(tenant_migration_sql(&slug, 0).contains("\"t_acme\".tasks"));
-        assert!(!tenant_migration_sql(&slug, latest_tenant_version()).contains("CREATE"));
+        assert!(tenant_migration_sql(&schema, 0).contains("\"t_acme_0c1d2e3f4a5b\".tasks"));
+        assert!(!tenant_migration_sql(&schema, latest_tenant_version()).contains("CREATE"));
+    }
+
+    #[test]
+    fn the_longest_name_fits_an_identifier() {
+        let slug = Slug::parse(&format!("a{}", "z".repeat(Slug::MAX_LEN - 1))).expect("slug");
+        let name = schema_name(&slug, TenantId::new());
+        assert_eq!(name.len(), MAX_IDENTIFIER);
+    }
+
+    #[test]
+    fn the_same_slug_with_another_id_is_another_schema() {
+        let slug = Slug::parse("acme").expect("valid slug");
+        assert_ne!(
+            schema_name(&slug, TenantId::new()),
+            schema_name(&slug, TenantId::new())
+        );
     }
 }

@@ -276,7 +276,10 @@ async fn open_fails_closed_when_the_schema_is_gone() {
         return;
     };
     let (tenant, _) = common::tenant(&store).await;
-    let sql = format!("DROP SCHEMA \"t_{}\" CASCADE", tenant.slug);
+    let sql = format!(
+        "DROP SCHEMA \"{}\" CASCADE",
+        saas_store_postgres::tenant_schema_name(&tenant)
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(store.catalog_pool())
         .await
@@ -332,4 +335,84 @@ async fn superusers() {
             .is_none()
     );
     store.ping().await.expect("ping");
+}
+
+/// A tenant deleted and its slug registered again: handles of the old
+/// tenant, in this store and in another one (another process), reach
+/// nothing, and above all not the new tenant's schema.
+async fn recreated_slug_is_out_of_reach_of_old_handles(routing: Routing) {
+    let Some(here) = common::store(routing).await else {
+        return;
+    };
+    let Some(elsewhere) = common::store(routing).await else {
+        return;
+    };
+    let (old, old_admin) = common::tenant(&here).await;
+    let mine = here.open(&old).await.expect("open here");
+    let theirs = elsewhere.open(&old).await.expect("open elsewhere");
+    assert_eq!(theirs.count_users().await.expect("count"), 1);
+    here.delete_tenant(old.id).await.expect("delete");
+
+    let mut again = common::new_tenant();
+    again.slug = old.slug.clone();
+    let mut admin = common::new_user("admin", Role::Admin);
+    admin.is_owner = true;
+    let (new, _) = here.create_tenant(&again, &admin).await.expect("recreate");
+    assert_ne!(
+        saas_store_postgres::tenant_schema_name(&old),
+        saas_store_postgres::tenant_schema_name(&new)
+    );
+
+    let ghost = common::new_user("ghost", Role::Admin);
+    for stale in [&mine, &theirs] {
+        for result in [
+            stale.count_users().await.map(|_| ()),
+            stale.user(old_admin.id).await.map(|_| ()),
+            stale.create_user(&ghost, None).await.map(|_| ()),
+            stale.create_user(&ghost, Some(100)).await.map(|_| ()),
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::NotFound {
+                        entity: Entity::Tenant
+                    })
+                ),
+                "{result:?}"
+            );
+        }
+    }
+    assert!(matches!(
+        here.open(&old).await,
+        Err(Error::NotFound {
+            entity: Entity::Tenant
+        })
+    ));
+    // The other store never heard of the delete: opening is a cache hit
+    // (no round trip per request), and the handle fails closed on use.
+    match elsewhere.open(&old).await {
+        Err(Error::NotFound {
+            entity: Entity::Tenant,
+        }) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(h) => assert!(matches!(
+            h.count_users().await,
+            Err(Error::NotFound {
+                entity: Entity::Tenant
+            })
+        )),
+    }
+    let fresh = elsewhere.open(&new).await.expect("open the new tenant");
+    assert_eq!(fresh.count_users().await.expect("count"), 1);
+    here.delete_tenant(new.id).await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn recreated_slug_is_out_of_reach_of_old_handles_qualified() {
+    recreated_slug_is_out_of_reach_of_old_handles(Routing::QualifiedSql).await;
+}
+
+#[tokio::test]
+async fn recreated_slug_is_out_of_reach_of_old_handles_set_local() {
+    recreated_slug_is_out_of_reach_of_old_handles(Routing::SetLocalSearchPath).await;
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use saas_core::store::{MigrationProgress, Store};
 use saas_core::tenancy::Tenant;
-use saas_store_postgres::{PgConfig, PgStore};
+use saas_store_postgres::{PgConfig, PgStore, tenant_schema_name};
 
 /// A database of its own: this test breaks tenants on purpose, and other
 /// suites' migrate runs must never see them.
@@ -31,7 +31,7 @@ async fn exec(store: &PgStore, sql: String) {
 
 async fn version(store: &PgStore, t: &Tenant) -> i32 {
     sqlx::query_scalar("SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1")
-        .bind(format!("t_{}", t.slug))
+        .bind(tenant_schema_name(t))
         .fetch_one(store.catalog_pool())
         .await
         .expect("ledger row")
@@ -40,7 +40,7 @@ async fn version(store: &PgStore, t: &Tenant) -> i32 {
 /// Puts a tenant back at version 1; with `drop_indexes` false its schema
 /// still has version 2's indexes, so re-applying version 2 fails.
 async fn set_back(store: &PgStore, t: &Tenant, drop_indexes: bool) {
-    let schema = format!("t_{}", t.slug);
+    let schema = tenant_schema_name(t);
     if drop_indexes {
         let list: Vec<String> = V2_INDEXES
             .iter()
@@ -59,7 +59,7 @@ async fn index_count(store: &PgStore, t: &Tenant) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = ANY($2)",
     )
-    .bind(format!("t_{}", t.slug))
+    .bind(tenant_schema_name(t))
     .bind(V2_INDEXES)
     .fetch_one(store.catalog_pool())
     .await

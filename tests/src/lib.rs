@@ -152,13 +152,6 @@ macro_rules! __conformance_case {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_one {
-    (postgres, stale_handles_of_a_deleted_tenant_write_nothing, $backend:expr) => {
-        $crate::__conformance_test!(
-            stale_handles_of_a_deleted_tenant_write_nothing,
-            $backend,
-            "BUG saas-store-postgres names a tenant's schema after its slug only: a handle or session of a deleted tenant reads and writes the schema of a new tenant registered with the same slug"
-        );
-    };
     ($module:ident, $case:ident, $backend:expr) => {
         $crate::__conformance_test!($case, $backend);
     };

@@ -157,13 +157,16 @@ pub async fn tenant(store: &PgStore) -> (Tenant, User) {
         .expect("create tenant")
 }
 
-/// Whether a schema named `t_<slug>` exists in the database at `url`.
+/// Whether any tenant schema of `slug` (`t_<slug>_<12 hex digits>`, whatever
+/// the tenant id) exists in the database at `url`.
 pub async fn schema_exists(url: &str, slug: &Slug) -> bool {
     let mut conn = PgConnection::connect(url).await.expect("connect");
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
-        .bind(format!("t_{}", slug.as_str()))
-        .fetch_optional(&mut conn)
-        .await
-        .expect("query pg_namespace");
+    // A slug is [a-z0-9_]: nothing in it means anything to a regex.
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname ~ $1 LIMIT 1")
+            .bind(format!("^t_{}_[0-9a-f]{{12}}$", slug.as_str()))
+            .fetch_optional(&mut conn)
+            .await
+            .expect("query pg_namespace");
     found.is_some()
 }
