@@ -436,3 +436,55 @@ async fn claims_match_the_reference_queue() {
         }
     }
 }
+
+/// Concurrent completions are committed together (group commit) yet each
+/// is fenced on its own and gets its own outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_completions_are_fenced_one_by_one() {
+    let q = fresh();
+    let kind = fresh_kind();
+    let t0 = now();
+    let jobs: Vec<NewJob> = (0..300).map(|i| NewJob::new(&kind, json!(i))).collect();
+    q.enqueue_many(&jobs, t0).await.expect("enqueue");
+    let got = q.claim(&request("w", &kind, 300), t0).await.expect("claim");
+    assert_eq!(got.len(), 300);
+    let mut tasks = Vec::new();
+    for (i, job) in got.iter().enumerate() {
+        let queue = q.queue.clone();
+        // Every third completion carries a stale attempt; every seventh
+        // names a job that does not exist.
+        let (id, attempt) = match (i % 3, i % 7) {
+            (_, 0) => (JobId::new(), 1),
+            (0, _) => (job.id, 2),
+            _ => (job.id, 1),
+        };
+        tasks.push(tokio::spawn(async move {
+            (i, queue.complete(id, attempt, &json!(i), t0).await)
+        }));
+    }
+    for task in tasks {
+        let (i, outcome) = task.await.expect("task");
+        let job = &got[i];
+        let record = q.job(job.id).await.expect("job").expect("stored");
+        match (i % 3, i % 7) {
+            (_, 0) => {
+                assert!(
+                    matches!(outcome, Err(QueueError::NotFound { .. })),
+                    "{i}: {outcome:?}"
+                );
+                assert_eq!(record.status, JobStatus::Running);
+            }
+            (0, _) => {
+                assert!(
+                    matches!(outcome, Err(QueueError::LeaseLost { attempt: 2, .. })),
+                    "{i}: {outcome:?}"
+                );
+                assert_eq!(record.status, JobStatus::Running);
+            }
+            _ => {
+                outcome.expect("completed");
+                assert_eq!(record.get(), Some(&json!(i)));
+            }
+        }
+    }
+}
