@@ -41,6 +41,7 @@
 
 mod catalog;
 mod error;
+mod queue;
 mod rows;
 mod schema;
 mod tenant;
@@ -56,6 +57,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::PgError;
+pub use queue::PgQueue;
 
 use tenant::{PgTenant, Statements};
 

@@ -1,0 +1,1064 @@
+//! [`PgQueue`]: the durable [`JobQueue`] on PostgreSQL.
+//!
+//! Jobs live in one table of the shared schema, `saas_shared.jobs`, next to
+//! the catalog. Every statement is static SQL; nothing a caller passes is
+//! ever part of a statement's text.
+//!
+//! - **Claims** are one statement. It finds the tenant groups that have ready
+//!   jobs of the requested kinds with a loose index scan (a recursive CTE
+//!   hopping from one tenant to the next in the `jobs_waiting` partial
+//!   index), reads each group's best jobs in claim order with a `LATERAL …
+//!   LIMIT`, adds expired leases from `jobs_leased`, ranks the lot with
+//!   `row_number() OVER (PARTITION BY tenant …)`, and then locks jobs in
+//!   `(rank, priority DESC, run_at, id)` order with `FOR UPDATE SKIP LOCKED`
+//!   until it holds `limit` of them, which it leases (`UPDATE … FROM`). In the
+//!   same statement, expired leases on their final attempt become dead.
+//!   Locking comes *after* ranking because `FOR UPDATE` cannot sit under a
+//!   window function, and because locking each group's candidates would write
+//!   a lock for every row read; locking the ranked list under a `LIMIT` writes
+//!   locks only for the jobs handed out. The lock re-checks readiness on the
+//!   current row version, so a job another claimer leased in the meantime is
+//!   skipped, never handed out twice.
+//! - **How much is read.** With `G` tenant groups ready, only ranks up to
+//!   `window - G + 1` can be picked (every other group's first job precedes
+//!   a group's second), so each group's scan stops there; `window` is
+//!   [`CLAIM_WINDOW`] times the limit, which leaves room for concurrent
+//!   claimers to skip each other's rows. A claim therefore reads about
+//!   `2 G + window` index entries however many jobs are queued. The statement's
+//!   cost estimate stays small, which also keeps PostgreSQL's JIT (which
+//!   would spend a second compiling it) out of the way.
+//! - **Completions, failures and heartbeats** are one `UPDATE` by primary key
+//!   fenced by `attempts = $n AND status = 'running'`; only when it changes
+//!   nothing is the job looked up, to tell [`QueueError::LeaseLost`] from
+//!   [`QueueError::NotFound`]. [`PgQueue::complete_many`] fences a whole
+//!   batch in one statement.
+//! - **Unique keys** are a partial unique index over `(tenant_id,
+//!   unique_key)` for jobs that are not cancelled; an enqueue whose key is
+//!   taken inserts nothing (`ON CONFLICT DO NOTHING`) and returns the holder.
+//! - **Wake-ups**: an enqueue of a job that is ready now sends
+//!   `pg_notify('saas_jobs', kind)` in its own statement, so it is delivered
+//!   when the enqueue commits (with the caller's transaction, for
+//!   [`PgQueue::enqueue_in`]). Each queue shares one `LISTEN`ing connection
+//!   among its [`JobQueue::wait_for_work`] callers, started on first use; the
+//!   timeout is the polling fallback when a notification is lost.
+//!
+//! Platform jobs (tenant `None`) are stored with the nil UUID as their
+//! tenant, so that tenant groups compare with `=` and sort in the index,
+//! which the loose index scan needs. Tenant ids are UUIDv7 and never nil;
+//! enqueueing for a nil tenant id is refused.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use saas_core::jobs::memory::LEASE_EXPIRED_ON_FINAL_ATTEMPT;
+use saas_core::jobs::queue::MAX_ATTEMPTS_LIMIT;
+use saas_core::jobs::{
+    ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
+    QueueResult,
+};
+use saas_core::tenancy::TenantId;
+use serde_json::Value;
+use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::{PgError, PgStore};
+
+/// The channel enqueues notify and waiting workers listen on. The payload
+/// is the job's kind.
+pub(crate) const NOTIFY_CHANNEL: &str = "saas_jobs";
+
+/// A claim ranks up to this many times its limit, so that concurrent
+/// claimers, which see the same order, find enough unlocked jobs past the
+/// ones the others are taking.
+pub(crate) const CLAIM_WINDOW: u32 = 4;
+
+/// Advisory lock key serializing the queue's table setup between processes
+/// (the shared schema's setup uses `…0001`).
+const QUEUE_SETUP_LOCK: i64 = 0x5aa5_0000_0000_0002;
+
+/// Most finished jobs one prune statement deletes, so a large prune does not
+/// hold locks on (or write WAL for) millions of rows at once.
+const PRUNE_CHUNK: i64 = 10_000;
+
+/// How long the listener waits before reconnecting after an error.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// The queue's table and indexes; every statement is idempotent.
+const SETUP: &str = r#"
+CREATE SCHEMA IF NOT EXISTS saas_shared;
+CREATE TABLE IF NOT EXISTS saas_shared.jobs (
+    id uuid NOT NULL,
+    kind text NOT NULL,
+    tenant_id uuid NOT NULL,
+    payload json NOT NULL,
+    status text NOT NULL,
+    priority integer NOT NULL,
+    attempts integer NOT NULL,
+    max_attempts integer NOT NULL,
+    run_at timestamptz NOT NULL,
+    unique_key text,
+    worker text,
+    lease_until timestamptz,
+    result json,
+    last_error text,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    started_at timestamptz,
+    finished_at timestamptz,
+    CONSTRAINT jobs_pkey PRIMARY KEY (id),
+    CONSTRAINT jobs_status_check CHECK (status IN
+        ('queued', 'scheduled', 'running', 'succeeded', 'retrying', 'dead', 'cancelled'))
+) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
+COMMENT ON TABLE saas_shared.jobs IS 'The saas job queue (saas_store_postgres::PgQueue).';
+COMMENT ON COLUMN saas_shared.jobs.tenant_id IS
+    'The tenant the job runs for; the nil UUID for platform jobs.';
+-- Claims: the loose index scan over (kind, tenant_id) and each group's jobs
+-- in claim order.
+CREATE INDEX IF NOT EXISTS jobs_waiting ON saas_shared.jobs
+    (kind, tenant_id, priority DESC, run_at, id)
+    WHERE status IN ('queued', 'scheduled', 'retrying');
+-- Claims: leases that ran out.
+CREATE INDEX IF NOT EXISTS jobs_leased ON saas_shared.jobs (lease_until)
+    WHERE status = 'running';
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique_key ON saas_shared.jobs (tenant_id, unique_key)
+    WHERE unique_key IS NOT NULL AND status <> 'cancelled';
+"#;
+
+/// Columns of a full record, in the order [`record`] reads them.
+macro_rules! record_columns {
+    () => {
+        "id, kind, tenant_id, payload, status, priority, attempts, max_attempts, run_at, \
+         unique_key, worker, lease_until, result, last_error, created_at, updated_at, \
+         started_at, finished_at"
+    };
+}
+
+const INSERT: &str = "
+WITH ins AS (
+    INSERT INTO saas_shared.jobs (id, kind, tenant_id, payload, status, priority, attempts,
+        max_attempts, run_at, unique_key, created_at, updated_at)
+    VALUES ($1, $2, $3, $4::json, $5, $6, 0, $7, $8, $9, $10, $10)
+    ON CONFLICT (tenant_id, unique_key) WHERE unique_key IS NOT NULL AND status <> 'cancelled'
+    DO NOTHING
+    RETURNING id, kind, status
+)
+SELECT ins.id,
+       (CASE WHEN ins.status = 'queued' THEN pg_notify('saas_jobs', ins.kind) END)::text AS woke
+  FROM ins";
+
+const KEY_HOLDER: &str = "
+SELECT id FROM saas_shared.jobs
+ WHERE tenant_id = $1 AND unique_key = $2 AND unique_key IS NOT NULL AND status <> 'cancelled'";
+
+const INSERT_MANY: &str = "
+WITH ins AS (
+    INSERT INTO saas_shared.jobs (id, kind, tenant_id, payload, status, priority, attempts,
+        max_attempts, run_at, unique_key, created_at, updated_at)
+    SELECT u.id, u.kind, u.tenant_id, u.payload::json, u.status, u.priority, 0,
+           u.max_attempts, u.run_at, NULL, $8, $8
+      FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::int4[],
+                  $7::int4[], $9::timestamptz[])
+           AS u(id, kind, tenant_id, payload, status, priority, max_attempts, run_at)
+    RETURNING kind, status
+)
+SELECT pg_notify('saas_jobs', k.kind)::text
+  FROM (SELECT DISTINCT ins.kind FROM ins WHERE ins.status = 'queued') k";
+
+/// Kinds that have waiting jobs or expired leases, for claims of any kind.
+const READY_KINDS: &str = "
+WITH RECURSIVE waiting(kind) AS (
+    (SELECT j.kind FROM saas_shared.jobs j
+      WHERE j.status IN ('queued', 'scheduled', 'retrying')
+      ORDER BY j.kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.kind FROM saas_shared.jobs j
+             WHERE j.status IN ('queued', 'scheduled', 'retrying') AND j.kind > w.kind
+             ORDER BY j.kind LIMIT 1)
+      FROM waiting w WHERE w.kind IS NOT NULL
+)
+SELECT kind FROM waiting WHERE kind IS NOT NULL
+UNION
+SELECT j.kind FROM saas_shared.jobs j WHERE j.status = 'running' AND j.lease_until <= $1";
+
+/// The claim. `$1` kinds (distinct, non-empty), `$2` now, `$3` limit,
+/// `$4` lease end, `$5` worker, `$6` the ranking window (see the module docs).
+const CLAIM: &str = "
+WITH RECURSIVE
+kinds(kind) AS (SELECT DISTINCT u.k FROM unnest($1::text[]) AS u(k)),
+-- One row per (kind, tenant) with a ready job: a loose index scan.
+groups(kind, tenant_id) AS (
+    SELECT k.kind, (SELECT j.tenant_id FROM saas_shared.jobs j
+                     WHERE j.kind = k.kind AND j.status IN ('queued', 'scheduled', 'retrying')
+                       AND j.run_at <= $2
+                     ORDER BY j.tenant_id LIMIT 1)
+      FROM kinds k
+    UNION ALL
+    SELECT g.kind, (SELECT j.tenant_id FROM saas_shared.jobs j
+                     WHERE j.kind = g.kind AND j.tenant_id > g.tenant_id
+                       AND j.status IN ('queued', 'scheduled', 'retrying') AND j.run_at <= $2
+                     ORDER BY j.tenant_id LIMIT 1)
+      FROM groups g WHERE g.tenant_id IS NOT NULL
+),
+-- No rank beyond window - groups + 1 can be picked.
+depth(n) AS (
+    SELECT greatest(1, $6::int8 - count(DISTINCT g.tenant_id) + 1)
+      FROM groups g WHERE g.tenant_id IS NOT NULL
+),
+candidates AS (
+    SELECT c.id, c.tenant_id, c.priority, c.run_at
+      FROM depth d
+     CROSS JOIN groups g
+     CROSS JOIN LATERAL (
+        SELECT j.id, j.tenant_id, j.priority, j.run_at FROM saas_shared.jobs j
+         WHERE j.kind = g.kind AND j.tenant_id = g.tenant_id
+           AND j.status IN ('queued', 'scheduled', 'retrying') AND j.run_at <= $2
+         ORDER BY j.priority DESC, j.run_at, j.id
+         LIMIT d.n) c
+     WHERE g.tenant_id IS NOT NULL
+    UNION ALL
+    SELECT e.id, e.tenant_id, e.priority, e.run_at FROM (
+        SELECT x.id, x.tenant_id, x.priority, x.run_at,
+               row_number() OVER (PARTITION BY x.tenant_id
+                                  ORDER BY x.priority DESC, x.run_at, x.id) AS r
+          FROM saas_shared.jobs x
+         WHERE x.status = 'running' AND x.lease_until <= $2 AND x.attempts < x.max_attempts
+           AND x.kind = ANY($1::text[])
+    ) e WHERE e.r <= $6::int8
+),
+ranked AS (
+    SELECT c.id, c.priority, c.run_at,
+           row_number() OVER (PARTITION BY c.tenant_id
+                              ORDER BY c.priority DESC, c.run_at, c.id) AS rank
+      FROM candidates c
+),
+-- Lock in claim order until `limit` are held, re-checking readiness on the
+-- current row version; rows other claimers hold are skipped.
+picked AS (
+    SELECT j.id, r.rank FROM (
+        SELECT * FROM ranked r0 ORDER BY r0.rank, r0.priority DESC, r0.run_at, r0.id LIMIT $6
+    ) r
+      JOIN saas_shared.jobs j ON j.id = r.id
+     WHERE (j.status IN ('queued', 'scheduled', 'retrying') AND j.run_at <= $2)
+        OR (j.status = 'running' AND j.lease_until <= $2 AND j.attempts < j.max_attempts)
+     ORDER BY r.rank, r.priority DESC, r.run_at, r.id
+     LIMIT $3
+     FOR UPDATE OF j SKIP LOCKED
+),
+buried AS (
+    UPDATE saas_shared.jobs j
+       SET status = 'dead', last_error = $7, lease_until = NULL, finished_at = $2,
+           updated_at = $2
+     WHERE j.id IN (
+        SELECT x.id FROM saas_shared.jobs x
+         WHERE x.status = 'running' AND x.lease_until <= $2 AND x.attempts >= x.max_attempts
+           AND x.kind = ANY($1::text[])
+         FOR UPDATE SKIP LOCKED)
+    RETURNING j.id
+),
+leased AS (
+    UPDATE saas_shared.jobs j
+       SET status = 'running', attempts = j.attempts + 1, lease_until = $4, worker = $5,
+           started_at = $2, updated_at = $2
+      FROM picked p
+     WHERE j.id = p.id
+    RETURNING j.id, j.kind, j.payload, j.tenant_id, j.priority, j.attempts, j.max_attempts,
+              j.lease_until, j.created_at, j.run_at, p.rank
+)
+SELECT l.id, l.kind, l.payload, l.tenant_id, l.priority, l.attempts, l.max_attempts,
+       l.lease_until, l.created_at
+  FROM leased l
+ ORDER BY l.rank, l.priority DESC, l.run_at, l.id";
+
+const HEARTBEAT: &str = "
+UPDATE saas_shared.jobs SET lease_until = $3
+ WHERE id = $1 AND attempts = $2 AND status = 'running'";
+
+const COMPLETE: &str = "
+UPDATE saas_shared.jobs
+   SET status = 'succeeded', result = $3::json, lease_until = NULL, finished_at = $4,
+       updated_at = $4
+ WHERE id = $1 AND attempts = $2 AND status = 'running'";
+
+const COMPLETE_MANY: &str = "
+UPDATE saas_shared.jobs j
+   SET status = 'succeeded', result = d.result::json, lease_until = NULL, finished_at = $4,
+       updated_at = $4
+  FROM unnest($1::uuid[], $2::int4[], $3::text[]) AS d(id, attempt, result)
+ WHERE j.id = d.id AND j.attempts = d.attempt AND j.status = 'running'
+RETURNING j.id, j.attempts";
+
+const FAIL: &str = "
+UPDATE saas_shared.jobs
+   SET last_error = $3, lease_until = NULL, updated_at = $5,
+       status = CASE WHEN $4::timestamptz IS NOT NULL AND attempts < max_attempts
+                     THEN 'retrying' ELSE 'dead' END,
+       run_at = CASE WHEN $4::timestamptz IS NOT NULL AND attempts < max_attempts
+                     THEN $4::timestamptz ELSE run_at END,
+       finished_at = CASE WHEN $4::timestamptz IS NOT NULL AND attempts < max_attempts
+                          THEN finished_at ELSE $5 END
+ WHERE id = $1 AND attempts = $2 AND status = 'running'";
+
+const STATUS_OF: &str = "SELECT status FROM saas_shared.jobs WHERE id = $1";
+
+const EXISTING: &str = "SELECT id FROM saas_shared.jobs WHERE id = ANY($1::uuid[])";
+
+const GET: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM saas_shared.jobs WHERE id = $1"
+);
+
+const CANCEL: &str = concat!(
+    "UPDATE saas_shared.jobs SET status = 'cancelled', finished_at = $2, updated_at = $2 \
+     WHERE id = $1 AND status IN ('queued', 'scheduled', 'retrying') RETURNING ",
+    record_columns!()
+);
+
+const RETRY: &str = concat!(
+    "WITH r AS (UPDATE saas_shared.jobs \
+        SET max_attempts = least(attempts::int8 + $2, 2147483647)::int4, run_at = $3, \
+            status = CASE WHEN $3 > $4 THEN 'scheduled' ELSE 'queued' END, \
+            finished_at = NULL, result = NULL, updated_at = $4 \
+      WHERE id = $1 AND status = 'dead' RETURNING ",
+    record_columns!(),
+    ") SELECT r.*, (CASE WHEN r.status = 'queued' THEN pg_notify('saas_jobs', r.kind) END)::text \
+       AS woke FROM r"
+);
+
+const PRUNE: &str = "
+DELETE FROM saas_shared.jobs WHERE id IN (
+    SELECT id FROM saas_shared.jobs
+     WHERE status IN ('succeeded', 'dead', 'cancelled') AND finished_at < $1
+     LIMIT $2)";
+
+const COUNTS: &str =
+    "SELECT status, count(*) FROM saas_shared.jobs GROUP BY status ORDER BY status";
+
+/// A durable, multi-process [`JobQueue`] in `saas_shared.jobs`.
+///
+/// Cloning is cheap and shares the pool and the listener. Any number of
+/// processes may run queues on one database: they claim disjoint jobs.
+///
+/// ```no_run
+/// use saas_core::jobs::{ClaimRequest, JobQueue, NewJob};
+/// use saas_store_postgres::PgQueue;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let queue = PgQueue::connect("postgres://postgres@127.0.0.1/app").await?;
+/// let now = chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros())
+///     .expect("now");
+/// let job = queue.enqueue(&NewJob::new("hello", serde_json::json!({"to": "world"})), now).await?;
+/// let request = ClaimRequest {
+///     worker: "w1".into(),
+///     lease: std::time::Duration::from_secs(60),
+///     limit: 10,
+///     kinds: vec!["hello".into()],
+/// };
+/// let leased = queue.claim(&request, now).await?;
+/// queue.complete(job.id, leased[0].attempt, &serde_json::json!("done"), now).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// Woken by the listener; shared with its task.
+    notify: Arc<Notify>,
+    /// The listening task, started by the first `wait_for_work`.
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let handle = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+    }
+}
+
+impl fmt::Debug for PgQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgQueue")
+            .field("pool_size", &self.inner.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: sqlx::Error) -> QueueError {
+    QueueError::backend(PgError::from(e))
+}
+
+fn corrupt(column: &'static str) -> QueueError {
+    QueueError::backend(PgError::Corrupt { column })
+}
+
+impl PgQueue {
+    /// A queue on `pool`, creating its table and indexes if they are missing
+    /// (idempotent, and safe when many processes start at once).
+    pub async fn new(pool: PgPool) -> Result<PgQueue, PgError> {
+        let mut conn = pool.acquire().await?;
+        setup(&mut conn).await?;
+        drop(conn);
+        Ok(PgQueue {
+            inner: Arc::new(Inner {
+                pool,
+                notify: Arc::new(Notify::new()),
+                listener: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Connects a pool of ten connections to `url` and calls
+    /// [`PgQueue::new`].
+    pub async fn connect(url: &str) -> Result<PgQueue, PgError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await?;
+        Self::new(pool).await
+    }
+
+    /// The queue in `store`'s catalog database, on the store's pool.
+    pub async fn for_store(store: &PgStore) -> Result<PgQueue, PgError> {
+        Self::new(store.catalog_pool().clone()).await
+    }
+
+    /// The pool this queue runs on.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Enqueues `job` on `conn`, which may be inside the caller's
+    /// transaction (pass `&mut *tx`): the job then exists, and its wake-up is
+    /// sent, only if that transaction commits, so a job can never refer to
+    /// tenant data that was rolled back. Semantics of [`JobQueue::enqueue`].
+    ///
+    /// Inside a `REPEATABLE READ` or `SERIALIZABLE` transaction, a unique key
+    /// taken by a job that a concurrent transaction committed fails with a
+    /// serialization error (a backend error): retry the transaction.
+    pub async fn enqueue_in(
+        conn: &mut PgConnection,
+        job: &NewJob,
+        now: DateTime<Utc>,
+    ) -> QueueResult<Enqueued> {
+        let row = Insert::new(job, now)?;
+        // A holder can vanish (cancelled, pruned) between the refused insert
+        // and the lookup; then the insert is tried again.
+        for _ in 0..8 {
+            let inserted = sqlx::query(INSERT)
+                .bind(row.id.0)
+                .bind(&row.kind)
+                .bind(row.tenant)
+                .bind(&row.payload)
+                .bind(row.status.as_str())
+                .bind(row.priority)
+                .bind(row.max_attempts)
+                .bind(row.run_at)
+                .bind(&row.unique_key)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            if inserted.is_some() {
+                return Ok(Enqueued {
+                    id: row.id,
+                    created: true,
+                });
+            }
+            let holder: Option<Uuid> = sqlx::query_scalar(KEY_HOLDER)
+                .bind(row.tenant)
+                .bind(&row.unique_key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            if let Some(holder) = holder {
+                return Ok(Enqueued {
+                    id: JobId(holder),
+                    created: false,
+                });
+            }
+        }
+        Err(QueueError::backend(PgError::Corrupt {
+            column: "jobs.unique_key (holder keeps vanishing)",
+        }))
+    }
+
+    /// Enqueues every job of `jobs` in one transaction, with the semantics of
+    /// [`JobQueue::enqueue`] for each, in order (a later job whose unique key
+    /// an earlier one took gets that job's id with `created = false`).
+    /// All-or-nothing: when any job is invalid, nothing is stored. Jobs
+    /// without unique keys go in with one statement.
+    pub async fn enqueue_many(
+        &self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<Enqueued>> {
+        let rows = jobs
+            .iter()
+            .map(|job| Insert::new(job, now))
+            .collect::<QueueResult<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        let mut tx = conn.begin().await.map_err(backend)?;
+        let out = if rows.iter().all(|r| r.unique_key.is_none()) {
+            sqlx::query(INSERT_MANY)
+                .bind(rows.iter().map(|r| r.id.0).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.tenant).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.priority).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.max_attempts).collect::<Vec<_>>())
+                .bind(now)
+                .bind(rows.iter().map(|r| r.run_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            rows.iter()
+                .map(|r| Enqueued {
+                    id: r.id,
+                    created: true,
+                })
+                .collect()
+        } else {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                out.push(Self::enqueue_in(&mut tx, job, now).await?);
+            }
+            out
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    /// Records the success of several leased jobs in one statement: each
+    /// `(id, attempt, result)` as [`JobQueue::complete`] would, fenced one by
+    /// one. Returns one outcome per job, in order; a fenced-off job does not
+    /// stop the others.
+    pub async fn complete_many(
+        &self,
+        done: &[(JobId, u32, Value)],
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<QueueResult<()>>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(done.len());
+        let mut attempts = Vec::with_capacity(done.len());
+        let mut results = Vec::with_capacity(done.len());
+        for (id, attempt, result) in done {
+            // An attempt beyond i32 was never handed out: it matches no row.
+            ids.push(id.0);
+            attempts.push(i32::try_from(*attempt).unwrap_or(-1));
+            results.push(to_json(result)?);
+        }
+        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        let completed: Vec<(Uuid, i32)> = sqlx::query_as(COMPLETE_MANY)
+            .bind(&ids)
+            .bind(&attempts)
+            .bind(&results)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+        // The (id, attempt) pairs that completed; each completes one entry,
+        // so a pair listed twice is stale the second time.
+        let mut completed: HashSet<(Uuid, i32)> = completed.into_iter().collect();
+        let done_ids: HashSet<Uuid> = completed.iter().map(|(id, _)| *id).collect();
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !done_ids.contains(id))
+            .collect();
+        let existing: HashSet<Uuid> = if missing.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, Uuid>(EXISTING)
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .collect()
+        };
+        Ok(done
+            .iter()
+            .zip(&attempts)
+            .map(|((id, attempt, _), stored)| {
+                if completed.remove(&(id.0, *stored)) {
+                    Ok(())
+                } else if done_ids.contains(&id.0) || existing.contains(&id.0) {
+                    Err(QueueError::LeaseLost {
+                        id: *id,
+                        attempt: *attempt,
+                    })
+                } else {
+                    Err(QueueError::NotFound { id: *id })
+                }
+            })
+            .collect())
+    }
+
+    /// How many jobs are stored in each status (statuses with none are left
+    /// out), for metrics and operators.
+    pub async fn counts(&self) -> QueueResult<Vec<(JobStatus, u64)>> {
+        let rows = sqlx::query(COUNTS)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get(0).map_err(backend)?;
+                let n: i64 = row.try_get(1).map_err(backend)?;
+                Ok((parse_status(&status)?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// Fails with `LeaseLost` or `NotFound` after a fenced statement changed
+    /// nothing.
+    async fn refused(&self, id: JobId, attempt: u32) -> QueueError {
+        match self.status_of(id).await {
+            Ok(Some(_)) => QueueError::LeaseLost { id, attempt },
+            Ok(None) => QueueError::NotFound { id },
+            Err(e) => e,
+        }
+    }
+
+    async fn status_of(&self, id: JobId) -> QueueResult<Option<JobStatus>> {
+        let status: Option<String> = sqlx::query_scalar(STATUS_OF)
+            .bind(id.0)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        status.as_deref().map(parse_status).transpose()
+    }
+
+    /// `InvalidState` (or `NotFound`) after a status-guarded statement
+    /// changed nothing.
+    async fn wrong_state(&self, id: JobId, action: &'static str) -> QueueError {
+        match self.status_of(id).await {
+            Ok(Some(status)) => QueueError::InvalidState { id, status, action },
+            Ok(None) => QueueError::NotFound { id },
+            Err(e) => e,
+        }
+    }
+
+    fn start_listener(&self) {
+        let mut slot = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let pool = self.inner.pool.clone();
+        let notify = Arc::clone(&self.inner.notify);
+        *slot = Some(tokio::spawn(listen(pool, notify)));
+    }
+}
+
+/// Wakes every waiter, and leaves a permit so that a worker that is between
+/// an empty claim and its wait does not sleep through this wake-up.
+fn wake(notify: &Notify) {
+    notify.notify_waiters();
+    notify.notify_one();
+}
+
+/// The listening task: wakes waiters on every notification and after every
+/// reconnect (notifications sent while disconnected are lost). Ends when the
+/// pool is closed; aborted when the queue is dropped.
+async fn listen(pool: PgPool, notify: Arc<Notify>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => {
+                tracing::warn!(%error, "job queue listener cannot connect; retrying");
+                tokio::time::sleep(LISTEN_RETRY).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
+            tracing::warn!(%error, "job queue listener cannot LISTEN; retrying");
+            tokio::time::sleep(LISTEN_RETRY).await;
+            continue;
+        }
+        wake(&notify);
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wake(&notify),
+                // The connection was lost and will be re-established.
+                Ok(None) => wake(&notify),
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "job queue listener failed; reconnecting");
+                    tokio::time::sleep(LISTEN_RETRY).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Creates the queue's table and indexes under the queue's advisory lock.
+/// `CREATE SCHEMA IF NOT EXISTS` can still race a store creating the shared
+/// schema under its own lock; the loser of that race tries again.
+async fn setup(conn: &mut PgConnection) -> Result<(), PgError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match setup_once(conn).await {
+            Err(e) if tries < 3 && is_create_race(&e) => continue,
+            other => return other.map_err(PgError::from),
+        }
+    }
+}
+
+fn is_create_race(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505" || c == "42P06" || c == "42P07")
+}
+
+async fn setup_once(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(QUEUE_SETUP_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(SETUP).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+fn to_json(v: &Value) -> QueueResult<String> {
+    serde_json::to_string(v).map_err(QueueError::backend)
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> QueueResult<DateTime<Utc>> {
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or(QueueError::Invalid {
+            field: "lease",
+            message: "lease is too long".into(),
+        })
+}
+
+/// PostgreSQL `text` cannot hold NUL; a worker name or an error message
+/// carrying one must not make the job unfinishable.
+fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// The stored tenant group: the id, or the nil UUID for platform jobs.
+fn group(tenant: Option<TenantId>) -> Uuid {
+    tenant.map_or(Uuid::nil(), |t| t.0)
+}
+
+fn tenant_of(group: Uuid) -> Option<TenantId> {
+    (!group.is_nil()).then_some(TenantId(group))
+}
+
+fn parse_status(s: &str) -> QueueResult<JobStatus> {
+    s.parse::<JobStatus>().map_err(|_| corrupt("jobs.status"))
+}
+
+fn count(row: &PgRow, column: &'static str) -> QueueResult<u32> {
+    let n: i32 = row.try_get(column).map_err(backend)?;
+    u32::try_from(n).map_err(|_| corrupt(column))
+}
+
+/// A validated job, ready to insert.
+#[derive(Debug)]
+struct Insert {
+    id: JobId,
+    kind: String,
+    tenant: Uuid,
+    payload: String,
+    status: JobStatus,
+    priority: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    unique_key: Option<String>,
+}
+
+impl Insert {
+    fn new(job: &NewJob, now: DateTime<Utc>) -> QueueResult<Insert> {
+        job.validate()?;
+        if job.tenant.is_some_and(|t| t.0.is_nil()) {
+            return Err(QueueError::Invalid {
+                field: "tenant",
+                message: "the nil UUID is not a tenant id".into(),
+            });
+        }
+        let run_at = job.run_at.unwrap_or(now);
+        Ok(Insert {
+            id: JobId::new(),
+            kind: job.kind.clone(),
+            tenant: group(job.tenant),
+            payload: to_json(&job.payload)?,
+            status: if run_at > now {
+                JobStatus::Scheduled
+            } else {
+                JobStatus::Queued
+            },
+            priority: job.priority,
+            // validate() bounds it to 1..=MAX_ATTEMPTS_LIMIT.
+            max_attempts: i32::try_from(job.max_attempts).map_err(|_| QueueError::Invalid {
+                field: "max_attempts",
+                message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
+            })?,
+            run_at,
+            unique_key: job.unique_key.clone(),
+        })
+    }
+}
+
+fn record(row: &PgRow) -> QueueResult<JobRecord> {
+    let get = |e: sqlx::Error| backend(e);
+    let status: String = row.try_get("status").map_err(get)?;
+    Ok(JobRecord {
+        id: JobId(row.try_get("id").map_err(get)?),
+        kind: row.try_get("kind").map_err(get)?,
+        tenant: tenant_of(row.try_get("tenant_id").map_err(get)?),
+        payload: row.try_get("payload").map_err(get)?,
+        status: parse_status(&status)?,
+        priority: row.try_get("priority").map_err(get)?,
+        attempts: count(row, "attempts")?,
+        max_attempts: count(row, "max_attempts")?,
+        run_at: row.try_get("run_at").map_err(get)?,
+        unique_key: row.try_get("unique_key").map_err(get)?,
+        worker: row.try_get("worker").map_err(get)?,
+        lease_until: row.try_get("lease_until").map_err(get)?,
+        result: row.try_get("result").map_err(get)?,
+        last_error: row.try_get("last_error").map_err(get)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        updated_at: row.try_get("updated_at").map_err(get)?,
+        started_at: row.try_get("started_at").map_err(get)?,
+        finished_at: row.try_get("finished_at").map_err(get)?,
+    })
+}
+
+fn leased(row: &PgRow) -> QueueResult<LeasedJob> {
+    let get = |e: sqlx::Error| backend(e);
+    Ok(LeasedJob {
+        id: JobId(row.try_get("id").map_err(get)?),
+        kind: row.try_get("kind").map_err(get)?,
+        payload: row.try_get("payload").map_err(get)?,
+        tenant: tenant_of(row.try_get("tenant_id").map_err(get)?),
+        priority: row.try_get("priority").map_err(get)?,
+        attempt: count(row, "attempts")?,
+        max_attempts: count(row, "max_attempts")?,
+        lease_until: row.try_get("lease_until").map_err(get)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+    })
+}
+
+#[async_trait]
+impl JobQueue for PgQueue {
+    async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> QueueResult<Enqueued> {
+        // Validate before taking a connection.
+        Insert::new(job, now)?;
+        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        Self::enqueue_in(&mut conn, job, now).await
+    }
+
+    async fn claim(
+        &self,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<LeasedJob>> {
+        let lease_until = lease_end(now, request.lease)?;
+        let kinds: Vec<String> = if request.kinds.is_empty() {
+            sqlx::query_scalar(READY_KINDS)
+                .bind(now)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(backend)?
+        } else {
+            let mut kinds = request.kinds.clone();
+            kinds.sort();
+            kinds.dedup();
+            kinds
+        };
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = i64::from(request.limit);
+        let window = limit * i64::from(CLAIM_WINDOW);
+        let rows = sqlx::query(CLAIM)
+            .bind(&kinds)
+            .bind(now)
+            .bind(limit)
+            .bind(lease_until)
+            .bind(sanitize(&request.worker).as_ref())
+            .bind(window)
+            .bind(LEASE_EXPIRED_ON_FINAL_ATTEMPT)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(leased).collect()
+    }
+
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        attempt: u32,
+        lease_until: DateTime<Utc>,
+    ) -> QueueResult<()> {
+        if let Ok(a) = i32::try_from(attempt) {
+            let done = sqlx::query(HEARTBEAT)
+                .bind(id.0)
+                .bind(a)
+                .bind(lease_until)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+        }
+        Err(self.refused(id, attempt).await)
+    }
+
+    async fn complete(
+        &self,
+        id: JobId,
+        attempt: u32,
+        result: &Value,
+        now: DateTime<Utc>,
+    ) -> QueueResult<()> {
+        if let Ok(a) = i32::try_from(attempt) {
+            let done = sqlx::query(COMPLETE)
+                .bind(id.0)
+                .bind(a)
+                .bind(to_json(result)?)
+                .bind(now)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+        }
+        Err(self.refused(id, attempt).await)
+    }
+
+    async fn fail(
+        &self,
+        id: JobId,
+        attempt: u32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> QueueResult<()> {
+        if let Ok(a) = i32::try_from(attempt) {
+            let done = sqlx::query(FAIL)
+                .bind(id.0)
+                .bind(a)
+                .bind(sanitize(error).as_ref())
+                .bind(retry_at)
+                .bind(now)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+        }
+        Err(self.refused(id, attempt).await)
+    }
+
+    async fn job(&self, id: JobId) -> QueueResult<Option<JobRecord>> {
+        let row = sqlx::query(GET)
+            .bind(id.0)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn cancel(&self, id: JobId, now: DateTime<Utc>) -> QueueResult<JobRecord> {
+        let row = sqlx::query(CANCEL)
+            .bind(id.0)
+            .bind(now)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(row) => record(&row),
+            None => Err(self.wrong_state(id, "cancel").await),
+        }
+    }
+
+    async fn retry(
+        &self,
+        id: JobId,
+        extra_attempts: u32,
+        run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> QueueResult<JobRecord> {
+        if extra_attempts == 0 || extra_attempts > MAX_ATTEMPTS_LIMIT {
+            return Err(QueueError::Invalid {
+                field: "extra_attempts",
+                message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
+            });
+        }
+        let row = sqlx::query(RETRY)
+            .bind(id.0)
+            .bind(i64::from(extra_attempts))
+            .bind(run_at)
+            .bind(now)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(row) => record(&row),
+            None => Err(self.wrong_state(id, "retry").await),
+        }
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> QueueResult<u64> {
+        let mut total = 0u64;
+        loop {
+            let done = sqlx::query(PRUNE)
+                .bind(before)
+                .bind(PRUNE_CHUNK)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(backend)?;
+            total += done.rows_affected();
+            if done.rows_affected() < PRUNE_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.start_listener();
+        let _ = tokio::time::timeout(timeout, self.inner.notify.notified()).await;
+    }
+}
