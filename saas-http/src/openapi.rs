@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, dashboard, platform, projects, public, tasks, users};
+use crate::routes::{auth, dashboard, jobs, platform, projects, public, tasks, users};
 
 /// The API's OpenAPI document: `ApiDoc::openapi()`.
 #[derive(Debug, OpenApi)]
@@ -25,6 +25,7 @@ use crate::routes::{auth, dashboard, platform, projects, public, tasks, users};
         tasks::list, tasks::my_tasks, tasks::create, tasks::retrieve, tasks::update, tasks::destroy,
         tasks::mark_complete,
         dashboard::dashboard,
+        jobs::request_report, jobs::retrieve,
         platform::list, platform::retrieve, platform::destroy, platform::change_plan,
         platform::suspend, platform::reactivate, platform::add_domain, platform::remove_domain,
     ),
@@ -33,6 +34,8 @@ use crate::routes::{auth, dashboard, platform, projects, public, tasks, users};
         (name = "public", description = "Served on any host"),
         (name = "auth", description = "JWT access and rotating refresh tokens"),
         (name = "users"), (name = "projects"), (name = "tasks"), (name = "dashboard"),
+        (name = "jobs", description = "Background jobs: project reports and their results \
+                                       (503 `jobs_unavailable` when the server runs no job queue)"),
         (name = "platform", description = "Platform superusers (beyond the seed)"),
     )
 )]

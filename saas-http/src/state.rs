@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use saas_core::Saas;
+use saas_core::jobs::Jobs;
 
 use crate::throttle::LoginThrottle;
 
@@ -62,12 +63,14 @@ impl Default for HttpConfig {
     }
 }
 
-/// What every handler shares: the service and the configuration. Cheap to clone.
+/// What every handler shares: the service, the configuration and, when
+/// background jobs are configured, the jobs runtime. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     saas: Saas,
     config: Arc<HttpConfig>,
     throttle: Arc<LoginThrottle>,
+    jobs: Option<Jobs>,
 }
 
 impl AppState {
@@ -78,7 +81,23 @@ impl AppState {
             saas,
             config: Arc::new(config),
             throttle: Arc::new(throttle),
+            jobs: None,
         }
+    }
+
+    /// Serves the jobs endpoints (`POST /api/projects/{id}/report/`,
+    /// `GET /api/jobs/{id}/`) with `jobs`. Without it they answer 503
+    /// `jobs_unavailable`. Give it a [`Jobs`] built over the same [`Saas`]:
+    /// the endpoints enqueue on its queue, and something (a
+    /// [`saas_core::jobs::Worker`], in this process or another) must run them.
+    pub fn with_jobs(mut self, jobs: Jobs) -> Self {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// The jobs runtime, when configured.
+    pub fn jobs(&self) -> Option<&Jobs> {
+        self.jobs.as_ref()
     }
 
     /// The service.

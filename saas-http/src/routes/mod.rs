@@ -2,7 +2,7 @@
 //! `routes()` returning its part of the router; `mod.rs` merges them.
 //!
 //! The jobs endpoints (`POST /api/projects/{id}/report/`, `GET /api/jobs/{id}/`)
-//! go in a module of their own, merged in [`routes`] like the others.
+//! are in [`jobs`]; they answer 503 unless the state carries a jobs runtime.
 
 use axum::Router;
 
@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+pub(crate) mod jobs;
 pub(crate) mod platform;
 pub(crate) mod projects;
 pub(crate) mod public;
@@ -25,5 +26,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(projects::routes())
         .merge(tasks::routes())
         .merge(dashboard::routes())
+        .merge(jobs::routes())
         .merge(platform::routes())
 }

@@ -1304,6 +1304,7 @@ pub async fn headers_and_openapi(backend: Backend) {
             .replace("{pid}", "{id}")
             .replace("{tid}", "{id}")
             .replace("{uid}", "{id}")
+            .replace("{jid}", "{id}")
             .replace("{tenant}", "{id}");
         let op = paths
             .get(&p)

@@ -15,7 +15,8 @@ fn takes_body(method: &str, path: &str) -> bool {
         "POST" => {
             !(path.ends_with("/mark_complete/")
                 || path.ends_with("/suspend/")
-                || path.ends_with("/reactivate/"))
+                || path.ends_with("/reactivate/")
+                || path.ends_with("/report/"))
         }
         _ => false,
     }
@@ -162,6 +163,7 @@ pub async fn garbage_never_5xx(backend: Backend) {
             .replace("{uid}", &t.admin_id.to_string())
             .replace("{tenant}", &victim.id)
             .replace("{hostname}", &victim.domain)
+            .replace("{jid}", &uuid::Uuid::now_v7().to_string())
     };
     let token_for = |path: &str| -> String {
         if path.starts_with("/api/platform/") {
@@ -291,7 +293,8 @@ pub async fn garbage_never_5xx(backend: Backend) {
                 .replace("{tid}", bad)
                 .replace("{uid}", bad)
                 .replace("{tenant}", bad)
-                .replace("{hostname}", bad);
+                .replace("{hostname}", bad)
+                .replace("{jid}", bad);
             let rb = app
                 .request(m.clone(), &path, Some(&t.host), Some(&token))
                 .header("content-type", "application/json")

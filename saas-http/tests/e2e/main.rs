@@ -6,6 +6,7 @@
 
 mod cases;
 mod garbage;
+mod jobs;
 mod support;
 
 use std::net::SocketAddr;
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Every endpoint: method and path, with `{pid}`, `{tid}`, `{uid}`, `{tenant}`
-/// and `{hostname}` placeholders.
+/// Every endpoint: method and path, with `{pid}`, `{tid}`, `{uid}`, `{jid}`,
+/// `{tenant}` and `{hostname}` placeholders.
 pub const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/register/"),
     ("GET", "/api/health/"),
@@ -43,6 +44,8 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/api/tasks/{tid}/"),
     ("POST", "/api/tasks/{tid}/mark_complete/"),
     ("GET", "/api/dashboard/"),
+    ("POST", "/api/projects/{pid}/report/"),
+    ("GET", "/api/jobs/{jid}/"),
     ("POST", "/api/platform/token/"),
     ("GET", "/api/platform/tenants/"),
     ("GET", "/api/platform/tenants/{tenant}/"),
@@ -93,6 +96,10 @@ macro_rules! e2e_suite {
             case!(headers_and_openapi, cases);
             case!(hosts_and_limits, cases);
             case!(garbage_never_5xx, garbage);
+            case!(report_flow, jobs);
+            case!(report_plans, jobs);
+            case!(job_isolation_and_bad_ids, jobs);
+            case!(jobs_unconfigured, jobs);
         }
     };
 }
