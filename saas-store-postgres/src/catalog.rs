@@ -19,6 +19,7 @@ use crate::error::{SqlxResultExt, map_sqlx};
 use crate::rows::{self, count, to_i64};
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, bind_new_user};
+use crate::unit::Unit;
 use crate::{Database, PgStore, Placement};
 
 /// Inserts the catalog row and the primary domain in one statement, so a
@@ -27,6 +28,12 @@ const INSERT_TENANT: &str = "WITH t AS (
         INSERT INTO saas_shared.tenants (id, name, slug, plan, status, database, created_at)
         VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id)
     INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) SELECT $7, id, true FROM t";
+
+/// Creates a tenant (catalog rows when `$1`, storage, admin) in one
+/// statement; see shared schema migration 3. `$11..$20` are the admin's
+/// fields in [`bind_new_user`] order.
+const PROVISION: &str = "SELECT * FROM saas_shared.provision_tenant($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+    $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
 /// DDL creating a tenant's schema at the newest version and its ledger row:
 /// one multi-statement simple query, one round trip.
@@ -71,12 +78,15 @@ impl PgStore {
             Placement::Database(name) => self.database(name),
             Placement::FewestTenants if dbs.len() == 1 => Ok(&dbs[0]),
             Placement::FewestTenants => {
+                let mut unit = self.unit(self.catalog()).await?;
                 let found = sqlx::query(
                     "SELECT database, count(*) AS n FROM saas_shared.tenants GROUP BY database",
                 )
-                .fetch_all(&self.catalog().pool)
+                .persistent(self.named())
+                .fetch_all(unit.conn())
                 .await
                 .db()?;
+                unit.finish().await?;
                 let mut counts: HashMap<String, i64> = HashMap::new();
                 for row in &found {
                     counts.insert(row.try_get("database").db()?, row.try_get("n").db()?);
@@ -88,6 +98,16 @@ impl PgStore {
                 Ok(best)
             }
         }
+    }
+
+    /// Whether statements may be named (see `PgConfig::named_statements`).
+    fn named(&self) -> bool {
+        self.inner.config.named_statements()
+    }
+
+    /// A unit of work for reads or one autocommitted statement on `db`.
+    async fn unit(&self, db: &Database) -> Result<Unit> {
+        Unit::auto(&db.pool, self.inner.config.transaction_pooler).await
     }
 
     fn forget_handle(&self, id: TenantId) {
@@ -103,10 +123,12 @@ impl PgStore {
         )
             -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> Result<Option<Tenant>> {
-        let row = bind(sqlx::query(sql))
-            .fetch_optional(&self.catalog().pool)
+        let mut unit = self.unit(self.catalog()).await?;
+        let row = bind(sqlx::query(sql).persistent(self.named()))
+            .fetch_optional(unit.conn())
             .await
             .db()?;
+        unit.finish().await?;
         row.as_ref().map(rows::tenant).transpose()
     }
 
@@ -118,6 +140,7 @@ impl PgStore {
         let version: Option<i32> = sqlx::query_scalar(
             "SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1 FOR UPDATE",
         )
+        .persistent(self.named())
         .bind(schema)
         .fetch_optional(&mut *tx)
         .await
@@ -132,7 +155,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
-        sqlx::query("UPDATE saas_shared.tenant_schemas SET version = $2, migrated_at = now() WHERE schema_name = $1")
+        sqlx::query("UPDATE saas_shared.tenant_schemas SET version = $2, migrated_at = now() WHERE schema_name = $1").persistent(self.named())
             .bind(schema)
             .bind(latest_tenant_version())
             .execute(&mut *tx)
@@ -154,54 +177,51 @@ impl Store for PgStore {
         let catalog = self.catalog();
         let schema = schema_name(&tenant.slug, tenant.id);
         let ddl = provision_sql(tenant, &schema);
-        // Tenant-specific text: not worth a slot in the prepared statement cache.
         let insert_admin = schema::render(INSERT_USER, &qualified_prefix(&schema));
-
-        let mut ctx = catalog.pool.begin().await.db()?;
-        sqlx::query(INSERT_TENANT)
-            .bind(tenant.id.0)
-            .bind(tenant.name.as_str())
-            .bind(tenant.slug.as_str())
-            .bind(&tenant.plan)
-            .bind(&target.name)
-            .bind(tenant.created_at)
-            .bind(tenant.domain.as_str())
-            .execute(&mut *ctx)
-            .await
-            .db()?;
-
-        let created = if std::ptr::eq(target, catalog) {
-            sqlx::raw_sql(AssertSqlSafe(ddl))
-                .execute(&mut *ctx)
-                .await
-                .db()?;
-            let row = bind_new_user(
-                sqlx::query(AssertSqlSafe(insert_admin)).persistent(false),
+        let provision = |in_catalog: bool| {
+            bind_new_user(
+                sqlx::query(PROVISION)
+                    .persistent(self.named())
+                    .bind(in_catalog)
+                    .bind(tenant.id.0)
+                    .bind(tenant.name.as_str())
+                    .bind(tenant.slug.as_str())
+                    .bind(&tenant.plan)
+                    .bind(&target.name)
+                    .bind(tenant.created_at)
+                    .bind(tenant.domain.as_str())
+                    .bind(&ddl)
+                    .bind(&insert_admin),
                 admin,
             )
-            .fetch_one(&mut *ctx)
-            .await
-            .db()?;
-            let user = rows::user(&row)?;
-            ctx.commit().await.db()?;
-            user
+        };
+
+        let created = if std::ptr::eq(target, catalog) {
+            // One statement: its own transaction, one round trip.
+            let mut unit = self.unit(catalog).await?;
+            let row = provision(true).fetch_one(unit.conn()).await.db()?;
+            unit.finish().await?;
+            rows::user(&row)?
         } else {
             // The catalog transaction stays open (holding the slug and
             // hostname) while the storage is created in the other database.
-            let mut ttx = target.pool.begin().await.db()?;
-            sqlx::raw_sql(AssertSqlSafe(ddl))
-                .execute(&mut *ttx)
+            let mut ctx = catalog.pool.begin().await.db()?;
+            sqlx::query(INSERT_TENANT)
+                .persistent(self.named())
+                .bind(tenant.id.0)
+                .bind(tenant.name.as_str())
+                .bind(tenant.slug.as_str())
+                .bind(&tenant.plan)
+                .bind(&target.name)
+                .bind(tenant.created_at)
+                .bind(tenant.domain.as_str())
+                .execute(&mut *ctx)
                 .await
                 .db()?;
-            let row = bind_new_user(
-                sqlx::query(AssertSqlSafe(insert_admin)).persistent(false),
-                admin,
-            )
-            .fetch_one(&mut *ttx)
-            .await
-            .db()?;
+            let mut unit = self.unit(target).await?;
+            let row = provision(false).fetch_one(unit.conn()).await.db()?;
+            unit.finish().await?;
             let user = rows::user(&row)?;
-            ttx.commit().await.db()?;
             if let Err(e) = ctx.commit().await {
                 // Compensate: the storage must not outlive a catalog row that never was.
                 let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
@@ -237,20 +257,23 @@ impl Store for PgStore {
     }
 
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
-        let pool = &self.catalog().pool;
+        let mut unit = self.unit(self.catalog()).await?;
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM saas_shared.tenants")
-            .fetch_one(pool)
+            .persistent(self.named())
+            .fetch_one(unit.conn())
             .await
             .db()?;
         let found = sqlx::query(
             "SELECT id, name, slug, plan, status, database, created_at FROM saas_shared.tenants \
              ORDER BY id LIMIT $1 OFFSET $2",
         )
+        .persistent(self.named())
         .bind(to_i64(page.page_size(), "page_size")?)
         .bind(to_i64(page.offset(), "offset")?)
-        .fetch_all(pool)
+        .fetch_all(unit.conn())
         .await
         .db()?;
+        unit.finish().await?;
         Ok(Page {
             count: count(total)?,
             items: found.iter().map(rows::tenant).collect::<Result<_>>()?,
@@ -258,14 +281,17 @@ impl Store for PgStore {
     }
 
     async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>> {
+        let mut unit = self.unit(self.catalog()).await?;
         let found = sqlx::query(
             "SELECT hostname, tenant_id, is_primary FROM saas_shared.domains WHERE tenant_id = $1 \
              ORDER BY is_primary DESC, hostname",
         )
+        .persistent(self.named())
         .bind(tenant.0)
-        .fetch_all(&self.catalog().pool)
+        .fetch_all(unit.conn())
         .await
         .db()?;
+        unit.finish().await?;
         found.iter().map(rows::domain).collect()
     }
 
@@ -278,6 +304,7 @@ impl Store for PgStore {
         let mut tx = self.catalog().pool.begin().await.db()?;
         // Locks the tenant row so a concurrent delete cannot slip between.
         let exists = sqlx::query("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE")
+            .persistent(self.named())
             .bind(tenant.0)
             .fetch_optional(&mut *tx)
             .await
@@ -286,7 +313,7 @@ impl Store for PgStore {
             return Err(Error::not_found(Entity::Tenant));
         }
         if is_primary {
-            sqlx::query("UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary")
+            sqlx::query("UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary").persistent(self.named())
                 .bind(tenant.0)
                 .execute(&mut *tx)
                 .await
@@ -295,6 +322,7 @@ impl Store for PgStore {
         sqlx::query(
             "INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) VALUES ($1, $2, $3)",
         )
+        .persistent(self.named())
         .bind(hostname.as_str())
         .bind(tenant.0)
         .bind(is_primary)
@@ -313,7 +341,7 @@ impl Store for PgStore {
         let mut tx = self.catalog().pool.begin().await.db()?;
         let primary: Option<bool> = sqlx::query_scalar(
             "SELECT is_primary FROM saas_shared.domains WHERE hostname = $1 AND tenant_id = $2 FOR UPDATE",
-        )
+        ).persistent(self.named())
         .bind(hostname.as_str())
         .bind(tenant.0)
         .fetch_optional(&mut *tx)
@@ -323,6 +351,7 @@ impl Store for PgStore {
             None => {
                 let known: Option<i32> =
                     sqlx::query_scalar("SELECT 1 FROM saas_shared.tenants WHERE id = $1")
+                        .persistent(self.named())
                         .bind(tenant.0)
                         .fetch_optional(&mut *tx)
                         .await
@@ -336,6 +365,7 @@ impl Store for PgStore {
             Some(true) => Err(Error::State("cannot remove the primary domain")),
             Some(false) => {
                 sqlx::query("DELETE FROM saas_shared.domains WHERE hostname = $1")
+                    .persistent(self.named())
                     .bind(hostname.as_str())
                     .execute(&mut *tx)
                     .await
@@ -372,6 +402,7 @@ impl Store for PgStore {
         // Domains go with the row (ON DELETE CASCADE).
         let row =
             sqlx::query("DELETE FROM saas_shared.tenants WHERE id = $1 RETURNING slug, database")
+                .persistent(self.named())
                 .bind(tenant.0)
                 .fetch_optional(&mut *ctx)
                 .await
@@ -418,12 +449,15 @@ impl Store for PgStore {
         }
         let db = self.database(&tenant.database)?;
         let schema = schema_name(&tenant.slug, tenant.id);
+        let mut unit = self.unit(db).await?;
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1")
+                .persistent(self.named())
                 .bind(&schema)
-                .fetch_optional(&db.pool)
+                .fetch_optional(unit.conn())
                 .await
                 .db()?;
+        unit.finish().await?;
         if exists.is_none() {
             return Err(Error::not_found(Entity::Tenant));
         }
@@ -431,7 +465,7 @@ impl Store for PgStore {
             tenant.id,
             db.pool.clone(),
             &schema,
-            self.inner.config.routing,
+            &self.inner.config,
             &self.inner.unqualified,
         ));
         let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
@@ -445,17 +479,19 @@ impl Store for PgStore {
         email: &Email,
         password_hash: &str,
     ) -> Result<Superuser> {
+        let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
             "INSERT INTO saas_shared.superusers (username, username_key, email, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at",
-        )
+        ).persistent(self.named())
         .bind(username.as_str())
         .bind(username.key())
         .bind(email.as_str())
         .bind(password_hash)
-        .fetch_one(&self.catalog().pool)
+        .fetch_one(unit.conn())
         .await
         .db()?;
+        unit.finish().await?;
         rows::superuser(&row)
     }
 
@@ -463,14 +499,17 @@ impl Store for PgStore {
         &self,
         username_key: &str,
     ) -> Result<Option<(Superuser, String)>> {
+        let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
             "SELECT id, username, email, created_at, password_hash FROM saas_shared.superusers \
              WHERE username_key = $1",
         )
+        .persistent(self.named())
         .bind(username_key)
-        .fetch_optional(&self.catalog().pool)
+        .fetch_optional(unit.conn())
         .await
         .db()?;
+        unit.finish().await?;
         match row {
             None => Ok(None),
             Some(row) => Ok(Some((
@@ -483,20 +522,26 @@ impl Store for PgStore {
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
         for db in &self.inner.databases {
             let mut conn = db.pool.acquire().await.db()?;
-            schema::setup_shared(&mut conn).await.db()?;
+            schema::setup_shared(&mut conn, self.named()).await.db()?;
         }
+        let mut unit = self.unit(self.catalog()).await?;
         let tenants = sqlx::query("SELECT id, slug, database FROM saas_shared.tenants ORDER BY id")
-            .fetch_all(&self.catalog().pool)
+            .persistent(self.named())
+            .fetch_all(unit.conn())
             .await
             .db()?;
+        unit.finish().await?;
         // The ledger of every database, read once: current tenants are
         // never touched, so a no-op run costs a few queries in all.
         let mut ledger: HashMap<(String, String), i32> = HashMap::new();
         for db in &self.inner.databases {
+            let mut unit = self.unit(db).await?;
             let found = sqlx::query("SELECT schema_name, version FROM saas_shared.tenant_schemas")
-                .fetch_all(&db.pool)
+                .persistent(self.named())
+                .fetch_all(unit.conn())
                 .await
                 .db()?;
+            unit.finish().await?;
             for row in &found {
                 ledger.insert(
                     (db.name.clone(), row.try_get("schema_name").db()?),
@@ -587,7 +632,8 @@ impl Store for PgStore {
 
     async fn ping(&self) -> Result<()> {
         for db in &self.inner.databases {
-            sqlx::query("SELECT 1").execute(&db.pool).await.db()?;
+            // The simple protocol: one message, safe behind any pooler.
+            sqlx::raw_sql("SELECT 1").execute(&db.pool).await.db()?;
         }
         Ok(())
     }

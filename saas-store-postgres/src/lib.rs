@@ -45,6 +45,7 @@ mod queue;
 mod rows;
 mod schema;
 mod tenant;
+mod unit;
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -63,29 +64,33 @@ use tenant::{PgTenant, Statements};
 
 /// How a tenant handle points its statements at the tenant's schema.
 ///
-/// Neither strategy leaves a session-level `search_path` behind, so a pooled
+/// No strategy leaves a session-level `search_path` behind, so a pooled
 /// connection never carries one tenant into the next unit of work.
 ///
 /// The default was chosen by measurement (`saas-bench routing`, see
-/// BENCHMARKS.md): qualified SQL costs what a single-schema application costs
-/// while a connection's active tenants fit its statement cache, and never
-/// takes more round trips than `SET LOCAL`, which also re-plans on every
-/// tenant switch because PostgreSQL invalidates cached plans when
-/// `search_path` changes.
+/// BENCHMARKS.md): it is the strategy whose cost per request does not
+/// depend on how many tenants share the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Routing {
-    /// Every table name is qualified with the quoted tenant schema; the SQL
-    /// is rendered once per handle and handles are cached. One round trip
-    /// per statement, but each tenant's statements are distinct, so
-    /// sqlx's per-connection prepared statement cache holds only a few
-    /// tenants' worth at a time.
+    /// Every table name is qualified with the quoted tenant schema (SQL
+    /// rendered once per handle, handles cached), and tenant statements
+    /// are unnamed: parsed and planned on every execution, two round trips
+    /// each, and nothing accumulates per tenant on any connection.
     #[default]
     QualifiedSql,
+    /// Qualified SQL as named prepared statements in sqlx's per-connection
+    /// cache ([`PgConfig::statement_cache_capacity`]). Each tenant's
+    /// statements are distinct, so this is the cheapest strategy while
+    /// every connection's active tenants fit the cache (one round trip per
+    /// statement, no parsing) and the most expensive beyond (parse, plan,
+    /// and an eviction round trip for every statement).
+    QualifiedPrepared,
     /// Unqualified SQL inside a transaction opened with
     /// `BEGIN; SET LOCAL search_path TO <schema>`: the same prepared
     /// statements serve every tenant, at the price of a transaction (two more
-    /// round trips) around every unit of work.
+    /// round trips) around every unit of work, and PostgreSQL re-plans a
+    /// cached statement whenever `search_path` differs from its last run.
     SetLocalSearchPath,
 }
 
@@ -121,6 +126,14 @@ pub struct PgConfig {
     pub handle_cache_capacity: usize,
     /// Tenants migrated at once by [`saas_core::store::Store::migrate`].
     pub migrate_concurrency: usize,
+    /// The databases are reached through a transaction-mode pooler such as
+    /// PgBouncer (without prepared statement support, as in 1.18): no named
+    /// prepared statements at all (the statement cache is off), and every
+    /// unit of work, reads included, is a transaction, so each statement's
+    /// round trips stay on one server connection. Works with every
+    /// [`Routing`]; costs a `BEGIN` and a `COMMIT` round trip per store
+    /// call that would otherwise autocommit.
+    pub transaction_pooler: bool,
 }
 
 impl PgConfig {
@@ -155,6 +168,26 @@ impl PgConfig {
         self.routing = routing;
         self
     }
+
+    /// Declares that the databases are reached through a transaction-mode
+    /// pooler (see [`PgConfig::transaction_pooler`]).
+    pub fn with_transaction_pooler(mut self, yes: bool) -> Self {
+        self.transaction_pooler = yes;
+        self
+    }
+
+    /// Whether any statement may be a named prepared statement. sqlx
+    /// names a statement even with a cache of capacity 0 (and then never
+    /// closes it), so "no cache" must also mean "no names".
+    fn named_statements(&self) -> bool {
+        !self.transaction_pooler && self.statement_cache_capacity > 0
+    }
+
+    /// Sets the number of prepared statements kept per connection.
+    pub fn with_statement_cache_capacity(mut self, n: usize) -> Self {
+        self.statement_cache_capacity = n;
+        self
+    }
 }
 
 impl Default for PgConfig {
@@ -169,6 +202,7 @@ impl Default for PgConfig {
             statement_cache_capacity: 100,
             handle_cache_capacity: 4096,
             migrate_concurrency: 8,
+            transaction_pooler: false,
         }
     }
 }
@@ -187,6 +221,7 @@ impl fmt::Debug for PgConfig {
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("handle_cache_capacity", &self.handle_cache_capacity)
             .field("migrate_concurrency", &self.migrate_concurrency)
+            .field("transaction_pooler", &self.transaction_pooler)
             .finish_non_exhaustive()
     }
 }
@@ -258,17 +293,23 @@ impl PgStore {
         }
         let mut databases = Vec::with_capacity(config.databases.len());
         for (name, url) in &config.databases {
-            let options: PgConnectOptions = url
+            let mut options: PgConnectOptions = url
                 .parse::<PgConnectOptions>()?
                 .statement_cache_capacity(config.statement_cache_capacity)
                 .application_name("saas");
+            if config.transaction_pooler {
+                // Nothing is cached (statements are unnamed, see
+                // `named_statements`). PgBouncer refuses unknown startup
+                // parameters, and this backend reads no floating point values.
+                options = options.statement_cache_capacity(0).extra_float_digits(None);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_with(options.clone())
                 .await?;
             let mut conn = pool.acquire().await?;
-            schema::setup_shared(&mut conn).await?;
+            schema::setup_shared(&mut conn, config.named_statements()).await?;
             drop(conn);
             databases.push(Database {
                 name: name.clone(),

@@ -127,6 +127,40 @@ END
 $$;
 "#,
     ),
+    (
+        3,
+        // Provisioning in one statement, so one round trip and its own
+        // transaction: the catalog rows (slug first, so a taken slug is
+        // reported before a taken hostname), the tenant's storage (DDL and
+        // ledger row, built by `provision_sql`) and its admin (the
+        // rendered `INSERT_USER`, with the admin's fields as parameters).
+        // SECURITY INVOKER (the default): it runs nothing its caller could
+        // not run directly.
+        r#"
+CREATE FUNCTION saas_shared.provision_tenant(
+    p_in_catalog boolean, p_id uuid, p_name text, p_slug text, p_plan text, p_database text,
+    p_created_at timestamptz, p_hostname text, p_storage_ddl text, p_insert_admin text,
+    a1 text, a2 text, a3 text, a4 text, a5 text, a6 text, a7 text, a8 text,
+    a9 boolean, a10 timestamptz)
+RETURNS TABLE (id bigint, username text, email text, first_name text, last_name text,
+    role text, department text, is_active boolean, is_owner boolean,
+    last_login timestamptz, date_joined timestamptz, token_version bigint)
+LANGUAGE plpgsql
+AS $fn$
+#variable_conflict use_column
+BEGIN
+    IF p_in_catalog THEN
+        INSERT INTO saas_shared.tenants (id, name, slug, plan, status, database, created_at)
+        VALUES (p_id, p_name, p_slug, p_plan, 'active', p_database, p_created_at);
+        INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary)
+        VALUES (p_hostname, p_id, true);
+    END IF;
+    EXECUTE p_storage_ddl;
+    RETURN QUERY EXECUTE p_insert_admin USING a1, a2, a3, a4, a5, a6, a7, a8, a9, a10;
+END
+$fn$;
+"#,
+    ),
 ];
 
 /// Migrations of every tenant schema, oldest first: (version, template).
@@ -236,9 +270,12 @@ pub(crate) fn tenant_migration_sql(schema: &str, from: i32) -> String {
 /// Creates or upgrades the shared schema of one database. Idempotent; safe
 /// when many processes start at once (they queue on an advisory lock, and
 /// the ledger tells the later ones there is nothing to do).
-pub(crate) async fn setup_shared(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+///
+/// `named`: whether statements may be named prepared statements.
+pub(crate) async fn setup_shared(conn: &mut PgConnection, named: bool) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .persistent(named)
         .bind(SHARED_SETUP_LOCK)
         .execute(&mut *tx)
         .await?;
@@ -253,12 +290,14 @@ pub(crate) async fn setup_shared(conn: &mut PgConnection) -> Result<(), sqlx::Er
     .await?;
     let current: i32 =
         sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM saas_shared.schema_migrations")
+            .persistent(named)
             .fetch_one(&mut *tx)
             .await?;
     for (version, sql) in SHARED_MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         // Constant SQL from this file; never built from input.
         sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO saas_shared.schema_migrations (version) VALUES ($1)")
+            .persistent(named)
             .bind(version)
             .execute(&mut *tx)
             .await?;

@@ -21,14 +21,15 @@ use saas_core::projects::{
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
 use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::{Query, QueryScalar};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::Routing;
 use crate::error::{SqlxResultExt, corrupt};
 use crate::rows::{self, count, small, to_i64};
+use crate::unit::Unit;
+use crate::{PgConfig, Routing};
 
 /// `SELECT` list of a user summary under table alias `$a`.
 macro_rules! summary_cols {
@@ -215,29 +216,6 @@ statements! {
     delete_done_before = "DELETE FROM {s}tasks WHERE status = 3 AND completed_at < $1";
 }
 
-/// A unit of work on one pooled connection: a plain checkout (one
-/// autocommitted statement, or several reads) or a transaction.
-enum Unit {
-    Conn(PoolConnection<Postgres>),
-    Tx(Transaction<'static, Postgres>),
-}
-
-impl Unit {
-    fn conn(&mut self) -> &mut PgConnection {
-        match self {
-            Unit::Conn(c) => c,
-            Unit::Tx(t) => t,
-        }
-    }
-
-    async fn finish(self) -> Result<()> {
-        if let Unit::Tx(t) = self {
-            t.commit().await.db()?;
-        }
-        Ok(())
-    }
-}
-
 /// A [`TenantStore`] scoped to one tenant schema.
 pub(crate) struct PgTenant {
     tenant_id: TenantId,
@@ -247,6 +225,11 @@ pub(crate) struct PgTenant {
     sql: Arc<Statements>,
     /// `BEGIN; SET LOCAL search_path …` when routing by search path.
     begin: Option<Arc<str>>,
+    /// Whether statements become named prepared statements in sqlx's
+    /// per-connection cache, or stay unnamed (parsed on every execution).
+    prepared: bool,
+    /// Every unit of work is a transaction (behind a transaction pooler).
+    pooler: bool,
 }
 
 impl fmt::Debug for PgTenant {
@@ -261,13 +244,10 @@ impl fmt::Debug for PgTenant {
                     "qualified"
                 },
             )
+            .field("prepared", &self.prepared)
+            .field("pooler", &self.pooler)
             .finish_non_exhaustive()
     }
-}
-
-fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-    // Rendered from constant templates and a quoted, validated schema name.
-    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
 }
 
 impl PgTenant {
@@ -278,21 +258,27 @@ impl PgTenant {
         tenant_id: TenantId,
         pool: PgPool,
         schema: &str,
-        routing: Routing,
+        config: &PgConfig,
         shared_unqualified: &Arc<Statements>,
     ) -> Self {
         let quoted = crate::schema::quote_ident(schema);
-        match routing {
-            Routing::QualifiedSql => {
-                let prefix = format!("{quoted}.");
-                PgTenant {
-                    tenant_id,
-                    pool,
-                    sql: Arc::new(Statements::render(&prefix)),
-                    prefix: prefix.into(),
-                    begin: None,
-                }
+        let pooler = config.transaction_pooler;
+        let named = config.named_statements();
+        let qualified = |prepared: bool| {
+            let prefix = format!("{quoted}.");
+            PgTenant {
+                tenant_id,
+                pool: pool.clone(),
+                sql: Arc::new(Statements::render(&prefix)),
+                prefix: prefix.into(),
+                begin: None,
+                prepared,
+                pooler,
             }
+        };
+        match config.routing {
+            Routing::QualifiedSql => qualified(false),
+            Routing::QualifiedPrepared => qualified(named),
             Routing::SetLocalSearchPath => PgTenant {
                 tenant_id,
                 pool,
@@ -300,6 +286,8 @@ impl PgTenant {
                 prefix: "".into(),
                 // pg_temp listed last so a session temp table can never shadow a tenant table.
                 begin: Some(format!("BEGIN; SET LOCAL search_path TO {quoted}, pg_temp").into()),
+                prepared: named,
+                pooler,
             },
         }
     }
@@ -317,32 +305,38 @@ impl PgTenant {
             sql: Arc::clone(shared_unqualified),
             prefix: "".into(),
             begin: None,
+            prepared: true,
+            pooler: false,
         }
+    }
+
+    /// A rendered statement (from constant templates and a quoted,
+    /// validated schema name).
+    fn q(&self, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
+        sqlx::query(AssertSqlSafe(Arc::clone(sql))).persistent(self.prepared)
+    }
+
+    /// [`Self::q`] returning one column.
+    fn scalar<O>(&self, sql: &Arc<str>) -> QueryScalar<'static, Postgres, O, PgArguments>
+    where
+        (O,): for<'r> sqlx::FromRow<'r, PgRow>,
+    {
+        sqlx::query_scalar(AssertSqlSafe(Arc::clone(sql))).persistent(self.prepared)
     }
 
     /// A unit for reads or one autocommitted statement.
     async fn auto(&self) -> Result<Unit> {
         match &self.begin {
-            None => Ok(Unit::Conn(self.pool.acquire().await.db()?)),
-            Some(begin) => Ok(Unit::Tx(
-                self.pool
-                    .begin_with(AssertSqlSafe(Arc::clone(begin)))
-                    .await
-                    .db()?,
-            )),
+            None => Unit::auto(&self.pool, self.pooler).await,
+            Some(begin) => Unit::begin_with(&self.pool, begin).await,
         }
     }
 
     /// A unit for several statements that must commit together.
     async fn tx(&self) -> Result<Unit> {
         match &self.begin {
-            None => Ok(Unit::Tx(self.pool.begin().await.db()?)),
-            Some(begin) => Ok(Unit::Tx(
-                self.pool
-                    .begin_with(AssertSqlSafe(Arc::clone(begin)))
-                    .await
-                    .db()?,
-            )),
+            None => Unit::tx(&self.pool).await,
+            Some(begin) => Unit::begin_with(&self.pool, begin).await,
         }
     }
 
@@ -352,7 +346,8 @@ impl PgTenant {
             return Ok(());
         }
         let ids: Vec<i64> = projects.iter().map(|p| p.id.0).collect();
-        let rows = q(&self.sql.members_of)
+        let rows = self
+            .q(&self.sql.members_of)
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await
@@ -369,7 +364,8 @@ impl PgTenant {
     }
 
     async fn project_on(&self, conn: &mut PgConnection, id: ProjectId) -> Result<Option<Project>> {
-        let Some(row) = q(&self.sql.project_by_id)
+        let Some(row) = self
+            .q(&self.sql.project_by_id)
             .bind(id.0)
             .fetch_optional(&mut *conn)
             .await
@@ -493,8 +489,12 @@ impl TenantStore for PgTenant {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_users {
             // The lock makes count-then-insert atomic against concurrent creators.
-            q(&self.sql.lock_users).execute(unit.conn()).await.db()?;
-            let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_users)))
+            self.q(&self.sql.lock_users)
+                .execute(unit.conn())
+                .await
+                .db()?;
+            let n: i64 = self
+                .scalar(&self.sql.count_users)
                 .fetch_one(unit.conn())
                 .await
                 .db()?;
@@ -502,7 +502,7 @@ impl TenantStore for PgTenant {
                 return Err(limit_exceeded(Resource::Users, limit));
             }
         }
-        let row = bind_new_user(q(&self.sql.insert_user), user)
+        let row = bind_new_user(self.q(&self.sql.insert_user), user)
             .fetch_one(unit.conn())
             .await
             .db()?;
@@ -513,7 +513,8 @@ impl TenantStore for PgTenant {
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.user_by_id)
+        let row = self
+            .q(&self.sql.user_by_id)
             .bind(id.0)
             .fetch_optional(unit.conn())
             .await
@@ -524,7 +525,8 @@ impl TenantStore for PgTenant {
 
     async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.credentials)
+        let row = self
+            .q(&self.sql.credentials)
             .bind(username_key)
             .fetch_optional(unit.conn())
             .await
@@ -542,11 +544,13 @@ impl TenantStore for PgTenant {
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
         let (limit, offset) = page_args(page)?;
         let mut unit = self.auto().await?;
-        let total: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_users)))
+        let total: i64 = self
+            .scalar(&self.sql.count_users)
             .fetch_one(unit.conn())
             .await
             .db()?;
-        let found = q(&self.sql.list_users)
+        let found = self
+            .q(&self.sql.list_users)
             .bind(limit)
             .bind(offset)
             .fetch_all(unit.conn())
@@ -561,7 +565,8 @@ impl TenantStore for PgTenant {
 
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.update_user)
+        let row = self
+            .q(&self.sql.update_user)
             .bind(id.0)
             .bind(changes.email.as_str())
             .bind(&changes.first_name)
@@ -581,7 +586,8 @@ impl TenantStore for PgTenant {
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.set_password)
+        let done = self
+            .q(&self.sql.set_password)
             .bind(id.0)
             .bind(password_hash)
             .execute(unit.conn())
@@ -596,7 +602,8 @@ impl TenantStore for PgTenant {
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.record_login)
+        let done = self
+            .q(&self.sql.record_login)
             .bind(id.0)
             .bind(at)
             .execute(unit.conn())
@@ -611,7 +618,8 @@ impl TenantStore for PgTenant {
 
     async fn count_users(&self) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_users)))
+        let n: i64 = self
+            .scalar(&self.sql.count_users)
             .fetch_one(unit.conn())
             .await
             .db()?;
@@ -621,7 +629,7 @@ impl TenantStore for PgTenant {
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
         let mut unit = self.auto().await?;
-        q(&self.sql.insert_refresh)
+        self.q(&self.sql.insert_refresh)
             .bind(token.jti)
             .bind(token.family)
             .bind(token.user_id.0)
@@ -636,7 +644,8 @@ impl TenantStore for PgTenant {
         let mut unit = self.tx().await?;
         // FOR UPDATE serializes concurrent consumers of the same token: the
         // second one sees the first one's mark and reports reuse.
-        let Some(row) = q(&self.sql.lock_refresh)
+        let Some(row) = self
+            .q(&self.sql.lock_refresh)
             .bind(jti)
             .fetch_optional(unit.conn())
             .await
@@ -652,14 +661,14 @@ impl TenantStore for PgTenant {
         let outcome = if revoked {
             RefreshOutcome::Invalid
         } else if used {
-            q(&self.sql.revoke_family)
+            self.q(&self.sql.revoke_family)
                 .bind(family)
                 .execute(unit.conn())
                 .await
                 .db()?;
             RefreshOutcome::Reused
         } else {
-            q(&self.sql.mark_refresh_used)
+            self.q(&self.sql.mark_refresh_used)
                 .bind(jti)
                 .execute(unit.conn())
                 .await
@@ -675,7 +684,8 @@ impl TenantStore for PgTenant {
 
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.prune_refresh)
+        let done = self
+            .q(&self.sql.prune_refresh)
             .bind(before)
             .execute(unit.conn())
             .await
@@ -691,8 +701,12 @@ impl TenantStore for PgTenant {
     ) -> Result<Project> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_projects {
-            q(&self.sql.lock_projects).execute(unit.conn()).await.db()?;
-            let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects)))
+            self.q(&self.sql.lock_projects)
+                .execute(unit.conn())
+                .await
+                .db()?;
+            let n: i64 = self
+                .scalar(&self.sql.count_projects)
                 .fetch_one(unit.conn())
                 .await
                 .db()?;
@@ -700,7 +714,8 @@ impl TenantStore for PgTenant {
                 return Err(limit_exceeded(Resource::Projects, limit));
             }
         }
-        let row = q(&self.sql.insert_project)
+        let row = self
+            .q(&self.sql.insert_project)
             .bind(&project.name)
             .bind(&project.description)
             .bind(small(project.status.rank()))
@@ -728,12 +743,13 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let (total, found) = match scope {
             Scope::All => {
-                let total: i64 =
-                    sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_projects_all)))
-                        .fetch_one(unit.conn())
-                        .await
-                        .db()?;
-                let found = q(&self.sql.list_projects_all)
+                let total: i64 = self
+                    .scalar(&self.sql.count_projects_all)
+                    .fetch_one(unit.conn())
+                    .await
+                    .db()?;
+                let found = self
+                    .q(&self.sql.list_projects_all)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(unit.conn())
@@ -742,14 +758,14 @@ impl TenantStore for PgTenant {
                 (total, found)
             }
             Scope::InvolvedIn(user) => {
-                let total: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(
-                    &self.sql.count_projects_involved,
-                )))
-                .bind(user.0)
-                .fetch_one(unit.conn())
-                .await
-                .db()?;
-                let found = q(&self.sql.list_projects_involved)
+                let total: i64 = self
+                    .scalar(&self.sql.count_projects_involved)
+                    .bind(user.0)
+                    .fetch_one(unit.conn())
+                    .await
+                    .db()?;
+                let found = self
+                    .q(&self.sql.list_projects_involved)
                     .bind(limit)
                     .bind(offset)
                     .bind(user.0)
@@ -773,7 +789,8 @@ impl TenantStore for PgTenant {
 
     async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project> {
         let mut unit = self.tx().await?;
-        let row = q(&self.sql.update_project)
+        let row = self
+            .q(&self.sql.update_project)
             .bind(id.0)
             .bind(&changes.name)
             .bind(&changes.description)
@@ -797,7 +814,8 @@ impl TenantStore for PgTenant {
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
         let mut unit = self.auto().await?;
         // Tasks and memberships go with it (ON DELETE CASCADE), in the same statement.
-        let done = q(&self.sql.delete_project)
+        let done = self
+            .q(&self.sql.delete_project)
             .bind(id.0)
             .execute(unit.conn())
             .await
@@ -812,7 +830,8 @@ impl TenantStore for PgTenant {
     async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // Check the project first so that both missing reports the project.
-        if q(&self.sql.share_project)
+        if self
+            .q(&self.sql.share_project)
             .bind(project.0)
             .fetch_optional(unit.conn())
             .await
@@ -821,7 +840,7 @@ impl TenantStore for PgTenant {
         {
             return Err(Error::not_found(Entity::Project));
         }
-        q(&self.sql.add_member)
+        self.q(&self.sql.add_member)
             .bind(project.0)
             .bind(user.0)
             .execute(unit.conn())
@@ -834,7 +853,7 @@ impl TenantStore for PgTenant {
 
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
-        q(&self.sql.remove_member)
+        self.q(&self.sql.remove_member)
             .bind(project.0)
             .bind(user.0)
             .execute(unit.conn())
@@ -848,11 +867,13 @@ impl TenantStore for PgTenant {
     async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
         let mut unit = self.auto().await?;
         let found: Vec<PgRow> = match scope {
-            Scope::All => q(&self.sql.project_counts_all)
+            Scope::All => self
+                .q(&self.sql.project_counts_all)
                 .fetch_all(unit.conn())
                 .await
                 .db()?,
-            Scope::InvolvedIn(user) => q(&self.sql.project_counts_involved)
+            Scope::InvolvedIn(user) => self
+                .q(&self.sql.project_counts_involved)
                 .bind(user.0)
                 .fetch_all(unit.conn())
                 .await
@@ -886,7 +907,8 @@ impl TenantStore for PgTenant {
         } else {
             &self.sql.share_project
         };
-        if q(lock)
+        if self
+            .q(lock)
             .bind(task.project_id.0)
             .fetch_optional(unit.conn())
             .await
@@ -896,17 +918,18 @@ impl TenantStore for PgTenant {
             return Err(Error::not_found(Entity::Project));
         }
         if let Some(limit) = max_per_project {
-            let n: i64 =
-                sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.count_project_tasks)))
-                    .bind(task.project_id.0)
-                    .fetch_one(unit.conn())
-                    .await
-                    .db()?;
+            let n: i64 = self
+                .scalar(&self.sql.count_project_tasks)
+                .bind(task.project_id.0)
+                .fetch_one(unit.conn())
+                .await
+                .db()?;
             if count(n)? >= limit {
                 return Err(limit_exceeded(Resource::TasksPerProject, limit));
             }
         }
-        let row = q(&self.sql.insert_task)
+        let row = self
+            .q(&self.sql.insert_task)
             .bind(task.project_id.0)
             .bind(&task.title)
             .bind(&task.description)
@@ -927,7 +950,8 @@ impl TenantStore for PgTenant {
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.task_by_id)
+        let row = self
+            .q(&self.sql.task_by_id)
             .bind(id.0)
             .fetch_optional(unit.conn())
             .await
@@ -956,10 +980,16 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let total: i64 = counter
             .build_query_scalar()
+            .persistent(self.prepared)
             .fetch_one(unit.conn())
             .await
             .db()?;
-        let found = lister.build().fetch_all(unit.conn()).await.db()?;
+        let found = lister
+            .build()
+            .persistent(self.prepared)
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         Ok(Page {
             count: count(total)?,
@@ -969,7 +999,8 @@ impl TenantStore for PgTenant {
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
         let mut unit = self.auto().await?;
-        let row = q(&self.sql.update_task)
+        let row = self
+            .q(&self.sql.update_task)
             .bind(id.0)
             .bind(&changes.title)
             .bind(&changes.description)
@@ -991,7 +1022,8 @@ impl TenantStore for PgTenant {
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.delete_task)
+        let done = self
+            .q(&self.sql.delete_task)
             .bind(id.0)
             .execute(unit.conn())
             .await
@@ -1017,7 +1049,12 @@ impl TenantStore for PgTenant {
             .push(format!(") AS overdue FROM {s}tasks t"));
         self.push_task_filters(&mut qb, query);
         let mut unit = self.auto().await?;
-        let row = qb.build().fetch_one(unit.conn()).await.db()?;
+        let row = qb
+            .build()
+            .persistent(self.prepared)
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
         unit.finish().await?;
         let get = |c: &str| -> Result<u64> { count(row.try_get::<i64, _>(c).db()?) };
         Ok(TaskCounts {
@@ -1030,7 +1067,8 @@ impl TenantStore for PgTenant {
 
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let done = q(&self.sql.delete_done_before)
+        let done = self
+            .q(&self.sql.delete_done_before)
             .bind(cutoff)
             .execute(unit.conn())
             .await

@@ -19,7 +19,11 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
     }
     common::ensure_database(FIRST).await;
     common::ensure_database(SECOND).await;
-    for routing in [Routing::QualifiedSql, Routing::SetLocalSearchPath] {
+    for routing in [
+        Routing::QualifiedSql,
+        Routing::QualifiedPrepared,
+        Routing::SetLocalSearchPath,
+    ] {
         let config = PgConfig::new(common::url_for(FIRST))
             .with_database("b", common::url_for(SECOND))
             .with_placement(Placement::Database("b".to_owned()))

@@ -56,9 +56,10 @@ fn project(name: &str, owner: UserId) -> NewProjectRecord {
     }
 }
 
-async fn no_tenant_is_inherited(routing: Routing) {
+async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
     let config = PgConfig::new(common::url())
         .with_routing(routing)
+        .with_transaction_pooler(pooler)
         .with_max_connections(1);
     let Some(store) = common::store_with(config).await else {
         return;
@@ -132,10 +133,49 @@ async fn no_tenant_is_inherited(routing: Routing) {
 
 #[tokio::test]
 async fn qualified_sql_leaves_no_session_state() {
-    no_tenant_is_inherited(Routing::QualifiedSql).await;
+    no_tenant_is_inherited(Routing::QualifiedSql, false).await;
+}
+
+#[tokio::test]
+async fn qualified_prepared_leaves_no_session_state() {
+    no_tenant_is_inherited(Routing::QualifiedPrepared, false).await;
 }
 
 #[tokio::test]
 async fn set_local_search_path_leaves_no_session_state() {
-    no_tenant_is_inherited(Routing::SetLocalSearchPath).await;
+    no_tenant_is_inherited(Routing::SetLocalSearchPath, false).await;
+}
+
+#[tokio::test]
+async fn pooler_mode_leaves_no_session_state() {
+    no_tenant_is_inherited(Routing::QualifiedSql, true).await;
+    no_tenant_is_inherited(Routing::SetLocalSearchPath, true).await;
+}
+
+/// Pooler mode names no prepared statement, ever: the server holds none
+/// for this store's connection after a full round of store calls.
+#[tokio::test]
+async fn pooler_mode_prepares_no_named_statement() {
+    let config = PgConfig::new(common::url())
+        .with_transaction_pooler(true)
+        .with_max_connections(1);
+    let Some(store) = common::store_with(config).await else {
+        return;
+    };
+    let (t, admin) = common::tenant(&store).await;
+    let h = store.open(&t).await.expect("open");
+    h.create_project(&project("alpha", admin.id), Some(5))
+        .await
+        .expect("write");
+    h.list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("read");
+    store.tenant(t.id).await.expect("catalog read");
+    let named: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+        .persistent(false)
+        .fetch_all(store.catalog_pool())
+        .await
+        .expect("inspect");
+    assert!(named.is_empty(), "{named:#?}");
+    store.delete_tenant(t.id).await.expect("cleanup");
 }

@@ -1,4 +1,5 @@
-//! Every `TenantStore` method once, under both routing strategies.
+//! Every `TenantStore` method once, under every routing strategy, with
+//! and without transaction-pooler mode.
 
 mod common;
 
@@ -10,11 +11,14 @@ use saas_core::projects::{
 };
 use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
 use saas_core::users::{Role, UserChanges, UserId};
-use saas_store_postgres::Routing;
+use saas_store_postgres::{PgConfig, Routing};
 use uuid::Uuid;
 
-async fn every_method(routing: Routing) {
-    let Some(store) = common::store(routing).await else {
+async fn every_method(routing: Routing, pooler: bool) {
+    let config = PgConfig::new(common::url())
+        .with_routing(routing)
+        .with_transaction_pooler(pooler);
+    let Some(store) = common::store_with(config).await else {
         return;
     };
     let (tenant, admin) = common::tenant(&store).await;
@@ -457,10 +461,25 @@ async fn every_method(routing: Routing) {
 
 #[tokio::test]
 async fn qualified_sql_every_method() {
-    every_method(Routing::QualifiedSql).await;
+    every_method(Routing::QualifiedSql, false).await;
+}
+
+#[tokio::test]
+async fn qualified_prepared_every_method() {
+    every_method(Routing::QualifiedPrepared, false).await;
 }
 
 #[tokio::test]
 async fn set_local_search_path_every_method() {
-    every_method(Routing::SetLocalSearchPath).await;
+    every_method(Routing::SetLocalSearchPath, false).await;
+}
+
+#[tokio::test]
+async fn pooler_mode_qualified_sql_every_method() {
+    every_method(Routing::QualifiedSql, true).await;
+}
+
+#[tokio::test]
+async fn pooler_mode_set_local_search_path_every_method() {
+    every_method(Routing::SetLocalSearchPath, true).await;
 }

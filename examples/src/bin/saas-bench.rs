@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p examples --bin saas-bench -- provision --backend postgres --tenants 1000
 //! cargo run --release -p examples --bin saas-bench -- migrate-noop --backend postgres --tenants 1000
-//! cargo run --release -p examples --bin saas-bench -- routing --tenants 1000
+//! cargo run --release -p examples --bin saas-bench -- routing --tenants 12,100,1000
 //! ```
 //!
 //! Benchmarks use a database of their own (`saas_bench` by default, created
@@ -92,11 +92,12 @@ struct FleetArgs {
 struct RoutingArgs {
     #[command(flatten)]
     common: Common,
-    /// Tenants the "many tenants" variants spread requests over.
-    #[arg(long, default_value_t = 1000)]
-    tenants: usize,
+    /// Fleet sizes the "many tenants" variants spread requests over (all
+    /// measured in the same run, interleaved).
+    #[arg(long, value_delimiter = ',', default_value = "12,100,1000")]
+    tenants: Vec<usize>,
     /// Requests per variant and round (each request is five store calls).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 1000)]
     requests: usize,
     /// Concurrent clients (and pool size).
     #[arg(long, default_value_t = 4)]
@@ -458,58 +459,104 @@ async fn run_variant(target: &Arc<Target>, requests: usize, concurrency: usize) 
     })
 }
 
+/// A routing strategy under test: a store configured for it.
+struct Strategy {
+    name: &'static str,
+    store: PgStore,
+    /// Also measured with every request to one tenant.
+    one_tenant: bool,
+}
+
 async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
     let url = &args.common.database_url;
     prepare_database(url, false).await?;
     let concurrency = args.concurrency.max(1);
     let pool = u32::try_from(concurrency)?;
-    let qualified = PgStore::connect(
+    let mut sizes: Vec<usize> = args.tenants.iter().map(|n| (*n).max(1)).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let largest = *sizes.last().ok_or("no fleet size given")?;
+    let config = |routing: Routing| {
         PgConfig::new(url.clone())
-            .with_routing(Routing::QualifiedSql)
-            .with_max_connections(pool),
-    )
-    .await?;
-    let set_local = PgStore::connect(
-        PgConfig::new(url.clone())
-            .with_routing(Routing::SetLocalSearchPath)
-            .with_max_connections(pool),
-    )
-    .await?;
-    let tenants = ensure_tenants(&qualified, args.tenants).await?;
-    let tenants: Arc<Vec<Tenant>> =
-        Arc::new(tenants.into_iter().take(args.tenants.max(1)).collect());
+            .with_routing(routing)
+            .with_max_connections(pool)
+    };
+    // Room for every tenant's statements on every connection: the cost of
+    // spreading requests over N schemas with no routing cost at all (no
+    // parsing, one round trip per statement), at a memory price no
+    // default may pay. A reference, not a candidate.
+    let all_fit = 16 * largest;
+    let strategies = vec![
+        Strategy {
+            name: "qualified_unnamed",
+            store: PgStore::connect(config(Routing::QualifiedSql)).await?,
+            one_tenant: true,
+        },
+        Strategy {
+            name: "qualified_prepared",
+            store: PgStore::connect(config(Routing::QualifiedPrepared)).await?,
+            one_tenant: true,
+        },
+        Strategy {
+            name: "set_local",
+            store: PgStore::connect(config(Routing::SetLocalSearchPath)).await?,
+            one_tenant: true,
+        },
+        Strategy {
+            name: "pooler_mode",
+            store: PgStore::connect(
+                config(Routing::QualifiedSql).with_transaction_pooler(true),
+            )
+            .await?,
+            one_tenant: true,
+        },
+        Strategy {
+            name: "reference_prepared_all_fit",
+            store: PgStore::connect(
+                config(Routing::QualifiedPrepared).with_statement_cache_capacity(all_fit),
+            )
+            .await?,
+            one_tenant: false,
+        },
+    ];
+    let seeder = &strategies[0].store;
+    let tenants = ensure_tenants(seeder, largest).await?;
+    let tenants: Vec<Tenant> = tenants.into_iter().take(largest).collect();
     let (hash, _) = password_hash().await?;
-    eprintln!(
-        "seeding {} tenants (once per bench database)",
-        tenants.len()
-    );
-    for t in tenants.iter() {
-        seed(qualified.open(t).await?.as_ref(), &hash).await?;
+    eprintln!("seeding {} tenants (once per bench database)", tenants.len());
+    for t in &tenants {
+        seed(seeder.open(t).await?.as_ref(), &hash).await?;
     }
     let first = &tenants[0];
-    let baseline = qualified.single_schema_baseline(first, pool).await?;
-    let variants: Vec<(&str, Arc<Target>)> = vec![
-        ("baseline_single_schema", Arc::new(Target::One(baseline))),
-        (
-            "qualified_one_tenant",
-            Arc::new(Target::One(qualified.open(first).await?)),
-        ),
-        (
-            "qualified_many_tenants",
-            Arc::new(Target::Many(qualified.clone(), Arc::clone(&tenants))),
-        ),
-        (
-            "set_local_one_tenant",
-            Arc::new(Target::One(set_local.open(first).await?)),
-        ),
-        (
-            "set_local_many_tenants",
-            Arc::new(Target::Many(set_local.clone(), Arc::clone(&tenants))),
-        ),
-    ];
+    let baseline = seeder.single_schema_baseline(first, pool).await?;
+    let mut variants: Vec<(String, Arc<Target>)> = vec![(
+        "baseline_single_schema".to_owned(),
+        Arc::new(Target::One(baseline)),
+    )];
+    for s in &strategies {
+        if s.one_tenant {
+            variants.push((
+                format!("{}/one_tenant", s.name),
+                Arc::new(Target::One(s.store.open(first).await?)),
+            ));
+        }
+        for &n in &sizes {
+            variants.push((
+                format!("{}/{n}_tenants", s.name),
+                Arc::new(Target::Many(
+                    s.store.clone(),
+                    Arc::new(tenants[..n].to_vec()),
+                )),
+            ));
+        }
+    }
     // Warm up: open every handle, fill statement caches, let the planner settle.
     for (_, target) in &variants {
-        run_variant(target, (concurrency * 50).max(tenants.len()), concurrency).await?;
+        let n = match &**target {
+            Target::One(_) => 0,
+            Target::Many(_, t) => t.len(),
+        };
+        run_variant(target, (concurrency * 50).max(n), concurrency).await?;
     }
     let mut results: Vec<Vec<Outcome>> = variants.iter().map(|_| Vec::new()).collect();
     for round in 0..args.rounds.max(1) {
@@ -533,10 +580,11 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
         .collect();
     let base_rps = summary[0].0;
     let base_med = summary[0].1;
+    let overhead = |rps: f64| round3((base_rps / rps - 1.0) * 100.0);
     let mut out = serde_json::Map::new();
     out.insert("scenario".into(), json!("routing"));
     out.insert("backend".into(), json!("postgres"));
-    out.insert("tenants".into(), json!(tenants.len()));
+    out.insert("fleet_sizes".into(), json!(sizes));
     out.insert("requests_per_round".into(), json!(args.requests));
     out.insert("store_calls_per_request".into(), json!(5));
     out.insert("concurrency".into(), json!(concurrency));
@@ -545,17 +593,43 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
         "default_routing".into(),
         json!(format!("{:?}", Routing::default())),
     );
+    let mut variants_out = serde_json::Map::new();
     for ((name, _), (rps, med, p99)) in variants.iter().zip(&summary) {
-        out.insert(
-            (*name).to_owned(),
+        variants_out.insert(
+            name.clone(),
             json!({
                 "req_per_s": round3(*rps),
                 "median_ms": round3(*med),
                 "p99_ms": round3(*p99),
-                "throughput_overhead_pct": round3((base_rps / rps - 1.0) * 100.0),
+                "throughput_overhead_pct": overhead(*rps),
                 "median_latency_overhead_pct": round3((med / base_med - 1.0) * 100.0),
             }),
         );
+    }
+    out.insert("variants".into(), Value::Object(variants_out));
+    // The side-by-side table: throughput overhead against the baseline.
+    eprintln!("baseline_single_schema: {base_rps:.0} req/s");
+    let mut header = format!("{:<28} {:>10}", "strategy", "one tenant");
+    for n in &sizes {
+        header.push_str(&format!(" {:>10}", format!("N={n}")));
+    }
+    eprintln!("{header}");
+    for s in &strategies {
+        let mut line = format!("{:<28}", s.name);
+        let cell = |suffix: String| {
+            variants
+                .iter()
+                .zip(&summary)
+                .find(|((name, _), _)| *name == format!("{}/{suffix}", s.name))
+                .map_or("-".to_owned(), |(_, (rps, _, _))| {
+                    format!("{:+.0}%", overhead(*rps))
+                })
+        };
+        line.push_str(&format!(" {:>10}", cell("one_tenant".to_owned())));
+        for n in &sizes {
+            line.push_str(&format!(" {:>10}", cell(format!("{n}_tenants"))));
+        }
+        eprintln!("{line}");
     }
     Ok(Value::Object(out))
 }
