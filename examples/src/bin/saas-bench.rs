@@ -25,6 +25,9 @@ use saas_store_postgres::{PgConfig, PgStore, Routing};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
+#[path = "../bench/mod.rs"]
+mod bench;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
 
@@ -43,6 +46,8 @@ enum Scenario {
     MigrateNoop(FleetArgs),
     /// Cost of routing to tenant schemas against a single-schema baseline.
     Routing(RoutingArgs),
+    #[command(flatten)]
+    Http(bench::HttpScenario),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -120,6 +125,7 @@ async fn main() -> Res<()> {
         Scenario::Routing(args) => match args.common.backend {
             Backend::Postgres => routing_postgres(&args).await?,
         },
+        Scenario::Http(scenario) => bench::run(scenario).await?,
     };
     let mut result = result;
     if let Value::Object(map) = &mut result {

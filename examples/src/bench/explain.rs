@@ -1,0 +1,206 @@
+//! Query plans of the statements behind the list, statistics and dashboard
+//! endpoints, reproduced from the stores' `src/tenant.rs` (the text is
+//! copied; keep it in step): `EXPLAIN (ANALYZE, BUFFERS)` on PostgreSQL,
+//! `EXPLAIN QUERY PLAN` plus a timing on SQLite.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::fixture::{Backend, Env, Seeded};
+use super::{Res, median, round3};
+
+const TASK_COLS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.priority, \
+     t.due_date, t.completed_at, t.created_at, t.updated_at, \
+     a.id, a.username, a.email, a.first_name, a.last_name, a.role, \
+     c.id, c.username, c.email, c.first_name, c.last_name, c.role";
+
+/// (name, SQL) of each statement, with `{s}` for the table prefix and
+/// literal parameters: `{p}` project, `{u}` acting user, `{now}` now.
+fn statements(backend: Backend) -> Vec<(&'static str, String)> {
+    let involved = match backend {
+        Backend::Postgres => {
+            "t.project_id IN (SELECT id FROM {s}projects WHERE owner_id = {m} \
+             UNION SELECT project_id FROM {s}project_members WHERE user_id = {m})"
+        }
+        Backend::Sqlite => {
+            "t.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = {m} \
+             UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = {m})"
+        }
+    };
+    let joins = match backend {
+        Backend::Postgres => {
+            " JOIN {s}users c ON c.id = t.created_by LEFT JOIN {s}users a ON a.id = t.assigned_to"
+        }
+        Backend::Sqlite => {
+            " LEFT JOIN users a ON a.id = t.assigned_to JOIN users c ON c.id = t.created_by"
+        }
+    };
+    let all = match backend {
+        Backend::Postgres => "true",
+        Backend::Sqlite => "1 = 1",
+    };
+    let counts = |filter: &str| match backend {
+        Backend::Postgres => format!(
+            "SELECT count(*) AS total, \
+             count(*) FILTER (WHERE t.status = 0) AS s0, count(*) FILTER (WHERE t.status = 1) AS s1, \
+             count(*) FILTER (WHERE t.status = 2) AS s2, count(*) FILTER (WHERE t.status = 3) AS s3, \
+             count(*) FILTER (WHERE t.priority = 0) AS p0, count(*) FILTER (WHERE t.priority = 1) AS p1, \
+             count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
+             count(*) FILTER (WHERE t.status <> 3 AND t.due_date < {{now}}) AS overdue \
+             FROM {{s}}tasks t WHERE true{filter}"
+        ),
+        Backend::Sqlite => format!(
+            "SELECT t.status, t.priority, count(*), \
+             sum(CASE WHEN t.status <> 3 AND t.due_date < {{now}} THEN 1 ELSE 0 END) \
+             FROM tasks t WHERE 1 = 1{filter} GROUP BY t.status, t.priority"
+        ),
+    };
+    let project_counts = match backend {
+        Backend::Postgres => "SELECT status, count(*) AS n FROM {s}projects GROUP BY status".to_owned(),
+        Backend::Sqlite => {
+            "SELECT p.status, count(*) FROM projects p WHERE 1 = 1 GROUP BY p.status".to_owned()
+        }
+    };
+    let user = match backend {
+        Backend::Postgres => "SELECT id, username, email, first_name, last_name, role, department, \
+             is_active, is_owner, last_login, date_joined, token_version FROM {s}users WHERE id = {u}"
+            .to_owned(),
+        Backend::Sqlite => "SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.role, \
+             u.department, u.is_active, u.is_owner, u.last_login, u.date_joined, u.token_version \
+             FROM users u WHERE u.id = {u}"
+            .to_owned(),
+    };
+    vec![
+        ("auth: user by id (every request)", user),
+        (
+            "list (admin): count",
+            format!("SELECT count(*) FROM {{s}}tasks t WHERE {all}"),
+        ),
+        (
+            "list (admin): first page, newest first",
+            format!(
+                "SELECT {TASK_COLS} FROM {{s}}tasks t{joins} WHERE {all} \
+                 ORDER BY t.created_at DESC, t.id ASC LIMIT 20 OFFSET 0"
+            ),
+        ),
+        (
+            "list (member): count",
+            format!("SELECT count(*) FROM {{s}}tasks t WHERE {all} AND {involved}"),
+        ),
+        (
+            "list (member): first page",
+            format!(
+                "SELECT {TASK_COLS} FROM {{s}}tasks t{joins} WHERE {all} AND {involved} \
+                 ORDER BY t.created_at DESC, t.id ASC LIMIT 20 OFFSET 0"
+            ),
+        ),
+        (
+            "statistics: task counts of the project",
+            counts(" AND t.project_id = {p}"),
+        ),
+        ("dashboard (admin): project counts", project_counts),
+        ("dashboard (admin): task counts, all", counts("")),
+        (
+            "dashboard (admin): task counts, assigned to me",
+            counts(" AND t.assigned_to = {u}"),
+        ),
+        (
+            "dashboard (admin): recent tasks count",
+            format!("SELECT count(*) FROM {{s}}tasks t WHERE {all}"),
+        ),
+        (
+            "dashboard (admin): five most recently changed",
+            format!(
+                "SELECT {TASK_COLS} FROM {{s}}tasks t{joins} WHERE {all} \
+                 ORDER BY t.updated_at DESC, t.id ASC LIMIT 5 OFFSET 0"
+            ),
+        ),
+        ("dashboard (admin): count users", "SELECT count(*) FROM {s}users".to_owned()),
+    ]
+}
+
+fn fill(sql: &str, prefix: &str, s: &Seeded, now: &str) -> String {
+    sql.replace("{s}", prefix)
+        .replace("{p}", &s.project.0.to_string())
+        .replace("{u}", &s.admin.0.to_string())
+        .replace("{m}", &s.member.0.to_string())
+        .replace("{now}", now)
+}
+
+/// The plans (printed to stderr) and median timings of each statement.
+pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
+    let mut out = serde_json::Map::new();
+    match env.backend {
+        Backend::Postgres => {
+            let pg = env.pg.as_ref().ok_or("no PostgreSQL store")?;
+            let prefix = format!("\"{}\".", saas_store_postgres::tenant_schema_name(&s.tenant));
+            let now = format!("'{}'::timestamptz", Utc::now().to_rfc3339());
+            for (name, template) in statements(Backend::Postgres) {
+                let sql = fill(&template, &prefix, s, &now);
+                // Warm the cache first: plans of a steady server, not of a cold start.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(pg.catalog_pool())
+                    .await?;
+                let lines: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "EXPLAIN (ANALYZE, BUFFERS) {sql}"
+                )))
+                .fetch_all(pg.catalog_pool())
+                .await?;
+                eprintln!("--- {name}\n{sql}\n{}\n", lines.join("\n"));
+                let exec = lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix("Execution Time: "))
+                    .and_then(|x| x.trim_end_matches(" ms").parse::<f64>().ok());
+                out.insert(name.to_owned(), json!({ "execution_ms": exec }));
+            }
+        }
+        Backend::Sqlite => {
+            let path = env.tenant_file(&s.tenant)?;
+            let now = Utc::now().timestamp_micros().to_string();
+            let s = s.clone();
+            let result = tokio::task::spawn_blocking(move || -> Res<serde_json::Map<String, Value>> {
+                let conn = rusqlite::Connection::open(path)?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                let mut out = serde_json::Map::new();
+                for (name, template) in statements(Backend::Sqlite) {
+                    let sql = fill(&template, "", &s, &now);
+                    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = plan
+                        .query_map([], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(3)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let mut depth: std::collections::HashMap<i64, usize> = Default::default();
+                    let mut text = String::new();
+                    for (id, parent, detail) in rows {
+                        let d = depth.get(&parent).map_or(0, |d| d + 1);
+                        depth.insert(id, d);
+                        text.push_str(&format!("{}{detail}\n", "  ".repeat(d)));
+                    }
+                    let mut stmt = conn.prepare(&sql)?;
+                    let cols = stmt.column_count();
+                    let mut times = Vec::new();
+                    for _ in 0..7 {
+                        let t0 = Instant::now();
+                        let mut rows = stmt.query([])?;
+                        while let Some(r) = rows.next()? {
+                            for c in 0..cols {
+                                let _ = r.get_ref(c)?;
+                            }
+                        }
+                        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    let t = round3(median(&times));
+                    eprintln!("--- {name}\n{sql}\n{text}(median of 7 runs: {t} ms)\n");
+                    out.insert(name.to_owned(), json!({ "execution_ms": t }));
+                }
+                Ok(out)
+            })
+            .await??;
+            out = result;
+        }
+    }
+    Ok(Value::Object(out))
+}
