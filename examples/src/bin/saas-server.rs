@@ -7,6 +7,8 @@
 //! ```text
 //! saas-server                  # = serve
 //! saas-server serve --bind 0.0.0.0:8000
+//! saas-server serve --no-worker          # API only (also RUN_WORKER=false)
+//! saas-server worker --concurrency 16     # jobs and the periodic schedule
 //! saas-server migrate
 //! saas-server create-tenant --company-name "Acme Corp" --schema-name acme \
 //!     --domain-url acme.localhost --admin-username admin --admin-email admin@acme.com
@@ -20,13 +22,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use saas_core::Saas;
+use saas_core::clock::{Clock, SystemClock};
+use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener, builtin_schedule};
+use saas_core::jobs::mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer};
+use saas_core::jobs::{Job, JobContext, JobError, JobQueue, JobScope, Jobs, WorkerConfig};
 use saas_core::service::Registration;
 use saas_core::store::{MigrationProgress, Store};
 use saas_core::tenancy::Hostname;
 use saas_http::{AppState, CorsOrigins, HttpConfig};
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 /// The key used when `DEBUG` is on and no `SECRET_KEY` is set. Public, so
@@ -46,14 +53,54 @@ struct Cli {
     /// Directory of the SQLite databases when DATABASE_URL is not PostgreSQL (env DATA_DIR).
     #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
+    /// TESTS ONLY: also run the `test_sleep` job kind (payload `{"ms": N}`),
+    /// which the process-level crash tests enqueue. Never set in production.
+    #[arg(long, env = "SAAS_TEST_JOBS", hide = true, global = true)]
+    test_jobs: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// How the background worker runs (`worker`, and `serve` unless `--no-worker`).
+#[derive(Debug, Clone, Args)]
+struct WorkerArgs {
+    /// Most jobs running at once (env WORKER_CONCURRENCY).
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+    /// Seconds a claimed job stays leased without a heartbeat; a job whose
+    /// worker died runs again this long after its last heartbeat
+    /// (env WORKER_LEASE_SECONDS).
+    #[arg(long, env = "WORKER_LEASE_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lease_seconds: u64,
+    /// Seconds shutdown waits for running jobs before leaving them to lease
+    /// expiry (env WORKER_GRACE_SECONDS).
+    #[arg(long, env = "WORKER_GRACE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    grace_seconds: u64,
+    /// Longest idle sleep between polls, in milliseconds (env WORKER_POLL_MS).
+    #[arg(long, env = "WORKER_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    poll_ms: u64,
+    /// Do not run the periodic schedule (overdue checks, reminders, cleanup)
+    /// in this process (also env RUN_SCHEDULER=false).
+    #[arg(long)]
+    no_scheduler: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the REST API (the default).
-    Serve,
+    /// Serve the REST API (the default), with a background worker and the
+    /// periodic schedule in the same process unless `--no-worker`.
+    Serve {
+        /// Serve the API only; run `saas-server worker` separately
+        /// (also env RUN_WORKER=false).
+        #[arg(long)]
+        no_worker: bool,
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
     /// Bring the shared storage and every tenant's storage to the newest schema.
     Migrate,
     /// Register a tenant with its primary domain and first admin (like `POST /api/register/`).
@@ -91,8 +138,25 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Run background jobs (not available yet).
-    Worker,
+    /// Run background jobs and the periodic schedule until SIGINT/SIGTERM.
+    Worker {
+        #[command(flatten)]
+        worker: WorkerArgs,
+        /// Run until no job is ready and none is running, then exit
+        /// (no schedule); for scripts and cron.
+        #[arg(long)]
+        until_idle: bool,
+    },
+}
+
+/// `serve` with nothing given: the defaults, and the environment.
+fn default_serve() -> Result<Command, clap::Error> {
+    let cmd = WorkerArgs::augment_args(clap::Command::new("serve"));
+    let worker = WorkerArgs::from_arg_matches(&cmd.try_get_matches_from(["serve"])?)?;
+    Ok(Command::Serve {
+        no_worker: false,
+        worker,
+    })
 }
 
 /// Settings read from the environment.
@@ -113,8 +177,12 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn env_bool(name: &str) -> Result<bool, String> {
+    env_bool_or(name, false)
+}
+
+fn env_bool_or(name: &str, default: bool) -> Result<bool, String> {
     match env(name).map(|v| v.to_ascii_lowercase()) {
-        None => Ok(false),
+        None => Ok(default),
         Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
         Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
         Some(v) => Err(format!("{name}={v:?} is not a boolean (true/false)")),
@@ -247,12 +315,26 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Arc<dyn Store>, BoxError> {
+/// The store and, where the backend has one, its durable job queue.
+struct Storage {
+    store: Arc<dyn Store>,
+    queue: Option<Arc<dyn JobQueue>>,
+    backend: &'static str,
+}
+
+/// Why a backend has no job queue in this build (None: it has one).
+const POSTGRES_NO_QUEUE: &str = "the PostgreSQL job queue (PgQueue) is not part of this build yet";
+
+async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Storage, BoxError> {
     match &settings.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             tracing::info!("storage: PostgreSQL (one schema per tenant)");
             let store = saas_store_postgres::PgStore::connect_url(url).await?;
-            Ok(Arc::new(store))
+            Ok(Storage {
+                store: Arc::new(store),
+                queue: None,
+                backend: "PostgreSQL",
+            })
         }
         other => {
             let dir = match other {
@@ -272,17 +354,180 @@ async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Arc<dyn St
             let store =
                 tokio::task::spawn_blocking(move || saas_store_sqlite::SqliteStore::open(dir))
                     .await??;
-            Ok(Arc::new(store))
+            let queue: Arc<dyn JobQueue> = Arc::new(store.queue());
+            Ok(Storage {
+                store: Arc::new(store),
+                queue: Some(queue),
+                backend: "SQLite",
+            })
         }
     }
 }
 
-fn build_saas(settings: &Settings, store: Arc<dyn Store>) -> Result<Saas, BoxError> {
-    let mut builder = Saas::builder(store).secret(settings.secret.as_bytes());
+/// The service; with a queue, new users get a welcome email job (the seed's
+/// `post_save` signal).
+fn build_saas(settings: &Settings, storage: &Storage) -> Result<Saas, BoxError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut builder = Saas::builder(storage.store.clone())
+        .secret(settings.secret.as_bytes())
+        .clock(clock.clone());
     if let Some(b) = &settings.base_domain {
         builder = builder.base_domain(b.clone());
     }
+    if let Some(queue) = &storage.queue {
+        builder = builder.listener(Arc::new(WelcomeEmailListener::new(queue.clone(), clock)));
+    }
     Ok(builder.build()?)
+}
+
+/// The mailer named by `EMAIL_BACKEND`, Django-style: `…smtp.EmailBackend`
+/// (or `smtp`) sends through SMTP with the `EMAIL_*` settings;
+/// `…console.EmailBackend` (or `console`, the default) logs each message,
+/// and `…filebased.EmailBackend` (or `file`) also appends it as a JSON line
+/// to `EMAIL_FILE_PATH` (a file, or a directory to hold `emails.jsonl`).
+/// `EMAIL_FILE_PATH` given with the console backend adds the file too.
+fn mailer_from_env() -> Result<Arc<dyn Mailer>, BoxError> {
+    let backend = env("EMAIL_BACKEND").unwrap_or_else(|| "console".into());
+    let kind = backend
+        .strip_suffix(".EmailBackend")
+        .map(|m| m.rsplit('.').next().unwrap_or(m))
+        .unwrap_or(&backend)
+        .to_ascii_lowercase();
+    let from = env("DEFAULT_FROM_EMAIL").unwrap_or_else(|| "webmaster@localhost".into());
+    let file = env("EMAIL_FILE_PATH").map(|p| {
+        let p = PathBuf::from(p);
+        if p.is_dir() {
+            p.join("emails.jsonl")
+        } else {
+            p
+        }
+    });
+    match kind.as_str() {
+        "smtp" => {
+            let config = SmtpConfig::from_env()?;
+            tracing::info!(host = %config.host, port = config.port, tls = config.use_tls, "email: SMTP");
+            Ok(Arc::new(SmtpMailer::new(&config)?))
+        }
+        "console" | "filebased" | "file" => {
+            let mut mailer = LogMailer::new(from);
+            match file {
+                Some(path) => {
+                    tracing::info!(file = %path.display(), "email: logged and appended to a file");
+                    mailer = mailer.with_file(path);
+                }
+                None if kind != "console" => {
+                    return Err(format!("EMAIL_BACKEND={backend:?} needs EMAIL_FILE_PATH").into());
+                }
+                None => tracing::info!("email: logged only (EMAIL_BACKEND=console)"),
+            }
+            Ok(Arc::new(mailer))
+        }
+        _ => Err(format!(
+            "EMAIL_BACKEND={backend:?} is not supported: use smtp, console or file \
+             (or Django's django.core.mail.backends.{{smtp,console,filebased}}.EmailBackend)"
+        )
+        .into()),
+    }
+}
+
+/// TESTS ONLY (`--test-jobs`): sleeps for the payload's `ms` (at most a
+/// minute) and returns it, so crash tests have jobs that are in flight
+/// long enough to be interrupted.
+#[derive(Debug)]
+struct TestSleep;
+
+#[async_trait::async_trait]
+impl Job for TestSleep {
+    const KIND: &'static str = "test_sleep";
+    const SCOPE: JobScope = JobScope::Platform;
+    type Payload = serde_json::Value;
+    type Output = serde_json::Value;
+
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, JobError> {
+        let ms = payload
+            .get("ms")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| JobError::fatal("test_sleep needs {\"ms\": <milliseconds>}"))?
+            .min(60_000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(serde_json::json!({"slept_ms": ms, "attempt": ctx.meta().attempt}))
+    }
+}
+
+fn build_jobs(saas: Saas, queue: Arc<dyn JobQueue>, test_jobs: bool) -> Result<Jobs, BoxError> {
+    let mut builder = Jobs::builder(saas, queue)
+        .mailer(mailer_from_env()?)
+        .builtin(BuiltinConfig::default());
+    if test_jobs {
+        tracing::warn!("--test-jobs: the test-only `test_sleep` job kind is enabled");
+        builder = builder.register(TestSleep);
+    }
+    Ok(builder.build())
+}
+
+/// Completes when shutdown has been asked for (SIGINT or SIGTERM).
+#[derive(Debug, Clone)]
+struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Listens for SIGINT/SIGTERM; a second signal exits at once.
+    fn on_signals() -> Shutdown {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = tx.send(true);
+            shutdown_signal().await;
+            eprintln!(
+                "second signal: exiting now; unfinished jobs run again when their leases expire"
+            );
+            std::process::exit(130);
+        });
+        Shutdown(rx)
+    }
+
+    async fn wait(mut self) {
+        // A dropped sender also means stop.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Runs a worker (and the schedule unless disabled) until `shutdown`, then
+/// lets running jobs finish within the grace period.
+async fn run_background(jobs: Jobs, args: WorkerArgs, shutdown: Shutdown) -> Result<(), BoxError> {
+    let lease = Duration::from_secs(args.lease_seconds);
+    let concurrency = usize::from(args.concurrency);
+    let config = WorkerConfig {
+        concurrency,
+        batch_size: concurrency.min(32),
+        lease,
+        heartbeat_interval: lease / 3,
+        poll_interval: Duration::from_millis(args.poll_ms),
+        grace_period: Duration::from_secs(args.grace_seconds),
+        ..WorkerConfig::default()
+    };
+    let run_scheduler = !args.no_scheduler && env_bool_or("RUN_SCHEDULER", true)?;
+    let worker = jobs.worker(config);
+    let scheduler = if run_scheduler {
+        Some(jobs.scheduler().extend(builtin_schedule()?))
+    } else {
+        tracing::info!("scheduler disabled in this process");
+        None
+    };
+    let schedule = {
+        let shutdown = shutdown.clone();
+        async move {
+            if let Some(s) = scheduler {
+                s.run(shutdown.wait()).await;
+            }
+        }
+    };
+    let (stats, ()) = tokio::join!(worker.run(shutdown.wait()), schedule);
+    tracing::info!(?stats, "background jobs stopped");
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -304,15 +549,25 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests and jobs");
 }
 
-async fn serve(settings: Settings, saas: Saas, bind: &str) -> Result<(), BoxError> {
+async fn serve(
+    settings: Settings,
+    saas: Saas,
+    jobs: Option<Jobs>,
+    background: Option<WorkerArgs>,
+    bind: &str,
+) -> Result<(), BoxError> {
     let addr: SocketAddr = bind
         .parse()
         .map_err(|_| format!("BIND={bind:?} is not an address such as 127.0.0.1:8000"))?;
     let x_tenant = settings.http.x_tenant;
-    let app = saas_http::router(AppState::new(saas, settings.http));
+    let mut state = AppState::new(saas, settings.http);
+    if let Some(j) = &jobs {
+        state = state.with_jobs(j.clone());
+    }
+    let app = saas_http::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -339,9 +594,17 @@ async fn serve(settings: Settings, saas: Saas, bind: &str) -> Result<(), BoxErro
         println!("  (or send `X-Tenant: acme` instead of the Host header)");
     }
     println!("API description: http://{shown}/api/openapi.json");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let shutdown = Shutdown::on_signals();
+    let http = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().wait());
+    let worker = async {
+        match (jobs, background) {
+            (Some(jobs), Some(args)) => run_background(jobs, args, shutdown.clone()).await,
+            _ => Ok(()),
+        }
+    };
+    let (served, worked) = tokio::join!(async { http.await.map_err(BoxError::from) }, worker);
+    served?;
+    worked?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -412,21 +675,69 @@ fn report(e: &saas_core::Error) -> String {
 async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     let settings = Settings::from_env()?;
     init_tracing(settings.debug);
-    let command = cli.command.unwrap_or(Command::Serve);
-    if matches!(command, Command::Worker) {
-        eprintln!(
-            "error: `saas-server worker` is not available yet: the job queue is not built into this server"
-        );
-        return Ok(ExitCode::from(2));
-    }
-    let store = open_store(&settings, cli.data_dir.clone()).await?;
+    let command = match cli.command {
+        Some(c) => c,
+        None => default_serve()?,
+    };
+    let storage = open_store(&settings, cli.data_dir.clone()).await?;
     match command {
-        Command::Serve => {
-            let saas = build_saas(&settings, store)?;
-            serve(settings, saas, &cli.bind).await?;
+        Command::Serve { no_worker, worker } => {
+            let saas = build_saas(&settings, &storage)?;
+            let jobs = match &storage.queue {
+                Some(q) => Some(build_jobs(saas.clone(), q.clone(), cli.test_jobs)?),
+                None => {
+                    tracing::warn!(
+                        "{POSTGRES_NO_QUEUE}: serving without background jobs; \
+                         POST /api/projects/{{id}}/report/ and GET /api/jobs/{{id}}/ answer 503"
+                    );
+                    None
+                }
+            };
+            let run_worker = !no_worker && env_bool_or("RUN_WORKER", true)?;
+            if !run_worker && jobs.is_some() {
+                tracing::info!(
+                    "no worker in this process: run `saas-server worker` to process jobs"
+                );
+            }
+            serve(
+                settings,
+                saas,
+                jobs,
+                run_worker.then_some(worker),
+                &cli.bind,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate => Ok(if migrate(store).await? {
+        Command::Worker { worker, until_idle } => {
+            let Some(queue) = storage.queue.clone() else {
+                eprintln!(
+                    "error: `saas-server worker` cannot run on {}: {POSTGRES_NO_QUEUE}",
+                    storage.backend
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let saas = build_saas(&settings, &storage)?;
+            let jobs = build_jobs(saas, queue, cli.test_jobs)?;
+            if until_idle {
+                let lease = Duration::from_secs(worker.lease_seconds);
+                let config = WorkerConfig {
+                    concurrency: usize::from(worker.concurrency),
+                    lease,
+                    heartbeat_interval: lease / 3,
+                    ..WorkerConfig::default()
+                };
+                let stats = jobs.worker(config).run_until_idle().await;
+                println!(
+                    "ran {} jobs: {} succeeded, {} to retry, {} dead",
+                    stats.claimed, stats.succeeded, stats.retried, stats.dead
+                );
+            } else {
+                run_background(jobs, worker, Shutdown::on_signals()).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => Ok(if migrate(storage.store).await? {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -440,7 +751,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             admin_password,
             subscription_plan,
         } => {
-            let saas = build_saas(&settings, store)?;
+            let saas = build_saas(&settings, &storage)?;
             let admin_password = match admin_password {
                 Some(p) => p,
                 None => secret_input("SAAS_ADMIN_PASSWORD", "Admin password")?,
@@ -469,7 +780,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
         }
         Command::Createsuperuser { username, email } => {
-            let saas = build_saas(&settings, store)?;
+            let saas = build_saas(&settings, &storage)?;
             let password = secret_input("SAAS_SUPERUSER_PASSWORD", "Password")?;
             match saas.create_superuser(&username, &email, &password).await {
                 Ok(su) => {
@@ -482,7 +793,6 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 }
             }
         }
-        Command::Worker => Ok(ExitCode::from(2)),
     }
 }
 
