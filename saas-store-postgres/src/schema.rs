@@ -169,6 +169,13 @@ $fn$;
 /// assignee, newest first; memberships by user; token families). Every extra
 /// object costs provisioning time, so the rarely run sweeps (pruning expired
 /// tokens, deleting old done tasks) scan instead: they run weekly in a job.
+///
+/// Indexes only ever probed by equality are hash indexes: PostgreSQL 15
+/// fsyncs every new btree index at the end of its build (it is written
+/// outside shared buffers), and those fsyncs were most of the time it took
+/// to provision a tenant; a hash index is built through shared buffers.
+/// What must stay btree (primary keys, the unique username, the ordering
+/// on `created_at`, and the index of each TOAST table) is ten builds.
 /// `{s}` is the quoted schema and a dot. Provisioning applies them all at
 /// once; `Store::migrate` applies the ones a tenant's ledger row lacks.
 pub(crate) const TENANT_MIGRATIONS: &[(i32, &str)] = &[
@@ -242,11 +249,38 @@ CREATE TABLE {s}tasks (
     (
         2,
         r#"
-CREATE INDEX tasks_project_id ON {s}tasks (project_id);
-CREATE INDEX tasks_assigned_to ON {s}tasks (assigned_to);
+CREATE INDEX tasks_project_id ON {s}tasks USING hash (project_id);
+CREATE INDEX tasks_assigned_to ON {s}tasks USING hash (assigned_to);
 CREATE INDEX tasks_created_at ON {s}tasks (created_at DESC, id);
-CREATE INDEX project_members_user_id ON {s}project_members (user_id);
-CREATE INDEX refresh_tokens_family ON {s}refresh_tokens (family);
+CREATE INDEX project_members_user_id ON {s}project_members USING hash (user_id);
+CREATE INDEX refresh_tokens_family ON {s}refresh_tokens USING hash (family);
+"#,
+    ),
+    (
+        3,
+        // Version 2 first created its equality-only indexes as btree;
+        // tenants migrated to it then get them rebuilt as hash (see above).
+        // For every other tenant this only reads the catalog.
+        r#"
+DO $$
+DECLARE
+    idx record;
+BEGIN
+    FOR idx IN
+        SELECT v.name, v.tab, v.col FROM (VALUES
+            ('tasks_project_id', 'tasks', 'project_id'),
+            ('tasks_assigned_to', 'tasks', 'assigned_to'),
+            ('project_members_user_id', 'project_members', 'user_id'),
+            ('refresh_tokens_family', 'refresh_tokens', 'family')) AS v (name, tab, col)
+        JOIN pg_catalog.pg_class c ON c.oid = to_regclass('{s}' || v.name)
+        JOIN pg_catalog.pg_am a ON a.oid = c.relam
+        WHERE a.amname = 'btree'
+    LOOP
+        EXECUTE format('DROP INDEX {s}%I', idx.name);
+        EXECUTE format('CREATE INDEX %I ON {s}%I USING hash (%I)', idx.name, idx.tab, idx.col);
+    END LOOP;
+END
+$$;
 "#,
     ),
 ];

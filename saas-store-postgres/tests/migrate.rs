@@ -13,6 +13,9 @@ use saas_store_postgres::{PgConfig, PgStore, tenant_schema_name};
 /// suites' migrate runs must never see them.
 const DB: &str = "saas_test_migrate";
 
+/// The newest tenant schema version.
+const LATEST: i32 = 3;
+
 /// Indexes added by tenant schema version 2.
 const V2_INDEXES: &[&str] = &[
     "tasks_project_id",
@@ -80,7 +83,7 @@ async fn migrate_skips_failures_and_resumes() {
     let (c, _) = common::tenant(&store).await;
     assert_eq!(
         version(&store, &a).await,
-        2,
+        LATEST,
         "provisioning records the newest version"
     );
 
@@ -122,11 +125,11 @@ async fn migrate_skips_failures_and_resumes() {
 
     assert_eq!(
         (version(&store, &a).await, index_count(&store, &a).await),
-        (2, V2_INDEXES.len() as i64)
+        (LATEST, V2_INDEXES.len() as i64)
     );
     // The failed tenant's migration and ledger row rolled back together.
     assert_eq!(version(&store, &b).await, 1);
-    assert_eq!(version(&store, &c).await, 2);
+    assert_eq!(version(&store, &c).await, LATEST);
 
     // Repair and rerun: only the tenant left behind is migrated.
     set_back(&store, &b, true).await;
@@ -136,7 +139,7 @@ async fn migrate_skips_failures_and_resumes() {
         "{:?}",
         report.failed
     );
-    assert_eq!(version(&store, &b).await, 2);
+    assert_eq!(version(&store, &b).await, LATEST);
     assert_eq!(index_count(&store, &b).await, V2_INDEXES.len() as i64);
 
     // Two migrators at once: each tenant is migrated exactly once.
@@ -156,10 +159,73 @@ async fn migrate_skips_failures_and_resumes() {
     assert_eq!(r1.migrated + r2.migrated, 2);
     assert_eq!(
         (version(&store, &a).await, version(&store, &c).await),
-        (2, 2)
+        (LATEST, LATEST)
     );
 
     for t in [a, b, c] {
         store.delete_tenant(t.id).await.expect("cleanup");
     }
+}
+
+/// The access method of each of a tenant's version-2 indexes.
+async fn index_methods(store: &PgStore, t: &Tenant) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT a.amname::text FROM pg_indexes i \
+         JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = i.schemaname::regnamespace \
+         JOIN pg_am a ON a.oid = c.relam \
+         WHERE i.schemaname = $1 AND i.indexname = ANY($2) ORDER BY i.indexname",
+    )
+    .bind(tenant_schema_name(t))
+    .bind(V2_INDEXES)
+    .fetch_all(store.catalog_pool())
+    .await
+    .expect("index methods")
+}
+
+/// A tenant migrated to version 2 while it still made btree indexes gets
+/// them rebuilt as hash by version 3; a current tenant is left alone.
+#[tokio::test]
+async fn version_3_rebuilds_equality_indexes_as_hash() {
+    if !common::reachable().await {
+        return;
+    }
+    common::ensure_database(DB).await;
+    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB))).await else {
+        return;
+    };
+    let (t, _) = common::tenant(&store).await;
+    let hash = |n: usize| std::iter::repeat_n("hash".to_owned(), n).collect::<Vec<_>>();
+    let mut expected = hash(V2_INDEXES.len() - 1);
+    expected.insert(3, "btree".to_owned()); // tasks_created_at, in name order
+    assert_eq!(index_methods(&store, &t).await, expected);
+
+    // Version 2 as it was first released.
+    let schema = tenant_schema_name(&t);
+    let list: Vec<String> = V2_INDEXES
+        .iter()
+        .map(|i| format!("\"{schema}\".{i}"))
+        .collect();
+    exec(&store, format!("DROP INDEX {}", list.join(", "))).await;
+    exec(
+        &store,
+        format!(
+            "CREATE INDEX tasks_project_id ON \"{schema}\".tasks (project_id); \
+             CREATE INDEX tasks_assigned_to ON \"{schema}\".tasks (assigned_to); \
+             CREATE INDEX tasks_created_at ON \"{schema}\".tasks (created_at DESC, id); \
+             CREATE INDEX project_members_user_id ON \"{schema}\".project_members (user_id); \
+             CREATE INDEX refresh_tokens_family ON \"{schema}\".refresh_tokens (family); \
+             UPDATE saas_shared.tenant_schemas SET version = 2 WHERE schema_name = '{schema}'"
+        ),
+    )
+    .await;
+    assert!(index_methods(&store, &t).await.iter().all(|m| m == "btree"));
+    let report = store.migrate(&|_| {}).await.expect("migrate");
+    assert!(
+        report.failed.iter().all(|(s, _)| s != t.slug.as_str()),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(version(&store, &t).await, LATEST);
+    assert_eq!(index_methods(&store, &t).await, expected);
+    store.delete_tenant(t.id).await.expect("cleanup");
 }
