@@ -4,25 +4,78 @@
 //! stopped with SIGTERM, finishes what it is running before exiting.
 //!
 //! The jobs are of the test-only `test_sleep` kind, which the server runs
-//! only with `--test-jobs`, so that many are in flight at any moment.
+//! (alone) only with `--test-jobs`, so that many are in flight at any
+//! moment. Each case runs on SQLite (a fresh directory) and on PostgreSQL
+//! (`SAAS_TEST_DATABASE_URL`; skipped when unreachable unless
+//! `SAAS_REQUIRE_POSTGRES=1`). On the shared PostgreSQL queue a case follows
+//! only the jobs it enqueued.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use saas_core::jobs::{JobId, JobQueue, JobStatus, NewJob};
-use saas_store_sqlite::SqliteQueue;
+use saas_core::jobs::{JobId, JobQueue, JobRecord, JobStatus, NewJob};
 use serde_json::json;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_saas-server");
 
-/// Starts `saas-server worker` on the SQLite directory `data`.
-fn start_worker(dir: &Path, data: &Path, name: &str, lease_seconds: u64) -> Child {
+/// Where the queue lives, as the worker process is told.
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+/// A queue for the test process, and how to point a worker at the same one.
+async fn setup(backend: &str, dir: &Path) -> Option<(Arc<dyn JobQueue>, Db)> {
+    match backend {
+        "sqlite" => {
+            let data = dir.join("data");
+            let d = data.clone();
+            let queue =
+                tokio::task::spawn_blocking(move || saas_store_sqlite::SqliteQueue::open(d))
+                    .await
+                    .expect("join")
+                    .expect("open the SQLite queue");
+            Some((Arc::new(queue), Db::Sqlite(data)))
+        }
+        _ => {
+            let url = std::env::var("SAAS_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let connected = tokio::time::timeout(
+                Duration::from_secs(10),
+                saas_store_postgres::PgQueue::connect(&url),
+            )
+            .await;
+            match connected {
+                Ok(Ok(queue)) => Some((Arc::new(queue), Db::Postgres(url))),
+                other => {
+                    let why = match other {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    if std::env::var("SAAS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                        panic!(
+                            "PostgreSQL at {url} is unreachable ({why}) and SAAS_REQUIRE_POSTGRES=1"
+                        );
+                    }
+                    eprintln!("note: PostgreSQL at {url} is unreachable ({why}); skipping");
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Starts `saas-server worker --test-jobs` on `db`.
+fn start_worker(dir: &Path, db: &Db, name: &str, lease_seconds: u64) -> Child {
     let log = |ext: &str| {
         std::fs::File::create(dir.join(format!("{name}.{ext}"))).expect("create worker log")
     };
-    Command::new(SERVER)
-        .current_dir(dir)
+    let mut cmd = Command::new(SERVER);
+    cmd.current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("DATABASE_HOST")
         .env_remove("EMAIL_BACKEND")
@@ -32,10 +85,16 @@ fn start_worker(dir: &Path, data: &Path, name: &str, lease_seconds: u64) -> Chil
             "SECRET_KEY",
             "worker crash test secret, at least 32 bytes long",
         )
-        .env("RUST_LOG", "warn,saas_core::jobs::worker=info")
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--test-jobs")
+        .env("RUST_LOG", "warn,saas_core::jobs::worker=info");
+    match db {
+        Db::Sqlite(data) => {
+            cmd.arg("--data-dir").arg(data);
+        }
+        Db::Postgres(url) => {
+            cmd.env("DATABASE_URL", url);
+        }
+    }
+    cmd.arg("--test-jobs")
         .args(["worker", "--concurrency", "8", "--poll-ms", "50"])
         .args(["--lease-seconds", &lease_seconds.to_string()])
         .args(["--grace-seconds", "20", "--no-scheduler"])
@@ -58,34 +117,41 @@ fn logs(dir: &Path) -> String {
     out
 }
 
-async fn open_queue(data: PathBuf) -> SqliteQueue {
-    tokio::task::spawn_blocking(move || SqliteQueue::open(data))
-        .await
-        .expect("join")
-        .expect("open the SQLite queue")
-}
-
-async fn enqueue_sleeps(queue: &SqliteQueue, n: usize, ms: u64) -> Vec<JobId> {
+async fn enqueue_sleeps(queue: &dyn JobQueue, n: usize, ms: u64) -> Vec<JobId> {
+    let run = uuid::Uuid::new_v4().to_string();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let job = NewJob::new("test_sleep", json!({"ms": ms, "i": i}));
-        let e = queue
-            .enqueue(&job, chrono::Utc::now())
-            .await
-            .expect("enqueue");
-        ids.push(e.id);
+        let job = NewJob::new("test_sleep", json!({"ms": ms, "i": i, "run": run}));
+        let now = chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros())
+            .expect("now");
+        ids.push(queue.enqueue(&job, now).await.expect("enqueue").id);
     }
     ids
 }
 
-async fn count(queue: &SqliteQueue, status: JobStatus) -> u64 {
-    queue
-        .counts()
+async fn records(queue: &dyn JobQueue, ids: &[JobId]) -> Vec<JobRecord> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(queue.job(*id).await.expect("read job").expect("job stored"));
+    }
+    out
+}
+
+/// How many of `ids` are in each status.
+async fn tally(queue: &dyn JobQueue, ids: &[JobId]) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for j in records(queue, ids).await {
+        *m.entry(j.status.as_str()).or_default() += 1;
+    }
+    m
+}
+
+async fn succeeded(queue: &dyn JobQueue, ids: &[JobId]) -> usize {
+    tally(queue, ids)
         .await
-        .expect("counts")
-        .into_iter()
-        .find(|(s, _)| *s == status)
-        .map_or(0, |(_, n)| n)
+        .get("succeeded")
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Polls until `done` holds, or panics with the workers' logs after `limit`.
@@ -101,7 +167,7 @@ where
             "timed out after {limit:?} waiting until {what}\n{}",
             logs(dir)
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -110,22 +176,23 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_batch_loses_no_job() {
+async fn sigkill_mid_batch_loses_no_job(backend: &str) {
     const N: usize = 200;
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().to_owned();
-    let data = dir.join("data");
-    let queue = open_queue(data.clone()).await;
-    let ids = enqueue_sleeps(&queue, N, 100).await;
+    let Some((queue, db)) = setup(backend, &dir).await else {
+        return;
+    };
+    let queue = &*queue;
+    let ids = enqueue_sleeps(queue, N, 100).await;
 
-    let mut first = start_worker(&dir, &data, "first", 2);
+    let mut first = start_worker(&dir, &db, "first", 2);
     // Let it get well into the batch, then kill it without warning.
     wait_until(
         &dir,
         Duration::from_secs(120),
         "40 jobs succeeded",
-        || async { count(&queue, JobStatus::Succeeded).await >= 40 },
+        || async { succeeded(queue, &ids).await >= 40 },
     )
     .await;
     first.kill().expect("SIGKILL the worker");
@@ -133,66 +200,64 @@ async fn sigkill_mid_batch_loses_no_job() {
     assert!(!status.success(), "the worker was killed: {status:?}");
 
     // What the dead worker left behind: jobs it held, still `running`.
-    let mut orphans = Vec::new();
-    for id in &ids {
-        let j = queue.job(*id).await.expect("job").expect("stored");
-        if j.status == JobStatus::Running {
-            orphans.push(j.id);
-        }
-    }
-    let succeeded_at_kill = count(&queue, JobStatus::Succeeded).await;
+    let at_kill = records(queue, &ids).await;
+    let orphans: Vec<JobId> = at_kill
+        .iter()
+        .filter(|j| j.status == JobStatus::Running)
+        .map(|j| j.id)
+        .collect();
+    let done_at_kill = at_kill
+        .iter()
+        .filter(|j| j.status == JobStatus::Succeeded)
+        .count();
     assert!(
         !orphans.is_empty(),
         "a worker running 8 jobs at a time was killed with none in flight"
     );
-    assert!(succeeded_at_kill < N as u64, "the kill came too late");
+    assert!(done_at_kill < N, "the kill came too late");
 
-    let mut second = start_worker(&dir, &data, "second", 2);
+    let mut second = start_worker(&dir, &db, "second", 2);
     wait_until(
         &dir,
         Duration::from_secs(180),
         "all jobs succeeded",
-        || async { count(&queue, JobStatus::Succeeded).await == N as u64 },
+        || async { succeeded(queue, &ids).await == N },
     )
     .await;
     stop(&mut second);
 
-    for id in &ids {
-        let j = queue.job(*id).await.expect("job").expect("stored");
+    for j in records(queue, &ids).await {
         assert_eq!(j.status, JobStatus::Succeeded, "{j:?}");
         assert!(j.get().is_some_and(|r| r["slept_ms"] == 100), "{j:?}");
-    }
-    for id in &orphans {
-        let j = queue.job(*id).await.expect("job").expect("stored");
-        assert!(
-            j.attempts >= 2,
-            "a job the killed worker held ran again: {j:?}"
-        );
-    }
-    for status in [JobStatus::Dead, JobStatus::Running, JobStatus::Retrying] {
-        assert_eq!(count(&queue, status).await, 0, "{status}");
+        if orphans.contains(&j.id) {
+            assert!(
+                j.attempts >= 2,
+                "a job the killed worker held ran again: {j:?}"
+            );
+        }
     }
     eprintln!(
-        "{N} jobs: {succeeded_at_kill} done before SIGKILL, {} in flight re-run after lease expiry",
+        "{backend}: {N} jobs, {done_at_kill} done before SIGKILL, {} in flight re-run after lease expiry; none lost, none dead",
         orphans.len()
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_in_flight_jobs() {
+async fn sigterm_finishes_in_flight_jobs(backend: &str) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().to_owned();
-    let data = dir.join("data");
-    let queue = open_queue(data.clone()).await;
-    let ids = enqueue_sleeps(&queue, 60, 400).await;
+    let Some((queue, db)) = setup(backend, &dir).await else {
+        return;
+    };
+    let queue = &*queue;
+    let ids = enqueue_sleeps(queue, 60, 400).await;
 
     // A long lease: anything not finished at exit would stay `running`.
-    let mut worker = start_worker(&dir, &data, "graceful", 600);
+    let mut worker = start_worker(&dir, &db, "graceful", 600);
     wait_until(
         &dir,
         Duration::from_secs(120),
         "8 jobs succeeded",
-        || async { count(&queue, JobStatus::Succeeded).await >= 8 },
+        || async { succeeded(queue, &ids).await >= 8 },
     )
     .await;
     let pid = worker.id().to_string();
@@ -218,20 +283,57 @@ async fn sigterm_finishes_in_flight_jobs() {
     assert!(status.success(), "{status:?}\n{}", logs(&dir));
 
     // Everything it started, it finished; the rest is still waiting.
-    let mut succeeded = 0;
-    for id in &ids {
-        let j = queue.job(*id).await.expect("job").expect("stored");
+    let mut done = 0;
+    for j in records(queue, &ids).await {
         match j.status {
             JobStatus::Succeeded => {
                 assert_eq!(j.attempts, 1, "{j:?}");
-                succeeded += 1;
+                done += 1;
             }
             JobStatus::Queued => assert_eq!(j.attempts, 0, "{j:?}"),
             other => panic!("job left {other} after a graceful stop: {j:?}"),
         }
     }
-    assert!(
-        succeeded < ids.len(),
-        "the stop came too late to test anything"
-    );
+    assert!(done < ids.len(), "the stop came too late to test anything");
+    // Leave nothing behind on a shared database.
+    let mut cleanup = start_worker(&dir, &db, "cleanup", 60);
+    wait_until(
+        &dir,
+        Duration::from_secs(120),
+        "the rest succeeded",
+        || async { succeeded(queue, &ids).await == ids.len() },
+    )
+    .await;
+    stop(&mut cleanup);
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigkill_mid_batch_loses_no_job() {
+        super::sigkill_mid_batch_loses_no_job("sqlite").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_finishes_in_flight_jobs() {
+        super::sigterm_finishes_in_flight_jobs("sqlite").await;
+    }
+}
+
+/// The PostgreSQL queue is shared, and every test worker runs the same
+/// kind: one case at a time, or one case's worker would take (and, when
+/// killed, strand) the other's jobs.
+static PG_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigkill_mid_batch_loses_no_job() {
+        let _serial = super::PG_SERIAL.lock().await;
+        super::sigkill_mid_batch_loses_no_job("postgres").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_finishes_in_flight_jobs() {
+        let _serial = super::PG_SERIAL.lock().await;
+        super::sigterm_finishes_in_flight_jobs("postgres").await;
+    }
 }

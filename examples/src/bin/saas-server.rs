@@ -53,8 +53,9 @@ struct Cli {
     /// Directory of the SQLite databases when DATABASE_URL is not PostgreSQL (env DATA_DIR).
     #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
-    /// TESTS ONLY: also run the `test_sleep` job kind (payload `{"ms": N}`),
-    /// which the process-level crash tests enqueue. Never set in production.
+    /// TESTS ONLY: run the `test_sleep` job kind (payload `{"ms": N}`) that
+    /// the process-level crash tests enqueue, and no other kind (so a test
+    /// worker on a shared database never takes real jobs). Never set in production.
     #[arg(long, env = "SAAS_TEST_JOBS", hide = true, global = true)]
     test_jobs: bool,
     #[command(subcommand)]
@@ -315,25 +316,23 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// The store and, where the backend has one, its durable job queue.
+/// The store and its durable job queue (in the same database: the
+/// catalog's for PostgreSQL, `<DATA_DIR>/jobs.sqlite` for SQLite).
 struct Storage {
     store: Arc<dyn Store>,
-    queue: Option<Arc<dyn JobQueue>>,
-    backend: &'static str,
+    queue: Arc<dyn JobQueue>,
 }
-
-/// Why a backend has no job queue in this build (None: it has one).
-const POSTGRES_NO_QUEUE: &str = "the PostgreSQL job queue (PgQueue) is not part of this build yet";
 
 async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Storage, BoxError> {
     match &settings.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             tracing::info!("storage: PostgreSQL (one schema per tenant)");
             let store = saas_store_postgres::PgStore::connect_url(url).await?;
+            let queue: Arc<dyn JobQueue> =
+                Arc::new(saas_store_postgres::PgQueue::for_store(&store).await?);
             Ok(Storage {
                 store: Arc::new(store),
-                queue: None,
-                backend: "PostgreSQL",
+                queue,
             })
         }
         other => {
@@ -357,14 +356,13 @@ async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Storage, B
             let queue: Arc<dyn JobQueue> = Arc::new(store.queue());
             Ok(Storage {
                 store: Arc::new(store),
-                queue: Some(queue),
-                backend: "SQLite",
+                queue,
             })
         }
     }
 }
 
-/// The service; with a queue, new users get a welcome email job (the seed's
+/// The service; every new user gets a welcome email job (the seed's
 /// `post_save` signal).
 fn build_saas(settings: &Settings, storage: &Storage) -> Result<Saas, BoxError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -374,10 +372,8 @@ fn build_saas(settings: &Settings, storage: &Storage) -> Result<Saas, BoxError> 
     if let Some(b) = &settings.base_domain {
         builder = builder.base_domain(b.clone());
     }
-    if let Some(queue) = &storage.queue {
-        builder = builder.listener(Arc::new(WelcomeEmailListener::new(queue.clone(), clock)));
-    }
-    Ok(builder.build()?)
+    let welcome = WelcomeEmailListener::new(storage.queue.clone(), clock);
+    Ok(builder.listener(Arc::new(welcome)).build()?)
 }
 
 /// The mailer named by `EMAIL_BACKEND`, Django-style: `…smtp.EmailBackend`
@@ -459,14 +455,13 @@ impl Job for TestSleep {
 }
 
 fn build_jobs(saas: Saas, queue: Arc<dyn JobQueue>, test_jobs: bool) -> Result<Jobs, BoxError> {
-    let mut builder = Jobs::builder(saas, queue)
-        .mailer(mailer_from_env()?)
-        .builtin(BuiltinConfig::default());
-    if test_jobs {
-        tracing::warn!("--test-jobs: the test-only `test_sleep` job kind is enabled");
-        builder = builder.register(TestSleep);
-    }
-    Ok(builder.build())
+    let builder = Jobs::builder(saas, queue).mailer(mailer_from_env()?);
+    Ok(if test_jobs {
+        tracing::warn!("--test-jobs: running only the test-only `test_sleep` job kind");
+        builder.register(TestSleep).build()
+    } else {
+        builder.builtin(BuiltinConfig::default()).build()
+    })
 }
 
 /// Completes when shutdown has been asked for (SIGINT or SIGTERM).
@@ -683,18 +678,9 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match command {
         Command::Serve { no_worker, worker } => {
             let saas = build_saas(&settings, &storage)?;
-            let jobs = match &storage.queue {
-                Some(q) => Some(build_jobs(saas.clone(), q.clone(), cli.test_jobs)?),
-                None => {
-                    tracing::warn!(
-                        "{POSTGRES_NO_QUEUE}: serving without background jobs; \
-                         POST /api/projects/{{id}}/report/ and GET /api/jobs/{{id}}/ answer 503"
-                    );
-                    None
-                }
-            };
+            let jobs = build_jobs(saas.clone(), storage.queue.clone(), cli.test_jobs)?;
             let run_worker = !no_worker && env_bool_or("RUN_WORKER", true)?;
-            if !run_worker && jobs.is_some() {
+            if !run_worker {
                 tracing::info!(
                     "no worker in this process: run `saas-server worker` to process jobs"
                 );
@@ -702,7 +688,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             serve(
                 settings,
                 saas,
-                jobs,
+                Some(jobs),
                 run_worker.then_some(worker),
                 &cli.bind,
             )
@@ -710,15 +696,8 @@ async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { worker, until_idle } => {
-            let Some(queue) = storage.queue.clone() else {
-                eprintln!(
-                    "error: `saas-server worker` cannot run on {}: {POSTGRES_NO_QUEUE}",
-                    storage.backend
-                );
-                return Ok(ExitCode::from(2));
-            };
             let saas = build_saas(&settings, &storage)?;
-            let jobs = build_jobs(saas, queue, cli.test_jobs)?;
+            let jobs = build_jobs(saas, storage.queue.clone(), cli.test_jobs)?;
             if until_idle {
                 let lease = Duration::from_secs(worker.lease_seconds);
                 let config = WorkerConfig {

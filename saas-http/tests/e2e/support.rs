@@ -57,8 +57,10 @@ async fn store(backend: Backend) -> Option<Storage> {
             .await;
             match connected {
                 Ok(Ok(store)) => {
-                    let queue = pg_queue(&store);
-                    Some((Arc::new(store), queue, None))
+                    let queue = saas_store_postgres::PgQueue::for_store(&store)
+                        .await
+                        .expect("open the PostgreSQL job queue");
+                    Some((Arc::new(store), Arc::new(queue), None))
                 }
                 other => {
                     let why = match other {
@@ -78,12 +80,11 @@ async fn store(backend: Backend) -> Option<Storage> {
     }
 }
 
-/// The PostgreSQL job queue of `store`.
-fn pg_queue(store: &saas_store_postgres::PgStore) -> Arc<dyn JobQueue> {
-    // PgQueue is not written yet: until it is, the PostgreSQL cases run the
-    // jobs endpoints over the in-memory reference queue.
-    let _ = store;
-    Arc::new(saas_core::jobs::memory::MemoryQueue::new())
+/// One mailer for every app of the process: on PostgreSQL all apps share
+/// one queue, so a job may run on any test's worker.
+fn shared_mailer() -> Arc<MemoryMailer> {
+    static MAILER: std::sync::OnceLock<Arc<MemoryMailer>> = std::sync::OnceLock::new();
+    MAILER.get_or_init(|| Arc::new(MemoryMailer::new())).clone()
 }
 
 /// A running server.
@@ -93,7 +94,7 @@ pub struct TestApp {
     pub saas: Saas,
     /// The jobs runtime the router serves (None: started without jobs).
     pub jobs: Option<Jobs>,
-    /// Where the jobs' emails go.
+    /// Where the jobs' emails go (shared by every app of the process).
     pub mailer: Arc<MemoryMailer>,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: Option<TempDir>,
@@ -185,7 +186,7 @@ impl TestApp {
             )));
         }
         let saas = builder.build().expect("build saas");
-        let mailer = Arc::new(MemoryMailer::new());
+        let mailer = shared_mailer();
         let jobs = with_jobs.then(|| {
             Jobs::builder(saas.clone(), queue)
                 .mailer(mailer.clone())
@@ -223,6 +224,27 @@ impl TestApp {
             shutdown: Some(tx),
             _dir: dir,
         })
+    }
+
+    /// Runs workers until `done` holds (a job run by another test's worker
+    /// on the shared PostgreSQL queue may finish a little later than ours).
+    pub async fn run_jobs_until<F, Fut>(&self, what: &str, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = std::time::Instant::now();
+        loop {
+            self.run_jobs().await;
+            if done().await {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Runs a worker in this process until no job is ready and none runs.
