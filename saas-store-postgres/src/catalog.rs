@@ -111,6 +111,7 @@ impl PgStore {
     }
 
     fn forget_handle(&self, id: TenantId) {
+        self.inner.hot.forget(id);
         let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
         handles.pop(&id);
     }
@@ -467,6 +468,7 @@ impl Store for PgStore {
             &schema,
             &self.inner.config,
             &self.inner.unqualified,
+            &self.inner.hot,
         ));
         let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
         handles.put(tenant.id, Arc::clone(&handle));

@@ -41,6 +41,7 @@
 
 mod catalog;
 mod error;
+mod hot;
 mod queue;
 mod rows;
 mod schema;
@@ -60,31 +61,39 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use error::PgError;
 pub use queue::PgQueue;
 
+use hot::HotTenants;
 use tenant::{PgTenant, Statements};
 
 /// How a tenant handle points its statements at the tenant's schema.
 ///
 /// No strategy leaves a session-level `search_path` behind, so a pooled
-/// connection never carries one tenant into the next unit of work.
+/// connection never carries one tenant into the next unit of work. Behind
+/// a transaction pooler see [`PgConfig::transaction_pooler`], which turns
+/// every statement unnamed whatever the strategy.
 ///
 /// The default was chosen by measurement (`saas-bench routing`, see
-/// BENCHMARKS.md): it is the strategy whose cost per request does not
-/// depend on how many tenants share the pool.
+/// BENCHMARKS.md): its cost per request is bounded whatever the number of
+/// tenants, and its busiest tenants run at the cost of a single-schema
+/// application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Routing {
     /// Every table name is qualified with the quoted tenant schema (SQL
-    /// rendered once per handle, handles cached), and tenant statements
-    /// are unnamed: parsed and planned on every execution, two round trips
-    /// each, and nothing accumulates per tenant on any connection.
+    /// rendered once per handle, handles cached). The statements of the
+    /// store's busiest tenants, as many as the statement cache holds
+    /// ([`PgConfig::statement_cache_capacity`] / [`STATEMENTS_PER_TENANT`]),
+    /// are named prepared statements (one round trip, no parsing); every
+    /// other tenant's are unnamed (parsed and planned each time, two round
+    /// trips), so the cache never thrashes however many tenants are active.
     #[default]
     QualifiedSql,
-    /// Qualified SQL as named prepared statements in sqlx's per-connection
-    /// cache ([`PgConfig::statement_cache_capacity`]). Each tenant's
-    /// statements are distinct, so this is the cheapest strategy while
-    /// every connection's active tenants fit the cache (one round trip per
-    /// statement, no parsing) and the most expensive beyond (parse, plan,
-    /// and an eviction round trip for every statement).
+    /// Qualified SQL, always unnamed: the same cost for every tenant, and
+    /// nothing accumulates per tenant on any connection.
+    QualifiedUnnamed,
+    /// Qualified SQL, always named prepared statements in sqlx's
+    /// per-connection LRU cache: the cheapest while every connection's
+    /// active tenants fit the cache, the most expensive beyond (parse,
+    /// plan, and an eviction round trip for every statement).
     QualifiedPrepared,
     /// Unqualified SQL inside a transaction opened with
     /// `BEGIN; SET LOCAL search_path TO <schema>`: the same prepared
@@ -93,6 +102,11 @@ pub enum Routing {
     /// cached statement whenever `search_path` differs from its last run.
     SetLocalSearchPath,
 }
+
+/// Prepared statement cache slots budgeted per busy tenant by
+/// [`Routing::QualifiedSql`]: its fixed statements in common use plus the
+/// task list and count variants of typical filters.
+pub const STATEMENTS_PER_TENANT: usize = 16;
 
 /// Where new tenants are placed when several databases are configured.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,7 +134,10 @@ pub struct PgConfig {
     pub acquire_timeout: Duration,
     /// How handles route to tenant schemas.
     pub routing: Routing,
-    /// Prepared statements kept per connection (sqlx's LRU cache).
+    /// Prepared statements kept per connection (sqlx's LRU cache). With
+    /// [`Routing::QualifiedSql`] it also decides how many busy tenants are
+    /// prepared (this / [`STATEMENTS_PER_TENANT`]). Each cached statement
+    /// costs server memory on every connection (tens of KB with its plan).
     pub statement_cache_capacity: usize,
     /// Tenant handles (with their rendered SQL) kept by the store.
     pub handle_cache_capacity: usize,
@@ -199,7 +216,7 @@ impl Default for PgConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
             routing: Routing::default(),
-            statement_cache_capacity: 100,
+            statement_cache_capacity: 256,
             handle_cache_capacity: 4096,
             migrate_concurrency: 8,
             transaction_pooler: false,
@@ -247,6 +264,8 @@ struct Inner {
     /// Statements rendered without a schema, shared by search-path handles.
     unqualified: Arc<Statements>,
     handles: Mutex<LruCache<TenantId, Arc<PgTenant>>>,
+    /// The busiest tenants, whose statements are prepared.
+    hot: Arc<HotTenants>,
 }
 
 /// The PostgreSQL [`Store`](saas_core::store::Store). Cheap to clone.
@@ -321,9 +340,12 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 databases,
-                config,
                 unqualified: Arc::new(Statements::render("")),
                 handles: Mutex::new(LruCache::new(capacity)),
+                hot: Arc::new(HotTenants::new(
+                    config.statement_cache_capacity / STATEMENTS_PER_TENANT,
+                )),
+                config,
             }),
         })
     }

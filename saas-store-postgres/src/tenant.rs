@@ -23,10 +23,11 @@ use saas_core::tenancy::TenantId;
 use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::{Query, QueryScalar};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::error::{SqlxResultExt, corrupt};
+use crate::hot::HotTenants;
 use crate::rows::{self, count, small, to_i64};
 use crate::unit::Unit;
 use crate::{PgConfig, Routing};
@@ -216,6 +217,17 @@ statements! {
     delete_done_before = "DELETE FROM {s}tasks WHERE status = 3 AND completed_at < $1";
 }
 
+/// Which of a handle's statements become named prepared statements.
+#[derive(Debug)]
+enum Prepare {
+    /// None: unnamed statements only.
+    Never,
+    /// All of them.
+    Always,
+    /// Those of the store's busiest tenants (see [`HotTenants`]).
+    Busiest(Arc<HotTenants>),
+}
+
 /// A [`TenantStore`] scoped to one tenant schema.
 pub(crate) struct PgTenant {
     tenant_id: TenantId,
@@ -227,7 +239,7 @@ pub(crate) struct PgTenant {
     begin: Option<Arc<str>>,
     /// Whether statements become named prepared statements in sqlx's
     /// per-connection cache, or stay unnamed (parsed on every execution).
-    prepared: bool,
+    prepare: Prepare,
     /// Every unit of work is a transaction (behind a transaction pooler).
     pooler: bool,
 }
@@ -244,10 +256,24 @@ impl fmt::Debug for PgTenant {
                     "qualified"
                 },
             )
-            .field("prepared", &self.prepared)
+            .field("prepare", &self.prepare)
             .field("pooler", &self.pooler)
             .finish_non_exhaustive()
     }
+}
+
+/// A rendered statement (from constant templates and a quoted, validated
+/// schema name), named or not as `unit` says.
+fn q(unit: &Unit, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
+    sqlx::query(AssertSqlSafe(Arc::clone(sql))).persistent(unit.prepared)
+}
+
+/// [`q`] returning one column.
+fn scalar<O>(unit: &Unit, sql: &Arc<str>) -> QueryScalar<'static, Postgres, O, PgArguments>
+where
+    (O,): for<'r> sqlx::FromRow<'r, PgRow>,
+{
+    sqlx::query_scalar(AssertSqlSafe(Arc::clone(sql))).persistent(unit.prepared)
 }
 
 impl PgTenant {
@@ -260,11 +286,12 @@ impl PgTenant {
         schema: &str,
         config: &PgConfig,
         shared_unqualified: &Arc<Statements>,
+        hot: &Arc<HotTenants>,
     ) -> Self {
         let quoted = crate::schema::quote_ident(schema);
         let pooler = config.transaction_pooler;
         let named = config.named_statements();
-        let qualified = |prepared: bool| {
+        let qualified = |prepare: Prepare| {
             let prefix = format!("{quoted}.");
             PgTenant {
                 tenant_id,
@@ -272,13 +299,16 @@ impl PgTenant {
                 sql: Arc::new(Statements::render(&prefix)),
                 prefix: prefix.into(),
                 begin: None,
-                prepared,
+                prepare,
                 pooler,
             }
         };
         match config.routing {
-            Routing::QualifiedSql => qualified(false),
-            Routing::QualifiedPrepared => qualified(named),
+            Routing::QualifiedSql if named => qualified(Prepare::Busiest(Arc::clone(hot))),
+            Routing::QualifiedPrepared if named => qualified(Prepare::Always),
+            Routing::QualifiedSql | Routing::QualifiedPrepared | Routing::QualifiedUnnamed => {
+                qualified(Prepare::Never)
+            }
             Routing::SetLocalSearchPath => PgTenant {
                 tenant_id,
                 pool,
@@ -286,7 +316,11 @@ impl PgTenant {
                 prefix: "".into(),
                 // pg_temp listed last so a session temp table can never shadow a tenant table.
                 begin: Some(format!("BEGIN; SET LOCAL search_path TO {quoted}, pg_temp").into()),
-                prepared: named,
+                prepare: if named {
+                    Prepare::Always
+                } else {
+                    Prepare::Never
+                },
                 pooler,
             },
         }
@@ -305,51 +339,49 @@ impl PgTenant {
             sql: Arc::clone(shared_unqualified),
             prefix: "".into(),
             begin: None,
-            prepared: true,
+            prepare: Prepare::Always,
             pooler: false,
         }
     }
 
-    /// A rendered statement (from constant templates and a quoted,
-    /// validated schema name).
-    fn q(&self, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
-        sqlx::query(AssertSqlSafe(Arc::clone(sql))).persistent(self.prepared)
-    }
-
-    /// [`Self::q`] returning one column.
-    fn scalar<O>(&self, sql: &Arc<str>) -> QueryScalar<'static, Postgres, O, PgArguments>
-    where
-        (O,): for<'r> sqlx::FromRow<'r, PgRow>,
-    {
-        sqlx::query_scalar(AssertSqlSafe(Arc::clone(sql))).persistent(self.prepared)
-    }
-
     /// A unit for reads or one autocommitted statement.
     async fn auto(&self) -> Result<Unit> {
-        match &self.begin {
-            None => Unit::auto(&self.pool, self.pooler).await,
-            Some(begin) => Unit::begin_with(&self.pool, begin).await,
-        }
+        let mut unit = match &self.begin {
+            None => Unit::auto(&self.pool, self.pooler).await?,
+            Some(begin) => Unit::begin_with(&self.pool, begin).await?,
+        };
+        unit.prepared = self.prepare_now();
+        Ok(unit)
     }
 
     /// A unit for several statements that must commit together.
     async fn tx(&self) -> Result<Unit> {
-        match &self.begin {
-            None => Unit::tx(&self.pool).await,
-            Some(begin) => Unit::begin_with(&self.pool, begin).await,
+        let mut unit = match &self.begin {
+            None => Unit::tx(&self.pool).await?,
+            Some(begin) => Unit::begin_with(&self.pool, begin).await?,
+        };
+        unit.prepared = self.prepare_now();
+        Ok(unit)
+    }
+
+    /// Whether this unit of work's statements are to be prepared.
+    fn prepare_now(&self) -> bool {
+        match &self.prepare {
+            Prepare::Never => false,
+            Prepare::Always => true,
+            Prepare::Busiest(hot) => hot.touch(self.tenant_id),
         }
     }
 
     /// Members of each of `projects`, one query for all of them.
-    async fn fill_members(&self, conn: &mut PgConnection, projects: &mut [Project]) -> Result<()> {
+    async fn fill_members(&self, unit: &mut Unit, projects: &mut [Project]) -> Result<()> {
         if projects.is_empty() {
             return Ok(());
         }
         let ids: Vec<i64> = projects.iter().map(|p| p.id.0).collect();
-        let rows = self
-            .q(&self.sql.members_of)
+        let rows = q(unit, &self.sql.members_of)
             .bind(&ids)
-            .fetch_all(&mut *conn)
+            .fetch_all(unit.conn())
             .await
             .db()?;
         for row in &rows {
@@ -363,18 +395,17 @@ impl PgTenant {
         Ok(())
     }
 
-    async fn project_on(&self, conn: &mut PgConnection, id: ProjectId) -> Result<Option<Project>> {
-        let Some(row) = self
-            .q(&self.sql.project_by_id)
+    async fn project_on(&self, unit: &mut Unit, id: ProjectId) -> Result<Option<Project>> {
+        let Some(row) = q(unit, &self.sql.project_by_id)
             .bind(id.0)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(unit.conn())
             .await
             .db()?
         else {
             return Ok(None);
         };
         let mut projects = [rows::project(&row)?];
-        self.fill_members(conn, &mut projects).await?;
+        self.fill_members(unit, &mut projects).await?;
         let [project] = projects;
         Ok(Some(project))
     }
@@ -489,12 +520,11 @@ impl TenantStore for PgTenant {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_users {
             // The lock makes count-then-insert atomic against concurrent creators.
-            self.q(&self.sql.lock_users)
+            q(&unit, &self.sql.lock_users)
                 .execute(unit.conn())
                 .await
                 .db()?;
-            let n: i64 = self
-                .scalar(&self.sql.count_users)
+            let n: i64 = scalar(&unit, &self.sql.count_users)
                 .fetch_one(unit.conn())
                 .await
                 .db()?;
@@ -502,7 +532,7 @@ impl TenantStore for PgTenant {
                 return Err(limit_exceeded(Resource::Users, limit));
             }
         }
-        let row = bind_new_user(self.q(&self.sql.insert_user), user)
+        let row = bind_new_user(q(&unit, &self.sql.insert_user), user)
             .fetch_one(unit.conn())
             .await
             .db()?;
@@ -513,8 +543,7 @@ impl TenantStore for PgTenant {
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
         let mut unit = self.auto().await?;
-        let row = self
-            .q(&self.sql.user_by_id)
+        let row = q(&unit, &self.sql.user_by_id)
             .bind(id.0)
             .fetch_optional(unit.conn())
             .await
@@ -525,8 +554,7 @@ impl TenantStore for PgTenant {
 
     async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
         let mut unit = self.auto().await?;
-        let row = self
-            .q(&self.sql.credentials)
+        let row = q(&unit, &self.sql.credentials)
             .bind(username_key)
             .fetch_optional(unit.conn())
             .await
@@ -544,13 +572,11 @@ impl TenantStore for PgTenant {
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
         let (limit, offset) = page_args(page)?;
         let mut unit = self.auto().await?;
-        let total: i64 = self
-            .scalar(&self.sql.count_users)
+        let total: i64 = scalar(&unit, &self.sql.count_users)
             .fetch_one(unit.conn())
             .await
             .db()?;
-        let found = self
-            .q(&self.sql.list_users)
+        let found = q(&unit, &self.sql.list_users)
             .bind(limit)
             .bind(offset)
             .fetch_all(unit.conn())
@@ -565,8 +591,7 @@ impl TenantStore for PgTenant {
 
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
         let mut unit = self.auto().await?;
-        let row = self
-            .q(&self.sql.update_user)
+        let row = q(&unit, &self.sql.update_user)
             .bind(id.0)
             .bind(changes.email.as_str())
             .bind(&changes.first_name)
@@ -586,8 +611,7 @@ impl TenantStore for PgTenant {
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = self
-            .q(&self.sql.set_password)
+        let done = q(&unit, &self.sql.set_password)
             .bind(id.0)
             .bind(password_hash)
             .execute(unit.conn())
@@ -602,8 +626,7 @@ impl TenantStore for PgTenant {
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = self
-            .q(&self.sql.record_login)
+        let done = q(&unit, &self.sql.record_login)
             .bind(id.0)
             .bind(at)
             .execute(unit.conn())
@@ -618,8 +641,7 @@ impl TenantStore for PgTenant {
 
     async fn count_users(&self) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let n: i64 = self
-            .scalar(&self.sql.count_users)
+        let n: i64 = scalar(&unit, &self.sql.count_users)
             .fetch_one(unit.conn())
             .await
             .db()?;
@@ -629,7 +651,7 @@ impl TenantStore for PgTenant {
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
         let mut unit = self.auto().await?;
-        self.q(&self.sql.insert_refresh)
+        q(&unit, &self.sql.insert_refresh)
             .bind(token.jti)
             .bind(token.family)
             .bind(token.user_id.0)
@@ -644,8 +666,7 @@ impl TenantStore for PgTenant {
         let mut unit = self.tx().await?;
         // FOR UPDATE serializes concurrent consumers of the same token: the
         // second one sees the first one's mark and reports reuse.
-        let Some(row) = self
-            .q(&self.sql.lock_refresh)
+        let Some(row) = q(&unit, &self.sql.lock_refresh)
             .bind(jti)
             .fetch_optional(unit.conn())
             .await
@@ -661,14 +682,14 @@ impl TenantStore for PgTenant {
         let outcome = if revoked {
             RefreshOutcome::Invalid
         } else if used {
-            self.q(&self.sql.revoke_family)
+            q(&unit, &self.sql.revoke_family)
                 .bind(family)
                 .execute(unit.conn())
                 .await
                 .db()?;
             RefreshOutcome::Reused
         } else {
-            self.q(&self.sql.mark_refresh_used)
+            q(&unit, &self.sql.mark_refresh_used)
                 .bind(jti)
                 .execute(unit.conn())
                 .await
@@ -684,8 +705,7 @@ impl TenantStore for PgTenant {
 
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let done = self
-            .q(&self.sql.prune_refresh)
+        let done = q(&unit, &self.sql.prune_refresh)
             .bind(before)
             .execute(unit.conn())
             .await
@@ -701,12 +721,11 @@ impl TenantStore for PgTenant {
     ) -> Result<Project> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_projects {
-            self.q(&self.sql.lock_projects)
+            q(&unit, &self.sql.lock_projects)
                 .execute(unit.conn())
                 .await
                 .db()?;
-            let n: i64 = self
-                .scalar(&self.sql.count_projects)
+            let n: i64 = scalar(&unit, &self.sql.count_projects)
                 .fetch_one(unit.conn())
                 .await
                 .db()?;
@@ -714,8 +733,7 @@ impl TenantStore for PgTenant {
                 return Err(limit_exceeded(Resource::Projects, limit));
             }
         }
-        let row = self
-            .q(&self.sql.insert_project)
+        let row = q(&unit, &self.sql.insert_project)
             .bind(&project.name)
             .bind(&project.description)
             .bind(small(project.status.rank()))
@@ -733,7 +751,7 @@ impl TenantStore for PgTenant {
 
     async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
         let mut unit = self.auto().await?;
-        let found = self.project_on(unit.conn(), id).await?;
+        let found = self.project_on(&mut unit, id).await?;
         unit.finish().await?;
         Ok(found)
     }
@@ -743,13 +761,11 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let (total, found) = match scope {
             Scope::All => {
-                let total: i64 = self
-                    .scalar(&self.sql.count_projects_all)
+                let total: i64 = scalar(&unit, &self.sql.count_projects_all)
                     .fetch_one(unit.conn())
                     .await
                     .db()?;
-                let found = self
-                    .q(&self.sql.list_projects_all)
+                let found = q(&unit, &self.sql.list_projects_all)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(unit.conn())
@@ -758,14 +774,12 @@ impl TenantStore for PgTenant {
                 (total, found)
             }
             Scope::InvolvedIn(user) => {
-                let total: i64 = self
-                    .scalar(&self.sql.count_projects_involved)
+                let total: i64 = scalar(&unit, &self.sql.count_projects_involved)
                     .bind(user.0)
                     .fetch_one(unit.conn())
                     .await
                     .db()?;
-                let found = self
-                    .q(&self.sql.list_projects_involved)
+                let found = q(&unit, &self.sql.list_projects_involved)
                     .bind(limit)
                     .bind(offset)
                     .bind(user.0)
@@ -779,7 +793,7 @@ impl TenantStore for PgTenant {
             .iter()
             .map(rows::project)
             .collect::<Result<Vec<_>>>()?;
-        self.fill_members(unit.conn(), &mut items).await?;
+        self.fill_members(&mut unit, &mut items).await?;
         unit.finish().await?;
         Ok(Page {
             count: count(total)?,
@@ -789,8 +803,7 @@ impl TenantStore for PgTenant {
 
     async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project> {
         let mut unit = self.tx().await?;
-        let row = self
-            .q(&self.sql.update_project)
+        let row = q(&unit, &self.sql.update_project)
             .bind(id.0)
             .bind(&changes.name)
             .bind(&changes.description)
@@ -805,7 +818,7 @@ impl TenantStore for PgTenant {
             return Err(Error::not_found(Entity::Project));
         };
         let mut projects = [rows::project(&row)?];
-        self.fill_members(unit.conn(), &mut projects).await?;
+        self.fill_members(&mut unit, &mut projects).await?;
         unit.finish().await?;
         let [project] = projects;
         Ok(project)
@@ -814,8 +827,7 @@ impl TenantStore for PgTenant {
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
         let mut unit = self.auto().await?;
         // Tasks and memberships go with it (ON DELETE CASCADE), in the same statement.
-        let done = self
-            .q(&self.sql.delete_project)
+        let done = q(&unit, &self.sql.delete_project)
             .bind(id.0)
             .execute(unit.conn())
             .await
@@ -830,8 +842,7 @@ impl TenantStore for PgTenant {
     async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // Check the project first so that both missing reports the project.
-        if self
-            .q(&self.sql.share_project)
+        if q(&unit, &self.sql.share_project)
             .bind(project.0)
             .fetch_optional(unit.conn())
             .await
@@ -840,26 +851,26 @@ impl TenantStore for PgTenant {
         {
             return Err(Error::not_found(Entity::Project));
         }
-        self.q(&self.sql.add_member)
+        q(&unit, &self.sql.add_member)
             .bind(project.0)
             .bind(user.0)
             .execute(unit.conn())
             .await
             .db()?;
-        let found = self.project_on(unit.conn(), project).await?;
+        let found = self.project_on(&mut unit, project).await?;
         unit.finish().await?;
         found.ok_or(Error::not_found(Entity::Project))
     }
 
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
-        self.q(&self.sql.remove_member)
+        q(&unit, &self.sql.remove_member)
             .bind(project.0)
             .bind(user.0)
             .execute(unit.conn())
             .await
             .db()?;
-        let found = self.project_on(unit.conn(), project).await?;
+        let found = self.project_on(&mut unit, project).await?;
         unit.finish().await?;
         found.ok_or(Error::not_found(Entity::Project))
     }
@@ -867,13 +878,11 @@ impl TenantStore for PgTenant {
     async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
         let mut unit = self.auto().await?;
         let found: Vec<PgRow> = match scope {
-            Scope::All => self
-                .q(&self.sql.project_counts_all)
+            Scope::All => q(&unit, &self.sql.project_counts_all)
                 .fetch_all(unit.conn())
                 .await
                 .db()?,
-            Scope::InvolvedIn(user) => self
-                .q(&self.sql.project_counts_involved)
+            Scope::InvolvedIn(user) => q(&unit, &self.sql.project_counts_involved)
                 .bind(user.0)
                 .fetch_all(unit.conn())
                 .await
@@ -907,8 +916,7 @@ impl TenantStore for PgTenant {
         } else {
             &self.sql.share_project
         };
-        if self
-            .q(lock)
+        if q(&unit, lock)
             .bind(task.project_id.0)
             .fetch_optional(unit.conn())
             .await
@@ -918,8 +926,7 @@ impl TenantStore for PgTenant {
             return Err(Error::not_found(Entity::Project));
         }
         if let Some(limit) = max_per_project {
-            let n: i64 = self
-                .scalar(&self.sql.count_project_tasks)
+            let n: i64 = scalar(&unit, &self.sql.count_project_tasks)
                 .bind(task.project_id.0)
                 .fetch_one(unit.conn())
                 .await
@@ -928,8 +935,7 @@ impl TenantStore for PgTenant {
                 return Err(limit_exceeded(Resource::TasksPerProject, limit));
             }
         }
-        let row = self
-            .q(&self.sql.insert_task)
+        let row = q(&unit, &self.sql.insert_task)
             .bind(task.project_id.0)
             .bind(&task.title)
             .bind(&task.description)
@@ -950,8 +956,7 @@ impl TenantStore for PgTenant {
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>> {
         let mut unit = self.auto().await?;
-        let row = self
-            .q(&self.sql.task_by_id)
+        let row = q(&unit, &self.sql.task_by_id)
             .bind(id.0)
             .fetch_optional(unit.conn())
             .await
@@ -980,13 +985,13 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let total: i64 = counter
             .build_query_scalar()
-            .persistent(self.prepared)
+            .persistent(unit.prepared)
             .fetch_one(unit.conn())
             .await
             .db()?;
         let found = lister
             .build()
-            .persistent(self.prepared)
+            .persistent(unit.prepared)
             .fetch_all(unit.conn())
             .await
             .db()?;
@@ -999,8 +1004,7 @@ impl TenantStore for PgTenant {
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
         let mut unit = self.auto().await?;
-        let row = self
-            .q(&self.sql.update_task)
+        let row = q(&unit, &self.sql.update_task)
             .bind(id.0)
             .bind(&changes.title)
             .bind(&changes.description)
@@ -1022,8 +1026,7 @@ impl TenantStore for PgTenant {
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {
         let mut unit = self.auto().await?;
-        let done = self
-            .q(&self.sql.delete_task)
+        let done = q(&unit, &self.sql.delete_task)
             .bind(id.0)
             .execute(unit.conn())
             .await
@@ -1051,7 +1054,7 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let row = qb
             .build()
-            .persistent(self.prepared)
+            .persistent(unit.prepared)
             .fetch_one(unit.conn())
             .await
             .db()?;
@@ -1067,8 +1070,7 @@ impl TenantStore for PgTenant {
 
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let done = self
-            .q(&self.sql.delete_done_before)
+        let done = q(&unit, &self.sql.delete_done_before)
             .bind(cutoff)
             .execute(unit.conn())
             .await

@@ -22,7 +22,14 @@ use crate::error::SqlxResultExt;
 
 /// A unit of work on one pooled connection: a plain checkout (one
 /// autocommitted statement, or several reads) or a transaction.
-pub(crate) enum Unit {
+pub(crate) struct Unit {
+    on: On,
+    /// Whether this unit's statements become named prepared statements in
+    /// the connection's cache (or stay unnamed).
+    pub(crate) prepared: bool,
+}
+
+enum On {
     Conn(PoolConnection<Postgres>),
     Tx(Transaction<'static, Postgres>),
 }
@@ -34,37 +41,46 @@ impl Unit {
         if pooler {
             Self::tx(pool).await
         } else {
-            Ok(Unit::Conn(pool.acquire().await.db()?))
+            Ok(Unit {
+                on: On::Conn(pool.acquire().await.db()?),
+                prepared: true,
+            })
         }
     }
 
     /// A transaction.
     pub(crate) async fn tx(pool: &PgPool) -> Result<Unit> {
-        Ok(Unit::Tx(pool.begin().await.db()?))
+        Ok(Unit {
+            on: On::Tx(pool.begin().await.db()?),
+            prepared: true,
+        })
     }
 
     /// A transaction opened with `begin`, a constant `BEGIN; …` statement
     /// (one round trip, simple protocol).
     pub(crate) async fn begin_with(pool: &PgPool, begin: &Arc<str>) -> Result<Unit> {
-        Ok(Unit::Tx(
-            pool.begin_with(AssertSqlSafe(Arc::clone(begin)))
-                .await
-                .db()?,
-        ))
+        Ok(Unit {
+            on: On::Tx(
+                pool.begin_with(AssertSqlSafe(Arc::clone(begin)))
+                    .await
+                    .db()?,
+            ),
+            prepared: true,
+        })
     }
 
     /// The connection to run statements on.
     pub(crate) fn conn(&mut self) -> &mut PgConnection {
-        match self {
-            Unit::Conn(c) => c,
-            Unit::Tx(t) => t,
+        match &mut self.on {
+            On::Conn(c) => c,
+            On::Tx(t) => t,
         }
     }
 
     /// Commits a transaction; returns a plain checkout to the pool.
     /// Dropping a unit instead rolls a transaction back.
     pub(crate) async fn finish(self) -> Result<()> {
-        if let Unit::Tx(t) = self {
+        if let On::Tx(t) = self.on {
             t.commit().await.db()?;
         }
         Ok(())

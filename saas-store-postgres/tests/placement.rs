@@ -21,6 +21,7 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
     common::ensure_database(SECOND).await;
     for routing in [
         Routing::QualifiedSql,
+        Routing::QualifiedUnnamed,
         Routing::QualifiedPrepared,
         Routing::SetLocalSearchPath,
     ] {

@@ -137,6 +137,11 @@ async fn qualified_sql_leaves_no_session_state() {
 }
 
 #[tokio::test]
+async fn qualified_unnamed_leaves_no_session_state() {
+    no_tenant_is_inherited(Routing::QualifiedUnnamed, false).await;
+}
+
+#[tokio::test]
 async fn qualified_prepared_leaves_no_session_state() {
     no_tenant_is_inherited(Routing::QualifiedPrepared, false).await;
 }
@@ -178,4 +183,35 @@ async fn pooler_mode_prepares_no_named_statement() {
         .expect("inspect");
     assert!(named.is_empty(), "{named:#?}");
     store.delete_tenant(t.id).await.expect("cleanup");
+}
+
+/// The default prepares the statements of busy tenants only: a tenant
+/// seen once runs unnamed and leaves nothing on the connection.
+#[tokio::test]
+async fn default_routing_prepares_busy_tenants_only() {
+    let config = PgConfig::new(common::url()).with_max_connections(1);
+    let Some(store) = common::store_with(config).await else {
+        return;
+    };
+    let (busy, _) = common::tenant(&store).await;
+    let (once, _) = common::tenant(&store).await;
+    let b = store.open(&busy).await.expect("open busy");
+    for _ in 0..10 {
+        b.count_users().await.expect("busy counts");
+    }
+    let o = store.open(&once).await.expect("open once");
+    o.count_users().await.expect("counted once");
+    let named: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+        .persistent(false)
+        .fetch_all(store.catalog_pool())
+        .await
+        .expect("inspect");
+    let of = |t: &saas_core::tenancy::Tenant| {
+        let schema = saas_store_postgres::tenant_schema_name(t);
+        named.iter().filter(|s| s.contains(&schema)).count()
+    };
+    assert_eq!(of(&busy), 1, "{named:#?}");
+    assert_eq!(of(&once), 0, "{named:#?}");
+    store.delete_tenant(busy.id).await.expect("cleanup");
+    store.delete_tenant(once.id).await.expect("cleanup");
 }

@@ -465,6 +465,11 @@ async fn qualified_sql_every_method() {
 }
 
 #[tokio::test]
+async fn qualified_unnamed_every_method() {
+    every_method(Routing::QualifiedUnnamed, false).await;
+}
+
+#[tokio::test]
 async fn qualified_prepared_every_method() {
     every_method(Routing::QualifiedPrepared, false).await;
 }

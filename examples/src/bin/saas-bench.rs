@@ -421,6 +421,9 @@ enum Target {
     One(Arc<dyn TenantStore>),
     /// Request `i` opens tenant `i * step mod n` through the store (handles are cached).
     Many(PgStore, Arc<Vec<Tenant>>),
+    /// Four requests in five go to the first `busy` tenants, the fifth to
+    /// any of them (uniformly): a few busy customers and a long tail.
+    Skewed(PgStore, Arc<Vec<Tenant>>, usize),
 }
 
 struct Outcome {
@@ -444,6 +447,15 @@ async fn run_variant(target: &Arc<Target>, requests: usize, concurrency: usize) 
                     Target::Many(store, tenants) => {
                         // A stride coprime with typical fleet sizes spreads consecutive requests.
                         let k = (w * share + i).wrapping_mul(7919) % tenants.len();
+                        store.open(&tenants[k]).await?
+                    }
+                    Target::Skewed(store, tenants, busy) => {
+                        let j = w * share + i;
+                        let k = if j % 5 == 4 {
+                            j.wrapping_mul(7919) % tenants.len()
+                        } else {
+                            j % busy
+                        };
                         store.open(&tenants[k]).await?
                     }
                 };
@@ -492,30 +504,32 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
     // parsing, one round trip per statement), at a memory price no
     // default may pay. A reference, not a candidate.
     let all_fit = 16 * largest;
+    let strategy = |name, store| Strategy {
+        name,
+        store,
+        one_tenant: true,
+    };
     let strategies = vec![
-        Strategy {
-            name: "qualified_unnamed",
-            store: PgStore::connect(config(Routing::QualifiedSql)).await?,
-            one_tenant: true,
-        },
-        Strategy {
-            name: "qualified_prepared",
-            store: PgStore::connect(config(Routing::QualifiedPrepared)).await?,
-            one_tenant: true,
-        },
-        Strategy {
-            name: "set_local",
-            store: PgStore::connect(config(Routing::SetLocalSearchPath)).await?,
-            one_tenant: true,
-        },
-        Strategy {
-            name: "pooler_mode",
-            store: PgStore::connect(
-                config(Routing::QualifiedSql).with_transaction_pooler(true),
-            )
-            .await?,
-            one_tenant: true,
-        },
+        strategy(
+            "qualified_default",
+            PgStore::connect(config(Routing::QualifiedSql)).await?,
+        ),
+        strategy(
+            "qualified_unnamed",
+            PgStore::connect(config(Routing::QualifiedUnnamed)).await?,
+        ),
+        strategy(
+            "qualified_prepared",
+            PgStore::connect(config(Routing::QualifiedPrepared)).await?,
+        ),
+        strategy(
+            "set_local",
+            PgStore::connect(config(Routing::SetLocalSearchPath)).await?,
+        ),
+        strategy(
+            "pooler_mode",
+            PgStore::connect(config(Routing::QualifiedSql).with_transaction_pooler(true)).await?,
+        ),
         Strategy {
             name: "reference_prepared_all_fit",
             store: PgStore::connect(
@@ -529,7 +543,10 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
     let tenants = ensure_tenants(seeder, largest).await?;
     let tenants: Vec<Tenant> = tenants.into_iter().take(largest).collect();
     let (hash, _) = password_hash().await?;
-    eprintln!("seeding {} tenants (once per bench database)", tenants.len());
+    eprintln!(
+        "seeding {} tenants (once per bench database)",
+        tenants.len()
+    );
     for t in &tenants {
         seed(seeder.open(t).await?.as_ref(), &hash).await?;
     }
@@ -555,12 +572,22 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
                 )),
             ));
         }
+        if largest > 10 {
+            variants.push((
+                format!("{}/skewed_{largest}_tenants", s.name),
+                Arc::new(Target::Skewed(
+                    s.store.clone(),
+                    Arc::new(tenants.clone()),
+                    10,
+                )),
+            ));
+        }
     }
     // Warm up: open every handle, fill statement caches, let the planner settle.
     for (_, target) in &variants {
         let n = match &**target {
             Target::One(_) => 0,
-            Target::Many(_, t) => t.len(),
+            Target::Many(_, t) | Target::Skewed(_, t, _) => t.len(),
         };
         run_variant(target, (concurrency * 50).max(n), concurrency).await?;
     }
@@ -575,18 +602,32 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
             results[i].push(o);
         }
     }
-    let summary: Vec<(f64, f64, f64)> = results
+    // The machine is shared and its load drifts: each variant is compared
+    // with the baseline of the same round, and the median of those
+    // ratios is reported.
+    let base: Vec<(f64, f64)> = results[0].iter().map(|o| (o.rps, o.median_ms)).collect();
+    let summary: Vec<(f64, f64, f64, f64, f64)> = results
         .iter()
         .map(|rs| {
             let rps: Vec<f64> = rs.iter().map(|o| o.rps).collect();
             let med: Vec<f64> = rs.iter().map(|o| o.median_ms).collect();
             let p99: Vec<f64> = rs.iter().map(|o| o.p99_ms).collect();
-            (median(&rps), median(&med), median(&p99))
+            let rps_ratio: Vec<f64> = rs.iter().zip(&base).map(|(o, b)| b.0 / o.rps).collect();
+            let med_ratio: Vec<f64> = rs
+                .iter()
+                .zip(&base)
+                .map(|(o, b)| o.median_ms / b.1)
+                .collect();
+            (
+                median(&rps),
+                median(&med),
+                median(&p99),
+                (median(&rps_ratio) - 1.0) * 100.0,
+                (median(&med_ratio) - 1.0) * 100.0,
+            )
         })
         .collect();
     let base_rps = summary[0].0;
-    let base_med = summary[0].1;
-    let overhead = |rps: f64| round3((base_rps / rps - 1.0) * 100.0);
     let mut out = serde_json::Map::new();
     out.insert("scenario".into(), json!("routing"));
     out.insert("backend".into(), json!("postgres"));
@@ -600,15 +641,15 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
         json!(format!("{:?}", Routing::default())),
     );
     let mut variants_out = serde_json::Map::new();
-    for ((name, _), (rps, med, p99)) in variants.iter().zip(&summary) {
+    for ((name, _), (rps, med, p99, rps_over, med_over)) in variants.iter().zip(&summary) {
         variants_out.insert(
             name.clone(),
             json!({
                 "req_per_s": round3(*rps),
                 "median_ms": round3(*med),
                 "p99_ms": round3(*p99),
-                "throughput_overhead_pct": overhead(*rps),
-                "median_latency_overhead_pct": round3((med / base_med - 1.0) * 100.0),
+                "throughput_overhead_pct": round3(*rps_over),
+                "median_latency_overhead_pct": round3(*med_over),
             }),
         );
     }
@@ -619,6 +660,7 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
     for n in &sizes {
         header.push_str(&format!(" {:>10}", format!("N={n}")));
     }
+    header.push_str(&format!(" {:>12}", format!("skewed {largest}")));
     eprintln!("{header}");
     for s in &strategies {
         let mut line = format!("{:<28}", s.name);
@@ -627,14 +669,18 @@ async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
                 .iter()
                 .zip(&summary)
                 .find(|((name, _), _)| *name == format!("{}/{suffix}", s.name))
-                .map_or("-".to_owned(), |(_, (rps, _, _))| {
-                    format!("{:+.0}%", overhead(*rps))
+                .map_or("-".to_owned(), |(_, (_, _, _, over, _))| {
+                    format!("{over:+.0}%")
                 })
         };
         line.push_str(&format!(" {:>10}", cell("one_tenant".to_owned())));
         for n in &sizes {
             line.push_str(&format!(" {:>10}", cell(format!("{n}_tenants"))));
         }
+        line.push_str(&format!(
+            " {:>12}",
+            cell(format!("skewed_{largest}_tenants"))
+        ));
         eprintln!("{line}");
     }
     Ok(Value::Object(out))
