@@ -129,6 +129,33 @@ fn fill(sql: &str, prefix: &str, s: &Seeded, now: &str) -> String {
         .replace("{now}", now)
 }
 
+/// How often SQLite re-prepares the list statement in 10 runs when LIMIT
+/// is a bound parameter (as the store binds it) and when it is a literal:
+/// SQLite looks at a bound LIMIT's value while planning, so binding it
+/// again expires the statement and every run parses and plans anew.
+fn reprepares(conn: &rusqlite::Connection) -> Res<Value> {
+    let base = format!(
+        "SELECT {TASK_COLS} FROM tasks t LEFT JOIN users a ON a.id = t.assigned_to \
+         JOIN users c ON c.id = t.created_by WHERE 1 = 1 ORDER BY t.created_at DESC, t.id ASC"
+    );
+    let mut counts = serde_json::Map::new();
+    for (name, sql, params) in [
+        ("bound_limit", format!("{base} LIMIT ? OFFSET ?"), vec![20i64, 0]),
+        ("literal_limit", format!("{base} LIMIT 20 OFFSET ?"), vec![0i64]),
+    ] {
+        let mut stmt = conn.prepare(&sql)?;
+        for _ in 0..10 {
+            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+            while rows.next()?.is_some() {}
+        }
+        counts.insert(
+            name.into(),
+            json!(stmt.get_status(rusqlite::StatementStatus::RePrepare)),
+        );
+    }
+    Ok(Value::Object(counts))
+}
+
 /// The plans (printed to stderr) and median timings of each statement.
 pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
     let mut out = serde_json::Map::new();
@@ -196,6 +223,7 @@ pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
                     eprintln!("--- {name}\n{sql}\n{text}(median of 7 runs: {t} ms)\n");
                     out.insert(name.to_owned(), json!({ "execution_ms": t }));
                 }
+                out.insert("reprepares_per_10_runs".into(), reprepares(&conn)?);
                 Ok(out)
             })
             .await??;

@@ -21,7 +21,7 @@ use saas_core::projects::{NewProjectRecord, ProjectId, ProjectStatus, TaskQuery}
 use saas_core::store::{PageRequest, Store};
 use saas_core::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName};
 use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
-use saas_store_postgres::{PgConfig, PgStore};
+use saas_store_postgres::{PgConfig, PgStore, Routing};
 use saas_store_sqlite::SqliteStore;
 use sqlx::{Connection, PgConnection};
 
@@ -48,6 +48,27 @@ impl Backend {
     }
 }
 
+/// `saas_store_postgres::Routing`, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoutingArg {
+    /// `Routing::QualifiedSql` (the default): unnamed statements.
+    Qualified,
+    /// `Routing::QualifiedPrepared`: named statements in sqlx's cache.
+    QualifiedPrepared,
+    /// `Routing::SetLocalSearchPath`.
+    SetLocal,
+}
+
+impl RoutingArg {
+    fn routing(self) -> Routing {
+        match self {
+            RoutingArg::Qualified => Routing::QualifiedSql,
+            RoutingArg::QualifiedPrepared => Routing::QualifiedPrepared,
+            RoutingArg::SetLocal => Routing::SetLocalSearchPath,
+        }
+    }
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StorageArgs {
@@ -69,6 +90,9 @@ pub(crate) struct StorageArgs {
     /// Connections of the PostgreSQL pool (the store's and the baseline's).
     #[arg(long, default_value_t = 10)]
     pub(crate) pool: u32,
+    /// How PostgreSQL handles reach tenant schemas.
+    #[arg(long, value_enum, default_value = "qualified")]
+    pub(crate) routing: RoutingArg,
     /// Open tenant handles kept by the SQLite store.
     #[arg(long, default_value_t = 256)]
     pub(crate) sqlite_handle_cache: usize,
@@ -191,7 +215,9 @@ impl Env {
             Backend::Postgres => {
                 ensure_database(&args.database_url).await?;
                 let store = PgStore::connect(
-                    PgConfig::new(args.database_url.clone()).with_max_connections(args.pool),
+                    PgConfig::new(args.database_url.clone())
+                        .with_max_connections(args.pool)
+                        .with_routing(args.routing.routing()),
                 )
                 .await?;
                 Ok(Env {
@@ -328,7 +354,8 @@ impl Env {
     }
 
     /// Inserts `n` tasks into `project` the way `create_task` stores them:
-    /// statuses and priorities cycle, every fifth task is unassigned, every
+    /// statuses and priorities cycle, every fifth task is unassigned (the
+    /// rest go round the users, admin included), every
     /// seventh has no due date, a third of the due dates are past, done
     /// tasks have a completion time, creation times increase with the id.
     async fn bulk_tasks(
@@ -351,7 +378,7 @@ impl Env {
                      assigned_to, created_by, due_date, completed_at, created_at, updated_at) \
                      SELECT $1, 'Task ' || i, 'Something to do for task ' || i || ', described at ordinary length.', \
                      (i % 4)::smallint, ((i / 4) % 4)::smallint, \
-                     CASE WHEN i % 5 = 0 THEN NULL ELSE ($2::bigint[])[1 + i % cardinality($2::bigint[])] END, \
+                     CASE WHEN i % 5 = 0 THEN NULL ELSE ($2::bigint[])[1 + (i / 5) % cardinality($2::bigint[])] END, \
                      $3, \
                      CASE WHEN i % 7 = 0 THEN NULL ELSE $4 + ((i % 30) - 10) * interval '1 day' END, \
                      CASE WHEN i % 4 = 3 THEN $4 - ($5 - i) * interval '1 second' END, \
@@ -391,7 +418,7 @@ impl Env {
                             let assignee = if i % 5 == 0 {
                                 None
                             } else {
-                                let k = usize::try_from(i)? % assignees.len();
+                                let k = usize::try_from(i / 5)? % assignees.len();
                                 Some(assignees[k])
                             };
                             insert.execute(rusqlite::params![

@@ -165,6 +165,9 @@ fn head(scenario: &str, env: &Env) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("scenario".into(), json!(scenario));
     m.insert("backend".into(), json!(env.backend.name()));
+    if let Some(pg) = &env.pg {
+        m.insert("routing".into(), json!(format!("{:?}", pg.routing())));
+    }
     m.insert("load_average_at_start".into(), json!(load_average()));
     m
 }
