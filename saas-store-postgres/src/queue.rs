@@ -19,14 +19,21 @@
 //!   locks only for the jobs handed out. The lock re-checks readiness on the
 //!   current row version, so a job another claimer leased in the meantime is
 //!   skipped, never handed out twice.
-//! - **How much is read.** With `G` tenant groups ready, only ranks up to
-//!   `window - G + 1` can be picked (every other group's first job precedes
-//!   a group's second), so each group's scan stops there; `window` is
-//!   [`CLAIM_WINDOW`] times the limit, which leaves room for concurrent
-//!   claimers to skip each other's rows. A claim therefore reads about
-//!   `2 G + window` index entries however many jobs are queued. The statement's
-//!   cost estimate stays small, which also keeps PostgreSQL's JIT (which
-//!   would spend a second compiling it) out of the way.
+//! - **How much a claim reads.** It ranks a *window* of [`CLAIM_WINDOW`]
+//!   times the limit, which leaves room for concurrent claimers (who see the
+//!   same order) to skip each other's rows. With `G` tenant groups ready, it
+//!   first reads `ceil(window / G)` jobs per group; when the jobs among those
+//!   whose rank is within that depth fill the window (every group had enough
+//!   jobs), the window is exact. Otherwise (some groups have only a few jobs)
+//!   it reads again, `window - G + 1` deep, a bound no picked rank can pass
+//!   since every other group's first job precedes a group's second. So a
+//!   claim reads about `2 G + window` index entries however many jobs are
+//!   queued, and at worst `G × (window - G + 1)`.
+//! - **No JIT.** The planner cannot know those depths, so its cost estimate
+//!   can pass `jit_above_cost`, and compiling the statement would cost a
+//!   second where running it costs milliseconds: a claim runs in a
+//!   transaction opened with `BEGIN; SET LOCAL jit = off` (one round trip),
+//!   and commits. Three round trips in all, for a whole batch of jobs.
 //! - **Completions, failures and heartbeats** are one `UPDATE` by primary key
 //!   fenced by `attempts = $n AND status = 'running'`; only when it changes
 //!   nothing is the job looked up, to tell [`QueueError::LeaseLost`] from
@@ -187,9 +194,10 @@ SELECT kind FROM waiting WHERE kind IS NOT NULL
 UNION
 SELECT j.kind FROM saas_shared.jobs j WHERE j.status = 'running' AND j.lease_until <= $1";
 
-/// The claim. `$1` kinds (distinct, non-empty), `$2` now, `$3` limit,
-/// `$4` lease end, `$5` worker, `$6` the ranking window (see the module docs).
-const CLAIM: &str = "
+/// The claim SQL (a macro so that [`EXPLAIN_CLAIM`] can prefix it).
+macro_rules! claim_sql {
+    () => {
+        "
 WITH RECURSIVE
 kinds(kind) AS (SELECT DISTINCT u.k FROM unnest($1::text[]) AS u(k)),
 -- One row per (kind, tenant) with a ready job: a loose index scan.
@@ -206,31 +214,66 @@ groups(kind, tenant_id) AS (
                      ORDER BY j.tenant_id LIMIT 1)
       FROM groups g WHERE g.tenant_id IS NOT NULL
 ),
--- No rank beyond window - groups + 1 can be picked.
-depth(n) AS (
-    SELECT greatest(1, $6::int8 - count(DISTINCT g.tenant_id) + 1)
-      FROM groups g WHERE g.tenant_id IS NOT NULL
+ready_groups AS (SELECT g.kind, g.tenant_id FROM groups g WHERE g.tenant_id IS NOT NULL),
+-- How deep to read each group: `shallow` spreads the window evenly; `deep`
+-- is the rank no picked job can exceed (every other group's first job
+-- precedes a group's second).
+depth(shallow, deep) AS (
+    SELECT (($6::int8 + count(DISTINCT r.tenant_id) - 1) / greatest(count(DISTINCT r.tenant_id), 1)),
+           greatest(1, $6::int8 - count(DISTINCT r.tenant_id) + 1)
+      FROM ready_groups r
 ),
-candidates AS (
-    SELECT c.id, c.tenant_id, c.priority, c.run_at
+shallow AS (
+    SELECT c.id, c.tenant_id, c.priority, c.run_at, c.pos
       FROM depth d
-     CROSS JOIN groups g
+     CROSS JOIN ready_groups g
+     CROSS JOIN LATERAL (
+        SELECT j.id, j.tenant_id, j.priority, j.run_at,
+               row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS pos
+          FROM saas_shared.jobs j
+         WHERE j.kind = g.kind AND j.tenant_id = g.tenant_id
+           AND j.status IN ('queued', 'scheduled', 'retrying') AND j.run_at <= $2
+         ORDER BY j.priority DESC, j.run_at, j.id
+         LIMIT d.shallow) c
+),
+shallow_ranked AS (
+    SELECT s.id, s.tenant_id, s.priority, s.run_at, s.pos,
+           row_number() OVER (PARTITION BY s.tenant_id
+                              ORDER BY s.priority DESC, s.run_at, s.id) AS rank
+      FROM shallow s
+),
+-- The shallow read holds the whole window when its jobs of rank <= shallow
+-- fill it (those are exact), or when it read every ready job.
+enough(yes) AS (
+    SELECT (SELECT count(*) FROM shallow_ranked s, depth d WHERE s.rank <= d.shallow) >= $6::int8
+        OR NOT EXISTS (SELECT 1 FROM shallow s, depth d WHERE s.pos = d.shallow)
+),
+deep AS (
+    SELECT c.id, c.tenant_id, c.priority, c.run_at
+      FROM enough e
+     CROSS JOIN depth d
+     CROSS JOIN ready_groups g
      CROSS JOIN LATERAL (
         SELECT j.id, j.tenant_id, j.priority, j.run_at FROM saas_shared.jobs j
          WHERE j.kind = g.kind AND j.tenant_id = g.tenant_id
            AND j.status IN ('queued', 'scheduled', 'retrying') AND j.run_at <= $2
          ORDER BY j.priority DESC, j.run_at, j.id
-         LIMIT d.n) c
-     WHERE g.tenant_id IS NOT NULL
+         LIMIT d.deep) c
+     WHERE NOT e.yes
+),
+candidates AS (
+    SELECT s.id, s.tenant_id, s.priority, s.run_at FROM shallow s, enough e WHERE e.yes
     UNION ALL
-    SELECT e.id, e.tenant_id, e.priority, e.run_at FROM (
+    SELECT * FROM deep
+    UNION ALL
+    SELECT x.id, x.tenant_id, x.priority, x.run_at FROM (
         SELECT x.id, x.tenant_id, x.priority, x.run_at,
                row_number() OVER (PARTITION BY x.tenant_id
                                   ORDER BY x.priority DESC, x.run_at, x.id) AS r
           FROM saas_shared.jobs x
          WHERE x.status = 'running' AND x.lease_until <= $2 AND x.attempts < x.max_attempts
            AND x.kind = ANY($1::text[])
-    ) e WHERE e.r <= $6::int8
+    ) x WHERE x.r <= $6::int8
 ),
 ranked AS (
     SELECT c.id, c.priority, c.run_at,
@@ -274,7 +317,22 @@ leased AS (
 SELECT l.id, l.kind, l.payload, l.tenant_id, l.priority, l.attempts, l.max_attempts,
        l.lease_until, l.created_at
   FROM leased l
- ORDER BY l.rank, l.priority DESC, l.run_at, l.id";
+ ORDER BY l.rank, l.priority DESC, l.run_at, l.id"
+    };
+}
+
+/// The claim. `$1` kinds (distinct, non-empty), `$2` now, `$3` limit,
+/// `$4` lease end, `$5` worker, `$6` the ranking window (see the module docs),
+/// `$7` the error recorded on jobs whose final lease expired.
+const CLAIM: &str = claim_sql!();
+
+/// Opens a claim's transaction in the same round trip as the `BEGIN`. The
+/// planner cannot know how deep the claim will read each tenant group (that
+/// is decided at run time), so its cost estimate can pass `jit_above_cost`,
+/// and compiling the statement would then cost far more than running it.
+const BEGIN_CLAIM: &str = "BEGIN; SET LOCAL jit = off";
+
+const EXPLAIN_CLAIM: &str = concat!("EXPLAIN (ANALYZE, BUFFERS) ", claim_sql!());
 
 const HEARTBEAT: &str = "
 UPDATE saas_shared.jobs SET lease_until = $3
@@ -632,6 +690,57 @@ impl PgQueue {
             .collect()
     }
 
+    /// The plan of a claim with `request` at `now`, as `EXPLAIN (ANALYZE,
+    /// BUFFERS)` prints it, for operators checking that claims stay cheap on
+    /// their data. The claim really runs, inside a transaction that is rolled
+    /// back, so nothing changes. Claims of any kind are explained with the
+    /// kinds ready at `now`.
+    pub async fn explain_claim(
+        &self,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> QueueResult<String> {
+        let lease_until = lease_end(now, request.lease)?;
+        let kinds = self.claim_kinds(request, now).await?;
+        let limit = i64::from(request.limit);
+        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        let mut tx = conn.begin_with(BEGIN_CLAIM).await.map_err(backend)?;
+        let lines: Vec<String> = sqlx::query_scalar(EXPLAIN_CLAIM)
+            .bind(&kinds)
+            .bind(now)
+            .bind(limit)
+            .bind(lease_until)
+            .bind(sanitize(&request.worker).as_ref())
+            .bind(limit * i64::from(CLAIM_WINDOW))
+            .bind(LEASE_EXPIRED_ON_FINAL_ATTEMPT)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.rollback().await.map_err(backend)?;
+        Ok(lines.join("\n"))
+    }
+
+    /// The claim's kinds: the request's, deduplicated, or for a claim of any
+    /// kind those with waiting jobs or expired leases.
+    async fn claim_kinds(
+        &self,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<String>> {
+        if request.kinds.is_empty() {
+            sqlx::query_scalar(READY_KINDS)
+                .bind(now)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(backend)
+        } else {
+            let mut kinds = request.kinds.clone();
+            kinds.sort();
+            kinds.dedup();
+            Ok(kinds)
+        }
+    }
+
     /// Fails with `LeaseLost` or `NotFound` after a fenced statement changed
     /// nothing.
     async fn refused(&self, id: JobId, attempt: u32) -> QueueError {
@@ -892,23 +1001,14 @@ impl JobQueue for PgQueue {
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<LeasedJob>> {
         let lease_until = lease_end(now, request.lease)?;
-        let kinds: Vec<String> = if request.kinds.is_empty() {
-            sqlx::query_scalar(READY_KINDS)
-                .bind(now)
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(backend)?
-        } else {
-            let mut kinds = request.kinds.clone();
-            kinds.sort();
-            kinds.dedup();
-            kinds
-        };
+        let kinds = self.claim_kinds(request, now).await?;
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
         let limit = i64::from(request.limit);
         let window = limit * i64::from(CLAIM_WINDOW);
+        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        let mut tx = conn.begin_with(BEGIN_CLAIM).await.map_err(backend)?;
         let rows = sqlx::query(CLAIM)
             .bind(&kinds)
             .bind(now)
@@ -917,9 +1017,10 @@ impl JobQueue for PgQueue {
             .bind(sanitize(&request.worker).as_ref())
             .bind(window)
             .bind(LEASE_EXPIRED_ON_FINAL_ATTEMPT)
-            .fetch_all(&self.inner.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         rows.iter().map(leased).collect()
     }
 

@@ -1,0 +1,185 @@
+//! Throughput of the PostgreSQL job queue (ignored by default: it measures).
+//! Run with
+//! `cargo test --release -p saas-store-postgres --test queue_bench -- --ignored --nocapture`.
+//!
+//! It uses a database of its own, `saas_bench` (created if missing), and
+//! only jobs of its own kind there. `SAAS_BENCH_JOBS` sets the number of jobs
+//! (default 100,000). Each scenario enqueues the jobs with `enqueue_many`
+//! (batches of 1,000), prints the plan of a claim against the full queue,
+//! then burns the queue down with direct claim loops on concurrent tasks,
+//! each claim's jobs completed in one statement with `complete_many`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use saas_core::jobs::{ClaimRequest, JobQueue, NewJob};
+use saas_core::tenancy::TenantId;
+use saas_store_postgres::PgQueue;
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+
+const KIND: &str = "bench_noop";
+const DB: &str = "saas_bench";
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
+}
+
+fn per_s(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn request(worker: &str, limit: u32) -> ClaimRequest {
+    ClaimRequest {
+        worker: worker.to_owned(),
+        lease: Duration::from_secs(300),
+        limit,
+        kinds: vec![KIND.to_owned()],
+    }
+}
+
+/// Removes this bench's jobs and vacuums, so each scenario starts alike.
+async fn reset(queue: &PgQueue) {
+    sqlx::query("DELETE FROM saas_shared.jobs WHERE kind = $1")
+        .bind(KIND)
+        .execute(queue.pool())
+        .await
+        .expect("delete old bench jobs");
+    sqlx::raw_sql("VACUUM ANALYZE saas_shared.jobs")
+        .execute(queue.pool())
+        .await
+        .expect("vacuum");
+}
+
+/// Enqueues `n` no-op jobs in batches of 1,000 over `groups` tenant groups
+/// (`groups == 1`: platform jobs only); returns jobs per second.
+async fn enqueue(queue: &PgQueue, n: usize, groups: usize) -> f64 {
+    let tenants: Vec<Option<TenantId>> = (0..groups).map(|i| (i > 0).then(TenantId::new)).collect();
+    let started = Instant::now();
+    let mut i = 0usize;
+    while i < n {
+        let take = (n - i).min(1_000);
+        let batch: Vec<NewJob> = (i..i + take)
+            .map(|k| {
+                let mut job = NewJob::new(KIND, json!({"n": k}));
+                job.tenant = tenants[k % groups];
+                job
+            })
+            .collect();
+        queue.enqueue_many(&batch, now()).await.expect("enqueue");
+        i += take;
+    }
+    per_s(n, started.elapsed())
+}
+
+/// Burns the queue down with `tasks` claim loops of `batch`; returns jobs
+/// per second and the number of claims.
+async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, usize) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let claims = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let queue = queue.clone();
+        let done = Arc::clone(&done);
+        let claims = Arc::clone(&claims);
+        handles.push(tokio::spawn(async move {
+            let worker = format!("bench-{t}");
+            let mut empty = 0;
+            // Another task's claim may be in flight; stop after a few empty
+            // claims in a row.
+            while empty < 3 {
+                let got = queue
+                    .claim(&request(&worker, batch), now())
+                    .await
+                    .expect("claim");
+                claims.fetch_add(1, Ordering::Relaxed);
+                if got.is_empty() {
+                    empty += 1;
+                    continue;
+                }
+                empty = 0;
+                let results: Vec<_> = got.iter().map(|j| (j.id, j.attempt, Value::Null)).collect();
+                for r in queue
+                    .complete_many(&results, now())
+                    .await
+                    .expect("complete_many")
+                {
+                    r.expect("completed");
+                }
+                done.fetch_add(got.len(), Ordering::Relaxed);
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("burn task");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(done.load(Ordering::Relaxed), jobs, "every job ran once");
+    (per_s(jobs, elapsed), claims.load(Ordering::Relaxed))
+}
+
+/// The lines of a plan worth printing: timings, and the scans with their
+/// row counts.
+fn summary(plan: &str) -> String {
+    plan.lines()
+        .filter(|l| {
+            l.contains("Execution Time")
+                || l.contains("Planning Time")
+                || l.contains("JIT")
+                || l.contains("Index Scan")
+                || l.contains("Index Only Scan")
+                || l.contains("Seq Scan")
+                || l.contains("LockRows")
+        })
+        .map(|l| l.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "measures throughput; run explicitly with --release -- --ignored --nocapture"]
+async fn queue_throughput() {
+    if !common::reachable().await {
+        return;
+    }
+    let jobs: usize = std::env::var("SAAS_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    common::ensure_database(DB).await;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&common::url_for(DB))
+        .await
+        .expect("connect");
+    let queue = PgQueue::new(pool).await.expect("queue");
+
+    // (tenant groups, tasks, claim batch)
+    let scenarios: &[(usize, usize, u32)] = &[(1, 4, 250), (1, 2, 500), (1, 4, 100), (50, 4, 250)];
+    println!("jobs={jobs} (no-op, completed with complete_many)");
+    for &(groups, tasks, batch) in scenarios {
+        reset(&queue).await;
+        let enqueue_per_s = enqueue(&queue, jobs, groups).await;
+        sqlx::raw_sql("ANALYZE saas_shared.jobs")
+            .execute(queue.pool())
+            .await
+            .expect("analyze");
+        let plan = queue
+            .explain_claim(&request("explain", batch), now())
+            .await
+            .expect("explain");
+        println!("--- claim of {batch} with {jobs} queued in {groups} group(s):");
+        println!("{}", summary(&plan));
+        let (run_per_s, claims) = burn(&queue, jobs, tasks, batch).await;
+        println!(
+            "groups={groups} tasks={tasks} batch={batch} enqueue_per_s={enqueue_per_s:.0} \
+             run_per_s={run_per_s:.0} claims={claims}"
+        );
+    }
+    reset(&queue).await;
+}
