@@ -27,6 +27,8 @@ use sqlx::{Connection, PgConnection};
 
 #[path = "../bench/mod.rs"]
 mod bench;
+#[path = "../jobs_bench.rs"]
+mod jobs_bench;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
@@ -48,6 +50,8 @@ enum Scenario {
     Routing(RoutingArgs),
     #[command(flatten)]
     Http(bench::HttpScenario),
+    /// Job queue throughput: enqueue N no-op jobs, then run them with the Worker.
+    Jobs(jobs_bench::JobsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,6 +130,7 @@ async fn main() -> Res<()> {
             Backend::Postgres => routing_postgres(&args).await?,
         },
         Scenario::Http(scenario) => bench::run(scenario).await?,
+        Scenario::Jobs(args) => jobs_bench::run(&args).await?,
     };
     let mut result = result;
     if let Value::Object(map) = &mut result {

@@ -17,7 +17,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,11 +230,63 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// The SQLite directory the store will use, or `None` on PostgreSQL.
+fn sqlite_dir(database_url: Option<&str>, data_dir: &Path) -> Option<PathBuf> {
+    match database_url {
+        None => Some(data_dir.to_owned()),
+        Some(url) => url.strip_prefix("sqlite://").map(PathBuf::from),
+    }
+}
+
+/// A random signing key kept in the SQLite data directory (mode 0600),
+/// created on first start, so `saas-server` runs out of the box and tokens
+/// survive restarts. PostgreSQL deployments set `SECRET_KEY` instead, since
+/// several processes must share it.
+fn persistent_secret(dir: &Path) -> Result<String, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("secret_key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(existing.to_owned());
+        }
+        return Err(format!(
+            "{} holds fewer than 32 bytes; remove it or set SECRET_KEY",
+            path.display()
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Two v4 UUIDs: 244 bits from the operating system's CSPRNG.
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(key.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "SECRET_KEY is not set: generated a signing key in {}",
+        path.display()
+    );
+    Ok(key)
+}
+
 impl Settings {
-    fn from_env() -> Result<Settings, String> {
+    fn from_env(data_dir: &Path) -> Result<Settings, String> {
         let debug = env_bool("DEBUG")?;
+        let database_url = database_url();
+        let sqlite = sqlite_dir(database_url.as_deref(), data_dir);
         let secret = match env("SECRET_KEY") {
             Some(s) => s,
+            None if !debug && sqlite.is_some() => {
+                persistent_secret(sqlite.as_deref().unwrap_or(data_dir))?
+            }
             None if debug => {
                 eprintln!(
                     "\n  WARNING: SECRET_KEY is not set; DEBUG is on, so a fixed, PUBLIC development key\n  \
@@ -244,7 +296,7 @@ impl Settings {
             }
             None => {
                 return Err(
-                    "SECRET_KEY is required (at least 32 bytes; e.g. `openssl rand -hex 32`), \
+                    "SECRET_KEY is required with PostgreSQL (at least 32 bytes; e.g. `openssl rand -hex 32`), \
                      or set DEBUG=true for development"
                         .into(),
                 );
@@ -279,7 +331,7 @@ impl Settings {
         Ok(Settings {
             debug,
             secret,
-            database_url: database_url(),
+            database_url,
             http,
             base_domain,
         })
@@ -401,7 +453,7 @@ fn mailer_from_env() -> Result<Arc<dyn Mailer>, BoxError> {
     match kind.as_str() {
         "smtp" => {
             let config = SmtpConfig::from_env()?;
-            tracing::info!(host = %config.host, port = config.port, tls = config.use_tls, "email: SMTP");
+            tracing::info!(host = %config.host, port = config.port, starttls = config.use_tls, implicit_tls = config.use_ssl, "email: SMTP");
             Ok(Arc::new(SmtpMailer::new(&config)?))
         }
         "console" | "filebased" | "file" => {
@@ -668,7 +720,7 @@ fn report(e: &saas_core::Error) -> String {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
-    let settings = Settings::from_env()?;
+    let settings = Settings::from_env(&cli.data_dir)?;
     init_tracing(settings.debug);
     let command = match cli.command {
         Some(c) => c,
