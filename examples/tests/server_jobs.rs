@@ -1,0 +1,266 @@
+//! The built `saas-server` binary on a fresh SQLite directory, spoken to
+//! over real HTTP: `serve` runs report jobs in-process and sends the
+//! welcome email through the file mailer; `serve --no-worker` leaves jobs
+//! to `saas-server worker --until-idle`; SIGTERM stops the server cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_saas-server");
+const PASSWORD: &str = "securepassword123";
+
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(SERVER);
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_HOST")
+        .env_remove("DEBUG")
+        .env_remove("RUN_WORKER")
+        .env(
+            "SECRET_KEY",
+            "server jobs test secret, at least 32 bytes long",
+        )
+        .env("RUST_LOG", "warn")
+        .env(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.filebased.EmailBackend",
+        )
+        .env("EMAIL_FILE_PATH", dir)
+        .env("WORKER_POLL_MS", "50")
+        .arg("--data-dir")
+        .arg(dir.join("data"));
+    cmd
+}
+
+/// Starts `saas-server serve` on a free port; returns it and its address.
+fn serve(dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
+    let mut child = command(dir)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("serve.err")).expect("log file"))
+        .spawn()
+        .expect("start saas-server serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep reading to the end so the server never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("saas-server listening on http://") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(a) => a.parse().expect("listening address"),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "saas-server did not start\n{}",
+                std::fs::read_to_string(dir.join("serve.err")).unwrap_or_default()
+            );
+        }
+    };
+    (child, addr)
+}
+
+/// One HTTP/1.1 request; returns the status and the JSON body (Null if none).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    let json = raw
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Registers a tenant and returns (host, admin token, project id).
+fn tenant_with_project(addr: SocketAddr, slug: &str) -> (String, String, i64) {
+    let domain = format!("{slug}.localhost");
+    let (st, body) = http(
+        addr,
+        "POST",
+        "/api/register/",
+        "localhost",
+        None,
+        Some(json!({
+            "company_name": "Acme Corp", "schema_name": slug, "domain_url": domain,
+            "admin_username": "admin", "admin_email": format!("admin@{slug}.test"),
+            "admin_password": PASSWORD, "subscription_plan": "basic",
+        })),
+    );
+    assert_eq!(st, 201, "{body}");
+    let (st, tokens) = http(
+        addr,
+        "POST",
+        "/api/token/",
+        &domain,
+        None,
+        Some(json!({"username": "admin", "password": PASSWORD})),
+    );
+    assert_eq!(st, 200, "{tokens}");
+    let token = tokens["access"].as_str().expect("access").to_owned();
+    let (st, p) = http(
+        addr,
+        "POST",
+        "/api/projects/",
+        &domain,
+        Some(&token),
+        Some(json!({"name": "Website"})),
+    );
+    assert_eq!(st, 201, "{p}");
+    (domain, token, p["id"].as_i64().expect("project id"))
+}
+
+fn request_report(addr: SocketAddr, host: &str, token: &str, pid: i64) -> String {
+    let (st, body) = http(
+        addr,
+        "POST",
+        &format!("/api/projects/{pid}/report/"),
+        host,
+        Some(token),
+        None,
+    );
+    assert_eq!(st, 202, "{body}");
+    body["job_id"].as_str().expect("job_id").to_owned()
+}
+
+fn job(addr: SocketAddr, host: &str, token: &str, id: &str) -> Value {
+    let (st, body) = http(
+        addr,
+        "GET",
+        &format!("/api/jobs/{id}/"),
+        host,
+        Some(token),
+        None,
+    );
+    assert_eq!(st, 200, "{body}");
+    body
+}
+
+fn wait_ready(addr: SocketAddr, host: &str, token: &str, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let j = job(addr, host, token, id);
+        if j["ready"] == true {
+            return j;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "job never finished: {j}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("saas-server did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn emails_to(dir: &Path, to: &str) -> usize {
+    std::fs::read_to_string(dir.join("emails.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == to))
+        })
+        .count()
+}
+
+#[test]
+fn serve_runs_reports_and_welcome_emails_in_process() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let (mut server, addr) = serve(dir, &[]);
+    let (host, token, pid) = tenant_with_project(addr, "acme");
+    let id = request_report(addr, &host, &token, pid);
+    let done = wait_ready(addr, &host, &token, &id);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["project"]["id"], pid);
+    let start = Instant::now();
+    while emails_to(dir, "admin@acme.test") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no welcome email"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = sigterm(&mut server);
+    assert!(status.success(), "{status:?}");
+    assert_eq!(emails_to(dir, "admin@acme.test"), 1);
+}
+
+#[test]
+fn serve_without_worker_leaves_jobs_to_the_worker_command() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let (mut server, addr) = serve(dir, &["--no-worker"]);
+    let (host, token, pid) = tenant_with_project(addr, "globex");
+    let id = request_report(addr, &host, &token, pid);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(job(addr, &host, &token, &id)["status"], "queued");
+
+    let out = command(dir)
+        .args(["worker", "--until-idle"])
+        .output()
+        .expect("run saas-server worker --until-idle");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = job(addr, &host, &token, &id);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(emails_to(dir, "admin@globex.test"), 1);
+    assert!(sigterm(&mut server).success());
+}
