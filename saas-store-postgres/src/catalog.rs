@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::error::{SqlxResultExt, map_sqlx};
 use crate::rows::{self, count, to_i64};
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
-use crate::tenant::{INSERT_USER, PgTenant, bind_new_user};
+use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
 use crate::{Database, PgStore, Placement};
 
@@ -108,6 +108,19 @@ impl PgStore {
     /// A unit of work for reads or one autocommitted statement on `db`.
     async fn unit(&self, db: &Database) -> Result<Unit> {
         Unit::auto(&db.pool, self.inner.config.transaction_pooler).await
+    }
+
+    /// The handle to give out for one request. With the default routing,
+    /// opening a tenant is where its activity is counted (once per
+    /// request, not per statement: a request's statements come in bursts
+    /// that say nothing of how often the tenant comes back).
+    fn for_request(&self, handle: Arc<PgTenant>) -> Arc<dyn TenantStore> {
+        if handle.prepare() == Prepare::Busiest {
+            let busy = self.inner.hot.touch(handle.tenant_id());
+            Arc::new(handle.for_request(busy))
+        } else {
+            handle
+        }
     }
 
     fn forget_handle(&self, id: TenantId) {
@@ -445,7 +458,9 @@ impl Store for PgStore {
         {
             let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(handle) = handles.get(&tenant.id) {
-                return Ok(Arc::clone(handle) as Arc<dyn TenantStore>);
+                let handle = Arc::clone(handle);
+                drop(handles);
+                return Ok(self.for_request(handle));
             }
         }
         let db = self.database(&tenant.database)?;
@@ -468,11 +483,11 @@ impl Store for PgStore {
             &schema,
             &self.inner.config,
             &self.inner.unqualified,
-            &self.inner.hot,
         ));
         let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
         handles.put(tenant.id, Arc::clone(&handle));
-        Ok(handle)
+        drop(handles);
+        Ok(self.for_request(handle))
     }
 
     async fn create_superuser(

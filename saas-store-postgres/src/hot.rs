@@ -21,14 +21,14 @@ use std::sync::Mutex;
 
 use saas_core::tenancy::TenantId;
 
-/// Units of work a tenant needs in the current window before it may be
+/// Requests a tenant needs in the current window before it may be
 /// admitted: one request is not a trend.
 const ADMIT_AT: u32 = 3;
 
 /// How much busier than the least busy member a newcomer must be.
 const MARGIN: u32 = 2;
 
-/// Windows are this many units of work per member of the set.
+/// Windows are this many requests per member of the set.
 const WINDOW_PER_MEMBER: u32 = 16;
 
 /// The busiest tenants, at most `capacity` of them.
@@ -42,7 +42,7 @@ pub(crate) struct HotTenants {
 struct State {
     counts: HashMap<TenantId, u32>,
     members: Vec<TenantId>,
-    /// Units of work seen in the current window.
+    /// Requests seen in the current window.
     seen: u32,
 }
 
@@ -55,8 +55,8 @@ impl HotTenants {
         }
     }
 
-    /// Records one unit of work of `tenant`; returns whether its
-    /// statements should be prepared.
+    /// Records one request of `tenant`; returns whether its statements
+    /// should be prepared.
     pub(crate) fn touch(&self, tenant: TenantId) -> bool {
         if self.capacity == 0 {
             return false;

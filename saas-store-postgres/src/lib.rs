@@ -85,6 +85,11 @@ pub enum Routing {
     /// are named prepared statements (one round trip, no parsing); every
     /// other tenant's are unnamed (parsed and planned each time, two round
     /// trips), so the cache never thrashes however many tenants are active.
+    ///
+    /// Busy means opened often lately: each
+    /// [`Store::open`](saas_core::store::Store::open) counts as one request
+    /// and decides for the handle it returns, so open a handle per request
+    /// (it is cheap: handles are cached) rather than keeping one forever.
     #[default]
     QualifiedSql,
     /// Qualified SQL, always unnamed: the same cost for every tenant, and

@@ -27,7 +27,6 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::error::{SqlxResultExt, corrupt};
-use crate::hot::HotTenants;
 use crate::rows::{self, count, small, to_i64};
 use crate::unit::Unit;
 use crate::{PgConfig, Routing};
@@ -217,18 +216,20 @@ statements! {
     delete_done_before = "DELETE FROM {s}tasks WHERE status = 3 AND completed_at < $1";
 }
 
-/// Which of a handle's statements become named prepared statements.
-#[derive(Debug)]
-enum Prepare {
-    /// None: unnamed statements only.
+/// Whether a handle's statements become named prepared statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prepare {
+    /// No: unnamed statements only.
     Never,
-    /// All of them.
+    /// Yes, all of them.
     Always,
-    /// Those of the store's busiest tenants (see [`HotTenants`]).
-    Busiest(Arc<HotTenants>),
+    /// Decided for each request by the store (see `crate::hot`); until
+    /// then, no.
+    Busiest,
 }
 
 /// A [`TenantStore`] scoped to one tenant schema.
+#[derive(Clone)]
 pub(crate) struct PgTenant {
     tenant_id: TenantId,
     pool: PgPool,
@@ -286,7 +287,6 @@ impl PgTenant {
         schema: &str,
         config: &PgConfig,
         shared_unqualified: &Arc<Statements>,
-        hot: &Arc<HotTenants>,
     ) -> Self {
         let quoted = crate::schema::quote_ident(schema);
         let pooler = config.transaction_pooler;
@@ -304,7 +304,7 @@ impl PgTenant {
             }
         };
         match config.routing {
-            Routing::QualifiedSql if named => qualified(Prepare::Busiest(Arc::clone(hot))),
+            Routing::QualifiedSql if named => qualified(Prepare::Busiest),
             Routing::QualifiedPrepared if named => qualified(Prepare::Always),
             Routing::QualifiedSql | Routing::QualifiedPrepared | Routing::QualifiedUnnamed => {
                 qualified(Prepare::Never)
@@ -366,10 +366,24 @@ impl PgTenant {
 
     /// Whether this unit of work's statements are to be prepared.
     fn prepare_now(&self) -> bool {
-        match &self.prepare {
-            Prepare::Never => false,
-            Prepare::Always => true,
-            Prepare::Busiest(hot) => hot.touch(self.tenant_id),
+        self.prepare == Prepare::Always
+    }
+
+    /// How this handle prepares its statements.
+    pub(crate) fn prepare(&self) -> Prepare {
+        self.prepare
+    }
+
+    /// This handle for one request, whose statements are prepared or not:
+    /// a shallow copy (the rendered statements and the pool are shared).
+    pub(crate) fn for_request(&self, prepared: bool) -> Self {
+        PgTenant {
+            prepare: if prepared {
+                Prepare::Always
+            } else {
+                Prepare::Never
+            },
+            ..self.clone()
         }
     }
 

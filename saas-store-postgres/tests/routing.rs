@@ -186,7 +186,8 @@ async fn pooler_mode_prepares_no_named_statement() {
 }
 
 /// The default prepares the statements of busy tenants only: a tenant
-/// seen once runs unnamed and leaves nothing on the connection.
+/// seen once runs unnamed and leaves nothing on the connection, even when
+/// that one request runs many statements.
 #[tokio::test]
 async fn default_routing_prepares_busy_tenants_only() {
     let config = PgConfig::new(common::url()).with_max_connections(1);
@@ -195,12 +196,15 @@ async fn default_routing_prepares_busy_tenants_only() {
     };
     let (busy, _) = common::tenant(&store).await;
     let (once, _) = common::tenant(&store).await;
-    let b = store.open(&busy).await.expect("open busy");
+    // Ten requests, each opening its handle.
     for _ in 0..10 {
+        let b = store.open(&busy).await.expect("open busy");
         b.count_users().await.expect("busy counts");
     }
     let o = store.open(&once).await.expect("open once");
-    o.count_users().await.expect("counted once");
+    for _ in 0..10 {
+        o.count_users().await.expect("counted in one request");
+    }
     let named: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
         .persistent(false)
         .fetch_all(store.catalog_pool())
