@@ -330,7 +330,7 @@ const CLAIM: &str = claim_sql!();
 /// planner cannot know how deep the claim will read each tenant group (that
 /// is decided at run time), so its cost estimate can pass `jit_above_cost`,
 /// and compiling the statement would then cost far more than running it.
-const BEGIN_CLAIM: &str = "BEGIN; SET LOCAL jit = off";
+const BEGIN_CLAIM: &str = "BEGIN; SET LOCAL jit = off; SET LOCAL synchronous_commit = off";
 
 const EXPLAIN_CLAIM: &str = concat!("EXPLAIN (ANALYZE, BUFFERS) ", claim_sql!());
 

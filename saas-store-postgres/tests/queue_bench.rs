@@ -4,7 +4,8 @@
 //!
 //! It uses a database of its own, `saas_bench` (created if missing), and
 //! only jobs of its own kind there. `SAAS_BENCH_JOBS` sets the number of jobs
-//! (default 100,000). Each scenario enqueues the jobs with `enqueue_many`
+//! (default 100,000), `SAAS_BENCH_SCENARIOS` how many of the scenarios run
+//! (default all). Each scenario enqueues the jobs with `enqueue_many`
 //! (batches of 1,000), prints the plan of a claim against the full queue,
 //! then burns the queue down with direct claim loops on concurrent tasks,
 //! each claim's jobs completed in one statement with `complete_many`.
@@ -81,28 +82,35 @@ async fn enqueue(queue: &PgQueue, n: usize, groups: usize) -> f64 {
 async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, usize) {
     let done = Arc::new(AtomicUsize::new(0));
     let claims = Arc::new(AtomicUsize::new(0));
+    let claim_us = Arc::new(AtomicUsize::new(0));
+    let complete_us = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut handles = Vec::new();
     for t in 0..tasks {
         let queue = queue.clone();
         let done = Arc::clone(&done);
         let claims = Arc::clone(&claims);
+        let claim_us = Arc::clone(&claim_us);
+        let complete_us = Arc::clone(&complete_us);
         handles.push(tokio::spawn(async move {
             let worker = format!("bench-{t}");
             let mut empty = 0;
             // Another task's claim may be in flight; stop after a few empty
             // claims in a row.
             while empty < 3 {
+                let t = Instant::now();
                 let got = queue
                     .claim(&request(&worker, batch), now())
                     .await
                     .expect("claim");
+                claim_us.fetch_add(t.elapsed().as_micros() as usize, Ordering::Relaxed);
                 claims.fetch_add(1, Ordering::Relaxed);
                 if got.is_empty() {
                     empty += 1;
                     continue;
                 }
                 empty = 0;
+                let t = Instant::now();
                 let results: Vec<_> = got.iter().map(|j| (j.id, j.attempt, Value::Null)).collect();
                 for r in queue
                     .complete_many(&results, now())
@@ -111,6 +119,7 @@ async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, u
                 {
                     r.expect("completed");
                 }
+                complete_us.fetch_add(t.elapsed().as_micros() as usize, Ordering::Relaxed);
                 done.fetch_add(got.len(), Ordering::Relaxed);
             }
         }));
@@ -120,7 +129,13 @@ async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, u
     }
     let elapsed = started.elapsed();
     assert_eq!(done.load(Ordering::Relaxed), jobs, "every job ran once");
-    (per_s(jobs, elapsed), claims.load(Ordering::Relaxed))
+    let n = claims.load(Ordering::Relaxed).max(1);
+    println!(
+        "mean claim {:.1} ms, mean complete_many {:.1} ms",
+        claim_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0,
+        complete_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0
+    );
+    (per_s(jobs, elapsed), n)
 }
 
 /// The lines of a plan worth printing: timings, and the scans with their
@@ -162,7 +177,12 @@ async fn queue_throughput() {
     // (tenant groups, tasks, claim batch)
     let scenarios: &[(usize, usize, u32)] = &[(1, 4, 250), (1, 2, 500), (1, 4, 100), (50, 4, 250)];
     println!("jobs={jobs} (no-op, completed with complete_many)");
-    for &(groups, tasks, batch) in scenarios {
+    // SAAS_BENCH_SCENARIOS=1 runs only the first scenario.
+    let take = std::env::var("SAAS_BENCH_SCENARIOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(scenarios.len());
+    for &(groups, tasks, batch) in scenarios.iter().take(take) {
         reset(&queue).await;
         let enqueue_per_s = enqueue(&queue, jobs, groups).await;
         sqlx::raw_sql("ANALYZE saas_shared.jobs")

@@ -206,7 +206,12 @@ fn page(count: i64, results: Vec<TaskJson>, host: &str) -> PageJson {
     }
 }
 
-async fn list_pg(pool: &PgPool, count_sql: &Arc<str>, list_sql: &Arc<str>, host: &str) -> Result<PageJson, sqlx::Error> {
+async fn list_pg(
+    pool: &PgPool,
+    count_sql: &Arc<str>,
+    list_sql: &Arc<str>,
+    host: &str,
+) -> Result<PageJson, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let count: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(count_sql)))
         .fetch_one(&mut *conn)

@@ -50,7 +50,7 @@ impl Outcome {
             "p99_ms": round3(self.p(0.99)),
             "max_ms": round3(self.p(1.0)),
             "errors": self.errors,
-            "mean_body_bytes": if self.requests == 0 { 0 } else { self.bytes / self.requests },
+            "mean_body_bytes": self.bytes.checked_div(self.requests).unwrap_or(0),
             "first_error": self.first_error,
         })
     }
@@ -64,9 +64,7 @@ struct ConnResult {
     bytes: usize,
 }
 
-async fn connect(
-    addr: SocketAddr,
-) -> Res<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+async fn connect(addr: SocketAddr) -> Res<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -58,7 +58,9 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
         ),
     };
     let project_counts = match backend {
-        Backend::Postgres => "SELECT status, count(*) AS n FROM {s}projects GROUP BY status".to_owned(),
+        Backend::Postgres => {
+            "SELECT status, count(*) AS n FROM {s}projects GROUP BY status".to_owned()
+        }
         Backend::Sqlite => {
             "SELECT p.status, count(*) FROM projects p WHERE 1 = 1 GROUP BY p.status".to_owned()
         }
@@ -117,7 +119,10 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
                  ORDER BY t.updated_at DESC, t.id ASC LIMIT 5 OFFSET 0"
             ),
         ),
-        ("dashboard (admin): count users", "SELECT count(*) FROM {s}users".to_owned()),
+        (
+            "dashboard (admin): count users",
+            "SELECT count(*) FROM {s}users".to_owned(),
+        ),
     ]
 }
 
@@ -140,8 +145,16 @@ fn reprepares(conn: &rusqlite::Connection) -> Res<Value> {
     );
     let mut counts = serde_json::Map::new();
     for (name, sql, params) in [
-        ("bound_limit", format!("{base} LIMIT ? OFFSET ?"), vec![20i64, 0]),
-        ("literal_limit", format!("{base} LIMIT 20 OFFSET ?"), vec![0i64]),
+        (
+            "bound_limit",
+            format!("{base} LIMIT ? OFFSET ?"),
+            vec![20i64, 0],
+        ),
+        (
+            "literal_limit",
+            format!("{base} LIMIT 20 OFFSET ?"),
+            vec![0i64],
+        ),
     ] {
         let mut stmt = conn.prepare(&sql)?;
         for _ in 0..10 {
@@ -162,7 +175,10 @@ pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
     match env.backend {
         Backend::Postgres => {
             let pg = env.pg.as_ref().ok_or("no PostgreSQL store")?;
-            let prefix = format!("\"{}\".", saas_store_postgres::tenant_schema_name(&s.tenant));
+            let prefix = format!(
+                "\"{}\".",
+                saas_store_postgres::tenant_schema_name(&s.tenant)
+            );
             let now = format!("'{}'::timestamptz", Utc::now().to_rfc3339());
             for (name, template) in statements(Backend::Postgres) {
                 let sql = fill(&template, &prefix, s, &now);
@@ -187,46 +203,51 @@ pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
             let path = env.tenant_file(&s.tenant)?;
             let now = Utc::now().timestamp_micros().to_string();
             let s = s.clone();
-            let result = tokio::task::spawn_blocking(move || -> Res<serde_json::Map<String, Value>> {
-                let conn = rusqlite::Connection::open(path)?;
-                conn.busy_timeout(Duration::from_secs(5))?;
-                let mut out = serde_json::Map::new();
-                for (name, template) in statements(Backend::Sqlite) {
-                    let sql = fill(&template, "", &s, &now);
-                    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let rows = plan
-                        .query_map([], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(3)?))
-                        })?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    let mut depth: std::collections::HashMap<i64, usize> = Default::default();
-                    let mut text = String::new();
-                    for (id, parent, detail) in rows {
-                        let d = depth.get(&parent).map_or(0, |d| d + 1);
-                        depth.insert(id, d);
-                        text.push_str(&format!("{}{detail}\n", "  ".repeat(d)));
-                    }
-                    let mut stmt = conn.prepare(&sql)?;
-                    let cols = stmt.column_count();
-                    let mut times = Vec::new();
-                    for _ in 0..7 {
-                        let t0 = Instant::now();
-                        let mut rows = stmt.query([])?;
-                        while let Some(r) = rows.next()? {
-                            for c in 0..cols {
-                                let _ = r.get_ref(c)?;
-                            }
+            let result =
+                tokio::task::spawn_blocking(move || -> Res<serde_json::Map<String, Value>> {
+                    let conn = rusqlite::Connection::open(path)?;
+                    conn.busy_timeout(Duration::from_secs(5))?;
+                    let mut out = serde_json::Map::new();
+                    for (name, template) in statements(Backend::Sqlite) {
+                        let sql = fill(&template, "", &s, &now);
+                        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                        let rows = plan
+                            .query_map([], |r| {
+                                Ok((
+                                    r.get::<_, i64>(0)?,
+                                    r.get::<_, i64>(1)?,
+                                    r.get::<_, String>(3)?,
+                                ))
+                            })?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        let mut depth: std::collections::HashMap<i64, usize> = Default::default();
+                        let mut text = String::new();
+                        for (id, parent, detail) in rows {
+                            let d = depth.get(&parent).map_or(0, |d| d + 1);
+                            depth.insert(id, d);
+                            text.push_str(&format!("{}{detail}\n", "  ".repeat(d)));
                         }
-                        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+                        let mut stmt = conn.prepare(&sql)?;
+                        let cols = stmt.column_count();
+                        let mut times = Vec::new();
+                        for _ in 0..7 {
+                            let t0 = Instant::now();
+                            let mut rows = stmt.query([])?;
+                            while let Some(r) = rows.next()? {
+                                for c in 0..cols {
+                                    let _ = r.get_ref(c)?;
+                                }
+                            }
+                            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        let t = round3(median(&times));
+                        eprintln!("--- {name}\n{sql}\n{text}(median of 7 runs: {t} ms)\n");
+                        out.insert(name.to_owned(), json!({ "execution_ms": t }));
                     }
-                    let t = round3(median(&times));
-                    eprintln!("--- {name}\n{sql}\n{text}(median of 7 runs: {t} ms)\n");
-                    out.insert(name.to_owned(), json!({ "execution_ms": t }));
-                }
-                out.insert("reprepares_per_10_runs".into(), reprepares(&conn)?);
-                Ok(out)
-            })
-            .await??;
+                    out.insert("reprepares_per_10_runs".into(), reprepares(&conn)?);
+                    Ok(out)
+                })
+                .await??;
             out = result;
         }
     }

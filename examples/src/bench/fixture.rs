@@ -196,10 +196,9 @@ impl Env {
                     ..saas_store_sqlite::SqliteOptions::default()
                 };
                 let opened = root.clone();
-                let store = tokio::task::spawn_blocking(move || {
-                    SqliteStore::with_options(opened, options)
-                })
-                .await??;
+                let store =
+                    tokio::task::spawn_blocking(move || SqliteStore::with_options(opened, options))
+                        .await??;
                 Ok(Env {
                     backend: Backend::Sqlite,
                     store: Arc::new(store.clone()),
@@ -330,12 +329,16 @@ impl Env {
             field: saas_core::projects::TaskOrderField::Id,
             descending: false,
         };
-        let first = t.list_tasks(&q, PageRequest::new(Some(1), Some(1))?).await?;
+        let first = t
+            .list_tasks(&q, PageRequest::new(Some(1), Some(1))?)
+            .await?;
         if first.count < shape.tasks as u64 {
             return Ok(None);
         }
         q.ordering.descending = true;
-        let last = t.list_tasks(&q, PageRequest::new(Some(1), Some(1))?).await?;
+        let last = t
+            .list_tasks(&q, PageRequest::new(Some(1), Some(1))?)
+            .await?;
         let lo = first.items.first().map_or(0, |x| x.id.0);
         let hi = last.items.first().map_or(0, |x| x.id.0);
         let member = project
@@ -479,7 +482,7 @@ impl Env {
                         return Ok::<_, BoxError>(done);
                     }
                     let seeded = env.tenant(&format!("{prefix}_{i:05}"), shape).await?;
-                    if (i + 1) % 1000 == 0 {
+                    if (i + 1).is_multiple_of(1000) {
                         eprintln!(
                             "{} tenants ready after {:.1} s",
                             i + 1,

@@ -387,7 +387,10 @@ pub(crate) async fn scale(args: &ScaleArgs) -> Res<Value> {
     if let Some(s) = &env.sqlite {
         let stats = s.stats();
         out.insert("sqlite_cached_handles".into(), json!(stats.cached_handles));
-        out.insert("sqlite_open_connections".into(), json!(stats.open_connections));
+        out.insert(
+            "sqlite_open_connections".into(),
+            json!(stats.open_connections),
+        );
         out.insert(
             "sqlite_handle_cache_capacity".into(),
             json!(s.options().handle_cache_capacity),

@@ -71,7 +71,11 @@ impl Who {
 /// An access token per tenant: from `Saas::login` (argon2 verify, as a
 /// client would get it) for a few tenants, minted with the server's key for
 /// many (thousands of logins would take minutes of argon2).
-pub(crate) async fn tokens(saas: &Saas, tenants: &[Seeded], who: Who) -> Res<(Vec<String>, &'static str)> {
+pub(crate) async fn tokens(
+    saas: &Saas,
+    tenants: &[Seeded],
+    who: Who,
+) -> Res<(Vec<String>, &'static str)> {
     if tenants.len() <= 20 {
         let mut out = Vec::with_capacity(tenants.len());
         for s in tenants {
