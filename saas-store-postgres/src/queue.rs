@@ -8,7 +8,7 @@
 //!   jobs of the requested kinds with a loose index scan (a recursive CTE
 //!   hopping from one tenant to the next in the `jobs_waiting` partial
 //!   index), reads each group's best jobs in claim order with a `LATERAL …
-//!   LIMIT`, adds expired leases from `jobs_leased`, ranks the lot with
+//!   LIMIT`, adds expired leases from `jobs_lease_until`, ranks the lot with
 //!   `row_number() OVER (PARTITION BY tenant …)`, and then locks jobs in
 //!   `(rank, priority DESC, run_at, id)` order with `FOR UPDATE SKIP LOCKED`
 //!   until it holds `limit` of them, which it leases (`UPDATE … FROM`). In the
@@ -131,9 +131,12 @@ COMMENT ON COLUMN saas_shared.jobs.tenant_id IS
 CREATE INDEX IF NOT EXISTS jobs_waiting ON saas_shared.jobs
     (kind, tenant_id, priority DESC, run_at, id)
     WHERE status IN ('queued', 'scheduled', 'retrying');
--- Claims: leases that ran out.
-CREATE INDEX IF NOT EXISTS jobs_leased ON saas_shared.jobs (lease_until)
-    WHERE status = 'running';
+-- Claims: leases that ran out. The predicate is `lease_until IS NOT NULL`
+-- (which holds exactly for running jobs) rather than the status, so that the
+-- fenced single-row updates (`… AND status = 'running'`) cannot mistake it
+-- for an index of theirs and scan every lease instead of the primary key.
+CREATE INDEX IF NOT EXISTS jobs_lease_until ON saas_shared.jobs (lease_until)
+    WHERE lease_until IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique_key ON saas_shared.jobs (tenant_id, unique_key)
     WHERE unique_key IS NOT NULL AND status <> 'cancelled';
 "#;
@@ -344,13 +347,17 @@ UPDATE saas_shared.jobs
        updated_at = $4
  WHERE id = $1 AND attempts = $2 AND status = 'running'";
 
+/// Completes a batch whose ids are distinct. The rows are found through the
+/// primary key with `id = ANY($1)` and each row's attempt and result are
+/// looked up by position: a join with `unnest` would leave the join order to
+/// row estimates, and a wrong guess costs a scan per row.
 const COMPLETE_MANY: &str = "
 UPDATE saas_shared.jobs j
-   SET status = 'succeeded', result = d.result::json, lease_until = NULL, finished_at = $4,
-       updated_at = $4
-  FROM unnest($1::uuid[], $2::int4[], $3::text[]) AS d(id, attempt, result)
- WHERE j.id = d.id AND j.attempts = d.attempt AND j.status = 'running'
-RETURNING j.id, j.attempts";
+   SET status = 'succeeded', result = ($3::text[])[array_position($1::uuid[], j.id)]::json,
+       lease_until = NULL, finished_at = $4, updated_at = $4
+ WHERE j.id = ANY($1::uuid[]) AND j.status = 'running'
+   AND j.attempts = ($2::int4[])[array_position($1::uuid[], j.id)]
+RETURNING j.id";
 
 const FAIL: &str = "
 UPDATE saas_shared.jobs
@@ -609,47 +616,59 @@ impl PgQueue {
     /// Records the success of several leased jobs in one statement: each
     /// `(id, attempt, result)` as [`JobQueue::complete`] would, fenced one by
     /// one. Returns one outcome per job, in order; a fenced-off job does not
-    /// stop the others.
+    /// stop the others. (A job listed more than once takes one more statement
+    /// per repetition; at most one of its entries can hold the lease.)
     pub async fn complete_many(
         &self,
         done: &[(JobId, u32, Value)],
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<QueueResult<()>>> {
-        if done.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut ids = Vec::with_capacity(done.len());
-        let mut attempts = Vec::with_capacity(done.len());
-        let mut results = Vec::with_capacity(done.len());
+        let mut entries = Vec::with_capacity(done.len());
         for (id, attempt, result) in done {
             // An attempt beyond i32 was never handed out: it matches no row.
-            ids.push(id.0);
-            attempts.push(i32::try_from(*attempt).unwrap_or(-1));
-            results.push(to_json(result)?);
+            entries.push((
+                id.0,
+                i32::try_from(*attempt).unwrap_or(-1),
+                to_json(result)?,
+            ));
         }
+        let mut ok = vec![false; done.len()];
+        let mut pending: Vec<usize> = (0..done.len()).collect();
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
-        let completed: Vec<(Uuid, i32)> = sqlx::query_as(COMPLETE_MANY)
-            .bind(&ids)
-            .bind(&attempts)
-            .bind(&results)
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend)?;
-        // The (id, attempt) pairs that completed; each completes one entry,
-        // so a pair listed twice is stale the second time.
-        let mut completed: HashSet<(Uuid, i32)> = completed.into_iter().collect();
-        let done_ids: HashSet<Uuid> = completed.iter().map(|(id, _)| *id).collect();
-        let missing: Vec<Uuid> = ids
-            .iter()
-            .copied()
-            .filter(|id| !done_ids.contains(id))
+        while !pending.is_empty() {
+            let mut ids_in_round = HashSet::new();
+            let (round, rest): (Vec<usize>, Vec<usize>) = pending
+                .iter()
+                .partition(|&&i| ids_in_round.insert(entries[i].0));
+            let completed: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(COMPLETE_MANY)
+                .bind(round.iter().map(|&i| entries[i].0).collect::<Vec<_>>())
+                .bind(round.iter().map(|&i| entries[i].1).collect::<Vec<_>>())
+                .bind(
+                    round
+                        .iter()
+                        .map(|&i| entries[i].2.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .collect();
+            for &i in &round {
+                ok[i] = completed.contains(&entries[i].0);
+            }
+            pending = rest;
+        }
+        let refused: Vec<Uuid> = (0..done.len())
+            .filter(|&i| !ok[i])
+            .map(|i| entries[i].0)
             .collect();
-        let existing: HashSet<Uuid> = if missing.is_empty() {
+        let existing: HashSet<Uuid> = if refused.is_empty() {
             HashSet::new()
         } else {
             sqlx::query_scalar::<_, Uuid>(EXISTING)
-                .bind(&missing)
+                .bind(&refused)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(backend)?
@@ -658,11 +677,11 @@ impl PgQueue {
         };
         Ok(done
             .iter()
-            .zip(&attempts)
-            .map(|((id, attempt, _), stored)| {
-                if completed.remove(&(id.0, *stored)) {
+            .zip(ok)
+            .map(|((id, attempt, _), ok)| {
+                if ok {
                     Ok(())
-                } else if done_ids.contains(&id.0) || existing.contains(&id.0) {
+                } else if existing.contains(&id.0) {
                     Err(QueueError::LeaseLost {
                         id: *id,
                         attempt: *attempt,
