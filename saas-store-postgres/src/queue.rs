@@ -333,7 +333,11 @@ const CLAIM: &str = claim_sql!();
 /// planner cannot know how deep the claim will read each tenant group (that
 /// is decided at run time), so its cost estimate can pass `jit_above_cost`,
 /// and compiling the statement would then cost far more than running it.
-const BEGIN_CLAIM: &str = "BEGIN; SET LOCAL jit = off; SET LOCAL synchronous_commit = off";
+///
+/// The commit stays synchronous: a claim lost in a crash would hand its
+/// attempt number out a second time, and a worker still running the first
+/// lease could then act on the second.
+const BEGIN_CLAIM: &str = "BEGIN; SET LOCAL jit = off";
 
 const EXPLAIN_CLAIM: &str = concat!("EXPLAIN (ANALYZE, BUFFERS) ", claim_sql!());
 
