@@ -415,6 +415,11 @@ const COUNTS: &str =
 /// Cloning is cheap and shares the pool and the listener. Any number of
 /// processes may run queues on one database: they claim disjoint jobs.
 ///
+/// The first [`JobQueue::wait_for_work`] takes one connection of the pool
+/// for `LISTEN saas_jobs` and keeps it while the queue lives (it is given
+/// back, and the listener stopped, when the last clone is dropped); size the
+/// pool with that in mind.
+///
 /// ```no_run
 /// use saas_core::jobs::{ClaimRequest, JobQueue, NewJob};
 /// use saas_store_postgres::PgQueue;

@@ -8,7 +8,8 @@
 //! (default all). Each scenario enqueues the jobs with `enqueue_many`
 //! (batches of 1,000), prints the plan of a claim against the full queue,
 //! then burns the queue down with direct claim loops on concurrent tasks,
-//! each claim's jobs completed in one statement with `complete_many`.
+//! each claim's jobs completed in one statement with `complete_many` (or,
+//! in the last scenario, one `complete` per job, as saas-core's worker does).
 
 mod common;
 
@@ -79,7 +80,7 @@ async fn enqueue(queue: &PgQueue, n: usize, groups: usize) -> f64 {
 
 /// Burns the queue down with `tasks` claim loops of `batch`; returns jobs
 /// per second and the number of claims.
-async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, usize) {
+async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32, many: bool) -> (f64, usize) {
     let done = Arc::new(AtomicUsize::new(0));
     let claims = Arc::new(AtomicUsize::new(0));
     let claim_us = Arc::new(AtomicUsize::new(0));
@@ -111,13 +112,23 @@ async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, u
                 }
                 empty = 0;
                 let t = Instant::now();
-                let results: Vec<_> = got.iter().map(|j| (j.id, j.attempt, Value::Null)).collect();
-                for r in queue
-                    .complete_many(&results, now())
-                    .await
-                    .expect("complete_many")
-                {
-                    r.expect("completed");
+                if many {
+                    let results: Vec<_> =
+                        got.iter().map(|j| (j.id, j.attempt, Value::Null)).collect();
+                    for r in queue
+                        .complete_many(&results, now())
+                        .await
+                        .expect("complete_many")
+                    {
+                        r.expect("completed");
+                    }
+                } else {
+                    for j in &got {
+                        queue
+                            .complete(j.id, j.attempt, &Value::Null, now())
+                            .await
+                            .expect("complete");
+                    }
                 }
                 complete_us.fetch_add(t.elapsed().as_micros() as usize, Ordering::Relaxed);
                 done.fetch_add(got.len(), Ordering::Relaxed);
@@ -131,7 +142,7 @@ async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32) -> (f64, u
     assert_eq!(done.load(Ordering::Relaxed), jobs, "every job ran once");
     let n = claims.load(Ordering::Relaxed).max(1);
     println!(
-        "mean claim {:.1} ms, mean complete_many {:.1} ms",
+        "mean claim {:.1} ms, mean completion of a claim's jobs {:.1} ms",
         claim_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0,
         complete_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0
     );
@@ -174,15 +185,21 @@ async fn queue_throughput() {
         .expect("connect");
     let queue = PgQueue::new(pool).await.expect("queue");
 
-    // (tenant groups, tasks, claim batch)
-    let scenarios: &[(usize, usize, u32)] = &[(1, 4, 250), (1, 2, 500), (1, 4, 100), (50, 4, 250)];
-    println!("jobs={jobs} (no-op, completed with complete_many)");
+    // (tenant groups, tasks, claim batch, complete_many rather than complete)
+    let scenarios: &[(usize, usize, u32, bool)] = &[
+        (1, 4, 250, true),
+        (1, 2, 500, true),
+        (1, 4, 100, true),
+        (50, 4, 250, true),
+        (1, 4, 250, false),
+    ];
+    println!("jobs={jobs} (no-op jobs)");
     // SAAS_BENCH_SCENARIOS=1 runs only the first scenario.
     let take = std::env::var("SAAS_BENCH_SCENARIOS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(scenarios.len());
-    for &(groups, tasks, batch) in scenarios.iter().take(take) {
+    for &(groups, tasks, batch, many) in scenarios.iter().take(take) {
         reset(&queue).await;
         let enqueue_per_s = enqueue(&queue, jobs, groups).await;
         sqlx::raw_sql("ANALYZE saas_shared.jobs")
@@ -195,10 +212,10 @@ async fn queue_throughput() {
             .expect("explain");
         println!("--- claim of {batch} with {jobs} queued in {groups} group(s):");
         println!("{}", summary(&plan));
-        let (run_per_s, claims) = burn(&queue, jobs, tasks, batch).await;
+        let (run_per_s, claims) = burn(&queue, jobs, tasks, batch, many).await;
         println!(
-            "groups={groups} tasks={tasks} batch={batch} enqueue_per_s={enqueue_per_s:.0} \
-             run_per_s={run_per_s:.0} claims={claims}"
+            "groups={groups} tasks={tasks} batch={batch} complete_many={many} \
+             enqueue_per_s={enqueue_per_s:.0} run_per_s={run_per_s:.0} claims={claims}"
         );
     }
     reset(&queue).await;
