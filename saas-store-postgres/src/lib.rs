@@ -23,8 +23,10 @@
 //!
 //! A [`TenantStore`](saas_core::store::TenantStore) handle routes its
 //! statements to the tenant schema without any session state that could
-//! outlive one unit of work (see [`Routing`]), so it stays correct behind a
-//! transaction-mode pooler such as PgBouncer.
+//! outlive one unit of work (see [`Routing`]). Behind a transaction-mode
+//! pooler such as PgBouncer, set [`PgConfig::transaction_pooler`]: no named
+//! prepared statements, and every unit of work in a transaction, so that a
+//! statement's round trips all reach the same server connection.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), saas_store_postgres::PgError> {
