@@ -15,6 +15,7 @@
 //! - [`permissions`]: the role matrix. [`auth`]: passwords and JWTs.
 
 pub mod auth;
+mod cache;
 pub mod clock;
 pub mod error;
 pub mod jobs;

@@ -26,16 +26,17 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::auth::{Passwords, TokenKeys, TokenKind, TokenPair};
+use crate::cache::TtlCache;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Entity, Error, Result, Validator};
 use crate::plans::{Plan, PlanCatalog};
@@ -144,39 +145,22 @@ impl NewUser {
     }
 }
 
-/// How long a resolved host stays cached when nothing in this process
+/// How long a resolved tenant stays cached when nothing in this process
 /// changed it (other processes' changes are seen after this long).
-const HOST_CACHE_TTL: Duration = Duration::from_secs(5);
-/// Bound on cached hosts; the cache is cleared when it would grow past it.
-const HOST_CACHE_MAX: usize = 10_000;
+const TENANT_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Bound on cached tenant lookups (hosts, slugs and ids together).
+const TENANT_CACHE_MAX: usize = 30_000;
+/// Default of [`SaasBuilder::user_cache_ttl`].
+pub const DEFAULT_USER_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Bound on cached authenticated users.
+const USER_CACHE_MAX: usize = 20_000;
 
-#[derive(Debug, Default)]
-struct HostCache {
-    entries: RwLock<HashMap<String, (Option<Tenant>, Instant)>>,
-}
-
-impl HostCache {
-    fn get(&self, key: &str) -> Option<Option<Tenant>> {
-        let map = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|(_, at)| at.elapsed() < HOST_CACHE_TTL)
-            .map(|(t, _)| t.clone())
-    }
-
-    fn put(&self, key: String, tenant: Option<Tenant>) {
-        let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= HOST_CACHE_MAX {
-            map.clear();
-        }
-        map.insert(key, (tenant, Instant::now()));
-    }
-
-    fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
+/// What a tenant was looked up by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TenantKey {
+    Host(String),
+    Slug(String),
+    Id(TenantId),
 }
 
 /// Builds a [`Saas`].
@@ -190,6 +174,7 @@ pub struct SaasBuilder {
     listeners: Vec<Arc<dyn Listener>>,
     access_ttl: Option<Duration>,
     refresh_ttl: Option<Duration>,
+    user_cache_ttl: Duration,
 }
 
 impl SaasBuilder {
@@ -236,6 +221,17 @@ impl SaasBuilder {
         self
     }
 
+    /// How long an authenticated user's record is reused without reading
+    /// the store again (default [`DEFAULT_USER_CACHE_TTL`], 1 s;
+    /// `Duration::ZERO` reads it on every request). Changes made through
+    /// this process — password change, deactivation, role change, login —
+    /// apply at once; changes made by another process reach this one's
+    /// requests within the TTL.
+    pub fn user_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.user_cache_ttl = ttl;
+        self
+    }
+
     /// Builds the service. Fails when the secret is missing or too short.
     pub fn build(self) -> Result<Saas> {
         let secret = self
@@ -257,7 +253,8 @@ impl SaasBuilder {
                 clock: self.clock,
                 base_domain: self.base_domain,
                 listeners: self.listeners,
-                hosts: HostCache::default(),
+                tenants: TtlCache::new(TENANT_CACHE_TTL, TENANT_CACHE_MAX),
+                users: TtlCache::new(self.user_cache_ttl, USER_CACHE_MAX),
             }),
         })
     }
@@ -272,7 +269,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     base_domain: Option<Hostname>,
     listeners: Vec<Arc<dyn Listener>>,
-    hosts: HostCache,
+    tenants: TtlCache<TenantKey, Option<Tenant>>,
+    users: TtlCache<(TenantId, UserId), User>,
 }
 
 /// The multi-tenant backend as a value: cheap to clone, shared by every
@@ -294,6 +292,7 @@ impl Saas {
             listeners: Vec::new(),
             access_ttl: None,
             refresh_ttl: None,
+            user_cache_ttl: DEFAULT_USER_CACHE_TTL,
         }
     }
 
@@ -341,7 +340,46 @@ impl Saas {
     }
 
     pub(crate) fn forget_hosts(&self) {
-        self.inner.hosts.clear();
+        self.inner.tenants.clear();
+    }
+
+    /// Drops the cached copy of a user this process just changed.
+    pub(crate) fn forget_user(&self, tenant: TenantId, user: UserId) {
+        self.inner.users.invalidate(&(tenant, user));
+    }
+
+    /// A tenant lookup through the cache.
+    async fn cached_tenant<F, R>(&self, key: TenantKey, read: R) -> Result<Option<Tenant>>
+    where
+        R: FnOnce() -> F,
+        F: Future<Output = Result<Option<Tenant>>>,
+    {
+        if let Some(hit) = self.inner.tenants.get(&key) {
+            return Ok(hit);
+        }
+        let ticket = self.inner.tenants.ticket();
+        let found = read().await?;
+        self.inner.tenants.fill(ticket, key, found.clone());
+        Ok(found)
+    }
+
+    /// A user of `tenant` through the cache (authentication's read).
+    async fn cached_user(
+        &self,
+        tenant: &Tenant,
+        store: &dyn TenantStore,
+        id: UserId,
+    ) -> Result<Option<User>> {
+        let key = (tenant.id, id);
+        if let Some(hit) = self.inner.users.get(&key) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.inner.users.ticket();
+        let found = store.user(id).await?;
+        if let Some(user) = &found {
+            self.inner.users.fill(ticket, key, user.clone());
+        }
+        Ok(found)
     }
 
     /// Registers a tenant with its primary domain and first admin, all or
@@ -403,43 +441,40 @@ impl Saas {
     pub async fn resolve_host(&self, host_header: &str) -> Result<Tenant> {
         let host = Hostname::from_host_header(host_header)
             .map_err(|_| Error::not_found(Entity::Tenant))?;
-        if let Some(hit) = self.inner.hosts.get(host.as_str()) {
-            return hit.ok_or(Error::not_found(Entity::Tenant));
-        }
-        let mut found = self.inner.store.tenant_by_domain(&host).await?;
-        if found.is_none()
-            && let Some(label) = self
-                .inner
-                .base_domain
-                .as_ref()
-                .and_then(|b| host.label_under(b))
-            && let Ok(slug) = Slug::parse(label)
-        {
-            found = self.inner.store.tenant_by_slug(&slug).await?;
-        }
-        let found = found.filter(|t| t.status == TenantStatus::Active);
-        self.inner
-            .hosts
-            .put(host.as_str().to_owned(), found.clone());
-        found.ok_or(Error::not_found(Entity::Tenant))
+        let read = || async {
+            let mut found = self.inner.store.tenant_by_domain(&host).await?;
+            if found.is_none()
+                && let Some(label) = self
+                    .inner
+                    .base_domain
+                    .as_ref()
+                    .and_then(|b| host.label_under(b))
+                && let Ok(slug) = Slug::parse(label)
+            {
+                found = self.inner.store.tenant_by_slug(&slug).await?;
+            }
+            Ok(found.filter(|t| t.status == TenantStatus::Active))
+        };
+        self.cached_tenant(TenantKey::Host(host.as_str().to_owned()), read)
+            .await?
+            .ok_or(Error::not_found(Entity::Tenant))
     }
 
     /// The active tenant with `slug` (for `X-Tenant`). Unknown and suspended
     /// tenants are both [`Error::NotFound`].
     pub async fn resolve_slug(&self, slug: &str) -> Result<Tenant> {
         let slug = Slug::parse(slug).map_err(|_| Error::not_found(Entity::Tenant))?;
-        let key = format!("slug:{slug}");
-        if let Some(hit) = self.inner.hosts.get(&key) {
-            return hit.ok_or(Error::not_found(Entity::Tenant));
-        }
-        let found = self
-            .inner
-            .store
-            .tenant_by_slug(&slug)
+        let read = || async {
+            Ok(self
+                .inner
+                .store
+                .tenant_by_slug(&slug)
+                .await?
+                .filter(|t| t.status == TenantStatus::Active))
+        };
+        self.cached_tenant(TenantKey::Slug(slug.as_str().to_owned()), read)
             .await?
-            .filter(|t| t.status == TenantStatus::Active);
-        self.inner.hosts.put(key, found.clone());
-        found.ok_or(Error::not_found(Entity::Tenant))
+            .ok_or(Error::not_found(Entity::Tenant))
     }
 
     /// An active tenant by id, with a handle to its data (for jobs and hosts).
@@ -454,16 +489,8 @@ impl Saas {
     /// Callers' `Tenant` values may be stale: a suspension or plan change
     /// must apply to them too.
     async fn current(&self, id: TenantId) -> Result<Tenant> {
-        let key = format!("id:{id}");
-        let found = match self.inner.hosts.get(&key) {
-            Some(hit) => hit,
-            None => {
-                let fresh = self.inner.store.tenant(id).await?;
-                self.inner.hosts.put(key, fresh.clone());
-                fresh
-            }
-        };
-        found
+        self.cached_tenant(TenantKey::Id(id), || self.inner.store.tenant(id))
+            .await?
             .filter(|t| t.status == TenantStatus::Active)
             .ok_or(Error::not_found(Entity::Tenant))
     }
@@ -497,6 +524,7 @@ impl Saas {
             return Err(Error::Unauthenticated);
         }
         store.record_login(user.id, self.now()).await?;
+        self.forget_user(tenant.id, user.id);
         self.issue_pair(tenant, &*store, &user, uuid::Uuid::new_v4())
             .await
     }
@@ -572,8 +600,8 @@ impl Saas {
             return Err(Error::Unauthenticated);
         }
         let (tenant, store) = self.active_store(tenant).await?;
-        let user = store
-            .user(UserId(claims.user_id))
+        let user = self
+            .cached_user(&tenant, &*store, UserId(claims.user_id))
             .await?
             .filter(|u| u.is_active && u.token_version == claims.ver)
             .ok_or(Error::Unauthenticated)?;

@@ -427,7 +427,9 @@ impl Session {
         if let Some(a) = patch.is_active {
             changes.is_active = a;
         }
-        self.store.update_user(id, &changes).await
+        let updated = self.store.update_user(id, &changes).await;
+        self.saas.forget_user(self.tenant.id, id);
+        updated
     }
 
     /// Changes the acting user's password; every token issued before stops working.
@@ -450,7 +452,9 @@ impl Session {
             )
         })?;
         let hash = self.saas.passwords().hash(new.expose()).await?;
-        self.store.set_password(self.actor.id, &hash).await
+        let set = self.store.set_password(self.actor.id, &hash).await;
+        self.saas.forget_user(self.tenant.id, self.actor.id);
+        set
     }
 
     // --- projects --------------------------------------------------------

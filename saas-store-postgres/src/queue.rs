@@ -622,86 +622,6 @@ impl PgQueue {
         Ok(out)
     }
 
-    /// Records the success of several leased jobs in one statement: each
-    /// `(id, attempt, result)` as [`JobQueue::complete`] would, fenced one by
-    /// one. Returns one outcome per job, in order; a fenced-off job does not
-    /// stop the others. (A job listed more than once takes one more statement
-    /// per repetition; at most one of its entries can hold the lease.)
-    pub async fn complete_many(
-        &self,
-        done: &[(JobId, u32, Value)],
-        now: DateTime<Utc>,
-    ) -> QueueResult<Vec<QueueResult<()>>> {
-        let mut entries = Vec::with_capacity(done.len());
-        for (id, attempt, result) in done {
-            // An attempt beyond i32 was never handed out: it matches no row.
-            entries.push((
-                id.0,
-                i32::try_from(*attempt).unwrap_or(-1),
-                to_json(result)?,
-            ));
-        }
-        let mut ok = vec![false; done.len()];
-        let mut pending: Vec<usize> = (0..done.len()).collect();
-        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
-        while !pending.is_empty() {
-            let mut ids_in_round = HashSet::new();
-            let (round, rest): (Vec<usize>, Vec<usize>) = pending
-                .iter()
-                .partition(|&&i| ids_in_round.insert(entries[i].0));
-            let completed: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(COMPLETE_MANY)
-                .bind(round.iter().map(|&i| entries[i].0).collect::<Vec<_>>())
-                .bind(round.iter().map(|&i| entries[i].1).collect::<Vec<_>>())
-                .bind(
-                    round
-                        .iter()
-                        .map(|&i| entries[i].2.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(now)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(backend)?
-                .into_iter()
-                .collect();
-            for &i in &round {
-                ok[i] = completed.contains(&entries[i].0);
-            }
-            pending = rest;
-        }
-        let refused: Vec<Uuid> = (0..done.len())
-            .filter(|&i| !ok[i])
-            .map(|i| entries[i].0)
-            .collect();
-        let existing: HashSet<Uuid> = if refused.is_empty() {
-            HashSet::new()
-        } else {
-            sqlx::query_scalar::<_, Uuid>(EXISTING)
-                .bind(&refused)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(backend)?
-                .into_iter()
-                .collect()
-        };
-        Ok(done
-            .iter()
-            .zip(ok)
-            .map(|((id, attempt, _), ok)| {
-                if ok {
-                    Ok(())
-                } else if existing.contains(&id.0) {
-                    Err(QueueError::LeaseLost {
-                        id: *id,
-                        attempt: *attempt,
-                    })
-                } else {
-                    Err(QueueError::NotFound { id: *id })
-                }
-            })
-            .collect())
-    }
-
     /// How many jobs are stored in each status (statuses with none are left
     /// out), for metrics and operators.
     pub async fn counts(&self) -> QueueResult<Vec<(JobStatus, u64)>> {
@@ -1094,6 +1014,83 @@ impl JobQueue for PgQueue {
             }
         }
         Err(self.refused(id, attempt).await)
+    }
+
+    // One statement per batch. A job listed more than once takes one more
+    // statement per repetition; at most one of its entries holds the lease.
+    async fn complete_many(
+        &self,
+        done: &[(JobId, u32, Value)],
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<QueueResult<()>>> {
+        let mut entries = Vec::with_capacity(done.len());
+        for (id, attempt, result) in done {
+            // An attempt beyond i32 was never handed out: it matches no row.
+            entries.push((
+                id.0,
+                i32::try_from(*attempt).unwrap_or(-1),
+                to_json(result)?,
+            ));
+        }
+        let mut ok = vec![false; done.len()];
+        let mut pending: Vec<usize> = (0..done.len()).collect();
+        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        while !pending.is_empty() {
+            let mut ids_in_round = HashSet::new();
+            let (round, rest): (Vec<usize>, Vec<usize>) = pending
+                .iter()
+                .partition(|&&i| ids_in_round.insert(entries[i].0));
+            let completed: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(COMPLETE_MANY)
+                .bind(round.iter().map(|&i| entries[i].0).collect::<Vec<_>>())
+                .bind(round.iter().map(|&i| entries[i].1).collect::<Vec<_>>())
+                .bind(
+                    round
+                        .iter()
+                        .map(|&i| entries[i].2.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .collect();
+            for &i in &round {
+                ok[i] = completed.contains(&entries[i].0);
+            }
+            pending = rest;
+        }
+        let refused: Vec<Uuid> = (0..done.len())
+            .filter(|&i| !ok[i])
+            .map(|i| entries[i].0)
+            .collect();
+        let existing: HashSet<Uuid> = if refused.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, Uuid>(EXISTING)
+                .bind(&refused)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .collect()
+        };
+        Ok(done
+            .iter()
+            .zip(ok)
+            .map(|((id, attempt, _), ok)| {
+                if ok {
+                    Ok(())
+                } else if existing.contains(&id.0) {
+                    Err(QueueError::LeaseLost {
+                        id: *id,
+                        attempt: *attempt,
+                    })
+                } else {
+                    Err(QueueError::NotFound { id: *id })
+                }
+            })
+            .collect())
     }
 
     async fn fail(

@@ -256,36 +256,6 @@ impl SqliteQueue {
         Ok(out)
     }
 
-    /// Records the success of several leased jobs in one transaction: each
-    /// `(id, attempt, result)` as [`JobQueue::complete`] would, fenced one by
-    /// one. Returns one outcome per job, in order; a fenced-off job does not
-    /// stop the others.
-    pub async fn complete_many(
-        &self,
-        done: &[(JobId, u32, Value)],
-        now: DateTime<Utc>,
-    ) -> QueueResult<Vec<QueueResult<()>>> {
-        let rows = done
-            .iter()
-            .map(|(id, attempt, result)| Ok((*id, *attempt, to_json(result)?)))
-            .collect::<QueueResult<Vec<_>>>()?;
-        let at = micros(now);
-        finish(
-            self.inner
-                .db
-                .write(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for (id, attempt, result) in &rows {
-                        out.push(complete_one(&tx, *id, *attempt, result, at)?);
-                    }
-                    tx.commit()?;
-                    Ok(Ok(out))
-                })
-                .await,
-        )
-    }
-
     /// How many jobs are stored in each status (statuses with none are
     /// left out), for metrics and operators. Reads every row: poll it
     /// seldom on a large queue.
@@ -841,6 +811,33 @@ impl JobQueue for SqliteQueue {
             }
         }
         outcome.await.map_err(QueueError::backend)?
+    }
+
+    // One write transaction for the whole batch.
+    async fn complete_many(
+        &self,
+        done: &[(JobId, u32, Value)],
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<QueueResult<()>>> {
+        let rows = done
+            .iter()
+            .map(|(id, attempt, result)| Ok((*id, *attempt, to_json(result)?)))
+            .collect::<QueueResult<Vec<_>>>()?;
+        let at = micros(now);
+        finish(
+            self.inner
+                .db
+                .write(move |conn| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for (id, attempt, result) in &rows {
+                        out.push(complete_one(&tx, *id, *attempt, result, at)?);
+                    }
+                    tx.commit()?;
+                    Ok(Ok(out))
+                })
+                .await,
+        )
     }
 
     async fn fail(

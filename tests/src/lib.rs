@@ -66,6 +66,8 @@ macro_rules! conformance_tests {
                 tokens_are_bound_to_their_tenant,
                 password_change_invalidates_tokens,
                 deactivation_invalidates_tokens,
+                role_change_applies_to_the_next_request,
+                other_processes_see_deactivation_within_the_user_cache_ttl,
                 suspended_tenant_refuses_login_and_resolution,
                 // host resolution
                 resolve_host_by_domain_port_and_case,

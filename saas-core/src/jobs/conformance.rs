@@ -279,6 +279,67 @@ pub async fn stale_attempt_is_fenced(q: &dyn JobQueue) {
     ));
 }
 
+/// `complete_many` completes what it may and fences the rest, one outcome
+/// per entry in order: the holder's entries succeed, a stale attempt is
+/// `LeaseLost`, an unknown id `NotFound`, a repeated entry for a job already
+/// completed in the batch `LeaseLost`; refused entries change nothing.
+pub async fn complete_many_fences_each_entry(q: &dyn JobQueue) {
+    let kind = fresh_kind("many");
+    let t0 = now();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(enqueue(q, NewJob::new(&kind, json!(i)).tenant(fresh_tenant()), t0).await);
+    }
+    let got = claim(q, "w", &kind, 10, t0).await;
+    assert_eq!(got.len(), 3);
+    let before = get(q, ids[1]).await;
+    let missing = JobId::new();
+    let out = q
+        .complete_many(
+            &[
+                (ids[0], 1, json!("a")),
+                (ids[1], 2, json!("stale")),
+                (missing, 1, json!("none")),
+                (ids[2], 1, json!("c")),
+                (ids[2], 1, json!("twice")),
+            ],
+            at(t0, 1),
+        )
+        .await
+        .expect("complete_many reaches the backend");
+    assert_eq!(out.len(), 5, "one outcome per entry");
+    assert!(out[0].is_ok(), "holder: {:?}", out[0]);
+    assert!(
+        matches!(out[1], Err(QueueError::LeaseLost { id, attempt: 2 }) if id == ids[1]),
+        "stale attempt: {:?}",
+        out[1]
+    );
+    assert!(
+        matches!(out[2], Err(QueueError::NotFound { id }) if id == missing),
+        "unknown id: {:?}",
+        out[2]
+    );
+    assert!(out[3].is_ok(), "holder: {:?}", out[3]);
+    assert!(
+        matches!(out[4], Err(QueueError::LeaseLost { .. })),
+        "second completion of one job: {:?}",
+        out[4]
+    );
+    let r = get(q, ids[0]).await;
+    assert_eq!(r.status, JobStatus::Succeeded);
+    assert_eq!(r.get(), Some(&json!("a")));
+    assert_eq!(r.finished_at, Some(at(t0, 1)));
+    assert_eq!(get(q, ids[1]).await, before, "the fenced job is untouched");
+    assert_eq!(get(q, ids[2]).await.get(), Some(&json!("c")));
+    assert!(
+        q.complete_many(&[], t0)
+            .await
+            .expect("empty batch")
+            .is_empty(),
+        "an empty batch has no outcomes"
+    );
+}
+
 /// A heartbeat extends the lease: the job is not re-claimed until the new end.
 pub async fn heartbeat_extends_lease(q: &dyn JobQueue) {
     let kind = fresh_kind("beat");
@@ -817,6 +878,7 @@ pub async fn run_all(q: &dyn JobQueue) {
     claim_complete_result(q).await;
     lease_expiry_reclaims(q).await;
     stale_attempt_is_fenced(q).await;
+    complete_many_fences_each_entry(q).await;
     heartbeat_extends_lease(q).await;
     retries_then_dead(q).await;
     lease_expiry_on_final_attempt_is_dead(q).await;
@@ -852,6 +914,7 @@ macro_rules! job_queue_conformance {
                 claim_complete_result,
                 lease_expiry_reclaims,
                 stale_attempt_is_fenced,
+                complete_many_fences_each_entry,
                 heartbeat_extends_lease,
                 retries_then_dead,
                 lease_expiry_on_final_attempt_is_dead,
@@ -894,6 +957,7 @@ mod tests {
         claim_complete_result,
         lease_expiry_reclaims,
         stale_attempt_is_fenced,
+        complete_many_fences_each_entry,
         heartbeat_extends_lease,
         retries_then_dead,
         lease_expiry_on_final_attempt_is_dead,

@@ -560,6 +560,27 @@ pub trait JobQueue: fmt::Debug + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> QueueResult<()>;
 
+    /// Records the success of several leased jobs: each `(id, attempt,
+    /// result)` as [`JobQueue::complete`] would, fenced one by one, with one
+    /// outcome per entry, in order; a fenced-off entry does not stop the
+    /// others. `Err` only when nothing could be attempted (the backend is
+    /// unreachable). Of entries naming the same job, at most one succeeds.
+    ///
+    /// Workers complete through this, so a backend that writes the whole
+    /// batch in one statement or transaction (both shipped backends do)
+    /// pays one commit for many jobs. The default completes one by one.
+    async fn complete_many(
+        &self,
+        done: &[(JobId, u32, Value)],
+        now: DateTime<Utc>,
+    ) -> QueueResult<Vec<QueueResult<()>>> {
+        let mut out = Vec::with_capacity(done.len());
+        for (id, attempt, result) in done {
+            out.push(self.complete(*id, *attempt, result, now).await);
+        }
+        Ok(out)
+    }
+
     /// Records a failed attempt: with `retry_at` and attempts left
     /// (`attempts < max_attempts`), `retrying` with `run_at = retry_at`;
     /// otherwise `dead` with `finished_at = now`. `last_error = error` and the

@@ -7,11 +7,13 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use super::job::{JobContext, JobError, JobMeta, JobScope};
-use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError};
+use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError, QueueResult};
 use super::runtime::Jobs;
 use crate::error::Error;
 use crate::store::TenantStore;
@@ -174,6 +176,7 @@ impl Worker {
         let mut set: JoinSet<Outcome> = JoinSet::new();
         let mut shutdown = pin!(shutdown);
         let mut claim_errors: u32 = 0;
+        let (completions, completer) = Completions::start(self.jobs.clone(), concurrency);
         tracing::info!(worker = %cfg.worker_id, concurrency, kinds = ?self.kinds, "worker started");
         'main: loop {
             tokio::select! {
@@ -199,7 +202,12 @@ impl Worker {
                         claimed_any = !batch.is_empty();
                         stats.claimed += batch.len() as u64;
                         for job in batch {
-                            set.spawn(process(self.jobs.clone(), self.config.clone(), job));
+                            set.spawn(process(
+                                self.jobs.clone(),
+                                self.config.clone(),
+                                completions.clone(),
+                                job,
+                            ));
                         }
                     }
                     Err(e) => {
@@ -249,6 +257,12 @@ impl Worker {
                 }
             }
         }
+        // Every job task is gone, so this is the last sender: the completer
+        // writes what is pending and stops.
+        drop(completions);
+        if let Err(e) = completer.await {
+            tracing::error!(worker = %cfg.worker_id, error = %e, "the completion writer failed");
+        }
         tracing::info!(worker = %cfg.worker_id, ?stats, "worker stopped");
         stats
     }
@@ -295,7 +309,101 @@ enum Exec {
     LeaseLost,
 }
 
-async fn process(jobs: Jobs, cfg: Arc<WorkerConfig>, job: LeasedJob) -> Outcome {
+/// A job's success waiting to be recorded.
+struct Completion {
+    id: JobId,
+    attempt: u32,
+    result: Value,
+    reply: oneshot::Sender<QueueResult<()>>,
+}
+
+/// The worker's completion writer: job tasks hand their successes to one
+/// task that records whatever has piled up with one
+/// [`JobQueue::complete_many`](super::queue::JobQueue::complete_many) call.
+/// While one batch is being written the next one gathers, so under load a
+/// commit serves many jobs (group commit); alone, a job waits for one call
+/// as before.
+#[derive(Clone)]
+struct Completions(mpsc::UnboundedSender<Completion>);
+
+impl Completions {
+    /// Starts the writer; it stops once every sender is dropped.
+    fn start(jobs: Jobs, max_batch: usize) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_completions(jobs, rx, max_batch.max(1)));
+        (Completions(tx), writer)
+    }
+
+    /// Records a success and waits for the outcome.
+    async fn complete(&self, id: JobId, attempt: u32, result: Value) -> QueueResult<()> {
+        let (reply, outcome) = oneshot::channel();
+        let completion = Completion {
+            id,
+            attempt,
+            result,
+            reply,
+        };
+        if self.0.send(completion).is_err() {
+            return Err(QueueError::backend(std::io::Error::other(
+                "the worker's completion writer has stopped",
+            )));
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(QueueError::backend(std::io::Error::other(
+                "the worker's completion writer dropped the job",
+            )))
+        })
+    }
+}
+
+async fn write_completions(
+    jobs: Jobs,
+    mut pending: mpsc::UnboundedReceiver<Completion>,
+    max_batch: usize,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while pending.recv_many(&mut batch, max_batch).await > 0 {
+        let done: Vec<(JobId, u32, Value)> = batch
+            .iter_mut()
+            .map(|c| (c.id, c.attempt, std::mem::take(&mut c.result)))
+            .collect();
+        let outcomes = match jobs.queue().complete_many(&done, jobs.now()).await {
+            Ok(outcomes) if outcomes.len() == done.len() => outcomes,
+            Ok(outcomes) => {
+                let message = format!(
+                    "the queue answered {} outcomes for {} completions",
+                    outcomes.len(),
+                    done.len()
+                );
+                failed_batch(&message, done.len())
+            }
+            Err(e) => failed_batch(&error_chain(&e), done.len()),
+        };
+        for (completion, outcome) in batch.drain(..).zip(outcomes) {
+            // The job's task may be gone (shutdown abandoned it): nothing
+            // waits for this outcome, and the record stands either way.
+            let _ = completion.reply.send(outcome);
+        }
+    }
+}
+
+/// One error per completion of a batch the queue could not write.
+fn failed_batch(message: &str, n: usize) -> Vec<QueueResult<()>> {
+    (0..n)
+        .map(|_| {
+            Err(QueueError::backend(std::io::Error::other(format!(
+                "recording a batch of {n} completions failed: {message}"
+            ))))
+        })
+        .collect()
+}
+
+async fn process(
+    jobs: Jobs,
+    cfg: Arc<WorkerConfig>,
+    completions: Completions,
+    job: LeasedJob,
+) -> Outcome {
     let span = tracing::info_span!(
         "job",
         job.id = %job.id,
@@ -317,7 +425,7 @@ async fn process(jobs: Jobs, cfg: Arc<WorkerConfig>, job: LeasedJob) -> Outcome 
                 tracing::warn!(elapsed_ms, "lease lost while running: another worker has the job; abandoning this attempt");
                 Outcome::LeaseLost
             }
-            Exec::Done(Ok(value)) => match queue.complete(job.id, job.attempt, &value, now).await {
+            Exec::Done(Ok(value)) => match completions.complete(job.id, job.attempt, value).await {
                 Ok(()) => {
                     tracing::info!(elapsed_ms, "job succeeded");
                     Outcome::Succeeded

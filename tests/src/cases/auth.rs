@@ -199,6 +199,9 @@ pub async fn deactivation_invalidates_tokens(f: &dyn Fixture) {
     let w = World::register(&saas, None).await;
     let member = w.seed_user(Role::Member, "leaving").await;
     let tokens = saas.login(&w.tenant, "leaving", PASSWORD).await.unwrap();
+    // Authenticated once, so the service holds the user in its cache: the
+    // deactivation below must reach the next request all the same.
+    saas.authenticate(&w.tenant, &tokens.access).await.unwrap();
     let admin = w.owner_session().await;
     let updated = admin
         .update_user(
@@ -243,6 +246,66 @@ pub async fn deactivation_invalidates_tokens(f: &dyn Fixture) {
     );
     let fresh = saas.login(&w.tenant, "leaving", PASSWORD).await.unwrap();
     saas.authenticate(&w.tenant, &fresh.access).await.unwrap();
+}
+
+/// A role change applies to the user's very next request, although the
+/// request before it was authenticated (and the user cached) as the old role.
+pub async fn role_change_applies_to_the_next_request(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let w = World::register(&saas, None).await;
+    let user = w.seed_user(Role::Member, "rising").await;
+    let tokens = saas.login(&w.tenant, "rising", PASSWORD).await.unwrap();
+    let before = saas.authenticate(&w.tenant, &tokens.access).await.unwrap();
+    assert_eq!(before.me().role, Role::Member);
+    w.owner_session()
+        .await
+        .update_user(
+            user.id,
+            UserPatch {
+                role: Some(Role::Manager),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let after = saas.authenticate(&w.tenant, &tokens.access).await.unwrap();
+    assert_eq!(after.me().role, Role::Manager);
+}
+
+/// Another process's service (its own user cache) refuses a user that this
+/// one deactivated once its cache TTL has passed.
+pub async fn other_processes_see_deactivation_within_the_user_cache_ttl(f: &dyn Fixture) {
+    let ttl = std::time::Duration::from_millis(200);
+    let here = saas(f.store());
+    let there = saas_core::service::Saas::builder(f.store())
+        .secret(SECRET)
+        .user_cache_ttl(ttl)
+        .build()
+        .unwrap();
+    let w = World::register(&here, None).await;
+    let member = w.seed_user(Role::Member, "elsewhere").await;
+    let tokens = here.login(&w.tenant, "elsewhere", PASSWORD).await.unwrap();
+    there.authenticate(&w.tenant, &tokens.access).await.unwrap();
+    w.owner_session()
+        .await
+        .update_user(
+            member.id,
+            UserPatch {
+                is_active: Some(false),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_err!(
+        here.authenticate(&w.tenant, &tokens.access).await,
+        Error::Unauthenticated
+    );
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
+    assert_err!(
+        there.authenticate(&w.tenant, &tokens.access).await,
+        Error::Unauthenticated
+    );
 }
 
 /// A suspended tenant resolves as not found, refuses logins and tokens, and
