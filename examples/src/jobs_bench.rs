@@ -111,9 +111,14 @@ pub(crate) async fn run(args: &JobsArgs) -> Result<Value, BoxError> {
             crate::prepare_database(&args.database_url, false).await?;
             let store = PgStore::connect_url(&args.database_url).await?;
             let queue = PgQueue::for_store(&store).await?;
-            // Earlier runs' leftovers would be claimed too: start from none.
+            // Earlier runs' leftovers would be claimed too: start from none,
+            // and from a vacuumed table, so each run starts alike instead of
+            // wading through the dead row versions of the runs before it.
             sqlx::query("DELETE FROM saas_shared.jobs WHERE kind = $1")
                 .bind(KIND)
+                .execute(store.catalog_pool())
+                .await?;
+            sqlx::query("VACUUM (ANALYZE) saas_shared.jobs")
                 .execute(store.catalog_pool())
                 .await?;
             let started = Instant::now();
