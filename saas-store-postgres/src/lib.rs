@@ -377,6 +377,12 @@ impl PgStore {
         &self.inner.databases[0].pool
     }
 
+    /// Whether the store was configured for a transaction-mode pooler
+    /// ([`PgConfig::transaction_pooler`]).
+    pub fn transaction_pooler(&self) -> bool {
+        self.inner.config.transaction_pooler
+    }
+
     /// The routing strategy of this store's handles.
     pub fn routing(&self) -> Routing {
         self.inner.config.routing

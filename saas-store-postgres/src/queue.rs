@@ -70,6 +70,8 @@ use saas_core::jobs::{
 use saas_core::tenancy::TenantId;
 use serde_json::Value;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+
+use crate::unit::Unit;
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -446,6 +448,12 @@ pub struct PgQueue {
 
 struct Inner {
     pool: PgPool,
+    /// Whether statements may be named (prepared once per connection); not
+    /// behind a transaction-mode pooler.
+    named: bool,
+    /// Whether `wait_for_work` LISTENs; not behind a transaction-mode
+    /// pooler, which cannot keep a session's LISTEN.
+    listen: bool,
     /// Woken by the listener; shared with its task.
     notify: Arc<Notify>,
     /// The listening task, started by the first `wait_for_work`.
@@ -469,12 +477,19 @@ impl fmt::Debug for PgQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgQueue")
             .field("pool_size", &self.inner.pool.size())
+            .field("named_statements", &self.inner.named)
+            .field("listen", &self.inner.listen)
             .finish_non_exhaustive()
     }
 }
 
 fn backend(e: sqlx::Error) -> QueueError {
     QueueError::backend(PgError::from(e))
+}
+
+/// Ends a unit of work (commits it when it is a transaction).
+async fn finish(unit: Unit) -> QueueResult<()> {
+    unit.finish().await.map_err(QueueError::backend)
 }
 
 fn corrupt(column: &'static str) -> QueueError {
@@ -485,12 +500,27 @@ impl PgQueue {
     /// A queue on `pool`, creating its table and indexes if they are missing
     /// (idempotent, and safe when many processes start at once).
     pub async fn new(pool: PgPool) -> Result<PgQueue, PgError> {
+        Self::open(pool, false).await
+    }
+
+    /// A queue on `pool` whose connections go through a transaction-mode
+    /// pooler such as PgBouncer (see
+    /// [`PgConfig::transaction_pooler`](crate::PgConfig::transaction_pooler)): every
+    /// statement is unnamed, and workers poll (their `poll_interval`)
+    /// instead of `LISTEN`ing, which a pooler cannot keep for a session.
+    pub async fn behind_transaction_pooler(pool: PgPool) -> Result<PgQueue, PgError> {
+        Self::open(pool, true).await
+    }
+
+    async fn open(pool: PgPool, pooler: bool) -> Result<PgQueue, PgError> {
         let mut conn = pool.acquire().await?;
         setup(&mut conn).await?;
         drop(conn);
         Ok(PgQueue {
             inner: Arc::new(Inner {
                 pool,
+                named: !pooler,
+                listen: !pooler,
                 notify: Arc::new(Notify::new()),
                 listener: Mutex::new(None),
             }),
@@ -508,8 +538,9 @@ impl PgQueue {
     }
 
     /// The queue in `store`'s catalog database, on the store's pool.
+    /// Follows the store's [`PgConfig::transaction_pooler`](crate::PgConfig::transaction_pooler).
     pub async fn for_store(store: &PgStore) -> Result<PgQueue, PgError> {
-        Self::new(store.catalog_pool().clone()).await
+        Self::open(store.catalog_pool().clone(), store.transaction_pooler()).await
     }
 
     /// The pool this queue runs on.
@@ -525,16 +556,31 @@ impl PgQueue {
     /// Inside a `REPEATABLE READ` or `SERIALIZABLE` transaction, a unique key
     /// taken by a job that a concurrent transaction committed fails with a
     /// serialization error (a backend error): retry the transaction.
+    ///
+    /// Its statements are unnamed (parsed on each call), so `conn` may come
+    /// through a transaction-mode pooler.
     pub async fn enqueue_in(
         conn: &mut PgConnection,
         job: &NewJob,
         now: DateTime<Utc>,
+    ) -> QueueResult<Enqueued> {
+        Self::enqueue_on(conn, job, now, false).await
+    }
+
+    /// [`PgQueue::enqueue_in`] with named (prepared, cached) statements
+    /// when `named`.
+    async fn enqueue_on(
+        conn: &mut PgConnection,
+        job: &NewJob,
+        now: DateTime<Utc>,
+        named: bool,
     ) -> QueueResult<Enqueued> {
         let row = Insert::new(job, now)?;
         // A holder can vanish (cancelled, pruned) between the refused insert
         // and the lookup; then the insert is tried again.
         for _ in 0..8 {
             let inserted = sqlx::query(INSERT)
+                .persistent(named)
                 .bind(row.id.0)
                 .bind(&row.kind)
                 .bind(row.tenant)
@@ -555,6 +601,7 @@ impl PgQueue {
                 });
             }
             let holder: Option<Uuid> = sqlx::query_scalar(KEY_HOLDER)
+                .persistent(named)
                 .bind(row.tenant)
                 .bind(&row.unique_key)
                 .fetch_optional(&mut *conn)
@@ -593,6 +640,7 @@ impl PgQueue {
         let mut tx = conn.begin().await.map_err(backend)?;
         let out = if rows.iter().all(|r| r.unique_key.is_none()) {
             sqlx::query(INSERT_MANY)
+                .persistent(self.inner.named)
                 .bind(rows.iter().map(|r| r.id.0).collect::<Vec<_>>())
                 .bind(rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
                 .bind(rows.iter().map(|r| r.tenant).collect::<Vec<_>>())
@@ -614,7 +662,7 @@ impl PgQueue {
         } else {
             let mut out = Vec::with_capacity(jobs.len());
             for job in jobs {
-                out.push(Self::enqueue_in(&mut tx, job, now).await?);
+                out.push(Self::enqueue_on(&mut tx, job, now, self.inner.named).await?);
             }
             out
         };
@@ -625,10 +673,13 @@ impl PgQueue {
     /// How many jobs are stored in each status (statuses with none are left
     /// out), for metrics and operators.
     pub async fn counts(&self) -> QueueResult<Vec<(JobStatus, u64)>> {
+        let mut unit = self.unit().await?;
         let rows = sqlx::query(COUNTS)
-            .fetch_all(&self.inner.pool)
+            .persistent(self.inner.named)
+            .fetch_all(unit.conn())
             .await
             .map_err(backend)?;
+        finish(unit).await?;
         rows.iter()
             .map(|row| {
                 let status: String = row.try_get(0).map_err(backend)?;
@@ -654,6 +705,7 @@ impl PgQueue {
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
         let mut tx = conn.begin_with(BEGIN_CLAIM).await.map_err(backend)?;
         let lines: Vec<String> = sqlx::query_scalar(EXPLAIN_CLAIM)
+            .persistent(self.inner.named)
             .bind(&kinds)
             .bind(now)
             .bind(limit)
@@ -676,17 +728,30 @@ impl PgQueue {
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<String>> {
         if request.kinds.is_empty() {
-            sqlx::query_scalar(READY_KINDS)
+            let mut unit = self.unit().await?;
+            let kinds = sqlx::query_scalar(READY_KINDS)
+                .persistent(self.inner.named)
                 .bind(now)
-                .fetch_all(&self.inner.pool)
+                .fetch_all(unit.conn())
                 .await
-                .map_err(backend)
+                .map_err(backend)?;
+            finish(unit).await?;
+            Ok(kinds)
         } else {
             let mut kinds = request.kinds.clone();
             kinds.sort();
             kinds.dedup();
             Ok(kinds)
         }
+    }
+
+    /// A unit of work: a plain checkout, or a transaction behind a pooler,
+    /// which keeps one server connection only while a transaction is open
+    /// (see `unit.rs`).
+    async fn unit(&self) -> QueueResult<Unit> {
+        Unit::auto(&self.inner.pool, !self.inner.named)
+            .await
+            .map_err(QueueError::backend)
     }
 
     /// Fails with `LeaseLost` or `NotFound` after a fenced statement changed
@@ -700,11 +765,14 @@ impl PgQueue {
     }
 
     async fn status_of(&self, id: JobId) -> QueueResult<Option<JobStatus>> {
+        let mut unit = self.unit().await?;
         let status: Option<String> = sqlx::query_scalar(STATUS_OF)
+            .persistent(self.inner.named)
             .bind(id.0)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(unit.conn())
             .await
             .map_err(backend)?;
+        finish(unit).await?;
         status.as_deref().map(parse_status).transpose()
     }
 
@@ -799,6 +867,7 @@ fn is_create_race(e: &sqlx::Error) -> bool {
 async fn setup_once(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .persistent(false)
         .bind(QUEUE_SETUP_LOCK)
         .execute(&mut *tx)
         .await?;
@@ -939,8 +1008,10 @@ impl JobQueue for PgQueue {
     async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> QueueResult<Enqueued> {
         // Validate before taking a connection.
         Insert::new(job, now)?;
-        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
-        Self::enqueue_in(&mut conn, job, now).await
+        let mut unit = self.unit().await?;
+        let enqueued = Self::enqueue_on(unit.conn(), job, now, self.inner.named).await?;
+        finish(unit).await?;
+        Ok(enqueued)
     }
 
     async fn claim(
@@ -958,6 +1029,7 @@ impl JobQueue for PgQueue {
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
         let mut tx = conn.begin_with(BEGIN_CLAIM).await.map_err(backend)?;
         let rows = sqlx::query(CLAIM)
+            .persistent(self.inner.named)
             .bind(&kinds)
             .bind(now)
             .bind(limit)
@@ -979,13 +1051,16 @@ impl JobQueue for PgQueue {
         lease_until: DateTime<Utc>,
     ) -> QueueResult<()> {
         if let Ok(a) = i32::try_from(attempt) {
+            let mut unit = self.unit().await?;
             let done = sqlx::query(HEARTBEAT)
+                .persistent(self.inner.named)
                 .bind(id.0)
                 .bind(a)
                 .bind(lease_until)
-                .execute(&self.inner.pool)
+                .execute(unit.conn())
                 .await
                 .map_err(backend)?;
+            finish(unit).await?;
             if done.rows_affected() == 1 {
                 return Ok(());
             }
@@ -1001,14 +1076,17 @@ impl JobQueue for PgQueue {
         now: DateTime<Utc>,
     ) -> QueueResult<()> {
         if let Ok(a) = i32::try_from(attempt) {
+            let mut unit = self.unit().await?;
             let done = sqlx::query(COMPLETE)
+                .persistent(self.inner.named)
                 .bind(id.0)
                 .bind(a)
                 .bind(to_json(result)?)
                 .bind(now)
-                .execute(&self.inner.pool)
+                .execute(unit.conn())
                 .await
                 .map_err(backend)?;
+            finish(unit).await?;
             if done.rows_affected() == 1 {
                 return Ok(());
             }
@@ -1034,13 +1112,14 @@ impl JobQueue for PgQueue {
         }
         let mut ok = vec![false; done.len()];
         let mut pending: Vec<usize> = (0..done.len()).collect();
-        let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
+        let mut unit = self.unit().await?;
         while !pending.is_empty() {
             let mut ids_in_round = HashSet::new();
             let (round, rest): (Vec<usize>, Vec<usize>) = pending
                 .iter()
                 .partition(|&&i| ids_in_round.insert(entries[i].0));
             let completed: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(COMPLETE_MANY)
+                .persistent(self.inner.named)
                 .bind(round.iter().map(|&i| entries[i].0).collect::<Vec<_>>())
                 .bind(round.iter().map(|&i| entries[i].1).collect::<Vec<_>>())
                 .bind(
@@ -1050,7 +1129,7 @@ impl JobQueue for PgQueue {
                         .collect::<Vec<_>>(),
                 )
                 .bind(now)
-                .fetch_all(&mut *conn)
+                .fetch_all(unit.conn())
                 .await
                 .map_err(backend)?
                 .into_iter()
@@ -1068,13 +1147,15 @@ impl JobQueue for PgQueue {
             HashSet::new()
         } else {
             sqlx::query_scalar::<_, Uuid>(EXISTING)
+                .persistent(self.inner.named)
                 .bind(&refused)
-                .fetch_all(&mut *conn)
+                .fetch_all(unit.conn())
                 .await
                 .map_err(backend)?
                 .into_iter()
                 .collect()
         };
+        finish(unit).await?;
         Ok(done
             .iter()
             .zip(ok)
@@ -1102,15 +1183,18 @@ impl JobQueue for PgQueue {
         now: DateTime<Utc>,
     ) -> QueueResult<()> {
         if let Ok(a) = i32::try_from(attempt) {
+            let mut unit = self.unit().await?;
             let done = sqlx::query(FAIL)
+                .persistent(self.inner.named)
                 .bind(id.0)
                 .bind(a)
                 .bind(sanitize(error).as_ref())
                 .bind(retry_at)
                 .bind(now)
-                .execute(&self.inner.pool)
+                .execute(unit.conn())
                 .await
                 .map_err(backend)?;
+            finish(unit).await?;
             if done.rows_affected() == 1 {
                 return Ok(());
             }
@@ -1119,21 +1203,27 @@ impl JobQueue for PgQueue {
     }
 
     async fn job(&self, id: JobId) -> QueueResult<Option<JobRecord>> {
+        let mut unit = self.unit().await?;
         let row = sqlx::query(GET)
+            .persistent(self.inner.named)
             .bind(id.0)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(unit.conn())
             .await
             .map_err(backend)?;
+        finish(unit).await?;
         row.as_ref().map(record).transpose()
     }
 
     async fn cancel(&self, id: JobId, now: DateTime<Utc>) -> QueueResult<JobRecord> {
+        let mut unit = self.unit().await?;
         let row = sqlx::query(CANCEL)
+            .persistent(self.inner.named)
             .bind(id.0)
             .bind(now)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(unit.conn())
             .await
             .map_err(backend)?;
+        finish(unit).await?;
         match row {
             Some(row) => record(&row),
             None => Err(self.wrong_state(id, "cancel").await),
@@ -1153,14 +1243,17 @@ impl JobQueue for PgQueue {
                 message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
             });
         }
+        let mut unit = self.unit().await?;
         let row = sqlx::query(RETRY)
+            .persistent(self.inner.named)
             .bind(id.0)
             .bind(i64::from(extra_attempts))
             .bind(run_at)
             .bind(now)
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(unit.conn())
             .await
             .map_err(backend)?;
+        finish(unit).await?;
         match row {
             Some(row) => record(&row),
             None => Err(self.wrong_state(id, "retry").await),
@@ -1170,12 +1263,15 @@ impl JobQueue for PgQueue {
     async fn prune(&self, before: DateTime<Utc>) -> QueueResult<u64> {
         let mut total = 0u64;
         loop {
+            let mut unit = self.unit().await?;
             let done = sqlx::query(PRUNE)
+                .persistent(self.inner.named)
                 .bind(before)
                 .bind(PRUNE_CHUNK)
-                .execute(&self.inner.pool)
+                .execute(unit.conn())
                 .await
                 .map_err(backend)?;
+            finish(unit).await?;
             total += done.rows_affected();
             if done.rows_affected() < PRUNE_CHUNK as u64 {
                 return Ok(total);
@@ -1184,6 +1280,10 @@ impl JobQueue for PgQueue {
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
+        if !self.inner.listen {
+            tokio::time::sleep(timeout).await;
+            return;
+        }
         self.start_listener();
         let _ = tokio::time::timeout(timeout, self.inner.notify.notified()).await;
     }

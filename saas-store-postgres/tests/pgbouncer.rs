@@ -373,3 +373,141 @@ async fn named_statements_collide_without_pooler_mode() {
         "named statements did not collide: is the bouncer really pooling?"
     );
 }
+
+/// The job queue of a pooler-mode store, behind one server connection that
+/// its own pool's eight clients and a second store share: the whole queue
+/// conformance run, then eight workers racing over 200 jobs with
+/// `enqueue_in` inside callers' transactions and batched completions. Every
+/// job ends succeeded exactly once, and no named statement is left on the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_queue_through_pgbouncer_one_server_connection() {
+    use saas_core::jobs::{ClaimRequest, JobQueue, JobStatus, NewJob};
+    use saas_store_postgres::PgQueue;
+    use sqlx::Acquire;
+
+    let Some(bouncer) = start(1).await else {
+        return;
+    };
+    let mut direct = PgConnection::connect(&common::url()).await.expect("direct");
+    let default_path: String = sqlx::raw_sql("SHOW search_path")
+        .fetch_one(&mut direct)
+        .await
+        .expect("default search_path")
+        .get(0);
+    let config = || {
+        PgConfig::new(bouncer.url())
+            .with_transaction_pooler(true)
+            .with_max_connections(8)
+    };
+    let store = PgStore::connect(config()).await.expect("store");
+    let other = PgStore::connect(config()).await.expect("second store");
+    let queue = PgQueue::for_store(&store).await.expect("queue");
+    let second = PgQueue::for_store(&other).await.expect("second queue");
+    saas_core::jobs::conformance::run_all(&queue).await;
+
+    let kind = format!("bouncer_{}", uuid::Uuid::new_v4().simple());
+    let now = common::now();
+    let mut producers = Vec::new();
+    for p in 0..4 {
+        let (queue, kind) = (queue.clone(), kind.clone());
+        producers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..50 {
+                let job = NewJob::new(&kind, serde_json::json!({ "p": p, "i": i }));
+                let id = if i % 2 == 0 {
+                    queue.enqueue(&job, now).await.expect("enqueue").id
+                } else {
+                    let mut conn = queue.pool().acquire().await.expect("connection");
+                    let mut tx = conn.begin().await.expect("begin");
+                    let id = PgQueue::enqueue_in(&mut tx, &job, now)
+                        .await
+                        .expect("enqueue_in")
+                        .id;
+                    tx.commit().await.expect("commit");
+                    id
+                };
+                ids.push(id);
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for p in producers {
+        ids.extend(p.await.expect("producer"));
+    }
+    assert_eq!(ids.len(), 200);
+
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let queue = if w % 2 == 0 {
+            queue.clone()
+        } else {
+            second.clone()
+        };
+        let kind = kind.clone();
+        workers.push(tokio::spawn(async move {
+            let request = ClaimRequest {
+                worker: format!("w{w}"),
+                lease: Duration::from_secs(60),
+                limit: 7,
+                kinds: vec![kind],
+            };
+            let mut done = 0;
+            loop {
+                let batch = queue.claim(&request, common::now()).await.expect("claim");
+                if batch.is_empty() {
+                    return done;
+                }
+                for job in &batch {
+                    queue
+                        .heartbeat(
+                            job.id,
+                            job.attempt,
+                            common::now() + chrono::Duration::seconds(60),
+                        )
+                        .await
+                        .expect("heartbeat");
+                }
+                let results: Vec<_> = batch
+                    .iter()
+                    .map(|j| (j.id, j.attempt, serde_json::json!(w)))
+                    .collect();
+                for r in queue
+                    .complete_many(&results, common::now())
+                    .await
+                    .expect("complete_many")
+                {
+                    r.expect("the claimer completes its job");
+                    done += 1;
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w.await.expect("worker");
+    }
+    assert_eq!(total, 200, "every job completed once");
+    for id in ids {
+        let record = queue.job(id).await.expect("job").expect("stored");
+        assert_eq!(record.status, JobStatus::Succeeded);
+        assert_eq!(record.attempts, 1, "no job ran twice");
+    }
+    let mut next = next_user(&bouncer).await;
+    let row = sqlx::raw_sql("SELECT count(*)::text FROM pg_prepared_statements")
+        .fetch_one(&mut next)
+        .await
+        .expect("prepared statements");
+    let named: String = row.get(0);
+    assert_eq!(
+        named, "0",
+        "a named prepared statement was left on the server"
+    );
+    let path: String = sqlx::raw_sql("SHOW search_path")
+        .fetch_one(&mut next)
+        .await
+        .expect("search_path")
+        .get(0);
+    assert_eq!(path, default_path);
+}

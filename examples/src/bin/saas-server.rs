@@ -166,6 +166,8 @@ struct Settings {
     debug: bool,
     secret: String,
     database_url: Option<String>,
+    /// PostgreSQL is reached through a transaction-mode pooler (PgBouncer).
+    transaction_pooler: bool,
     http: HttpConfig,
     base_domain: Option<Hostname>,
 }
@@ -332,6 +334,7 @@ impl Settings {
             debug,
             secret,
             database_url,
+            transaction_pooler: env_bool("DATABASE_TRANSACTION_POOLER")?,
             http,
             base_domain,
         })
@@ -379,7 +382,9 @@ async fn open_store(settings: &Settings, data_dir: PathBuf) -> Result<Storage, B
     match &settings.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             tracing::info!("storage: PostgreSQL (one schema per tenant)");
-            let store = saas_store_postgres::PgStore::connect_url(url).await?;
+            let config = saas_store_postgres::PgConfig::new(url.as_str())
+                .with_transaction_pooler(settings.transaction_pooler);
+            let store = saas_store_postgres::PgStore::connect(config).await?;
             let queue: Arc<dyn JobQueue> =
                 Arc::new(saas_store_postgres::PgQueue::for_store(&store).await?);
             Ok(Storage {
