@@ -96,6 +96,11 @@ pub(crate) struct StorageArgs {
     /// Open tenant handles kept by the SQLite store.
     #[arg(long, default_value_t = 256)]
     pub(crate) sqlite_handle_cache: usize,
+    /// How long the server reuses an authenticated user's record, in
+    /// milliseconds (`SaasBuilder::user_cache_ttl`; 0 reads it on every
+    /// request). Default: the library's default.
+    #[arg(long)]
+    pub(crate) user_cache_ms: Option<u64>,
 }
 
 /// The opened storage.
@@ -110,6 +115,8 @@ pub(crate) struct Env {
     /// The one password hash every fixture user gets.
     pub(crate) hash: String,
     pub(crate) hash_ms: f64,
+    /// `SaasBuilder::user_cache_ttl` of the server.
+    pub(crate) user_cache_ttl: std::time::Duration,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -182,6 +189,10 @@ impl Env {
         let start = Instant::now();
         let hash = saas_core::auth::Passwords::new().hash(PASSWORD).await?;
         let hash_ms = ms(start.elapsed());
+        let user_cache_ttl = args.user_cache_ms.map_or(
+            saas_core::service::DEFAULT_USER_CACHE_TTL,
+            std::time::Duration::from_millis,
+        );
         match args.backend {
             Backend::Sqlite => {
                 let (root, tmp) = match &args.sqlite_dir {
@@ -208,6 +219,7 @@ impl Env {
                     database_url: String::new(),
                     hash,
                     hash_ms,
+                    user_cache_ttl,
                     _tmp: tmp,
                 })
             }
@@ -228,6 +240,7 @@ impl Env {
                     database_url: args.database_url.clone(),
                     hash,
                     hash_ms,
+                    user_cache_ttl,
                     _tmp: None,
                 })
             }

@@ -29,6 +29,7 @@ pub(crate) fn saas(env: &Env) -> Res<Saas> {
     Ok(Saas::builder(Arc::clone(&env.store))
         .secret(SECRET)
         .access_ttl(ACCESS_TTL)
+        .user_cache_ttl(env.user_cache_ttl)
         .build()?)
 }
 
