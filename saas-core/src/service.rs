@@ -359,6 +359,14 @@ impl Saas {
         }
         let ticket = self.inner.tenants.ticket();
         let found = read().await?;
+        if let Some(tenant) = &found
+            && key != TenantKey::Id(tenant.id)
+        {
+            // The request goes on to re-check the tenant by id (`current`):
+            // the record just read answers that too.
+            let by_id = TenantKey::Id(tenant.id);
+            self.inner.tenants.fill(ticket, by_id, found.clone());
+        }
         self.inner.tenants.fill(ticket, key, found.clone());
         Ok(found)
     }

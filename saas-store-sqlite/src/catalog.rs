@@ -672,11 +672,6 @@ impl Store for SqliteStore {
             return Ok(handle);
         }
         let path = self.tenant_path(&tenant.slug);
-        let check = path.clone();
-        let exists = blocking(move || Ok(check.exists())).await?;
-        if !exists {
-            return Err(Error::not_found(Entity::Tenant));
-        }
         let db = Arc::new(Db::new(
             path.clone(),
             FileKind::Tenant,
@@ -685,13 +680,32 @@ impl Store for SqliteStore {
             Arc::clone(&self.inner.gauge),
         ));
         let id = tenant.id;
-        let opened = db
-            .write(move |conn| {
-                schema::migrate(conn, &path, schema::TENANT)?;
-                verify_owner(conn, &path, id)?;
-                Ok(())
+        // Checked on a reader, which the request's first read reuses: a
+        // current file (the common case) never opens the writer for a
+        // request that only reads. A missing file cannot be opened (no
+        // CREATE flag), so it stays missing: not found.
+        let owner_path = path.clone();
+        let checked = db
+            .read(move |conn| {
+                if schema::version(conn)? != schema::TENANT_SCHEMA_VERSION {
+                    return Ok(false);
+                }
+                verify_owner(conn, &owner_path, id)?;
+                Ok(true)
             })
             .await;
+        let opened = match checked {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                db.write(move |conn| {
+                    schema::migrate(conn, &path, schema::TENANT)?;
+                    verify_owner(conn, &path, id)?;
+                    Ok(())
+                })
+                .await
+            }
+            Err(f) => Err(f),
+        };
         match opened {
             Ok(()) => {}
             Err(f) if is_cant_open(&f) => return Err(Error::not_found(Entity::Tenant)),

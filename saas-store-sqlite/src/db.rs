@@ -83,12 +83,19 @@ pub(crate) fn open_connection(
     }
     let conn = Connection::open_with_flags(path, flags)?;
     configure(&conn, settings)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    if read_only {
-        // Readers never write; saying so turns a bug into an error instead
-        // of a second writer racing the first.
-        conn.pragma_update(None, "query_only", true)?;
-    }
+    // Closing the last connection of a file would checkpoint the WAL and
+    // delete it, and the next open would create it again: with a bounded
+    // handle cache over many tenants, that is most opens. The WAL stays and
+    // is checkpointed as it grows (SQLite's automatic checkpoints).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    // One batch: each pragma separately would be a prepare and step each.
+    // Readers never write; saying so (query_only) turns a bug into an error
+    // instead of a second writer racing the first.
+    conn.execute_batch(if read_only {
+        "PRAGMA journal_mode = WAL; PRAGMA query_only = ON;"
+    } else {
+        "PRAGMA journal_mode = WAL;"
+    })?;
     Ok(conn)
 }
 
@@ -99,8 +106,7 @@ pub(crate) fn configure(conn: &Connection, settings: ConnSettings) -> rusqlite::
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     conn.busy_timeout(settings.busy_timeout)?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
