@@ -50,11 +50,15 @@ fn provision_sql(tenant: &NewTenant, schema: &str) -> String {
     )
 }
 
-/// Drops a tenant's schema (made by [`schema_name`]) and ledger row.
+/// Drops a tenant's schema (made by [`schema_name`]), its rows of the
+/// shared task tally (first, while its tasks table still names them) and
+/// its ledger row.
 fn drop_sql(schema: &str) -> String {
+    let quoted = quote_ident(schema);
     format!(
-        "DROP SCHEMA IF EXISTS {} CASCADE; DELETE FROM saas_shared.tenant_schemas WHERE schema_name = '{schema}';",
-        quote_ident(schema)
+        "DELETE FROM saas_shared.task_tally WHERE tasks_oid = to_regclass('{quoted}.tasks')::oid; \
+         DROP SCHEMA IF EXISTS {quoted} CASCADE; \
+         DELETE FROM saas_shared.tenant_schemas WHERE schema_name = '{schema}';"
     )
 }
 
