@@ -369,6 +369,9 @@ FROM {s}tasks GROUP BY 2, 3, 4, 5;
     ),
 ];
 
+/// The tenant schema version that adds the tally triggers.
+pub(crate) const TALLY_VERSION: i32 = 4;
+
 /// The newest tenant schema version.
 pub(crate) fn latest_tenant_version() -> i32 {
     TENANT_MIGRATIONS.last().map_or(0, |(v, _)| *v)

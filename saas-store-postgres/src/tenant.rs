@@ -243,6 +243,11 @@ pub(crate) struct PgTenant {
     prepare: Prepare,
     /// Every unit of work is a transaction (behind a transaction pooler).
     pooler: bool,
+    /// Whether the schema has the tally triggers (tenant schema version
+    /// [`crate::schema::TALLY_VERSION`] or later). Counts are summed from
+    /// `saas_shared.task_tally` only then; a tenant `Store::migrate` has not
+    /// reached yet is counted from its tasks, slower but exact.
+    tallied: bool,
 }
 
 impl fmt::Debug for PgTenant {
@@ -259,6 +264,7 @@ impl fmt::Debug for PgTenant {
             )
             .field("prepare", &self.prepare)
             .field("pooler", &self.pooler)
+            .field("tallied", &self.tallied)
             .finish_non_exhaustive()
     }
 }
@@ -279,15 +285,18 @@ where
 
 impl PgTenant {
     /// A handle for `tenant_id` whose tables live in `schema` (unquoted,
-    /// validated) on `pool`. `shared_unqualified` is the statement set
-    /// rendered without a prefix, shared by all search-path handles.
+    /// validated) on `pool`, at tenant schema `version`. `shared_unqualified`
+    /// is the statement set rendered without a prefix, shared by all
+    /// search-path handles.
     pub(crate) fn new(
         tenant_id: TenantId,
         pool: PgPool,
         schema: &str,
+        version: i32,
         config: &PgConfig,
         shared_unqualified: &Arc<Statements>,
     ) -> Self {
+        let tallied = version >= crate::schema::TALLY_VERSION;
         let quoted = crate::schema::quote_ident(schema);
         let pooler = config.transaction_pooler;
         let named = config.named_statements();
@@ -301,6 +310,7 @@ impl PgTenant {
                 begin: None,
                 prepare,
                 pooler,
+                tallied,
             }
         };
         match config.routing {
@@ -322,12 +332,14 @@ impl PgTenant {
                     Prepare::Never
                 },
                 pooler,
+                tallied,
             },
         }
     }
 
     /// The single-schema baseline: unqualified SQL on a pool whose
-    /// connections already have the tenant schema as their search path.
+    /// connections already have the tenant schema as their search path
+    /// (benchmarks only, on tenants they provisioned: current schemas).
     pub(crate) fn baseline(
         tenant_id: TenantId,
         pool: PgPool,
@@ -341,6 +353,7 @@ impl PgTenant {
             begin: None,
             prepare: Prepare::Always,
             pooler: false,
+            tallied: true,
         }
     }
 
@@ -462,7 +475,7 @@ impl PgTenant {
     /// The statement counting the tasks `query` matches: summed from the
     /// tally when it serves the query, else counted.
     fn count_tasks_query(&self, query: &TaskQuery) -> QueryBuilder<Postgres> {
-        if tally_serves(query) {
+        if self.tallied && tally_serves(query) {
             let mut qb = QueryBuilder::<Postgres>::new("SELECT coalesce(sum(c.n), 0)::bigint");
             self.push_tally_filters(&mut qb, query);
             qb
@@ -1150,7 +1163,7 @@ impl TenantStore for PgTenant {
 
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
         let s = &*self.prefix;
-        let mut qb = if tally_serves(query) {
+        let mut qb = if self.tallied && tally_serves(query) {
             // By status and priority from the tally; overdue from the
             // partial index of open tasks by due date. One statement.
             let mut qb = QueryBuilder::<Postgres>::new(format!(

@@ -308,6 +308,21 @@ async fn version_4_tallies_the_existing_tasks() {
         ),
     )
     .await;
+    let now = common::now();
+    let all = TaskQuery::new(Scope::All);
+    // Not migrated yet (no tally rows, no triggers): still counted exactly,
+    // from the tasks.
+    {
+        let behind = store.open(&t).await.expect("open at version 3");
+        let counted = behind.task_counts(&all, now).await.expect("counts");
+        assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+        assert_eq!(counted.total, 300);
+        let listed = behind
+            .list_tasks(&all, PageRequest::first())
+            .await
+            .expect("list");
+        assert_eq!(listed.count, 300);
+    }
     let report = store.migrate(&|_| {}).await.expect("migrate");
     assert!(
         report.failed.iter().all(|(s, _)| s != t.slug.as_str()),
@@ -316,9 +331,18 @@ async fn version_4_tallies_the_existing_tasks() {
     );
     assert_eq!(version(&store, &t).await, LATEST);
 
+    // A store opened after the migration sums the tally.
+    let store = common::store_with(PgConfig::new(common::url_for(DB)))
+        .await
+        .expect("store");
     let handle = store.open(&t).await.expect("open");
-    let now = common::now();
-    let all = TaskQuery::new(Scope::All);
+    let tally_rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass"
+    )))
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("tally rows");
+    assert!(tally_rows > 0, "the migration filled the tally");
     let counted = handle.task_counts(&all, now).await.expect("counts");
     assert_eq!(flat(&counted), scanned(&store, &t, now).await);
     assert_eq!(counted.total, 300);
