@@ -843,7 +843,7 @@ impl Session {
         };
         let recent = self
             .store
-            .list_tasks(&recent_q, PageRequest::new(Some(1), Some(5))?)
+            .task_page(&recent_q, PageRequest::new(Some(1), Some(5))?)
             .await?;
         let plan = self.plan();
         let users = self.store.count_users().await?;
@@ -868,7 +868,7 @@ impl Session {
             my_tasks: mine.total,
             my_open_tasks: mine.total - mine.status(TaskStatus::Done),
             my_overdue_tasks: mine.overdue,
-            recent_tasks: recent.items,
+            recent_tasks: recent,
             plan: plan.code.clone(),
             users: Usage {
                 used: users,

@@ -346,6 +346,12 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Tasks matching `query` (see [`TaskQuery::matches`]), ordered as it says.
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>>;
 
+    /// The items of [`TenantStore::list_tasks`] without counting every
+    /// match, for callers that do not show the count.
+    async fn task_page(&self, query: &TaskQuery, page: PageRequest) -> Result<Vec<Task>> {
+        Ok(self.list_tasks(query, page).await?.items)
+    }
+
     /// Writes every mutable field. NotFound if absent.
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task>;
 

@@ -50,11 +50,15 @@ fn provision_sql(tenant: &NewTenant, schema: &str) -> String {
     )
 }
 
-/// Drops a tenant's schema (made by [`schema_name`]) and ledger row.
+/// Drops a tenant's schema (made by [`schema_name`]), its rows of the
+/// shared task tally (first, while its tasks table still names them) and
+/// its ledger row.
 fn drop_sql(schema: &str) -> String {
+    let quoted = quote_ident(schema);
     format!(
-        "DROP SCHEMA IF EXISTS {} CASCADE; DELETE FROM saas_shared.tenant_schemas WHERE schema_name = '{schema}';",
-        quote_ident(schema)
+        "DELETE FROM saas_shared.task_tally WHERE tasks_oid = to_regclass('{quoted}.tasks')::oid; \
+         DROP SCHEMA IF EXISTS {quoted} CASCADE; \
+         DELETE FROM saas_shared.tenant_schemas WHERE schema_name = '{schema}';"
     )
 }
 
@@ -466,21 +470,25 @@ impl Store for PgStore {
         let db = self.database(&tenant.database)?;
         let schema = schema_name(&tenant.slug, tenant.id);
         let mut unit = self.unit(db).await?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1")
-                .persistent(self.named())
-                .bind(&schema)
-                .fetch_optional(unit.conn())
-                .await
-                .db()?;
+        // The schema, and its version in the ledger (0 without a row).
+        let version: Option<i32> = sqlx::query_scalar(
+            "SELECT coalesce((SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1), 0) \
+             FROM pg_catalog.pg_namespace WHERE nspname = $1",
+        )
+        .persistent(self.named())
+        .bind(&schema)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
         unit.finish().await?;
-        if exists.is_none() {
+        let Some(version) = version else {
             return Err(Error::not_found(Entity::Tenant));
-        }
+        };
         let handle = Arc::new(PgTenant::new(
             tenant.id,
             db.pool.clone(),
             &schema,
+            version,
             &self.inner.config,
             &self.inner.unqualified,
         ));

@@ -161,6 +161,26 @@ END
 $fn$;
 "#,
     ),
+    (
+        4,
+        // Task counts by project, assignee (0 for none), status and
+        // priority, for every tenant schema of this database, kept by the
+        // triggers of tenant migration 4. Shared, so that provisioning a
+        // tenant builds no btree for it (see `TENANT_MIGRATIONS`). Rows
+        // belong to a tenant's tasks table by its oid (`tasks_oid`), which a
+        // schema rename keeps; dropping a tenant deletes them.
+        r#"
+CREATE TABLE saas_shared.task_tally (
+    tasks_oid oid NOT NULL,
+    project_id bigint NOT NULL,
+    assignee bigint NOT NULL,
+    status smallint NOT NULL,
+    priority smallint NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT task_tally_pkey PRIMARY KEY (tasks_oid, project_id, assignee, status, priority)
+);
+"#,
+    ),
 ];
 
 /// Migrations of every tenant schema, oldest first: (version, template).
@@ -174,8 +194,9 @@ $fn$;
 /// fsyncs every new btree index at the end of its build (it is written
 /// outside shared buffers), and those fsyncs were most of the time it took
 /// to provision a tenant; a hash index is built through shared buffers.
-/// What must stay btree (primary keys, the unique username, the ordering
-/// on `created_at`, and the index of each TOAST table) is ten builds.
+/// What must stay btree (primary keys, the unique username, the orderings
+/// on `created_at` and `updated_at`, the open tasks by due date, and the
+/// index of each TOAST table) is twelve builds.
 /// `{s}` is the quoted schema and a dot. Provisioning applies them all at
 /// once; `Store::migrate` applies the ones a tenant's ledger row lacks.
 pub(crate) const TENANT_MIGRATIONS: &[(i32, &str)] = &[
@@ -283,7 +304,73 @@ END
 $$;
 "#,
     ),
+    (
+        4,
+        // What large tenants need: the dashboard's "recently changed" walks
+        // an index instead of sorting every task; overdue tasks are counted
+        // from a partial index covering the scope and assignee filters;
+        // counts by status and priority are summed from
+        // `saas_shared.task_tally`, which the statement triggers below keep
+        // exact in the transaction of every task write, cascading project
+        // deletes included (one upsert per statement, its keys in order, so
+        // concurrent writers lock tally rows in one order; rows at zero are
+        // removed). Two btree builds: the tally's key is shared (see
+        // `SHARED_MIGRATIONS`). Creating the triggers locks the tasks table
+        // against writes until the migration commits, so the backfill
+        // counts exactly the tasks the triggers will then track.
+        r#"
+CREATE INDEX tasks_updated_at ON {s}tasks (updated_at DESC, id);
+CREATE INDEX tasks_open_due ON {s}tasks (due_date, project_id, assigned_to) WHERE status <> 3;
+CREATE FUNCTION {s}tally_tasks() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO saas_shared.task_tally AS c (tasks_oid, project_id, assignee, status, priority, n)
+        SELECT TG_RELID, project_id, coalesce(assigned_to, 0), status, priority, count(*)
+        FROM new_rows GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
+        ON CONFLICT (tasks_oid, project_id, assignee, status, priority)
+        DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO saas_shared.task_tally AS c (tasks_oid, project_id, assignee, status, priority, n)
+        SELECT TG_RELID, d.project_id, d.assignee, d.status, d.priority, sum(d.k) FROM (
+            SELECT project_id, coalesce(assigned_to, 0), status, priority, -1 FROM old_rows
+            UNION ALL
+            SELECT project_id, coalesce(assigned_to, 0), status, priority, 1 FROM new_rows
+        ) AS d (project_id, assignee, status, priority, k)
+        GROUP BY 2, 3, 4, 5 HAVING sum(d.k) <> 0 ORDER BY 2, 3, 4, 5
+        ON CONFLICT (tasks_oid, project_id, assignee, status, priority)
+        DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO saas_shared.task_tally AS c (tasks_oid, project_id, assignee, status, priority, n)
+        SELECT TG_RELID, project_id, coalesce(assigned_to, 0), status, priority, -count(*)
+        FROM old_rows GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
+        ON CONFLICT (tasks_oid, project_id, assignee, status, priority)
+        DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+    DELETE FROM saas_shared.task_tally
+    WHERE tasks_oid = TG_RELID AND n = 0 AND project_id IN (SELECT project_id FROM old_rows);
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER tally_insert AFTER INSERT ON {s}tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}tally_tasks();
+CREATE TRIGGER tally_update AFTER UPDATE ON {s}tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}tally_tasks();
+CREATE TRIGGER tally_delete AFTER DELETE ON {s}tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}tally_tasks();
+DELETE FROM saas_shared.task_tally WHERE tasks_oid = '{s}tasks'::regclass;
+INSERT INTO saas_shared.task_tally (tasks_oid, project_id, assignee, status, priority, n)
+SELECT '{s}tasks'::regclass, project_id, coalesce(assigned_to, 0), status, priority, count(*)
+FROM {s}tasks GROUP BY 2, 3, 4, 5;
+"#,
+    ),
 ];
+
+/// The tenant schema version that adds the tally triggers.
+pub(crate) const TALLY_VERSION: i32 = 4;
 
 /// The newest tenant schema version.
 pub(crate) fn latest_tenant_version() -> i32 {

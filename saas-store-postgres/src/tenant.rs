@@ -243,6 +243,11 @@ pub(crate) struct PgTenant {
     prepare: Prepare,
     /// Every unit of work is a transaction (behind a transaction pooler).
     pooler: bool,
+    /// Whether the schema has the tally triggers (tenant schema version
+    /// [`crate::schema::TALLY_VERSION`] or later). Counts are summed from
+    /// `saas_shared.task_tally` only then; a tenant `Store::migrate` has not
+    /// reached yet is counted from its tasks, slower but exact.
+    tallied: bool,
 }
 
 impl fmt::Debug for PgTenant {
@@ -259,6 +264,7 @@ impl fmt::Debug for PgTenant {
             )
             .field("prepare", &self.prepare)
             .field("pooler", &self.pooler)
+            .field("tallied", &self.tallied)
             .finish_non_exhaustive()
     }
 }
@@ -279,15 +285,18 @@ where
 
 impl PgTenant {
     /// A handle for `tenant_id` whose tables live in `schema` (unquoted,
-    /// validated) on `pool`. `shared_unqualified` is the statement set
-    /// rendered without a prefix, shared by all search-path handles.
+    /// validated) on `pool`, at tenant schema `version`. `shared_unqualified`
+    /// is the statement set rendered without a prefix, shared by all
+    /// search-path handles.
     pub(crate) fn new(
         tenant_id: TenantId,
         pool: PgPool,
         schema: &str,
+        version: i32,
         config: &PgConfig,
         shared_unqualified: &Arc<Statements>,
     ) -> Self {
+        let tallied = version >= crate::schema::TALLY_VERSION;
         let quoted = crate::schema::quote_ident(schema);
         let pooler = config.transaction_pooler;
         let named = config.named_statements();
@@ -301,6 +310,7 @@ impl PgTenant {
                 begin: None,
                 prepare,
                 pooler,
+                tallied,
             }
         };
         match config.routing {
@@ -322,12 +332,14 @@ impl PgTenant {
                     Prepare::Never
                 },
                 pooler,
+                tallied,
             },
         }
     }
 
     /// The single-schema baseline: unqualified SQL on a pool whose
-    /// connections already have the tenant schema as their search path.
+    /// connections already have the tenant schema as their search path
+    /// (benchmarks only, on tenants they provisioned: current schemas).
     pub(crate) fn baseline(
         tenant_id: TenantId,
         pool: PgPool,
@@ -341,6 +353,7 @@ impl PgTenant {
             begin: None,
             prepare: Prepare::Always,
             pooler: false,
+            tallied: true,
         }
     }
 
@@ -424,6 +437,79 @@ impl PgTenant {
         Ok(Some(project))
     }
 
+    /// Appends ` FROM saas_shared.task_tally c WHERE …`: this tenant's
+    /// tally rows of the tasks a [`tally_serves`] `query` matches.
+    fn push_tally_filters(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery) {
+        let s = &*self.prefix;
+        // The oid of this tenant's tasks table keys its rows; the cast is
+        // resolved once, when the statement is planned.
+        qb.push(format!(
+            " FROM saas_shared.task_tally c WHERE c.tasks_oid = '{s}tasks'::regclass"
+        ));
+        if let Scope::InvolvedIn(user) = query.scope {
+            qb.push(format!(
+                " AND c.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "
+            ));
+            qb.push_bind(user.0);
+            qb.push(format!(
+                " UNION SELECT project_id FROM {s}project_members WHERE user_id = "
+            ));
+            qb.push_bind(user.0);
+            qb.push(")");
+        }
+        if let Some(p) = query.project {
+            qb.push(" AND c.project_id = ").push_bind(p.0);
+        }
+        if let Some(st) = query.status {
+            qb.push(" AND c.status = ").push_bind(small(st.rank()));
+        }
+        if let Some(pr) = query.priority {
+            qb.push(" AND c.priority = ").push_bind(small(pr.rank()));
+        }
+        if let Some(u) = query.assigned_to {
+            // Unassigned tasks are tallied under 0, which is no user's id.
+            qb.push(" AND c.assignee = ").push_bind(u.0);
+        }
+    }
+
+    /// The statement counting the tasks `query` matches: summed from the
+    /// tally when it serves the query, else counted.
+    fn count_tasks_query(&self, query: &TaskQuery) -> QueryBuilder<Postgres> {
+        if self.tallied && tally_serves(query) {
+            let mut qb = QueryBuilder::<Postgres>::new("SELECT coalesce(sum(c.n), 0)::bigint");
+            self.push_tally_filters(&mut qb, query);
+            qb
+        } else {
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT count(*) FROM {}tasks t",
+                self.prefix
+            ));
+            self.push_task_filters(&mut qb, query);
+            qb
+        }
+    }
+
+    /// The statement listing one page of the tasks `query` matches.
+    fn task_page_query(
+        &self,
+        query: &TaskQuery,
+        limit: i64,
+        offset: i64,
+    ) -> QueryBuilder<Postgres> {
+        let mut lister = QueryBuilder::<Postgres>::new(crate::schema::render(
+            concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!()),
+            &self.prefix,
+        ));
+        self.push_task_filters(&mut lister, query);
+        lister.push(" ORDER BY ").push(order_by(query));
+        lister
+            .push(" LIMIT ")
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        lister
+    }
+
     /// Appends ` WHERE …` for `query`'s scope and filters.
     fn push_task_filters(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery) {
         let s = &*self.prefix;
@@ -473,6 +559,28 @@ impl PgTenant {
         }
     }
 }
+
+/// Whether `query` filters only on what `saas_shared.task_tally` keys
+/// (scope, project, assignee, status, priority), so its counts can be
+/// summed from there.
+fn tally_serves(query: &TaskQuery) -> bool {
+    query.search.is_none()
+        && query.overdue_at.is_none()
+        && query.due_from.is_none()
+        && query.due_until.is_none()
+}
+
+/// `SELECT` list summing the tally rows aliased `c` into the columns
+/// [`TenantStore::task_counts`] reads (but `overdue`).
+const TALLY_SUMS: &str = "coalesce(sum(c.n), 0)::bigint AS total, \
+     coalesce(sum(c.n) FILTER (WHERE c.status = 0), 0)::bigint AS s0, \
+     coalesce(sum(c.n) FILTER (WHERE c.status = 1), 0)::bigint AS s1, \
+     coalesce(sum(c.n) FILTER (WHERE c.status = 2), 0)::bigint AS s2, \
+     coalesce(sum(c.n) FILTER (WHERE c.status = 3), 0)::bigint AS s3, \
+     coalesce(sum(c.n) FILTER (WHERE c.priority = 0), 0)::bigint AS p0, \
+     coalesce(sum(c.n) FILTER (WHERE c.priority = 1), 0)::bigint AS p1, \
+     coalesce(sum(c.n) FILTER (WHERE c.priority = 2), 0)::bigint AS p2, \
+     coalesce(sum(c.n) FILTER (WHERE c.priority = 3), 0)::bigint AS p3";
 
 /// Binds a new user's fields to [`INSERT_USER`].
 pub(crate) fn bind_new_user<'q>(
@@ -981,21 +1089,8 @@ impl TenantStore for PgTenant {
 
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
         let (limit, offset) = page_args(page)?;
-        let s = &*self.prefix;
-        let mut counter = QueryBuilder::<Postgres>::new(format!("SELECT count(*) FROM {s}tasks t"));
-        self.push_task_filters(&mut counter, query);
-        let mut lister = QueryBuilder::<Postgres>::new(crate::schema::render(
-            concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!()),
-            s,
-        ));
-        self.push_task_filters(&mut lister, query);
-        lister.push(" ORDER BY ").push(order_by(query));
-        lister
-            .push(" LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-
+        let mut counter = self.count_tasks_query(query);
+        let mut lister = self.task_page_query(query, limit, offset);
         let mut unit = self.auto().await?;
         let total: i64 = counter
             .build_query_scalar()
@@ -1014,6 +1109,20 @@ impl TenantStore for PgTenant {
             count: count(total)?,
             items: found.iter().map(rows::task).collect::<Result<_>>()?,
         })
+    }
+
+    async fn task_page(&self, query: &TaskQuery, page: PageRequest) -> Result<Vec<Task>> {
+        let (limit, offset) = page_args(page)?;
+        let mut lister = self.task_page_query(query, limit, offset);
+        let mut unit = self.auto().await?;
+        let found = lister
+            .build()
+            .persistent(unit.prepared)
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        found.iter().map(rows::task).collect()
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
@@ -1054,17 +1163,32 @@ impl TenantStore for PgTenant {
 
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
         let s = &*self.prefix;
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT count(*) AS total, \
-             count(*) FILTER (WHERE t.status = 0) AS s0, count(*) FILTER (WHERE t.status = 1) AS s1, \
-             count(*) FILTER (WHERE t.status = 2) AS s2, count(*) FILTER (WHERE t.status = 3) AS s3, \
-             count(*) FILTER (WHERE t.priority = 0) AS p0, count(*) FILTER (WHERE t.priority = 1) AS p1, \
-             count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
-             count(*) FILTER (WHERE t.status <> 3 AND t.due_date < ",
-        );
-        qb.push_bind(now)
-            .push(format!(") AS overdue FROM {s}tasks t"));
-        self.push_task_filters(&mut qb, query);
+        let mut qb = if self.tallied && tally_serves(query) {
+            // By status and priority from the tally; overdue from the
+            // partial index of open tasks by due date. One statement.
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {TALLY_SUMS}, (SELECT count(*) FROM {s}tasks t"
+            ));
+            let mut overdue = query.clone();
+            overdue.overdue_at = Some(now);
+            self.push_task_filters(&mut qb, &overdue);
+            qb.push(") AS overdue");
+            self.push_tally_filters(&mut qb, query);
+            qb
+        } else {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                "SELECT count(*) AS total, \
+                 count(*) FILTER (WHERE t.status = 0) AS s0, count(*) FILTER (WHERE t.status = 1) AS s1, \
+                 count(*) FILTER (WHERE t.status = 2) AS s2, count(*) FILTER (WHERE t.status = 3) AS s3, \
+                 count(*) FILTER (WHERE t.priority = 0) AS p0, count(*) FILTER (WHERE t.priority = 1) AS p1, \
+                 count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
+                 count(*) FILTER (WHERE t.status <> 3 AND t.due_date < ",
+            );
+            qb.push_bind(now)
+                .push(format!(") AS overdue FROM {s}tasks t"));
+            self.push_task_filters(&mut qb, query);
+            qb
+        };
         let mut unit = self.auto().await?;
         let row = qb
             .build()

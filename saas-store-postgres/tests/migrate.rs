@@ -14,7 +14,7 @@ use saas_store_postgres::{PgConfig, PgStore, tenant_schema_name};
 const DB: &str = "saas_test_migrate";
 
 /// The newest tenant schema version.
-const LATEST: i32 = 3;
+const LATEST: i32 = 4;
 
 /// Indexes added by tenant schema version 2.
 const V2_INDEXES: &[&str] = &[
@@ -40,11 +40,27 @@ async fn version(store: &PgStore, t: &Tenant) -> i32 {
         .expect("ledger row")
 }
 
+/// Removes what tenant schema version 4 adds (its indexes, the tally
+/// triggers and the tenant's tally rows).
+async fn undo_v4(store: &PgStore, t: &Tenant) {
+    let schema = tenant_schema_name(t);
+    exec(
+        store,
+        format!(
+            "DELETE FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass; \
+             DROP FUNCTION \"{schema}\".tally_tasks() CASCADE; \
+             DROP INDEX \"{schema}\".tasks_updated_at, \"{schema}\".tasks_open_due"
+        ),
+    )
+    .await;
+}
+
 /// Puts a tenant back at version 1; with `drop_indexes` false its schema
 /// still has version 2's indexes, so re-applying version 2 fails.
 async fn set_back(store: &PgStore, t: &Tenant, drop_indexes: bool) {
     let schema = tenant_schema_name(t);
     if drop_indexes {
+        undo_v4(store, t).await;
         let list: Vec<String> = V2_INDEXES
             .iter()
             .map(|i| format!("\"{schema}\".{i}"))
@@ -200,6 +216,7 @@ async fn version_3_rebuilds_equality_indexes_as_hash() {
     assert_eq!(index_methods(&store, &t).await, expected);
 
     // Version 2 as it was first released.
+    undo_v4(&store, &t).await;
     let schema = tenant_schema_name(&t);
     let list: Vec<String> = V2_INDEXES
         .iter()
@@ -228,4 +245,137 @@ async fn version_3_rebuilds_equality_indexes_as_hash() {
     assert_eq!(version(&store, &t).await, LATEST);
     assert_eq!(index_methods(&store, &t).await, expected);
     store.delete_tenant(t.id).await.expect("cleanup");
+}
+
+/// Counts of every task of `t` by status and priority, and overdue as of
+/// `now`, scanned from its tasks table: [total, s0..s3, p0..p3, overdue].
+async fn scanned(store: &PgStore, t: &Tenant, now: chrono::DateTime<chrono::Utc>) -> Vec<u64> {
+    let schema = tenant_schema_name(t);
+    let row: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT ARRAY[count(*), count(*) FILTER (WHERE status = 0), count(*) FILTER (WHERE status = 1), \
+         count(*) FILTER (WHERE status = 2), count(*) FILTER (WHERE status = 3), \
+         count(*) FILTER (WHERE priority = 0), count(*) FILTER (WHERE priority = 1), \
+         count(*) FILTER (WHERE priority = 2), count(*) FILTER (WHERE priority = 3), \
+         count(*) FILTER (WHERE status <> 3 AND due_date < $1)] FROM \"{schema}\".tasks"
+    )))
+    .bind(now)
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("scan");
+    row.into_iter().map(|n| n as u64).collect()
+}
+
+fn flat(c: &saas_core::projects::TaskCounts) -> Vec<u64> {
+    let mut v = vec![c.total];
+    v.extend(c.by_status);
+    v.extend(c.by_priority);
+    v.push(c.overdue);
+    v
+}
+
+/// Version 4 tallies the tasks a schema already holds, including those
+/// written while no trigger kept the tally; the triggers keep it from then
+/// on; deleting the tenant deletes its tally rows.
+#[tokio::test]
+async fn version_4_tallies_the_existing_tasks() {
+    use saas_core::projects::{Scope, TaskQuery};
+    use saas_core::store::PageRequest;
+    if !common::reachable().await {
+        return;
+    }
+    common::ensure_database(DB).await;
+    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB))).await else {
+        return;
+    };
+    let (t, admin) = common::tenant(&store).await;
+    let schema = tenant_schema_name(&t);
+    undo_v4(&store, &t).await;
+    exec(
+        &store,
+        format!(
+            "UPDATE saas_shared.tenant_schemas SET version = 3 WHERE schema_name = '{schema}'; \
+             INSERT INTO \"{schema}\".projects (name, description, status, owner_id, created_at, updated_at) \
+             VALUES ('p', '', 0, {a}, now(), now()), ('q', '', 0, {a}, now(), now()); \
+             INSERT INTO \"{schema}\".tasks (project_id, title, description, status, priority, \
+                 assigned_to, created_by, due_date, completed_at, created_at, updated_at) \
+             SELECT (SELECT min(id) FROM \"{schema}\".projects) + i % 2, 't' || i, '', \
+                 (i % 4)::smallint, ((i / 4) % 4)::smallint, \
+                 CASE WHEN i % 3 = 0 THEN NULL ELSE {a} END, {a}, \
+                 CASE WHEN i % 5 = 0 THEN NULL ELSE now() + (i - 150) * interval '1 hour' END, \
+                 NULL, now(), now() \
+             FROM generate_series(1, 300) AS i",
+            a = admin.id.0
+        ),
+    )
+    .await;
+    let now = common::now();
+    let all = TaskQuery::new(Scope::All);
+    // Not migrated yet (no tally rows, no triggers): still counted exactly,
+    // from the tasks.
+    {
+        let behind = store.open(&t).await.expect("open at version 3");
+        let counted = behind.task_counts(&all, now).await.expect("counts");
+        assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+        assert_eq!(counted.total, 300);
+        let listed = behind
+            .list_tasks(&all, PageRequest::first())
+            .await
+            .expect("list");
+        assert_eq!(listed.count, 300);
+    }
+    let report = store.migrate(&|_| {}).await.expect("migrate");
+    assert!(
+        report.failed.iter().all(|(s, _)| s != t.slug.as_str()),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(version(&store, &t).await, LATEST);
+
+    // A store opened after the migration sums the tally.
+    let store = common::store_with(PgConfig::new(common::url_for(DB)))
+        .await
+        .expect("store");
+    let handle = store.open(&t).await.expect("open");
+    let tally_rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass"
+    )))
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("tally rows");
+    assert!(tally_rows > 0, "the migration filled the tally");
+    let counted = handle.task_counts(&all, now).await.expect("counts");
+    assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+    assert_eq!(counted.total, 300);
+    let listed = handle
+        .list_tasks(&all, PageRequest::first())
+        .await
+        .expect("list");
+    assert_eq!(listed.count, 300);
+
+    // Writes through the triggers: a cascading delete of one project.
+    let projects = handle
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("projects");
+    let last = projects.items.first().expect("a project").id;
+    handle.delete_project(last).await.expect("delete");
+    let counted = handle.task_counts(&all, now).await.expect("counts");
+    assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+    assert_eq!(counted.total, 150);
+
+    let oid: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT '\"{schema}\".tasks'::regclass::oid::bigint"
+    )))
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("oid");
+    store.delete_tenant(t.id).await.expect("cleanup");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM saas_shared.task_tally WHERE tasks_oid = $1::bigint::oid",
+    )
+    .bind(oid)
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("tally rows");
+    assert_eq!(left, 0, "the tenant's tally rows went with it");
 }

@@ -3,7 +3,10 @@
 
 mod common;
 
-use saas_core::projects::{NewProjectRecord, ProjectStatus, Scope};
+use saas_core::projects::{
+    NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, Scope, TaskQuery,
+    TaskStatus,
+};
 use saas_core::store::{PageRequest, Store};
 use saas_core::users::UserId;
 use saas_store_postgres::{PgConfig, PgStore, Routing};
@@ -42,6 +45,21 @@ async fn assert_clean(store: &PgStore, slugs: &[&str]) {
         err.as_database_error().and_then(|e| e.code()).as_deref(),
         Some("42P01")
     );
+}
+
+fn task(project: ProjectId, by: UserId) -> NewTaskRecord {
+    NewTaskRecord {
+        project_id: project,
+        title: "t".to_owned(),
+        description: String::new(),
+        status: TaskStatus::Todo,
+        priority: Priority::Medium,
+        assigned_to: None,
+        created_by: by,
+        due_date: None,
+        completed_at: None,
+        created_at: common::now(),
+    }
 }
 
 fn project(name: &str, owner: UserId) -> NewProjectRecord {
@@ -107,6 +125,40 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
         ["beta"]
     );
     assert_clean(&store, &slugs).await;
+
+    // Task counts come from a table shared by every tenant schema of the
+    // database: on one connection, alternating tenants, each sees its own.
+    let pa = a
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("a reads")
+        .items[0]
+        .id;
+    let pb = seen.items[0].id;
+    a.create_task(&task(pa, admin_a.id), None)
+        .await
+        .expect("a writes a task");
+    for _ in 0..2 {
+        b.create_task(&task(pb, admin_b.id), None)
+            .await
+            .expect("b writes a task");
+    }
+    for _ in 0..2 {
+        for (handle, expected) in [(&a, 1), (&b, 2)] {
+            let all = TaskQuery::new(Scope::All);
+            let counts = handle
+                .task_counts(&all, common::now())
+                .await
+                .expect("counts");
+            assert_eq!(counts.total, expected);
+            let listed = handle
+                .list_tasks(&all, PageRequest::first())
+                .await
+                .expect("list");
+            assert_eq!(listed.count, expected);
+            assert_clean(&store, &slugs).await;
+        }
+    }
 
     // A failed unit of work (a conflict inside a transaction) leaves nothing either.
     let dup = common::new_user("admin", saas_core::users::Role::Admin);

@@ -114,6 +114,57 @@ pub(crate) const TENANT: &[&str] = &[
     // completion time.
     "CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
     CREATE INDEX tasks_done_by_completion ON tasks(completed_at) WHERE status = 3;",
+    // 3: what large tenants need. The list's default order and the
+    // dashboard's "recently changed" are index walks instead of a sort of
+    // every task. Overdue tasks are counted from a partial index covering
+    // the scope and assignee filters (status too: SQLite only reads an
+    // index alone when it holds every column the query names). Counts by status and priority come
+    // from `task_tally`: per project, assignee (0 for none), status and
+    // priority, the number of tasks, kept exact by the triggers below in
+    // the transaction of every task write (and of cascading project
+    // deletes); rows at zero are removed, so it never outgrows the tasks.
+    "CREATE INDEX tasks_by_created ON tasks(created_at DESC, id);
+    CREATE INDEX tasks_by_updated ON tasks(updated_at DESC, id);
+    CREATE INDEX tasks_open_by_due ON tasks(due_date, project_id, assigned_to, status) WHERE status <> 3;
+    CREATE TABLE task_tally (
+        project_id INTEGER NOT NULL,
+        assignee INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (project_id, assignee, status, priority)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX task_tally_by_assignee ON task_tally(assignee);
+    CREATE TRIGGER task_tally_insert AFTER INSERT ON tasks BEGIN
+        INSERT INTO task_tally (project_id, assignee, status, priority, n)
+        VALUES (NEW.project_id, coalesce(NEW.assigned_to, 0), NEW.status, NEW.priority, 1)
+        ON CONFLICT (project_id, assignee, status, priority) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER task_tally_delete AFTER DELETE ON tasks BEGIN
+        UPDATE task_tally SET n = n - 1
+        WHERE project_id = OLD.project_id AND assignee = coalesce(OLD.assigned_to, 0)
+            AND status = OLD.status AND priority = OLD.priority;
+        DELETE FROM task_tally
+        WHERE project_id = OLD.project_id AND assignee = coalesce(OLD.assigned_to, 0)
+            AND status = OLD.status AND priority = OLD.priority AND n = 0;
+    END;
+    CREATE TRIGGER task_tally_update AFTER UPDATE OF project_id, assigned_to, status, priority ON tasks
+    WHEN OLD.project_id IS NOT NEW.project_id OR OLD.assigned_to IS NOT NEW.assigned_to
+        OR OLD.status IS NOT NEW.status OR OLD.priority IS NOT NEW.priority
+    BEGIN
+        UPDATE task_tally SET n = n - 1
+        WHERE project_id = OLD.project_id AND assignee = coalesce(OLD.assigned_to, 0)
+            AND status = OLD.status AND priority = OLD.priority;
+        DELETE FROM task_tally
+        WHERE project_id = OLD.project_id AND assignee = coalesce(OLD.assigned_to, 0)
+            AND status = OLD.status AND priority = OLD.priority AND n = 0;
+        INSERT INTO task_tally (project_id, assignee, status, priority, n)
+        VALUES (NEW.project_id, coalesce(NEW.assigned_to, 0), NEW.status, NEW.priority, 1)
+        ON CONFLICT (project_id, assignee, status, priority) DO UPDATE SET n = n + 1;
+    END;
+    INSERT INTO task_tally (project_id, assignee, status, priority, n)
+    SELECT project_id, coalesce(assigned_to, 0), status, priority, count(*)
+    FROM tasks WHERE true GROUP BY 1, 2, 3, 4;",
 ];
 
 /// Steps of the job queue's schema (`jobs.sqlite`, see [`crate::SqliteQueue`]).

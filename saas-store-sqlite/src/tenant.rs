@@ -408,6 +408,86 @@ fn task_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
     }
 }
 
+/// Whether `query` filters only on what `task_tally` keys (scope, project,
+/// assignee, status, priority), so its counts can be summed from there.
+fn tally_serves(query: &TaskQuery) -> bool {
+    query.search.is_none()
+        && query.overdue_at.is_none()
+        && query.due_from.is_none()
+        && query.due_until.is_none()
+}
+
+/// The WHERE condition of a [`tally_serves`] `query` on `task_tally`
+/// aliased `c`, and its parameters: the same tasks as [`task_filter`].
+fn tally_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
+    let mut conds: Vec<&str> = Vec::new();
+    if let Scope::InvolvedIn(user) = query.scope {
+        conds.push(
+            "c.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = ? \
+             UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = ?)",
+        );
+        params.push(Value::Integer(user.0));
+        params.push(Value::Integer(user.0));
+    }
+    if let Some(project) = query.project {
+        conds.push("c.project_id = ?");
+        params.push(Value::Integer(project.0));
+    }
+    if let Some(status) = query.status {
+        conds.push("c.status = ?");
+        params.push(Value::Integer(status.rank()));
+    }
+    if let Some(priority) = query.priority {
+        conds.push("c.priority = ?");
+        params.push(Value::Integer(priority.rank()));
+    }
+    if let Some(user) = query.assigned_to {
+        // Unassigned tasks are tallied under 0, which is no user's id.
+        conds.push("c.assignee = ?");
+        params.push(Value::Integer(user.0));
+    }
+    if conds.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+/// How many tasks match `query`: summed from `task_tally` when it serves
+/// the query, else counted.
+fn count_tasks(conn: &Connection, query: &TaskQuery) -> rusqlite::Result<u64> {
+    let mut params = Vec::new();
+    let sql = if tally_serves(query) {
+        let filter = tally_filter(query, &mut params);
+        format!("SELECT coalesce(sum(c.n), 0) FROM task_tally c WHERE {filter}")
+    } else {
+        let filter = task_filter(query, &mut params);
+        format!("SELECT count(*) FROM tasks t WHERE {filter}")
+    };
+    count(conn, &sql, rusqlite::params_from_iter(params.iter()))
+}
+
+/// One page of tasks matching `query`, in its order. The LIMIT is written
+/// into the SQL (a page size is 1..=100, so at most 100 statements): SQLite
+/// plans with a bound LIMIT's value, so binding a new one would expire the
+/// cached statement and re-prepare it on every run.
+fn task_page(
+    conn: &Connection,
+    query: &TaskQuery,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Vec<Task>> {
+    let mut params = Vec::new();
+    let filter = task_filter(query, &mut params);
+    let order = task_order(query);
+    params.push(Value::Integer(offset));
+    conn.prepare_cached(&format!(
+        "{TASK_SELECT} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET ?"
+    ))?
+    .query_map(rusqlite::params_from_iter(params.iter()), task_row)?
+    .collect()
+}
+
 /// ORDER BY for `query`: the field (ranks for status and priority, bytes for
 /// titles), NULL due dates last either way, ties by id ascending.
 fn task_order(query: &TaskQuery) -> String {
@@ -432,6 +512,78 @@ fn page_bounds(page: PageRequest) -> R<(i64, i64)> {
         to_i64(page.page_size(), "page size")?,
         to_i64(page.offset(), "page offset")?,
     ))
+}
+
+/// [`TenantStore::task_counts`] of a [`tally_serves`] query: by status and
+/// priority from `task_tally`, overdue from the partial index of open tasks
+/// by due date.
+fn tallied_counts(
+    conn: &Connection,
+    query: &TaskQuery,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<TaskCounts> {
+    let mut counts = TaskCounts::default();
+    let mut params = Vec::new();
+    let filter = tally_filter(query, &mut params);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT c.status, c.priority, sum(c.n) FROM task_tally c WHERE {filter} \
+         GROUP BY c.status, c.priority"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+        Ok((
+            codec::ranked(r, 0, TaskStatus::from_rank)?,
+            codec::ranked(r, 1, Priority::from_rank)?,
+            to_u64(r.get(2)?),
+        ))
+    })?;
+    for row in rows {
+        let (status, priority, n) = row?;
+        counts.total += n;
+        counts.by_status[status as usize] += n;
+        counts.by_priority[priority as usize] += n;
+    }
+    let mut overdue = query.clone();
+    overdue.overdue_at = Some(now);
+    let mut params = Vec::new();
+    let filter = task_filter(&overdue, &mut params);
+    counts.overdue = count(
+        conn,
+        &format!("SELECT count(*) FROM tasks t INDEXED BY tasks_open_by_due WHERE {filter}"),
+        rusqlite::params_from_iter(params.iter()),
+    )?;
+    Ok(counts)
+}
+
+/// [`TenantStore::task_counts`] of any query, from the tasks themselves.
+fn scanned_counts(
+    conn: &Connection,
+    query: &TaskQuery,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<TaskCounts> {
+    let mut params = vec![Value::Integer(codec::micros(now))];
+    let filter = task_filter(query, &mut params);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT t.status, t.priority, count(*), \
+         sum(CASE WHEN t.status <> 3 AND t.due_date < ? THEN 1 ELSE 0 END) \
+         FROM tasks t WHERE {filter} GROUP BY t.status, t.priority"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+        Ok((
+            codec::ranked(r, 0, TaskStatus::from_rank)?,
+            codec::ranked(r, 1, Priority::from_rank)?,
+            to_u64(r.get(2)?),
+            to_u64(r.get(3)?),
+        ))
+    })?;
+    let mut counts = TaskCounts::default();
+    for row in rows {
+        let (status, priority, n, overdue) = row?;
+        counts.total += n;
+        counts.by_status[status as usize] += n;
+        counts.by_priority[priority as usize] += n;
+        counts.overdue += overdue;
+    }
+    Ok(counts)
 }
 
 fn require_assignee(conn: &Connection, assignee: Option<UserId>) -> R<()> {
@@ -855,28 +1007,22 @@ impl TenantStore for SqliteTenant {
         let (limit, offset) = page_bounds(page)?;
         let query = query.clone();
         self.read(move |conn| {
-            let mut params = Vec::new();
-            let filter = task_filter(&query, &mut params);
-            let order = task_order(&query);
             let tx = conn.transaction()?;
-            let total = to_u64(
-                tx.prepare_cached(&format!("SELECT count(*) FROM tasks t WHERE {filter}"))?
-                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?,
-            );
-            params.push(Value::Integer(limit));
-            params.push(Value::Integer(offset));
-            let items = tx
-                .prepare_cached(&format!(
-                    "{TASK_SELECT} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
-                ))?
-                .query_map(rusqlite::params_from_iter(params.iter()), task_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = count_tasks(&tx, &query)?;
+            let items = task_page(&tx, &query, limit, offset)?;
             Ok(Page {
                 count: total,
                 items,
             })
         })
         .await
+    }
+
+    async fn task_page(&self, query: &TaskQuery, page: PageRequest) -> Result<Vec<Task>> {
+        let (limit, offset) = page_bounds(page)?;
+        let query = query.clone();
+        self.read(move |conn| Ok(task_page(conn, &query, limit, offset)?))
+            .await
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
@@ -925,30 +1071,12 @@ impl TenantStore for SqliteTenant {
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut params = vec![Value::Integer(codec::micros(now))];
-            let filter = task_filter(&query, &mut params);
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT t.status, t.priority, count(*), \
-                 sum(CASE WHEN t.status <> 3 AND t.due_date < ? THEN 1 ELSE 0 END) \
-                 FROM tasks t WHERE {filter} GROUP BY t.status, t.priority"
-            ))?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                Ok((
-                    codec::ranked(r, 0, TaskStatus::from_rank)?,
-                    codec::ranked(r, 1, Priority::from_rank)?,
-                    to_u64(r.get(2)?),
-                    to_u64(r.get(3)?),
-                ))
-            })?;
-            let mut counts = TaskCounts::default();
-            for row in rows {
-                let (status, priority, n, overdue) = row?;
-                counts.total += n;
-                counts.by_status[status as usize] += n;
-                counts.by_priority[priority as usize] += n;
-                counts.overdue += overdue;
+            let tx = conn.transaction()?;
+            if tally_serves(&query) {
+                Ok(tallied_counts(&tx, &query, now)?)
+            } else {
+                Ok(scanned_counts(&tx, &query, now)?)
             }
-            Ok(counts)
         })
         .await
     }

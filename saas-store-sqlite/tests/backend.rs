@@ -451,8 +451,22 @@ async fn files_are_created_at_the_newest_schema_version() {
 
 /// Makes a tenant file look as written by the release before the last
 /// migration step.
+/// Undoes schema version 3 (its indexes, the task tally and its triggers)
+/// and sets the file back to `version` 2.
+fn downgrade_to_2(conn: &Connection) {
+    conn.execute_batch(
+        "DROP TRIGGER task_tally_insert; DROP TRIGGER task_tally_delete; DROP TRIGGER task_tally_update;
+         DROP TABLE task_tally;
+         DROP INDEX tasks_by_created; DROP INDEX tasks_by_updated; DROP INDEX tasks_open_by_due;
+         PRAGMA user_version = 2;",
+    )
+    .expect("downgrade to 2");
+}
+
+/// Sets the file back to version 1, undoing the later versions.
 fn downgrade(path: &std::path::Path) {
     let conn = Connection::open(path).expect("open");
+    downgrade_to_2(&conn);
     conn.execute_batch(
         "DROP INDEX refresh_tokens_by_expiry; DROP INDEX tasks_done_by_completion; PRAGMA user_version = 1;",
     )
@@ -552,6 +566,91 @@ async fn opening_a_tenant_migrates_its_file() {
     assert_eq!(handle.count_users().await.expect("count"), 1);
     assert_eq!(user_version(&file), TENANT_SCHEMA_VERSION);
     assert!(has_index(&file, "refresh_tokens_by_expiry"));
+}
+
+/// Version 3 tallies the tasks a file already holds, including those
+/// written while no trigger kept the tally, and keeps it from then on.
+#[tokio::test]
+async fn migrating_to_version_3_tallies_the_existing_tasks() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (tenant, admin) = {
+        let store = saas_store_sqlite::SqliteStore::open(dir.path()).expect("store");
+        store
+            .create_tenant(&new_tenant(), &admin_record())
+            .await
+            .expect("create")
+    };
+    let file = tenant_file(dir.path(), &tenant.slug);
+    let conn = Connection::open(&file).expect("open");
+    downgrade_to_2(&conn);
+    conn.execute_batch(&format!(
+        "INSERT INTO projects (name, description, status, owner_id, created_at, updated_at)
+         VALUES ('p', '', 0, {admin}, 0, 0), ('q', '', 0, {admin}, 0, 0);
+         WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 300)
+         INSERT INTO tasks (project_id, title, description, status, priority, assigned_to,
+             created_by, due_date, completed_at, created_at, updated_at)
+         SELECT 1 + n % 2, 't' || n, '', n % 4, (n / 4) % 4,
+             CASE WHEN n % 3 = 0 THEN NULL ELSE {admin} END, {admin},
+             CASE WHEN n % 5 = 0 THEN NULL ELSE n END, NULL, n, n FROM i;",
+        admin = admin.id.0
+    ))
+    .expect("tasks written at version 2");
+    drop(conn);
+
+    let store = saas_store_sqlite::SqliteStore::open(dir.path()).expect("store");
+    let t = store.open(&tenant).await.expect("open migrates");
+    assert_eq!(user_version(&file), TENANT_SCHEMA_VERSION);
+    assert!(has_index(&file, "tasks_by_updated"));
+    let now = chrono::DateTime::from_timestamp_micros(150).expect("time");
+    let check = |label: &'static str| {
+        let t = Arc::clone(&t);
+        let file = file.clone();
+        async move {
+            let mut q = saas_core::projects::TaskQuery::new(Scope::All);
+            // Counted by the store (from the tally) and by a scan of the file.
+            let tallied = t.task_counts(&q, now).await.expect("tallied");
+            let listed = t.list_tasks(&q, PageRequest::first()).await.expect("list");
+            assert_eq!(listed.count, tallied.total, "{label}");
+            let conn = Connection::open(&file).expect("open");
+            let scanned: Vec<i64> = conn
+                .prepare(
+                    "SELECT count(*), sum(status = 0), sum(status = 1), sum(status = 2), \
+                     sum(status = 3), sum(priority = 0), sum(priority = 1), sum(priority = 2), \
+                     sum(priority = 3), sum(status <> 3 AND due_date < 150) FROM tasks",
+                )
+                .expect("prepare")
+                .query_row([], |r| (0..10).map(|i| r.get::<_, i64>(i)).collect())
+                .expect("scan");
+            let got = [
+                tallied.total,
+                tallied.by_status[0],
+                tallied.by_status[1],
+                tallied.by_status[2],
+                tallied.by_status[3],
+                tallied.by_priority[0],
+                tallied.by_priority[1],
+                tallied.by_priority[2],
+                tallied.by_priority[3],
+                tallied.overdue,
+            ];
+            let want: Vec<u64> = scanned.iter().map(|n| *n as u64).collect();
+            assert_eq!(got.to_vec(), want, "{label}");
+            let in_p: i64 = conn
+                .query_row("SELECT count(*) FROM tasks WHERE project_id = 1", [], |r| {
+                    r.get(0)
+                })
+                .expect("scan p");
+            q.project = Some(saas_core::projects::ProjectId(1));
+            let one = t.task_counts(&q, now).await.expect("one project");
+            assert_eq!(one.total, in_p as u64, "{label}");
+        }
+    };
+    check("after the migration").await;
+    // From now on the triggers keep it.
+    t.delete_project(saas_core::projects::ProjectId(2))
+        .await
+        .expect("delete q");
+    check("after a cascading delete").await;
 }
 
 #[tokio::test]

@@ -123,6 +123,7 @@ macro_rules! conformance_tests {
                 concurrent_registrations_conflict_cleanly,
                 // races and stale handles
                 concurrent_member_changes_are_idempotent,
+                concurrent_task_writes_keep_counts_exact,
                 deleting_a_project_during_task_creates_leaves_no_orphans,
                 stale_handles_of_a_deleted_tenant_write_nothing,
                 removing_another_tenants_domain_changes_nothing,

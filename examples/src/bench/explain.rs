@@ -41,21 +41,49 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
         Backend::Postgres => "true",
         Backend::Sqlite => "1 = 1",
     };
-    let counts = |filter: &str| match backend {
+    // Task counts of a query the tally serves: by status and priority from
+    // the tally rows matching `tally`, overdue from the open tasks matching
+    // `filter`.
+    let counts = |tally: &str, filter: &str| match backend {
         Backend::Postgres => format!(
-            "SELECT count(*) AS total, \
-             count(*) FILTER (WHERE t.status = 0) AS s0, count(*) FILTER (WHERE t.status = 1) AS s1, \
-             count(*) FILTER (WHERE t.status = 2) AS s2, count(*) FILTER (WHERE t.status = 3) AS s3, \
-             count(*) FILTER (WHERE t.priority = 0) AS p0, count(*) FILTER (WHERE t.priority = 1) AS p1, \
-             count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
-             count(*) FILTER (WHERE t.status <> 3 AND t.due_date < {{now}}) AS overdue \
-             FROM {{s}}tasks t WHERE true{filter}"
+            "SELECT coalesce(sum(c.n), 0)::bigint AS total, \
+             coalesce(sum(c.n) FILTER (WHERE c.status = 0), 0)::bigint AS s0, \
+             coalesce(sum(c.n) FILTER (WHERE c.status = 1), 0)::bigint AS s1, \
+             coalesce(sum(c.n) FILTER (WHERE c.status = 2), 0)::bigint AS s2, \
+             coalesce(sum(c.n) FILTER (WHERE c.status = 3), 0)::bigint AS s3, \
+             coalesce(sum(c.n) FILTER (WHERE c.priority = 0), 0)::bigint AS p0, \
+             coalesce(sum(c.n) FILTER (WHERE c.priority = 1), 0)::bigint AS p1, \
+             coalesce(sum(c.n) FILTER (WHERE c.priority = 2), 0)::bigint AS p2, \
+             coalesce(sum(c.n) FILTER (WHERE c.priority = 3), 0)::bigint AS p3, \
+             (SELECT count(*) FROM {{s}}tasks t WHERE true{filter} \
+             AND t.status <> 3 AND t.due_date < {{now}}) AS overdue \
+             FROM saas_shared.task_tally c WHERE c.tasks_oid = '{{s}}tasks'::regclass{tally}"
         ),
         Backend::Sqlite => format!(
-            "SELECT t.status, t.priority, count(*), \
-             sum(CASE WHEN t.status <> 3 AND t.due_date < {{now}} THEN 1 ELSE 0 END) \
-             FROM tasks t WHERE 1 = 1{filter} GROUP BY t.status, t.priority"
+            "SELECT c.status, c.priority, sum(c.n) FROM task_tally c WHERE 1 = 1{tally} \
+             GROUP BY c.status, c.priority; \
+             SELECT count(*) FROM tasks t INDEXED BY tasks_open_by_due WHERE 1 = 1{filter} \
+             AND (t.status <> 3 AND t.due_date < {{now}})"
         ),
+    };
+    let tally_count = |tally: &str| match backend {
+        Backend::Postgres => format!(
+            "SELECT coalesce(sum(c.n), 0)::bigint FROM saas_shared.task_tally c \
+             WHERE c.tasks_oid = '{{s}}tasks'::regclass{tally}"
+        ),
+        Backend::Sqlite => {
+            format!("SELECT coalesce(sum(c.n), 0) FROM task_tally c WHERE 1 = 1{tally}")
+        }
+    };
+    let tally_involved = match backend {
+        Backend::Postgres => {
+            " AND c.project_id IN (SELECT id FROM {s}projects WHERE owner_id = {m} \
+             UNION SELECT project_id FROM {s}project_members WHERE user_id = {m})"
+        }
+        Backend::Sqlite => {
+            " AND c.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = {m} \
+             UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = {m})"
+        }
     };
     let project_counts = match backend {
         Backend::Postgres => {
@@ -76,10 +104,7 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
     };
     vec![
         ("auth: user by id (every request)", user),
-        (
-            "list (admin): count",
-            format!("SELECT count(*) FROM {{s}}tasks t WHERE {all}"),
-        ),
+        ("list (admin): count", tally_count("")),
         (
             "list (admin): first page, newest first",
             format!(
@@ -87,10 +112,7 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
                  ORDER BY t.created_at DESC, t.id ASC LIMIT 20 OFFSET 0"
             ),
         ),
-        (
-            "list (member): count",
-            format!("SELECT count(*) FROM {{s}}tasks t WHERE {all} AND {involved}"),
-        ),
+        ("list (member): count", tally_count(tally_involved)),
         (
             "list (member): first page",
             format!(
@@ -100,22 +122,29 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
         ),
         (
             "statistics: task counts of the project",
-            counts(" AND t.project_id = {p}"),
+            counts(" AND c.project_id = {p}", " AND t.project_id = {p}"),
         ),
         ("dashboard (admin): project counts", project_counts),
-        ("dashboard (admin): task counts, all", counts("")),
+        ("dashboard (admin): task counts, all", counts("", "")),
         (
             "dashboard (admin): task counts, assigned to me",
-            counts(" AND t.assigned_to = {u}"),
+            counts(" AND c.assignee = {u}", " AND t.assigned_to = {u}"),
         ),
         (
-            "dashboard (admin): recent tasks count",
-            format!("SELECT count(*) FROM {{s}}tasks t WHERE {all}"),
+            "dashboard (member): task counts, visible",
+            counts(tally_involved, &format!(" AND {involved}")),
         ),
         (
             "dashboard (admin): five most recently changed",
             format!(
                 "SELECT {TASK_COLS} FROM {{s}}tasks t{joins} WHERE {all} \
+                 ORDER BY t.updated_at DESC, t.id ASC LIMIT 5 OFFSET 0"
+            ),
+        ),
+        (
+            "dashboard (member): five most recently changed",
+            format!(
+                "SELECT {TASK_COLS} FROM {{s}}tasks t{joins} WHERE {all} AND {involved} \
                  ORDER BY t.updated_at DESC, t.id ASC LIMIT 5 OFFSET 0"
             ),
         ),
@@ -169,6 +198,28 @@ fn reprepares(conn: &rusqlite::Connection) -> Res<Value> {
     Ok(Value::Object(counts))
 }
 
+/// `EXPLAIN QUERY PLAN` of one SQLite statement, indented by depth.
+fn sqlite_plan(conn: &rusqlite::Connection, sql: &str) -> Res<String> {
+    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = plan
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut depth: std::collections::HashMap<i64, usize> = Default::default();
+    let mut text = String::new();
+    for (id, parent, detail) in rows {
+        let d = depth.get(&parent).map_or(0, |d| d + 1);
+        depth.insert(id, d);
+        text.push_str(&format!("{}{detail}\n", "  ".repeat(d)));
+    }
+    Ok(text)
+}
+
 /// The plans (printed to stderr) and median timings of each statement.
 pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
     let mut out = serde_json::Map::new();
@@ -210,32 +261,24 @@ pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
                     let mut out = serde_json::Map::new();
                     for (name, template) in statements(Backend::Sqlite) {
                         let sql = fill(&template, "", &s, &now);
-                        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                        let rows = plan
-                            .query_map([], |r| {
-                                Ok((
-                                    r.get::<_, i64>(0)?,
-                                    r.get::<_, i64>(1)?,
-                                    r.get::<_, String>(3)?,
-                                ))
-                            })?
-                            .collect::<rusqlite::Result<Vec<_>>>()?;
-                        let mut depth: std::collections::HashMap<i64, usize> = Default::default();
+                        // Some entries are two statements run one after the
+                        // other (as the store does): plans of each, time of both.
+                        let parts: Vec<&str> = sql.split("; ").collect();
                         let mut text = String::new();
-                        for (id, parent, detail) in rows {
-                            let d = depth.get(&parent).map_or(0, |d| d + 1);
-                            depth.insert(id, d);
-                            text.push_str(&format!("{}{detail}\n", "  ".repeat(d)));
+                        for part in &parts {
+                            text.push_str(&sqlite_plan(&conn, part)?);
                         }
-                        let mut stmt = conn.prepare(&sql)?;
-                        let cols = stmt.column_count();
                         let mut times = Vec::new();
                         for _ in 0..7 {
                             let t0 = Instant::now();
-                            let mut rows = stmt.query([])?;
-                            while let Some(r) = rows.next()? {
-                                for c in 0..cols {
-                                    let _ = r.get_ref(c)?;
+                            for part in &parts {
+                                let mut stmt = conn.prepare_cached(part)?;
+                                let cols = stmt.column_count();
+                                let mut rows = stmt.query([])?;
+                                while let Some(r) = rows.next()? {
+                                    for c in 0..cols {
+                                        let _ = r.get_ref(c)?;
+                                    }
                                 }
                             }
                             times.push(t0.elapsed().as_secs_f64() * 1000.0);

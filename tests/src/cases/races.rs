@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
+use chrono::Duration;
 use saas_core::error::{Entity, Error};
-use saas_core::projects::{Scope, TaskOrderField, TaskOrdering, TaskQuery};
+use saas_core::projects::{
+    Priority, Scope, Task, TaskCounts, TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
+};
+use saas_core::session::TaskPatch;
 use saas_core::tenancy::Hostname;
-use saas_core::users::Role;
+use saas_core::users::{Role, UserId};
 
 use crate::Fixture;
-use crate::harness::{World, domain_for, new_project, new_task, registration, saas};
+use crate::harness::{World, all, domain_for, new_project, new_task, registration, saas};
 
 /// Concurrent adds of one member are all fine and leave one membership;
 /// concurrent removes likewise leave none.
@@ -198,4 +202,158 @@ pub async fn removing_another_tenants_domain_changes_nothing(f: &dyn Fixture) {
     }
     assert_eq!(f.store().domains(a.tenant.id).await.unwrap().len(), 1);
     let _ = Arc::new(());
+}
+
+/// Counts of `tasks` matching `q` as of `now`, by the reference predicate.
+fn reference_counts(
+    tasks: &[Task],
+    q: &TaskQuery,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TaskCounts {
+    let mut c = TaskCounts::default();
+    for t in tasks.iter().filter(|t| q.matches(t)) {
+        c.total += 1;
+        c.by_status[t.status as usize] += 1;
+        c.by_priority[t.priority as usize] += 1;
+        if t.is_overdue(now) {
+            c.overdue += 1;
+        }
+    }
+    c
+}
+
+/// Many concurrent task creates, updates (status, priority, assignee) and
+/// deletes, and a project deleted meanwhile, leave every count the store
+/// reports (whatever it keeps them in) equal to the tasks that are left.
+pub async fn concurrent_task_writes_keep_counts_exact(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let w = World::register(&saas, Some("enterprise")).await;
+    let admin = w.owner_session().await;
+    let m1 = w.seed_user(Role::Member, "m1").await;
+    let m2 = w.seed_user(Role::Member, "m2").await;
+    let mut projects = Vec::new();
+    for name in ["p1", "p2", "doomed"] {
+        let p = admin.create_project(new_project(name)).await.unwrap();
+        admin.add_member(p.id, m1.id).await.unwrap();
+        if name != "p2" {
+            admin.add_member(p.id, m2.id).await.unwrap();
+        }
+        projects.push(p.id);
+    }
+    let now = saas.now();
+    let assignees = [None, Some(admin.me().id), Some(m1.id), Some(m2.id)];
+    let project_of = |i: usize| {
+        if i % 5 == 4 {
+            projects[0]
+        } else {
+            projects[i % 3]
+        }
+    };
+    // Assignees that every one of those projects involves.
+    let assignee_of = |i: usize, p| {
+        let a: Option<UserId> = assignees[i % 4];
+        if p == projects[1] && a == Some(m2.id) {
+            None
+        } else {
+            a
+        }
+    };
+    let mut seeded = Vec::new();
+    for i in 0..48 {
+        let p = project_of(i);
+        let mut t = new_task(p, &format!("seed{i}"));
+        t.status = Some(TaskStatus::ALL[i % 4]);
+        t.priority = Some(Priority::ALL[(i / 4) % 4]);
+        t.assigned_to_id = assignee_of(i, p);
+        t.due_date = (i % 3 != 0).then(|| now + Duration::days(i as i64 % 7 - 3));
+        seeded.push(admin.create_task(t).await.unwrap());
+    }
+    let mut handles = Vec::new();
+    for i in 0..96usize {
+        let s = admin.clone();
+        let target = seeded[(i * 7) % seeded.len()].clone();
+        let p = project_of(i + 1);
+        let new_assignee = assignee_of(i + 2, target.project_id);
+        handles.push(tokio::spawn(async move {
+            let r = match i % 4 {
+                0 => {
+                    let mut t = new_task(p, &format!("new{i}"));
+                    t.status = Some(TaskStatus::ALL[(i / 4) % 4]);
+                    t.priority = Some(Priority::ALL[i % 4]);
+                    t.due_date = (i % 2 == 0).then(|| now - Duration::days(1));
+                    s.create_task(t).await.map(|_| ())
+                }
+                1 | 2 => s
+                    .update_task(
+                        target.id,
+                        TaskPatch {
+                            status: Some(TaskStatus::ALL[(i / 2) % 4]),
+                            priority: Some(Priority::ALL[(i / 3) % 4]),
+                            assigned_to_id: Some(new_assignee),
+                            ..TaskPatch::default()
+                        },
+                    )
+                    .await
+                    .map(|_| ()),
+                _ => s.delete_task(target.id).await,
+            };
+            match r {
+                Ok(())
+                | Err(Error::NotFound {
+                    entity: Entity::Task | Entity::Project,
+                }) => {}
+                Err(Error::Invalid { fields }) if fields.contains_key("project") => {}
+                Err(e) => panic!("unexpected error: {e:?}"),
+            }
+        }));
+        if i == 48 {
+            let s = admin.clone();
+            let doomed = projects[2];
+            handles.push(tokio::spawn(async move {
+                s.delete_project(doomed).await.expect("the delete succeeds");
+            }));
+        }
+    }
+    for h in handles {
+        h.await.expect("no panic");
+    }
+    let tasks = w.snapshot().await.tasks;
+    assert!(tasks.iter().all(|t| t.project_id != projects[2]));
+    let store = w.store().await;
+    let mut queries = vec![
+        TaskQuery::new(Scope::All),
+        TaskQuery::new(Scope::InvolvedIn(m2.id)),
+    ];
+    for p in &projects {
+        let mut q = TaskQuery::new(Scope::All);
+        q.project = Some(*p);
+        queries.push(q);
+    }
+    for a in [admin.me().id, m1.id, m2.id] {
+        let mut q = TaskQuery::new(Scope::All);
+        q.assigned_to = Some(a);
+        queries.push(q);
+        let mut q = TaskQuery::new(Scope::InvolvedIn(m2.id));
+        q.assigned_to = Some(a);
+        queries.push(q);
+    }
+    let mut q = TaskQuery::new(Scope::All);
+    q.status = Some(TaskStatus::Done);
+    q.priority = Some(Priority::High);
+    queries.push(q);
+    let mut q = TaskQuery::new(Scope::All);
+    q.due_until = Some(now + Duration::days(365));
+    queries.push(q);
+    let involved_m2 = |t: &&Task| t.project_id != projects[1];
+    for q in &queries {
+        let visible: Vec<Task> = match q.scope {
+            Scope::All => tasks.clone(),
+            Scope::InvolvedIn(_) => tasks.iter().filter(involved_m2).cloned().collect(),
+        };
+        let expected = reference_counts(&visible, q, now);
+        let counted = store.task_counts(q, now).await.unwrap();
+        assert_eq!(counted, expected, "counts of {q:?}");
+        let listed = store.list_tasks(q, all()).await.unwrap();
+        assert_eq!(listed.count, expected.total, "list count of {q:?}");
+    }
 }
