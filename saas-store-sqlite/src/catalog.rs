@@ -685,6 +685,7 @@ impl Store for SqliteStore {
         // request that only reads. A missing file cannot be opened (no
         // CREATE flag), so it stays missing: not found.
         let owner_path = path.clone();
+        let probe_path = path.clone();
         let checked = db
             .read(move |conn| {
                 if schema::version(conn)? != schema::TENANT_SCHEMA_VERSION {
@@ -708,7 +709,16 @@ impl Store for SqliteStore {
         };
         match opened {
             Ok(()) => {}
-            Err(f) if is_cant_open(&f) => return Err(Error::not_found(Entity::Tenant)),
+            Err(f) if is_cant_open(&f) => {
+                // Missing, or present but not openable now (out of file
+                // descriptors, permissions): only the first is "not found".
+                let exists = blocking(move || Ok(probe_path.exists())).await?;
+                return Err(if exists {
+                    f.into()
+                } else {
+                    Error::not_found(Entity::Tenant)
+                });
+            }
             Err(f) => return Err(f.into()),
         }
         let handle = Arc::new(SqliteTenant::new(tenant.id, db));
