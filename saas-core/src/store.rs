@@ -167,6 +167,20 @@ pub struct MigrationProgress {
     pub total: u64,
     /// The tenant just handled.
     pub slug: String,
+    /// What happened to it.
+    pub outcome: MigrationOutcome,
+}
+
+/// What a fleet migration did to one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationOutcome {
+    /// It was behind and is now current.
+    Migrated,
+    /// It was already current.
+    Current,
+    /// It could not be migrated (the report says why).
+    Failed,
 }
 
 /// Outcome of a fleet migration.

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use saas_core::error::{Entity, Error, Result};
 use saas_core::store::{
-    MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser,
-    TenantStore,
+    MigrationOutcome, MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store,
+    Superuser, TenantStore,
 };
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use saas_core::users::{Email, NewUserRecord, User, Username};
@@ -596,6 +596,7 @@ impl Store for PgStore {
                     done,
                     total,
                     slug: slug_text,
+                    outcome: MigrationOutcome::Failed,
                 });
                 continue;
             };
@@ -608,6 +609,7 @@ impl Store for PgStore {
                         done,
                         total,
                         slug: slug_text,
+                        outcome: MigrationOutcome::Current,
                     });
                 }
                 Some(_) => behind.push((slug, schema, database)),
@@ -621,6 +623,7 @@ impl Store for PgStore {
                         done,
                         total,
                         slug: slug_text,
+                        outcome: MigrationOutcome::Failed,
                     });
                 }
             }
@@ -637,19 +640,27 @@ impl Store for PgStore {
             })
             .buffer_unordered(concurrency);
         while let Some((slug, outcome)) = runs.next().await {
-            match outcome {
-                Ok(true) => report.migrated += 1,
-                Ok(false) => report.current += 1,
+            let outcome = match outcome {
+                Ok(true) => {
+                    report.migrated += 1;
+                    MigrationOutcome::Migrated
+                }
+                Ok(false) => {
+                    report.current += 1;
+                    MigrationOutcome::Current
+                }
                 Err(e) => {
                     tracing::warn!(slug = %slug, error = %chain(&e), "tenant migration failed");
                     report.failed.push((slug.as_str().to_owned(), chain(&e)));
+                    MigrationOutcome::Failed
                 }
-            }
+            };
             done += 1;
             progress(MigrationProgress {
                 done,
                 total,
                 slug: slug.as_str().to_owned(),
+                outcome,
             });
         }
         Ok(report)

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use saas_core::store::{
-    MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser,
-    TenantStore,
+    MigrationOutcome, MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store,
+    Superuser, TenantStore,
 };
 use saas_core::tenancy::{
     Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus,
@@ -823,16 +823,28 @@ impl Store for SqliteStore {
             (slug, outcome)
         };
         let mut record = |slug: String, outcome: std::result::Result<bool, String>| {
-            match outcome {
-                Ok(true) => report.migrated += 1,
-                Ok(false) => report.current += 1,
+            let outcome = match outcome {
+                Ok(true) => {
+                    report.migrated += 1;
+                    MigrationOutcome::Migrated
+                }
+                Ok(false) => {
+                    report.current += 1;
+                    MigrationOutcome::Current
+                }
                 Err(reason) => {
                     tracing::warn!(tenant = %slug, %reason, "tenant migration failed");
                     report.failed.push((slug.clone(), reason));
+                    MigrationOutcome::Failed
                 }
-            }
+            };
             let done = report.migrated + report.current + report.failed.len() as u64;
-            progress(MigrationProgress { done, total, slug });
+            progress(MigrationProgress {
+                done,
+                total,
+                slug,
+                outcome,
+            });
         };
 
         if tokio::runtime::Handle::try_current().is_err() {
