@@ -162,7 +162,7 @@ async fn migrate_skips_failures_and_resumes() {
     set_back(&store, &a, true).await;
     set_back(&store, &c, true).await;
     // Other tests' fleet migrations may run meanwhile on the shared test
-    // database, so count what these two runs did to `a` and `c` only.
+    // database, so look at what these two runs did to `a` and `c` only.
     let ours = Mutex::new(Vec::<String>::new());
     let note = |p: MigrationProgress| {
         if p.outcome == MigrationOutcome::Migrated
@@ -182,11 +182,14 @@ async fn migrate_skips_failures_and_resumes() {
             r.failed
         );
     }
+    // Neither run migrated a tenant the other migrated too. (A third
+    // migrator — another test — may have taken one of them; then these
+    // runs saw it current.)
     let mut ours = ours.into_inner().expect("lock");
+    let before = ours.len();
     ours.sort();
-    let mut expected = vec![a.slug.as_str().to_owned(), c.slug.as_str().to_owned()];
-    expected.sort();
-    assert_eq!(ours, expected, "each of a and c migrated exactly once");
+    ours.dedup();
+    assert_eq!(ours.len(), before, "a tenant was migrated twice: {ours:?}");
     assert_eq!(
         (version(&store, &a).await, version(&store, &c).await),
         (LATEST, LATEST)
