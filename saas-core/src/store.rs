@@ -341,7 +341,8 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Adds a member (idempotent). NotFound (project or user) if either is absent.
     async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project>;
 
-    /// Removes a member (idempotent). NotFound if the project is absent.
+    /// Removes a member (idempotent). NotFound (project, then user) if either
+    /// is absent.
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project>;
 
     /// Projects visible in `scope`, counted by status.

@@ -986,6 +986,25 @@ impl TenantStore for PgTenant {
 
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
+        // As in `add_member`: the project first, then the user.
+        if q(&unit, &self.sql.share_project)
+            .bind(project.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?
+            .is_none()
+        {
+            return Err(Error::not_found(Entity::Project));
+        }
+        if q(&unit, &self.sql.user_by_id)
+            .bind(user.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?
+            .is_none()
+        {
+            return Err(Error::not_found(Entity::User));
+        }
         q(&unit, &self.sql.remove_member)
             .bind(project.0)
             .bind(user.0)

@@ -922,6 +922,7 @@ impl TenantStore for SqliteTenant {
         self.write(move |conn| {
             let tx = immediate(conn)?;
             require_project(&tx, project)?;
+            require_user(&tx, user)?;
             tx.prepare_cached("DELETE FROM memberships WHERE project_id = ?1 AND user_id = ?2")?
                 .execute([project.0, user.0])?;
             let loaded = require_loaded_project(&tx, project)?;

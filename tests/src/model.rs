@@ -326,7 +326,7 @@ impl TenantModel {
         if !ok {
             return Outcome::Forbidden;
         }
-        if add && self.user(user).is_none() {
+        if self.user(user).is_none() {
             return Outcome::NotFound(Entity::User);
         }
         Outcome::Ok

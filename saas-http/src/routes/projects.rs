@@ -164,13 +164,6 @@ pub(crate) async fn remove_member(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MemberIn>,
 ) -> ApiResult<Json<ProjectOut>> {
-    // Removing is idempotent in the core; a user that does not exist at all
-    // is still a mistake the client wants to hear about (after the project's 404).
-    session.project(ProjectId(id)).await?;
-    session
-        .user(UserId(body.user_id))
-        .await
-        .map_err(|e| body_reference(e, Entity::User, "user_id"))?;
     let p = session
         .remove_member(ProjectId(id), UserId(body.user_id))
         .await

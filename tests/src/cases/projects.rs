@@ -382,7 +382,14 @@ pub async fn project_members_are_managed_by_admins_and_involved_managers(f: &dyn
         again.members, removed.members,
         "removing twice is idempotent"
     );
-    admin.remove_member(p.id, UserId(424_242)).await.unwrap();
+    // A user that does not exist at all is reported, and nothing changes.
+    assert_err!(
+        admin.remove_member(p.id, UserId(424_242)).await,
+        Error::NotFound {
+            entity: Entity::User
+        }
+    );
+    assert_eq!(admin.project(p.id).await.unwrap().members, removed.members);
     // A manager who is merely a member manages members too.
     admin
         .add_member(p.id, w.snapshot().await.users[2].id)
