@@ -313,8 +313,8 @@ impl TenantModel {
         }
     }
 
-    /// Expected answer to adding (`add`) or removing a member.
-    pub fn manage_member(&self, actor: UserId, id: ProjectId, user: UserId, add: bool) -> Outcome {
+    /// Expected answer to adding or removing a member (the same rules).
+    pub fn manage_member(&self, actor: UserId, id: ProjectId, user: UserId) -> Outcome {
         let Some(p) = self.visible_project(actor, id) else {
             return Outcome::NotFound(Entity::Project);
         };

@@ -951,7 +951,7 @@ async fn apply(tenants: &mut [Tenant], t: usize, op: &Op) -> Result<Option<UserI
             let tenant = &mut tenants[t];
             let actor = actor_of(&tenant.model, actor);
             let user = user_ref(&tenant.model, user);
-            let expected = tenant.model.manage_member(actor, id, user, add);
+            let expected = tenant.model.manage_member(actor, id, user);
             let s = session(tenant, actor).await?;
             let actual = if add {
                 s.add_member(id, user).await
