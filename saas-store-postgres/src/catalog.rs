@@ -50,9 +50,11 @@ fn provision_sql(tenant: &NewTenant, schema: &str) -> String {
     )
 }
 
-/// Drops a tenant's schema (made by [`schema_name`]), its rows of the
-/// shared task tally (first, while its tasks table still names them) and
-/// its ledger row.
+/// Drops a tenant's schema (made by [`schema_name`]), with its task tally,
+/// and its ledger row. A tenant still at schema version 4 (not migrated
+/// yet) keeps its tally in the shared table, keyed by its tasks table's
+/// oid: those rows are deleted first, while the table still names them
+/// (for any other tenant that statement deletes nothing).
 fn drop_sql(schema: &str) -> String {
     let quoted = quote_ident(schema);
     format!(

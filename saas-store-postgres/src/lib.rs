@@ -257,6 +257,18 @@ pub fn tenant_schema_name(tenant: &saas_core::tenancy::Tenant) -> String {
     schema::schema_name(&tenant.slug, tenant.id)
 }
 
+/// The SQL of tenant schema migration `version` alone, rendered for
+/// `tenant`'s schema, or `None` if there is no such version. Only for tests
+/// that put a tenant back at an older version to exercise
+/// [`Store::migrate`](saas_core::store::Store::migrate).
+#[doc(hidden)]
+pub fn tenant_migration_step_sql(
+    tenant: &saas_core::tenancy::Tenant,
+    version: i32,
+) -> Option<String> {
+    schema::tenant_migration_step_sql(&schema::schema_name(&tenant.slug, tenant.id), version)
+}
+
 /// One configured database.
 struct Database {
     name: String,

@@ -169,6 +169,15 @@ $fn$;
         // tenant builds no btree for it (see `TENANT_MIGRATIONS`). Rows
         // belong to a tenant's tasks table by its oid (`tasks_oid`), which a
         // schema rename keeps; dropping a tenant deletes them.
+        //
+        // Superseded by tenant migration 5, which moves each tenant's tally
+        // into its own schema and deletes the tenant's rows here: a
+        // tenant's data lives in its schema. The table stays (nothing reads
+        // it, and it holds rows only of tenants not yet migrated to 5)
+        // because tenant migration 4, which provisioning and every
+        // migration from below 4 still run, writes it before 5 empties it
+        // in the same transaction; dropping it would break them and the
+        // triggers of tenants still at 4.
         r#"
 CREATE TABLE saas_shared.task_tally (
     tasks_oid oid NOT NULL,
@@ -367,10 +376,75 @@ SELECT '{s}tasks'::regclass, project_id, coalesce(assigned_to, 0), status, prior
 FROM {s}tasks GROUP BY 2, 3, 4, 5;
 "#,
     ),
+    (
+        5,
+        // The tally moves into the tenant's schema, so that all of a
+        // tenant's data is there (`DROP SCHEMA … CASCADE` removes it,
+        // `pg_dump -n` carries it, no oid is involved). Same discipline as
+        // version 4: one upsert of the net deltas per statement, keys in
+        // order, rows at zero removed. The triggers stay; their function is
+        // replaced to write the local table (its body names the schema: a
+        // schema rename must re-create it). The tasks table is locked
+        // against writes first, so that no writer still running the old
+        // function commits after the backfill has read the tasks: the
+        // backfill counts exactly what the new function then maintains,
+        // and the tenant's shared rows are deleted once nothing writes them.
+        // One more btree build (the primary key, which `ON CONFLICT` needs);
+        // every column is fixed-width, so no TOAST table.
+        r#"
+LOCK TABLE {s}tasks IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE {s}task_tally (
+    project_id bigint NOT NULL,
+    assignee bigint NOT NULL,
+    status smallint NOT NULL,
+    priority smallint NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT task_tally_pkey PRIMARY KEY (project_id, assignee, status, priority)
+);
+CREATE OR REPLACE FUNCTION {s}tally_tasks() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {s}task_tally AS c (project_id, assignee, status, priority, n)
+        SELECT project_id, coalesce(assigned_to, 0), status, priority, count(*)
+        FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (project_id, assignee, status, priority)
+        DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO {s}task_tally AS c (project_id, assignee, status, priority, n)
+        SELECT d.project_id, d.assignee, d.status, d.priority, sum(d.k) FROM (
+            SELECT project_id, coalesce(assigned_to, 0), status, priority, -1 FROM old_rows
+            UNION ALL
+            SELECT project_id, coalesce(assigned_to, 0), status, priority, 1 FROM new_rows
+        ) AS d (project_id, assignee, status, priority, k)
+        GROUP BY 1, 2, 3, 4 HAVING sum(d.k) <> 0 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (project_id, assignee, status, priority)
+        DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO {s}task_tally AS c (project_id, assignee, status, priority, n)
+        SELECT project_id, coalesce(assigned_to, 0), status, priority, -count(*)
+        FROM old_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (project_id, assignee, status, priority)
+        DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+    DELETE FROM {s}task_tally
+    WHERE n = 0 AND project_id IN (SELECT project_id FROM old_rows);
+    RETURN NULL;
+END
+$fn$;
+INSERT INTO {s}task_tally (project_id, assignee, status, priority, n)
+SELECT project_id, coalesce(assigned_to, 0), status, priority, count(*)
+FROM {s}tasks GROUP BY 1, 2, 3, 4;
+DELETE FROM saas_shared.task_tally WHERE tasks_oid = '{s}tasks'::regclass;
+"#,
+    ),
 ];
 
-/// The tenant schema version that adds the tally triggers.
-pub(crate) const TALLY_VERSION: i32 = 4;
+/// The tenant schema version from which the tenant's own `task_tally` is
+/// kept by its triggers (4 kept the shared one, which nothing reads now).
+pub(crate) const TALLY_VERSION: i32 = 5;
 
 /// The newest tenant schema version.
 pub(crate) fn latest_tenant_version() -> i32 {
@@ -386,6 +460,15 @@ pub(crate) fn tenant_migration_sql(schema: &str, from: i32) -> String {
         sql.push_str(&render(template, &prefix));
     }
     sql
+}
+
+/// The SQL of tenant migration `version` alone for `schema`, if there is
+/// such a version.
+pub(crate) fn tenant_migration_step_sql(schema: &str, version: i32) -> Option<String> {
+    TENANT_MIGRATIONS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, template)| render(template, &qualified_prefix(schema)))
 }
 
 /// Creates or upgrades the shared schema of one database. Idempotent; safe

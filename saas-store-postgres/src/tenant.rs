@@ -245,8 +245,8 @@ pub(crate) struct PgTenant {
     pooler: bool,
     /// Whether the schema has the tally triggers (tenant schema version
     /// [`crate::schema::TALLY_VERSION`] or later). Counts are summed from
-    /// `saas_shared.task_tally` only then; a tenant `Store::migrate` has not
-    /// reached yet is counted from its tasks, slower but exact.
+    /// the schema's `task_tally` only then; a tenant `Store::migrate` has
+    /// not reached yet is counted from its tasks, slower but exact.
     tallied: bool,
 }
 
@@ -437,15 +437,11 @@ impl PgTenant {
         Ok(Some(project))
     }
 
-    /// Appends ` FROM saas_shared.task_tally c WHERE …`: this tenant's
-    /// tally rows of the tasks a [`tally_serves`] `query` matches.
+    /// Appends ` FROM task_tally c WHERE …`: the tally rows of the tasks a
+    /// [`tally_serves`] `query` matches.
     fn push_tally_filters(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery) {
         let s = &*self.prefix;
-        // The oid of this tenant's tasks table keys its rows; the cast is
-        // resolved once, when the statement is planned.
-        qb.push(format!(
-            " FROM saas_shared.task_tally c WHERE c.tasks_oid = '{s}tasks'::regclass"
-        ));
+        qb.push(format!(" FROM {s}task_tally c WHERE true"));
         if let Scope::InvolvedIn(user) = query.scope {
             qb.push(format!(
                 " AND c.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "
@@ -560,7 +556,7 @@ impl PgTenant {
     }
 }
 
-/// Whether `query` filters only on what `saas_shared.task_tally` keys
+/// Whether `query` filters only on what `task_tally` keys
 /// (scope, project, assignee, status, priority), so its counts can be
 /// summed from there.
 fn tally_serves(query: &TaskQuery) -> bool {

@@ -7,14 +7,22 @@ use std::sync::Mutex;
 
 use saas_core::store::{MigrationOutcome, MigrationProgress, Store};
 use saas_core::tenancy::Tenant;
-use saas_store_postgres::{PgConfig, PgStore, tenant_schema_name};
+use saas_store_postgres::{PgConfig, PgStore, tenant_migration_step_sql, tenant_schema_name};
 
 /// A database of its own: this test breaks tenants on purpose, and other
 /// suites' migrate runs must never see them.
 const DB: &str = "saas_test_migrate";
 
+/// A database of its own for the tenant put back at version 4: no other
+/// test's migrate run brings it up before this test does.
+const DB_V4: &str = "saas_test_migrate_v4";
+
+/// A database of its own for the tenant deletions: no migrate run there,
+/// so a tenant put back at version 4 stays there until it is deleted.
+const DB_DROP: &str = "saas_test_tally_drop";
+
 /// The newest tenant schema version.
-const LATEST: i32 = 4;
+const LATEST: i32 = 5;
 
 /// Indexes added by tenant schema version 2.
 const V2_INDEXES: &[&str] = &[
@@ -40,14 +48,16 @@ async fn version(store: &PgStore, t: &Tenant) -> i32 {
         .expect("ledger row")
 }
 
-/// Removes what tenant schema version 4 adds (its indexes, the tally
-/// triggers and the tenant's tally rows).
+/// Removes what tenant schema versions 5 and 4 add (the tenant's tally
+/// table, its rows of the shared one, the tally triggers and version 4's
+/// indexes).
 async fn undo_v4(store: &PgStore, t: &Tenant) {
     let schema = tenant_schema_name(t);
     exec(
         store,
         format!(
-            "DELETE FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass; \
+            "DROP TABLE IF EXISTS \"{schema}\".task_tally; \
+             DELETE FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass; \
              DROP FUNCTION \"{schema}\".tally_tasks() CASCADE; \
              DROP INDEX \"{schema}\".tasks_updated_at, \"{schema}\".tasks_open_due"
         ),
@@ -290,11 +300,112 @@ fn flat(c: &saas_core::projects::TaskCounts) -> Vec<u64> {
     v
 }
 
-/// Version 4 tallies the tasks a schema already holds, including those
-/// written while no trigger kept the tally; the triggers keep it from then
-/// on; deleting the tenant deletes its tally rows.
+/// Puts a tenant (provisioned at the newest version) back at version 4:
+/// version 5 undone, version 4 applied again, the ledger at 4.
+async fn back_to_v4(store: &PgStore, t: &Tenant) {
+    let schema = tenant_schema_name(t);
+    undo_v4(store, t).await;
+    let v4 = tenant_migration_step_sql(t, 4).expect("version 4 exists");
+    exec(
+        store,
+        format!(
+            "{v4} UPDATE saas_shared.tenant_schemas SET version = 4 WHERE schema_name = '{schema}'"
+        ),
+    )
+    .await;
+}
+
+/// Two projects of `t` and 300 tasks over them (statuses, priorities,
+/// assignees, due dates all mixed), written in one statement.
+async fn seed_tasks(store: &PgStore, t: &Tenant, admin: i64) {
+    let schema = tenant_schema_name(t);
+    exec(
+        store,
+        format!(
+            "INSERT INTO \"{schema}\".projects (name, description, status, owner_id, created_at, updated_at) \
+             VALUES ('p', '', 0, {admin}, now(), now()), ('q', '', 0, {admin}, now(), now()); \
+             INSERT INTO \"{schema}\".tasks (project_id, title, description, status, priority, \
+                 assigned_to, created_by, due_date, completed_at, created_at, updated_at) \
+             SELECT (SELECT min(id) FROM \"{schema}\".projects) + i % 2, 't' || i, '', \
+                 (i % 4)::smallint, ((i / 4) % 4)::smallint, \
+                 CASE WHEN i % 3 = 0 THEN NULL ELSE {admin} END, {admin}, \
+                 CASE WHEN i % 5 = 0 THEN NULL ELSE now() + (i - 150) * interval '1 hour' END, \
+                 NULL, now(), now() \
+             FROM generate_series(1, 300) AS i"
+        ),
+    )
+    .await;
+}
+
+/// The oid of `t`'s tasks table.
+async fn tasks_oid(store: &PgStore, t: &Tenant) -> i64 {
+    let schema = tenant_schema_name(t);
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT '\"{schema}\".tasks'::regclass::oid::bigint"
+    )))
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("oid")
+}
+
+/// How many rows of the shared tally (of tenant schema version 4) belong to
+/// the tasks table with oid `oid`.
+async fn shared_rows(store: &PgStore, oid: i64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM saas_shared.task_tally WHERE tasks_oid = $1::bigint::oid",
+    )
+    .bind(oid)
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("shared tally rows")
+}
+
+/// How many rows `t`'s own tally has.
+async fn local_rows(store: &PgStore, t: &Tenant) -> i64 {
+    let schema = tenant_schema_name(t);
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".task_tally"
+    )))
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("local tally rows")
+}
+
+/// Whether `t`'s own tally is exactly its tasks grouped by project,
+/// assignee (0 for none), status and priority (no row at zero).
+async fn local_tally_is_exact(store: &PgStore, t: &Tenant) -> bool {
+    let schema = tenant_schema_name(t);
+    let s = format!("\"{schema}\"");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "WITH counted AS (SELECT project_id, coalesce(assigned_to, 0) AS assignee, status, priority, \
+             count(*) AS n FROM {s}.tasks GROUP BY 1, 2, 3, 4), \
+         kept AS (SELECT project_id, assignee, status, priority, n FROM {s}.task_tally) \
+         SELECT NOT EXISTS (SELECT * FROM counted EXCEPT SELECT * FROM kept) \
+            AND NOT EXISTS (SELECT * FROM kept EXCEPT SELECT * FROM counted)"
+    )))
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("compare tally")
+}
+
+/// Whether any relation is left in schema `schema` (the tally included).
+async fn relations_in(store: &PgStore, schema: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1",
+    )
+    .bind(schema)
+    .fetch_one(store.catalog_pool())
+    .await
+    .expect("relations")
+}
+
+/// Versions 4 and 5 tally the tasks a schema already holds, including
+/// those written while no trigger kept the tally, in the tenant's own
+/// schema; the triggers keep it from then on; deleting the tenant leaves
+/// no tally row anywhere.
 #[tokio::test]
-async fn version_4_tallies_the_existing_tasks() {
+async fn versions_4_and_5_tally_the_existing_tasks() {
     use saas_core::projects::{Scope, TaskQuery};
     use saas_core::store::PageRequest;
     if !common::reachable().await {
@@ -309,22 +420,10 @@ async fn version_4_tallies_the_existing_tasks() {
     undo_v4(&store, &t).await;
     exec(
         &store,
-        format!(
-            "UPDATE saas_shared.tenant_schemas SET version = 3 WHERE schema_name = '{schema}'; \
-             INSERT INTO \"{schema}\".projects (name, description, status, owner_id, created_at, updated_at) \
-             VALUES ('p', '', 0, {a}, now(), now()), ('q', '', 0, {a}, now(), now()); \
-             INSERT INTO \"{schema}\".tasks (project_id, title, description, status, priority, \
-                 assigned_to, created_by, due_date, completed_at, created_at, updated_at) \
-             SELECT (SELECT min(id) FROM \"{schema}\".projects) + i % 2, 't' || i, '', \
-                 (i % 4)::smallint, ((i / 4) % 4)::smallint, \
-                 CASE WHEN i % 3 = 0 THEN NULL ELSE {a} END, {a}, \
-                 CASE WHEN i % 5 = 0 THEN NULL ELSE now() + (i - 150) * interval '1 hour' END, \
-                 NULL, now(), now() \
-             FROM generate_series(1, 300) AS i",
-            a = admin.id.0
-        ),
+        format!("UPDATE saas_shared.tenant_schemas SET version = 3 WHERE schema_name = '{schema}'"),
     )
     .await;
+    seed_tasks(&store, &t, admin.id.0).await;
     let now = common::now();
     let all = TaskQuery::new(Scope::All);
     // Not migrated yet (no tally rows, no triggers): still counted exactly,
@@ -348,18 +447,23 @@ async fn version_4_tallies_the_existing_tasks() {
     );
     assert_eq!(version(&store, &t).await, LATEST);
 
-    // A store opened after the migration sums the tally.
+    // A store opened after the migration sums the tenant's own tally; the
+    // shared one has nothing of it.
     let store = common::store_with(PgConfig::new(common::url_for(DB)))
         .await
         .expect("store");
     let handle = store.open(&t).await.expect("open");
-    let tally_rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass"
-    )))
-    .fetch_one(store.catalog_pool())
-    .await
-    .expect("tally rows");
-    assert!(tally_rows > 0, "the migration filled the tally");
+    let oid = tasks_oid(&store, &t).await;
+    assert!(
+        local_rows(&store, &t).await > 0,
+        "the migration filled the tally"
+    );
+    assert!(local_tally_is_exact(&store, &t).await);
+    assert_eq!(
+        shared_rows(&store, oid).await,
+        0,
+        "nothing in the shared tally"
+    );
     let counted = handle.task_counts(&all, now).await.expect("counts");
     assert_eq!(flat(&counted), scanned(&store, &t, now).await);
     assert_eq!(counted.total, 300);
@@ -379,20 +483,149 @@ async fn version_4_tallies_the_existing_tasks() {
     let counted = handle.task_counts(&all, now).await.expect("counts");
     assert_eq!(flat(&counted), scanned(&store, &t, now).await);
     assert_eq!(counted.total, 150);
+    assert!(local_tally_is_exact(&store, &t).await);
 
-    let oid: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT '\"{schema}\".tasks'::regclass::oid::bigint"
-    )))
-    .fetch_one(store.catalog_pool())
-    .await
-    .expect("oid");
     store.delete_tenant(t.id).await.expect("cleanup");
-    let left: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM saas_shared.task_tally WHERE tasks_oid = $1::bigint::oid",
+    assert_eq!(shared_rows(&store, oid).await, 0, "no shared tally rows");
+    assert_eq!(relations_in(&store, &schema).await, 0, "the schema went");
+}
+
+/// A tenant at version 4 keeps its tally in the shared table (counted from
+/// its tasks by this build, exactly); version 5 moves it into the tenant's
+/// schema, exactly, and leaves nothing of it in the shared table.
+#[tokio::test]
+async fn version_5_moves_the_tally_into_the_tenant_schema() {
+    use saas_core::projects::{Scope, TaskQuery};
+    use saas_core::store::PageRequest;
+    if !common::reachable().await {
+        return;
+    }
+    common::ensure_database(DB_V4).await;
+    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB_V4))).await else {
+        return;
+    };
+    let (t, admin) = common::tenant(&store).await;
+    let schema = tenant_schema_name(&t);
+    back_to_v4(&store, &t).await;
+    assert_eq!(version(&store, &t).await, 4);
+    // Writes through version 4's triggers: inserts, an update of statuses,
+    // priorities and assignees, deletes.
+    seed_tasks(&store, &t, admin.id.0).await;
+    exec(
+        &store,
+        format!(
+            "UPDATE \"{schema}\".tasks SET status = (status + 1) % 4, \
+                 priority = (priority + 2) % 4, \
+                 assigned_to = CASE WHEN assigned_to IS NULL THEN {a} END \
+             WHERE id % 7 = 0; \
+             DELETE FROM \"{schema}\".tasks WHERE id % 11 = 0",
+            a = admin.id.0
+        ),
+    )
+    .await;
+    let oid = tasks_oid(&store, &t).await;
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(n), 0)::bigint FROM saas_shared.task_tally WHERE tasks_oid = $1::bigint::oid",
     )
     .bind(oid)
     .fetch_one(store.catalog_pool())
     .await
-    .expect("tally rows");
-    assert_eq!(left, 0, "the tenant's tally rows went with it");
+    .expect("shared sum");
+    let now = common::now();
+    let total = scanned(&store, &t, now).await[0];
+    assert_eq!(
+        kept as u64, total,
+        "version 4's triggers kept the shared tally"
+    );
+    let all = TaskQuery::new(Scope::All);
+    {
+        let behind = store.open(&t).await.expect("open at version 4");
+        let counted = behind.task_counts(&all, now).await.expect("counts");
+        assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+        let listed = behind
+            .list_tasks(&all, PageRequest::first())
+            .await
+            .expect("list");
+        assert_eq!(listed.count, total);
+    }
+
+    let report = store.migrate(&|_| {}).await.expect("migrate");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(version(&store, &t).await, LATEST);
+    assert_eq!(
+        shared_rows(&store, oid).await,
+        0,
+        "the shared rows are gone"
+    );
+    assert!(local_rows(&store, &t).await > 0);
+    assert!(local_tally_is_exact(&store, &t).await);
+
+    // Counted from the tenant's own tally by a store opened now, and kept
+    // exact by the replaced triggers.
+    let store = common::store_with(PgConfig::new(common::url_for(DB_V4)))
+        .await
+        .expect("store");
+    let handle = store.open(&t).await.expect("open");
+    let counted = handle.task_counts(&all, now).await.expect("counts");
+    assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+    let projects = handle
+        .list_projects(Scope::All, PageRequest::first())
+        .await
+        .expect("projects");
+    let first = projects.items.first().expect("a project").id;
+    handle.delete_project(first).await.expect("delete");
+    let counted = handle.task_counts(&all, now).await.expect("counts");
+    assert_eq!(flat(&counted), scanned(&store, &t, now).await);
+    assert!(local_tally_is_exact(&store, &t).await);
+    assert_eq!(
+        shared_rows(&store, oid).await,
+        0,
+        "nothing written to the shared tally"
+    );
+
+    store.delete_tenant(t.id).await.expect("cleanup");
+    assert_eq!(shared_rows(&store, oid).await, 0);
+    assert_eq!(relations_in(&store, &schema).await, 0, "the schema went");
+}
+
+/// Deleting a tenant leaves no tally row anywhere: a current tenant's tally
+/// goes with its schema, and a tenant still at version 4 (no migrate run
+/// reached it) has its rows of the shared tally deleted.
+#[tokio::test]
+async fn deleting_a_tenant_leaves_no_tally_row() {
+    if !common::reachable().await {
+        return;
+    }
+    common::ensure_database(DB_DROP).await;
+    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB_DROP))).await else {
+        return;
+    };
+    let (current, admin) = common::tenant(&store).await;
+    seed_tasks(&store, &current, admin.id.0).await;
+    let (behind, behind_admin) = common::tenant(&store).await;
+    back_to_v4(&store, &behind).await;
+    seed_tasks(&store, &behind, behind_admin.id.0).await;
+    let current_oid = tasks_oid(&store, &current).await;
+    let behind_oid = tasks_oid(&store, &behind).await;
+    assert!(local_rows(&store, &current).await > 0);
+    assert_eq!(shared_rows(&store, current_oid).await, 0);
+    assert!(
+        shared_rows(&store, behind_oid).await > 0,
+        "version 4 writes the shared tally"
+    );
+
+    for t in [&current, &behind] {
+        store.delete_tenant(t.id).await.expect("delete");
+        assert_eq!(
+            relations_in(&store, &tenant_schema_name(t)).await,
+            0,
+            "the schema went"
+        );
+    }
+    assert_eq!(shared_rows(&store, current_oid).await, 0);
+    assert_eq!(
+        shared_rows(&store, behind_oid).await,
+        0,
+        "the shared rows went too"
+    );
 }

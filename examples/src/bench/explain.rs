@@ -57,7 +57,7 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
              coalesce(sum(c.n) FILTER (WHERE c.priority = 3), 0)::bigint AS p3, \
              (SELECT count(*) FROM {{s}}tasks t WHERE true{filter} \
              AND t.status <> 3 AND t.due_date < {{now}}) AS overdue \
-             FROM saas_shared.task_tally c WHERE c.tasks_oid = '{{s}}tasks'::regclass{tally}"
+             FROM {{s}}task_tally c WHERE true{tally}"
         ),
         Backend::Sqlite => format!(
             "SELECT c.status, c.priority, sum(c.n) FROM task_tally c WHERE 1 = 1{tally} \
@@ -67,10 +67,9 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
         ),
     };
     let tally_count = |tally: &str| match backend {
-        Backend::Postgres => format!(
-            "SELECT coalesce(sum(c.n), 0)::bigint FROM saas_shared.task_tally c \
-             WHERE c.tasks_oid = '{{s}}tasks'::regclass{tally}"
-        ),
+        Backend::Postgres => {
+            format!("SELECT coalesce(sum(c.n), 0)::bigint FROM {{s}}task_tally c WHERE true{tally}")
+        }
         Backend::Sqlite => {
             format!("SELECT coalesce(sum(c.n), 0) FROM task_tally c WHERE 1 = 1{tally}")
         }
