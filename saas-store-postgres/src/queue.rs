@@ -69,14 +69,14 @@ use saas_core::jobs::{
 };
 use saas_core::tenancy::TenantId;
 use serde_json::Value;
-use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
-
-use crate::unit::Unit;
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::postgres::{PgArguments, PgListener, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::unit::Unit;
 use crate::{PgError, PgStore};
 
 /// The channel enqueues notify and waiting workers listen on. The payload
@@ -754,6 +754,51 @@ impl PgQueue {
             .map_err(QueueError::backend)
     }
 
+    /// Runs one statement as its own unit of work; returns the rows it
+    /// changed.
+    async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> QueueResult<u64> {
+        let mut unit = self.unit().await?;
+        let done = query
+            .persistent(self.inner.named)
+            .execute(unit.conn())
+            .await
+            .map_err(backend)?;
+        finish(unit).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs one statement as its own unit of work; returns its row, if any.
+    async fn fetch_optional(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+    ) -> QueueResult<Option<PgRow>> {
+        let mut unit = self.unit().await?;
+        let row = query
+            .persistent(self.inner.named)
+            .fetch_optional(unit.conn())
+            .await
+            .map_err(backend)?;
+        finish(unit).await?;
+        Ok(row)
+    }
+
+    /// Runs a statement fenced by `attempt` (built by `query` from the
+    /// attempt as stored); `LeaseLost` or `NotFound` when it changed nothing.
+    /// An attempt beyond i32 was never handed out: it matches no row.
+    async fn fenced<'q>(
+        &self,
+        id: JobId,
+        attempt: u32,
+        query: impl FnOnce(i32) -> Query<'q, Postgres, PgArguments>,
+    ) -> QueueResult<()> {
+        if let Ok(a) = i32::try_from(attempt)
+            && self.execute(query(a)).await? == 1
+        {
+            return Ok(());
+        }
+        Err(self.refused(id, attempt).await)
+    }
+
     /// Fails with `LeaseLost` or `NotFound` after a fenced statement changed
     /// nothing.
     async fn refused(&self, id: JobId, attempt: u32) -> QueueError {
@@ -1050,22 +1095,10 @@ impl JobQueue for PgQueue {
         attempt: u32,
         lease_until: DateTime<Utc>,
     ) -> QueueResult<()> {
-        if let Ok(a) = i32::try_from(attempt) {
-            let mut unit = self.unit().await?;
-            let done = sqlx::query(HEARTBEAT)
-                .persistent(self.inner.named)
-                .bind(id.0)
-                .bind(a)
-                .bind(lease_until)
-                .execute(unit.conn())
-                .await
-                .map_err(backend)?;
-            finish(unit).await?;
-            if done.rows_affected() == 1 {
-                return Ok(());
-            }
-        }
-        Err(self.refused(id, attempt).await)
+        self.fenced(id, attempt, |a| {
+            sqlx::query(HEARTBEAT).bind(id.0).bind(a).bind(lease_until)
+        })
+        .await
     }
 
     async fn complete(
@@ -1075,23 +1108,15 @@ impl JobQueue for PgQueue {
         result: &Value,
         now: DateTime<Utc>,
     ) -> QueueResult<()> {
-        if let Ok(a) = i32::try_from(attempt) {
-            let mut unit = self.unit().await?;
-            let done = sqlx::query(COMPLETE)
-                .persistent(self.inner.named)
+        let result = to_json(result)?;
+        self.fenced(id, attempt, |a| {
+            sqlx::query(COMPLETE)
                 .bind(id.0)
                 .bind(a)
-                .bind(to_json(result)?)
+                .bind(result)
                 .bind(now)
-                .execute(unit.conn())
-                .await
-                .map_err(backend)?;
-            finish(unit).await?;
-            if done.rows_affected() == 1 {
-                return Ok(());
-            }
-        }
-        Err(self.refused(id, attempt).await)
+        })
+        .await
     }
 
     // One statement per batch. A job listed more than once takes one more
@@ -1182,48 +1207,27 @@ impl JobQueue for PgQueue {
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> QueueResult<()> {
-        if let Ok(a) = i32::try_from(attempt) {
-            let mut unit = self.unit().await?;
-            let done = sqlx::query(FAIL)
-                .persistent(self.inner.named)
+        let error = sanitize(error);
+        self.fenced(id, attempt, |a| {
+            sqlx::query(FAIL)
                 .bind(id.0)
                 .bind(a)
-                .bind(sanitize(error).as_ref())
+                .bind(error.as_ref())
                 .bind(retry_at)
                 .bind(now)
-                .execute(unit.conn())
-                .await
-                .map_err(backend)?;
-            finish(unit).await?;
-            if done.rows_affected() == 1 {
-                return Ok(());
-            }
-        }
-        Err(self.refused(id, attempt).await)
+        })
+        .await
     }
 
     async fn job(&self, id: JobId) -> QueueResult<Option<JobRecord>> {
-        let mut unit = self.unit().await?;
-        let row = sqlx::query(GET)
-            .persistent(self.inner.named)
-            .bind(id.0)
-            .fetch_optional(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
+        let row = self.fetch_optional(sqlx::query(GET).bind(id.0)).await?;
         row.as_ref().map(record).transpose()
     }
 
     async fn cancel(&self, id: JobId, now: DateTime<Utc>) -> QueueResult<JobRecord> {
-        let mut unit = self.unit().await?;
-        let row = sqlx::query(CANCEL)
-            .persistent(self.inner.named)
-            .bind(id.0)
-            .bind(now)
-            .fetch_optional(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
+        let row = self
+            .fetch_optional(sqlx::query(CANCEL).bind(id.0).bind(now))
+            .await?;
         match row {
             Some(row) => record(&row),
             None => Err(self.wrong_state(id, "cancel").await),
@@ -1243,17 +1247,12 @@ impl JobQueue for PgQueue {
                 message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
             });
         }
-        let mut unit = self.unit().await?;
-        let row = sqlx::query(RETRY)
-            .persistent(self.inner.named)
+        let query = sqlx::query(RETRY)
             .bind(id.0)
             .bind(i64::from(extra_attempts))
             .bind(run_at)
-            .bind(now)
-            .fetch_optional(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
+            .bind(now);
+        let row = self.fetch_optional(query).await?;
         match row {
             Some(row) => record(&row),
             None => Err(self.wrong_state(id, "retry").await),
@@ -1263,17 +1262,11 @@ impl JobQueue for PgQueue {
     async fn prune(&self, before: DateTime<Utc>) -> QueueResult<u64> {
         let mut total = 0u64;
         loop {
-            let mut unit = self.unit().await?;
-            let done = sqlx::query(PRUNE)
-                .persistent(self.inner.named)
-                .bind(before)
-                .bind(PRUNE_CHUNK)
-                .execute(unit.conn())
-                .await
-                .map_err(backend)?;
-            finish(unit).await?;
-            total += done.rows_affected();
-            if done.rows_affected() < PRUNE_CHUNK as u64 {
+            let deleted = self
+                .execute(sqlx::query(PRUNE).bind(before).bind(PRUNE_CHUNK))
+                .await?;
+            total += deleted;
+            if deleted < PRUNE_CHUNK as u64 {
                 return Ok(total);
             }
         }
