@@ -19,7 +19,7 @@ use saas_core::jobs::{
 };
 use saas_core::tenancy::TenantId;
 use serde_json::Value;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::SqliteOptions;
@@ -86,9 +86,9 @@ fn status_from_code(code: i64) -> Option<JobStatus> {
 /// - **Completions, failures and heartbeats** are one `UPDATE` by primary
 ///   key with the attempt fence in the `WHERE` clause; only when it changes
 ///   nothing is the job looked up, to tell [`QueueError::LeaseLost`] from
-///   [`QueueError::NotFound`]. Completions that arrive while the writer is
-///   busy are committed together (group commit), each still fenced and
-///   answered on its own.
+///   [`QueueError::NotFound`]. [`JobQueue::complete_many`] (what workers
+///   use) records a batch in one transaction, each entry fenced and answered
+///   on its own.
 /// - **Unique keys** are a partial unique index over `(tenant, unique_key)`
 ///   for jobs not cancelled; an enqueue whose key is taken inserts nothing
 ///   (`ON CONFLICT DO NOTHING`) and returns the holder.
@@ -136,27 +136,6 @@ pub struct SqliteQueue {
 struct Inner {
     db: Arc<Db>,
     notify: Notify,
-    /// Completions waiting for the writer (see [`SqliteQueue::complete`]'s
-    /// group commit).
-    completions: parking_lot::Mutex<Pending>,
-}
-
-/// Completions waiting for the writer, with a counter to name them.
-#[derive(Debug, Default)]
-struct Pending {
-    next: u64,
-    queue: Vec<PendingCompletion>,
-}
-
-/// One completion waiting for the writer, and where to send its outcome.
-#[derive(Debug)]
-struct PendingCompletion {
-    seq: u64,
-    id: JobId,
-    attempt: u32,
-    result: String,
-    now: i64,
-    reply: oneshot::Sender<QueueResult<()>>,
 }
 
 impl SqliteQueue {
@@ -212,7 +191,6 @@ impl SqliteQueue {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
                 notify: Notify::new(),
-                completions: parking_lot::Mutex::new(Pending::default()),
             }),
         })
     }
@@ -622,38 +600,6 @@ fn complete_one(
     fenced(conn, COMPLETE_SQL, id, attempt, &[&result, &now])
 }
 
-/// Applies a batch of completions, each fenced on its own, and sends each
-/// its outcome. One transaction for all; if that fails, each completion
-/// again on its own, so each gets its own outcome (a backend error for one
-/// does not undo another).
-fn flush_completions(conn: &mut Connection, batch: Vec<PendingCompletion>) {
-    if batch.is_empty() {
-        return;
-    }
-    let together = (|| -> R<Vec<QueueResult<()>>> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut out = Vec::with_capacity(batch.len());
-        for p in &batch {
-            out.push(complete_one(&tx, p.id, p.attempt, &p.result, p.now)?);
-        }
-        tx.commit()?;
-        Ok(out)
-    })();
-    match together {
-        Ok(outcomes) => {
-            for (p, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = p.reply.send(outcome);
-            }
-        }
-        Err(_) => {
-            for p in batch {
-                let outcome = finish(complete_one(conn, p.id, p.attempt, &p.result, p.now));
-                let _ = p.reply.send(outcome);
-            }
-        }
-    }
-}
-
 /// The statement refused an action on a job in the wrong status: which
 /// error that is.
 fn refused(conn: &Connection, id: JobId, action: &'static str) -> R<QueueError> {
@@ -771,46 +717,16 @@ impl JobQueue for SqliteQueue {
         result: &Value,
         now: DateTime<Utc>,
     ) -> QueueResult<()> {
-        // Group commit: the completion joins the pending ones, and whoever
-        // gets the writer next applies every pending completion in one
-        // transaction. With many jobs finishing at once (a worker's batch),
-        // one commit serves them all instead of one commit each; alone, it
-        // costs what a single update would.
-        let (reply, outcome) = oneshot::channel();
-        let seq = {
-            let mut pending = self.inner.completions.lock();
-            let seq = pending.next;
-            pending.next += 1;
-            pending.queue.push(PendingCompletion {
-                seq,
-                id,
-                attempt,
-                result: to_json(result)?,
-                now: micros(now),
-                reply,
-            });
-            seq
-        };
-        let inner = Arc::clone(&self.inner);
-        let flushed = self
-            .inner
-            .db
-            .write(move |conn| {
-                let batch = std::mem::take(&mut inner.completions.lock().queue);
-                flush_completions(conn, batch);
-                Ok(())
-            })
-            .await;
-        if let Err(e) = flushed {
-            // The writer never ran: take the completion back, so it is not
-            // applied behind the caller's back after this error.
-            let mut pending = self.inner.completions.lock();
-            if let Some(at) = pending.queue.iter().position(|p| p.seq == seq) {
-                pending.queue.swap_remove(at);
-                return finish(Err(e));
-            }
-        }
-        outcome.await.map_err(QueueError::backend)?
+        // Workers complete in batches through `complete_many`; one
+        // completion is one fenced update.
+        let result = to_json(result)?;
+        let at = micros(now);
+        finish(
+            self.inner
+                .db
+                .write(move |conn| complete_one(conn, id, attempt, &result, at))
+                .await,
+        )
     }
 
     // One write transaction for the whole batch.

@@ -437,8 +437,8 @@ async fn claims_match_the_reference_queue() {
     }
 }
 
-/// Concurrent completions are committed together (group commit) yet each
-/// is fenced on its own and gets its own outcome.
+/// Concurrent completions are each fenced on their own and get their own
+/// outcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_completions_are_fenced_one_by_one() {
     let q = fresh();
