@@ -1,10 +1,13 @@
 //! The OpenAPI document, generated from the handlers' annotations (nothing
-//! is downloaded; no UI is served).
+//! is downloaded; no UI is served), and the endpoint serving it.
 
+use axum::routing::get;
+use axum::{Json, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{auth, dashboard, jobs, platform, projects, public, tasks, users};
+use crate::state::AppState;
 
 /// The API's OpenAPI document: `ApiDoc::openapi()`.
 #[derive(Debug, OpenApi)]
@@ -17,7 +20,7 @@ use crate::routes::{auth, dashboard, jobs, platform, projects, public, tasks, us
                        `{\"error\": {\"code\", \"message\", \"fields\"}}`."
     ),
     paths(
-        public::register, public::health, public::openapi,
+        public::register, public::health, openapi,
         auth::token, auth::refresh, auth::platform_token,
         users::list, users::me, users::register, users::retrieve, users::update, users::change_password,
         projects::list, projects::create, projects::retrieve, projects::update, projects::destroy,
@@ -50,4 +53,18 @@ impl Modify for Security {
         components.add_security_scheme("bearer", bearer());
         components.add_security_scheme("platform", bearer());
     }
+}
+
+/// The route of the document, served on any host.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/openapi.json", get(openapi))
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(
+    get, path = "/api/openapi.json", tag = "public",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json"))
+)]
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }

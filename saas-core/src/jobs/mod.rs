@@ -9,6 +9,8 @@
 //! - `conformance` (feature `conformance`): the behaviour suite for backends.
 //! - [`job`]: [`Job`], [`JobContext`], [`JobError`], [`JobRegistry`].
 //! - [`runtime`]: [`Jobs`], the handle hosts hold to enqueue and inspect jobs.
+//! - [`deps`]: [`WorkerDeps`], what the runtime hands a worker (service,
+//!   queue, mailer, clock, kinds).
 //! - [`worker`]: [`Worker`] — claims, runs, heartbeats, retries, shuts down.
 //! - [`scheduler`]: [`Scheduler`] — cron-like periodic jobs, once per period.
 //! - [`builtin`]: the seed's jobs (welcome, reminders, overdue, reports, cleanup).
@@ -23,6 +25,7 @@
 pub mod builtin;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod deps;
 pub mod job;
 pub mod mail;
 pub mod memory;
@@ -36,6 +39,7 @@ mod testkit;
 #[cfg(test)]
 mod tests;
 
+pub use deps::WorkerDeps;
 pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, new_job};
 pub use queue::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::builtin::{self, BuiltinConfig, GenerateProjectReport, ReportPayload};
-use super::job::{Job, JobRegistry, new_job, truncate_micros};
+use super::deps::WorkerDeps;
+use super::job::{Job, JobRegistry, new_job};
 use super::mail::{LogMailer, Mailer};
 use super::queue::{Enqueued, JobId, JobQueue, JobRecord, NewJob};
 use super::scheduler::Scheduler;
@@ -65,7 +66,7 @@ impl JobsBuilder {
     /// Builds the handle.
     pub fn build(self) -> Jobs {
         Jobs {
-            inner: Arc::new(Inner {
+            inner: Arc::new(WorkerDeps {
                 saas: self.saas,
                 queue: self.queue,
                 mailer: self.mailer,
@@ -76,19 +77,11 @@ impl JobsBuilder {
     }
 }
 
-struct Inner {
-    saas: Saas,
-    queue: Arc<dyn JobQueue>,
-    mailer: Arc<dyn Mailer>,
-    clock: Arc<dyn Clock>,
-    registry: JobRegistry,
-}
-
 /// The jobs runtime as a value: the service, the queue, the mailer, the
 /// clock and the registered kinds. Cheap to clone.
 #[derive(Clone)]
 pub struct Jobs {
-    inner: Arc<Inner>,
+    inner: Arc<WorkerDeps>,
 }
 
 impl fmt::Debug for Jobs {
@@ -140,7 +133,7 @@ impl Jobs {
 
     /// Now, truncated to microseconds.
     pub fn now(&self) -> DateTime<Utc> {
-        truncate_micros(self.inner.clock.now())
+        self.inner.now()
     }
 
     /// Enqueues a job as given.
@@ -209,7 +202,7 @@ impl Jobs {
 
     /// A worker running the registered kinds.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
-        Worker::new(self.clone(), config)
+        Worker::new(Arc::clone(&self.inner), config)
     }
 
     /// An empty scheduler on this queue and clock.

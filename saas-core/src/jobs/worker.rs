@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
+use super::deps::WorkerDeps;
 use super::job::{JobContext, JobError, JobMeta, JobScope};
 use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError, QueueResult};
-use super::runtime::Jobs;
 use crate::error::Error;
 use crate::store::TenantStore;
 use crate::tenancy::{Tenant, TenantId, TenantStatus};
@@ -128,20 +128,21 @@ enum Outcome {
     Unrecorded,
 }
 
-/// Runs jobs from the queue. See [`WorkerConfig`] for the knobs.
+/// Runs jobs from the queue. See [`WorkerConfig`] for the knobs; hosts get
+/// one from the jobs runtime (`Jobs::worker`).
 #[derive(Debug, Clone)]
 pub struct Worker {
-    jobs: Jobs,
+    deps: Arc<WorkerDeps>,
     config: Arc<WorkerConfig>,
     kinds: Vec<String>,
 }
 
 impl Worker {
-    /// A worker for the kinds registered in `jobs`.
-    pub fn new(jobs: Jobs, config: WorkerConfig) -> Self {
-        let kinds = jobs.registry().kinds();
+    /// A worker for the kinds registered in `deps`.
+    pub fn new(deps: Arc<WorkerDeps>, config: WorkerConfig) -> Self {
+        let kinds = deps.registry.kinds();
         Worker {
-            jobs,
+            deps,
             config: Arc::new(config),
             kinds,
         }
@@ -170,13 +171,13 @@ impl Worker {
         idle_exit: bool,
     ) -> WorkerStats {
         let cfg = &self.config;
-        let queue = self.jobs.queue().clone();
+        let queue = Arc::clone(&self.deps.queue);
         let concurrency = cfg.concurrency.max(1);
         let mut stats = WorkerStats::default();
         let mut set: JoinSet<Outcome> = JoinSet::new();
         let mut shutdown = pin!(shutdown);
         let mut claim_errors: u32 = 0;
-        let (completions, completer) = Completions::start(self.jobs.clone(), concurrency);
+        let (completions, completer) = Completions::start(Arc::clone(&self.deps), concurrency);
         tracing::info!(worker = %cfg.worker_id, concurrency, kinds = ?self.kinds, "worker started");
         'main: loop {
             tokio::select! {
@@ -196,14 +197,14 @@ impl Worker {
                     limit: u32::try_from(free.min(cfg.batch_size.max(1))).unwrap_or(1),
                     kinds: self.kinds.clone(),
                 };
-                match queue.claim(&request, self.jobs.now()).await {
+                match queue.claim(&request, self.deps.now()).await {
                     Ok(batch) => {
                         claim_errors = 0;
                         claimed_any = !batch.is_empty();
                         stats.claimed += batch.len() as u64;
                         for job in batch {
                             set.spawn(process(
-                                self.jobs.clone(),
+                                Arc::clone(&self.deps),
                                 self.config.clone(),
                                 completions.clone(),
                                 job,
@@ -328,9 +329,9 @@ struct Completions(mpsc::UnboundedSender<Completion>);
 
 impl Completions {
     /// Starts the writer; it stops once every sender is dropped.
-    fn start(jobs: Jobs, max_batch: usize) -> (Self, JoinHandle<()>) {
+    fn start(deps: Arc<WorkerDeps>, max_batch: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_completions(jobs, rx, max_batch.max(1)));
+        let writer = tokio::spawn(write_completions(deps, rx, max_batch.max(1)));
         (Completions(tx), writer)
     }
 
@@ -357,7 +358,7 @@ impl Completions {
 }
 
 async fn write_completions(
-    jobs: Jobs,
+    deps: Arc<WorkerDeps>,
     mut pending: mpsc::UnboundedReceiver<Completion>,
     max_batch: usize,
 ) {
@@ -367,7 +368,7 @@ async fn write_completions(
             .iter_mut()
             .map(|c| (c.id, c.attempt, std::mem::take(&mut c.result)))
             .collect();
-        let outcomes = match jobs.queue().complete_many(&done, jobs.now()).await {
+        let outcomes = match deps.queue.complete_many(&done, deps.now()).await {
             Ok(outcomes) if outcomes.len() == done.len() => outcomes,
             Ok(outcomes) => {
                 let message = format!(
@@ -399,7 +400,7 @@ fn failed_batch(message: &str, n: usize) -> Vec<QueueResult<()>> {
 }
 
 async fn process(
-    jobs: Jobs,
+    deps: Arc<WorkerDeps>,
     cfg: Arc<WorkerConfig>,
     completions: Completions,
     job: LeasedJob,
@@ -416,10 +417,10 @@ async fn process(
     async move {
         let started = Instant::now();
         tracing::debug!("job started");
-        let exec = execute(&jobs, &cfg, &job).await;
+        let exec = execute(&deps, &cfg, &job).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let queue = jobs.queue();
-        let now = jobs.now();
+        let queue = &deps.queue;
+        let now = deps.now();
         match exec {
             Exec::LeaseLost => {
                 tracing::warn!(elapsed_ms, "lease lost while running: another worker has the job; abandoning this attempt");
@@ -473,10 +474,10 @@ async fn process(
 }
 
 async fn open_tenant(
-    jobs: &Jobs,
+    deps: &WorkerDeps,
     id: TenantId,
 ) -> Result<(Tenant, Arc<dyn TenantStore>), JobError> {
-    let store = jobs.saas().store();
+    let store = deps.saas.store();
     let tenant = store
         .tenant(id)
         .await?
@@ -491,14 +492,14 @@ async fn open_tenant(
     }
 }
 
-async fn execute(jobs: &Jobs, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
-    let Some(runner) = jobs.registry().get(&job.kind).cloned() else {
+async fn execute(deps: &WorkerDeps, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
+    let Some(runner) = deps.registry.get(&job.kind).cloned() else {
         return Exec::Done(Err(JobError::UnknownKind {
             kind: job.kind.clone(),
         }));
     };
     let tenant = match (runner.scope(), job.tenant) {
-        (JobScope::Tenant, Some(id)) => match open_tenant(jobs, id).await {
+        (JobScope::Tenant, Some(id)) => match open_tenant(deps, id).await {
             Ok(t) => Some(t),
             Err(e) => return Exec::Done(Err(e)),
         },
@@ -522,17 +523,17 @@ async fn execute(jobs: &Jobs, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
             max_attempts: job.max_attempts,
         },
         tenant,
-        jobs.mailer().clone(),
-        jobs.clock().clone(),
-        jobs.saas().clone(),
-        jobs.queue().clone(),
+        Arc::clone(&deps.mailer),
+        Arc::clone(&deps.clock),
+        deps.saas.clone(),
+        Arc::clone(&deps.queue),
     );
     let timeout = runner.timeout();
     let payload = job.payload.clone();
     let mut task = AbortOnDrop(tokio::spawn(
         async move { runner.run(&ctx, payload).await }.instrument(tracing::Span::current()),
     ));
-    let beat = heartbeat(jobs, cfg, job.id, job.attempt);
+    let beat = heartbeat(deps, cfg, job.id, job.attempt);
     tokio::select! {
         r = tokio::time::timeout(timeout, &mut task.0) => match r {
             Err(_) => Exec::Done(Err(JobError::Timeout(timeout))),
@@ -556,7 +557,7 @@ async fn execute(jobs: &Jobs, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
 
 /// Extends the lease every `heartbeat_interval`; returns only when the lease
 /// is lost (fencing refused the beat).
-async fn heartbeat(jobs: &Jobs, cfg: &WorkerConfig, id: JobId, attempt: u32) {
+async fn heartbeat(deps: &WorkerDeps, cfg: &WorkerConfig, id: JobId, attempt: u32) {
     // A beat interval at or above the lease would let the lease lapse between
     // beats; never beat less often than twice per lease.
     let period = cfg
@@ -569,9 +570,9 @@ async fn heartbeat(jobs: &Jobs, cfg: &WorkerConfig, id: JobId, attempt: u32) {
     let lease = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(60));
     loop {
         every.tick().await;
-        let now = jobs.now();
+        let now = deps.now();
         let until = now.checked_add_signed(lease).unwrap_or(now);
-        match jobs.queue().heartbeat(id, attempt, until).await {
+        match deps.queue.heartbeat(id, attempt, until).await {
             Ok(()) => tracing::trace!(lease_until = %until, "heartbeat"),
             Err(QueueError::LeaseLost { .. } | QueueError::NotFound { .. }) => return,
             Err(e) => tracing::warn!(error = %error_chain(&e), "heartbeat failed; will try again"),

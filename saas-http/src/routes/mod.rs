@@ -21,6 +21,7 @@ pub(crate) mod users;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(public::routes())
+        .merge(crate::openapi::routes())
         .merge(auth::routes())
         .merge(users::routes())
         .merge(projects::routes())

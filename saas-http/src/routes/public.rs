@@ -1,11 +1,11 @@
-//! Endpoints served on any host: registration, health, the OpenAPI document.
+//! Endpoints served on any host: registration and health (the OpenAPI
+//! document, also served on any host, is `crate::openapi`'s).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use saas_core::service::Registration;
-use utoipa::OpenApi;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
@@ -16,7 +16,6 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/register/", post(register))
         .route("/api/health/", get(health))
-        .route("/api/openapi.json", get(openapi))
 }
 
 /// Registers a tenant with its primary domain and first admin, atomically.
@@ -76,13 +75,4 @@ pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
             )
         }
     }
-}
-
-/// The OpenAPI document of this API.
-#[utoipa::path(
-    get, path = "/api/openapi.json", tag = "public",
-    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json"))
-)]
-pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::ApiDoc::openapi())
 }
