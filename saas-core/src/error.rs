@@ -150,6 +150,19 @@ pub enum Error {
     },
 }
 
+/// An error and its sources, joined by `": "`: one line for a log or a
+/// report that keeps the whole chain.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 fn display_fields(fields: &FieldErrors) -> String {
     fields
         .iter()

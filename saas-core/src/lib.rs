@@ -9,6 +9,8 @@
 //! Map of the crate:
 //! - [`tenancy`], [`users`], [`projects`], [`plans`]: validated domain types.
 //! - [`store`]: the storage traits ([`store::Store`], [`store::TenantStore`]).
+//! - [`query`]: a task query as conditions and ordering keys, for backends
+//!   to render; [`migration`]: the fleet-migration driver backends share.
 //! - [`service`]: [`Saas`] — registration, tenant resolution, login, tokens.
 //! - [`session`]: [`Session`] — one user acting in one tenant.
 //! - [`operator`]: platform superusers.
@@ -19,10 +21,12 @@ mod cache;
 pub mod clock;
 pub mod error;
 pub mod jobs;
+pub mod migration;
 pub mod operator;
 pub mod permissions;
 pub mod plans;
 pub mod projects;
+pub mod query;
 pub mod service;
 pub mod session;
 pub mod store;

@@ -327,6 +327,33 @@ pub enum TaskOrderField {
     Id,
 }
 
+impl TaskOrderField {
+    /// Every field.
+    pub const ALL: &'static [TaskOrderField] = &[
+        TaskOrderField::CreatedAt,
+        TaskOrderField::UpdatedAt,
+        TaskOrderField::DueDate,
+        TaskOrderField::Priority,
+        TaskOrderField::Status,
+        TaskOrderField::Title,
+        TaskOrderField::Id,
+    ];
+
+    /// The field's name, as `?ordering=` takes it (and as both backends
+    /// name the column).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskOrderField::CreatedAt => "created_at",
+            TaskOrderField::UpdatedAt => "updated_at",
+            TaskOrderField::DueDate => "due_date",
+            TaskOrderField::Priority => "priority",
+            TaskOrderField::Status => "status",
+            TaskOrderField::Title => "title",
+            TaskOrderField::Id => "id",
+        }
+    }
+}
+
 /// Ordering of a task list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskOrdering {
@@ -353,21 +380,16 @@ impl FromStr for TaskOrdering {
             Some(rest) => (true, rest),
             None => (false, s),
         };
-        let field = match name {
-            "created_at" => TaskOrderField::CreatedAt,
-            "updated_at" => TaskOrderField::UpdatedAt,
-            "due_date" => TaskOrderField::DueDate,
-            "priority" => TaskOrderField::Priority,
-            "status" => TaskOrderField::Status,
-            "title" => TaskOrderField::Title,
-            "id" => TaskOrderField::Id,
-            _ => {
-                return Err(Error::invalid(
+        let field = TaskOrderField::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| {
+                Error::invalid(
                     "ordering",
                     "must be one of: created_at, updated_at, due_date, priority, status, title, id (with - for descending)",
-                ));
-            }
-        };
+                )
+            })?;
         Ok(TaskOrdering { field, descending })
     }
 }

@@ -32,6 +32,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
     NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
     Task, TaskChanges, TaskCounts, TaskId, TaskQuery,
@@ -158,47 +159,6 @@ pub struct Superuser {
     pub created_at: DateTime<Utc>,
 }
 
-/// Progress of a fleet migration, reported after each tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationProgress {
-    /// Tenants handled so far.
-    pub done: u64,
-    /// Tenants in all.
-    pub total: u64,
-    /// The tenant just handled.
-    pub slug: String,
-    /// What happened to it.
-    pub outcome: MigrationOutcome,
-}
-
-/// What a fleet migration did to one tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MigrationOutcome {
-    /// It was behind and is now current.
-    Migrated,
-    /// It was already current.
-    Current,
-    /// It could not be migrated (the report says why).
-    Failed,
-}
-
-/// Outcome of a fleet migration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MigrationReport {
-    /// Tenants considered.
-    pub tenants: u64,
-    /// Tenants that were behind and are now current.
-    pub migrated: u64,
-    /// Tenants already current.
-    pub current: u64,
-    /// Tenants that failed, with the reason; the run went on past them.
-    pub failed: Vec<(String, String)>,
-}
-
-/// Callback receiving migration progress.
-pub type ProgressFn<'a> = &'a (dyn Fn(MigrationProgress) + Send + Sync);
-
 /// The catalog of tenants, domains and superusers, and the door to each
 /// tenant's data. Implemented by each backend; used as `Arc<dyn Store>`.
 #[async_trait]
@@ -266,7 +226,9 @@ pub trait Store: Debug + Send + Sync + 'static {
     ) -> Result<Option<(Superuser, String)>>;
 
     /// Brings shared storage and every tenant's storage to the newest schema
-    /// version, reporting progress after each tenant and going on past failures.
+    /// version, reporting progress after each tenant and going on past
+    /// failures. Backends run the tenants through
+    /// [`crate::migration::migrate_fleet`].
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport>;
 
     /// Checks that the backend answers.

@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use saas_core::error::{Entity, Error, Result};
+use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
-    MigrationOutcome, MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store,
-    Superuser, TenantStore,
+    MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use saas_core::users::{Email, NewUserRecord, User, Username};
@@ -34,6 +33,24 @@ const INSERT_TENANT: &str = "WITH t AS (
 /// fields in [`bind_new_user`] order.
 const PROVISION: &str = "SELECT * FROM saas_shared.provision_tenant($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+
+/// Binds a new tenant's catalog fields (placed in `database`), in the
+/// order [`INSERT_TENANT`] takes them and [`PROVISION`] after its first
+/// parameter.
+fn bind_tenant<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    tenant: &'q NewTenant,
+    database: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(tenant.id.0)
+        .bind(tenant.name.as_str())
+        .bind(tenant.slug.as_str())
+        .bind(&tenant.plan)
+        .bind(database)
+        .bind(tenant.created_at)
+        .bind(tenant.domain.as_str())
+}
 
 /// DDL creating a tenant's schema at the newest version and its ledger row:
 /// one multi-statement simple query, one round trip.
@@ -62,18 +79,6 @@ fn drop_sql(schema: &str) -> String {
          DROP SCHEMA IF EXISTS {quoted} CASCADE; \
          DELETE FROM saas_shared.tenant_schemas WHERE schema_name = '{schema}';"
     )
-}
-
-/// An error with its whole source chain, for migration reports.
-fn chain(e: &Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 impl PgStore {
@@ -152,6 +157,62 @@ impl PgStore {
         row.as_ref().map(rows::tenant).transpose()
     }
 
+    /// Every tenant of the catalog for a fleet migration, with its schema
+    /// and database. The ledger of every database is read once, and the
+    /// tenants it shows current are settled without being touched, so a
+    /// no-op run costs a few queries in all.
+    async fn fleet(&self) -> Result<Vec<FleetTenant<(String, String)>>> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let tenants = sqlx::query("SELECT id, slug, database FROM saas_shared.tenants ORDER BY id")
+            .persistent(self.named())
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        let mut ledger: HashMap<(String, String), i32> = HashMap::new();
+        for db in &self.inner.databases {
+            let mut unit = self.unit(db).await?;
+            let found = sqlx::query("SELECT schema_name, version FROM saas_shared.tenant_schemas")
+                .persistent(self.named())
+                .fetch_all(unit.conn())
+                .await
+                .db()?;
+            unit.finish().await?;
+            for row in &found {
+                ledger.insert(
+                    (db.name.clone(), row.try_get("schema_name").db()?),
+                    row.try_get("version").db()?,
+                );
+            }
+        }
+        let mut fleet = Vec::with_capacity(tenants.len());
+        for row in &tenants {
+            let id = TenantId(row.try_get("id").db()?);
+            let slug: String = row.try_get("slug").db()?;
+            let database: String = row.try_get("database").db()?;
+            let Ok(parsed) = Slug::parse(&slug) else {
+                fleet.push(FleetTenant::Failed {
+                    slug,
+                    reason: "malformed slug in the catalog".to_owned(),
+                });
+                continue;
+            };
+            let schema = schema_name(&parsed, id);
+            fleet.push(match ledger.get(&(database.clone(), schema.clone())) {
+                Some(v) if *v >= latest_tenant_version() => FleetTenant::Current { slug },
+                Some(_) => FleetTenant::Pending {
+                    slug,
+                    work: (schema, database),
+                },
+                None => FleetTenant::Failed {
+                    slug,
+                    reason: "tenant schema missing from the ledger".to_owned(),
+                },
+            });
+        }
+        Ok(fleet)
+    }
+
     /// Migrates one tenant schema to the newest version, in one transaction
     /// with its ledger row. Returns whether anything had to be done.
     async fn migrate_tenant(&self, db: &Database, schema: &str) -> Result<bool> {
@@ -199,17 +260,11 @@ impl Store for PgStore {
         let ddl = provision_sql(tenant, &schema);
         let insert_admin = schema::render(INSERT_USER, &qualified_prefix(&schema));
         let provision = |in_catalog: bool| {
+            let query = sqlx::query(PROVISION)
+                .persistent(self.named())
+                .bind(in_catalog);
             bind_new_user(
-                sqlx::query(PROVISION)
-                    .persistent(self.named())
-                    .bind(in_catalog)
-                    .bind(tenant.id.0)
-                    .bind(tenant.name.as_str())
-                    .bind(tenant.slug.as_str())
-                    .bind(&tenant.plan)
-                    .bind(&target.name)
-                    .bind(tenant.created_at)
-                    .bind(tenant.domain.as_str())
+                bind_tenant(query, tenant, &target.name)
                     .bind(&ddl)
                     .bind(&insert_admin),
                 admin,
@@ -226,15 +281,8 @@ impl Store for PgStore {
             // The catalog transaction stays open (holding the slug and
             // hostname) while the storage is created in the other database.
             let mut ctx = catalog.pool.begin().await.db()?;
-            sqlx::query(INSERT_TENANT)
-                .persistent(self.named())
-                .bind(tenant.id.0)
-                .bind(tenant.name.as_str())
-                .bind(tenant.slug.as_str())
-                .bind(&tenant.plan)
-                .bind(&target.name)
-                .bind(tenant.created_at)
-                .bind(tenant.domain.as_str())
+            let insert = sqlx::query(INSERT_TENANT).persistent(self.named());
+            bind_tenant(insert, tenant, &target.name)
                 .execute(&mut *ctx)
                 .await
                 .db()?;
@@ -537,13 +585,7 @@ impl Store for PgStore {
         .await
         .db()?;
         unit.finish().await?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some((
-                rows::superuser(&row)?,
-                row.try_get("password_hash").db()?,
-            ))),
-        }
+        rows::with_password_hash(row, rows::superuser)
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
@@ -551,120 +593,18 @@ impl Store for PgStore {
             let mut conn = db.pool.acquire().await.db()?;
             schema::setup_shared(&mut conn, self.named()).await.db()?;
         }
-        let mut unit = self.unit(self.catalog()).await?;
-        let tenants = sqlx::query("SELECT id, slug, database FROM saas_shared.tenants ORDER BY id")
-            .persistent(self.named())
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
-        // The ledger of every database, read once: current tenants are
-        // never touched, so a no-op run costs a few queries in all.
-        let mut ledger: HashMap<(String, String), i32> = HashMap::new();
-        for db in &self.inner.databases {
-            let mut unit = self.unit(db).await?;
-            let found = sqlx::query("SELECT schema_name, version FROM saas_shared.tenant_schemas")
-                .persistent(self.named())
-                .fetch_all(unit.conn())
-                .await
-                .db()?;
-            unit.finish().await?;
-            for row in &found {
-                ledger.insert(
-                    (db.name.clone(), row.try_get("schema_name").db()?),
-                    row.try_get("version").db()?,
-                );
-            }
-        }
-
-        let total = tenants.len() as u64;
-        let mut report = MigrationReport {
-            tenants: total,
-            ..MigrationReport::default()
-        };
-        let mut done = 0u64;
-        let mut behind: Vec<(Slug, String, String)> = Vec::new();
-        for row in &tenants {
-            let id = TenantId(row.try_get("id").db()?);
-            let slug_text: String = row.try_get("slug").db()?;
-            let database: String = row.try_get("database").db()?;
-            let Ok(slug) = Slug::parse(&slug_text) else {
-                report.failed.push((
-                    slug_text.clone(),
-                    "malformed slug in the catalog".to_owned(),
-                ));
-                done += 1;
-                progress(MigrationProgress {
-                    done,
-                    total,
-                    slug: slug_text,
-                    outcome: MigrationOutcome::Failed,
-                });
-                continue;
-            };
-            let schema = schema_name(&slug, id);
-            match ledger.get(&(database.clone(), schema.clone())) {
-                Some(v) if *v >= latest_tenant_version() => {
-                    report.current += 1;
-                    done += 1;
-                    progress(MigrationProgress {
-                        done,
-                        total,
-                        slug: slug_text,
-                        outcome: MigrationOutcome::Current,
-                    });
-                }
-                Some(_) => behind.push((slug, schema, database)),
-                None => {
-                    report.failed.push((
-                        slug_text.clone(),
-                        "tenant schema missing from the ledger".to_owned(),
-                    ));
-                    done += 1;
-                    progress(MigrationProgress {
-                        done,
-                        total,
-                        slug: slug_text,
-                        outcome: MigrationOutcome::Failed,
-                    });
-                }
-            }
-        }
-
+        let tenants = self.fleet().await?;
         let concurrency = self.inner.config.migrate_concurrency;
-        let mut runs = futures::stream::iter(behind)
-            .map(|(slug, schema, database)| async move {
-                let outcome = match self.database(&database) {
-                    Ok(db) => self.migrate_tenant(db, &schema).await,
-                    Err(e) => Err(e),
-                };
-                (slug, outcome)
-            })
-            .buffer_unordered(concurrency);
-        while let Some((slug, outcome)) = runs.next().await {
-            let outcome = match outcome {
-                Ok(true) => {
-                    report.migrated += 1;
-                    MigrationOutcome::Migrated
-                }
-                Ok(false) => {
-                    report.current += 1;
-                    MigrationOutcome::Current
-                }
-                Err(e) => {
-                    tracing::warn!(slug = %slug, error = %chain(&e), "tenant migration failed");
-                    report.failed.push((slug.as_str().to_owned(), chain(&e)));
-                    MigrationOutcome::Failed
-                }
-            };
-            done += 1;
-            progress(MigrationProgress {
-                done,
-                total,
-                slug: slug.as_str().to_owned(),
-                outcome,
-            });
-        }
+        let report = migrate_fleet(
+            tenants,
+            concurrency,
+            progress,
+            |(schema, database)| async move {
+                self.migrate_tenant(self.database(&database)?, &schema)
+                    .await
+            },
+        )
+        .await;
         Ok(report)
     }
 

@@ -61,8 +61,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use saas_core::jobs::memory::LEASE_EXPIRED_ON_FINAL_ATTEMPT;
-use saas_core::jobs::queue::MAX_ATTEMPTS_LIMIT;
+use saas_core::jobs::queue::{
+    LEASE_EXPIRED_ON_FINAL_ATTEMPT, MAX_ATTEMPTS_LIMIT, json_text, validate_extra_attempts,
+};
 use saas_core::jobs::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
     QueueResult,
@@ -699,7 +700,7 @@ impl PgQueue {
         request: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> QueueResult<String> {
-        let lease_until = lease_end(now, request.lease)?;
+        let lease_until = request.lease_until(now)?;
         let kinds = self.claim_kinds(request, now).await?;
         let limit = i64::from(request.limit);
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
@@ -803,8 +804,7 @@ impl PgQueue {
     /// nothing.
     async fn refused(&self, id: JobId, attempt: u32) -> QueueError {
         match self.status_of(id).await {
-            Ok(Some(_)) => QueueError::LeaseLost { id, attempt },
-            Ok(None) => QueueError::NotFound { id },
+            Ok(status) => QueueError::fenced_off(id, attempt, status.is_some()),
             Err(e) => e,
         }
     }
@@ -825,8 +825,7 @@ impl PgQueue {
     /// changed nothing.
     async fn wrong_state(&self, id: JobId, action: &'static str) -> QueueError {
         match self.status_of(id).await {
-            Ok(Some(status)) => QueueError::InvalidState { id, status, action },
-            Ok(None) => QueueError::NotFound { id },
+            Ok(status) => QueueError::refused(id, action, status),
             Err(e) => e,
         }
     }
@@ -920,20 +919,6 @@ async fn setup_once(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-fn to_json(v: &Value) -> QueueResult<String> {
-    serde_json::to_string(v).map_err(QueueError::backend)
-}
-
-fn lease_end(now: DateTime<Utc>, lease: Duration) -> QueueResult<DateTime<Utc>> {
-    chrono::Duration::from_std(lease)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .ok_or(QueueError::Invalid {
-            field: "lease",
-            message: "lease is too long".into(),
-        })
-}
-
 /// PostgreSQL `text` cannot hold NUL; a worker name or an error message
 /// carrying one must not make the job unfinishable.
 fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
@@ -978,31 +963,26 @@ struct Insert {
 
 impl Insert {
     fn new(job: &NewJob, now: DateTime<Utc>) -> QueueResult<Insert> {
-        job.validate()?;
+        let prepared = job.prepare(now)?;
         if job.tenant.is_some_and(|t| t.0.is_nil()) {
             return Err(QueueError::Invalid {
                 field: "tenant",
                 message: "the nil UUID is not a tenant id".into(),
             });
         }
-        let run_at = job.run_at.unwrap_or(now);
         Ok(Insert {
-            id: JobId::new(),
+            id: prepared.id,
             kind: job.kind.clone(),
             tenant: group(job.tenant),
-            payload: to_json(&job.payload)?,
-            status: if run_at > now {
-                JobStatus::Scheduled
-            } else {
-                JobStatus::Queued
-            },
+            payload: json_text(&job.payload)?,
+            status: prepared.status,
             priority: job.priority,
             // validate() bounds it to 1..=MAX_ATTEMPTS_LIMIT.
             max_attempts: i32::try_from(job.max_attempts).map_err(|_| QueueError::Invalid {
                 field: "max_attempts",
                 message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
             })?,
-            run_at,
+            run_at: prepared.run_at,
             unique_key: job.unique_key.clone(),
         })
     }
@@ -1064,7 +1044,7 @@ impl JobQueue for PgQueue {
         request: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<LeasedJob>> {
-        let lease_until = lease_end(now, request.lease)?;
+        let lease_until = request.lease_until(now)?;
         let kinds = self.claim_kinds(request, now).await?;
         if kinds.is_empty() {
             return Ok(Vec::new());
@@ -1108,7 +1088,7 @@ impl JobQueue for PgQueue {
         result: &Value,
         now: DateTime<Utc>,
     ) -> QueueResult<()> {
-        let result = to_json(result)?;
+        let result = json_text(result)?;
         self.fenced(id, attempt, |a| {
             sqlx::query(COMPLETE)
                 .bind(id.0)
@@ -1132,7 +1112,7 @@ impl JobQueue for PgQueue {
             entries.push((
                 id.0,
                 i32::try_from(*attempt).unwrap_or(-1),
-                to_json(result)?,
+                json_text(result)?,
             ));
         }
         let mut ok = vec![false; done.len()];
@@ -1187,13 +1167,12 @@ impl JobQueue for PgQueue {
             .map(|((id, attempt, _), ok)| {
                 if ok {
                     Ok(())
-                } else if existing.contains(&id.0) {
-                    Err(QueueError::LeaseLost {
-                        id: *id,
-                        attempt: *attempt,
-                    })
                 } else {
-                    Err(QueueError::NotFound { id: *id })
+                    Err(QueueError::fenced_off(
+                        *id,
+                        *attempt,
+                        existing.contains(&id.0),
+                    ))
                 }
             })
             .collect())
@@ -1241,12 +1220,7 @@ impl JobQueue for PgQueue {
         run_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> QueueResult<JobRecord> {
-        if extra_attempts == 0 || extra_attempts > MAX_ATTEMPTS_LIMIT {
-            return Err(QueueError::Invalid {
-                field: "extra_attempts",
-                message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
-            });
-        }
+        validate_extra_attempts(extra_attempts)?;
         let query = sqlx::query(RETRY)
             .bind(id.0)
             .bind(i64::from(extra_attempts))

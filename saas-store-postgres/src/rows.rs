@@ -142,6 +142,16 @@ pub(crate) fn task(row: &PgRow) -> Result<Task> {
     })
 }
 
+/// A row read by `read` with its `password_hash` column, if there is a row:
+/// what a credentials lookup answers.
+pub(crate) fn with_password_hash<T>(
+    row: Option<PgRow>,
+    read: fn(&PgRow) -> Result<T>,
+) -> Result<Option<(T, String)>> {
+    row.map(|row| Ok((read(&row)?, get(&row, "password_hash")?)))
+        .transpose()
+}
+
 /// A count from the database as the `u64` the core wants.
 pub(crate) fn count(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::backend(crate::PgError::OutOfRange { what: "count" }))

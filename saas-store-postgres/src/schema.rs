@@ -4,6 +4,7 @@
 //! from a [`Slug`], which only exists once validated
 //! (`^[a-z][a-z0-9_]{1,47}$`), and a [`TenantId`], and is then quoted anyway.
 
+use saas_core::query::DONE_RANK;
 use saas_core::tenancy::{Slug, TenantId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -50,9 +51,10 @@ pub(crate) fn qualified_prefix(schema: &str) -> String {
 }
 
 /// Renders a statement template: `{s}` becomes the table prefix (a quoted
-/// schema and a dot, or nothing when `search_path` routes).
+/// schema and a dot, or nothing when `search_path` routes), and `{done}`
+/// the stored rank of a done task ([`DONE_RANK`]).
 pub(crate) fn render(template: &str, prefix: &str) -> String {
-    template.replace("{s}", prefix)
+    template.replace("{s}", prefix).replace("{done}", DONE_RANK)
 }
 
 /// Migrations of the shared schema, oldest first: (version, SQL).
@@ -329,7 +331,7 @@ $$;
         // counts exactly the tasks the triggers will then track.
         r#"
 CREATE INDEX tasks_updated_at ON {s}tasks (updated_at DESC, id);
-CREATE INDEX tasks_open_due ON {s}tasks (due_date, project_id, assigned_to) WHERE status <> 3;
+CREATE INDEX tasks_open_due ON {s}tasks (due_date, project_id, assigned_to) WHERE status <> {done};
 CREATE FUNCTION {s}tally_tasks() RETURNS trigger
 LANGUAGE plpgsql
 AS $fn$

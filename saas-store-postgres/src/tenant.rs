@@ -9,20 +9,21 @@
 //! transaction mode) never carries one tenant into the next request.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
-    Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
+    Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
 };
+use saas_core::query::{DONE_RANK, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
 use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::{Query, QueryScalar};
+use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
@@ -198,6 +199,7 @@ statements! {
     remove_member = "DELETE FROM {s}project_members WHERE project_id = $1 AND user_id = $2";
 
     task_by_id = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!(), " WHERE t.id = $1");
+    task_list = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!());
     share_project = "SELECT 1 FROM {s}projects WHERE id = $1 FOR KEY SHARE";
     lock_project = "SELECT 1 FROM {s}projects WHERE id = $1 FOR NO KEY UPDATE";
     count_project_tasks = "SELECT count(*) FROM {s}tasks WHERE project_id = $1";
@@ -213,7 +215,7 @@ statements! {
          SELECT ", task_cols!(), " FROM t", task_joins!()
     );
     delete_task = "DELETE FROM {s}tasks WHERE id = $1";
-    delete_done_before = "DELETE FROM {s}tasks WHERE status = 3 AND completed_at < $1";
+    delete_done_before = "DELETE FROM {s}tasks WHERE status = {done} AND completed_at < $1";
 }
 
 /// Whether a handle's statements become named prepared statements.
@@ -269,18 +271,13 @@ impl fmt::Debug for PgTenant {
     }
 }
 
+/// A statement of a tenant handle, not yet run.
+type PgQuery = Query<'static, Postgres, PgArguments>;
+
 /// A rendered statement (from constant templates and a quoted, validated
 /// schema name), named or not as `unit` says.
-fn q(unit: &Unit, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
+fn q(unit: &Unit, sql: &Arc<str>) -> PgQuery {
     sqlx::query(AssertSqlSafe(Arc::clone(sql))).persistent(unit.prepared)
-}
-
-/// [`q`] returning one column.
-fn scalar<O>(unit: &Unit, sql: &Arc<str>) -> QueryScalar<'static, Postgres, O, PgArguments>
-where
-    (O,): for<'r> sqlx::FromRow<'r, PgRow>,
-{
-    sqlx::query_scalar(AssertSqlSafe(Arc::clone(sql))).persistent(unit.prepared)
 }
 
 impl PgTenant {
@@ -400,6 +397,92 @@ impl PgTenant {
         }
     }
 
+    /// Runs the statement `sql`, bound by `bind`, as its own unit of work;
+    /// returns its row, if any.
+    async fn fetch_optional(
+        &self,
+        sql: &Arc<str>,
+        bind: impl FnOnce(PgQuery) -> PgQuery,
+    ) -> Result<Option<PgRow>> {
+        let mut unit = self.auto().await?;
+        let row = bind(q(&unit, sql)).fetch_optional(unit.conn()).await.db()?;
+        unit.finish().await?;
+        Ok(row)
+    }
+
+    /// Runs the statement `sql`, bound by `bind`, as its own unit of work;
+    /// returns how many rows it changed.
+    async fn execute(&self, sql: &Arc<str>, bind: impl FnOnce(PgQuery) -> PgQuery) -> Result<u64> {
+        let mut unit = self.auto().await?;
+        let done = bind(q(&unit, sql)).execute(unit.conn()).await.db()?;
+        unit.finish().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs the statement `sql`, bound by `bind`, as its own unit of work;
+    /// `NotFound` (`entity`) when it changed no row.
+    async fn change_one(
+        &self,
+        sql: &Arc<str>,
+        entity: Entity,
+        bind: impl FnOnce(PgQuery) -> PgQuery,
+    ) -> Result<()> {
+        if self.execute(sql, bind).await? == 0 {
+            return Err(Error::not_found(entity));
+        }
+        Ok(())
+    }
+
+    /// The count `sql` (bound by `bind`) answers, on `unit`.
+    async fn count_on(
+        &self,
+        unit: &mut Unit,
+        sql: &Arc<str>,
+        bind: impl FnOnce(PgQuery) -> PgQuery,
+    ) -> Result<u64> {
+        let row = bind(q(unit, sql)).fetch_one(unit.conn()).await.db()?;
+        count(row.try_get::<i64, _>(0).db()?)
+    }
+
+    /// `NotFound` (`entity`) unless `sql`, bound to `id`, finds a row on
+    /// `unit` (it may lock it).
+    async fn require(
+        &self,
+        unit: &mut Unit,
+        sql: &Arc<str>,
+        id: i64,
+        entity: Entity,
+    ) -> Result<()> {
+        let found = q(unit, sql)
+            .bind(id)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(entity)),
+        }
+    }
+
+    /// `PlanLimitExceeded` when the count `sql` (bound by `bind`) answers
+    /// on `unit` has reached `limit`.
+    async fn within_limit(
+        &self,
+        unit: &mut Unit,
+        (limit, resource): (u64, Resource),
+        sql: &Arc<str>,
+        bind: impl FnOnce(PgQuery) -> PgQuery,
+    ) -> Result<()> {
+        if self.count_on(unit, sql, bind).await? >= limit {
+            return Err(Error::PlanLimitExceeded {
+                resource,
+                limit,
+                plan: String::new(),
+            });
+        }
+        Ok(())
+    }
+
     /// Members of each of `projects`, one query for all of them.
     async fn fill_members(&self, unit: &mut Unit, projects: &mut [Project]) -> Result<()> {
         if projects.is_empty() {
@@ -422,67 +505,113 @@ impl PgTenant {
         Ok(())
     }
 
-    async fn project_on(&self, unit: &mut Unit, id: ProjectId) -> Result<Option<Project>> {
-        let Some(row) = q(unit, &self.sql.project_by_id)
+    /// The project `row` read (or `NotFound`), with its members, on `unit`,
+    /// which this finishes.
+    async fn finish_project(&self, mut unit: Unit, row: Option<PgRow>) -> Result<Project> {
+        let Some(row) = row else {
+            unit.finish().await?;
+            return Err(Error::not_found(Entity::Project));
+        };
+        let mut projects = [rows::project(&row)?];
+        self.fill_members(&mut unit, &mut projects).await?;
+        unit.finish().await?;
+        let [project] = projects;
+        Ok(project)
+    }
+
+    /// The project `id` with its members, on `unit`, which this finishes.
+    async fn project_on(&self, mut unit: Unit, id: ProjectId) -> Result<Project> {
+        let row = q(&unit, &self.sql.project_by_id)
             .bind(id.0)
             .fetch_optional(unit.conn())
             .await
-            .db()?
-        else {
-            return Ok(None);
-        };
-        let mut projects = [rows::project(&row)?];
-        self.fill_members(unit, &mut projects).await?;
-        let [project] = projects;
-        Ok(Some(project))
+            .db()?;
+        self.finish_project(unit, row).await
     }
 
-    /// Appends ` FROM task_tally c WHERE …`: the tally rows of the tasks a
-    /// [`tally_serves`] `query` matches.
-    fn push_tally_filters(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery) {
+    /// Appends ` AND …` for each of `query`'s conditions on `target`.
+    fn push_conditions(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery, target: Target) {
         let s = &*self.prefix;
-        qb.push(format!(" FROM {s}task_tally c WHERE true"));
-        if let Scope::InvolvedIn(user) = query.scope {
-            qb.push(format!(
-                " AND c.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "
-            ));
-            qb.push_bind(user.0);
-            qb.push(format!(
-                " UNION SELECT project_id FROM {s}project_members WHERE user_id = "
-            ));
-            qb.push_bind(user.0);
-            qb.push(")");
-        }
-        if let Some(p) = query.project {
-            qb.push(" AND c.project_id = ").push_bind(p.0);
-        }
-        if let Some(st) = query.status {
-            qb.push(" AND c.status = ").push_bind(small(st.rank()));
-        }
-        if let Some(pr) = query.priority {
-            qb.push(" AND c.priority = ").push_bind(small(pr.rank()));
-        }
-        if let Some(u) = query.assigned_to {
+        let (a, assignee) = match target {
+            Target::Tasks => ("t", "assigned_to"),
             // Unassigned tasks are tallied under 0, which is no user's id.
-            qb.push(" AND c.assignee = ").push_bind(u.0);
+            Target::Tally => ("c", "assignee"),
+        };
+        for condition in query.conditions() {
+            match condition {
+                TaskCondition::InvolvedIn(user) => {
+                    qb.push(format!(
+                        " AND {a}.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "
+                    ));
+                    qb.push_bind(user.0);
+                    qb.push(format!(
+                        " UNION SELECT project_id FROM {s}project_members WHERE user_id = "
+                    ));
+                    qb.push_bind(user.0);
+                    qb.push(")");
+                }
+                TaskCondition::Project(project) => {
+                    qb.push(format!(" AND {a}.project_id = "))
+                        .push_bind(project.0);
+                }
+                TaskCondition::Status(status) => {
+                    qb.push(format!(" AND {a}.status = "))
+                        .push_bind(small(status.rank()));
+                }
+                TaskCondition::Priority(priority) => {
+                    qb.push(format!(" AND {a}.priority = "))
+                        .push_bind(small(priority.rank()));
+                }
+                TaskCondition::AssignedTo(user) => {
+                    qb.push(format!(" AND {a}.{assignee} = ")).push_bind(user.0);
+                }
+                TaskCondition::Search(text) => {
+                    // strpos is a literal match (no LIKE wildcards); under the "C"
+                    // collation lower() folds ASCII only, exactly like the reference.
+                    let needle = text.to_ascii_lowercase();
+                    qb.push(" AND (strpos(lower(t.title COLLATE \"C\"), ")
+                        .push_bind(needle.clone())
+                        .push(") > 0 OR strpos(lower(t.description COLLATE \"C\"), ")
+                        .push_bind(needle)
+                        .push(") > 0)");
+                }
+                TaskCondition::Overdue(now) => {
+                    qb.push(format!(" AND t.status <> {DONE_RANK} AND t.due_date < "))
+                        .push_bind(now);
+                }
+                TaskCondition::DueFrom(from) => {
+                    qb.push(" AND t.due_date >= ").push_bind(from);
+                }
+                TaskCondition::DueUntil(until) => {
+                    qb.push(" AND t.due_date < ").push_bind(until);
+                }
+            }
         }
+    }
+
+    /// Whether this handle sums `query`'s counts from the schema's tally.
+    fn tallies(&self, query: &TaskQuery) -> bool {
+        self.tallied && query.tally_serves()
     }
 
     /// The statement counting the tasks `query` matches: summed from the
     /// tally when it serves the query, else counted.
     fn count_tasks_query(&self, query: &TaskQuery) -> QueryBuilder<Postgres> {
-        if self.tallied && tally_serves(query) {
-            let mut qb = QueryBuilder::<Postgres>::new("SELECT coalesce(sum(c.n), 0)::bigint");
-            self.push_tally_filters(&mut qb, query);
-            qb
+        let s = &*self.prefix;
+        let (sql, target) = if self.tallies(query) {
+            (
+                format!("SELECT coalesce(sum(c.n), 0)::bigint FROM {s}task_tally c WHERE true"),
+                Target::Tally,
+            )
         } else {
-            let mut qb = QueryBuilder::<Postgres>::new(format!(
-                "SELECT count(*) FROM {}tasks t",
-                self.prefix
-            ));
-            self.push_task_filters(&mut qb, query);
-            qb
-        }
+            (
+                format!("SELECT count(*) FROM {s}tasks t WHERE true"),
+                Target::Tasks,
+            )
+        };
+        let mut qb = QueryBuilder::<Postgres>::new(sql);
+        self.push_conditions(&mut qb, query, target);
+        qb
     }
 
     /// The statement listing one page of the tasks `query` matches.
@@ -492,11 +621,9 @@ impl PgTenant {
         limit: i64,
         offset: i64,
     ) -> QueryBuilder<Postgres> {
-        let mut lister = QueryBuilder::<Postgres>::new(crate::schema::render(
-            concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!()),
-            &self.prefix,
-        ));
-        self.push_task_filters(&mut lister, query);
+        let mut lister = QueryBuilder::<Postgres>::new(&*self.sql.task_list);
+        lister.push(" WHERE true");
+        self.push_conditions(&mut lister, query, Target::Tasks);
         lister.push(" ORDER BY ").push(order_by(query));
         lister
             .push(" LIMIT ")
@@ -506,77 +633,73 @@ impl PgTenant {
         lister
     }
 
-    /// Appends ` WHERE …` for `query`'s scope and filters.
-    fn push_task_filters(&self, qb: &mut QueryBuilder<Postgres>, query: &TaskQuery) {
-        let s = &*self.prefix;
-        qb.push(" WHERE true");
-        if let Scope::InvolvedIn(user) = query.scope {
-            qb.push(format!(
-                " AND t.project_id IN (SELECT id FROM {s}projects WHERE owner_id = "
-            ));
-            qb.push_bind(user.0);
-            qb.push(format!(
-                " UNION SELECT project_id FROM {s}project_members WHERE user_id = "
-            ));
-            qb.push_bind(user.0);
-            qb.push(")");
-        }
-        if let Some(p) = query.project {
-            qb.push(" AND t.project_id = ").push_bind(p.0);
-        }
-        if let Some(st) = query.status {
-            qb.push(" AND t.status = ").push_bind(small(st.rank()));
-        }
-        if let Some(pr) = query.priority {
-            qb.push(" AND t.priority = ").push_bind(small(pr.rank()));
-        }
-        if let Some(u) = query.assigned_to {
-            qb.push(" AND t.assigned_to = ").push_bind(u.0);
-        }
-        if let Some(search) = &query.search {
-            // strpos is a literal match (no LIKE wildcards); under the "C"
-            // collation lower() folds ASCII only, exactly like the reference.
-            let needle = search.to_ascii_lowercase();
-            qb.push(" AND (strpos(lower(t.title COLLATE \"C\"), ")
-                .push_bind(needle.clone())
-                .push(") > 0 OR strpos(lower(t.description COLLATE \"C\"), ")
-                .push_bind(needle)
-                .push(") > 0)");
-        }
-        if let Some(now) = query.overdue_at {
-            qb.push(" AND t.status <> 3 AND t.due_date < ")
-                .push_bind(now);
-        }
-        if let Some(from) = query.due_from {
-            qb.push(" AND t.due_date >= ").push_bind(from);
-        }
-        if let Some(until) = query.due_until {
-            qb.push(" AND t.due_date < ").push_bind(until);
-        }
+    /// One page of the tasks `query` matches, on `unit`.
+    async fn task_page_on(
+        &self,
+        unit: &mut Unit,
+        query: &TaskQuery,
+        page: PageRequest,
+    ) -> Result<Vec<Task>> {
+        let (limit, offset) = page_args(page)?;
+        let found = self
+            .task_page_query(query, limit, offset)
+            .build()
+            .persistent(unit.prepared)
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        found.iter().map(rows::task).collect()
     }
 }
 
-/// Whether `query` filters only on what `task_tally` keys
-/// (scope, project, assignee, status, priority), so its counts can be
-/// summed from there.
-fn tally_serves(query: &TaskQuery) -> bool {
-    query.search.is_none()
-        && query.overdue_at.is_none()
-        && query.due_from.is_none()
-        && query.due_until.is_none()
+/// What the conditions of a task query are applied to.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// The tasks, aliased `t`.
+    Tasks,
+    /// The schema's `task_tally`, aliased `c`, for a query it serves.
+    Tally,
 }
 
-/// `SELECT` list summing the tally rows aliased `c` into the columns
-/// [`TenantStore::task_counts`] reads (but `overdue`).
-const TALLY_SUMS: &str = "coalesce(sum(c.n), 0)::bigint AS total, \
-     coalesce(sum(c.n) FILTER (WHERE c.status = 0), 0)::bigint AS s0, \
-     coalesce(sum(c.n) FILTER (WHERE c.status = 1), 0)::bigint AS s1, \
-     coalesce(sum(c.n) FILTER (WHERE c.status = 2), 0)::bigint AS s2, \
-     coalesce(sum(c.n) FILTER (WHERE c.status = 3), 0)::bigint AS s3, \
-     coalesce(sum(c.n) FILTER (WHERE c.priority = 0), 0)::bigint AS p0, \
-     coalesce(sum(c.n) FILTER (WHERE c.priority = 1), 0)::bigint AS p1, \
-     coalesce(sum(c.n) FILTER (WHERE c.priority = 2), 0)::bigint AS p2, \
-     coalesce(sum(c.n) FILTER (WHERE c.priority = 3), 0)::bigint AS p3";
+/// `SELECT` list of [`TenantStore::task_counts`] but `overdue`, in the
+/// order it reads them: the total, then one column per status (`s<rank>`)
+/// and per priority (`p<rank>`). `all` counts every row; `one("status = 2")`
+/// counts the rows where that holds.
+fn rank_columns(all: &str, one: impl Fn(&str) -> String) -> String {
+    let by_status = TaskStatus::ALL.iter().map(|s| {
+        format!(
+            "{} AS s{}",
+            one(&format!("status = {}", s.rank())),
+            s.rank()
+        )
+    });
+    let by_priority = Priority::ALL.iter().map(|p| {
+        format!(
+            "{} AS p{}",
+            one(&format!("priority = {}", p.rank())),
+            p.rank()
+        )
+    });
+    std::iter::once(format!("{all} AS total"))
+        .chain(by_status)
+        .chain(by_priority)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// [`rank_columns`] summing the tally rows aliased `c`.
+static TALLY_SUMS: LazyLock<String> = LazyLock::new(|| {
+    rank_columns("coalesce(sum(c.n), 0)::bigint", |cond| {
+        format!("coalesce(sum(c.n) FILTER (WHERE c.{cond}), 0)::bigint")
+    })
+});
+
+/// [`rank_columns`] counting the tasks aliased `t`.
+static TASK_COUNTS: LazyLock<String> = LazyLock::new(|| {
+    rank_columns("count(*)", |cond| {
+        format!("count(*) FILTER (WHERE t.{cond})")
+    })
+});
 
 /// Binds a new user's fields to [`INSERT_USER`].
 pub(crate) fn bind_new_user<'q>(
@@ -596,29 +719,23 @@ pub(crate) fn bind_new_user<'q>(
         .bind(user.date_joined)
 }
 
+/// ORDER BY for `query`'s keys: ranks for status and priority, bytes for
+/// titles, NULL due dates last either way.
 fn order_by(query: &TaskQuery) -> String {
-    let dir = if query.ordering.descending {
-        "DESC"
-    } else {
-        "ASC"
-    };
-    match query.ordering.field {
-        TaskOrderField::CreatedAt => format!("t.created_at {dir}, t.id ASC"),
-        TaskOrderField::UpdatedAt => format!("t.updated_at {dir}, t.id ASC"),
-        TaskOrderField::DueDate => format!("t.due_date {dir} NULLS LAST, t.id ASC"),
-        TaskOrderField::Priority => format!("t.priority {dir}, t.id ASC"),
-        TaskOrderField::Status => format!("t.status {dir}, t.id ASC"),
-        TaskOrderField::Title => format!("t.title COLLATE \"C\" {dir}, t.id ASC"),
-        TaskOrderField::Id => format!("t.id {dir}"),
-    }
-}
-
-fn limit_exceeded(resource: Resource, limit: u64) -> Error {
-    Error::PlanLimitExceeded {
-        resource,
-        limit,
-        plan: String::new(),
-    }
+    let keys: Vec<String> = query
+        .ordering
+        .keys()
+        .iter()
+        .map(|key| {
+            let dir = key.direction();
+            match key.field {
+                TaskOrderField::DueDate => format!("t.due_date {dir} NULLS LAST"),
+                TaskOrderField::Title => format!("t.title COLLATE \"C\" {dir}"),
+                field => format!("t.{} {dir}", field.as_str()),
+            }
+        })
+        .collect();
+    keys.join(", ")
 }
 
 fn page_args(page: PageRequest) -> Result<(i64, i64)> {
@@ -642,13 +759,9 @@ impl TenantStore for PgTenant {
                 .execute(unit.conn())
                 .await
                 .db()?;
-            let n: i64 = scalar(&unit, &self.sql.count_users)
-                .fetch_one(unit.conn())
-                .await
-                .db()?;
-            if count(n)? >= limit {
-                return Err(limit_exceeded(Resource::Users, limit));
-            }
+            let limit = (limit, Resource::Users);
+            self.within_limit(&mut unit, limit, &self.sql.count_users, |q| q)
+                .await?;
         }
         let row = bind_new_user(q(&unit, &self.sql.insert_user), user)
             .fetch_one(unit.conn())
@@ -660,40 +773,25 @@ impl TenantStore for PgTenant {
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let mut unit = self.auto().await?;
-        let row = q(&unit, &self.sql.user_by_id)
-            .bind(id.0)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let row = self
+            .fetch_optional(&self.sql.user_by_id, |q| q.bind(id.0))
+            .await?;
         row.as_ref().map(rows::user).transpose()
     }
 
     async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
-        let mut unit = self.auto().await?;
-        let row = q(&unit, &self.sql.credentials)
-            .bind(username_key)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some((
-                rows::user(&row)?,
-                row.try_get("password_hash").db()?,
-            ))),
-        }
+        let row = self
+            .fetch_optional(&self.sql.credentials, |q| q.bind(username_key))
+            .await?;
+        rows::with_password_hash(row, rows::user)
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
         let (limit, offset) = page_args(page)?;
         let mut unit = self.auto().await?;
-        let total: i64 = scalar(&unit, &self.sql.count_users)
-            .fetch_one(unit.conn())
-            .await
-            .db()?;
+        let total = self
+            .count_on(&mut unit, &self.sql.count_users, |q| q)
+            .await?;
         let found = q(&unit, &self.sql.list_users)
             .bind(limit)
             .bind(offset)
@@ -702,25 +800,23 @@ impl TenantStore for PgTenant {
             .db()?;
         unit.finish().await?;
         Ok(Page {
-            count: count(total)?,
+            count: total,
             items: found.iter().map(rows::user).collect::<Result<_>>()?,
         })
     }
 
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
-        let mut unit = self.auto().await?;
-        let row = q(&unit, &self.sql.update_user)
-            .bind(id.0)
-            .bind(changes.email.as_str())
-            .bind(&changes.first_name)
-            .bind(&changes.last_name)
-            .bind(changes.role.as_str())
-            .bind(&changes.department)
-            .bind(changes.is_active)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let row = self
+            .fetch_optional(&self.sql.update_user, |q| {
+                q.bind(id.0)
+                    .bind(changes.email.as_str())
+                    .bind(&changes.first_name)
+                    .bind(&changes.last_name)
+                    .bind(changes.role.as_str())
+                    .bind(&changes.department)
+                    .bind(changes.is_active)
+            })
+            .await?;
         row.as_ref()
             .map(rows::user)
             .transpose()?
@@ -728,56 +824,37 @@ impl TenantStore for PgTenant {
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
-        let mut unit = self.auto().await?;
-        let done = q(&unit, &self.sql.set_password)
-            .bind(id.0)
-            .bind(password_hash)
-            .execute(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(Entity::User));
-        }
-        Ok(())
+        self.change_one(&self.sql.set_password, Entity::User, |q| {
+            q.bind(id.0).bind(password_hash)
+        })
+        .await
     }
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
-        let mut unit = self.auto().await?;
-        let done = q(&unit, &self.sql.record_login)
-            .bind(id.0)
-            .bind(at)
-            .execute(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(Entity::User));
-        }
-        Ok(())
+        self.change_one(&self.sql.record_login, Entity::User, |q| {
+            q.bind(id.0).bind(at)
+        })
+        .await
     }
 
     async fn count_users(&self) -> Result<u64> {
         let mut unit = self.auto().await?;
-        let n: i64 = scalar(&unit, &self.sql.count_users)
-            .fetch_one(unit.conn())
-            .await
-            .db()?;
+        let n = self
+            .count_on(&mut unit, &self.sql.count_users, |q| q)
+            .await?;
         unit.finish().await?;
-        count(n)
+        Ok(n)
     }
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
-        let mut unit = self.auto().await?;
-        q(&unit, &self.sql.insert_refresh)
-            .bind(token.jti)
-            .bind(token.family)
-            .bind(token.user_id.0)
-            .bind(token.expires_at)
-            .execute(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await
+        self.execute(&self.sql.insert_refresh, |q| {
+            q.bind(token.jti)
+                .bind(token.family)
+                .bind(token.user_id.0)
+                .bind(token.expires_at)
+        })
+        .await?;
+        Ok(())
     }
 
     async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
@@ -822,14 +899,8 @@ impl TenantStore for PgTenant {
     }
 
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
-        let mut unit = self.auto().await?;
-        let done = q(&unit, &self.sql.prune_refresh)
-            .bind(before)
-            .execute(unit.conn())
+        self.execute(&self.sql.prune_refresh, |q| q.bind(before))
             .await
-            .db()?;
-        unit.finish().await?;
-        Ok(done.rows_affected())
     }
 
     async fn create_project(
@@ -843,13 +914,9 @@ impl TenantStore for PgTenant {
                 .execute(unit.conn())
                 .await
                 .db()?;
-            let n: i64 = scalar(&unit, &self.sql.count_projects)
-                .fetch_one(unit.conn())
-                .await
-                .db()?;
-            if count(n)? >= limit {
-                return Err(limit_exceeded(Resource::Projects, limit));
-            }
+            let limit = (limit, Resource::Projects);
+            self.within_limit(&mut unit, limit, &self.sql.count_projects, |q| q)
+                .await?;
         }
         let row = q(&unit, &self.sql.insert_project)
             .bind(&project.name)
@@ -868,10 +935,11 @@ impl TenantStore for PgTenant {
     }
 
     async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
-        let mut unit = self.auto().await?;
-        let found = self.project_on(&mut unit, id).await?;
-        unit.finish().await?;
-        Ok(found)
+        let unit = self.auto().await?;
+        match self.project_on(unit, id).await {
+            Err(Error::NotFound { .. }) => Ok(None),
+            found => found.map(Some),
+        }
     }
 
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
@@ -879,10 +947,9 @@ impl TenantStore for PgTenant {
         let mut unit = self.auto().await?;
         let (total, found) = match scope {
             Scope::All => {
-                let total: i64 = scalar(&unit, &self.sql.count_projects_all)
-                    .fetch_one(unit.conn())
-                    .await
-                    .db()?;
+                let total = self
+                    .count_on(&mut unit, &self.sql.count_projects_all, |q| q)
+                    .await?;
                 let found = q(&unit, &self.sql.list_projects_all)
                     .bind(limit)
                     .bind(offset)
@@ -892,11 +959,11 @@ impl TenantStore for PgTenant {
                 (total, found)
             }
             Scope::InvolvedIn(user) => {
-                let total: i64 = scalar(&unit, &self.sql.count_projects_involved)
-                    .bind(user.0)
-                    .fetch_one(unit.conn())
-                    .await
-                    .db()?;
+                let total = self
+                    .count_on(&mut unit, &self.sql.count_projects_involved, |q| {
+                        q.bind(user.0)
+                    })
+                    .await?;
                 let found = q(&unit, &self.sql.list_projects_involved)
                     .bind(limit)
                     .bind(offset)
@@ -914,7 +981,7 @@ impl TenantStore for PgTenant {
         self.fill_members(&mut unit, &mut items).await?;
         unit.finish().await?;
         Ok(Page {
-            count: count(total)?,
+            count: total,
             items,
         })
     }
@@ -932,99 +999,64 @@ impl TenantStore for PgTenant {
             .fetch_optional(unit.conn())
             .await
             .db()?;
-        let Some(row) = row else {
-            return Err(Error::not_found(Entity::Project));
-        };
-        let mut projects = [rows::project(&row)?];
-        self.fill_members(&mut unit, &mut projects).await?;
-        unit.finish().await?;
-        let [project] = projects;
-        Ok(project)
+        self.finish_project(unit, row).await
     }
 
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
-        let mut unit = self.auto().await?;
         // Tasks and memberships go with it (ON DELETE CASCADE), in the same statement.
-        let done = q(&unit, &self.sql.delete_project)
-            .bind(id.0)
-            .execute(unit.conn())
+        self.change_one(&self.sql.delete_project, Entity::Project, |q| q.bind(id.0))
             .await
-            .db()?;
-        unit.finish().await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(Entity::Project));
-        }
-        Ok(())
     }
 
     async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // Check the project first so that both missing reports the project.
-        if q(&unit, &self.sql.share_project)
-            .bind(project.0)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?
-            .is_none()
-        {
-            return Err(Error::not_found(Entity::Project));
-        }
+        self.require(
+            &mut unit,
+            &self.sql.share_project,
+            project.0,
+            Entity::Project,
+        )
+        .await?;
         q(&unit, &self.sql.add_member)
             .bind(project.0)
             .bind(user.0)
             .execute(unit.conn())
             .await
             .db()?;
-        let found = self.project_on(&mut unit, project).await?;
-        unit.finish().await?;
-        found.ok_or(Error::not_found(Entity::Project))
+        self.project_on(unit, project).await
     }
 
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // As in `add_member`: the project first, then the user.
-        if q(&unit, &self.sql.share_project)
-            .bind(project.0)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?
-            .is_none()
-        {
-            return Err(Error::not_found(Entity::Project));
-        }
-        if q(&unit, &self.sql.user_by_id)
-            .bind(user.0)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?
-            .is_none()
-        {
-            return Err(Error::not_found(Entity::User));
-        }
+        self.require(
+            &mut unit,
+            &self.sql.share_project,
+            project.0,
+            Entity::Project,
+        )
+        .await?;
+        self.require(&mut unit, &self.sql.user_by_id, user.0, Entity::User)
+            .await?;
         q(&unit, &self.sql.remove_member)
             .bind(project.0)
             .bind(user.0)
             .execute(unit.conn())
             .await
             .db()?;
-        let found = self.project_on(&mut unit, project).await?;
-        unit.finish().await?;
-        found.ok_or(Error::not_found(Entity::Project))
+        self.project_on(unit, project).await
     }
 
     async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
         let mut unit = self.auto().await?;
         let found: Vec<PgRow> = match scope {
-            Scope::All => q(&unit, &self.sql.project_counts_all)
-                .fetch_all(unit.conn())
-                .await
-                .db()?,
-            Scope::InvolvedIn(user) => q(&unit, &self.sql.project_counts_involved)
-                .bind(user.0)
-                .fetch_all(unit.conn())
-                .await
-                .db()?,
-        };
+            Scope::All => q(&unit, &self.sql.project_counts_all),
+            Scope::InvolvedIn(user) => q(&unit, &self.sql.project_counts_involved).bind(user.0),
+        }
+        .fetch_all(unit.conn())
+        .await
+        .db()?;
         unit.finish().await?;
         let mut counts = ProjectCounts::default();
         for row in &found {
@@ -1053,24 +1085,14 @@ impl TenantStore for PgTenant {
         } else {
             &self.sql.share_project
         };
-        if q(&unit, lock)
-            .bind(task.project_id.0)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?
-            .is_none()
-        {
-            return Err(Error::not_found(Entity::Project));
-        }
+        self.require(&mut unit, lock, task.project_id.0, Entity::Project)
+            .await?;
         if let Some(limit) = max_per_project {
-            let n: i64 = scalar(&unit, &self.sql.count_project_tasks)
-                .bind(task.project_id.0)
-                .fetch_one(unit.conn())
-                .await
-                .db()?;
-            if count(n)? >= limit {
-                return Err(limit_exceeded(Resource::TasksPerProject, limit));
-            }
+            let limit = (limit, Resource::TasksPerProject);
+            self.within_limit(&mut unit, limit, &self.sql.count_project_tasks, |q| {
+                q.bind(task.project_id.0)
+            })
+            .await?;
         }
         let row = q(&unit, &self.sql.insert_task)
             .bind(task.project_id.0)
@@ -1092,20 +1114,14 @@ impl TenantStore for PgTenant {
     }
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>> {
-        let mut unit = self.auto().await?;
-        let row = q(&unit, &self.sql.task_by_id)
-            .bind(id.0)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let row = self
+            .fetch_optional(&self.sql.task_by_id, |q| q.bind(id.0))
+            .await?;
         row.as_ref().map(rows::task).transpose()
     }
 
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
-        let (limit, offset) = page_args(page)?;
         let mut counter = self.count_tasks_query(query);
-        let mut lister = self.task_page_query(query, limit, offset);
         let mut unit = self.auto().await?;
         let total: i64 = counter
             .build_query_scalar()
@@ -1113,49 +1129,35 @@ impl TenantStore for PgTenant {
             .fetch_one(unit.conn())
             .await
             .db()?;
-        let found = lister
-            .build()
-            .persistent(unit.prepared)
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
+        let items = self.task_page_on(&mut unit, query, page).await?;
         unit.finish().await?;
         Ok(Page {
             count: count(total)?,
-            items: found.iter().map(rows::task).collect::<Result<_>>()?,
+            items,
         })
     }
 
     async fn task_page(&self, query: &TaskQuery, page: PageRequest) -> Result<Vec<Task>> {
-        let (limit, offset) = page_args(page)?;
-        let mut lister = self.task_page_query(query, limit, offset);
         let mut unit = self.auto().await?;
-        let found = lister
-            .build()
-            .persistent(unit.prepared)
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
+        let items = self.task_page_on(&mut unit, query, page).await?;
         unit.finish().await?;
-        found.iter().map(rows::task).collect()
+        Ok(items)
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
-        let mut unit = self.auto().await?;
-        let row = q(&unit, &self.sql.update_task)
-            .bind(id.0)
-            .bind(&changes.title)
-            .bind(&changes.description)
-            .bind(small(changes.status.rank()))
-            .bind(small(changes.priority.rank()))
-            .bind(changes.assigned_to.map(|u| u.0))
-            .bind(changes.due_date)
-            .bind(changes.completed_at)
-            .bind(changes.updated_at)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let row = self
+            .fetch_optional(&self.sql.update_task, |q| {
+                q.bind(id.0)
+                    .bind(&changes.title)
+                    .bind(&changes.description)
+                    .bind(small(changes.status.rank()))
+                    .bind(small(changes.priority.rank()))
+                    .bind(changes.assigned_to.map(|u| u.0))
+                    .bind(changes.due_date)
+                    .bind(changes.completed_at)
+                    .bind(changes.updated_at)
+            })
+            .await?;
         row.as_ref()
             .map(rows::task)
             .transpose()?
@@ -1163,45 +1165,31 @@ impl TenantStore for PgTenant {
     }
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {
-        let mut unit = self.auto().await?;
-        let done = q(&unit, &self.sql.delete_task)
-            .bind(id.0)
-            .execute(unit.conn())
+        self.change_one(&self.sql.delete_task, Entity::Task, |q| q.bind(id.0))
             .await
-            .db()?;
-        unit.finish().await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(Entity::Task));
-        }
-        Ok(())
     }
 
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
         let s = &*self.prefix;
-        let mut qb = if self.tallied && tally_serves(query) {
+        let mut qb = if self.tallies(query) {
             // By status and priority from the tally; overdue from the
             // partial index of open tasks by due date. One statement.
             let mut qb = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {TALLY_SUMS}, (SELECT count(*) FROM {s}tasks t"
+                "SELECT {}, (SELECT count(*) FROM {s}tasks t WHERE true",
+                *TALLY_SUMS
             ));
-            let mut overdue = query.clone();
-            overdue.overdue_at = Some(now);
-            self.push_task_filters(&mut qb, &overdue);
-            qb.push(") AS overdue");
-            self.push_tally_filters(&mut qb, query);
+            self.push_conditions(&mut qb, &query.overdue_as_of(now), Target::Tasks);
+            qb.push(format!(") AS overdue FROM {s}task_tally c WHERE true"));
+            self.push_conditions(&mut qb, query, Target::Tally);
             qb
         } else {
-            let mut qb = QueryBuilder::<Postgres>::new(
-                "SELECT count(*) AS total, \
-                 count(*) FILTER (WHERE t.status = 0) AS s0, count(*) FILTER (WHERE t.status = 1) AS s1, \
-                 count(*) FILTER (WHERE t.status = 2) AS s2, count(*) FILTER (WHERE t.status = 3) AS s3, \
-                 count(*) FILTER (WHERE t.priority = 0) AS p0, count(*) FILTER (WHERE t.priority = 1) AS p1, \
-                 count(*) FILTER (WHERE t.priority = 2) AS p2, count(*) FILTER (WHERE t.priority = 3) AS p3, \
-                 count(*) FILTER (WHERE t.status <> 3 AND t.due_date < ",
-            );
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {}, count(*) FILTER (WHERE t.status <> {DONE_RANK} AND t.due_date < ",
+                *TASK_COUNTS
+            ));
             qb.push_bind(now)
-                .push(format!(") AS overdue FROM {s}tasks t"));
-            self.push_task_filters(&mut qb, query);
+                .push(format!(") AS overdue FROM {s}tasks t WHERE true"));
+            self.push_conditions(&mut qb, query, Target::Tasks);
             qb
         };
         let mut unit = self.auto().await?;
@@ -1212,26 +1200,26 @@ impl TenantStore for PgTenant {
             .await
             .db()?;
         unit.finish().await?;
-        let get = |c: &str| -> Result<u64> { count(row.try_get::<i64, _>(c).db()?) };
-        Ok(TaskCounts {
-            total: get("total")?,
-            by_status: [get("s0")?, get("s1")?, get("s2")?, get("s3")?],
-            by_priority: [get("p0")?, get("p1")?, get("p2")?, get("p3")?],
-            overdue: get("overdue")?,
-        })
+        // Columns in `rank_columns` order, then overdue.
+        let get = |i: usize| -> Result<u64> { count(row.try_get::<i64, _>(i).db()?) };
+        let statuses = TaskStatus::ALL.len();
+        let priorities = Priority::ALL.len();
+        let mut counts = TaskCounts {
+            total: get(0)?,
+            overdue: get(1 + statuses + priorities)?,
+            ..TaskCounts::default()
+        };
+        for (i, slot) in counts.by_status.iter_mut().enumerate() {
+            *slot = get(1 + i)?;
+        }
+        for (i, slot) in counts.by_priority.iter_mut().enumerate() {
+            *slot = get(1 + statuses + i)?;
+        }
+        Ok(counts)
     }
 
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let mut unit = self.auto().await?;
-        let done = q(&unit, &self.sql.delete_done_before)
-            .bind(cutoff)
-            .execute(unit.conn())
+        self.execute(&self.sql.delete_done_before, |q| q.bind(cutoff))
             .await
-            .db()?;
-        unit.finish().await?;
-        Ok(done.rows_affected())
     }
 }
-
-/// Keeps the `TaskStatus::Done` rank and the literal `3` in the SQL above in step.
-const _: () = assert!(TaskStatus::Done as i64 == 3);

@@ -1,7 +1,6 @@
 //! The catalog (tenants, domains, superusers) and the life cycle of tenant
 //! files: [`Store`] for [`SqliteStore`].
 
-use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +9,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use saas_core::error::chain;
+use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
-    MigrationOutcome, MigrationProgress, MigrationReport, Page, PageRequest, ProgressFn, Store,
-    Superuser, TenantStore,
+    MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
 use saas_core::tenancy::{
     Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus,
@@ -290,17 +290,6 @@ pub(crate) fn sweep_temp_files(dir: &Path) {
             tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale temporary file");
         }
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 fn is_cant_open(f: &Failure) -> bool {
@@ -806,82 +795,30 @@ impl Store for SqliteStore {
             })
             .await?;
 
-        let total = tenants.len() as u64;
-        let mut report = MigrationReport {
-            tenants: total,
-            ..MigrationReport::default()
-        };
+        // Every file is opened to learn its version: a tenant file knows
+        // its version itself, and checking it is the migration's first step.
+        let dir = &self.inner.tenants_dir;
+        let fleet = tenants
+            .into_iter()
+            .map(|(id, slug)| match Slug::parse(&slug) {
+                Ok(parsed) => FleetTenant::Pending {
+                    work: (id, tenant_file(dir, &parsed)),
+                    slug,
+                },
+                Err(_) => FleetTenant::Failed {
+                    reason: chain(&SqliteError::Corrupt {
+                        column: "slug".to_owned(),
+                    }),
+                    slug,
+                },
+            })
+            .collect();
         let settings = self.inner.settings;
-        let dir = self.inner.tenants_dir.clone();
-        let job = move |id: TenantId, slug: String| {
-            let outcome = match Slug::parse(&slug) {
-                Ok(parsed) => migrate_tenant_file(&tenant_file(&dir, &parsed), id, settings),
-                Err(_) => Err(SqliteError::Corrupt {
-                    column: "slug".to_owned(),
-                }),
-            };
-            (slug, outcome)
-        };
-        let mut record = |slug: String, outcome: std::result::Result<bool, String>| {
-            let outcome = match outcome {
-                Ok(true) => {
-                    report.migrated += 1;
-                    MigrationOutcome::Migrated
-                }
-                Ok(false) => {
-                    report.current += 1;
-                    MigrationOutcome::Current
-                }
-                Err(reason) => {
-                    tracing::warn!(tenant = %slug, %reason, "tenant migration failed");
-                    report.failed.push((slug.clone(), reason));
-                    MigrationOutcome::Failed
-                }
-            };
-            let done = report.migrated + report.current + report.failed.len() as u64;
-            progress(MigrationProgress {
-                done,
-                total,
-                slug,
-                outcome,
-            });
-        };
-
-        if tokio::runtime::Handle::try_current().is_err() {
-            for (id, slug) in tenants {
-                let (slug, outcome) = job(id, slug);
-                record(slug, outcome.map_err(|e| error_chain(&e)));
-            }
-            return Ok(report);
-        }
-        let limit = self.inner.options.migration_concurrency.max(1);
-        let mut pending = tenants.into_iter();
-        let mut running = tokio::task::JoinSet::new();
-        let mut names: HashMap<tokio::task::Id, String> = HashMap::new();
-        loop {
-            while running.len() < limit {
-                let Some((id, slug)) = pending.next() else {
-                    break;
-                };
-                let job = job.clone();
-                let name = slug.clone();
-                let task = running.spawn_blocking(move || job(id, slug));
-                names.insert(task.id(), name);
-            }
-            let Some(joined) = running.join_next_with_id().await else {
-                break;
-            };
-            match joined {
-                Ok((task, (slug, outcome))) => {
-                    names.remove(&task);
-                    record(slug, outcome.map_err(|e| error_chain(&e)));
-                }
-                Err(e) => {
-                    let slug = names.remove(&e.id()).unwrap_or_default();
-                    record(slug, Err(error_chain(&e)));
-                }
-            }
-        }
+        let concurrency = self.inner.options.migration_concurrency;
+        let report = migrate_fleet(fleet, concurrency, progress, |(id, path)| {
+            blocking(move || Ok(migrate_tenant_file(&path, id, settings)?))
+        })
+        .await;
         Ok(report)
     }
 

@@ -101,6 +101,26 @@ pub(crate) enum Failure {
 
 pub(crate) type R<T> = std::result::Result<T, Failure>;
 
+/// Shows (and chains to the sources of) the error inside, so a failure
+/// reads exactly like that error.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Core(e) => e.fmt(f),
+            Failure::Db(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Core(e) => e.source(),
+            Failure::Db(e) => e.source(),
+        }
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Core(e)

@@ -3,16 +3,15 @@
 //! next to the statements.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use saas_core::jobs::memory::LEASE_EXPIRED_ON_FINAL_ATTEMPT;
-use saas_core::jobs::queue::MAX_ATTEMPTS_LIMIT;
+use saas_core::jobs::queue::{LEASE_EXPIRED_ON_FINAL_ATTEMPT, json_text, validate_extra_attempts};
 use saas_core::jobs::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
     QueueResult,
@@ -26,7 +25,7 @@ use crate::SqliteOptions;
 use crate::codec::{micros, opt_micros, opt_ts, ts};
 use crate::db::{self, ConnSettings, Db, FileKind};
 use crate::error::{Failure, R, SqliteError};
-use crate::schema;
+use crate::schema::{self, job_code};
 
 /// Name of the queue's file under the store's root.
 pub const JOBS_FILE: &str = "jobs.sqlite";
@@ -35,24 +34,11 @@ pub const JOBS_FILE: &str = "jobs.sqlite";
 /// claims and completions in between its chunks.
 const PRUNE_CHUNK: i64 = 5_000;
 
-/// The stored code of a status (see `schema::JOBS`).
-fn status_code(s: JobStatus) -> i64 {
-    match s {
-        JobStatus::Queued => 0,
-        JobStatus::Scheduled => 1,
-        JobStatus::Retrying => 2,
-        JobStatus::Running => 3,
-        JobStatus::Succeeded => 4,
-        JobStatus::Dead => 5,
-        JobStatus::Cancelled => 6,
-    }
-}
-
 fn status_from_code(code: i64) -> Option<JobStatus> {
     JobStatus::ALL
         .iter()
         .copied()
-        .find(|s| status_code(*s) == code)
+        .find(|s| job_code(*s) == code)
 }
 
 /// A durable, multi-process [`JobQueue`] in `<root>/jobs.sqlite`.
@@ -242,9 +228,7 @@ impl SqliteQueue {
             self.inner
                 .db
                 .read(|conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status",
-                    )?;
+                    let mut stmt = conn.prepare_cached(&SQL.counts)?;
                     let rows = stmt.query_map([], |row| {
                         let code: i64 = row.get(0)?;
                         let status = status_from_code(code)
@@ -269,20 +253,6 @@ fn finish<T>(r: R<QueueResult<T>>) -> QueueResult<T> {
     }
 }
 
-fn to_json(v: &Value) -> QueueResult<String> {
-    serde_json::to_string(v).map_err(QueueError::backend)
-}
-
-fn lease_end(now: DateTime<Utc>, lease: Duration) -> QueueResult<DateTime<Utc>> {
-    chrono::Duration::from_std(lease)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .ok_or(QueueError::Invalid {
-            field: "lease",
-            message: "lease is too long".into(),
-        })
-}
-
 /// The stored form of a tenant group: the id, or `''` for platform jobs.
 fn group(tenant: Option<TenantId>) -> String {
     tenant.map(|t| t.to_string()).unwrap_or_default()
@@ -304,21 +274,16 @@ struct Insert {
 
 impl Insert {
     fn new(job: &NewJob, now: DateTime<Utc>) -> QueueResult<Insert> {
-        job.validate()?;
-        let run_at = job.run_at.unwrap_or(now);
+        let prepared = job.prepare(now)?;
         Ok(Insert {
-            id: JobId::new(),
+            id: prepared.id,
             kind: job.kind.clone(),
             tenant: group(job.tenant),
-            payload: to_json(&job.payload)?,
-            status: status_code(if run_at > now {
-                JobStatus::Scheduled
-            } else {
-                JobStatus::Queued
-            }),
+            payload: json_text(&job.payload)?,
+            status: job_code(prepared.status),
             priority: job.priority,
             max_attempts: job.max_attempts,
-            run_at: micros(run_at),
+            run_at: micros(prepared.run_at),
             unique_key: job.unique_key.clone(),
         })
     }
@@ -328,26 +293,18 @@ impl Insert {
 /// is returned. Runs inside the caller's write transaction, so the holder
 /// found is the one that refused the insert.
 fn insert(conn: &Connection, row: &Insert, now: i64) -> R<Enqueued> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO jobs (id, kind, tenant, payload, status, priority, attempts,
-                 max_attempts, run_at, unique_key, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10)
-             ON CONFLICT (tenant, unique_key) WHERE unique_key IS NOT NULL AND status <> 6
-             DO NOTHING",
-        )?
-        .execute(params![
-            row.id.to_string(),
-            row.kind,
-            row.tenant,
-            row.payload,
-            row.status,
-            row.priority,
-            row.max_attempts,
-            row.run_at,
-            row.unique_key,
-            now,
-        ])?;
+    let inserted = conn.prepare_cached(&SQL.insert)?.execute(params![
+        row.id.to_string(),
+        row.kind,
+        row.tenant,
+        row.payload,
+        row.status,
+        row.priority,
+        row.max_attempts,
+        row.run_at,
+        row.unique_key,
+        now,
+    ])?;
     if inserted == 1 {
         return Ok(Enqueued {
             id: row.id,
@@ -356,10 +313,7 @@ fn insert(conn: &Connection, row: &Insert, now: i64) -> R<Enqueued> {
     }
     // Only the unique key can have refused the row (the conflict target).
     let holder = conn
-        .prepare_cached(
-            "SELECT id FROM jobs
-             WHERE tenant = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL AND status <> 6",
-        )?
+        .prepare_cached(&SQL.key_holder)?
         .query_row(params![row.tenant, row.unique_key], |r| job_id(r, 0))?;
     Ok(Enqueued {
         id: holder,
@@ -368,9 +322,13 @@ fn insert(conn: &Connection, row: &Insert, now: i64) -> R<Enqueued> {
 }
 
 /// Columns of a full record, in the order [`record`] reads them.
-const RECORD_COLUMNS: &str = "id, kind, tenant, payload, status, priority, attempts, \
-     max_attempts, run_at, unique_key, worker, lease_until, result, last_error, created_at, \
-     updated_at, started_at, finished_at";
+macro_rules! record_columns {
+    () => {
+        "id, kind, tenant, payload, status, priority, attempts, \
+         max_attempts, run_at, unique_key, worker, lease_until, result, last_error, created_at, \
+         updated_at, started_at, finished_at"
+    };
+}
 
 fn corrupt(idx: usize, ty: Type, column: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -423,7 +381,7 @@ fn status(row: &Row<'_>, idx: usize) -> rusqlite::Result<JobStatus> {
     status_from_code(code).ok_or_else(|| corrupt(idx, Type::Integer, "status"))
 }
 
-/// A record read from [`RECORD_COLUMNS`].
+/// A record read from [`record_columns`].
 fn record(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
         id: job_id(row, 0)?,
@@ -447,63 +405,88 @@ fn record(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
     })
 }
 
-/// Turns expired leases on their final attempt into dead jobs (first step
-/// of a claim). `?1` now, `?2` the kinds as a JSON array or NULL for any.
-const EXPIRE_FINAL_SQL: &str = "UPDATE jobs
-     SET status = 5, last_error = ?3, lease_until = NULL, finished_at = ?1, updated_at = ?1
-     WHERE status = 3 AND lease_until <= ?1 AND attempts >= max_attempts
-       AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))";
-
 /// The tenants with waiting jobs, as a loose index scan: one `jobs_waiting`
 /// seek per tenant instead of reading every waiting job to find the
 /// distinct tenants.
 macro_rules! waiting_tenants {
     () => {
         "tenants(t) AS (
-             SELECT (SELECT min(tenant) FROM jobs WHERE status < 3)
+             SELECT (SELECT min(tenant) FROM jobs WHERE status < {running})
              UNION ALL
-             SELECT (SELECT min(tenant) FROM jobs WHERE status < 3 AND tenant > tenants.t)
+             SELECT (SELECT min(tenant) FROM jobs WHERE status < {running} AND tenant > tenants.t)
              FROM tenants WHERE tenants.t IS NOT NULL
          )"
     };
 }
 
-/// How many tenants have waiting jobs.
-const COUNT_TENANTS_SQL: &str = concat!(
-    "WITH RECURSIVE ",
-    waiting_tenants!(),
-    " SELECT count(*) FROM tenants WHERE t IS NOT NULL"
-);
+/// Declares the queue's statements: templates naming job statuses as
+/// `{status}` placeholders (see `schema::render`), rendered once, on first
+/// use, into the text every call then prepares (and finds in the cache).
+macro_rules! statements {
+    ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
+        /// The queue's statements, rendered.
+        struct Statements {
+            $($(#[$doc])* $name: String,)*
+        }
 
-/// The fair pick: ids of up to `?3` ready jobs in claim order, among the
-/// jobs ranked at most `?4` in their tenant. `?1` now, `?2` the kinds as a
-/// JSON array or NULL for any.
-///
-/// `candidates` holds each tenant's first `?4` ready waiting jobs (one walk
-/// of `jobs_waiting` per tenant, in claim order, stopped at `?4`) plus every
-/// expired lease; the window ranks them per tenant and the round-robin order
-/// picks. Within a tenant the candidates are its true first `?4` ready jobs
-/// (an expired lease ranked after them may be among the candidates with too
-/// small a rank, hence `rank <= ?4`), so with `?4 = ?3` the pick is exact (no
-/// rank above the batch size can be picked), and with a smaller `?4` it is
-/// exact whenever it fills the batch: every job left out ranks after all
-/// candidates.
-const PICK_SQL: &str = concat!(
-    "WITH RECURSIVE ",
-    waiting_tenants!(),
-    ",
+        static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
+            $($name: schema::render(&$template),)*
+        });
+    };
+}
+
+statements! {
+    /// Stores a job unless its unique key is taken.
+    insert = "INSERT INTO jobs (id, kind, tenant, payload, status, priority, attempts,
+                 max_attempts, run_at, unique_key, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10)
+             ON CONFLICT (tenant, unique_key) WHERE unique_key IS NOT NULL AND status <> {cancelled}
+             DO NOTHING";
+    /// The job holding a unique key in a tenant group.
+    key_holder = "SELECT id FROM jobs
+             WHERE tenant = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL AND status <> {cancelled}";
+    /// Turns expired leases on their final attempt into dead jobs (first
+    /// step of a claim). `?1` now, `?2` the kinds as a JSON array or NULL
+    /// for any.
+    expire_final = "UPDATE jobs
+     SET status = {dead}, last_error = ?3, lease_until = NULL, finished_at = ?1, updated_at = ?1
+     WHERE status = {running} AND lease_until <= ?1 AND attempts >= max_attempts
+       AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))";
+    /// How many tenants have waiting jobs.
+    count_tenants = concat!(
+        "WITH RECURSIVE ",
+        waiting_tenants!(),
+        " SELECT count(*) FROM tenants WHERE t IS NOT NULL"
+    );
+    /// The fair pick: ids of up to `?3` ready jobs in claim order, among
+    /// the jobs ranked at most `?4` in their tenant. `?1` now, `?2` the
+    /// kinds as a JSON array or NULL for any.
+    ///
+    /// `candidates` holds each tenant's first `?4` ready waiting jobs (one
+    /// walk of `jobs_waiting` per tenant, in claim order, stopped at `?4`)
+    /// plus every expired lease; the window ranks them per tenant and the
+    /// round-robin order picks. Within a tenant the candidates are its true
+    /// first `?4` ready jobs (an expired lease ranked after them may be
+    /// among the candidates with too small a rank, hence `rank <= ?4`), so
+    /// with `?4 = ?3` the pick is exact (no rank above the batch size can be
+    /// picked), and with a smaller `?4` it is exact whenever it fills the
+    /// batch: every job left out ranks after all candidates.
+    pick = concat!(
+        "WITH RECURSIVE ",
+        waiting_tenants!(),
+        ",
      candidates(id, tenant, priority, run_at) AS (
          SELECT j.id, j.tenant, j.priority, j.run_at
          FROM tenants, jobs AS j
          WHERE tenants.t IS NOT NULL AND j.id IN (
              SELECT w.id FROM jobs AS w
-             WHERE w.tenant = tenants.t AND w.status < 3 AND w.run_at <= ?1
+             WHERE w.tenant = tenants.t AND w.status < {running} AND w.run_at <= ?1
                AND (?2 IS NULL OR w.kind IN (SELECT value FROM json_each(?2)))
              ORDER BY w.priority DESC, w.run_at, w.id
              LIMIT ?4)
          UNION ALL
          SELECT id, tenant, priority, run_at FROM jobs
-         WHERE status = 3 AND lease_until <= ?1
+         WHERE status = {running} AND lease_until <= ?1
            AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))
      ),
      ranked AS (
@@ -513,9 +496,65 @@ const PICK_SQL: &str = concat!(
      )
      SELECT id FROM ranked WHERE rank <= ?4
      ORDER BY rank, priority DESC, run_at, id LIMIT ?3"
-);
+    );
+    /// Leases one picked job. `?1` lease end, `?2` worker, `?3` now, `?4` id.
+    lease = "UPDATE jobs
+     SET status = {running}, attempts = attempts + 1, lease_until = ?1, worker = ?2,
+         started_at = ?3, updated_at = ?3
+     WHERE id = ?4
+     RETURNING id, kind, payload, tenant, priority, attempts, max_attempts, created_at";
+    /// Extends a lease (fenced).
+    heartbeat = "UPDATE jobs SET lease_until = ?3
+                         WHERE id = ?1 AND status = {running} AND attempts = ?2";
+    /// Records a success (fenced).
+    complete = "UPDATE jobs
+     SET status = {succeeded}, result = ?3, lease_until = NULL, finished_at = ?4, updated_at = ?4
+     WHERE id = ?1 AND status = {running} AND attempts = ?2";
+    /// Records a failure (fenced). SET expressions all see the row as it
+    /// was, so the three CASEs agree on whether attempts are left.
+    fail = "UPDATE jobs
+                         SET last_error = ?3, lease_until = NULL, updated_at = ?5,
+                             status = CASE WHEN ?4 IS NOT NULL AND attempts < max_attempts
+                                           THEN {retrying} ELSE {dead} END,
+                             run_at = CASE WHEN ?4 IS NOT NULL AND attempts < max_attempts
+                                           THEN ?4 ELSE run_at END,
+                             finished_at = CASE WHEN ?4 IS NOT NULL AND attempts < max_attempts
+                                                THEN finished_at ELSE ?5 END
+                         WHERE id = ?1 AND status = {running} AND attempts = ?2";
+    /// Whether a job exists.
+    exists = "SELECT 1 FROM jobs WHERE id = ?1";
+    /// A job's status.
+    status_of = "SELECT status FROM jobs WHERE id = ?1";
+    /// A job's record.
+    get = concat!("SELECT ", record_columns!(), " FROM jobs WHERE id = ?1");
+    /// Cancels a waiting job.
+    cancel = concat!(
+        "UPDATE jobs SET status = {cancelled}, finished_at = ?2, updated_at = ?2
+                             WHERE id = ?1 AND status < {running}
+                             RETURNING ",
+        record_columns!()
+    );
+    /// Makes a dead job runnable again.
+    retry = format!(
+        "UPDATE jobs
+                             SET max_attempts = min(attempts + ?2, {max}), run_at = ?3,
+                                 status = CASE WHEN ?3 > ?4 THEN {{scheduled}} ELSE {{queued}} END,
+                                 finished_at = NULL, result = NULL, updated_at = ?4
+                             WHERE id = ?1 AND status = {{dead}}
+                             RETURNING {columns}",
+        max = u32::MAX,
+        columns = record_columns!()
+    );
+    /// Deletes a chunk of finished jobs.
+    prune = "DELETE FROM jobs WHERE rowid IN (
+                                     SELECT rowid FROM jobs
+                                     WHERE finished_at < ?1 AND status >= {succeeded}
+                                     LIMIT ?2)";
+    /// Jobs by status.
+    counts = "SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status";
+}
 
-/// Picks the batch (see [`PICK_SQL`]). Many tenants with many ready jobs
+/// Picks the batch (see `Statements::pick`). Many tenants with many ready jobs
 /// would mean ranking `tenants × limit` candidates for `limit` picks, so
 /// the first try takes only the ranks a full round-robin batch can reach,
 /// `ceil(limit / tenants)`; if that does not fill the batch (few tenants
@@ -523,7 +562,7 @@ const PICK_SQL: &str = concat!(
 fn pick(conn: &Connection, now: i64, kinds: &Option<String>, limit: i64) -> R<Vec<String>> {
     let run = |cap: i64| -> R<Vec<String>> {
         Ok(conn
-            .prepare_cached(PICK_SQL)?
+            .prepare_cached(&SQL.pick)?
             .query_map(params![now, kinds, limit, cap], |row| row.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?)
     };
@@ -531,7 +570,7 @@ fn pick(conn: &Connection, now: i64, kinds: &Option<String>, limit: i64) -> R<Ve
         return Ok(Vec::new());
     }
     let tenants: i64 = conn
-        .prepare_cached(COUNT_TENANTS_SQL)?
+        .prepare_cached(&SQL.count_tenants)?
         .query_row([], |row| row.get(0))?;
     if tenants > 1 {
         let cap = (limit + tenants - 1) / tenants;
@@ -545,25 +584,14 @@ fn pick(conn: &Connection, now: i64, kinds: &Option<String>, limit: i64) -> R<Ve
     run(limit)
 }
 
-/// Leases one picked job. `?1` lease end, `?2` worker, `?3` now, `?4` id.
-const LEASE_SQL: &str = "UPDATE jobs
-     SET status = 3, attempts = attempts + 1, lease_until = ?1, worker = ?2,
-         started_at = ?3, updated_at = ?3
-     WHERE id = ?4
-     RETURNING id, kind, payload, tenant, priority, attempts, max_attempts, created_at";
-
 /// After a fenced statement changed nothing: lease lost, or no such job.
 fn fenced_off(conn: &Connection, id: JobId, attempt: u32) -> R<QueueError> {
     let exists = conn
-        .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")?
+        .prepare_cached(&SQL.exists)?
         .query_row([id.to_string()], |_| Ok(()))
         .optional()?
         .is_some();
-    Ok(if exists {
-        QueueError::LeaseLost { id, attempt }
-    } else {
-        QueueError::NotFound { id }
-    })
+    Ok(QueueError::fenced_off(id, attempt, exists))
 }
 
 /// Applies a statement fenced by `id = ?1 AND status = running AND attempts =
@@ -586,10 +614,6 @@ fn fenced(
     }
 }
 
-const COMPLETE_SQL: &str = "UPDATE jobs
-     SET status = 4, result = ?3, lease_until = NULL, finished_at = ?4, updated_at = ?4
-     WHERE id = ?1 AND status = 3 AND attempts = ?2";
-
 fn complete_one(
     conn: &Connection,
     id: JobId,
@@ -597,20 +621,37 @@ fn complete_one(
     result: &str,
     now: i64,
 ) -> R<QueueResult<()>> {
-    fenced(conn, COMPLETE_SQL, id, attempt, &[&result, &now])
+    fenced(conn, &SQL.complete, id, attempt, &[&result, &now])
 }
 
 /// The statement refused an action on a job in the wrong status: which
 /// error that is.
 fn refused(conn: &Connection, id: JobId, action: &'static str) -> R<QueueError> {
     let found = conn
-        .prepare_cached("SELECT status FROM jobs WHERE id = ?1")?
+        .prepare_cached(&SQL.status_of)?
         .query_row([id.to_string()], |row| status(row, 0))
         .optional()?;
-    Ok(match found {
-        Some(status) => QueueError::InvalidState { id, status, action },
-        None => QueueError::NotFound { id },
-    })
+    Ok(QueueError::refused(id, action, found))
+}
+
+/// Runs a statement guarded by the job's status that returns the changed
+/// record, in its own write transaction; when it changed nothing, the
+/// error [`refused`] finds.
+fn guarded(
+    conn: &mut Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    id: JobId,
+    action: &'static str,
+) -> R<QueueResult<JobRecord>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let done = tx.prepare_cached(sql)?.query_row(args, record).optional()?;
+    let out = match done {
+        Some(r) => Ok(r),
+        None => Err(refused(&tx, id, action)?),
+    };
+    tx.commit()?;
+    Ok(out)
 }
 
 #[async_trait]
@@ -640,7 +681,7 @@ impl JobQueue for SqliteQueue {
         request: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<LeasedJob>> {
-        let lease_until = lease_end(now, request.lease)?;
+        let lease_until = request.lease_until(now)?;
         let kinds = if request.kinds.is_empty() {
             None
         } else {
@@ -654,7 +695,7 @@ impl JobQueue for SqliteQueue {
                 .db
                 .write(move |conn| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    tx.prepare_cached(EXPIRE_FINAL_SQL)?.execute(params![
+                    tx.prepare_cached(&SQL.expire_final)?.execute(params![
                         at,
                         kinds,
                         LEASE_EXPIRED_ON_FINAL_ATTEMPT
@@ -662,7 +703,7 @@ impl JobQueue for SqliteQueue {
                     let ids = pick(&tx, at, &kinds, limit)?;
                     let mut out = Vec::with_capacity(ids.len());
                     {
-                        let mut lease = tx.prepare_cached(LEASE_SQL)?;
+                        let mut lease = tx.prepare_cached(&SQL.lease)?;
                         for id in &ids {
                             out.push(lease.query_row(params![until, worker, at, id], |row| {
                                 Ok(LeasedJob {
@@ -696,16 +737,7 @@ impl JobQueue for SqliteQueue {
         finish(
             self.inner
                 .db
-                .write(move |conn| {
-                    fenced(
-                        conn,
-                        "UPDATE jobs SET lease_until = ?3
-                         WHERE id = ?1 AND status = 3 AND attempts = ?2",
-                        id,
-                        attempt,
-                        &[&until],
-                    )
-                })
+                .write(move |conn| fenced(conn, &SQL.heartbeat, id, attempt, &[&until]))
                 .await,
         )
     }
@@ -719,7 +751,7 @@ impl JobQueue for SqliteQueue {
     ) -> QueueResult<()> {
         // Workers complete in batches through `complete_many`; one
         // completion is one fenced update.
-        let result = to_json(result)?;
+        let result = json_text(result)?;
         let at = micros(now);
         finish(
             self.inner
@@ -737,7 +769,7 @@ impl JobQueue for SqliteQueue {
     ) -> QueueResult<Vec<QueueResult<()>>> {
         let rows = done
             .iter()
-            .map(|(id, attempt, result)| Ok((*id, *attempt, to_json(result)?)))
+            .map(|(id, attempt, result)| Ok((*id, *attempt, json_text(result)?)))
             .collect::<QueueResult<Vec<_>>>()?;
         let at = micros(now);
         finish(
@@ -769,25 +801,7 @@ impl JobQueue for SqliteQueue {
         finish(
             self.inner
                 .db
-                .write(move |conn| {
-                    // SET expressions all see the row as it was, so the
-                    // three CASEs agree on whether attempts are left.
-                    fenced(
-                        conn,
-                        "UPDATE jobs
-                         SET last_error = ?3, lease_until = NULL, updated_at = ?5,
-                             status = CASE WHEN ?4 IS NOT NULL AND attempts < max_attempts
-                                           THEN 2 ELSE 5 END,
-                             run_at = CASE WHEN ?4 IS NOT NULL AND attempts < max_attempts
-                                           THEN ?4 ELSE run_at END,
-                             finished_at = CASE WHEN ?4 IS NOT NULL AND attempts < max_attempts
-                                                THEN finished_at ELSE ?5 END
-                         WHERE id = ?1 AND status = 3 AND attempts = ?2",
-                        id,
-                        attempt,
-                        &[&error, &retry, &at],
-                    )
-                })
+                .write(move |conn| fenced(conn, &SQL.fail, id, attempt, &[&error, &retry, &at]))
                 .await,
         )?;
         self.inner.notify.notify_waiters();
@@ -800,9 +814,7 @@ impl JobQueue for SqliteQueue {
                 .db
                 .read(move |conn| {
                     let found = conn
-                        .prepare_cached(&format!(
-                            "SELECT {RECORD_COLUMNS} FROM jobs WHERE id = ?1"
-                        ))?
+                        .prepare_cached(&SQL.get)?
                         .query_row([id.to_string()], record)
                         .optional()?;
                     Ok(Ok(found))
@@ -817,21 +829,7 @@ impl JobQueue for SqliteQueue {
             self.inner
                 .db
                 .write(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let done = tx
-                        .prepare_cached(&format!(
-                            "UPDATE jobs SET status = 6, finished_at = ?2, updated_at = ?2
-                             WHERE id = ?1 AND status < 3
-                             RETURNING {RECORD_COLUMNS}"
-                        ))?
-                        .query_row(params![id.to_string(), at], record)
-                        .optional()?;
-                    let out = match done {
-                        Some(r) => Ok(r),
-                        None => Err(refused(&tx, id, "cancel")?),
-                    };
-                    tx.commit()?;
-                    Ok(out)
+                    guarded(conn, &SQL.cancel, params![id.to_string(), at], id, "cancel")
                 })
                 .await,
         )
@@ -844,36 +842,14 @@ impl JobQueue for SqliteQueue {
         run_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> QueueResult<JobRecord> {
-        if extra_attempts == 0 || extra_attempts > MAX_ATTEMPTS_LIMIT {
-            return Err(QueueError::Invalid {
-                field: "extra_attempts",
-                message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
-            });
-        }
+        validate_extra_attempts(extra_attempts)?;
         let (run, at) = (micros(run_at), micros(now));
         let record = finish(
             self.inner
                 .db
                 .write(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let done = tx
-                        .prepare_cached(&format!(
-                            "UPDATE jobs
-                             SET max_attempts = min(attempts + ?2, {max}), run_at = ?3,
-                                 status = CASE WHEN ?3 > ?4 THEN 1 ELSE 0 END,
-                                 finished_at = NULL, result = NULL, updated_at = ?4
-                             WHERE id = ?1 AND status = 5
-                             RETURNING {RECORD_COLUMNS}",
-                            max = u32::MAX
-                        ))?
-                        .query_row(params![id.to_string(), extra_attempts, run, at], record)
-                        .optional()?;
-                    let out = match done {
-                        Some(r) => Ok(r),
-                        None => Err(refused(&tx, id, "retry")?),
-                    };
-                    tx.commit()?;
-                    Ok(out)
+                    let args = params![id.to_string(), extra_attempts, run, at];
+                    guarded(conn, &SQL.retry, args, id, "retry")
                 })
                 .await,
         )?;
@@ -890,12 +866,7 @@ impl JobQueue for SqliteQueue {
                     .db
                     .write(move |conn| {
                         let n = conn
-                            .prepare_cached(
-                                "DELETE FROM jobs WHERE rowid IN (
-                                     SELECT rowid FROM jobs
-                                     WHERE finished_at < ?1 AND status >= 4
-                                     LIMIT ?2)",
-                            )?
+                            .prepare_cached(&SQL.prune)?
                             .execute(params![cutoff, PRUNE_CHUNK])?;
                         Ok(Ok(n))
                     })
@@ -965,7 +936,7 @@ mod tests {
     fn hot_statements_use_their_indexes() {
         let (_dir, conn) = conn();
         let kinds: Option<String> = Some("[\"a\"]".into());
-        let pick = plan(&conn, PICK_SQL, &[&0i64, &kinds, &100i64, &10i64]);
+        let pick = plan(&conn, &SQL.pick, &[&0i64, &kinds, &100i64, &10i64]);
         let shown = show(&pick);
         println!("{shown}");
         let has = |needle: &str| pick.iter().any(|(_, _, d)| d.contains(needle));
@@ -1000,28 +971,23 @@ mod tests {
                     .any(|scan| d == scan || d.starts_with(&format!("{scan} ")))),
             "no scan of the jobs table: {shown}"
         );
-        let expire = show(&plan(&conn, EXPIRE_FINAL_SQL, &[&0i64, &kinds, &"x"]));
+        let expire = show(&plan(&conn, &SQL.expire_final, &[&0i64, &kinds, &"x"]));
         assert!(expire.contains("jobs_leased"), "{expire}");
-        let complete = show(&plan(&conn, COMPLETE_SQL, &[&"id", &1i64, &"1", &0i64]));
+        let complete = show(&plan(&conn, &SQL.complete, &[&"id", &1i64, &"1", &0i64]));
         assert!(
             complete.contains("sqlite_autoindex_jobs_1 (id=?)"),
             "{complete}"
         );
-        let holder = show(&plan(
-            &conn,
-            "SELECT id FROM jobs
-             WHERE tenant = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL AND status <> 6",
-            &[&"", &"k"],
-        ));
+        let holder = show(&plan(&conn, &SQL.key_holder, &[&"", &"k"]));
         assert!(holder.contains("jobs_unique_key"), "{holder}");
     }
 
     #[test]
     fn status_codes_round_trip() {
         for s in JobStatus::ALL {
-            assert_eq!(status_from_code(status_code(*s)), Some(*s));
-            assert_eq!(s.is_waiting(), status_code(*s) < 3, "{s}");
-            assert_eq!(s.is_finished(), status_code(*s) >= 4, "{s}");
+            assert_eq!(status_from_code(job_code(*s)), Some(*s));
+            assert_eq!(s.is_waiting(), job_code(*s) < 3, "{s}");
+            assert_eq!(s.is_finished(), job_code(*s) >= 4, "{s}");
         }
         assert_eq!(status_from_code(7), None);
     }

@@ -4,12 +4,47 @@
 //! the first `n` steps of its list have run. Steps are only ever appended, so
 //! a file written by an older release is brought forward on open, and a file
 //! from a newer release is refused rather than misread.
+//!
+//! Steps, like the queue's statements, are templates that name stored
+//! status codes by placeholder ([`render`]), so each code is written once.
 
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
+use saas_core::jobs::JobStatus;
+use saas_core::query::DONE_RANK;
 
 use crate::error::SqliteError;
+
+/// The stored code of a job status (see [`JOBS`]). The waiting statuses
+/// come first, so "waiting" is `status < {running}`: one term that partial
+/// indexes and queries share.
+pub(crate) fn job_code(status: JobStatus) -> i64 {
+    match status {
+        JobStatus::Queued => 0,
+        JobStatus::Scheduled => 1,
+        JobStatus::Retrying => 2,
+        JobStatus::Running => 3,
+        JobStatus::Succeeded => 4,
+        JobStatus::Dead => 5,
+        JobStatus::Cancelled => 6,
+    }
+}
+
+/// Renders a SQL template: `{done}` becomes the stored rank of a done task
+/// ([`DONE_RANK`]) and `{queued}` … `{cancelled}` (each job status by its
+/// name) the status's [`job_code`]. The result is the same text on every
+/// call, as prepared-statement caches need.
+pub(crate) fn render(template: &str) -> String {
+    let mut sql = template.replace("{done}", DONE_RANK);
+    for status in JobStatus::ALL {
+        sql = sql.replace(
+            &format!("{{{}}}", status.as_str()),
+            &job_code(*status).to_string(),
+        );
+    }
+    sql
+}
 
 /// Steps of the catalog schema (tenants, domains, superusers).
 pub(crate) const CATALOG: &[&str] = &[
@@ -113,7 +148,7 @@ pub(crate) const TENANT: &[&str] = &[
     // 2: indexes for the periodic clean-up jobs, which scan by expiry and by
     // completion time.
     "CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
-    CREATE INDEX tasks_done_by_completion ON tasks(completed_at) WHERE status = 3;",
+    CREATE INDEX tasks_done_by_completion ON tasks(completed_at) WHERE status = {done};",
     // 3: what large tenants need. The list's default order and the
     // dashboard's "recently changed" are index walks instead of a sort of
     // every task. Overdue tasks are counted from a partial index covering
@@ -125,7 +160,7 @@ pub(crate) const TENANT: &[&str] = &[
     // deletes); rows at zero are removed, so it never outgrows the tasks.
     "CREATE INDEX tasks_by_created ON tasks(created_at DESC, id);
     CREATE INDEX tasks_by_updated ON tasks(updated_at DESC, id);
-    CREATE INDEX tasks_open_by_due ON tasks(due_date, project_id, assigned_to, status) WHERE status <> 3;
+    CREATE INDEX tasks_open_by_due ON tasks(due_date, project_id, assigned_to, status) WHERE status <> {done};
     CREATE TABLE task_tally (
         project_id INTEGER NOT NULL,
         assignee INTEGER NOT NULL,
@@ -169,11 +204,9 @@ pub(crate) const TENANT: &[&str] = &[
 
 /// Steps of the job queue's schema (`jobs.sqlite`, see [`crate::SqliteQueue`]).
 ///
-/// Status codes: 0 queued, 1 scheduled, 2 retrying (the waiting ones, so
-/// "waiting" is `status < 3`, one term that partial indexes and queries can
-/// share), 3 running, 4 succeeded, 5 dead, 6 cancelled. `tenant` is the
-/// tenant id, or `''` for platform jobs, so the platform is one more
-/// fairness group and unique keys compare it as equal to itself.
+/// Statuses are stored as their [`job_code`]. `tenant` is the tenant id, or
+/// `''` for platform jobs, so the platform is one more fairness group and
+/// unique keys compare it as equal to itself.
 pub(crate) const JOBS: &[&str] = &[
     // 1: the queue.
     "CREATE TABLE jobs (
@@ -181,7 +214,7 @@ pub(crate) const JOBS: &[&str] = &[
         kind TEXT NOT NULL,
         tenant TEXT NOT NULL,
         payload TEXT NOT NULL,
-        status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 6),
+        status INTEGER NOT NULL CHECK (status BETWEEN {queued} AND {cancelled}),
         priority INTEGER NOT NULL,
         attempts INTEGER NOT NULL,
         max_attempts INTEGER NOT NULL,
@@ -200,12 +233,12 @@ pub(crate) const JOBS: &[&str] = &[
     -- the batch size; kind is carried so other kinds are skipped without
     -- reading the row. Only waiting jobs are indexed, so finished history
     -- costs claims nothing.
-    CREATE INDEX jobs_waiting ON jobs(tenant, priority DESC, run_at, id, kind) WHERE status < 3;
+    CREATE INDEX jobs_waiting ON jobs(tenant, priority DESC, run_at, id, kind) WHERE status < {running};
     -- Expired leases (crashed workers).
-    CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = 3;
+    CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = {running};
     -- Unique keys per tenant group among jobs not cancelled.
     CREATE UNIQUE INDEX jobs_unique_key ON jobs(tenant, unique_key)
-        WHERE unique_key IS NOT NULL AND status <> 6;
+        WHERE unique_key IS NOT NULL AND status <> {cancelled};
     -- Pruning.
     CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;",
 ];
@@ -224,8 +257,8 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
-/// Brings the file to the newest version of `steps`; returns the version it
-/// had before. Each step runs in its own `BEGIN IMMEDIATE` transaction, so a
+/// Brings the file to the newest version of `steps` (templates, see
+/// [`render`]); returns the version it had before. Each step runs in its own `BEGIN IMMEDIATE` transaction, so a
 /// concurrent migrator (another process) waits and then finds nothing to do,
 /// and an interrupted run resumes where it stopped.
 pub(crate) fn migrate(
@@ -261,7 +294,7 @@ pub(crate) fn migrate(
                 what: "schema version",
             })?;
         let applied = tx
-            .execute_batch(step)
+            .execute_batch(&render(step))
             .and_then(|()| tx.pragma_update(None, "user_version", next))
             .and_then(|()| tx.commit());
         if let Err(source) = applied {

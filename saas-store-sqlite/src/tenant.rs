@@ -15,6 +15,7 @@ use saas_core::projects::{
     ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery,
     TaskStatus,
 };
+use saas_core::query::{DONE_RANK, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
 use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
@@ -95,9 +96,6 @@ fn closed_as_gone(f: Failure) -> Error {
         other => other.into(),
     }
 }
-
-// The SQL below spells "done" as its rank.
-const _: () = assert!(TaskStatus::Done as i64 == 3);
 
 /// Starts a write transaction that takes the file's write lock at once, so
 /// the reads inside it (limit counts, existence checks) cannot go stale
@@ -352,99 +350,72 @@ fn load_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Option<Task>> {
     .optional()
 }
 
-/// The WHERE condition of `query` on tasks aliased `t`, and its parameters:
-/// exactly [`TaskQuery::matches`] within the scope.
-fn task_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
-    let mut conds: Vec<&str> = Vec::new();
-    if let Scope::InvolvedIn(user) = query.scope {
-        conds.push(
-            "t.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = ? \
-             UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = ?)",
-        );
-        params.push(Value::Integer(user.0));
-        params.push(Value::Integer(user.0));
-    }
-    if let Some(project) = query.project {
-        conds.push("t.project_id = ?");
-        params.push(Value::Integer(project.0));
-    }
-    if let Some(status) = query.status {
-        conds.push("t.status = ?");
-        params.push(Value::Integer(status.rank()));
-    }
-    if let Some(priority) = query.priority {
-        conds.push("t.priority = ?");
-        params.push(Value::Integer(priority.rank()));
-    }
-    if let Some(user) = query.assigned_to {
-        conds.push("t.assigned_to = ?");
-        params.push(Value::Integer(user.0));
-    }
-    if let Some(search) = &query.search {
-        // instr() is a literal substring test (no LIKE wildcards), and the
-        // built-in lower() folds ASCII only, as TaskQuery::matches does.
-        conds.push(
-            "(instr(lower(t.title), lower(?)) > 0 OR instr(lower(t.description), lower(?)) > 0)",
-        );
-        params.push(Value::Text(search.clone()));
-        params.push(Value::Text(search.clone()));
-    }
-    if let Some(now) = query.overdue_at {
-        conds.push("(t.status <> 3 AND t.due_date < ?)");
-        params.push(Value::Integer(codec::micros(now)));
-    }
-    if let Some(from) = query.due_from {
-        conds.push("t.due_date >= ?");
-        params.push(Value::Integer(codec::micros(from)));
-    }
-    if let Some(until) = query.due_until {
-        conds.push("t.due_date < ?");
-        params.push(Value::Integer(codec::micros(until)));
-    }
-    if conds.is_empty() {
-        "1 = 1".to_owned()
-    } else {
-        conds.join(" AND ")
-    }
+/// What the conditions of a task query are applied to.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// The tasks, aliased `t`.
+    Tasks,
+    /// `task_tally`, aliased `c`, for a query it serves
+    /// ([`TaskQuery::tally_serves`]).
+    Tally,
 }
 
-/// Whether `query` filters only on what `task_tally` keys (scope, project,
-/// assignee, status, priority), so its counts can be summed from there.
-fn tally_serves(query: &TaskQuery) -> bool {
-    query.search.is_none()
-        && query.overdue_at.is_none()
-        && query.due_from.is_none()
-        && query.due_until.is_none()
-}
-
-/// The WHERE condition of a [`tally_serves`] `query` on `task_tally`
-/// aliased `c`, and its parameters: the same tasks as [`task_filter`].
-fn tally_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
-    let mut conds: Vec<&str> = Vec::new();
-    if let Scope::InvolvedIn(user) = query.scope {
-        conds.push(
-            "c.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = ? \
-             UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = ?)",
-        );
-        params.push(Value::Integer(user.0));
-        params.push(Value::Integer(user.0));
-    }
-    if let Some(project) = query.project {
-        conds.push("c.project_id = ?");
-        params.push(Value::Integer(project.0));
-    }
-    if let Some(status) = query.status {
-        conds.push("c.status = ?");
-        params.push(Value::Integer(status.rank()));
-    }
-    if let Some(priority) = query.priority {
-        conds.push("c.priority = ?");
-        params.push(Value::Integer(priority.rank()));
-    }
-    if let Some(user) = query.assigned_to {
+/// The WHERE condition of `query` on `target`, and its parameters: exactly
+/// [`TaskQuery::matches`] within the scope.
+fn task_filter(query: &TaskQuery, target: Target, params: &mut Vec<Value>) -> String {
+    let (a, assignee) = match target {
+        Target::Tasks => ("t", "assigned_to"),
         // Unassigned tasks are tallied under 0, which is no user's id.
-        conds.push("c.assignee = ?");
-        params.push(Value::Integer(user.0));
+        Target::Tally => ("c", "assignee"),
+    };
+    let mut conds: Vec<String> = Vec::new();
+    for condition in query.conditions() {
+        let (sql, values) = match condition {
+            TaskCondition::InvolvedIn(user) => (
+                format!(
+                    "{a}.project_id IN (SELECT p.id FROM projects p WHERE p.owner_id = ? \
+                     UNION SELECT mm.project_id FROM memberships mm WHERE mm.user_id = ?)"
+                ),
+                vec![Value::Integer(user.0); 2],
+            ),
+            TaskCondition::Project(project) => (
+                format!("{a}.project_id = ?"),
+                vec![Value::Integer(project.0)],
+            ),
+            TaskCondition::Status(status) => (
+                format!("{a}.status = ?"),
+                vec![Value::Integer(status.rank())],
+            ),
+            TaskCondition::Priority(priority) => (
+                format!("{a}.priority = ?"),
+                vec![Value::Integer(priority.rank())],
+            ),
+            TaskCondition::AssignedTo(user) => (
+                format!("{a}.{assignee} = ?"),
+                vec![Value::Integer(user.0)],
+            ),
+            // instr() is a literal substring test (no LIKE wildcards), and
+            // the built-in lower() folds ASCII only, as TaskQuery::matches does.
+            TaskCondition::Search(text) => (
+                "(instr(lower(t.title), lower(?)) > 0 OR instr(lower(t.description), lower(?)) > 0)"
+                    .to_owned(),
+                vec![Value::Text(text.to_owned()); 2],
+            ),
+            TaskCondition::Overdue(now) => (
+                format!("(t.status <> {DONE_RANK} AND t.due_date < ?)"),
+                vec![Value::Integer(codec::micros(now))],
+            ),
+            TaskCondition::DueFrom(from) => (
+                "t.due_date >= ?".to_owned(),
+                vec![Value::Integer(codec::micros(from))],
+            ),
+            TaskCondition::DueUntil(until) => (
+                "t.due_date < ?".to_owned(),
+                vec![Value::Integer(codec::micros(until))],
+            ),
+        };
+        conds.push(sql);
+        params.extend(values);
     }
     if conds.is_empty() {
         "1 = 1".to_owned()
@@ -457,11 +428,11 @@ fn tally_filter(query: &TaskQuery, params: &mut Vec<Value>) -> String {
 /// the query, else counted.
 fn count_tasks(conn: &Connection, query: &TaskQuery) -> rusqlite::Result<u64> {
     let mut params = Vec::new();
-    let sql = if tally_serves(query) {
-        let filter = tally_filter(query, &mut params);
+    let sql = if query.tally_serves() {
+        let filter = task_filter(query, Target::Tally, &mut params);
         format!("SELECT coalesce(sum(c.n), 0) FROM task_tally c WHERE {filter}")
     } else {
-        let filter = task_filter(query, &mut params);
+        let filter = task_filter(query, Target::Tasks, &mut params);
         format!("SELECT count(*) FROM tasks t WHERE {filter}")
     };
     count(conn, &sql, rusqlite::params_from_iter(params.iter()))
@@ -478,7 +449,7 @@ fn task_page(
     offset: i64,
 ) -> rusqlite::Result<Vec<Task>> {
     let mut params = Vec::new();
-    let filter = task_filter(query, &mut params);
+    let filter = task_filter(query, Target::Tasks, &mut params);
     let order = task_order(query);
     params.push(Value::Integer(offset));
     conn.prepare_cached(&format!(
@@ -488,23 +459,23 @@ fn task_page(
     .collect()
 }
 
-/// ORDER BY for `query`: the field (ranks for status and priority, bytes for
-/// titles), NULL due dates last either way, ties by id ascending.
+/// ORDER BY for `query`'s keys: ranks for status and priority, bytes for
+/// titles, NULL due dates last either way.
 fn task_order(query: &TaskQuery) -> String {
-    let dir = if query.ordering.descending {
-        "DESC"
-    } else {
-        "ASC"
-    };
-    match query.ordering.field {
-        TaskOrderField::CreatedAt => format!("t.created_at {dir}, t.id ASC"),
-        TaskOrderField::UpdatedAt => format!("t.updated_at {dir}, t.id ASC"),
-        TaskOrderField::DueDate => format!("t.due_date IS NULL, t.due_date {dir}, t.id ASC"),
-        TaskOrderField::Priority => format!("t.priority {dir}, t.id ASC"),
-        TaskOrderField::Status => format!("t.status {dir}, t.id ASC"),
-        TaskOrderField::Title => format!("t.title COLLATE BINARY {dir}, t.id ASC"),
-        TaskOrderField::Id => format!("t.id {dir}"),
-    }
+    let keys: Vec<String> = query
+        .ordering
+        .keys()
+        .iter()
+        .map(|key| {
+            let dir = key.direction();
+            match key.field {
+                TaskOrderField::DueDate => format!("t.due_date IS NULL, t.due_date {dir}"),
+                TaskOrderField::Title => format!("t.title COLLATE BINARY {dir}"),
+                field => format!("t.{} {dir}", field.as_str()),
+            }
+        })
+        .collect();
+    keys.join(", ")
 }
 
 fn page_bounds(page: PageRequest) -> R<(i64, i64)> {
@@ -514,7 +485,7 @@ fn page_bounds(page: PageRequest) -> R<(i64, i64)> {
     ))
 }
 
-/// [`TenantStore::task_counts`] of a [`tally_serves`] query: by status and
+/// [`TenantStore::task_counts`] of a query the tally serves: by status and
 /// priority from `task_tally`, overdue from the partial index of open tasks
 /// by due date.
 fn tallied_counts(
@@ -524,7 +495,7 @@ fn tallied_counts(
 ) -> rusqlite::Result<TaskCounts> {
     let mut counts = TaskCounts::default();
     let mut params = Vec::new();
-    let filter = tally_filter(query, &mut params);
+    let filter = task_filter(query, Target::Tally, &mut params);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT c.status, c.priority, sum(c.n) FROM task_tally c WHERE {filter} \
          GROUP BY c.status, c.priority"
@@ -542,10 +513,8 @@ fn tallied_counts(
         counts.by_status[status as usize] += n;
         counts.by_priority[priority as usize] += n;
     }
-    let mut overdue = query.clone();
-    overdue.overdue_at = Some(now);
     let mut params = Vec::new();
-    let filter = task_filter(&overdue, &mut params);
+    let filter = task_filter(&query.overdue_as_of(now), Target::Tasks, &mut params);
     counts.overdue = count(
         conn,
         &format!("SELECT count(*) FROM tasks t INDEXED BY tasks_open_by_due WHERE {filter}"),
@@ -561,10 +530,10 @@ fn scanned_counts(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<TaskCounts> {
     let mut params = vec![Value::Integer(codec::micros(now))];
-    let filter = task_filter(query, &mut params);
+    let filter = task_filter(query, Target::Tasks, &mut params);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT t.status, t.priority, count(*), \
-         sum(CASE WHEN t.status <> 3 AND t.due_date < ? THEN 1 ELSE 0 END) \
+         sum(CASE WHEN t.status <> {DONE_RANK} AND t.due_date < ? THEN 1 ELSE 0 END) \
          FROM tasks t WHERE {filter} GROUP BY t.status, t.priority"
     ))?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
@@ -1073,7 +1042,7 @@ impl TenantStore for SqliteTenant {
         let query = query.clone();
         self.read(move |conn| {
             let tx = conn.transaction()?;
-            if tally_serves(&query) {
+            if query.tally_serves() {
                 Ok(tallied_counts(&tx, &query, now)?)
             } else {
                 Ok(scanned_counts(&tx, &query, now)?)
@@ -1085,7 +1054,9 @@ impl TenantStore for SqliteTenant {
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         self.write(move |conn| {
             let n = conn
-                .prepare_cached("DELETE FROM tasks WHERE status = 3 AND completed_at < ?1")?
+                .prepare_cached(&format!(
+                    "DELETE FROM tasks WHERE status = {DONE_RANK} AND completed_at < ?1"
+                ))?
                 .execute([codec::micros(cutoff)])?;
             Ok(n as u64)
         })

@@ -13,14 +13,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use super::queue::LEASE_EXPIRED_ON_FINAL_ATTEMPT;
 use super::queue::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
-    QueueResult,
+    QueueResult, validate_extra_attempts,
 };
 use crate::tenancy::TenantId;
-
-/// Error recorded when a lease runs out on the job's last attempt.
-pub const LEASE_EXPIRED_ON_FINAL_ATTEMPT: &str = "lease expired on the final attempt";
 
 #[derive(Debug, Default)]
 struct State {
@@ -34,16 +32,6 @@ struct State {
 pub struct MemoryQueue {
     state: Mutex<State>,
     notify: tokio::sync::Notify,
-}
-
-fn lease_end(now: DateTime<Utc>, lease: Duration) -> QueueResult<DateTime<Utc>> {
-    chrono::Duration::from_std(lease)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .ok_or(QueueError::Invalid {
-            field: "lease",
-            message: "lease is too long".into(),
-        })
 }
 
 impl MemoryQueue {
@@ -85,7 +73,7 @@ impl MemoryQueue {
 #[async_trait]
 impl JobQueue for MemoryQueue {
     async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> QueueResult<Enqueued> {
-        job.validate()?;
+        let prepared = job.prepare(now)?;
         let mut st = self.state();
         if let Some(key) = &job.unique_key
             && let Some(holder) = st.keys.get(&(job.tenant, key.clone()))
@@ -95,22 +83,17 @@ impl JobQueue for MemoryQueue {
                 created: false,
             });
         }
-        let id = JobId::new();
-        let run_at = job.run_at.unwrap_or(now);
+        let id = prepared.id;
         let record = JobRecord {
             id,
             kind: job.kind.clone(),
             tenant: job.tenant,
             payload: job.payload.clone(),
-            status: if run_at > now {
-                JobStatus::Scheduled
-            } else {
-                JobStatus::Queued
-            },
+            status: prepared.status,
             priority: job.priority,
             attempts: 0,
             max_attempts: job.max_attempts,
-            run_at,
+            run_at: prepared.run_at,
             unique_key: job.unique_key.clone(),
             worker: None,
             lease_until: None,
@@ -135,7 +118,7 @@ impl JobQueue for MemoryQueue {
         request: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<LeasedJob>> {
-        let lease_until = lease_end(now, request.lease)?;
+        let lease_until = request.lease_until(now)?;
         let mut st = self.state();
         let kind_ok = |k: &str| request.kinds.is_empty() || request.kinds.iter().any(|x| x == k);
 
@@ -298,12 +281,7 @@ impl JobQueue for MemoryQueue {
         run_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> QueueResult<JobRecord> {
-        if extra_attempts == 0 || extra_attempts > super::queue::MAX_ATTEMPTS_LIMIT {
-            return Err(QueueError::Invalid {
-                field: "extra_attempts",
-                message: format!("must be between 1 and {}", super::queue::MAX_ATTEMPTS_LIMIT),
-            });
-        }
+        validate_extra_attempts(extra_attempts)?;
         let record = {
             let mut st = self.state();
             let job = st.jobs.get_mut(&id).ok_or(QueueError::NotFound { id })?;
@@ -316,11 +294,7 @@ impl JobQueue for MemoryQueue {
             }
             job.max_attempts = job.attempts.saturating_add(extra_attempts);
             job.run_at = run_at;
-            job.status = if run_at > now {
-                JobStatus::Scheduled
-            } else {
-                JobStatus::Queued
-            };
+            job.status = JobStatus::to_run_at(run_at, now);
             job.finished_at = None;
             job.result = None;
             job.updated_at = now;

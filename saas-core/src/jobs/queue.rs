@@ -183,6 +183,16 @@ impl JobStatus {
         )
     }
 
+    /// The status of a job that is to run at `run_at`, as of `now`:
+    /// [`JobStatus::Scheduled`] when that is later, else [`JobStatus::Queued`].
+    pub fn to_run_at(run_at: DateTime<Utc>, now: DateTime<Utc>) -> JobStatus {
+        if run_at > now {
+            JobStatus::Scheduled
+        } else {
+            JobStatus::Queued
+        }
+    }
+
     /// Queued, scheduled or retrying: claimable once `run_at` has come.
     pub fn is_waiting(self) -> bool {
         matches!(
@@ -213,6 +223,9 @@ impl FromStr for JobStatus {
             })
     }
 }
+
+/// Error recorded when a lease runs out on the job's last attempt.
+pub const LEASE_EXPIRED_ON_FINAL_ATTEMPT: &str = "lease expired on the final attempt";
 
 /// Longest job kind name.
 pub const MAX_KIND_LEN: usize = 100;
@@ -311,6 +324,50 @@ impl NewJob {
     }
 }
 
+/// What every queue derives from a [`NewJob`] before storing it
+/// ([`NewJob::prepare`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreparedJob {
+    /// A fresh id.
+    pub id: JobId,
+    /// When it may first run: the job's `run_at`, or now.
+    pub run_at: DateTime<Utc>,
+    /// [`JobStatus::Scheduled`] when `run_at` is after now, else
+    /// [`JobStatus::Queued`].
+    pub status: JobStatus,
+}
+
+impl NewJob {
+    /// Validates the job ([`NewJob::validate`]) and derives what a queue
+    /// stores with it at `now`: a fresh id, its run time and its first status.
+    pub fn prepare(&self, now: DateTime<Utc>) -> Result<PreparedJob, QueueError> {
+        self.validate()?;
+        let run_at = self.run_at.unwrap_or(now);
+        Ok(PreparedJob {
+            id: JobId::new(),
+            run_at,
+            status: JobStatus::to_run_at(run_at, now),
+        })
+    }
+}
+
+/// A payload or result as the JSON text a backend stores.
+pub fn json_text(value: &Value) -> Result<String, QueueError> {
+    serde_json::to_string(value).map_err(QueueError::backend)
+}
+
+/// Checks the `extra_attempts` of [`JobQueue::retry`]: 1 to 1,000.
+pub fn validate_extra_attempts(extra_attempts: u32) -> Result<(), QueueError> {
+    if (1..=MAX_ATTEMPTS_LIMIT).contains(&extra_attempts) {
+        Ok(())
+    } else {
+        Err(QueueError::Invalid {
+            field: "extra_attempts",
+            message: format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
+        })
+    }
+}
+
 /// Checks a job kind name: 1 to 100 of `a-z 0-9 _ . : -`.
 pub fn validate_kind(kind: &str) -> Result<(), QueueError> {
     let ok = (1..=MAX_KIND_LEN).contains(&kind.len())
@@ -347,6 +404,20 @@ pub struct ClaimRequest {
     pub limit: u32,
     /// Only these kinds (a worker claims only what it can run); empty: any kind.
     pub kinds: Vec<String>,
+}
+
+impl ClaimRequest {
+    /// When a lease taken at `now` ends; [`QueueError::Invalid`] when the
+    /// lease is too long to represent.
+    pub fn lease_until(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, QueueError> {
+        chrono::Duration::from_std(self.lease)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or(QueueError::Invalid {
+                field: "lease",
+                message: "lease is too long".into(),
+            })
+    }
 }
 
 /// A job leased to a worker by a claim.
@@ -480,6 +551,27 @@ impl QueueError {
     pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         QueueError::Backend {
             source: Box::new(source),
+        }
+    }
+
+    /// What a fenced operation that changed nothing reports (module docs,
+    /// "Fencing"): the lease is lost when the job exists, else it is not
+    /// found.
+    pub fn fenced_off(id: JobId, attempt: u32, exists: bool) -> Self {
+        if exists {
+            QueueError::LeaseLost { id, attempt }
+        } else {
+            QueueError::NotFound { id }
+        }
+    }
+
+    /// What an `action` refused for the job's status reports:
+    /// [`QueueError::InvalidState`] with the status found, or
+    /// [`QueueError::NotFound`] when there is no such job.
+    pub fn refused(id: JobId, action: &'static str, status: Option<JobStatus>) -> Self {
+        match status {
+            Some(status) => QueueError::InvalidState { id, status, action },
+            None => QueueError::NotFound { id },
         }
     }
 }

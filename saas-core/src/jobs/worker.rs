@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::deps::WorkerDeps;
 use super::job::{JobContext, JobError, JobMeta, JobScope};
 use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError, QueueResult};
-use crate::error::Error;
+use crate::error::{Error, chain as error_chain};
 use crate::store::TenantStore;
 use crate::tenancy::{Tenant, TenantId, TenantStatus};
 
@@ -282,17 +282,6 @@ fn record(stats: &mut WorkerStats, r: Result<Outcome, tokio::task::JoinError>) {
             tracing::error!(error = %e, "job task failed outside the job");
         }
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
-        cur = src.source();
-    }
-    s
 }
 
 /// Aborts the wrapped task when dropped, so abandoning the attempt (timeout,
