@@ -614,6 +614,33 @@ impl PgTenant {
         qb
     }
 
+    /// The statement counting the tasks `query` matches by status and
+    /// priority (the columns of [`rank_columns`]), then those overdue at `now`.
+    fn task_counts_query(&self, query: &TaskQuery, now: DateTime<Utc>) -> QueryBuilder<Postgres> {
+        let s = &*self.prefix;
+        if self.tallies(query) {
+            // By status and priority from the tally; overdue from the
+            // partial index of open tasks by due date. One statement.
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {}, (SELECT count(*) FROM {s}tasks t WHERE true",
+                *TALLY_SUMS
+            ));
+            self.push_conditions(&mut qb, &query.overdue_as_of(now), Target::Tasks);
+            qb.push(format!(") AS overdue FROM {s}task_tally c WHERE true"));
+            self.push_conditions(&mut qb, query, Target::Tally);
+            qb
+        } else {
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {}, count(*) FILTER (WHERE t.status <> {DONE_RANK} AND t.due_date < ",
+                *TASK_COUNTS
+            ));
+            qb.push_bind(now)
+                .push(format!(") AS overdue FROM {s}tasks t WHERE true"));
+            self.push_conditions(&mut qb, query, Target::Tasks);
+            qb
+        }
+    }
+
     /// The statement listing one page of the tasks `query` matches.
     fn task_page_query(
         &self,
@@ -1170,28 +1197,7 @@ impl TenantStore for PgTenant {
     }
 
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
-        let s = &*self.prefix;
-        let mut qb = if self.tallies(query) {
-            // By status and priority from the tally; overdue from the
-            // partial index of open tasks by due date. One statement.
-            let mut qb = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {}, (SELECT count(*) FROM {s}tasks t WHERE true",
-                *TALLY_SUMS
-            ));
-            self.push_conditions(&mut qb, &query.overdue_as_of(now), Target::Tasks);
-            qb.push(format!(") AS overdue FROM {s}task_tally c WHERE true"));
-            self.push_conditions(&mut qb, query, Target::Tally);
-            qb
-        } else {
-            let mut qb = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {}, count(*) FILTER (WHERE t.status <> {DONE_RANK} AND t.due_date < ",
-                *TASK_COUNTS
-            ));
-            qb.push_bind(now)
-                .push(format!(") AS overdue FROM {s}tasks t WHERE true"));
-            self.push_conditions(&mut qb, query, Target::Tasks);
-            qb
-        };
+        let mut qb = self.task_counts_query(query, now);
         let mut unit = self.auto().await?;
         let row = qb
             .build()
