@@ -145,6 +145,40 @@ impl TaskOrdering {
     }
 }
 
+/// How a backend's SQL writes the keys of a task list's order. In each
+/// template `{field}` is the field's name and `{dir}` is `ASC` or `DESC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSpelling {
+    /// A key on a column compared as stored (times, ranks, ids).
+    pub column: &'static str,
+    /// The due date, missing dates last in both directions.
+    pub due_date: &'static str,
+    /// The title, compared by bytes.
+    pub title: &'static str,
+}
+
+impl TaskOrdering {
+    /// The ORDER BY list of [`TaskOrdering::keys`], each written as
+    /// `spelling` says, joined by `", "`.
+    pub fn order_by(&self, spelling: &OrderSpelling) -> String {
+        let keys: Vec<String> = self
+            .keys()
+            .iter()
+            .map(|key| {
+                let template = match key.field {
+                    TaskOrderField::DueDate => spelling.due_date,
+                    TaskOrderField::Title => spelling.title,
+                    _ => spelling.column,
+                };
+                template
+                    .replace("{field}", key.field.as_str())
+                    .replace("{dir}", key.direction())
+            })
+            .collect();
+        keys.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +220,19 @@ mod tests {
         assert_eq!(keys("-due_date"), ["due_date DESC", "id ASC"]);
         assert_eq!(keys("title"), ["title ASC", "id ASC"]);
         assert_eq!(keys("-id"), ["id DESC"]);
+        let spelling = OrderSpelling {
+            column: "x.{field} {dir}",
+            due_date: "due {dir}",
+            title: "title {dir} bytes",
+        };
+        let order_by = |s: &str| {
+            s.parse::<TaskOrdering>()
+                .expect("ordering")
+                .order_by(&spelling)
+        };
+        assert_eq!(order_by("-created_at"), "x.created_at DESC, x.id ASC");
+        assert_eq!(order_by("due_date"), "due ASC, x.id ASC");
+        assert_eq!(order_by("-title"), "title DESC bytes, x.id ASC");
+        assert_eq!(order_by("id"), "x.id ASC");
     }
 }

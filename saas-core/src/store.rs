@@ -90,6 +90,14 @@ impl PageRequest {
     pub fn offset(&self) -> u64 {
         (self.page - 1) * self.page_size
     }
+
+    /// The page as SQL's `LIMIT` and `OFFSET` take it. Both fit an `i64`:
+    /// the size is at most [`Self::MAX_SIZE`] and the page at most
+    /// [`Self::MAX_PAGE`].
+    pub fn limit_offset(&self) -> (i64, i64) {
+        let fit = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        (fit(self.page_size), fit(self.offset()))
+    }
 }
 
 impl Default for PageRequest {

@@ -15,7 +15,7 @@ use saas_core::users::{Email, NewUserRecord, User, Username};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{SqlxResultExt, map_sqlx};
-use crate::rows::{self, count, to_i64};
+use crate::rows::{self, count};
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
@@ -336,8 +336,8 @@ impl Store for PgStore {
              ORDER BY id LIMIT $1 OFFSET $2",
         )
         .persistent(self.named())
-        .bind(to_i64(page.page_size(), "page_size")?)
-        .bind(to_i64(page.offset(), "offset")?)
+        .bind(page.limit_offset().0)
+        .bind(page.limit_offset().1)
         .fetch_all(unit.conn())
         .await
         .db()?;

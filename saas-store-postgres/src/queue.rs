@@ -484,6 +484,22 @@ impl fmt::Debug for PgQueue {
     }
 }
 
+/// Runs `$query` (made persistent or not as the queue says) with its method
+/// `$run` (`execute`, `fetch_optional`, …) as its own unit of work of the
+/// queue `$queue`, and evaluates to what it returned.
+macro_rules! in_own_unit {
+    ($queue:expr, $query:expr, $run:ident) => {{
+        let mut unit = $queue.unit().await?;
+        let out = $query
+            .persistent($queue.inner.named)
+            .$run(unit.conn())
+            .await
+            .map_err(backend)?;
+        finish(unit).await?;
+        out
+    }};
+}
+
 fn backend(e: sqlx::Error) -> QueueError {
     QueueError::backend(PgError::from(e))
 }
@@ -674,13 +690,7 @@ impl PgQueue {
     /// How many jobs are stored in each status (statuses with none are left
     /// out), for metrics and operators.
     pub async fn counts(&self) -> QueueResult<Vec<(JobStatus, u64)>> {
-        let mut unit = self.unit().await?;
-        let rows = sqlx::query(COUNTS)
-            .persistent(self.inner.named)
-            .fetch_all(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
+        let rows = in_own_unit!(self, sqlx::query(COUNTS), fetch_all);
         rows.iter()
             .map(|row| {
                 let status: String = row.try_get(0).map_err(backend)?;
@@ -702,23 +712,43 @@ impl PgQueue {
     ) -> QueueResult<String> {
         let lease_until = request.lease_until(now)?;
         let kinds = self.claim_kinds(request, now).await?;
-        let limit = i64::from(request.limit);
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
         let mut tx = conn.begin_with(BEGIN_CLAIM).await.map_err(backend)?;
-        let lines: Vec<String> = sqlx::query_scalar(EXPLAIN_CLAIM)
+        let rows = self
+            .claim_query(EXPLAIN_CLAIM, request, &kinds, now, lease_until)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.rollback().await.map_err(backend)?;
+        let lines = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        Ok(lines.join("\n"))
+    }
+
+    /// `sql` ([`CLAIM`], or [`EXPLAIN_CLAIM`]) with a claim's parameters
+    /// bound: `request`'s limit, worker and ranking window, its `kinds`
+    /// (distinct), `now` and the lease end.
+    fn claim_query<'q>(
+        &self,
+        sql: &'static str,
+        request: &'q ClaimRequest,
+        kinds: &'q [String],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        let limit = i64::from(request.limit);
+        sqlx::query(sql)
             .persistent(self.inner.named)
-            .bind(&kinds)
+            .bind(kinds)
             .bind(now)
             .bind(limit)
             .bind(lease_until)
             .bind(sanitize(&request.worker).as_ref())
             .bind(limit * i64::from(CLAIM_WINDOW))
             .bind(LEASE_EXPIRED_ON_FINAL_ATTEMPT)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.rollback().await.map_err(backend)?;
-        Ok(lines.join("\n"))
     }
 
     /// The claim's kinds: the request's, deduplicated, or for a claim of any
@@ -729,15 +759,11 @@ impl PgQueue {
         now: DateTime<Utc>,
     ) -> QueueResult<Vec<String>> {
         if request.kinds.is_empty() {
-            let mut unit = self.unit().await?;
-            let kinds = sqlx::query_scalar(READY_KINDS)
-                .persistent(self.inner.named)
-                .bind(now)
-                .fetch_all(unit.conn())
-                .await
-                .map_err(backend)?;
-            finish(unit).await?;
-            Ok(kinds)
+            Ok(in_own_unit!(
+                self,
+                sqlx::query_scalar(READY_KINDS).bind(now),
+                fetch_all
+            ))
         } else {
             let mut kinds = request.kinds.clone();
             kinds.sort();
@@ -758,14 +784,7 @@ impl PgQueue {
     /// Runs one statement as its own unit of work; returns the rows it
     /// changed.
     async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> QueueResult<u64> {
-        let mut unit = self.unit().await?;
-        let done = query
-            .persistent(self.inner.named)
-            .execute(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
-        Ok(done.rows_affected())
+        Ok(in_own_unit!(self, query, execute).rows_affected())
     }
 
     /// Runs one statement as its own unit of work; returns its row, if any.
@@ -773,14 +792,7 @@ impl PgQueue {
         &self,
         query: Query<'_, Postgres, PgArguments>,
     ) -> QueueResult<Option<PgRow>> {
-        let mut unit = self.unit().await?;
-        let row = query
-            .persistent(self.inner.named)
-            .fetch_optional(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
-        Ok(row)
+        Ok(in_own_unit!(self, query, fetch_optional))
     }
 
     /// Runs a statement fenced by `attempt` (built by `query` from the
@@ -810,14 +822,8 @@ impl PgQueue {
     }
 
     async fn status_of(&self, id: JobId) -> QueueResult<Option<JobStatus>> {
-        let mut unit = self.unit().await?;
-        let status: Option<String> = sqlx::query_scalar(STATUS_OF)
-            .persistent(self.inner.named)
-            .bind(id.0)
-            .fetch_optional(unit.conn())
-            .await
-            .map_err(backend)?;
-        finish(unit).await?;
+        let query = sqlx::query_scalar(STATUS_OF).bind(id.0);
+        let status: Option<String> = in_own_unit!(self, query, fetch_optional);
         status.as_deref().map(parse_status).transpose()
     }
 
@@ -1049,19 +1055,10 @@ impl JobQueue for PgQueue {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
-        let limit = i64::from(request.limit);
-        let window = limit * i64::from(CLAIM_WINDOW);
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
         let mut tx = conn.begin_with(BEGIN_CLAIM).await.map_err(backend)?;
-        let rows = sqlx::query(CLAIM)
-            .persistent(self.inner.named)
-            .bind(&kinds)
-            .bind(now)
-            .bind(limit)
-            .bind(lease_until)
-            .bind(sanitize(&request.worker).as_ref())
-            .bind(window)
-            .bind(LEASE_EXPIRED_ON_FINAL_ATTEMPT)
+        let rows = self
+            .claim_query(CLAIM, request, &kinds, now, lease_until)
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;

@@ -157,11 +157,6 @@ pub(crate) fn count(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::backend(crate::PgError::OutOfRange { what: "count" }))
 }
 
-/// A `u64` from the core as the `i64` PostgreSQL wants.
-pub(crate) fn to_i64(value: u64, what: &'static str) -> Result<i64> {
-    i64::try_from(value).map_err(|_| Error::backend(crate::PgError::OutOfRange { what }))
-}
-
 /// An enum rank as the `smallint` it is stored as.
 pub(crate) fn small(rank: i64) -> i16 {
     // Ranks are positions in enums of at most five values.

@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
+    Scope, Task, TaskChanges, TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
-use saas_core::query::{DONE_RANK, TaskCondition};
+use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
 use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
@@ -28,7 +28,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::error::{SqlxResultExt, corrupt};
-use crate::rows::{self, count, small, to_i64};
+use crate::rows::{self, count, small};
 use crate::unit::Unit;
 use crate::{PgConfig, Routing};
 
@@ -410,6 +410,34 @@ impl PgTenant {
         Ok(row)
     }
 
+    /// [`PgTenant::fetch_optional`], its row read by `read`.
+    async fn find<T>(
+        &self,
+        sql: &Arc<str>,
+        read: fn(&PgRow) -> Result<T>,
+        bind: impl FnOnce(PgQuery) -> PgQuery,
+    ) -> Result<Option<T>> {
+        self.fetch_optional(sql, bind)
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    /// Runs `insert` (a statement returning the new row) on `unit`, which
+    /// this finishes, and reads the row with `read`.
+    async fn insert<T>(
+        &self,
+        mut unit: Unit,
+        insert: Query<'_, Postgres, PgArguments>,
+        read: fn(&PgRow) -> Result<T>,
+    ) -> Result<T> {
+        let row = insert.fetch_one(unit.conn()).await.db()?;
+        let created = read(&row)?;
+        unit.finish().await?;
+        Ok(created)
+    }
+
     /// Runs the statement `sql`, bound by `bind`, as its own unit of work;
     /// returns how many rows it changed.
     async fn execute(&self, sql: &Arc<str>, bind: impl FnOnce(PgQuery) -> PgQuery) -> Result<u64> {
@@ -444,6 +472,25 @@ impl PgTenant {
         count(row.try_get::<i64, _>(0).db()?)
     }
 
+    /// On `unit`, the count the first statement of `sql` answers and the
+    /// rows of `page` the second lists (its `$1` and `$2` are the limit and
+    /// the offset); `bind` binds the rest of both (the count's from `$1`).
+    async fn page_on(
+        &self,
+        unit: &mut Unit,
+        page: PageRequest,
+        (count, list): (&Arc<str>, &Arc<str>),
+        bind: impl Fn(PgQuery) -> PgQuery,
+    ) -> Result<(u64, Vec<PgRow>)> {
+        let (limit, offset) = page.limit_offset();
+        let total = self.count_on(unit, count, &bind).await?;
+        let found = bind(q(unit, list).bind(limit).bind(offset))
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        Ok((total, found))
+    }
+
     /// `NotFound` (`entity`) unless `sql`, bound to `id`, finds a row on
     /// `unit` (it may lock it).
     async fn require(
@@ -464,6 +511,13 @@ impl PgTenant {
         }
     }
 
+    /// `NotFound` unless `project` exists; locks it against deletion
+    /// (`FOR KEY SHARE`) until `unit` ends.
+    async fn require_project(&self, unit: &mut Unit, project: ProjectId) -> Result<()> {
+        let sql = &self.sql.share_project;
+        self.require(unit, sql, project.0, Entity::Project).await
+    }
+
     /// `PlanLimitExceeded` when the count `sql` (bound by `bind`) answers
     /// on `unit` has reached `limit`.
     async fn within_limit(
@@ -481,6 +535,20 @@ impl PgTenant {
             });
         }
         Ok(())
+    }
+
+    /// Takes the table lock `lock` on `unit`, then checks the count `count`
+    /// answers against `limit`: under the lock, no concurrent creator can
+    /// insert between the count and the insert that follows.
+    async fn locked_within_limit(
+        &self,
+        unit: &mut Unit,
+        lock: &Arc<str>,
+        count: &Arc<str>,
+        limit: (u64, Resource),
+    ) -> Result<()> {
+        q(unit, lock).execute(unit.conn()).await.db()?;
+        self.within_limit(unit, limit, count, |q| q).await
     }
 
     /// Members of each of `projects`, one query for all of them.
@@ -517,6 +585,24 @@ impl PgTenant {
         unit.finish().await?;
         let [project] = projects;
         Ok(project)
+    }
+
+    /// Runs the membership statement `sql` for `project` and `user` on
+    /// `unit`, which this finishes, and returns the project as it now is.
+    async fn change_member(
+        &self,
+        mut unit: Unit,
+        sql: &Arc<str>,
+        project: ProjectId,
+        user: UserId,
+    ) -> Result<Project> {
+        q(&unit, sql)
+            .bind(project.0)
+            .bind(user.0)
+            .execute(unit.conn())
+            .await
+            .db()?;
+        self.project_on(unit, project).await
     }
 
     /// The project `id` with its members, on `unit`, which this finishes.
@@ -651,7 +737,9 @@ impl PgTenant {
         let mut lister = QueryBuilder::<Postgres>::new(&*self.sql.task_list);
         lister.push(" WHERE true");
         self.push_conditions(&mut lister, query, Target::Tasks);
-        lister.push(" ORDER BY ").push(order_by(query));
+        lister
+            .push(" ORDER BY ")
+            .push(query.ordering.order_by(&ORDER));
         lister
             .push(" LIMIT ")
             .push_bind(limit)
@@ -667,7 +755,7 @@ impl PgTenant {
         query: &TaskQuery,
         page: PageRequest,
     ) -> Result<Vec<Task>> {
-        let (limit, offset) = page_args(page)?;
+        let (limit, offset) = page.limit_offset();
         let found = self
             .task_page_query(query, limit, offset)
             .build()
@@ -746,31 +834,13 @@ pub(crate) fn bind_new_user<'q>(
         .bind(user.date_joined)
 }
 
-/// ORDER BY for `query`'s keys: ranks for status and priority, bytes for
-/// titles, NULL due dates last either way.
-fn order_by(query: &TaskQuery) -> String {
-    let keys: Vec<String> = query
-        .ordering
-        .keys()
-        .iter()
-        .map(|key| {
-            let dir = key.direction();
-            match key.field {
-                TaskOrderField::DueDate => format!("t.due_date {dir} NULLS LAST"),
-                TaskOrderField::Title => format!("t.title COLLATE \"C\" {dir}"),
-                field => format!("t.{} {dir}", field.as_str()),
-            }
-        })
-        .collect();
-    keys.join(", ")
-}
-
-fn page_args(page: PageRequest) -> Result<(i64, i64)> {
-    Ok((
-        to_i64(page.page_size(), "page_size")?,
-        to_i64(page.offset(), "offset")?,
-    ))
-}
+/// How PostgreSQL writes a task list's order keys: titles under the "C"
+/// collation (bytes), missing due dates last either way.
+const ORDER: OrderSpelling = OrderSpelling {
+    column: "t.{field} {dir}",
+    due_date: "t.due_date {dir} NULLS LAST",
+    title: "t.title COLLATE \"C\" {dir}",
+};
 
 #[async_trait]
 impl TenantStore for PgTenant {
@@ -781,29 +851,17 @@ impl TenantStore for PgTenant {
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_users {
-            // The lock makes count-then-insert atomic against concurrent creators.
-            q(&unit, &self.sql.lock_users)
-                .execute(unit.conn())
-                .await
-                .db()?;
-            let limit = (limit, Resource::Users);
-            self.within_limit(&mut unit, limit, &self.sql.count_users, |q| q)
+            let (lock, count) = (&self.sql.lock_users, &self.sql.count_users);
+            self.locked_within_limit(&mut unit, lock, count, (limit, Resource::Users))
                 .await?;
         }
-        let row = bind_new_user(q(&unit, &self.sql.insert_user), user)
-            .fetch_one(unit.conn())
-            .await
-            .db()?;
-        let created = rows::user(&row)?;
-        unit.finish().await?;
-        Ok(created)
+        let insert = bind_new_user(q(&unit, &self.sql.insert_user), user);
+        self.insert(unit, insert, rows::user).await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let row = self
-            .fetch_optional(&self.sql.user_by_id, |q| q.bind(id.0))
-            .await?;
-        row.as_ref().map(rows::user).transpose()
+        self.find(&self.sql.user_by_id, rows::user, |q| q.bind(id.0))
+            .await
     }
 
     async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
@@ -814,17 +872,9 @@ impl TenantStore for PgTenant {
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
-        let (limit, offset) = page_args(page)?;
         let mut unit = self.auto().await?;
-        let total = self
-            .count_on(&mut unit, &self.sql.count_users, |q| q)
-            .await?;
-        let found = q(&unit, &self.sql.list_users)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
+        let sql = (&self.sql.count_users, &self.sql.list_users);
+        let (total, found) = self.page_on(&mut unit, page, sql, |q| q).await?;
         unit.finish().await?;
         Ok(Page {
             count: total,
@@ -833,21 +883,17 @@ impl TenantStore for PgTenant {
     }
 
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
-        let row = self
-            .fetch_optional(&self.sql.update_user, |q| {
-                q.bind(id.0)
-                    .bind(changes.email.as_str())
-                    .bind(&changes.first_name)
-                    .bind(&changes.last_name)
-                    .bind(changes.role.as_str())
-                    .bind(&changes.department)
-                    .bind(changes.is_active)
-            })
-            .await?;
-        row.as_ref()
-            .map(rows::user)
-            .transpose()?
-            .ok_or(Error::not_found(Entity::User))
+        self.find(&self.sql.update_user, rows::user, |q| {
+            q.bind(id.0)
+                .bind(changes.email.as_str())
+                .bind(&changes.first_name)
+                .bind(&changes.last_name)
+                .bind(changes.role.as_str())
+                .bind(&changes.department)
+                .bind(changes.is_active)
+        })
+        .await?
+        .ok_or(Error::not_found(Entity::User))
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
@@ -937,28 +983,19 @@ impl TenantStore for PgTenant {
     ) -> Result<Project> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_projects {
-            q(&unit, &self.sql.lock_projects)
-                .execute(unit.conn())
-                .await
-                .db()?;
-            let limit = (limit, Resource::Projects);
-            self.within_limit(&mut unit, limit, &self.sql.count_projects, |q| q)
+            let (lock, count) = (&self.sql.lock_projects, &self.sql.count_projects);
+            self.locked_within_limit(&mut unit, lock, count, (limit, Resource::Projects))
                 .await?;
         }
-        let row = q(&unit, &self.sql.insert_project)
+        let insert = q(&unit, &self.sql.insert_project)
             .bind(&project.name)
             .bind(&project.description)
             .bind(small(project.status.rank()))
             .bind(project.start_date)
             .bind(project.end_date)
             .bind(project.owner.0)
-            .bind(project.created_at)
-            .fetch_one(unit.conn())
-            .await
-            .db()?;
-        let created = rows::project(&row)?;
-        unit.finish().await?;
-        Ok(created)
+            .bind(project.created_at);
+        self.insert(unit, insert, rows::project).await
     }
 
     async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
@@ -970,35 +1007,19 @@ impl TenantStore for PgTenant {
     }
 
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
-        let (limit, offset) = page_args(page)?;
         let mut unit = self.auto().await?;
         let (total, found) = match scope {
             Scope::All => {
-                let total = self
-                    .count_on(&mut unit, &self.sql.count_projects_all, |q| q)
-                    .await?;
-                let found = q(&unit, &self.sql.list_projects_all)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(unit.conn())
-                    .await
-                    .db()?;
-                (total, found)
+                let sql = (&self.sql.count_projects_all, &self.sql.list_projects_all);
+                self.page_on(&mut unit, page, sql, |q| q).await?
             }
             Scope::InvolvedIn(user) => {
-                let total = self
-                    .count_on(&mut unit, &self.sql.count_projects_involved, |q| {
-                        q.bind(user.0)
-                    })
-                    .await?;
-                let found = q(&unit, &self.sql.list_projects_involved)
-                    .bind(limit)
-                    .bind(offset)
-                    .bind(user.0)
-                    .fetch_all(unit.conn())
-                    .await
-                    .db()?;
-                (total, found)
+                let sql = (
+                    &self.sql.count_projects_involved,
+                    &self.sql.list_projects_involved,
+                );
+                self.page_on(&mut unit, page, sql, |q| q.bind(user.0))
+                    .await?
             }
         };
         let mut items = found
@@ -1038,41 +1059,19 @@ impl TenantStore for PgTenant {
     async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // Check the project first so that both missing reports the project.
-        self.require(
-            &mut unit,
-            &self.sql.share_project,
-            project.0,
-            Entity::Project,
-        )
-        .await?;
-        q(&unit, &self.sql.add_member)
-            .bind(project.0)
-            .bind(user.0)
-            .execute(unit.conn())
+        self.require_project(&mut unit, project).await?;
+        self.change_member(unit, &self.sql.add_member, project, user)
             .await
-            .db()?;
-        self.project_on(unit, project).await
     }
 
     async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
         let mut unit = self.tx().await?;
         // As in `add_member`: the project first, then the user.
-        self.require(
-            &mut unit,
-            &self.sql.share_project,
-            project.0,
-            Entity::Project,
-        )
-        .await?;
+        self.require_project(&mut unit, project).await?;
         self.require(&mut unit, &self.sql.user_by_id, user.0, Entity::User)
             .await?;
-        q(&unit, &self.sql.remove_member)
-            .bind(project.0)
-            .bind(user.0)
-            .execute(unit.conn())
+        self.change_member(unit, &self.sql.remove_member, project, user)
             .await
-            .db()?;
-        self.project_on(unit, project).await
     }
 
     async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
@@ -1121,7 +1120,7 @@ impl TenantStore for PgTenant {
             })
             .await?;
         }
-        let row = q(&unit, &self.sql.insert_task)
+        let insert = q(&unit, &self.sql.insert_task)
             .bind(task.project_id.0)
             .bind(&task.title)
             .bind(&task.description)
@@ -1131,20 +1130,13 @@ impl TenantStore for PgTenant {
             .bind(task.created_by.0)
             .bind(task.due_date)
             .bind(task.completed_at)
-            .bind(task.created_at)
-            .fetch_one(unit.conn())
-            .await
-            .db()?;
-        let created = rows::task(&row)?;
-        unit.finish().await?;
-        Ok(created)
+            .bind(task.created_at);
+        self.insert(unit, insert, rows::task).await
     }
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>> {
-        let row = self
-            .fetch_optional(&self.sql.task_by_id, |q| q.bind(id.0))
-            .await?;
-        row.as_ref().map(rows::task).transpose()
+        self.find(&self.sql.task_by_id, rows::task, |q| q.bind(id.0))
+            .await
     }
 
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
@@ -1172,23 +1164,19 @@ impl TenantStore for PgTenant {
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
-        let row = self
-            .fetch_optional(&self.sql.update_task, |q| {
-                q.bind(id.0)
-                    .bind(&changes.title)
-                    .bind(&changes.description)
-                    .bind(small(changes.status.rank()))
-                    .bind(small(changes.priority.rank()))
-                    .bind(changes.assigned_to.map(|u| u.0))
-                    .bind(changes.due_date)
-                    .bind(changes.completed_at)
-                    .bind(changes.updated_at)
-            })
-            .await?;
-        row.as_ref()
-            .map(rows::task)
-            .transpose()?
-            .ok_or(Error::not_found(Entity::Task))
+        self.find(&self.sql.update_task, rows::task, |q| {
+            q.bind(id.0)
+                .bind(&changes.title)
+                .bind(&changes.description)
+                .bind(small(changes.status.rank()))
+                .bind(small(changes.priority.rank()))
+                .bind(changes.assigned_to.map(|u| u.0))
+                .bind(changes.due_date)
+                .bind(changes.completed_at)
+                .bind(changes.updated_at)
+        })
+        .await?
+        .ok_or(Error::not_found(Entity::Task))
     }
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {

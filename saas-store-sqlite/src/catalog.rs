@@ -489,11 +489,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
-        let limit = i64::try_from(page.page_size())
-            .map_err(|_| SqliteError::OutOfRange { what: "page size" })?;
-        let offset = i64::try_from(page.offset()).map_err(|_| SqliteError::OutOfRange {
-            what: "page offset",
-        })?;
+        let (limit, offset) = page.limit_offset();
         self.catalog_read(move |conn| {
             let tx = conn.transaction()?;
             let total: i64 = tx.query_row("SELECT count(*) FROM tenants", [], |r| r.get(0))?;

@@ -199,6 +199,12 @@ impl SqliteQueue {
             .iter()
             .map(|job| Insert::new(job, now))
             .collect::<QueueResult<Vec<_>>>()?;
+        self.store(rows, now).await
+    }
+
+    /// Inserts `rows` in one write transaction (each unless its unique key
+    /// is taken) and wakes this process's waiters when any was stored.
+    async fn store(&self, rows: Vec<Insert>, now: DateTime<Utc>) -> QueueResult<Vec<Enqueued>> {
         let at = micros(now);
         let out = finish(
             self.inner
@@ -658,22 +664,10 @@ fn guarded(
 impl JobQueue for SqliteQueue {
     async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> QueueResult<Enqueued> {
         let row = Insert::new(job, now)?;
-        let at = micros(now);
-        let out = finish(
-            self.inner
-                .db
-                .write(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let out = insert(&tx, &row, at)?;
-                    tx.commit()?;
-                    Ok(Ok(out))
-                })
-                .await,
-        )?;
-        if out.created {
-            self.inner.notify.notify_waiters();
-        }
-        Ok(out)
+        // One row in, one outcome out.
+        self.store(vec![row], now).await?.pop().ok_or_else(|| {
+            QueueError::backend(std::io::Error::other("an enqueue reported no outcome"))
+        })
     }
 
     async fn claim(

@@ -12,10 +12,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery,
-    TaskStatus,
+    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
-use saas_core::query::{DONE_RANK, TaskCondition};
+use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
 use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
@@ -79,6 +78,37 @@ impl SqliteTenant {
         self.db.write(f).await.map_err(closed_as_gone)
     }
 
+    /// Runs `sql` with `args` as one write; `NotFound` (`entity`) when it
+    /// changed no row.
+    async fn change_one<P>(&self, sql: &'static str, args: P, entity: Entity) -> Result<()>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.write(move |conn| change_one(conn, sql, args, entity))
+            .await
+    }
+
+    /// A page: what `counter` counts (every match) and what `lister` lists
+    /// (this page's items), read in one transaction so both see the same
+    /// rows.
+    async fn read_page<T, C, L>(&self, counter: C, lister: L) -> Result<Page<T>>
+    where
+        T: Send + 'static,
+        C: FnOnce(&Connection) -> R<u64> + Send + 'static,
+        L: FnOnce(&Connection) -> R<Vec<T>> + Send + 'static,
+    {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let total = counter(&tx)?;
+            let items = lister(&tx)?;
+            Ok(Page {
+                count: total,
+                items,
+            })
+        })
+        .await
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
@@ -104,10 +134,6 @@ pub(crate) fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
-fn to_i64(v: u64, what: &'static str) -> R<i64> {
-    i64::try_from(v).map_err(|_| Failure::Db(SqliteError::OutOfRange { what }))
-}
-
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -129,6 +155,14 @@ fn check_limit(current: u64, limit: Option<u64>, resource: Resource) -> R<()> {
         })),
         _ => Ok(()),
     }
+}
+
+/// Runs `sql` with `args`; `NotFound` (`entity`) when it changed no row.
+fn change_one(conn: &Connection, sql: &str, args: impl rusqlite::Params, entity: Entity) -> R<()> {
+    if conn.prepare_cached(sql)?.execute(args)? == 0 {
+        return Err(not_found(entity));
+    }
+    Ok(())
 }
 
 fn exists(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<bool> {
@@ -450,7 +484,7 @@ fn task_page(
 ) -> rusqlite::Result<Vec<Task>> {
     let mut params = Vec::new();
     let filter = task_filter(query, Target::Tasks, &mut params);
-    let order = task_order(query);
+    let order = query.ordering.order_by(&ORDER);
     params.push(Value::Integer(offset));
     conn.prepare_cached(&format!(
         "{TASK_SELECT} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET ?"
@@ -459,31 +493,13 @@ fn task_page(
     .collect()
 }
 
-/// ORDER BY for `query`'s keys: ranks for status and priority, bytes for
-/// titles, NULL due dates last either way.
-fn task_order(query: &TaskQuery) -> String {
-    let keys: Vec<String> = query
-        .ordering
-        .keys()
-        .iter()
-        .map(|key| {
-            let dir = key.direction();
-            match key.field {
-                TaskOrderField::DueDate => format!("t.due_date IS NULL, t.due_date {dir}"),
-                TaskOrderField::Title => format!("t.title COLLATE BINARY {dir}"),
-                field => format!("t.{} {dir}", field.as_str()),
-            }
-        })
-        .collect();
-    keys.join(", ")
-}
-
-fn page_bounds(page: PageRequest) -> R<(i64, i64)> {
-    Ok((
-        to_i64(page.page_size(), "page size")?,
-        to_i64(page.offset(), "page offset")?,
-    ))
-}
+/// How SQLite writes a task list's order keys: titles by bytes, missing due
+/// dates last either way (`IS NULL` sorts false first).
+const ORDER: OrderSpelling = OrderSpelling {
+    column: "t.{field} {dir}",
+    due_date: "t.due_date IS NULL, t.due_date {dir}",
+    title: "t.title COLLATE BINARY {dir}",
+};
 
 /// [`TenantStore::task_counts`] of a query the tally serves: by status and
 /// priority from `task_tally`, overdue from the partial index of open tasks
@@ -493,26 +509,16 @@ fn tallied_counts(
     query: &TaskQuery,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<TaskCounts> {
-    let mut counts = TaskCounts::default();
     let mut params = Vec::new();
     let filter = task_filter(query, Target::Tally, &mut params);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT c.status, c.priority, sum(c.n) FROM task_tally c WHERE {filter} \
-         GROUP BY c.status, c.priority"
-    ))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-        Ok((
-            codec::ranked(r, 0, TaskStatus::from_rank)?,
-            codec::ranked(r, 1, Priority::from_rank)?,
-            to_u64(r.get(2)?),
-        ))
-    })?;
-    for row in rows {
-        let (status, priority, n) = row?;
-        counts.total += n;
-        counts.by_status[status as usize] += n;
-        counts.by_priority[priority as usize] += n;
-    }
+    let mut counts = sum_groups(
+        conn,
+        &format!(
+            "SELECT c.status, c.priority, sum(c.n) FROM task_tally c WHERE {filter} \
+             GROUP BY c.status, c.priority"
+        ),
+        &params,
+    )?;
     let mut params = Vec::new();
     let filter = task_filter(&query.overdue_as_of(now), Target::Tasks, &mut params);
     counts.overdue = count(
@@ -531,26 +537,35 @@ fn scanned_counts(
 ) -> rusqlite::Result<TaskCounts> {
     let mut params = vec![Value::Integer(codec::micros(now))];
     let filter = task_filter(query, Target::Tasks, &mut params);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT t.status, t.priority, count(*), \
-         sum(CASE WHEN t.status <> {DONE_RANK} AND t.due_date < ? THEN 1 ELSE 0 END) \
-         FROM tasks t WHERE {filter} GROUP BY t.status, t.priority"
-    ))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-        Ok((
-            codec::ranked(r, 0, TaskStatus::from_rank)?,
-            codec::ranked(r, 1, Priority::from_rank)?,
-            to_u64(r.get(2)?),
-            to_u64(r.get(3)?),
-        ))
-    })?;
+    sum_groups(
+        conn,
+        &format!(
+            "SELECT t.status, t.priority, count(*), \
+             sum(CASE WHEN t.status <> {DONE_RANK} AND t.due_date < ? THEN 1 ELSE 0 END) \
+             FROM tasks t WHERE {filter} GROUP BY t.status, t.priority"
+        ),
+        &params,
+    )
+}
+
+/// Adds up the rows of `sql`: a status rank, a priority rank, how many
+/// tasks have both, and (when there is a fourth column) how many of those
+/// are overdue.
+fn sum_groups(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<TaskCounts> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let with_overdue = stmt.column_count() > 3;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut counts = TaskCounts::default();
-    for row in rows {
-        let (status, priority, n, overdue) = row?;
+    while let Some(r) = rows.next()? {
+        let status = codec::ranked(r, 0, TaskStatus::from_rank)?;
+        let priority = codec::ranked(r, 1, Priority::from_rank)?;
+        let n = to_u64(r.get(2)?);
         counts.total += n;
         counts.by_status[status as usize] += n;
         counts.by_priority[priority as usize] += n;
-        counts.overdue += overdue;
+        if with_overdue {
+            counts.overdue += to_u64(r.get(3)?);
+        }
     }
     Ok(counts)
 }
@@ -605,23 +620,20 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
-        let (limit, offset) = page_bounds(page)?;
-        self.read(move |conn| {
-            let tx = conn.transaction()?;
-            let total = count(&tx, "SELECT count(*) FROM users", [])?;
-            let items = tx
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users u ORDER BY u.id ASC LIMIT ?1 OFFSET ?2"
-                ))?
-                .query_map([limit, offset], |r| codec::user(r, 0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page {
-                count: total,
-                items,
-            })
-        })
+        let (limit, offset) = page.limit_offset();
+        self.read_page(
+            |tx| Ok(count(tx, "SELECT count(*) FROM users", [])?),
+            move |tx| {
+                Ok(tx
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users u ORDER BY u.id ASC LIMIT ?1 OFFSET ?2"
+                    ))?
+                    .query_map([limit, offset], |r| codec::user(r, 0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            },
+        )
         .await
     }
 
@@ -631,14 +643,13 @@ impl TenantStore for SqliteTenant {
             let tx = immediate(conn)?;
             // SET expressions see the row's old values, so the bump is
             // decided on the previous is_active.
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE users SET email = ?1, first_name = ?2, last_name = ?3, role = ?4, \
-                     department = ?5, \
-                     token_version = token_version + (CASE WHEN is_active = 1 AND ?6 = 0 THEN 1 ELSE 0 END), \
-                     is_active = ?6 WHERE id = ?7",
-                )?
-                .execute(params![
+            change_one(
+                &tx,
+                "UPDATE users SET email = ?1, first_name = ?2, last_name = ?3, role = ?4, \
+                 department = ?5, \
+                 token_version = token_version + (CASE WHEN is_active = 1 AND ?6 = 0 THEN 1 ELSE 0 END), \
+                 is_active = ?6 WHERE id = ?7",
+                params![
                     changes.email.as_str(),
                     changes.first_name,
                     changes.last_name,
@@ -646,10 +657,9 @@ impl TenantStore for SqliteTenant {
                     changes.department,
                     changes.is_active,
                     id.0,
-                ])?;
-            if changed == 0 {
-                return Err(not_found(Entity::User));
-            }
+                ],
+                Entity::User,
+            )?;
             let user = load_user(&tx, id)?.ok_or_else(|| not_found(Entity::User))?;
             tx.commit()?;
             Ok(user)
@@ -658,31 +668,20 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
-        let hash = password_hash.to_owned();
-        self.write(move |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE users SET password_hash = ?1, token_version = token_version + 1 WHERE id = ?2",
-                )?
-                .execute(params![hash, id.0])?;
-            if changed == 0 {
-                return Err(not_found(Entity::User));
-            }
-            Ok(())
-        })
+        self.change_one(
+            "UPDATE users SET password_hash = ?1, token_version = token_version + 1 WHERE id = ?2",
+            (password_hash.to_owned(), id.0),
+            Entity::User,
+        )
         .await
     }
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
-        self.write(move |conn| {
-            let changed = conn
-                .prepare_cached("UPDATE users SET last_login = ?1 WHERE id = ?2")?
-                .execute(params![codec::micros(at), id.0])?;
-            if changed == 0 {
-                return Err(not_found(Entity::User));
-            }
-            Ok(())
-        })
+        self.change_one(
+            "UPDATE users SET last_login = ?1 WHERE id = ?2",
+            (codec::micros(at), id.0),
+            Entity::User,
+        )
         .await
     }
 
@@ -803,29 +802,29 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
-        let (limit, offset) = page_bounds(page)?;
-        self.read(move |conn| {
-            let mut params = Vec::new();
-            let filter = project_scope(scope, &mut params);
-            let tx = conn.transaction()?;
-            let total = to_u64(
-                tx.prepare_cached(&format!("SELECT count(*) FROM projects p WHERE {filter}"))?
-                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?,
-            );
-            params.push(Value::Integer(limit));
-            params.push(Value::Integer(offset));
-            let mut items = tx
-                .prepare_cached(&format!(
-                    "{PROJECT_SELECT} WHERE {filter} ORDER BY p.id DESC LIMIT ? OFFSET ?"
-                ))?
-                .query_map(rusqlite::params_from_iter(params.iter()), project_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            attach_members(&tx, &mut items)?;
-            Ok(Page {
-                count: total,
-                items,
-            })
-        })
+        let (limit, offset) = page.limit_offset();
+        self.read_page(
+            move |tx| {
+                let mut params = Vec::new();
+                let filter = project_scope(scope, &mut params);
+                let sql = format!("SELECT count(*) FROM projects p WHERE {filter}");
+                Ok(count(tx, &sql, rusqlite::params_from_iter(params.iter()))?)
+            },
+            move |tx| {
+                let mut params = Vec::new();
+                let filter = project_scope(scope, &mut params);
+                params.push(Value::Integer(limit));
+                params.push(Value::Integer(offset));
+                let mut items = tx
+                    .prepare_cached(&format!(
+                        "{PROJECT_SELECT} WHERE {filter} ORDER BY p.id DESC LIMIT ? OFFSET ?"
+                    ))?
+                    .query_map(rusqlite::params_from_iter(params.iter()), project_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                attach_members(tx, &mut items)?;
+                Ok(items)
+            },
+        )
         .await
     }
 
@@ -833,12 +832,11 @@ impl TenantStore for SqliteTenant {
         let changes = changes.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE projects SET name = ?1, description = ?2, status = ?3, start_date = ?4, \
-                     end_date = ?5, updated_at = ?6 WHERE id = ?7",
-                )?
-                .execute(params![
+            change_one(
+                &tx,
+                "UPDATE projects SET name = ?1, description = ?2, status = ?3, start_date = ?4, \
+                 end_date = ?5, updated_at = ?6 WHERE id = ?7",
+                params![
                     changes.name,
                     changes.description,
                     changes.status.rank(),
@@ -846,10 +844,9 @@ impl TenantStore for SqliteTenant {
                     codec::date(changes.end_date),
                     codec::micros(changes.updated_at),
                     id.0,
-                ])?;
-            if changed == 0 {
-                return Err(not_found(Entity::Project));
-            }
+                ],
+                Entity::Project,
+            )?;
             let project = require_loaded_project(&tx, id)?;
             tx.commit()?;
             Ok(project)
@@ -858,16 +855,12 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
-        self.write(move |conn| {
-            // Tasks and memberships go with it (ON DELETE CASCADE).
-            let changed = conn
-                .prepare_cached("DELETE FROM projects WHERE id = ?1")?
-                .execute([id.0])?;
-            if changed == 0 {
-                return Err(not_found(Entity::Project));
-            }
-            Ok(())
-        })
+        // Tasks and memberships go with it (ON DELETE CASCADE).
+        self.change_one(
+            "DELETE FROM projects WHERE id = ?1",
+            [id.0],
+            Entity::Project,
+        )
         .await
     }
 
@@ -974,22 +967,17 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
-        let (limit, offset) = page_bounds(page)?;
-        let query = query.clone();
-        self.read(move |conn| {
-            let tx = conn.transaction()?;
-            let total = count_tasks(&tx, &query)?;
-            let items = task_page(&tx, &query, limit, offset)?;
-            Ok(Page {
-                count: total,
-                items,
-            })
-        })
+        let (limit, offset) = page.limit_offset();
+        let (counted, listed) = (query.clone(), query.clone());
+        self.read_page(
+            move |tx| Ok(count_tasks(tx, &counted)?),
+            move |tx| Ok(task_page(tx, &listed, limit, offset)?),
+        )
         .await
     }
 
     async fn task_page(&self, query: &TaskQuery, page: PageRequest) -> Result<Vec<Task>> {
-        let (limit, offset) = page_bounds(page)?;
+        let (limit, offset) = page.limit_offset();
         let query = query.clone();
         self.read(move |conn| Ok(task_page(conn, &query, limit, offset)?))
             .await
@@ -1026,16 +1014,8 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {
-        self.write(move |conn| {
-            let changed = conn
-                .prepare_cached("DELETE FROM tasks WHERE id = ?1")?
-                .execute([id.0])?;
-            if changed == 0 {
-                return Err(not_found(Entity::Task));
-            }
-            Ok(())
-        })
-        .await
+        self.change_one("DELETE FROM tasks WHERE id = ?1", [id.0], Entity::Task)
+            .await
     }
 
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {

@@ -1,5 +1,6 @@
 //! The [`Job`] trait, what a running job sees ([`JobContext`]), how it fails
-//! ([`JobError`]) and the [`JobRegistry`] mapping kind names to runners.
+//! ([`JobError`]), the [`JobRegistry`] mapping kind names to runners, and
+//! [`WorkerDeps`], what jobs run with.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
@@ -214,16 +215,50 @@ pub struct JobMeta {
     pub max_attempts: u32,
 }
 
+/// What jobs run with: the service, the queue, the mailer, the clock and
+/// the registered kinds. The jobs runtime (`Jobs`) gathers them and hands
+/// them to each worker, which passes them on to every job it runs: the
+/// worker depends on these values, never on the runtime that built it.
+#[derive(Clone)]
+pub struct WorkerDeps {
+    /// The service: tenant jobs get their tenant's handle through it, and
+    /// every job can reach plans and the tenant catalog.
+    pub saas: Saas,
+    /// The queue jobs are claimed from and recorded in (and fan-out jobs
+    /// enqueue into).
+    pub queue: Arc<dyn JobQueue>,
+    /// The mailer jobs send with.
+    pub mailer: Arc<dyn Mailer>,
+    /// The clock every time stored or compared comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The kinds that can run, by name.
+    pub registry: JobRegistry,
+}
+
+impl Debug for WorkerDeps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerDeps")
+            .field("queue", &self.queue)
+            .field("mailer", &self.mailer)
+            .field("kinds", &self.registry.kinds())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerDeps {
+    /// Now, truncated to microseconds like every time a queue stores.
+    pub fn now(&self) -> DateTime<Utc> {
+        truncate_micros(self.clock.now())
+    }
+}
+
 /// What a running job sees: its tenant's scoped handle (tenant jobs only),
 /// the mailer, the clock, the service and the queue.
 #[derive(Clone)]
 pub struct JobContext {
     meta: JobMeta,
     tenant: Option<(Tenant, Arc<dyn TenantStore>)>,
-    mailer: Arc<dyn Mailer>,
-    clock: Arc<dyn Clock>,
-    saas: Saas,
-    queue: Arc<dyn JobQueue>,
+    deps: Arc<WorkerDeps>,
 }
 
 impl Debug for JobContext {
@@ -241,19 +276,9 @@ impl JobContext {
     pub fn new(
         meta: JobMeta,
         tenant: Option<(Tenant, Arc<dyn TenantStore>)>,
-        mailer: Arc<dyn Mailer>,
-        clock: Arc<dyn Clock>,
-        saas: Saas,
-        queue: Arc<dyn JobQueue>,
+        deps: Arc<WorkerDeps>,
     ) -> Self {
-        JobContext {
-            meta,
-            tenant,
-            mailer,
-            clock,
-            saas,
-            queue,
-        }
+        JobContext { meta, tenant, deps }
     }
 
     /// The running attempt.
@@ -287,27 +312,27 @@ impl JobContext {
 
     /// The mailer.
     pub fn mailer(&self) -> &Arc<dyn Mailer> {
-        &self.mailer
+        &self.deps.mailer
     }
 
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.deps.clock
     }
 
     /// Now, truncated to microseconds like everything stored.
     pub fn now(&self) -> DateTime<Utc> {
-        truncate_micros(self.clock.now())
+        self.deps.now()
     }
 
     /// The service (plans, the tenant catalog).
     pub fn saas(&self) -> &Saas {
-        &self.saas
+        &self.deps.saas
     }
 
     /// The queue (for fan-out jobs and pruning).
     pub fn queue(&self) -> &Arc<dyn JobQueue> {
-        &self.queue
+        &self.deps.queue
     }
 }
 

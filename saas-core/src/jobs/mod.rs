@@ -7,10 +7,10 @@
 //!   semantics (states, fairness, fencing, unique keys) every backend implements.
 //! - [`memory`]: [`memory::MemoryQueue`], the reference implementation.
 //! - `conformance` (feature `conformance`): the behaviour suite for backends.
-//! - [`job`]: [`Job`], [`JobContext`], [`JobError`], [`JobRegistry`].
+//! - [`job`]: [`Job`], [`JobContext`], [`JobError`], [`JobRegistry`], and
+//!   [`WorkerDeps`] (what the runtime hands a worker: service, queue,
+//!   mailer, clock, kinds).
 //! - [`runtime`]: [`Jobs`], the handle hosts hold to enqueue and inspect jobs.
-//! - [`deps`]: [`WorkerDeps`], what the runtime hands a worker (service,
-//!   queue, mailer, clock, kinds).
 //! - [`worker`]: [`Worker`] — claims, runs, heartbeats, retries, shuts down.
 //! - [`scheduler`]: [`Scheduler`] — cron-like periodic jobs, once per period.
 //! - [`builtin`]: the seed's jobs (welcome, reminders, overdue, reports, cleanup).
@@ -25,7 +25,6 @@
 pub mod builtin;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
-pub mod deps;
 pub mod job;
 pub mod mail;
 pub mod memory;
@@ -39,8 +38,7 @@ mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use deps::WorkerDeps;
-pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, new_job};
+pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, WorkerDeps, new_job};
 pub use queue::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
     QueueResult,

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::builtin::{self, BuiltinConfig, GenerateProjectReport, ReportPayload};
-use super::deps::WorkerDeps;
-use super::job::{Job, JobRegistry, new_job};
+use super::job::{Job, JobRegistry, WorkerDeps, new_job};
 use super::mail::{LogMailer, Mailer};
 use super::queue::{Enqueued, JobId, JobQueue, JobRecord, NewJob};
 use super::scheduler::Scheduler;

@@ -1129,10 +1129,13 @@ async fn daily_overdue_check_fans_out_to_active_tenants_and_emails_assignees() {
             max_attempts: 3,
         },
         None,
-        e.mailer.clone(),
-        Arc::new(SystemClock),
-        e.jobs.saas().clone(),
-        e.queue.clone(),
+        Arc::new(WorkerDeps {
+            saas: e.jobs.saas().clone(),
+            queue: e.queue.clone(),
+            mailer: e.mailer.clone(),
+            clock: Arc::new(SystemClock),
+            registry: JobRegistry::new(),
+        }),
     );
     let again = FanOutPayload {
         kind: CheckOverdueTasks::KIND.into(),

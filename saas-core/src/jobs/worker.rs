@@ -12,8 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
-use super::deps::WorkerDeps;
-use super::job::{JobContext, JobError, JobMeta, JobScope};
+use super::job::{JobContext, JobError, JobMeta, JobScope, WorkerDeps};
 use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError, QueueResult};
 use crate::error::{Error, chain as error_chain};
 use crate::store::TenantStore;
@@ -481,7 +480,7 @@ async fn open_tenant(
     }
 }
 
-async fn execute(deps: &WorkerDeps, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
+async fn execute(deps: &Arc<WorkerDeps>, cfg: &WorkerConfig, job: &LeasedJob) -> Exec {
     let Some(runner) = deps.registry.get(&job.kind).cloned() else {
         return Exec::Done(Err(JobError::UnknownKind {
             kind: job.kind.clone(),
@@ -512,10 +511,7 @@ async fn execute(deps: &WorkerDeps, cfg: &WorkerConfig, job: &LeasedJob) -> Exec
             max_attempts: job.max_attempts,
         },
         tenant,
-        Arc::clone(&deps.mailer),
-        Arc::clone(&deps.clock),
-        deps.saas.clone(),
-        Arc::clone(&deps.queue),
+        Arc::clone(deps),
     );
     let timeout = runner.timeout();
     let payload = job.payload.clone();
