@@ -4,7 +4,16 @@
 //!   when given a path, appends it to a file as one JSON object per line —
 //!   what development setups and end-to-end tests read.
 //! - [`MemoryMailer`]: keeps messages in memory, for tests.
-//! - [`SmtpMailer`] (feature `smtp`): delivers through an SMTP relay with
+// The SMTP mailer exists only with the `smtp` feature (off by default):
+// link to it only then.
+#![cfg_attr(
+    feature = "smtp",
+    doc = "- [`SmtpMailer`] (feature `smtp`): delivers through an SMTP relay with"
+)]
+#![cfg_attr(
+    not(feature = "smtp"),
+    doc = "- `SmtpMailer` (feature `smtp`): delivers through an SMTP relay with"
+)]
 //!   lettre, configured like the seed's Django `EMAIL_*` settings: plain
 //!   SMTP, STARTTLS (`EMAIL_USE_TLS`) or implicit TLS (`EMAIL_USE_SSL`),
 //!   with rustls and the Mozilla root certificates compiled in.
