@@ -26,6 +26,9 @@ const _: () = assert!(
 );
 
 /// One condition of a task query. Every condition of a query must hold.
+///
+/// Not `non_exhaustive`, on purpose: a new condition must fail to compile
+/// in every backend until it renders it, never be skipped by a wildcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskCondition<'a> {
     /// The task's project is owned by this user or has them as a member
