@@ -207,24 +207,13 @@ pub(crate) fn body_reference(e: Error, entity: Entity, field: &str) -> ApiError 
     }
 }
 
-fn log_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             match &self.source {
                 Some(source) => tracing::error!(
                     status = self.status.as_u16(),
-                    error = %log_chain(source.as_ref()),
+                    error = %saas_core::error::chain(source.as_ref()),
                     "request failed"
                 ),
                 None => {

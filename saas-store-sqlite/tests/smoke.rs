@@ -730,16 +730,7 @@ async fn task_methods() {
     );
 
     // Orderings: the field, ties by id ascending, missing due dates last.
-    let fields = [
-        TaskOrderField::CreatedAt,
-        TaskOrderField::UpdatedAt,
-        TaskOrderField::DueDate,
-        TaskOrderField::Priority,
-        TaskOrderField::Status,
-        TaskOrderField::Title,
-        TaskOrderField::Id,
-    ];
-    for field in fields {
+    for &field in TaskOrderField::ALL {
         for descending in [false, true] {
             let query = TaskQuery {
                 ordering: TaskOrdering { field, descending },

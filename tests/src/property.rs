@@ -146,15 +146,7 @@ fn username(i: u8) -> &'static str {
     ][usize::from(i % 6)]
 }
 
-const ORDER_FIELDS: [TaskOrderField; 7] = [
-    TaskOrderField::CreatedAt,
-    TaskOrderField::UpdatedAt,
-    TaskOrderField::DueDate,
-    TaskOrderField::Priority,
-    TaskOrderField::Status,
-    TaskOrderField::Title,
-    TaskOrderField::Id,
-];
+const ORDER_FIELDS: &[TaskOrderField] = TaskOrderField::ALL;
 
 /// A reference to a project or task: one of the tenant's own (by index
 /// into every id it ever created), one of another tenant's (to probe
