@@ -8,6 +8,8 @@
 //!
 //! Map of the crate:
 //! - [`tenancy`], [`users`], [`projects`], [`plans`]: validated domain types.
+//! - [`commands`]: what callers ask for (a registration, new users, projects
+//!   and tasks, patches), unvalidated; [`patch::Patch`] says keep, clear or set.
 //! - [`store`]: the storage traits ([`store::Store`], [`store::TenantStore`]).
 //! - [`service`]: [`Saas`] — registration, tenant resolution, login, tokens.
 //! - [`session`]: [`Session`] — one user acting in one tenant.
@@ -17,9 +19,12 @@
 pub mod auth;
 mod cache;
 pub mod clock;
+pub mod commands;
+mod context;
 pub mod error;
 pub mod jobs;
 pub mod operator;
+pub mod patch;
 pub mod permissions;
 pub mod plans;
 pub mod projects;

@@ -41,10 +41,7 @@ pub(crate) async fn token(
         .saas()
         .login(&tenant, &body.username, &body.password)
         .await?;
-    Ok(Json(TokenPairOut {
-        access: pair.access,
-        refresh: pair.refresh,
-    }))
+    Ok(Json(pair.into()))
 }
 
 /// Rotates a refresh token into a new pair. A refresh token works once;
@@ -63,10 +60,7 @@ pub(crate) async fn refresh(
     ApiJson(body): ApiJson<RefreshIn>,
 ) -> ApiResult<Json<TokenPairOut>> {
     let pair = state.saas().refresh(&tenant, &body.refresh).await?;
-    Ok(Json(TokenPairOut {
-        access: pair.access,
-        refresh: pair.refresh,
-    }))
+    Ok(Json(pair.into()))
 }
 
 /// Exchanges a platform superuser's credentials for a platform token.
