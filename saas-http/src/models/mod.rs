@@ -7,7 +7,10 @@
 //! value may look like; a body whose fields the core knows by other names
 //! declares them there too (`RequestBody`), so that errors name the fields
 //! the client sent. The bodies' `ToSchema` is what the OpenAPI document
-//! shows.
+//! shows. A body keeps the serde name of the command it is read into
+//! (`#[serde(expecting = "struct NewTask")]`): serde quotes it in errors such as
+//! "expected struct NewTask", which clients have seen since before the
+//! bodies had types of their own.
 //!
 //! Objects are written the way the seed's DRF serializers write them: ids
 //! as integers, foreign keys as ids (`project`, `assigned_to_id`) with nested

@@ -93,3 +93,18 @@ impl RequestBody for DomainIn {
     /// The core reports an invalid hostname under `domain`.
     const FIELD_NAMES: &'static [(&'static str, &'static str)] = &[("domain", "hostname")];
 }
+
+#[cfg(test)]
+mod tests {
+    use saas_core::Error;
+
+    use super::*;
+
+    #[test]
+    fn errors_name_the_platform_bodies_fields() {
+        let e = PlanIn::error(Error::invalid("subscription_plan", "unknown plan"));
+        assert_eq!(e.fields()["plan"], "unknown plan");
+        let e = DomainIn::error(Error::invalid("domain", "must be a hostname"));
+        assert_eq!(e.fields()["hostname"], "must be a hostname");
+    }
+}

@@ -60,6 +60,7 @@ impl From<Project> for ProjectOut {
 
 /// `POST /api/projects/`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct NewProject")]
 pub struct NewProjectIn {
     /// 1 to 200 characters.
     pub name: String,
@@ -93,6 +94,7 @@ impl From<NewProjectIn> for NewProject {
 /// `PATCH /api/projects/{id}/`: absent fields stay as they are; `null`
 /// clears a date (and leaves any other field as it is).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct ProjectPatch")]
 pub struct ProjectPatchIn {
     /// New name.
     pub name: Option<String>,
@@ -134,4 +136,64 @@ pub struct MemberIn {
 
 impl RequestBody for MemberIn {
     const REFERENCES: &'static [(Entity, &'static str)] = &[(Entity::User, "user_id")];
+}
+
+#[cfg(test)]
+mod tests {
+    use saas_core::Error;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn new_project_bodies() {
+        for bad in [
+            json!({"name": "x", "status": "paused"}),
+            json!({"name": "x", "status": "ACTIVE"}),
+            json!({"name": "x", "start_date": "2030-02-30"}),
+            json!({"status": "active"}),
+        ] {
+            assert!(
+                serde_json::from_value::<NewProjectIn>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        let ok: NewProject =
+            serde_json::from_value::<NewProjectIn>(json!({"name": "x", "status": "on_hold"}))
+                .unwrap()
+                .into();
+        assert_eq!(ok.status, Some(ProjectStatus::OnHold));
+    }
+
+    #[test]
+    fn project_patch_bodies_keep_clear_or_set_dates() {
+        assert!(serde_json::from_value::<ProjectPatchIn>(json!({"status": "nope"})).is_err());
+        let patch: ProjectPatch = serde_json::from_value::<ProjectPatchIn>(
+            json!({"start_date": null, "end_date": "2030-01-31", "name": null}),
+        )
+        .unwrap()
+        .into();
+        assert_eq!(patch.start_date, Patch::Clear);
+        assert_eq!(
+            patch.end_date,
+            Patch::Set(NaiveDate::from_ymd_opt(2030, 1, 31).unwrap())
+        );
+        assert_eq!(patch.name, None, "null leaves a name as it is");
+        let patch: ProjectPatch = serde_json::from_value::<ProjectPatchIn>(json!({}))
+            .unwrap()
+            .into();
+        assert_eq!(
+            (patch.start_date, patch.end_date),
+            (Patch::Keep, Patch::Keep)
+        );
+    }
+
+    #[test]
+    fn an_unknown_member_is_the_bodys_mistake() {
+        let e = MemberIn::error(Error::not_found(Entity::User));
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(e.fields()["user_id"], "no such user");
+        let e = MemberIn::error(Error::not_found(Entity::Project));
+        assert_eq!(e.status(), axum::http::StatusCode::NOT_FOUND);
+    }
 }

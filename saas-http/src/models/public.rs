@@ -13,6 +13,7 @@ use super::users::UserOut;
 
 /// `POST /api/register/`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct Registration")]
 pub struct RegistrationIn {
     /// Display name, 1 to 100 characters.
     pub company_name: String,
@@ -99,4 +100,30 @@ pub struct HealthOut {
     pub status: String,
     /// `ok` or `unavailable`.
     pub database: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use saas_core::{Entity, Error};
+
+    use super::*;
+
+    #[test]
+    fn taken_values_are_reported_under_the_registrations_names() {
+        for (entity, core, wire) in [
+            (Entity::Tenant, "slug", "schema_name"),
+            (Entity::Domain, "hostname", "domain_url"),
+            (Entity::User, "username", "admin_username"),
+        ] {
+            let e = RegistrationIn::error(Error::Conflict {
+                entity,
+                field: core,
+            });
+            assert_eq!(e.code(), "conflict");
+            assert!(e.fields().contains_key(wire), "{:?}", e.fields());
+            assert!(!e.fields().contains_key(core), "{:?}", e.fields());
+        }
+        let e = RegistrationIn::error(Error::invalid("schema_name", "bad"));
+        assert_eq!(e.fields()["schema_name"], "bad");
+    }
 }

@@ -68,6 +68,7 @@ impl TaskOut {
 
 /// `POST /api/tasks/`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct NewTask")]
 pub struct NewTaskIn {
     /// Project id.
     #[serde(deserialize_with = "fields::required")]
@@ -112,6 +113,7 @@ impl From<NewTaskIn> for NewTask {
 /// `PATCH /api/tasks/{id}/`: absent fields stay as they are; `null`
 /// unassigns or clears the due time (and leaves any other field as it is).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct TaskPatch")]
 pub struct TaskPatchIn {
     /// New title.
     pub title: Option<String>,
@@ -143,5 +145,55 @@ impl From<TaskPatchIn> for TaskPatch {
             assigned_to_id: b.assigned_to_id,
             due_date: b.due_date,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn new_task_bodies() {
+        for bad in [
+            json!({"project": 1, "title": "x", "priority": "critical"}),
+            json!({"project": 1, "title": "x", "status": "blocked"}),
+            json!({"project": "one", "title": "x"}),
+            json!({"title": "x"}),
+            json!({"project": 1, "title": "x", "due_date": "tomorrow"}),
+        ] {
+            assert!(
+                serde_json::from_value::<NewTaskIn>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        let new: NewTask = serde_json::from_value::<NewTaskIn>(
+            json!({"project": 7, "title": "x", "assigned_to_id": null, "due_date": "2030-01-01T10:00:00Z"}),
+        )
+        .unwrap()
+        .into();
+        assert_eq!(new.project, ProjectId(7));
+        assert_eq!(new.assigned_to_id, None);
+        assert!(new.due_date.is_some());
+    }
+
+    #[test]
+    fn task_patch_bodies_keep_clear_or_set() {
+        assert!(serde_json::from_value::<TaskPatchIn>(json!({"priority": "p0"})).is_err());
+        let patch: TaskPatch = serde_json::from_value::<TaskPatchIn>(
+            json!({"assigned_to_id": null, "due_date": null}),
+        )
+        .unwrap()
+        .into();
+        assert_eq!(patch.assigned_to_id, Patch::Clear);
+        assert_eq!(patch.due_date, Patch::Clear);
+        let patch: TaskPatch =
+            serde_json::from_value::<TaskPatchIn>(json!({"assigned_to_id": 3, "title": null}))
+                .unwrap()
+                .into();
+        assert_eq!(patch.assigned_to_id, Patch::Set(UserId(3)));
+        assert_eq!(patch.due_date, Patch::Keep);
+        assert_eq!(patch.title, None, "null leaves a title as it is");
     }
 }

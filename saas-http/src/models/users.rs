@@ -89,6 +89,7 @@ impl From<&UserSummary> for UserSummaryOut {
 
 /// `POST /api/users/register/`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct NewUser")]
 pub struct NewUserIn {
     /// ASCII letters, digits and `@.+-_`; unique in the tenant ignoring case.
     pub username: String,
@@ -127,6 +128,7 @@ impl From<NewUserIn> for NewUser {
 
 /// `PATCH /api/users/{id}/`: absent (or null) fields stay as they are.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(expecting = "struct UserPatch")]
 pub struct UserPatchIn {
     /// New email.
     pub email: Option<String>,
@@ -163,4 +165,28 @@ pub struct ChangePasswordIn {
     pub old_password: String,
     /// The new password (8 to 128 characters, not all digits).
     pub new_password: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn roles_are_read_by_name() {
+        let unknown_role = json!({
+            "username": "x1", "email": "x1@example.com",
+            "password": "securepassword123", "role": "owner"
+        });
+        assert!(serde_json::from_value::<NewUserIn>(unknown_role).is_err());
+        let known_role = json!({
+            "username": "x1", "email": "x1@example.com",
+            "password": "securepassword123", "role": "viewer"
+        });
+        let parsed: NewUser = serde_json::from_value::<NewUserIn>(known_role)
+            .unwrap()
+            .into();
+        assert_eq!(parsed.role, Some(Role::Viewer));
+    }
 }
