@@ -21,11 +21,11 @@ pub struct RegistrationIn {
     pub schema_name: String,
     /// Primary domain, e.g. `acme.localhost`.
     pub domain_url: String,
-    /// First admin's username.
+    /// The first admin's username: ASCII letters, digits and `@.+-_`.
     pub admin_username: String,
-    /// First admin's email.
+    /// The first admin's email address.
     pub admin_email: String,
-    /// First admin's password (8 to 128 characters, not all digits).
+    /// The first admin's password: 8 to 128 characters, not all digits.
     pub admin_password: String,
     /// Plan code (default `free`).
     #[serde(default)]

@@ -119,55 +119,50 @@ pub(crate) async fn destroy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Adds a member (idempotent).
-#[utoipa::path(
-    post, path = "/api/projects/{id}/add_member/", tag = "projects",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Project id")),
-    request_body = MemberIn,
-    responses(
-        (status = 200, description = "The project", body = ProjectOut),
-        (status = 400, description = "No such user", body = ErrorBody),
-        (status = 403, description = "Role forbids", body = ErrorBody),
-        (status = 404, description = "No such project", body = ErrorBody),
-    )
-)]
-pub(crate) async fn add_member(
-    Auth(session): Auth,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<MemberIn>,
-) -> ApiResult<Json<ProjectOut>> {
-    let p = session
-        .add_member(ProjectId(id), body.user_id)
-        .await
-        .map_err(MemberIn::error)?;
-    Ok(Json(ProjectOut::from(p)))
+/// Writes a membership endpoint: `POST <path>` with a [`MemberIn`] body,
+/// calling the [`Session`](saas_core::Session) method of the handler's name
+/// and answering the project. Adding and removing a member differ in
+/// nothing else, and one definition keeps their contract the same.
+macro_rules! membership_endpoint {
+    ($(#[doc = $doc:literal])* $name:ident, $path:tt) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post, path = $path, tag = "projects",
+            security(("bearer" = [])),
+            params(("id" = i64, Path, description = "Project id")),
+            request_body = MemberIn,
+            responses(
+                (status = 200, description = "The project", body = ProjectOut),
+                (status = 400, description = "No such user", body = ErrorBody),
+                (status = 403, description = "Role forbids", body = ErrorBody),
+                (status = 404, description = "No such project", body = ErrorBody),
+            )
+        )]
+        pub(crate) async fn $name(
+            Auth(session): Auth,
+            ApiPath(id): ApiPath<i64>,
+            ApiJson(body): ApiJson<MemberIn>,
+        ) -> ApiResult<Json<ProjectOut>> {
+            let p = session
+                .$name(ProjectId(id), body.user_id)
+                .await
+                .map_err(MemberIn::error)?;
+            Ok(Json(ProjectOut::from(p)))
+        }
+    };
 }
 
-/// Removes a member (idempotent).
-#[utoipa::path(
-    post, path = "/api/projects/{id}/remove_member/", tag = "projects",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Project id")),
-    request_body = MemberIn,
-    responses(
-        (status = 200, description = "The project", body = ProjectOut),
-        (status = 400, description = "No such user", body = ErrorBody),
-        (status = 403, description = "Role forbids", body = ErrorBody),
-        (status = 404, description = "No such project", body = ErrorBody),
-    )
-)]
-pub(crate) async fn remove_member(
-    Auth(session): Auth,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<MemberIn>,
-) -> ApiResult<Json<ProjectOut>> {
-    let p = session
-        .remove_member(ProjectId(id), body.user_id)
-        .await
-        .map_err(MemberIn::error)?;
-    Ok(Json(ProjectOut::from(p)))
-}
+membership_endpoint!(
+    /// Adds a member (idempotent).
+    add_member,
+    "/api/projects/{id}/add_member/"
+);
+
+membership_endpoint!(
+    /// Removes a member (idempotent).
+    remove_member,
+    "/api/projects/{id}/remove_member/"
+);
 
 /// Task statistics of a visible project.
 #[utoipa::path(
