@@ -8,22 +8,15 @@
 //! value.
 
 /// What to do with an optional field of a stored object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Patch<T> {
-    /// Leave the field as it is.
+    /// Leave the field as it is (the default).
+    #[default]
     Keep,
     /// Empty the field.
     Clear,
     /// Give the field this value.
     Set(T),
-}
-
-// Written out rather than derived: the derive would ask `T: Default`, and
-// keeping a field needs no value.
-impl<T> Default for Patch<T> {
-    fn default() -> Self {
-        Patch::Keep
-    }
 }
 
 impl<T> Patch<T> {
