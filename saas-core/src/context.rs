@@ -4,8 +4,8 @@
 //! the next authentication at once).
 //!
 //! It lives apart from the service so that a session needs nothing else of
-//! it: the service hands sessions this context, and neither module imports
-//! the other's types in both directions.
+//! it: the service hands each session this context, and the session never
+//! reaches back for the service that made it.
 
 use std::fmt::Debug;
 use std::sync::Arc;
