@@ -8,6 +8,8 @@
 //!
 //! Map of the crate:
 //! - [`tenancy`], [`users`], [`projects`], [`plans`]: validated domain types.
+//! - [`commands`]: what callers ask for (a registration, new users, projects
+//!   and tasks, patches), unvalidated; [`patch::Patch`] says keep, clear or set.
 //! - [`store`]: the storage traits ([`store::Store`], [`store::TenantStore`]).
 //! - [`query`]: a task query as conditions and ordering keys, for backends
 //!   to render; [`migration`]: the fleet-migration driver backends share.
@@ -19,10 +21,13 @@
 pub mod auth;
 mod cache;
 pub mod clock;
+pub mod commands;
+mod context;
 pub mod error;
 pub mod jobs;
 pub mod migration;
 pub mod operator;
+pub mod patch;
 pub mod permissions;
 pub mod plans;
 pub mod projects;

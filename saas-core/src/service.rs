@@ -6,7 +6,8 @@
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn saas_core::store::Store>) -> saas_core::Result<()> {
-//! use saas_core::service::{Registration, Saas};
+//! use saas_core::Saas;
+//! use saas_core::commands::Registration;
 //!
 //! let saas = Saas::builder(store).secret(b"a secret of at least thirty-two bytes!").build()?;
 //! let (tenant, _admin) = saas
@@ -26,124 +27,25 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use crate::auth::{Passwords, TokenKeys, TokenKind, TokenPair};
 use crate::cache::TtlCache;
 use crate::clock::{Clock, SystemClock};
+use crate::commands::{NewUser, Registration};
+use crate::context::Context;
 use crate::error::{Entity, Error, Result, Validator};
 use crate::plans::{Plan, PlanCatalog};
 use crate::session::Session;
 use crate::store::{RefreshOutcome, RefreshTokenRecord, Store, TenantStore};
 use crate::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus};
-use crate::users::{
-    Email, MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, NewUserRecord, Password, Role, User, UserId,
-    Username, parse_name,
-};
+use crate::users::{NewUserRecord, Password, Role, User, UserId, Username};
 
-/// Told about events a host may want to react to (the jobs runtime sends the
-/// welcome email from here). Failures are logged, never undo the event.
-#[async_trait]
-pub trait Listener: Debug + Send + Sync + 'static {
-    /// A user was created (including a tenant's first admin).
-    async fn user_created(&self, _tenant: &Tenant, _user: &User) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// The seed's `POST /api/register/` body.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Registration {
-    /// Display name of the tenant.
-    pub company_name: String,
-    /// Tenant slug.
-    pub schema_name: String,
-    /// Primary domain.
-    pub domain_url: String,
-    /// First admin's username.
-    pub admin_username: String,
-    /// First admin's email.
-    pub admin_email: String,
-    /// First admin's password.
-    pub admin_password: String,
-    /// Plan code; the catalog's default when absent.
-    #[serde(default)]
-    pub subscription_plan: Option<String>,
-}
-
-/// A new tenant user, as `POST /api/users/register/` takes it.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct NewUser {
-    /// Login name.
-    pub username: String,
-    /// Email address.
-    pub email: String,
-    /// Password.
-    pub password: String,
-    /// Given name.
-    #[serde(default)]
-    pub first_name: String,
-    /// Family name.
-    #[serde(default)]
-    pub last_name: String,
-    /// Role; `member` when absent.
-    #[serde(default)]
-    pub role: Option<Role>,
-    /// Department.
-    #[serde(default)]
-    pub department: String,
-}
-
-pub(crate) struct ValidNewUser {
-    pub(crate) username: Username,
-    pub(crate) email: Email,
-    pub(crate) password: Password,
-    pub(crate) first_name: String,
-    pub(crate) last_name: String,
-    pub(crate) role: Role,
-    pub(crate) department: String,
-}
-
-impl NewUser {
-    /// Validates every field, reporting all failures at once.
-    pub(crate) fn validate(&self, v: &mut Validator, prefix: &str) -> Option<ValidNewUser> {
-        let f = |name: &str| format!("{prefix}{name}");
-        let username = v.check(&f("username"), Username::parse(&self.username));
-        let email = v.check(&f("email"), Email::parse(&self.email));
-        let password = v.check(&f("password"), Password::parse(&self.password));
-        if self.password.eq_ignore_ascii_case(&self.username) && !self.username.is_empty() {
-            v.add(&f("password"), "may not be the same as the username");
-        }
-        let first_name = v.check(
-            "first_name",
-            parse_name("first_name", &self.first_name, MAX_NAME_CHARS),
-        );
-        let last_name = v.check(
-            "last_name",
-            parse_name("last_name", &self.last_name, MAX_NAME_CHARS),
-        );
-        let department = v.check(
-            "department",
-            parse_name("department", &self.department, MAX_DEPARTMENT_CHARS),
-        );
-        Some(ValidNewUser {
-            username: username?,
-            email: email?,
-            password: password?,
-            first_name: first_name?,
-            last_name: last_name?,
-            role: self.role.unwrap_or(Role::Member),
-            department: department?,
-        })
-    }
-}
+pub use crate::context::Listener;
 
 /// How long a resolved tenant stays cached when nothing in this process
 /// changed it (other processes' changes are seen after this long).
@@ -244,17 +146,19 @@ impl SaasBuilder {
         if let Some(t) = self.refresh_ttl {
             keys.refresh_ttl = t;
         }
+        let context = Context::new(
+            self.plans,
+            self.clock,
+            self.listeners,
+            TtlCache::new(self.user_cache_ttl, USER_CACHE_MAX),
+        );
         Ok(Saas {
             inner: Arc::new(Inner {
                 store: self.store,
-                plans: self.plans,
                 keys,
-                passwords: Passwords::new(),
-                clock: self.clock,
                 base_domain: self.base_domain,
-                listeners: self.listeners,
                 tenants: TtlCache::new(TENANT_CACHE_TTL, TENANT_CACHE_MAX),
-                users: TtlCache::new(self.user_cache_ttl, USER_CACHE_MAX),
+                context: Arc::new(context),
             }),
         })
     }
@@ -263,14 +167,11 @@ impl SaasBuilder {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn Store>,
-    plans: PlanCatalog,
     keys: TokenKeys,
-    passwords: Passwords,
-    clock: Arc<dyn Clock>,
     base_domain: Option<Hostname>,
-    listeners: Vec<Arc<dyn Listener>>,
     tenants: TtlCache<TenantKey, Option<Tenant>>,
-    users: TtlCache<(TenantId, UserId), User>,
+    /// What sessions share with the service.
+    context: Arc<Context>,
 }
 
 /// The multi-tenant backend as a value: cheap to clone, shared by every
@@ -303,12 +204,12 @@ impl Saas {
 
     /// The plan catalog.
     pub fn plans(&self) -> &PlanCatalog {
-        &self.inner.plans
+        &self.inner.context.plans
     }
 
     /// The password hasher.
     pub fn passwords(&self) -> &Passwords {
-        &self.inner.passwords
+        &self.inner.context.passwords
     }
 
     pub(crate) fn keys(&self) -> &TokenKeys {
@@ -317,35 +218,18 @@ impl Saas {
 
     /// Now, truncated to the microseconds every backend stores.
     pub fn now(&self) -> DateTime<Utc> {
-        let now = self.inner.clock.now();
-        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+        self.inner.context.now()
     }
 
     /// The plan of `tenant`. A tenant whose plan left the catalog gets the
     /// default plan rather than an error, so a catalog change cannot lock
     /// tenants out.
     pub fn plan_of(&self, tenant: &Tenant) -> &Plan {
-        self.inner
-            .plans
-            .get(&tenant.plan)
-            .unwrap_or_else(|_| self.inner.plans.default_plan())
-    }
-
-    pub(crate) async fn notify_user_created(&self, tenant: &Tenant, user: &User) {
-        for l in &self.inner.listeners {
-            if let Err(e) = l.user_created(tenant, user).await {
-                tracing::warn!(tenant = %tenant.slug, user = %user.id, error = %e, "user_created listener failed");
-            }
-        }
+        self.inner.context.plan_of(tenant)
     }
 
     pub(crate) fn forget_hosts(&self) {
         self.inner.tenants.clear();
-    }
-
-    /// Drops the cached copy of a user this process just changed.
-    pub(crate) fn forget_user(&self, tenant: TenantId, user: UserId) {
-        self.inner.users.invalidate(&(tenant, user));
     }
 
     /// A tenant lookup through the cache.
@@ -379,13 +263,14 @@ impl Saas {
         id: UserId,
     ) -> Result<Option<User>> {
         let key = (tenant.id, id);
-        if let Some(hit) = self.inner.users.get(&key) {
+        let users = &self.inner.context.users;
+        if let Some(hit) = users.get(&key) {
             return Ok(Some(hit));
         }
-        let ticket = self.inner.users.ticket();
+        let ticket = users.ticket();
         let found = store.user(id).await?;
         if let Some(user) = &found {
-            self.inner.users.fill(ticket, key, user.clone());
+            users.fill(ticket, key, user.clone());
         }
         Ok(found)
     }
@@ -398,16 +283,18 @@ impl Saas {
         let slug = v.check("schema_name", Slug::parse(&r.schema_name));
         let domain = v.check("domain_url", Hostname::parse(&r.domain_url));
         let admin = NewUser {
-            username: r.admin_username.clone(),
-            email: r.admin_email.clone(),
-            password: r.admin_password.clone(),
             role: Some(Role::Admin),
-            ..NewUser::default()
+            ..NewUser::new(
+                r.admin_username.clone(),
+                r.admin_email.clone(),
+                r.admin_password.clone(),
+            )
         }
         .validate(&mut v, "admin_");
+        let plans = self.plans();
         let plan = match &r.subscription_plan {
-            Some(code) => v.check("subscription_plan", self.inner.plans.get(code).cloned()),
-            None => Some(self.inner.plans.default_plan().clone()),
+            Some(code) => v.check("subscription_plan", plans.get(code).cloned()),
+            None => Some(plans.default_plan().clone()),
         };
         v.finish()?;
         let (Some(name), Some(slug), Some(domain), Some(admin), Some(plan)) =
@@ -416,7 +303,7 @@ impl Saas {
             return Err(Error::invalid("registration", "invalid registration"));
         };
         let now = self.now();
-        let password_hash = self.inner.passwords.hash(admin.password.expose()).await?;
+        let password_hash = self.passwords().hash(admin.password.expose()).await?;
         let record = NewUserRecord {
             username: admin.username,
             email: admin.email,
@@ -438,7 +325,7 @@ impl Saas {
         };
         let (tenant, user) = self.inner.store.create_tenant(&new, &record).await?;
         self.forget_hosts();
-        self.notify_user_created(&tenant, &user).await;
+        self.inner.context.notify_user_created(&tenant, &user).await;
         Ok((tenant, user))
     }
 
@@ -525,14 +412,14 @@ impl Saas {
             _ => None,
         };
         let Some((user, hash)) = found else {
-            self.inner.passwords.verify_dummy(password).await?;
+            self.passwords().verify_dummy(password).await?;
             return Err(Error::Unauthenticated);
         };
-        if !self.inner.passwords.verify(password, &hash).await? || !user.is_active {
+        if !self.passwords().verify(password, &hash).await? || !user.is_active {
             return Err(Error::Unauthenticated);
         }
         store.record_login(user.id, self.now()).await?;
-        self.forget_user(tenant.id, user.id);
+        self.inner.context.forget_user(tenant.id, user.id);
         self.issue_pair(tenant, &*store, &user, uuid::Uuid::new_v4())
             .await
     }
@@ -613,7 +500,12 @@ impl Saas {
             .await?
             .filter(|u| u.is_active && u.token_version == claims.ver)
             .ok_or(Error::Unauthenticated)?;
-        Ok(Session::new(self.clone(), tenant, store, user))
+        Ok(Session::new(
+            self.inner.context.clone(),
+            tenant,
+            store,
+            user,
+        ))
     }
 
     /// A session acting as `user` without a token, for host code that has
@@ -625,7 +517,12 @@ impl Saas {
             .await?
             .filter(|u| u.is_active)
             .ok_or(Error::not_found(Entity::User))?;
-        Ok(Session::new(self.clone(), tenant, store, user))
+        Ok(Session::new(
+            self.inner.context.clone(),
+            tenant,
+            store,
+            user,
+        ))
     }
 
     /// Whether the backend answers (for `GET /api/health/`).

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
+use crate::commands::{NewProject, NewTask, NewUser, ProjectPatch, TaskPatch, UserPatch};
+use crate::context::Context;
 use crate::error::{Entity, Error, Result, Validator};
 use crate::permissions::{Action, Relation, require};
 use crate::plans::Plan;
@@ -16,7 +18,6 @@ use crate::projects::{
     Priority, Project, ProjectChanges, ProjectCounts, ProjectId, ProjectStatus, Scope, Task,
     TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
 };
-use crate::service::{NewUser, Saas};
 use crate::store::{Page, PageRequest, TenantStore};
 use crate::tenancy::Tenant;
 use crate::text;
@@ -24,110 +25,6 @@ use crate::users::{
     Email, MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, NewUserRecord, Password, Role, User, UserChanges,
     UserId, parse_name,
 };
-
-/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`)
-/// or a value (`Some(Some(v))`), as PATCH bodies need.
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// Changes to a user; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct UserPatch {
-    /// New email.
-    pub email: Option<String>,
-    /// New given name.
-    pub first_name: Option<String>,
-    /// New family name.
-    pub last_name: Option<String>,
-    /// New role (admins only).
-    pub role: Option<Role>,
-    /// New department.
-    pub department: Option<String>,
-    /// Activate or deactivate (admins only).
-    pub is_active: Option<bool>,
-}
-
-/// A new project, as `POST /api/projects/` takes it.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct NewProject {
-    /// Name.
-    pub name: String,
-    /// Description.
-    #[serde(default)]
-    pub description: String,
-    /// Status; `planning` when absent.
-    #[serde(default)]
-    pub status: Option<ProjectStatus>,
-    /// Planned start.
-    #[serde(default)]
-    pub start_date: Option<NaiveDate>,
-    /// Planned end (not before the start).
-    #[serde(default)]
-    pub end_date: Option<NaiveDate>,
-}
-
-/// Changes to a project; absent fields stay, `null` dates are cleared.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ProjectPatch {
-    /// New name.
-    pub name: Option<String>,
-    /// New description.
-    pub description: Option<String>,
-    /// New status.
-    pub status: Option<ProjectStatus>,
-    /// New start (`Some(None)` clears it).
-    #[serde(default, deserialize_with = "nullable")]
-    pub start_date: Option<Option<NaiveDate>>,
-    /// New end (`Some(None)` clears it).
-    #[serde(default, deserialize_with = "nullable")]
-    pub end_date: Option<Option<NaiveDate>>,
-}
-
-/// A new task, as `POST /api/tasks/` takes it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NewTask {
-    /// The project.
-    pub project: ProjectId,
-    /// Title.
-    pub title: String,
-    /// Description.
-    #[serde(default)]
-    pub description: String,
-    /// Status; `todo` when absent.
-    #[serde(default)]
-    pub status: Option<TaskStatus>,
-    /// Priority; `medium` when absent.
-    #[serde(default)]
-    pub priority: Option<Priority>,
-    /// Assignee: the project's owner or one of its members.
-    #[serde(default)]
-    pub assigned_to_id: Option<UserId>,
-    /// Due time.
-    #[serde(default)]
-    pub due_date: Option<DateTime<Utc>>,
-}
-
-/// Changes to a task; absent fields stay, `null` clears assignee or due date.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TaskPatch {
-    /// New title.
-    pub title: Option<String>,
-    /// New description.
-    pub description: Option<String>,
-    /// New status (done sets `completed_at`; leaving done clears it).
-    pub status: Option<TaskStatus>,
-    /// New priority.
-    pub priority: Option<Priority>,
-    /// New assignee (`Some(None)` unassigns).
-    #[serde(default, deserialize_with = "nullable")]
-    pub assigned_to_id: Option<Option<UserId>>,
-    /// New due time (`Some(None)` clears it).
-    #[serde(default, deserialize_with = "nullable")]
-    pub due_date: Option<Option<DateTime<Utc>>>,
-}
 
 /// Whose tasks to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,11 +146,12 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// One user acting in one tenant. Obtained from [`Saas::authenticate`] or
-/// [`Saas::session`]; cheap to clone.
+/// One user acting in one tenant. Obtained from
+/// [`Saas::authenticate`](crate::Saas::authenticate) or
+/// [`Saas::session`](crate::Saas::session); cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Session {
-    saas: Saas,
+    context: Arc<Context>,
     tenant: Tenant,
     store: Arc<dyn TenantStore>,
     actor: User,
@@ -261,13 +159,13 @@ pub struct Session {
 
 impl Session {
     pub(crate) fn new(
-        saas: Saas,
+        context: Arc<Context>,
         tenant: Tenant,
         store: Arc<dyn TenantStore>,
         actor: User,
     ) -> Self {
         Session {
-            saas,
+            context,
             tenant,
             store,
             actor,
@@ -286,7 +184,7 @@ impl Session {
 
     /// The tenant's current plan.
     pub fn plan(&self) -> &Plan {
-        self.saas.plan_of(&self.tenant)
+        self.context.plan_of(&self.tenant)
     }
 
     /// The tenant's storage handle (for jobs that run as this session).
@@ -339,13 +237,16 @@ impl Session {
     /// Registers a user (`POST /api/users/register/`). Admins may register
     /// any role, managers members and viewers. Counts against the plan.
     pub async fn register_user(&self, new: NewUser) -> Result<User> {
-        let role = new.role.unwrap_or(Role::Member);
-        require(self.role(), Action::RegisterUser(role), Relation::None)?;
+        require(
+            self.role(),
+            Action::RegisterUser(new.role()),
+            Relation::None,
+        )?;
         let mut v = Validator::new();
         let valid = new.validate(&mut v, "");
         v.finish()?;
         let valid = valid.ok_or_else(|| Error::invalid("user", "invalid user"))?;
-        let hash = self.saas.passwords().hash(valid.password.expose()).await?;
+        let hash = self.context.passwords.hash(valid.password.expose()).await?;
         let record = NewUserRecord {
             username: valid.username,
             email: valid.email,
@@ -355,14 +256,14 @@ impl Session {
             role: valid.role,
             department: valid.department,
             is_owner: false,
-            date_joined: self.saas.now(),
+            date_joined: self.context.now(),
         };
         let user = self
             .store
             .create_user(&record, self.plan().max_users)
             .await
             .map_err(|e| self.with_plan(e))?;
-        self.saas.notify_user_created(&self.tenant, &user).await;
+        self.context.notify_user_created(&self.tenant, &user).await;
         Ok(user)
     }
 
@@ -428,7 +329,7 @@ impl Session {
             changes.is_active = a;
         }
         let updated = self.store.update_user(id, &changes).await;
-        self.saas.forget_user(self.tenant.id, id);
+        self.context.forget_user(self.tenant.id, id);
         updated
     }
 
@@ -439,7 +340,7 @@ impl Session {
             .credentials(&self.actor.username.key())
             .await?
             .ok_or(Error::Unauthenticated)?;
-        if !self.saas.passwords().verify(old, &hash).await? {
+        if !self.context.passwords.verify(old, &hash).await? {
             return Err(Error::invalid(
                 "old_password",
                 "is not your current password",
@@ -451,9 +352,9 @@ impl Session {
                 "must be 8 to 128 characters and not entirely numeric",
             )
         })?;
-        let hash = self.saas.passwords().hash(new.expose()).await?;
+        let hash = self.context.passwords.hash(new.expose()).await?;
         let set = self.store.set_password(self.actor.id, &hash).await;
-        self.saas.forget_user(self.tenant.id, self.actor.id);
+        self.context.forget_user(self.tenant.id, self.actor.id);
         set
     }
 
@@ -520,7 +421,7 @@ impl Session {
             start_date: new.start_date,
             end_date: new.end_date,
             owner: self.actor.id,
-            created_at: self.saas.now(),
+            created_at: self.context.now(),
         };
         self.store
             .create_project(&record, self.plan().max_projects)
@@ -537,9 +438,9 @@ impl Session {
             name: p.name.clone(),
             description: p.description.clone(),
             status: patch.status.unwrap_or(p.status),
-            start_date: patch.start_date.unwrap_or(p.start_date),
-            end_date: patch.end_date.unwrap_or(p.end_date),
-            updated_at: self.saas.now(),
+            start_date: patch.start_date.apply(p.start_date),
+            end_date: patch.end_date.apply(p.end_date),
+            updated_at: self.context.now(),
         };
         if let Some(n) = &patch.name
             && let Some(n) = v.check("name", text::required_line("name", n, MAX_TITLE_CHARS))
@@ -585,7 +486,7 @@ impl Session {
         let p = self.project(id).await?;
         let mut q = TaskQuery::new(Scope::All);
         q.project = Some(id);
-        let c = self.store.task_counts(&q, self.saas.now()).await?;
+        let c = self.store.task_counts(&q, self.context.now()).await?;
         let done = c.status(TaskStatus::Done);
         Ok(ProjectStatistics {
             project_id: id,
@@ -664,8 +565,9 @@ impl Session {
         Ok(())
     }
 
-    fn truncate(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-        t.and_then(|t| DateTime::from_timestamp_micros(t.timestamp_micros()))
+    /// `t` to the microsecond, as every backend stores it.
+    fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
     }
 
     /// Creates a task in a visible project the actor may work on. Counts
@@ -693,7 +595,7 @@ impl Session {
         let (Some(title), Some(description)) = (title, description) else {
             return Err(Error::invalid("task", "invalid task"));
         };
-        let now = self.saas.now();
+        let now = self.context.now();
         let status = new.status.unwrap_or(TaskStatus::Todo);
         let record = NewTaskRecord {
             project_id: p.id,
@@ -703,7 +605,7 @@ impl Session {
             priority: new.priority.unwrap_or(Priority::Medium),
             assigned_to: new.assigned_to_id,
             created_by: self.actor.id,
-            due_date: Self::truncate(new.due_date),
+            due_date: new.due_date.map(Self::truncate),
             completed_at: (status == TaskStatus::Done).then_some(now),
             created_at: now,
         };
@@ -717,7 +619,7 @@ impl Session {
     pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task> {
         let (t, p) = self.task_with_project(id).await?;
         require(self.role(), Action::UpdateTask, self.task_relation(&t, &p))?;
-        let now = self.saas.now();
+        let now = self.context.now();
         let mut c = TaskChanges::from(&t);
         c.updated_at = now;
         let mut v = Validator::new();
@@ -734,16 +636,13 @@ impl Session {
         {
             c.description = x;
         }
-        if let Some(a) = patch.assigned_to_id {
-            if a != c.assigned_to {
-                self.check_assignee(&mut v, &p, a).await?;
-            }
-            c.assigned_to = a;
+        let assignee = patch.assigned_to_id.apply(c.assigned_to);
+        if assignee != c.assigned_to {
+            self.check_assignee(&mut v, &p, assignee).await?;
         }
+        c.assigned_to = assignee;
         v.finish()?;
-        if let Some(d) = patch.due_date {
-            c.due_date = Self::truncate(d);
-        }
+        c.due_date = patch.due_date.map(Self::truncate).apply(c.due_date);
         if let Some(pr) = patch.priority {
             c.priority = pr;
         }
@@ -822,14 +721,14 @@ impl Session {
     /// Counts of tasks matching `filter` (no paging).
     pub async fn task_counts(&self, filter: &TaskFilter) -> Result<TaskCounts> {
         let q = self.task_query(filter)?;
-        self.store.task_counts(&q, self.saas.now()).await
+        self.store.task_counts(&q, self.context.now()).await
     }
 
     // --- dashboard -------------------------------------------------------
 
     /// The dashboard (`GET /api/dashboard/`).
     pub async fn dashboard(&self) -> Result<Dashboard> {
-        let now = self.saas.now();
+        let now = self.context.now();
         let scope = self.scope();
         let projects: ProjectCounts = self.store.project_counts(scope).await?;
         let all = self.store.task_counts(&TaskQuery::new(scope), now).await?;

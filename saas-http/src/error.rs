@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use saas_core::{Entity, Error};
+use saas_core::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -155,8 +155,8 @@ impl ApiError {
         &self.fields
     }
 
-    /// Renames field keys (the core reports `slug`, the seed's clients sent
-    /// `schema_name`).
+    /// Renames field keys, `(from, to)`: the core's names for fields to the
+    /// names a request body gives them (see `models::fields::RequestBody`).
     pub(crate) fn rename_fields(mut self, renames: &[(&str, &str)]) -> Self {
         for (from, to) in renames {
             if let Some(v) = self.fields.remove(*from) {
@@ -193,17 +193,6 @@ impl From<Error> for ApiError {
             Error::State(message) => ApiError::new(StatusCode::CONFLICT, "invalid_state", message),
             other => ApiError::internal(other),
         }
-    }
-}
-
-/// Maps a `NotFound` of `entity` to a 400 on `field`: the thing named in the
-/// body does not exist, but the URL did.
-pub(crate) fn body_reference(e: Error, entity: Entity, field: &str) -> ApiError {
-    match e {
-        Error::NotFound { entity: found } if found == entity => {
-            ApiError::invalid_field(field, format!("no such {entity}"))
-        }
-        other => other.into(),
     }
 }
 
@@ -251,7 +240,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saas_core::Resource;
+    use saas_core::{Entity, Resource};
 
     #[test]
     fn core_errors_map_to_statuses() {

@@ -4,7 +4,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> saas_core::Result<()> {
-//! use saas_core::session::NewProject;
+//! use saas_core::commands::NewProject;
 //! use saas_store_sqlite::testing::TestTenant;
 //!
 //! let t = TestTenant::new().await?;
@@ -20,7 +20,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use saas_core::service::{NewUser, Registration, Saas};
+use saas_core::commands::{NewUser, Registration};
+use saas_core::service::Saas;
 use saas_core::tenancy::Tenant;
 use saas_core::users::{Role, User};
 use saas_core::{Error, Result, Session};

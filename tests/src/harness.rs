@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use saas_core::auth::Passwords;
+use saas_core::commands::{NewProject, NewTask, NewUser, Registration};
 use saas_core::plans::{Plan, PlanCatalog};
 use saas_core::projects::{Project, Scope, Task, TaskOrderField, TaskOrdering, TaskQuery};
-use saas_core::service::{NewUser, Registration};
-use saas_core::session::{NewProject, NewTask};
 use saas_core::store::{PageRequest, Store, TenantStore};
 use saas_core::tenancy::Tenant;
 use saas_core::users::{Email, NewUserRecord, Role, User, UserId, Username};

@@ -14,16 +14,15 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use saas_core::commands::{NewProject, NewTask, NewUser, ProjectPatch, TaskPatch, UserPatch};
 use saas_core::error::{Entity, Error, Resource};
+use saas_core::patch::Patch;
 use saas_core::plans::{Plan, PlanCatalog};
 use saas_core::projects::{
     Priority, Project, ProjectId, ProjectStatus, Task, TaskId, TaskOrderField, TaskOrdering,
     TaskStatus,
 };
-use saas_core::service::NewUser;
-use saas_core::session::{
-    Assignee, NewProject, NewTask, ProjectPatch, TaskFilter, TaskPatch, UserPatch,
-};
+use saas_core::session::{Assignee, TaskFilter};
 use saas_core::tenancy::{Hostname, NewTenant, Slug, TenantId, TenantName};
 use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
 use saas_core::{Saas, Session};
@@ -895,8 +894,8 @@ async fn apply(tenants: &mut [Tenant], t: usize, op: &Op) -> Result<Option<UserI
                         name: name.clone(),
                         description: None,
                         status,
-                        start_date: dates.map(|d| d.0),
-                        end_date: dates.map(|d| d.1),
+                        start_date: patch(dates.map(|d| d.0)),
+                        end_date: patch(dates.map(|d| d.1)),
                     },
                 )
                 .await;
@@ -1038,8 +1037,8 @@ async fn apply(tenants: &mut [Tenant], t: usize, op: &Op) -> Result<Option<UserI
                 description: None,
                 status,
                 priority,
-                assigned_to_id: assignee,
-                due_date,
+                assigned_to_id: patch(assignee),
+                due_date: patch(due_date),
             };
             update_task(tenant, actor, id, patch, title, now).await?;
         }
@@ -1255,6 +1254,16 @@ fn breakdown<const N: usize>(
     names.zip(counts).collect()
 }
 
+/// The patch a generated change stands for: `None` keeps the field,
+/// `Some(None)` clears it.
+fn patch<T>(change: Option<Option<T>>) -> Patch<T> {
+    match change {
+        None => Patch::Keep,
+        Some(None) => Patch::Clear,
+        Some(Some(v)) => Patch::Set(v),
+    }
+}
+
 async fn update_task(
     tenant: &mut Tenant,
     actor: UserId,
@@ -1263,9 +1272,14 @@ async fn update_task(
     title: Option<String>,
     _now: DateTime<Utc>,
 ) -> Result<(), String> {
+    let assignee = match patch.assigned_to_id {
+        Patch::Keep => None,
+        Patch::Clear => Some(None),
+        Patch::Set(u) => Some(Some(u)),
+    };
     let expected = tenant
         .model
-        .update_task(actor, id, title.as_deref(), patch.assigned_to_id);
+        .update_task(actor, id, title.as_deref(), assignee);
     let s = session(tenant, actor).await?;
     let actual = s.update_task(id, patch.clone()).await;
     if let Some(task) = outcome(&expected, actual)? {
@@ -1284,12 +1298,8 @@ async fn update_task(
         if let Some(p) = patch.priority {
             m.priority = p;
         }
-        if let Some(a) = patch.assigned_to_id {
-            m.assignee = a;
-        }
-        if let Some(d) = patch.due_date {
-            m.due = d;
-        }
+        m.assignee = patch.assigned_to_id.apply(m.assignee);
+        m.due = patch.due_date.apply(m.due);
         if let Some(s) = patch.status {
             if s != TaskStatus::Done {
                 m.completed_at = None;

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use saas_core::service::{NewUser, Registration, Saas};
-use saas_core::session::{NewProject, NewTask, TaskFilter};
+use saas_core::commands::{NewProject, NewTask, NewUser, Registration};
+use saas_core::service::Saas;
+use saas_core::session::TaskFilter;
 use saas_core::store::PageRequest;
 use saas_core::users::Role;
 use saas_core::{Error, projects::Priority};
@@ -47,13 +48,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, role) in [("john", Role::Manager), ("jane", Role::Member)] {
         let user = session
             .register_user(NewUser {
-                username: name.into(),
-                email: format!("{name}@acme.com"),
-                password: format!("{name}-password-123"),
                 first_name: name.into(),
                 role: Some(role),
                 department: "Engineering".into(),
-                ..NewUser::default()
+                ..NewUser::new(
+                    name,
+                    format!("{name}@acme.com"),
+                    format!("{name}-password-123"),
+                )
             })
             .await?;
         println!("added {} as {}", user.username, user.role);
@@ -62,9 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let project = session
         .create_project(NewProject {
-            name: "Website relaunch".into(),
             description: "New site for the spring campaign".into(),
-            ..NewProject::default()
+            ..NewProject::new("Website relaunch")
         })
         .await?;
     for p in &people {
@@ -78,13 +79,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         let task = session
             .create_task(NewTask {
-                project: project.id,
-                title: (*title).into(),
-                description: String::new(),
-                status: None,
                 priority: Some(Priority::ALL[i % Priority::ALL.len()]),
                 assigned_to_id: Some(people[i % people.len()].id),
                 due_date: Some(due),
+                ..NewTask::new(project.id, *title)
             })
             .await?;
         if i == 0 {
@@ -95,10 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The free plan allows 3 projects: the fourth is refused, atomically.
     for n in 2..=4 {
         match session
-            .create_project(NewProject {
-                name: format!("Project {n}"),
-                ..NewProject::default()
-            })
+            .create_project(NewProject::new(format!("Project {n}")))
             .await
         {
             Ok(p) => println!("created {}", p.name),

@@ -20,10 +20,11 @@ use super::memory::MemoryQueue;
 use super::testkit::{FakeStore, ManualClock};
 use super::*;
 use crate::clock::{Clock, SystemClock};
+use crate::commands::Registration;
 use crate::projects::{
     NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, TaskStatus,
 };
-use crate::service::{Registration, Saas};
+use crate::service::Saas;
 use crate::store::{RefreshTokenRecord, Store, TenantStore};
 use crate::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus};
 use crate::users::{Email, NewUserRecord, Role, User, UserId, Username};

@@ -17,6 +17,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/platform/token/", post(platform_token))
 }
 
+/// Counts a login attempt for the body's username within `scope` (a
+/// tenant, or the platform); past the limit, the attempt is refused with 429
+/// before any password is hashed.
+fn count_attempt(state: &AppState, scope: &str, body: &LoginIn) -> ApiResult<()> {
+    state
+        .throttle()
+        .attempt(&login_key(scope, &body.username))
+        .map_err(ApiError::throttled)
+}
+
 /// Exchanges a username and password for an access and a refresh token.
 #[utoipa::path(
     post, path = "/api/token/", tag = "auth",
@@ -33,18 +43,12 @@ pub(crate) async fn token(
     CurrentTenant(tenant): CurrentTenant,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> ApiResult<Json<TokenPairOut>> {
-    state
-        .throttle()
-        .attempt(&login_key(&tenant.id.to_string(), &body.username))
-        .map_err(ApiError::throttled)?;
+    count_attempt(&state, &tenant.id.to_string(), &body)?;
     let pair = state
         .saas()
         .login(&tenant, &body.username, &body.password)
         .await?;
-    Ok(Json(TokenPairOut {
-        access: pair.access,
-        refresh: pair.refresh,
-    }))
+    Ok(Json(pair.into()))
 }
 
 /// Rotates a refresh token into a new pair. A refresh token works once;
@@ -63,10 +67,7 @@ pub(crate) async fn refresh(
     ApiJson(body): ApiJson<RefreshIn>,
 ) -> ApiResult<Json<TokenPairOut>> {
     let pair = state.saas().refresh(&tenant, &body.refresh).await?;
-    Ok(Json(TokenPairOut {
-        access: pair.access,
-        refresh: pair.refresh,
-    }))
+    Ok(Json(pair.into()))
 }
 
 /// Exchanges a platform superuser's credentials for a platform token.
@@ -83,10 +84,7 @@ pub(crate) async fn platform_token(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> ApiResult<Json<PlatformTokenOut>> {
-    state
-        .throttle()
-        .attempt(&login_key("platform", &body.username))
-        .map_err(ApiError::throttled)?;
+    count_attempt(&state, "platform", &body)?;
     let t = state
         .saas()
         .superuser_login(&body.username, &body.password)

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, PlatformAuth};
+use crate::models::fields::RequestBody;
 use crate::models::{DomainIn, DomainOut, PlanIn, TenantOut};
 use crate::pagination::{PageParams, Paginated, Pagination};
 use crate::state::AppState;
@@ -98,9 +99,9 @@ pub(crate) async fn change_plan(
     ApiJson(body): ApiJson<PlanIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let id = TenantId(id);
-    op.change_plan(id, &body.plan).await.map_err(|e| {
-        crate::error::ApiError::from(e).rename_fields(&[("subscription_plan", "plan")])
-    })?;
+    op.change_plan(id, &body.plan)
+        .await
+        .map_err(PlanIn::error)?;
     Ok(Json(op.overview(id).await?.into()))
 }
 
@@ -163,7 +164,7 @@ pub(crate) async fn add_domain(
     let d = op
         .add_domain(TenantId(id), &body.hostname, body.is_primary)
         .await
-        .map_err(|e| crate::error::ApiError::from(e).rename_fields(&[("domain", "hostname")]))?;
+        .map_err(DomainIn::error)?;
     Ok((StatusCode::CREATED, Json(DomainOut::from(&d))))
 }
 

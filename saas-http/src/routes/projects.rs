@@ -3,14 +3,12 @@
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use saas_core::Entity;
 use saas_core::projects::ProjectId;
-use saas_core::session::{NewProject, ProjectPatch};
-use saas_core::users::UserId;
 
-use crate::error::{ApiResult, ErrorBody, body_reference};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth};
-use crate::models::{MemberIn, ProjectOut, ProjectStatisticsOut};
+use crate::models::fields::RequestBody;
+use crate::models::{MemberIn, NewProjectIn, ProjectOut, ProjectPatchIn, ProjectStatisticsOut};
 use crate::pagination::{PageParams, Paginated, Pagination};
 use crate::state::AppState;
 
@@ -45,7 +43,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     post, path = "/api/projects/", tag = "projects",
     security(("bearer" = [])),
-    request_body = crate::models::NewProjectSchema,
+    request_body = NewProjectIn,
     responses(
         (status = 201, description = "Project created", body = ProjectOut),
         (status = 400, description = "Invalid input", body = ErrorBody),
@@ -54,9 +52,9 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn create(
     Auth(session): Auth,
-    ApiJson(body): ApiJson<NewProject>,
+    ApiJson(body): ApiJson<NewProjectIn>,
 ) -> ApiResult<(StatusCode, Json<ProjectOut>)> {
-    let p = session.create_project(body).await?;
+    let p = session.create_project(body.into()).await?;
     Ok((StatusCode::CREATED, Json(ProjectOut::from(p))))
 }
 
@@ -84,7 +82,7 @@ pub(crate) async fn retrieve(
     patch, path = "/api/projects/{id}/", tag = "projects",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
-    request_body = crate::models::ProjectPatchSchema,
+    request_body = ProjectPatchIn,
     responses(
         (status = 200, description = "The changed project", body = ProjectOut),
         (status = 400, description = "Invalid input", body = ErrorBody),
@@ -95,10 +93,10 @@ pub(crate) async fn retrieve(
 pub(crate) async fn update(
     Auth(session): Auth,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<ProjectPatch>,
+    ApiJson(body): ApiJson<ProjectPatchIn>,
 ) -> ApiResult<Json<ProjectOut>> {
     Ok(Json(ProjectOut::from(
-        session.update_project(ProjectId(id), body).await?,
+        session.update_project(ProjectId(id), body.into()).await?,
     )))
 }
 
@@ -121,55 +119,50 @@ pub(crate) async fn destroy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Adds a member (idempotent).
-#[utoipa::path(
-    post, path = "/api/projects/{id}/add_member/", tag = "projects",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Project id")),
-    request_body = MemberIn,
-    responses(
-        (status = 200, description = "The project", body = ProjectOut),
-        (status = 400, description = "No such user", body = ErrorBody),
-        (status = 403, description = "Role forbids", body = ErrorBody),
-        (status = 404, description = "No such project", body = ErrorBody),
-    )
-)]
-pub(crate) async fn add_member(
-    Auth(session): Auth,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<MemberIn>,
-) -> ApiResult<Json<ProjectOut>> {
-    let p = session
-        .add_member(ProjectId(id), UserId(body.user_id))
-        .await
-        .map_err(|e| body_reference(e, Entity::User, "user_id"))?;
-    Ok(Json(ProjectOut::from(p)))
+/// Writes a membership endpoint: `POST <path>` with a [`MemberIn`] body,
+/// calling the [`Session`](saas_core::Session) method of the handler's name
+/// and answering the project. Adding and removing a member differ in
+/// nothing else, and one definition keeps their contract the same.
+macro_rules! membership_endpoint {
+    ($(#[doc = $doc:literal])* $name:ident, $path:tt) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post, path = $path, tag = "projects",
+            security(("bearer" = [])),
+            params(("id" = i64, Path, description = "Project id")),
+            request_body = MemberIn,
+            responses(
+                (status = 200, description = "The project", body = ProjectOut),
+                (status = 400, description = "No such user", body = ErrorBody),
+                (status = 403, description = "Role forbids", body = ErrorBody),
+                (status = 404, description = "No such project", body = ErrorBody),
+            )
+        )]
+        pub(crate) async fn $name(
+            Auth(session): Auth,
+            ApiPath(id): ApiPath<i64>,
+            ApiJson(body): ApiJson<MemberIn>,
+        ) -> ApiResult<Json<ProjectOut>> {
+            let p = session
+                .$name(ProjectId(id), body.user_id)
+                .await
+                .map_err(MemberIn::error)?;
+            Ok(Json(ProjectOut::from(p)))
+        }
+    };
 }
 
-/// Removes a member (idempotent).
-#[utoipa::path(
-    post, path = "/api/projects/{id}/remove_member/", tag = "projects",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Project id")),
-    request_body = MemberIn,
-    responses(
-        (status = 200, description = "The project", body = ProjectOut),
-        (status = 400, description = "No such user", body = ErrorBody),
-        (status = 403, description = "Role forbids", body = ErrorBody),
-        (status = 404, description = "No such project", body = ErrorBody),
-    )
-)]
-pub(crate) async fn remove_member(
-    Auth(session): Auth,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<MemberIn>,
-) -> ApiResult<Json<ProjectOut>> {
-    let p = session
-        .remove_member(ProjectId(id), UserId(body.user_id))
-        .await
-        .map_err(|e| body_reference(e, Entity::User, "user_id"))?;
-    Ok(Json(ProjectOut::from(p)))
-}
+membership_endpoint!(
+    /// Adds a member (idempotent).
+    add_member,
+    "/api/projects/{id}/add_member/"
+);
+
+membership_endpoint!(
+    /// Removes a member (idempotent).
+    remove_member,
+    "/api/projects/{id}/remove_member/"
+);
 
 /// Task statistics of a visible project.
 #[utoipa::path(

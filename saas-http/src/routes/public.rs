@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use saas_core::service::Registration;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
-use crate::models::{HealthOut, RegistrationOut};
+use crate::models::fields::RequestBody;
+use crate::models::{HealthOut, RegistrationIn, RegistrationOut};
 use crate::state::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -21,7 +21,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// Registers a tenant with its primary domain and first admin, atomically.
 #[utoipa::path(
     post, path = "/api/register/", tag = "public",
-    request_body = crate::models::RegistrationSchema,
+    request_body = RegistrationIn,
     responses(
         (status = 201, description = "Tenant created", body = RegistrationOut),
         (status = 400, description = "Invalid input", body = ErrorBody),
@@ -30,17 +30,14 @@ pub(crate) fn routes() -> Router<AppState> {
 )]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<Registration>,
+    ApiJson(body): ApiJson<RegistrationIn>,
 ) -> ApiResult<(StatusCode, Json<RegistrationOut>)> {
     let domain = body.domain_url.trim().to_ascii_lowercase();
-    let (tenant, admin) = state.saas().register(body).await.map_err(|e| {
-        // The core names fields after its types; clients sent the seed's names.
-        ApiError::from(e).rename_fields(&[
-            ("slug", "schema_name"),
-            ("hostname", "domain_url"),
-            ("username", "admin_username"),
-        ])
-    })?;
+    let (tenant, admin) = state
+        .saas()
+        .register(body.into())
+        .await
+        .map_err(RegistrationIn::error)?;
     Ok((
         StatusCode::CREATED,
         Json(RegistrationOut::new(&tenant, &domain, &admin)),

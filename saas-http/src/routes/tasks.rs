@@ -5,13 +5,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use saas_core::projects::{Priority, ProjectId, TaskId, TaskOrdering, TaskStatus};
-use saas_core::session::{Assignee, NewTask, TaskFilter, TaskPatch};
+use saas_core::session::{Assignee, TaskFilter};
 use saas_core::users::UserId;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth, QueryPairs};
-use crate::models::TaskOut;
+use crate::models::{NewTaskIn, TaskOut, TaskPatchIn};
 use crate::pagination::{PageParams, Paginated, Pagination};
 use crate::state::AppState;
 
@@ -126,7 +126,7 @@ pub(crate) async fn my_tasks(
 #[utoipa::path(
     post, path = "/api/tasks/", tag = "tasks",
     security(("bearer" = [])),
-    request_body = crate::models::NewTaskSchema,
+    request_body = NewTaskIn,
     responses(
         (status = 201, description = "Task created", body = TaskOut),
         (status = 400, description = "Invalid input (including an unknown project or assignee)", body = ErrorBody),
@@ -136,9 +136,9 @@ pub(crate) async fn my_tasks(
 pub(crate) async fn create(
     State(state): State<AppState>,
     Auth(session): Auth,
-    ApiJson(body): ApiJson<NewTask>,
+    ApiJson(body): ApiJson<NewTaskIn>,
 ) -> ApiResult<(StatusCode, Json<TaskOut>)> {
-    let t = session.create_task(body).await?;
+    let t = session.create_task(body.into()).await?;
     Ok((
         StatusCode::CREATED,
         Json(TaskOut::new(t, state.saas().now())),
@@ -169,7 +169,7 @@ pub(crate) async fn retrieve(
     patch, path = "/api/tasks/{id}/", tag = "tasks",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Task id")),
-    request_body = crate::models::TaskPatchSchema,
+    request_body = TaskPatchIn,
     responses(
         (status = 200, description = "The changed task", body = TaskOut),
         (status = 400, description = "Invalid input", body = ErrorBody),
@@ -181,9 +181,9 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     Auth(session): Auth,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<TaskPatch>,
+    ApiJson(body): ApiJson<TaskPatchIn>,
 ) -> ApiResult<Json<TaskOut>> {
-    let t = session.update_task(TaskId(id), body).await?;
+    let t = session.update_task(TaskId(id), body.into()).await?;
     Ok(Json(TaskOut::new(t, state.saas().now())))
 }
 

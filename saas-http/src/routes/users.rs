@@ -3,13 +3,11 @@
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use saas_core::service::NewUser;
-use saas_core::session::UserPatch;
 use saas_core::users::UserId;
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth};
-use crate::models::{ChangePasswordIn, UserOut};
+use crate::models::{ChangePasswordIn, NewUserIn, UserOut, UserPatchIn};
 use crate::pagination::{PageParams, Paginated, Pagination};
 use crate::state::AppState;
 
@@ -57,7 +55,7 @@ pub(crate) async fn me(Auth(session): Auth) -> Json<UserOut> {
 #[utoipa::path(
     post, path = "/api/users/register/", tag = "users",
     security(("bearer" = [])),
-    request_body = crate::models::NewUserSchema,
+    request_body = NewUserIn,
     responses(
         (status = 201, description = "User created", body = UserOut),
         (status = 400, description = "Invalid input", body = ErrorBody),
@@ -67,9 +65,9 @@ pub(crate) async fn me(Auth(session): Auth) -> Json<UserOut> {
 )]
 pub(crate) async fn register(
     Auth(session): Auth,
-    ApiJson(body): ApiJson<NewUser>,
+    ApiJson(body): ApiJson<NewUserIn>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
-    let user = session.register_user(body).await?;
+    let user = session.register_user(body.into()).await?;
     Ok((StatusCode::CREATED, Json(UserOut::from(user))))
 }
 
@@ -97,7 +95,7 @@ pub(crate) async fn retrieve(
     patch, path = "/api/users/{id}/", tag = "users",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    request_body = crate::models::UserPatchSchema,
+    request_body = UserPatchIn,
     responses(
         (status = 200, description = "The changed user", body = UserOut),
         (status = 400, description = "Invalid input", body = ErrorBody),
@@ -108,10 +106,10 @@ pub(crate) async fn retrieve(
 pub(crate) async fn update(
     Auth(session): Auth,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(body): ApiJson<UserPatch>,
+    ApiJson(body): ApiJson<UserPatchIn>,
 ) -> ApiResult<Json<UserOut>> {
     Ok(Json(UserOut::from(
-        session.update_user(UserId(id), body).await?,
+        session.update_user(UserId(id), body.into()).await?,
     )))
 }
 

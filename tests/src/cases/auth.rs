@@ -1,7 +1,7 @@
 //! Login, tokens and host resolution.
 
+use saas_core::commands::UserPatch;
 use saas_core::error::{Entity, Error};
-use saas_core::session::UserPatch;
 use saas_core::tenancy::{Hostname, TenantStatus};
 use saas_core::users::Role;
 

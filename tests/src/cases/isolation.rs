@@ -1,8 +1,9 @@
 //! Isolation: whatever tenant A does is invisible to tenant B.
 
+use saas_core::commands::{ProjectPatch, TaskPatch, UserPatch};
 use saas_core::error::{Entity, Error};
 use saas_core::projects::{ProjectId, Scope, TaskId, TaskQuery};
-use saas_core::session::{ProjectPatch, TaskFilter, TaskPatch, UserPatch};
+use saas_core::session::TaskFilter;
 use saas_core::store::{RefreshOutcome, RefreshTokenRecord};
 use saas_core::users::{Role, UserId};
 use uuid::Uuid;

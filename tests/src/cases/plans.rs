@@ -41,7 +41,7 @@ pub async fn user_limit_of_the_free_plan(f: &dyn Fixture) {
     admin
         .update_user(
             before.users[1].id,
-            saas_core::session::UserPatch {
+            saas_core::commands::UserPatch {
                 is_active: Some(false),
                 ..Default::default()
             },
@@ -193,7 +193,7 @@ pub async fn plan_change_takes_effect_at_once_and_downgrade_deletes_nothing(f: &
     admin
         .update_project(
             p,
-            saas_core::session::ProjectPatch {
+            saas_core::commands::ProjectPatch {
                 name: Some("still editable".into()),
                 ..Default::default()
             },

@@ -1,8 +1,9 @@
 //! Projects: who creates, sees, changes and deletes them; members.
 
+use saas_core::commands::{NewProject, ProjectPatch};
 use saas_core::error::{Entity, Error};
+use saas_core::patch::Patch;
 use saas_core::projects::{ProjectId, ProjectStatus, TaskId};
-use saas_core::session::{NewProject, ProjectPatch};
 use saas_core::users::{Role, UserId};
 
 use crate::Fixture;
@@ -54,7 +55,8 @@ pub async fn projects_are_created_by_admins_and_managers(f: &dyn Fixture) {
 }
 
 /// Invalid names, descriptions and date ranges are refused under their
-/// field's name; unknown statuses do not deserialize; nothing is created.
+/// field's name; nothing is created. (Unknown statuses are refused by the
+/// HTTP crate's bodies before they reach the core.)
 pub async fn project_validation_errors_change_nothing(f: &dyn Fixture) {
     let saas = saas(f.store());
     let w = World::register(&saas, Some("basic")).await;
@@ -92,8 +94,8 @@ pub async fn project_validation_errors_change_nothing(f: &dyn Fixture) {
             .update_project(
                 existing.id,
                 ProjectPatch {
-                    start_date: Some(Some(day(5))),
-                    end_date: Some(Some(day(4))),
+                    start_date: Patch::Set(day(5)),
+                    end_date: Patch::Set(day(4)),
                     ..ProjectPatch::default()
                 },
             )
@@ -114,26 +116,6 @@ pub async fn project_validation_errors_change_nothing(f: &dyn Fixture) {
         "name",
     );
     assert_eq!(w.snapshot().await, before);
-
-    for bad in [
-        serde_json::json!({"name": "x", "status": "paused"}),
-        serde_json::json!({"name": "x", "status": "ACTIVE"}),
-        serde_json::json!({"name": "x", "start_date": "2030-02-30"}),
-        serde_json::json!({"status": "active"}),
-    ] {
-        assert!(
-            serde_json::from_value::<NewProject>(bad.clone()).is_err(),
-            "{bad}"
-        );
-    }
-    let ok: NewProject =
-        serde_json::from_value(serde_json::json!({"name": "x", "status": "on_hold"})).unwrap();
-    assert_eq!(ok.status, Some(ProjectStatus::OnHold));
-    assert!(serde_json::from_value::<ProjectPatch>(serde_json::json!({"status": "nope"})).is_err());
-    // Clearing a date with null through a patch.
-    let patch: ProjectPatch =
-        serde_json::from_value(serde_json::json!({"start_date": null})).unwrap();
-    assert_eq!(patch.start_date, Some(None));
 }
 
 /// Admins see every project; others only those they own or are members of,
@@ -269,8 +251,8 @@ pub async fn project_update_and_delete_rules(f: &dyn Fixture) {
             by_admin.id,
             ProjectPatch {
                 status: Some(ProjectStatus::OnHold),
-                start_date: Some(Some(day(3))),
-                end_date: Some(Some(day(30))),
+                start_date: Patch::Set(day(3)),
+                end_date: Patch::Set(day(30)),
                 description: Some("desc".into()),
                 ..ProjectPatch::default()
             },
@@ -287,7 +269,7 @@ pub async fn project_update_and_delete_rules(f: &dyn Fixture) {
         .update_project(
             by_admin.id,
             ProjectPatch {
-                end_date: Some(None),
+                end_date: Patch::Clear,
                 ..ProjectPatch::default()
             },
         )

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use saas_core::commands::TaskPatch;
 use saas_core::error::{Entity, Error};
+use saas_core::patch::Patch;
 use saas_core::projects::{
     Priority, Scope, Task, TaskCounts, TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
 };
-use saas_core::session::TaskPatch;
 use saas_core::tenancy::Hostname;
 use saas_core::users::{Role, UserId};
 
@@ -289,7 +290,7 @@ pub async fn concurrent_task_writes_keep_counts_exact(f: &dyn Fixture) {
                         TaskPatch {
                             status: Some(TaskStatus::ALL[(i / 2) % 4]),
                             priority: Some(Priority::ALL[(i / 3) % 4]),
-                            assigned_to_id: Some(new_assignee),
+                            assigned_to_id: new_assignee.map_or(Patch::Clear, Patch::Set),
                             ..TaskPatch::default()
                         },
                     )

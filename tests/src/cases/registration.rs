@@ -89,7 +89,7 @@ pub async fn register_rejects_each_invalid_field(f: &dyn Fixture) {
         .count;
     let slug = unique_slug();
     let base = registration(&slug, None);
-    let cases: Vec<(&str, saas_core::service::Registration)> = vec![
+    let cases: Vec<(&str, saas_core::commands::Registration)> = vec![
         ("schema_name", {
             let mut r = base.clone();
             r.schema_name = "Robert\"; DROP".into();
@@ -190,7 +190,7 @@ pub async fn register_rejects_each_invalid_field(f: &dyn Fixture) {
         }
     }
     // Every bad field at once is reported at once.
-    let all_bad = saas_core::service::Registration {
+    let all_bad = saas_core::commands::Registration {
         company_name: String::new(),
         schema_name: "public".into(),
         domain_url: "no spaces.com".into(),

@@ -3,12 +3,13 @@
 //! pruning of done tasks, token versions, and races on registration.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use saas_core::commands::{NewTask, UserPatch};
 use saas_core::error::{Entity, Error};
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskChanges, TaskOrderField,
     TaskOrdering, TaskQuery, TaskStatus,
 };
-use saas_core::session::{NewTask, TaskFilter, UserPatch};
+use saas_core::session::TaskFilter;
 use saas_core::store::PageRequest;
 use saas_core::tenancy::Slug;
 use saas_core::users::{Role, UserChanges};

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use saas_core::commands::{NewProject, NewTask, TaskPatch};
 use saas_core::error::{Entity, Error};
+use saas_core::patch::Patch;
 use saas_core::projects::{
     Priority, ProjectStatus, Task, TaskId, TaskOrderField, TaskOrdering, TaskStatus,
 };
-use saas_core::session::{Assignee, NewProject, NewTask, TaskFilter, TaskPatch};
+use saas_core::session::{Assignee, TaskFilter};
 use saas_core::store::{Page, PageRequest};
 use saas_core::users::{Role, UserId};
 
@@ -115,8 +117,9 @@ pub async fn task_creation_rules(f: &dyn Fixture) {
     assert_eq!(w.snapshot().await, before);
 }
 
-/// Invalid titles and descriptions are refused under their names; unknown
-/// statuses and priorities do not deserialize; nothing changes.
+/// Invalid titles and descriptions are refused under their names; nothing
+/// changes. (Unknown statuses and priorities are refused by the HTTP crate's
+/// bodies before they reach the core.)
 pub async fn task_validation_errors_change_nothing(f: &dyn Fixture) {
     let saas = saas(f.store());
     let w = World::register(&saas, Some("basic")).await;
@@ -157,7 +160,7 @@ pub async fn task_validation_errors_change_nothing(f: &dyn Fixture) {
             .update_task(
                 t.id,
                 TaskPatch {
-                    assigned_to_id: Some(Some(UserId(555_555))),
+                    assigned_to_id: Patch::Set(UserId(555_555)),
                     priority: Some(Priority::Low),
                     ..TaskPatch::default()
                 },
@@ -198,24 +201,6 @@ pub async fn task_validation_errors_change_nothing(f: &dyn Fixture) {
         }
     );
     assert_eq!(w.snapshot().await, before);
-    for bad in [
-        serde_json::json!({"project": 1, "title": "x", "priority": "critical"}),
-        serde_json::json!({"project": 1, "title": "x", "status": "blocked"}),
-        serde_json::json!({"project": "one", "title": "x"}),
-        serde_json::json!({"title": "x"}),
-        serde_json::json!({"project": 1, "title": "x", "due_date": "tomorrow"}),
-    ] {
-        assert!(
-            serde_json::from_value::<NewTask>(bad.clone()).is_err(),
-            "{bad}"
-        );
-    }
-    assert!(serde_json::from_value::<TaskPatch>(serde_json::json!({"priority": "p0"})).is_err());
-    let patch: TaskPatch =
-        serde_json::from_value(serde_json::json!({"assigned_to_id": null, "due_date": null}))
-            .unwrap();
-    assert_eq!(patch.assigned_to_id, Some(None));
-    assert_eq!(patch.due_date, Some(None));
     for bad in ["password", "-", "created_at; DROP TABLE tasks", ""] {
         assert_invalid(bad.parse::<TaskOrdering>(), "ordering");
     }
@@ -247,8 +232,8 @@ pub async fn task_update_and_delete_rules(f: &dyn Fixture) {
             TaskPatch {
                 title: Some("renamed".into()),
                 priority: Some(Priority::High),
-                assigned_to_id: Some(Some(mem2.id)),
-                due_date: Some(Some(year(2001))),
+                assigned_to_id: Patch::Set(mem2.id),
+                due_date: Patch::Set(year(2001)),
                 ..TaskPatch::default()
             },
         )
@@ -310,8 +295,8 @@ pub async fn task_update_and_delete_rules(f: &dyn Fixture) {
         .update_task(
             by_admin.id,
             TaskPatch {
-                assigned_to_id: Some(None),
-                due_date: Some(None),
+                assigned_to_id: Patch::Clear,
+                due_date: Patch::Clear,
                 ..TaskPatch::default()
             },
         )
@@ -335,7 +320,7 @@ pub async fn task_update_and_delete_rules(f: &dyn Fixture) {
             .update_task(
                 by_admin.id,
                 TaskPatch {
-                    assigned_to_id: Some(Some(mem2.id)),
+                    assigned_to_id: Patch::Set(mem2.id),
                     ..TaskPatch::default()
                 },
             )

@@ -1,8 +1,7 @@
 //! Users: who may register whom, uniqueness, validation, owner protection.
 
+use saas_core::commands::{NewUser, UserPatch};
 use saas_core::error::{Entity, Error};
-use saas_core::service::NewUser;
-use saas_core::session::UserPatch;
 use saas_core::users::{Role, UserId};
 
 use crate::Fixture;
@@ -137,8 +136,9 @@ pub async fn duplicate_username_ignoring_case_conflicts(f: &dyn Fixture) {
         .unwrap();
 }
 
-/// Each invalid field of a new user is reported under its name, an unknown
-/// role does not even deserialize, and nothing is created.
+/// Each invalid field of a new user is reported under its name, and nothing
+/// is created. (An unknown role does not even get this far: the HTTP crate's
+/// body refuses it.)
 pub async fn user_validation_errors_change_nothing(f: &dyn Fixture) {
     let saas = saas(f.store());
     let w = World::register(&saas, Some("basic")).await;
@@ -203,17 +203,6 @@ pub async fn user_validation_errors_change_nothing(f: &dyn Fixture) {
         assert_invalid(admin.register_user(u).await, field);
     }
     assert_eq!(w.snapshot().await, before);
-    let unknown_role = serde_json::json!({
-        "username": "x1", "email": "x1@example.com",
-        "password": "securepassword123", "role": "owner"
-    });
-    assert!(serde_json::from_value::<NewUser>(unknown_role).is_err());
-    let known_role = serde_json::json!({
-        "username": "x1", "email": "x1@example.com",
-        "password": "securepassword123", "role": "viewer"
-    });
-    let parsed: NewUser = serde_json::from_value(known_role).unwrap();
-    assert_eq!(parsed.role, Some(Role::Viewer));
     // A user can be registered afterwards: the failures reserved nothing.
     admin.register_user(new_user("okname", None)).await.unwrap();
 }
