@@ -1,37 +1,38 @@
-//! `saas-bench jobs`: throughput of the durable job queue on either backend.
+//! `jobs`: throughput of the durable job queue on either backend.
 //!
-//! Enqueues N no-op jobs (batches of 1,000 in one transaction each, as a
-//! bulk producer would), then burns them down with saas-core's real `Worker`
-//! (claim batches, heartbeats, fenced completions) until the queue is idle.
-//! `enqueue_per_s` and `run_per_s` are wall-clock rates of those two phases.
+//! Enqueues N jobs that only count themselves (batches of 1,000 in one
+//! transaction each, as a bulk producer would), then burns them down with
+//! saas-core's real `Worker` (claim batches, heartbeats, fenced
+//! completions) until the queue is idle. `enqueue_per_s` and `run_per_s`
+//! are wall-clock rates of those two phases.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
+use saas_bench::Res;
+use saas_bench::measure::load_average;
 use saas_core::Saas;
 use saas_core::jobs::{Job, JobContext, JobError, JobQueue, JobScope, Jobs, NewJob, WorkerConfig};
 use saas_core::store::Store;
 use saas_store_postgres::{PgQueue, PgStore};
-use saas_store_sqlite::SqliteStore;
+use saas_store_sqlite::{SqliteQueue, SqliteStore};
 use serde_json::{Value, json};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Which backend's queue to measure.
 #[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum QueueBackend {
+enum QueueBackend {
     /// `SqliteQueue` in a temporary directory.
     Sqlite,
     /// `PgQueue` in the benchmark database.
     Postgres,
 }
 
-/// Arguments of the `jobs` scenario.
-#[derive(Args)]
-pub(crate) struct JobsArgs {
+#[derive(clap::Args)]
+pub(crate) struct Args {
     /// Storage backend.
     #[arg(long, value_enum, default_value = "sqlite")]
     backend: QueueBackend,
@@ -53,62 +54,67 @@ pub(crate) struct JobsArgs {
     database_url: String,
 }
 
+/// The kind of the benchmark's jobs.
 const KIND: &str = "bench_noop";
 
-/// A platform job that does nothing, so the figures are the queue's.
-#[derive(Debug)]
-struct Noop;
+/// A platform job that only counts its runs, so the figures are the
+/// queue's and the count shows every job ran.
+#[derive(Debug, Default)]
+struct Counted(Arc<AtomicUsize>);
 
 #[async_trait]
-impl Job for Noop {
+impl Job for Counted {
     const KIND: &'static str = KIND;
     const SCOPE: JobScope = JobScope::Platform;
     type Payload = Value;
     type Output = ();
 
     async fn run(&self, _: &JobContext, _: Value) -> Result<(), JobError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
 
+/// Now, to the microsecond the stores keep.
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now)
 }
 
-fn batch(from: usize, n: usize) -> Vec<NewJob> {
-    (from..from + n)
-        .map(|i| NewJob::new(KIND, json!({ "n": i })))
-        .collect()
+/// The queue under test; each backend's has a bulk insert of its own.
+enum Queue {
+    Sqlite(SqliteQueue),
+    Postgres(PgQueue),
 }
 
-fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+impl Queue {
+    /// Enqueues `jobs` in one transaction.
+    async fn enqueue_many(&self, jobs: &[NewJob]) -> Res<()> {
+        match self {
+            Queue::Sqlite(q) => q.enqueue_many(jobs, now()).await?,
+            Queue::Postgres(q) => q.enqueue_many(jobs, now()).await?,
+        };
+        Ok(())
+    }
+
+    fn shared(self) -> Arc<dyn JobQueue> {
+        match self {
+            Queue::Sqlite(q) => Arc::new(q),
+            Queue::Postgres(q) => Arc::new(q),
+        }
+    }
 }
 
-/// Runs the scenario and returns its JSON result.
-pub(crate) async fn run(args: &JobsArgs) -> Result<Value, BoxError> {
-    let dir = tempfile::tempdir()?;
-    let (store, queue, enqueue_secs): (Arc<dyn Store>, Arc<dyn JobQueue>, f64) = match args.backend
-    {
+/// The queue and its store: a fresh SQLite directory, or the PostgreSQL
+/// benchmark database without the jobs of earlier runs.
+async fn open(args: &Args, dir: &tempfile::TempDir) -> Res<(Arc<dyn Store>, Queue)> {
+    match args.backend {
         QueueBackend::Sqlite => {
             let store = SqliteStore::open(dir.path())?;
             let queue = store.queue();
-            let started = Instant::now();
-            for from in (0..args.jobs).step_by(1_000) {
-                queue
-                    .enqueue_many(&batch(from, 1_000.min(args.jobs - from)), now())
-                    .await?;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            (Arc::new(store), Arc::new(queue), secs)
+            Ok((Arc::new(store), Queue::Sqlite(queue)))
         }
         QueueBackend::Postgres => {
-            crate::prepare_database(&args.database_url, false).await?;
+            saas_bench::database::prepare(&args.database_url, false).await?;
             let store = PgStore::connect_url(&args.database_url).await?;
             let queue = PgQueue::for_store(&store).await?;
             // Earlier runs' leftovers would be claimed too: start from none,
@@ -121,22 +127,31 @@ pub(crate) async fn run(args: &JobsArgs) -> Result<Value, BoxError> {
             sqlx::query("VACUUM (ANALYZE) saas_shared.jobs")
                 .execute(store.catalog_pool())
                 .await?;
-            let started = Instant::now();
-            for from in (0..args.jobs).step_by(1_000) {
-                queue
-                    .enqueue_many(&batch(from, 1_000.min(args.jobs - from)), now())
-                    .await?;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            (Arc::new(store), Arc::new(queue), secs)
+            Ok((Arc::new(store), Queue::Postgres(queue)))
         }
-    };
+    }
+}
+
+pub(super) async fn run(args: &Args) -> Res<Value> {
+    let dir = tempfile::tempdir()?;
+    let (store, queue) = open(args, &dir).await?;
+    let started = Instant::now();
+    for from in (0..args.jobs).step_by(1_000) {
+        let batch: Vec<NewJob> = (from..args.jobs.min(from + 1_000))
+            .map(|i| NewJob::new(KIND, json!({ "n": i })))
+            .collect();
+        queue.enqueue_many(&batch).await?;
+    }
+    let enqueue_secs = started.elapsed().as_secs_f64();
     eprintln!("enqueued {} jobs in {enqueue_secs:.2} s", args.jobs);
 
     let saas = Saas::builder(store)
         .secret(b"saas-bench secret: thirty-two bytes or more")
         .build()?;
-    let runtime = Jobs::builder(saas, queue).register(Noop).build();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let runtime = Jobs::builder(saas, queue.shared())
+        .register(Counted(Arc::clone(&runs)))
+        .build();
     let worker = runtime.worker(WorkerConfig {
         concurrency: args.concurrency,
         batch_size: args.batch,
@@ -146,7 +161,7 @@ pub(crate) async fn run(args: &JobsArgs) -> Result<Value, BoxError> {
     let started = Instant::now();
     let stats = worker.run_until_idle().await;
     let run_secs = started.elapsed().as_secs_f64();
-    if stats.succeeded != args.jobs as u64 {
+    if stats.succeeded != args.jobs as u64 || runs.load(Ordering::Relaxed) < args.jobs {
         return Err(format!("expected {} jobs to succeed, got {stats:?}", args.jobs).into());
     }
     Ok(json!({

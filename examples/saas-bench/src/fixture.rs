@@ -1,4 +1,4 @@
-//! Storage, tenants and their data for the HTTP benchmarks.
+//! Tenants and their data.
 //!
 //! Tenants are provisioned through `Store::create_tenant` with one
 //! pre-hashed password (argon2 is measured on its own, by `login`), users
@@ -6,283 +6,128 @@
 //! writes exactly what `create_task` writes (ranks for status and priority;
 //! microseconds on SQLite): 100,000 tasks one transaction each would take
 //! longer than the benchmark.
-//!
-//! PostgreSQL fixtures live in their own database and are reused by later
-//! runs (slugs name their shape); SQLite fixtures live in a fresh temporary
-//! directory unless `--sqlite-dir` names one to reuse.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use saas_core::projects::{NewProjectRecord, ProjectId, ProjectStatus, TaskQuery};
-use saas_core::store::{PageRequest, Store};
+use saas_core::store::PageRequest;
 use saas_core::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName};
 use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
-use saas_store_postgres::{PgConfig, PgStore, Routing};
-use saas_store_sqlite::SqliteStore;
-use sqlx::{Connection, PgConnection};
 
-use super::{BoxError, Res};
+use crate::storage::{Backend, Env};
+use crate::{BoxError, Res};
 
 /// The password of every benchmark user.
-pub(crate) const PASSWORD: &str = "bench-password-123";
-
-/// Storage backend of a benchmark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Backend {
-    /// One file per tenant.
-    Sqlite,
-    /// One schema per tenant.
-    Postgres,
-}
-
-impl Backend {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
-/// `saas_store_postgres::Routing`, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum RoutingArg {
-    /// `Routing::QualifiedSql` (the default): unnamed statements.
-    Qualified,
-    /// `Routing::QualifiedPrepared`: named statements in sqlx's cache.
-    QualifiedPrepared,
-    /// `Routing::SetLocalSearchPath`.
-    SetLocal,
-}
-
-impl RoutingArg {
-    fn routing(self) -> Routing {
-        match self {
-            RoutingArg::Qualified => Routing::QualifiedSql,
-            RoutingArg::QualifiedPrepared => Routing::QualifiedPrepared,
-            RoutingArg::SetLocal => Routing::SetLocalSearchPath,
-        }
-    }
-}
-
-/// Where the data lives.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct StorageArgs {
-    /// Storage backend.
-    #[arg(long, value_enum, default_value = "sqlite")]
-    pub(crate) backend: Backend,
-    /// PostgreSQL database of the HTTP benchmarks (created when missing;
-    /// never the test database, and not `saas_bench`, which `provision`
-    /// drops and recreates).
-    #[arg(
-        long,
-        env = "SAAS_BENCH_HTTP_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/saas_bench_http"
-    )]
-    pub(crate) database_url: String,
-    /// SQLite root to create or reuse (default: a fresh temporary directory).
-    #[arg(long)]
-    pub(crate) sqlite_dir: Option<PathBuf>,
-    /// Connections of the PostgreSQL pool (the store's and the baseline's).
-    #[arg(long, default_value_t = 10)]
-    pub(crate) pool: u32,
-    /// How PostgreSQL handles reach tenant schemas.
-    #[arg(long, value_enum, default_value = "qualified")]
-    pub(crate) routing: RoutingArg,
-    /// Open tenant handles kept by the SQLite store.
-    #[arg(long, default_value_t = 256)]
-    pub(crate) sqlite_handle_cache: usize,
-    /// How long the server reuses an authenticated user's record, in
-    /// milliseconds (`SaasBuilder::user_cache_ttl`; 0 reads it on every
-    /// request). Default: the library's default.
-    #[arg(long)]
-    pub(crate) user_cache_ms: Option<u64>,
-}
-
-/// The opened storage.
-pub(crate) struct Env {
-    pub(crate) backend: Backend,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) sqlite: Option<SqliteStore>,
-    pub(crate) pg: Option<PgStore>,
-    /// The SQLite root directory.
-    pub(crate) root: Option<PathBuf>,
-    pub(crate) database_url: String,
-    /// The one password hash every fixture user gets.
-    pub(crate) hash: String,
-    pub(crate) hash_ms: f64,
-    /// `SaasBuilder::user_cache_ttl` of the server.
-    pub(crate) user_cache_ttl: std::time::Duration,
-    _tmp: Option<tempfile::TempDir>,
-}
+pub const PASSWORD: &str = "bench-password-123";
 
 /// What each tenant holds.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Shape {
+pub struct Shape {
     /// Users besides the admin: one manager, the rest members.
-    pub(crate) users: usize,
+    pub users: usize,
     /// Tasks in the tenant's first project.
-    pub(crate) tasks: usize,
+    pub tasks: usize,
 }
 
 /// A tenant ready for requests.
 #[derive(Debug, Clone)]
-pub(crate) struct Seeded {
-    pub(crate) tenant: Tenant,
-    pub(crate) host: String,
+pub struct Seeded {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its primary domain (requests' Host header).
+    pub host: String,
     /// The project holding the tasks.
-    pub(crate) project: ProjectId,
-    pub(crate) admin: UserId,
+    pub project: ProjectId,
+    /// The owner, admin of the tenant and of the project.
+    pub admin: UserId,
     /// A member of the project (assigned some of its tasks).
-    pub(crate) member: UserId,
+    pub member: UserId,
     /// Smallest and largest task id.
-    pub(crate) task_ids: (i64, i64),
+    pub task_ids: (i64, i64),
+}
+
+/// What each tenant of the HTTP scenarios holds.
+#[derive(Debug, Clone, Args)]
+pub struct FixtureArgs {
+    /// Tenants; requests go round robin over them.
+    #[arg(long, default_value_t = 10)]
+    pub tenants: usize,
+    /// Tasks per tenant (all in its project).
+    #[arg(long, default_value_t = 200)]
+    pub tasks: usize,
+    /// Users per tenant besides the admin (a manager, then members).
+    #[arg(long, default_value_t = 4)]
+    pub users: usize,
+}
+
+impl FixtureArgs {
+    /// Provisions (or reuses) the tenants; returns them and the seconds it took.
+    pub async fn seed(&self, env: &Arc<Env>) -> Res<(Vec<Seeded>, f64)> {
+        let start = Instant::now();
+        let shape = Shape {
+            users: self.users.max(2),
+            tasks: self.tasks,
+        };
+        let prefix = format!("h{}u{}", shape.tasks, shape.users);
+        let seeded = env.tenants(&prefix, self.tenants.max(1), shape, 2).await?;
+        Ok((seeded, start.elapsed().as_secs_f64()))
+    }
 }
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+/// A benchmark tenant on the enterprise plan (no limits), its domain
+/// `<slug>.bench.localhost` (underscores as hyphens).
+pub fn new_tenant(slug: &str) -> Res<NewTenant> {
+    let slug = Slug::parse(slug)?;
+    Ok(NewTenant {
+        id: TenantId::new(),
+        name: TenantName::parse(&format!("Bench {slug}"))?,
+        domain: Hostname::parse(&format!(
+            "{}.bench.localhost",
+            slug.as_str().replace('_', "-")
+        ))?,
+        slug,
+        plan: "enterprise".to_owned(),
+        created_at: now(),
+    })
 }
 
-/// Splits a URL into (server URL with the `postgres` maintenance database, database name).
-fn split_url(url: &str) -> Res<(String, String)> {
-    let (head, tail) = url.rsplit_once('/').ok_or("database URL has no path")?;
-    let name = tail.split('?').next().unwrap_or_default().to_owned();
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !ok {
-        return Err(
-            "benchmark database name must be lowercase letters, digits and underscores".into(),
-        );
-    }
-    Ok((format!("{head}/postgres"), name))
-}
-
-async fn ensure_database(url: &str) -> Res<()> {
-    let (server, name) = split_url(url)?;
-    let mut conn = PgConnection::connect(&server).await?;
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(&name)
-        .fetch_optional(&mut conn)
-        .await?;
-    if exists.is_none() {
-        // The name was checked to be [a-z0-9_]+ above.
-        let sql = format!("CREATE DATABASE \"{name}\"");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await?;
-    }
-    Ok(())
+/// A user `username@bench.localhost` whose password hash is `hash`.
+pub fn user_record(hash: &str, username: &str, role: Role, owner: bool) -> Res<NewUserRecord> {
+    Ok(NewUserRecord {
+        username: Username::parse(username)?,
+        email: Email::parse(&format!("{username}@bench.localhost"))?,
+        password_hash: hash.to_owned(),
+        first_name: "Bench".to_owned(),
+        last_name: username.to_owned(),
+        role,
+        department: "Engineering".to_owned(),
+        is_owner: owner,
+        date_joined: now(),
+    })
 }
 
 impl Env {
-    pub(crate) async fn open(args: &StorageArgs) -> Res<Env> {
-        let start = Instant::now();
-        let hash = saas_core::auth::Passwords::new().hash(PASSWORD).await?;
-        let hash_ms = ms(start.elapsed());
-        let user_cache_ttl = args.user_cache_ms.map_or(
-            saas_core::service::DEFAULT_USER_CACHE_TTL,
-            std::time::Duration::from_millis,
-        );
-        match args.backend {
-            Backend::Sqlite => {
-                let (root, tmp) = match &args.sqlite_dir {
-                    Some(dir) => (dir.clone(), None),
-                    None => {
-                        let tmp = tempfile::Builder::new().prefix("saas-bench-").tempdir()?;
-                        (tmp.path().to_owned(), Some(tmp))
-                    }
-                };
-                let options = saas_store_sqlite::SqliteOptions {
-                    handle_cache_capacity: args.sqlite_handle_cache,
-                    ..saas_store_sqlite::SqliteOptions::default()
-                };
-                let opened = root.clone();
-                let store =
-                    tokio::task::spawn_blocking(move || SqliteStore::with_options(opened, options))
-                        .await??;
-                Ok(Env {
-                    backend: Backend::Sqlite,
-                    store: Arc::new(store.clone()),
-                    sqlite: Some(store),
-                    pg: None,
-                    root: Some(root),
-                    database_url: String::new(),
-                    hash,
-                    hash_ms,
-                    user_cache_ttl,
-                    _tmp: tmp,
-                })
-            }
-            Backend::Postgres => {
-                ensure_database(&args.database_url).await?;
-                let store = PgStore::connect(
-                    PgConfig::new(args.database_url.clone())
-                        .with_max_connections(args.pool)
-                        .with_routing(args.routing.routing()),
-                )
-                .await?;
-                Ok(Env {
-                    backend: Backend::Postgres,
-                    store: Arc::new(store.clone()),
-                    sqlite: None,
-                    pg: Some(store),
-                    root: None,
-                    database_url: args.database_url.clone(),
-                    hash,
-                    hash_ms,
-                    user_cache_ttl,
-                    _tmp: None,
-                })
-            }
-        }
-    }
-
-    fn user_record(&self, username: &str, role: Role, owner: bool) -> Res<NewUserRecord> {
-        Ok(NewUserRecord {
-            username: Username::parse(username)?,
-            email: Email::parse(&format!("{username}@bench.localhost"))?,
-            password_hash: self.hash.clone(),
-            first_name: "Bench".to_owned(),
-            last_name: username.to_owned(),
-            role,
-            department: "Engineering".to_owned(),
-            is_owner: owner,
-            date_joined: now(),
-        })
-    }
-
     /// The tenant with `slug`, holding `shape`: reused when an earlier run
     /// left it complete, else (re)created and filled.
-    pub(crate) async fn tenant(&self, slug: &str, shape: Shape) -> Res<Seeded> {
-        let slug = Slug::parse(slug)?;
-        let host = format!("{}.bench.localhost", slug.as_str().replace('_', "-"));
-        if let Some(tenant) = self.store.tenant_by_slug(&slug).await? {
+    pub async fn tenant(&self, slug: &str, shape: Shape) -> Res<Seeded> {
+        let new = new_tenant(slug)?;
+        let host = new.domain.as_str().to_owned();
+        if let Some(tenant) = self.store.tenant_by_slug(&new.slug).await? {
             match self.existing(&tenant, &host, shape).await? {
                 Some(seeded) => return Ok(seeded),
                 None => self.store.delete_tenant(tenant.id).await?,
             }
         }
-        let new = NewTenant {
-            id: TenantId::new(),
-            name: TenantName::parse(&format!("Bench {slug}"))?,
-            domain: Hostname::parse(&host)?,
-            slug,
-            plan: "enterprise".to_owned(),
-            created_at: now(),
-        };
         let (tenant, admin) = self
             .store
-            .create_tenant(&new, &self.user_record("admin", Role::Admin, true)?)
+            .create_tenant(&new, &user_record(&self.hash, "admin", Role::Admin, true)?)
             .await?;
         let t = self.store.open(&tenant).await?;
         let mut users = Vec::new();
@@ -293,7 +138,7 @@ impl Env {
                 (format!("member{i}"), Role::Member)
             };
             users.push(
-                t.create_user(&self.user_record(&name, role, false)?, None)
+                t.create_user(&user_record(&self.hash, &name, role, false)?, None)
                     .await?
                     .id,
             );
@@ -463,17 +308,9 @@ impl Env {
         Ok(())
     }
 
-    /// The SQLite file of `tenant` (`<root>/tenants/<slug>.sqlite`).
-    pub(crate) fn tenant_file(&self, tenant: &Tenant) -> Res<PathBuf> {
-        let root = self.root.as_ref().ok_or("no SQLite root")?;
-        Ok(root
-            .join("tenants")
-            .join(format!("{}.sqlite", tenant.slug.as_str())))
-    }
-
     /// Provisions (or reuses) `n` tenants named `<prefix>_<i>` with `shape`,
     /// `parallel` at a time; returns them in order.
-    pub(crate) async fn tenants(
+    pub async fn tenants(
         self: &Arc<Self>,
         prefix: &str,
         n: usize,

@@ -14,34 +14,45 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use super::{BoxError, Res, quantile, round3};
+use clap::Args;
+
+use crate::measure::{quantile, round3};
+use crate::{BoxError, Res};
 
 /// Builds request number `i` (a global counter shared by all connections,
 /// so consecutive requests spread over tenants whatever the connection).
-pub(crate) type MakeRequest = dyn Fn(usize) -> Request<Full<Bytes>> + Send + Sync;
+pub type MakeRequest = dyn Fn(usize) -> Request<Full<Bytes>> + Send + Sync;
 
 /// What one run measured.
 #[derive(Debug, Clone)]
-pub(crate) struct Outcome {
-    pub(crate) requests: usize,
-    pub(crate) errors: usize,
-    pub(crate) seconds: f64,
+pub struct Outcome {
+    /// Requests answered in the measured time.
+    pub requests: usize,
+    /// Of those, the ones that failed or were not 2xx.
+    pub errors: usize,
+    /// The measured time.
+    pub seconds: f64,
     /// Latencies in milliseconds, unsorted.
-    pub(crate) latencies: Vec<f64>,
-    pub(crate) first_error: Option<String>,
-    pub(crate) bytes: usize,
+    pub latencies: Vec<f64>,
+    /// What the first error said.
+    pub first_error: Option<String>,
+    /// Response body bytes received.
+    pub bytes: usize,
 }
 
 impl Outcome {
-    pub(crate) fn rps(&self) -> f64 {
+    /// Requests per second.
+    pub fn rps(&self) -> f64 {
         self.requests as f64 / self.seconds
     }
 
-    pub(crate) fn p(&self, q: f64) -> f64 {
+    /// The `q` quantile of latency, in milliseconds.
+    pub fn p(&self, q: f64) -> f64 {
         quantile(&self.latencies, q)
     }
 
-    pub(crate) fn json(&self) -> Value {
+    /// The run as the JSON fields every HTTP scenario reports.
+    pub fn json(&self) -> Value {
         json!({
             "requests": self.requests,
             "requests_per_s": round3(self.rps()),
@@ -128,7 +139,7 @@ async fn one_connection(
 
 /// Drives `connections` keep-alive connections at `addr` for `warmup` (not
 /// recorded) plus `seconds`.
-pub(crate) async fn drive(
+pub async fn drive(
     addr: SocketAddr,
     connections: usize,
     warmup: Duration,
@@ -182,4 +193,32 @@ pub(crate) async fn drive(
             let _ = tx.send(result.map_err(|e| e.to_string()));
         })?;
     rx.await?.map_err(BoxError::from)
+}
+
+/// How hard and how long to drive a server.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Unmeasured seconds before each run.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+}
+
+impl LoadArgs {
+    /// One run against `addr`.
+    pub async fn drive(&self, addr: SocketAddr, make: Arc<MakeRequest>) -> Res<Outcome> {
+        drive(
+            addr,
+            self.connections,
+            Duration::from_secs(self.warmup),
+            Duration::from_secs(self.seconds),
+            make,
+        )
+        .await
+    }
 }

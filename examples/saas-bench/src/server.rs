@@ -15,9 +15,10 @@ use saas_core::auth::{TokenKeys, TokenKind};
 use saas_core::users::{Role, UserId};
 use saas_http::{AppState, HttpConfig};
 
-use super::Res;
-use super::client::MakeRequest;
-use super::fixture::{Env, PASSWORD, Seeded};
+use crate::Res;
+use crate::client::MakeRequest;
+use crate::fixture::{PASSWORD, Seeded};
+use crate::storage::Env;
 
 /// Token-signing secret of the benchmark server.
 const SECRET: &[u8] = b"saas-bench secret, thirty-two bytes or more";
@@ -25,7 +26,7 @@ const SECRET: &[u8] = b"saas-bench secret, thirty-two bytes or more";
 const ACCESS_TTL: Duration = Duration::from_secs(3600);
 
 /// The service behind the server.
-pub(crate) fn saas(env: &Env) -> Res<Saas> {
+pub fn saas(env: &Env) -> Res<Saas> {
     Ok(Saas::builder(Arc::clone(&env.store))
         .secret(SECRET)
         .access_ttl(ACCESS_TTL)
@@ -35,7 +36,7 @@ pub(crate) fn saas(env: &Env) -> Res<Saas> {
 
 /// Serves `saas_http::router` on a loopback port of its own. The login
 /// throttle is off: `login` sends many logins per username by design.
-pub(crate) async fn start(saas: Saas) -> Res<SocketAddr> {
+pub async fn start(saas: Saas) -> Res<SocketAddr> {
     let config = HttpConfig {
         login_attempts: 0,
         ..HttpConfig::default()
@@ -53,7 +54,7 @@ pub(crate) async fn start(saas: Saas) -> Res<SocketAddr> {
 
 /// Whose token the requests carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Who {
+pub enum Who {
     /// The tenant's owner: every project is in scope.
     Admin,
     /// A project member: scope is "projects I own or belong to".
@@ -61,7 +62,8 @@ pub(crate) enum Who {
 }
 
 impl Who {
-    pub(crate) fn name(self) -> &'static str {
+    /// The name in results.
+    pub fn name(self) -> &'static str {
         match self {
             Who::Admin => "admin",
             Who::Member => "member",
@@ -72,11 +74,7 @@ impl Who {
 /// An access token per tenant: from `Saas::login` (argon2 verify, as a
 /// client would get it) for a few tenants, minted with the server's key for
 /// many (thousands of logins would take minutes of argon2).
-pub(crate) async fn tokens(
-    saas: &Saas,
-    tenants: &[Seeded],
-    who: Who,
-) -> Res<(Vec<String>, &'static str)> {
+pub async fn tokens(saas: &Saas, tenants: &[Seeded], who: Who) -> Res<(Vec<String>, &'static str)> {
     if tenants.len() <= 20 {
         let mut out = Vec::with_capacity(tenants.len());
         for s in tenants {
@@ -113,7 +111,7 @@ pub(crate) async fn tokens(
 
 /// What the load consists of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Profile {
+pub enum Profile {
     /// `GET /api/tasks/` (first page, 20 tasks with assignee and creator).
     List,
     /// `GET /api/tasks/{id}/`.
@@ -129,7 +127,8 @@ pub(crate) enum Profile {
 }
 
 impl Profile {
-    pub(crate) fn name(self) -> &'static str {
+    /// The name in results.
+    pub fn name(self) -> &'static str {
         match self {
             Profile::List => "list",
             Profile::Detail => "detail",
@@ -165,11 +164,7 @@ struct Target {
 
 /// Request `i` goes to tenant `i mod T` (round robin over the first `T`
 /// of `tenants`).
-pub(crate) fn requests(
-    tenants: &[Seeded],
-    tokens: &[String],
-    profile: Profile,
-) -> Res<Arc<MakeRequest>> {
+pub fn requests(tenants: &[Seeded], tokens: &[String], profile: Profile) -> Res<Arc<MakeRequest>> {
     let targets = tenants
         .iter()
         .zip(tokens)
@@ -230,7 +225,7 @@ pub(crate) fn requests(
 }
 
 /// `POST /api/token/` for the admin of tenant `i mod T`.
-pub(crate) fn login_requests(tenants: &[Seeded]) -> Res<Arc<MakeRequest>> {
+pub fn login_requests(tenants: &[Seeded]) -> Res<Arc<MakeRequest>> {
     let hosts = tenants
         .iter()
         .map(|s| HeaderValue::from_str(&s.host))

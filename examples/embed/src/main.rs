@@ -1,7 +1,7 @@
 //! Embedding `saas` without HTTP: register a tenant, add users, a project and
 //! tasks, then print the dashboard and the project's statistics.
 //!
-//! Run with `cargo run -p examples --bin embed`. Data lives in a temporary
+//! Run with `cargo run -p embed`. Data lives in a temporary
 //! directory, so every run starts fresh.
 
 use std::sync::Arc;

@@ -18,8 +18,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
-use super::Res;
-use super::fixture::{Backend, Env, Seeded};
+use crate::Res;
+use crate::fixture::Seeded;
+use crate::storage::{Backend, Env};
 
 const PAGE_SIZE: i64 = 20;
 
@@ -311,7 +312,7 @@ async fn list(State(data): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 /// Serves the baseline for `tenants` on a loopback port of its own.
-pub(crate) async fn start(env: &Env, tenants: &[Seeded], pool_size: u32) -> Res<SocketAddr> {
+pub async fn start(env: &Env, tenants: &[Seeded], pool_size: u32) -> Res<SocketAddr> {
     let data = match env.backend {
         Backend::Postgres => {
             let pool = sqlx::postgres::PgPoolOptions::new()

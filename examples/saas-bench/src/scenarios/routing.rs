@@ -1,106 +1,28 @@
-//! `saas-bench`: the benchmark harness. Each scenario prints progress to
-//! stderr and ONE JSON object, its result, as the last line of stdout.
-//!
-//! ```text
-//! cargo run --release -p examples --bin saas-bench -- provision --backend postgres --tenants 1000
-//! cargo run --release -p examples --bin saas-bench -- migrate-noop --backend postgres --tenants 1000
-//! cargo run --release -p examples --bin saas-bench -- routing --tenants 12,100,1000
-//! ```
-//!
-//! Benchmarks use a database of their own (`saas_bench` by default, created
-//! when missing) so the test database is never flooded.
+//! `routing`: the cost of reaching tenant schemas, for each way a
+//! PostgreSQL handle can route its statements, against a single-schema
+//! baseline; over one tenant, fleets of several sizes, and a skewed fleet.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{SubsecRound, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use saas_bench::fixture::user_record;
+use saas_bench::fleet::{FleetBackend, FleetStorage, ensure_tenants, password_hash};
+use saas_bench::measure::{median, ms, quantile, round3};
+use saas_bench::{BoxError, Res};
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskId, TaskQuery, TaskStatus,
 };
 use saas_core::store::{PageRequest, Store, TenantStore};
-use saas_core::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName};
-use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
+use saas_core::tenancy::Tenant;
+use saas_core::users::{Role, UserId};
 use saas_store_postgres::{PgConfig, PgStore, Routing};
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 
-#[path = "../bench/mod.rs"]
-mod bench;
-#[path = "../jobs_bench.rs"]
-mod jobs_bench;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
-
-#[derive(Parser)]
-#[command(about = "Benchmarks of the saas library; each scenario ends with one JSON line")]
-struct Cli {
-    #[command(subcommand)]
-    scenario: Scenario,
-}
-
-#[derive(Subcommand)]
-enum Scenario {
-    /// Time `Store::create_tenant` for N tenants on an empty database.
-    Provision(ProvisionArgs),
-    /// Ensure N tenants exist, then time `Store::migrate` when all are current.
-    MigrateNoop(FleetArgs),
-    /// Cost of routing to tenant schemas against a single-schema baseline.
-    Routing(RoutingArgs),
+#[derive(clap::Args)]
+pub(crate) struct Args {
     #[command(flatten)]
-    Http(bench::HttpScenario),
-    /// Job queue throughput: enqueue N no-op jobs, then run them with the Worker.
-    Jobs(jobs_bench::JobsArgs),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Backend {
-    Postgres,
-}
-
-#[derive(Args)]
-struct Common {
-    /// Storage backend.
-    #[arg(long, value_enum, default_value = "postgres")]
-    backend: Backend,
-    /// Benchmark database (created when missing; never the test database).
-    #[arg(
-        long,
-        env = "SAAS_BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/saas_bench"
-    )]
-    database_url: String,
-}
-
-#[derive(Args)]
-struct ProvisionArgs {
-    #[command(flatten)]
-    common: Common,
-    /// Tenants to create.
-    #[arg(long, default_value_t = 1000)]
-    tenants: usize,
-    /// Keep the existing tenants instead of starting from an empty database.
-    #[arg(long)]
-    keep: bool,
-}
-
-#[derive(Args)]
-struct FleetArgs {
-    #[command(flatten)]
-    common: Common,
-    /// Tenants that must exist.
-    #[arg(long, default_value_t = 1000)]
-    tenants: usize,
-    /// Timed runs (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    rounds: usize,
-}
-
-#[derive(Args)]
-struct RoutingArgs {
-    #[command(flatten)]
-    common: Common,
+    storage: FleetStorage,
     /// Fleet sizes the "many tenants" variants spread requests over (all
     /// measured in the same run, interleaved).
     #[arg(long, value_delimiter = ',', default_value = "12,100,1000")]
@@ -116,244 +38,6 @@ struct RoutingArgs {
     rounds: usize,
 }
 
-#[tokio::main]
-async fn main() -> Res<()> {
-    let cli = Cli::parse();
-    let result = match cli.scenario {
-        Scenario::Provision(args) => match args.common.backend {
-            Backend::Postgres => provision_postgres(&args).await?,
-        },
-        Scenario::MigrateNoop(args) => match args.common.backend {
-            Backend::Postgres => migrate_noop_postgres(&args).await?,
-        },
-        Scenario::Routing(args) => match args.common.backend {
-            Backend::Postgres => routing_postgres(&args).await?,
-        },
-        Scenario::Http(scenario) => bench::run(scenario).await?,
-        Scenario::Jobs(args) => jobs_bench::run(&args).await?,
-    };
-    let mut result = result;
-    if let Value::Object(map) = &mut result {
-        // The machine is shared: say how busy it was, so figures can be judged.
-        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        map.insert(
-            "load_average_1m".into(),
-            json!(load.split_whitespace().next().unwrap_or("unknown")),
-        );
-    }
-    println!("{result}");
-    Ok(())
-}
-
-// --- measurement helpers -----------------------------------------------------
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The `q` quantile (0..=1) of `samples`, nearest rank.
-fn quantile(samples: &[f64], q: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn median(samples: &[f64]) -> f64 {
-    quantile(samples, 0.5)
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-// --- PostgreSQL setup ----------------------------------------------------------
-
-/// Splits a URL into (server URL with the `postgres` maintenance database, database name).
-fn split_url(url: &str) -> Res<(String, String)> {
-    let (head, tail) = url.rsplit_once('/').ok_or("database URL has no path")?;
-    let name = tail.split('?').next().unwrap_or_default().to_owned();
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !ok {
-        return Err(
-            "benchmark database name must be lowercase letters, digits and underscores".into(),
-        );
-    }
-    Ok((format!("{head}/postgres"), name))
-}
-
-async fn prepare_database(url: &str, fresh: bool) -> Res<()> {
-    let (server, name) = split_url(url)?;
-    let mut conn = PgConnection::connect(&server).await?;
-    if fresh {
-        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await?;
-    }
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(&name)
-        .fetch_optional(&mut conn)
-        .await?;
-    if exists.is_none() {
-        let sql = format!("CREATE DATABASE \"{name}\"");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// A precomputed password hash: argon2 is the service's cost, measured
-/// once here and reported on its own, never inside provisioning times.
-async fn password_hash() -> Res<(String, f64)> {
-    let start = Instant::now();
-    let hash = saas_core::auth::Passwords::new()
-        .hash("bench-password-123")
-        .await?;
-    Ok((hash, round3(ms(start.elapsed()))))
-}
-
-fn new_tenant(slug: &str) -> Res<NewTenant> {
-    let slug = Slug::parse(slug)?;
-    Ok(NewTenant {
-        id: TenantId::new(),
-        name: TenantName::parse(&format!("Bench {slug}"))?,
-        domain: Hostname::parse(&format!(
-            "{}.bench.localhost",
-            slug.as_str().replace('_', "-")
-        ))?,
-        slug,
-        plan: "enterprise".to_owned(),
-        created_at: Utc::now().trunc_subsecs(6),
-    })
-}
-
-fn admin(hash: &str) -> Res<NewUserRecord> {
-    Ok(NewUserRecord {
-        username: Username::parse("admin")?,
-        email: Email::parse("admin@bench.localhost")?,
-        password_hash: hash.to_owned(),
-        first_name: "Ada".to_owned(),
-        last_name: "Admin".to_owned(),
-        role: Role::Admin,
-        department: String::new(),
-        is_owner: true,
-        date_joined: Utc::now().trunc_subsecs(6),
-    })
-}
-
-/// Every tenant in the catalog, oldest first.
-async fn all_tenants(store: &PgStore) -> Res<Vec<Tenant>> {
-    let mut out = Vec::new();
-    let mut page = 1;
-    loop {
-        let got = store
-            .list_tenants(PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?)
-            .await?;
-        let n = got.items.len();
-        out.extend(got.items);
-        if n < PageRequest::MAX_SIZE as usize {
-            return Ok(out);
-        }
-        page += 1;
-    }
-}
-
-/// Creates tenants until `n` exist; returns them.
-async fn ensure_tenants(store: &PgStore, n: usize) -> Res<Vec<Tenant>> {
-    let mut tenants = all_tenants(store).await?;
-    if tenants.len() < n {
-        let (hash, _) = password_hash().await?;
-        let admin = admin(&hash)?;
-        eprintln!("creating {} tenants", n - tenants.len());
-        while tenants.len() < n {
-            let slug = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-            let (tenant, _) = store.create_tenant(&new_tenant(&slug)?, &admin).await?;
-            tenants.push(tenant);
-        }
-    }
-    Ok(tenants)
-}
-
-// --- provision -------------------------------------------------------------------
-
-async fn provision_postgres(args: &ProvisionArgs) -> Res<Value> {
-    let url = &args.common.database_url;
-    prepare_database(url, !args.keep).await?;
-    let store = PgStore::connect(PgConfig::new(url.clone())).await?;
-    let (hash, argon2_ms) = password_hash().await?;
-    let admin = admin(&hash)?;
-    let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let mut samples = Vec::with_capacity(args.tenants);
-    let start = Instant::now();
-    for i in 0..args.tenants {
-        let tenant = new_tenant(&format!("p{run}_{i:05}"))?;
-        let t0 = Instant::now();
-        store.create_tenant(&tenant, &admin).await?;
-        samples.push(ms(t0.elapsed()));
-        if (i + 1) % 100 == 0 {
-            eprintln!(
-                "{} tenants, last median {:.2} ms",
-                i + 1,
-                median(&samples[i + 1 - 100..])
-            );
-        }
-    }
-    let total = start.elapsed();
-    let head = &samples[..samples.len().min(100)];
-    let tail = &samples[samples.len().saturating_sub(100)..];
-    Ok(json!({
-        "scenario": "provision",
-        "backend": "postgres",
-        "tenants": args.tenants,
-        "median_ms": round3(median(&samples)),
-        "p99_ms": round3(quantile(&samples, 0.99)),
-        "max_ms": round3(quantile(&samples, 1.0)),
-        "first_100_median_ms": round3(median(head)),
-        "last_100_median_ms": round3(median(tail)),
-        "total_s": round3(total.as_secs_f64()),
-        "argon2_hash_ms_not_included": argon2_ms,
-    }))
-}
-
-// --- migrate-noop ------------------------------------------------------------------
-
-async fn migrate_noop_postgres(args: &FleetArgs) -> Res<Value> {
-    let url = &args.common.database_url;
-    prepare_database(url, false).await?;
-    let store = PgStore::connect(PgConfig::new(url.clone())).await?;
-    ensure_tenants(&store, args.tenants).await?;
-    let mut samples = Vec::new();
-    let mut last = None;
-    for _ in 0..args.rounds.max(1) {
-        let t0 = Instant::now();
-        let report = store.migrate(&|_| {}).await?;
-        samples.push(ms(t0.elapsed()));
-        last = Some(report);
-    }
-    let report = last.ok_or("no round ran")?;
-    Ok(json!({
-        "scenario": "migrate-noop",
-        "backend": "postgres",
-        "tenants": report.tenants,
-        "current": report.current,
-        "migrated": report.migrated,
-        "failed": report.failed.len(),
-        "rounds": samples.len(),
-        "elapsed_ms": round3(median(&samples)),
-        "min_ms": round3(quantile(&samples, 0.0)),
-    }))
-}
-
-// --- routing -------------------------------------------------------------------------
-
 /// Gives a tenant the data the routing workload reads (once; kept in the
 /// bench database): a second user, two projects with a member, 20 tasks.
 async fn seed(t: &dyn TenantStore, hash: &str) -> Res<()> {
@@ -361,10 +45,7 @@ async fn seed(t: &dyn TenantStore, hash: &str) -> Res<()> {
         return Ok(());
     }
     let now = Utc::now().trunc_subsecs(6);
-    let mut member = admin(hash)?;
-    member.username = Username::parse("member")?;
-    member.role = Role::Member;
-    member.is_owner = false;
+    let member = user_record(hash, "member", Role::Member, false)?;
     let member = t.create_user(&member, None).await?;
     for p in 0..2 {
         let project = t
@@ -490,9 +171,10 @@ struct Strategy {
     one_tenant: bool,
 }
 
-async fn routing_postgres(args: &RoutingArgs) -> Res<Value> {
-    let url = &args.common.database_url;
-    prepare_database(url, false).await?;
+pub(super) async fn run(args: &Args) -> Res<Value> {
+    let FleetBackend::Postgres = args.storage.backend;
+    let url = &args.storage.database_url;
+    saas_bench::database::prepare(url, false).await?;
     let concurrency = args.concurrency.max(1);
     let pool = u32::try_from(concurrency)?;
     let mut sizes: Vec<usize> = args.tenants.iter().map(|n| (*n).max(1)).collect();

@@ -3,9 +3,11 @@
 //! survives a worker crash and runs again after its lease expires"); and
 //! stopped with SIGTERM, finishes what it is running before exiting.
 //!
-//! The jobs are of the test-only `test_sleep` kind, which the server runs
-//! (alone) only with `--test-jobs`, so that many are in flight at any
-//! moment. Each case runs on SQLite (a fresh directory) and on PostgreSQL
+//! The jobs are of the test-only `test_sleep` kind, so that many are in
+//! flight at any moment. The production binary does not know that kind:
+//! the worker is this test binary run again as `saas-server worker` (the
+//! `worker_process` test, when `WORKER_ARGS` is set), running only
+//! `test_sleep`, so a test worker on a shared database never takes real jobs. Each case runs on SQLite (a fresh directory) and on PostgreSQL
 //! (`SAAS_TEST_DATABASE_URL`; skipped when unreachable unless
 //! `SAAS_REQUIRE_POSTGRES=1`). On the shared PostgreSQL queue a case follows
 //! only the jobs it enqueued.
@@ -16,10 +18,60 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use saas_core::jobs::{JobId, JobQueue, JobRecord, JobStatus, NewJob};
+use std::process::ExitCode;
+
+use saas_core::jobs::{
+    Job, JobContext, JobError, JobId, JobQueue, JobRecord, JobScope, JobStatus, JobsBuilder, NewJob,
+};
 use serde_json::json;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_saas-server");
+/// Set in a worker process: its `saas-server` command line, as a JSON array.
+const WORKER_ARGS: &str = "SAAS_TEST_WORKER_ARGS";
+
+/// Sleeps for the payload's `ms` (at most a minute) and returns it, so the
+/// tests have jobs in flight long enough to be interrupted.
+#[derive(Debug)]
+struct TestSleep;
+
+#[async_trait::async_trait]
+impl Job for TestSleep {
+    const KIND: &'static str = "test_sleep";
+    const SCOPE: JobScope = JobScope::Platform;
+    type Payload = serde_json::Value;
+    type Output = serde_json::Value;
+
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, JobError> {
+        let ms = payload
+            .get("ms")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| JobError::fatal("test_sleep needs {\"ms\": <milliseconds>}"))?
+            .min(60_000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(json!({"slept_ms": ms, "attempt": ctx.meta().attempt}))
+    }
+}
+
+fn test_jobs_only(builder: JobsBuilder) -> JobsBuilder {
+    builder.register(TestSleep)
+}
+
+/// Not a case: the worker process the cases start. Without `WORKER_ARGS`
+/// it does nothing.
+#[test]
+fn worker_process() -> ExitCode {
+    let Ok(args) = std::env::var(WORKER_ARGS) else {
+        return ExitCode::SUCCESS;
+    };
+    let args: Vec<String> = serde_json::from_str(&args).expect("WORKER_ARGS is a JSON array");
+    saas_server::main_with(
+        std::iter::once("saas-server".to_owned()).chain(args),
+        test_jobs_only,
+    )
+}
 
 /// Where the queue lives, as the worker process is told.
 #[derive(Debug, Clone)]
@@ -69,12 +121,13 @@ async fn setup(backend: &str, dir: &Path) -> Option<(Arc<dyn JobQueue>, Db)> {
     }
 }
 
-/// Starts `saas-server worker --test-jobs` on `db`.
+/// Starts `saas-server worker` with the `test_sleep` kind on `db`.
 fn start_worker(dir: &Path, db: &Db, name: &str, lease_seconds: u64) -> Child {
     let log = |ext: &str| {
         std::fs::File::create(dir.join(format!("{name}.{ext}"))).expect("create worker log")
     };
-    let mut cmd = Command::new(SERVER);
+    let mut args: Vec<String> = Vec::new();
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary's path"));
     cmd.current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("DATABASE_HOST")
@@ -88,16 +141,27 @@ fn start_worker(dir: &Path, db: &Db, name: &str, lease_seconds: u64) -> Child {
         .env("RUST_LOG", "warn,saas_core::jobs::worker=info");
     match db {
         Db::Sqlite(data) => {
-            cmd.arg("--data-dir").arg(data);
+            args.extend(["--data-dir".to_owned(), data.display().to_string()]);
         }
         Db::Postgres(url) => {
             cmd.env("DATABASE_URL", url);
         }
     }
-    cmd.arg("--test-jobs")
-        .args(["worker", "--concurrency", "8", "--poll-ms", "50"])
-        .args(["--lease-seconds", &lease_seconds.to_string()])
-        .args(["--grace-seconds", "20", "--no-scheduler"])
+    let lease = lease_seconds.to_string();
+    args.extend(
+        ["worker", "--concurrency", "8", "--poll-ms", "50"]
+            .into_iter()
+            .chain(["--lease-seconds", &lease])
+            .chain(["--grace-seconds", "20", "--no-scheduler"])
+            .map(str::to_owned),
+    );
+    cmd.env(WORKER_ARGS, serde_json::to_string(&args).expect("JSON"))
+        .args([
+            "worker_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .stdin(Stdio::null())
         .stdout(log("out"))
         .stderr(log("err"))

@@ -8,13 +8,31 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::fixture::{Backend, Env, Seeded};
-use super::{Res, median, round3};
+use crate::Res;
+use crate::fixture::Seeded;
+use crate::measure::{median, round3};
+use crate::storage::{Backend, Env};
 
 const TASK_COLS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.priority, \
      t.due_date, t.completed_at, t.created_at, t.updated_at, \
      a.id, a.username, a.email, a.first_name, a.last_name, a.role, \
      c.id, c.username, c.email, c.first_name, c.last_name, c.role";
+
+/// The sums of the PostgreSQL tally rows (aliased `c`) the store selects
+/// for task counts: `total`, then by status `s0`..`s3` and by priority
+/// `p0`..`p3`.
+fn pg_tally_sums() -> String {
+    let by = |column: &'static str, alias: char| {
+        (0..4).map(move |i| {
+            format!("coalesce(sum(c.n) FILTER (WHERE c.{column} = {i}), 0)::bigint AS {alias}{i}")
+        })
+    };
+    std::iter::once("coalesce(sum(c.n), 0)::bigint AS total".to_owned())
+        .chain(by("status", 's'))
+        .chain(by("priority", 'p'))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// (name, SQL) of each statement, with `{s}` for the table prefix and
 /// literal parameters: `{p}` project, `{u}` acting user, `{now}` now.
@@ -44,17 +62,10 @@ fn statements(backend: Backend) -> Vec<(&'static str, String)> {
     // Task counts of a query the tally serves: by status and priority from
     // the tally rows matching `tally`, overdue from the open tasks matching
     // `filter`.
+    let sums = pg_tally_sums();
     let counts = |tally: &str, filter: &str| match backend {
         Backend::Postgres => format!(
-            "SELECT coalesce(sum(c.n), 0)::bigint AS total, \
-             coalesce(sum(c.n) FILTER (WHERE c.status = 0), 0)::bigint AS s0, \
-             coalesce(sum(c.n) FILTER (WHERE c.status = 1), 0)::bigint AS s1, \
-             coalesce(sum(c.n) FILTER (WHERE c.status = 2), 0)::bigint AS s2, \
-             coalesce(sum(c.n) FILTER (WHERE c.status = 3), 0)::bigint AS s3, \
-             coalesce(sum(c.n) FILTER (WHERE c.priority = 0), 0)::bigint AS p0, \
-             coalesce(sum(c.n) FILTER (WHERE c.priority = 1), 0)::bigint AS p1, \
-             coalesce(sum(c.n) FILTER (WHERE c.priority = 2), 0)::bigint AS p2, \
-             coalesce(sum(c.n) FILTER (WHERE c.priority = 3), 0)::bigint AS p3, \
+            "SELECT {sums}, \
              (SELECT count(*) FROM {{s}}tasks t WHERE true{filter} \
              AND t.status <> 3 AND t.due_date < {{now}}) AS overdue \
              FROM {{s}}task_tally c WHERE true{tally}"
@@ -220,7 +231,7 @@ fn sqlite_plan(conn: &rusqlite::Connection, sql: &str) -> Res<String> {
 }
 
 /// The plans (printed to stderr) and median timings of each statement.
-pub(crate) async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
+pub async fn plans(env: &Env, s: &Seeded) -> Res<Value> {
     let mut out = serde_json::Map::new();
     match env.backend {
         Backend::Postgres => {
