@@ -264,6 +264,7 @@ pub(crate) struct WorkerSettings {
     pub(crate) no_scheduler: bool,
     /// Run the periodic schedule in this process; `--no-scheduler` wins.
     #[arg(long, env = "RUN_SCHEDULER", value_name = "BOOL", default_value = "true",
+          action = clap::ArgAction::Set,
           value_parser = boolean::<true>)]
     pub(crate) run_scheduler: bool,
 }
@@ -284,6 +285,7 @@ pub(crate) struct ServeSettings {
     /// Run a background worker and the schedule in the server's process;
     /// `--no-worker` wins.
     #[arg(long, env = "RUN_WORKER", value_name = "BOOL", default_value = "true",
+          action = clap::ArgAction::Set,
           value_parser = boolean::<true>)]
     pub(crate) run_worker: bool,
     #[command(flatten)]
@@ -293,9 +295,17 @@ pub(crate) struct ServeSettings {
 impl ServeSettings {
     /// `serve` with no flags: the defaults and the environment (what
     /// `saas-server` with no command runs).
-    pub(crate) fn from_env() -> Result<ServeSettings, clap::Error> {
+    pub(crate) fn from_env() -> Result<ServeSettings, ConfigError> {
         let command = ServeSettings::augment_args(clap::Command::new("serve"));
-        ServeSettings::from_arg_matches(&command.try_get_matches_from(["serve"])?)
+        command
+            .try_get_matches_from(["serve"])
+            .and_then(|m| ServeSettings::from_arg_matches(&m))
+            .map_err(|e| {
+                // clap's own rendering, less its "error: " and usage lines.
+                let rendered = e.to_string();
+                let first = rendered.lines().next().unwrap_or_default();
+                ConfigError(first.trim_start_matches("error: ").to_owned())
+            })
     }
 
     /// Whether `serve` runs a worker in its process.
@@ -462,6 +472,16 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The log filter without RUST_LOG: `info`, and more of the HTTP layer
+    /// with DEBUG.
+    pub(crate) fn default_log_filter(&self) -> &'static str {
+        if self.debug {
+            "info,saas_http=debug,tower_http=debug"
+        } else {
+            "info"
+        }
+    }
+
     /// Checks `s` as a whole.
     pub(crate) fn load(s: &Settings) -> Result<Config, ConfigError> {
         let database = Database::from_settings(&s.storage)?;

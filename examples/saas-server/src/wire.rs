@@ -28,11 +28,7 @@ pub fn builtin_jobs(builder: JobsBuilder) -> JobsBuilder {
 /// Installs the log subscriber: RUST_LOG, or `info` (more of the HTTP
 /// layer with DEBUG); JSON lines with LOG_FORMAT=json.
 fn init_logging(config: &Config) {
-    let default = if config.debug {
-        "info,saas_http=debug,tower_http=debug"
-    } else {
-        "info"
-    };
+    let default = config.default_log_filter();
     let filter = match config.log_filter.as_deref().map(EnvFilter::try_new) {
         Some(Ok(filter)) => filter,
         Some(Err(e)) => {

@@ -97,7 +97,8 @@ impl Display for Listing<'_> {
         line(f, "ENABLE_X_TENANT", c.http.x_tenant)?;
 
         writeln!(f, "\n# Logging")?;
-        line(f, "RUST_LOG", c.log_filter.as_deref().unwrap_or_default())?;
+        let filter = c.log_filter.as_deref();
+        line(f, "RUST_LOG", filter.unwrap_or(c.default_log_filter()))?;
         line(f, "LOG_FORMAT", if c.log_json { "json" } else { "text" })?;
 
         writeln!(f, "\n# Email")?;
