@@ -20,12 +20,9 @@ pub enum FleetBackend {
     Postgres,
 }
 
-/// The backend and database of a store-level scenario.
+/// The PostgreSQL database of the store-level and queue scenarios.
 #[derive(Debug, Clone, Args)]
-pub struct FleetStorage {
-    /// Storage backend.
-    #[arg(long, value_enum, default_value = "postgres")]
-    pub backend: FleetBackend,
+pub struct BenchDatabase {
     /// Benchmark database (created when missing; never the test database).
     #[arg(
         long,
@@ -33,6 +30,17 @@ pub struct FleetStorage {
         default_value = "postgres://postgres@127.0.0.1:5432/saas_bench"
     )]
     pub database_url: String,
+}
+
+/// The backend and database of a store-level scenario.
+#[derive(Debug, Clone, Args)]
+pub struct FleetStorage {
+    /// Storage backend.
+    #[arg(long, value_enum, default_value = "postgres")]
+    pub backend: FleetBackend,
+    /// The database.
+    #[command(flatten)]
+    pub database: BenchDatabase,
 }
 
 /// A precomputed password hash and the milliseconds it took: argon2 is

@@ -1,6 +1,5 @@
-//! What the HTTP scenarios over a fleet of seeded tenants take (where the
-//! data lives, what each tenant holds, how hard to drive the server) and
-//! how each of them starts.
+//! What the HTTP scenarios take (where the data lives, how hard to drive
+//! the server, what each tenant holds) and how each of them starts.
 
 use std::sync::Arc;
 
@@ -13,18 +12,37 @@ use crate::fixture::{FixtureArgs, Seeded};
 use crate::report::head;
 use crate::storage::{Env, StorageArgs};
 
-/// Storage, fixture and load.
+/// Where the data lives and how hard to drive the server: what every
+/// HTTP scenario takes.
 #[derive(Debug, Clone, Args)]
-pub struct SeededArgs {
+pub struct ServerArgs {
     /// Where the data lives.
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// What each tenant holds.
-    #[command(flatten)]
-    pub fixture: FixtureArgs,
     /// How hard and how long to drive the server.
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+impl ServerArgs {
+    /// Opens the storage of `scenario`; returns it and the result's
+    /// opening fields ([`head`]).
+    pub async fn open(&self, scenario: &str) -> Res<(Arc<Env>, Map<String, Value>)> {
+        let env = Arc::new(Env::open(&self.storage).await?);
+        let out = head(scenario, &env);
+        Ok((env, out))
+    }
+}
+
+/// [`ServerArgs`], and what each tenant of a fleet holds.
+#[derive(Debug, Clone, Args)]
+pub struct SeededArgs {
+    /// Storage and load.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// What each tenant holds.
+    #[command(flatten)]
+    pub fixture: FixtureArgs,
 }
 
 /// Opened storage with its tenants seeded, and the result so far.
@@ -42,8 +60,7 @@ pub struct Started {
 impl SeededArgs {
     /// Opens the storage and seeds (or reuses) the tenants of `scenario`.
     pub async fn start(&self, scenario: &str) -> Res<Started> {
-        let env = Arc::new(Env::open(&self.storage).await?);
-        let out = head(scenario, &env);
+        let (env, out) = self.server.open(scenario).await?;
         let (seeded, fixture_s) = self.fixture.seed(&env).await?;
         Ok(Started {
             env,
@@ -57,7 +74,7 @@ impl SeededArgs {
     pub fn describe(&self, out: &mut Map<String, Value>, tenants: usize) {
         out.insert("tenants".into(), json!(tenants));
         out.insert("tasks_per_tenant".into(), json!(self.fixture.tasks));
-        out.insert("connections".into(), json!(self.load.connections));
-        out.insert("seconds".into(), json!(self.load.seconds));
+        out.insert("connections".into(), json!(self.server.load.connections));
+        out.insert("seconds".into(), json!(self.server.load.seconds));
     }
 }

@@ -8,15 +8,19 @@
 //! before it touches storage. An empty variable counts as unset, and values
 //! are trimmed, as the seed's settings module reads them.
 
+mod email;
+mod storage;
+
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches};
-use saas_core::jobs::mail::SmtpConfig;
 use saas_core::tenancy::Hostname;
 use saas_http::{CorsOrigins, HttpConfig};
 
+pub(crate) use self::email::{EmailSettings, Mail};
+pub(crate) use self::storage::{Database, StorageSettings};
 use crate::signing_key::SigningKey;
 
 /// A configuration no command can run with; the message names the setting.
@@ -111,42 +115,6 @@ pub(crate) struct Settings {
     pub(crate) email: EmailSettings,
 }
 
-/// Where the data lives.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Storage")]
-pub(crate) struct StorageSettings {
-    /// postgres://user:password@host:5432/db for PostgreSQL (one schema per
-    /// tenant); sqlite://DIR, or unset, for SQLite (one file per tenant).
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true,
-          value_name = "URL", value_parser = secret)]
-    pub(crate) database_url: Option<Secret>,
-    /// PostgreSQL host, when DATABASE_URL is unset (the seed's split settings).
-    #[arg(long, env = "DATABASE_HOST", global = true, value_name = "HOST")]
-    pub(crate) database_host: Option<String>,
-    /// PostgreSQL port, with DATABASE_HOST [default: 5432].
-    #[arg(long, env = "DATABASE_PORT", global = true, value_name = "PORT")]
-    pub(crate) database_port: Option<String>,
-    /// PostgreSQL database, with DATABASE_HOST [default: saas].
-    #[arg(long, env = "DATABASE_NAME", global = true, value_name = "NAME")]
-    pub(crate) database_name: Option<String>,
-    /// PostgreSQL user, with DATABASE_HOST [default: postgres].
-    #[arg(long, env = "DATABASE_USER", global = true, value_name = "USER")]
-    pub(crate) database_user: Option<String>,
-    /// PostgreSQL password, with DATABASE_HOST.
-    #[arg(long, env = "DATABASE_PASSWORD", global = true, hide_env_values = true,
-          value_name = "PASSWORD", value_parser = secret)]
-    pub(crate) database_password: Option<Secret>,
-    /// PostgreSQL is reached through a transaction-mode pooler (PgBouncer):
-    /// every unit of work is a transaction, no statement is named, and
-    /// workers poll instead of listening.
-    #[arg(long, env = "DATABASE_TRANSACTION_POOLER", global = true, value_name = "BOOL",
-          default_value = "false", value_parser = boolean::<false>)]
-    pub(crate) database_transaction_pooler: bool,
-    /// Directory of the SQLite databases when DATABASE_URL is not PostgreSQL.
-    #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
-    pub(crate) data_dir: PathBuf,
-}
-
 /// How a request finds its tenant.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Tenant resolution")]
@@ -171,70 +139,6 @@ pub(crate) struct LoggingSettings {
     /// `json` for one JSON object a line; anything else is text.
     #[arg(long, env = "LOG_FORMAT", global = true, value_name = "FORMAT")]
     pub(crate) log_format: Option<String>,
-}
-
-/// How email leaves (the seed's, that is Django's, names).
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Email")]
-pub(crate) struct EmailSettings {
-    /// smtp, console (log only) or file (log and append to EMAIL_FILE_PATH);
-    /// Django's django.core.mail.backends.*.EmailBackend names work too
-    /// [default: console].
-    #[arg(long, env = "EMAIL_BACKEND", global = true, value_name = "BACKEND")]
-    pub(crate) email_backend: Option<String>,
-    /// For the file backend (or with console, in addition): a file, or a
-    /// directory to hold emails.jsonl.
-    #[arg(long, env = "EMAIL_FILE_PATH", global = true, value_name = "PATH")]
-    pub(crate) email_file_path: Option<String>,
-    /// Sender of every email [default: webmaster@localhost].
-    #[arg(
-        long,
-        env = "DEFAULT_FROM_EMAIL",
-        global = true,
-        value_name = "ADDRESS"
-    )]
-    pub(crate) default_from_email: Option<String>,
-    /// SMTP relay [default: localhost].
-    #[arg(long, env = "EMAIL_HOST", global = true, value_name = "HOST")]
-    pub(crate) email_host: Option<String>,
-    /// SMTP port [default: 25; 587 with EMAIL_USE_TLS, 465 with EMAIL_USE_SSL].
-    #[arg(long, env = "EMAIL_PORT", global = true, value_name = "PORT")]
-    pub(crate) email_port: Option<String>,
-    /// STARTTLS, required (submission, port 587).
-    #[arg(long, env = "EMAIL_USE_TLS", global = true, value_name = "BOOL")]
-    pub(crate) email_use_tls: Option<String>,
-    /// TLS from the first byte (port 465); not with EMAIL_USE_TLS.
-    #[arg(long, env = "EMAIL_USE_SSL", global = true, value_name = "BOOL")]
-    pub(crate) email_use_ssl: Option<String>,
-    /// Seconds each SMTP command may take [default: 30].
-    #[arg(long, env = "EMAIL_TIMEOUT", global = true, value_name = "SECONDS")]
-    pub(crate) email_timeout: Option<String>,
-    /// SMTP user (unset: no authentication).
-    #[arg(long, env = "EMAIL_HOST_USER", global = true, value_name = "USER")]
-    pub(crate) email_host_user: Option<String>,
-    /// SMTP password.
-    #[arg(long, env = "EMAIL_HOST_PASSWORD", global = true, hide_env_values = true,
-          value_name = "PASSWORD", value_parser = secret)]
-    pub(crate) email_host_password: Option<Secret>,
-}
-
-impl EmailSettings {
-    /// The setting named `name`, for [`SmtpConfig::from_lookup`], which
-    /// holds the SMTP defaults and checks.
-    fn var(&self, name: &str) -> Option<String> {
-        let value = match name {
-            "EMAIL_HOST" => self.email_host.as_deref(),
-            "EMAIL_PORT" => self.email_port.as_deref(),
-            "EMAIL_USE_TLS" => self.email_use_tls.as_deref(),
-            "EMAIL_USE_SSL" => self.email_use_ssl.as_deref(),
-            "EMAIL_TIMEOUT" => self.email_timeout.as_deref(),
-            "EMAIL_HOST_USER" => self.email_host_user.as_deref(),
-            "EMAIL_HOST_PASSWORD" => self.email_host_password.as_ref().map(|s| s.0.as_str()),
-            "DEFAULT_FROM_EMAIL" => self.default_from_email.as_deref(),
-            _ => None,
-        };
-        value.map(str::to_owned)
-    }
 }
 
 /// How the background worker runs (`worker`, and `serve` unless told not to).
@@ -311,138 +215,6 @@ impl ServeSettings {
     /// Whether `serve` runs a worker in its process.
     pub(crate) fn worker(&self) -> bool {
         self.run_worker && !self.no_worker
-    }
-}
-
-/// The storage backend and where it is.
-#[derive(Debug, Clone)]
-pub(crate) enum Database {
-    /// One schema per tenant.
-    Postgres {
-        /// The connection URL (it may hold a password).
-        url: Secret,
-        /// Reached through a transaction-mode pooler.
-        transaction_pooler: bool,
-    },
-    /// One file per tenant under `dir`.
-    Sqlite {
-        /// The directory of the catalog, queue and tenant files.
-        dir: PathBuf,
-    },
-}
-
-impl Database {
-    fn from_settings(s: &StorageSettings) -> Result<Database, ConfigError> {
-        let url = match s.database_url.as_ref().and_then(|u| given(Some(&u.0))) {
-            Some(url) => url.to_owned(),
-            None => match given(s.database_host.as_deref()) {
-                Some(host) => url_from_parts(s, host),
-                None => {
-                    return Ok(Database::Sqlite {
-                        dir: s.data_dir.clone(),
-                    });
-                }
-            },
-        };
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Database::Postgres {
-                url: Secret(url),
-                transaction_pooler: s.database_transaction_pooler,
-            });
-        }
-        match url.strip_prefix("sqlite://") {
-            Some(dir) => Ok(Database::Sqlite {
-                dir: PathBuf::from(dir),
-            }),
-            None => Err(ConfigError(format!(
-                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {:?})",
-                url.split(':').next().unwrap_or("")
-            ))),
-        }
-    }
-
-    /// The SQLite directory, or `None` on PostgreSQL.
-    pub(crate) fn sqlite_dir(&self) -> Option<&Path> {
-        match self {
-            Database::Sqlite { dir } => Some(dir),
-            Database::Postgres { .. } => None,
-        }
-    }
-}
-
-/// A URL from the seed's `DATABASE_HOST`, `DATABASE_PORT`, `DATABASE_NAME`,
-/// `DATABASE_USER` and `DATABASE_PASSWORD`.
-fn url_from_parts(s: &StorageSettings, host: &str) -> String {
-    let port = given(s.database_port.as_deref()).unwrap_or("5432");
-    let name = given(s.database_name.as_deref()).unwrap_or("saas");
-    let user = given(s.database_user.as_deref()).unwrap_or("postgres");
-    let password = s.database_password.as_ref().and_then(|p| given(Some(&p.0)));
-    let auth = match password {
-        Some(pw) => format!("{}:{}", percent_encode(user), percent_encode(pw)),
-        None => percent_encode(user),
-    };
-    format!("postgres://{auth}@{host}:{port}/{name}")
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Where email goes.
-#[derive(Debug, Clone)]
-pub(crate) enum Mail {
-    /// Sent through an SMTP relay.
-    Smtp(SmtpConfig),
-    /// Logged, and appended as JSON lines to `file` when there is one.
-    Log {
-        /// EMAIL_BACKEND as given (for messages).
-        backend: String,
-        /// The sender.
-        from: String,
-        /// EMAIL_FILE_PATH: a file, or a directory for `emails.jsonl`.
-        file: Option<PathBuf>,
-    },
-}
-
-impl Mail {
-    fn from_settings(s: &EmailSettings) -> Result<Mail, ConfigError> {
-        let backend = given(s.email_backend.as_deref()).unwrap_or("console");
-        let kind = backend
-            .strip_suffix(".EmailBackend")
-            .map_or(backend, |m| m.rsplit('.').next().unwrap_or(m))
-            .to_ascii_lowercase();
-        let file = given(s.email_file_path.as_deref()).map(PathBuf::from);
-        match kind.as_str() {
-            "smtp" => SmtpConfig::from_lookup(|name| s.var(name))
-                .map(Mail::Smtp)
-                .map_err(|e| ConfigError(e.to_string())),
-            "console" | "filebased" | "file" => {
-                if file.is_none() && kind != "console" {
-                    return Err(ConfigError(format!(
-                        "EMAIL_BACKEND={backend:?} needs EMAIL_FILE_PATH"
-                    )));
-                }
-                Ok(Mail::Log {
-                    backend: backend.to_owned(),
-                    from: given(s.default_from_email.as_deref())
-                        .unwrap_or("webmaster@localhost")
-                        .to_owned(),
-                    file,
-                })
-            }
-            _ => Err(ConfigError(format!(
-                "EMAIL_BACKEND={backend:?} is not supported: use smtp, console or file \
-                 (or Django's django.core.mail.backends.{{smtp,console,filebased}}.EmailBackend)"
-            ))),
-        }
     }
 }
 

@@ -2,24 +2,20 @@
 //! many tasks, as its admin and as a member; with `--explain`, the plans
 //! and timings of the statements behind them.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use saas_bench::client::LoadArgs;
 use saas_bench::fixture::Shape;
 use saas_bench::measure::{load_average, round3};
-use saas_bench::report::{check_errors, head};
+use saas_bench::report::check_errors;
 use saas_bench::server::{self, Profile, Who};
-use saas_bench::storage::{Env, StorageArgs};
+use saas_bench::setup::ServerArgs;
 use saas_bench::{Res, explain};
 use serde_json::{Value, json};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    storage: StorageArgs,
-    #[command(flatten)]
-    load: LoadArgs,
+    server: ServerArgs,
     /// Tasks in the tenant's project.
     #[arg(long, default_value_t = 100_000)]
     tasks: usize,
@@ -29,8 +25,7 @@ pub(crate) struct Args {
 }
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
-    let env = Arc::new(Env::open(&args.storage).await?);
-    let mut out = head("big-tenant", &env);
+    let (env, mut out) = args.server.open("big-tenant").await?;
     // A tenant an earlier build seeded is brought to this build's schema
     // first (the deploy step), as the server expects.
     let start = Instant::now();
@@ -65,7 +60,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
         let (tokens, _) = server::tokens(&saas, one, who).await?;
         for profile in [Profile::List, Profile::Statistics, Profile::Dashboard] {
             let make = server::requests(one, &tokens, profile)?;
-            let o = args.load.drive(addr, make).await?;
+            let o = args.server.load.drive(addr, make).await?;
             let name = format!("{}_{}", profile.name(), who.name());
             check_errors(&name, &o);
             eprintln!(
@@ -84,8 +79,8 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     }
     out.insert("tasks".into(), json!(args.tasks));
     out.insert("seed_or_reuse_s".into(), json!(round3(seed_s)));
-    out.insert("connections".into(), json!(args.load.connections));
-    out.insert("seconds".into(), json!(args.load.seconds));
+    out.insert("connections".into(), json!(args.server.load.connections));
+    out.insert("seconds".into(), json!(args.server.load.seconds));
     out.insert("endpoints".into(), Value::Object(endpoints));
     if args.explain {
         out.insert("statements".into(), explain::plans(&env, &seeded).await?);

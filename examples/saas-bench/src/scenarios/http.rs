@@ -25,7 +25,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     let addr = server::start(saas.clone()).await?;
     let (tokens, how) = server::tokens(&saas, &started.seeded, args.who).await?;
     let make = server::requests(&started.seeded, &tokens, args.profile)?;
-    let load = &args.setup.load;
+    let load = &args.setup.server.load;
     eprintln!(
         "driving {} for {} s over {} connections",
         args.profile.name(),

@@ -16,10 +16,10 @@ pub(crate) struct Args {
 pub(super) async fn run(args: &Args) -> Res<Value> {
     let mut started = args.setup.start("http-baseline").await?;
     let seeded = &started.seeded;
-    let addr = baseline::start(&started.env, seeded, args.setup.storage.pool).await?;
+    let addr = baseline::start(&started.env, seeded, args.setup.server.storage.pool).await?;
     let tokens = vec![String::new(); seeded.len()];
     let make = server::requests(seeded, &tokens, Profile::List)?;
-    let o = args.setup.load.drive(addr, make).await?;
+    let o = args.setup.server.load.drive(addr, make).await?;
     check_errors("baseline", &o);
     let out = &mut started.out;
     out.insert("profile".into(), json!("list"));

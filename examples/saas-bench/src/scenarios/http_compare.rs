@@ -23,10 +23,10 @@ pub(crate) struct Args {
 pub(super) async fn run(args: &Args) -> Res<Value> {
     let started = args.setup.start("http-compare").await?;
     let (env, seeded, mut out) = (started.env, started.seeded, started.out);
-    let load = &args.setup.load;
+    let load = &args.setup.server.load;
     let saas = server::saas(&env)?;
     let ours_addr = server::start(saas.clone()).await?;
-    let base_addr = baseline::start(&env, &seeded, args.setup.storage.pool).await?;
+    let base_addr = baseline::start(&env, &seeded, args.setup.server.storage.pool).await?;
     let (tokens, how) = server::tokens(&saas, &seeded, Who::Admin).await?;
     let ours_make = server::requests(&seeded, &tokens, Profile::List)?;
     let base_make = server::requests(&seeded, &tokens, Profile::List)?;

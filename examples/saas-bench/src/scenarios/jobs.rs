@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use saas_bench::Res;
+use saas_bench::fleet::BenchDatabase;
 use saas_bench::measure::load_average;
 use saas_core::Saas;
 use saas_core::jobs::{Job, JobContext, JobError, JobQueue, JobScope, Jobs, NewJob, WorkerConfig};
@@ -45,13 +46,9 @@ pub(crate) struct Args {
     /// Jobs per claim.
     #[arg(long, default_value_t = 100)]
     batch: usize,
-    /// Benchmark database for `--backend postgres` (never the test database).
-    #[arg(
-        long,
-        env = "SAAS_BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/saas_bench"
-    )]
-    database_url: String,
+    /// The database of `--backend postgres`.
+    #[command(flatten)]
+    database: BenchDatabase,
 }
 
 /// The kind of the benchmark's jobs.
@@ -114,8 +111,8 @@ async fn open(args: &Args, dir: &tempfile::TempDir) -> Res<(Arc<dyn Store>, Queu
             Ok((Arc::new(store), Queue::Sqlite(queue)))
         }
         QueueBackend::Postgres => {
-            saas_bench::database::prepare(&args.database_url, false).await?;
-            let store = PgStore::connect_url(&args.database_url).await?;
+            saas_bench::database::prepare(&args.database.database_url, false).await?;
+            let store = PgStore::connect_url(&args.database.database_url).await?;
             let queue = PgQueue::for_store(&store).await?;
             // Earlier runs' leftovers would be claimed too: start from none,
             // and from a vacuumed table, so each run starts alike instead of

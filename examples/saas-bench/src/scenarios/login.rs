@@ -18,13 +18,16 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     let saas = server::saas(&started.env)?;
     let addr = server::start(saas).await?;
     let make = server::login_requests(&started.seeded)?;
-    let o = args.setup.load.drive(addr, make).await?;
+    let o = args.setup.server.load.drive(addr, make).await?;
     check_errors("login", &o);
     let p = saas_core::auth::argon2_params();
     let out = &mut started.out;
     out.insert("tenants".into(), json!(started.seeded.len()));
-    out.insert("connections".into(), json!(args.setup.load.connections));
-    out.insert("seconds".into(), json!(args.setup.load.seconds));
+    out.insert(
+        "connections".into(),
+        json!(args.setup.server.load.connections),
+    );
+    out.insert("seconds".into(), json!(args.setup.server.load.seconds));
     out.insert("tokens_per_s".into(), json!(round3(o.rps())));
     out.insert(
         "argon2".into(),

@@ -24,7 +24,7 @@ pub(crate) struct Args {
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
     let FleetBackend::Postgres = args.storage.backend;
-    let url = &args.storage.database_url;
+    let url = &args.storage.database.database_url;
     saas_bench::database::prepare(url, false).await?;
     let store = PgStore::connect(PgConfig::new(url.clone())).await?;
     ensure_tenants(&store, args.tenants).await?;

@@ -173,7 +173,7 @@ struct Strategy {
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
     let FleetBackend::Postgres = args.storage.backend;
-    let url = &args.storage.database_url;
+    let url = &args.storage.database.database_url;
     saas_bench::database::prepare(url, false).await?;
     let concurrency = args.concurrency.max(1);
     let pool = u32::try_from(concurrency)?;

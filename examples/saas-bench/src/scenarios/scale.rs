@@ -5,20 +5,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use saas_bench::Res;
-use saas_bench::client::{LoadArgs, MakeRequest, Outcome};
+use saas_bench::client::{MakeRequest, Outcome};
 use saas_bench::fixture::Shape;
 use saas_bench::measure::{load_average, median, open_fds, proc_status_mib, round3};
-use saas_bench::report::{check_errors, head, summary};
+use saas_bench::report::{check_errors, summary};
 use saas_bench::server::{self, Profile, Who};
-use saas_bench::storage::{Env, StorageArgs};
+use saas_bench::setup::ServerArgs;
 use serde_json::{Value, json};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    storage: StorageArgs,
-    #[command(flatten)]
-    load: LoadArgs,
+    server: ServerArgs,
     /// Tenants the wide variant spreads requests over.
     #[arg(long, default_value_t = 10_000)]
     tenants: usize,
@@ -40,8 +38,7 @@ pub(crate) struct Args {
 }
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
-    let env = Arc::new(Env::open(&args.storage).await?);
-    let mut out = head("scale", &env);
+    let (env, mut out) = args.server.open("scale").await?;
     let shape = Shape {
         users: 2,
         tasks: args.tasks,
@@ -73,9 +70,9 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
             let o = if side == 0 {
-                args.load.drive(addr, Arc::clone(&spread)).await?
+                args.server.load.drive(addr, Arc::clone(&spread)).await?
             } else {
-                args.load.drive(addr, Arc::clone(&narrow)).await?
+                args.server.load.drive(addr, Arc::clone(&narrow)).await?
             };
             check_errors(if side == 0 { "wide" } else { "narrow" }, &o);
             eprintln!(
@@ -100,8 +97,8 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     out.insert("tenants".into(), json!(n));
     out.insert("few".into(), json!(args.few));
     out.insert("tasks_per_tenant".into(), json!(args.tasks));
-    out.insert("connections".into(), json!(args.load.connections));
-    out.insert("seconds".into(), json!(args.load.seconds));
+    out.insert("connections".into(), json!(args.server.load.connections));
+    out.insert("seconds".into(), json!(args.server.load.seconds));
     out.insert("rounds".into(), json!(wide_runs.len()));
     out.insert("tokens".into(), json!(how));
     out.insert("provision_or_reuse_s".into(), json!(round3(provision_s)));
