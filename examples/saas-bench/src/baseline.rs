@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
-use crate::Res;
+use crate::error::Res;
 use crate::fixture::Seeded;
 use crate::storage::{Backend, Env};
 

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use clap::Args;
 
+use crate::error::{BoxError, Res};
 use crate::measure::{quantile, round3};
-use crate::{BoxError, Res};
 
 /// Builds request number `i` (a global counter shared by all connections,
 /// so consecutive requests spread over tenants whatever the connection).

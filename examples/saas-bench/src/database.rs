@@ -3,7 +3,7 @@
 
 use sqlx::{Connection, PgConnection};
 
-use crate::Res;
+use crate::error::Res;
 
 /// Splits a URL into (server URL with the `postgres` maintenance database,
 /// database name); the name must be lowercase letters, digits and

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::Res;
+use crate::error::Res;
 use crate::fixture::Seeded;
 use crate::measure::{median, round3};
 use crate::storage::{Backend, Env};

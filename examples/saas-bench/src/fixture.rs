@@ -17,11 +17,8 @@ use saas_core::store::PageRequest;
 use saas_core::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName};
 use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
 
+use crate::error::{BoxError, Res};
 use crate::storage::{Backend, Env};
-use crate::{BoxError, Res};
-
-/// The password of every benchmark user.
-pub const PASSWORD: &str = "bench-password-123";
 
 /// What each tenant holds.
 #[derive(Debug, Clone, Copy)]

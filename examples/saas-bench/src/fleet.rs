@@ -9,9 +9,10 @@ use saas_core::tenancy::Tenant;
 use saas_core::users::Role;
 use saas_store_postgres::PgStore;
 
-use crate::Res;
-use crate::fixture::{PASSWORD, new_tenant, user_record};
+use crate::error::Res;
+use crate::fixture::{new_tenant, user_record};
 use crate::measure::{ms, round3};
+use crate::storage::PASSWORD;
 
 /// The backends the store-level scenarios measure.
 #[derive(Debug, Clone, Copy, ValueEnum)]

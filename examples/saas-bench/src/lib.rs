@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod client;
 pub mod database;
+mod error;
 pub mod explain;
 pub mod fixture;
 pub mod fleet;
@@ -14,7 +15,4 @@ pub mod server;
 pub mod setup;
 pub mod storage;
 
-/// Any error of a benchmark: it stops the run and is printed.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// A benchmark step's result.
-pub type Res<T> = Result<T, BoxError>;
+pub use error::{BoxError, Res};

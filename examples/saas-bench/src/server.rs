@@ -15,10 +15,10 @@ use saas_core::auth::{TokenKeys, TokenKind};
 use saas_core::users::{Role, UserId};
 use saas_http::{AppState, HttpConfig};
 
-use crate::Res;
 use crate::client::MakeRequest;
-use crate::fixture::{PASSWORD, Seeded};
-use crate::storage::Env;
+use crate::error::Res;
+use crate::fixture::Seeded;
+use crate::storage::{Env, PASSWORD};
 
 /// Token-signing secret of the benchmark server.
 const SECRET: &[u8] = b"saas-bench secret, thirty-two bytes or more";

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use clap::Args;
 use serde_json::{Map, Value, json};
 
-use crate::Res;
 use crate::client::LoadArgs;
+use crate::error::Res;
 use crate::fixture::{FixtureArgs, Seeded};
 use crate::report::head;
 use crate::storage::{Env, StorageArgs};

@@ -15,9 +15,12 @@ use saas_core::tenancy::Tenant;
 use saas_store_postgres::{PgConfig, PgStore, Routing};
 use saas_store_sqlite::SqliteStore;
 
-use crate::fixture::PASSWORD;
+use crate::database;
+use crate::error::Res;
 use crate::measure::ms;
-use crate::{Res, database};
+
+/// The password of every benchmark user.
+pub const PASSWORD: &str = "bench-password-123";
 
 /// Storage backend of a benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,9 +9,10 @@
 //! are trimmed, as the seed's settings module reads them.
 
 mod email;
+mod parse;
+mod signing_key;
 mod storage;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,55 +21,10 @@ use saas_core::tenancy::Hostname;
 use saas_http::{CorsOrigins, HttpConfig};
 
 pub(crate) use self::email::{EmailSettings, Mail};
+pub(crate) use self::parse::{ConfigError, Secret};
+use self::parse::{boolean, given, list, secret};
+pub(crate) use self::signing_key::SigningKey;
 pub(crate) use self::storage::{Database, StorageSettings};
-use crate::signing_key::SigningKey;
-
-/// A configuration no command can run with; the message names the setting.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct ConfigError(pub(crate) String);
-
-/// A value that must not be shown: `Debug` prints `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(pub(crate) String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret(value.to_owned()))
-}
-
-/// A yes/no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`
-/// in any case; empty is `EMPTY` (the setting's default).
-fn boolean<const EMPTY: bool>(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(EMPTY),
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (true/false)")),
-    }
-}
-
-/// The trimmed value, or `None` when unset or blank.
-fn given(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// A comma-separated list, trimmed, without empty items.
-fn list(value: Option<&str>) -> Vec<String> {
-    given(value)
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Every setting of every command, as given.
 #[derive(Debug, Clone, Args)]
@@ -257,7 +213,8 @@ impl Config {
     /// Checks `s` as a whole.
     pub(crate) fn load(s: &Settings) -> Result<Config, ConfigError> {
         let database = Database::from_settings(&s.storage)?;
-        let signing_key = SigningKey::choose(s.secret_key.as_ref(), s.debug, &database)?;
+        let signing_key =
+            SigningKey::choose(s.secret_key.as_ref(), s.debug, database.sqlite_dir())?;
         let bind = s.bind.trim();
         let bind = bind.parse().map_err(|_| {
             ConfigError(format!(

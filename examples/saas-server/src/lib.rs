@@ -23,8 +23,8 @@
 
 mod commands;
 mod config;
+mod error;
 mod shutdown;
-mod signing_key;
 mod wire;
 
 use std::ffi::OsString;
@@ -33,9 +33,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use wire::{JobKinds, builtin_jobs};
-
-/// Error of a command, printed with its chain of causes.
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Runs `saas-server` with the command line `args` (the program name
 /// first), workers running `kinds` of jobs: loads `.env`, parses and checks
@@ -65,16 +62,8 @@ where
     match runtime.block_on(commands::run(cli, kinds)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", chain(e.as_ref()));
+            eprintln!("error: {}", error::chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// `e` and its sources, joined by `: `.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(e), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }

@@ -12,8 +12,8 @@ use saas_core::jobs::{JobQueue, Jobs, JobsBuilder};
 use saas_core::store::Store;
 use tracing_subscriber::EnvFilter;
 
-use crate::BoxError;
 use crate::config::{Config, Database, Mail, Secret};
+use crate::error::BoxError;
 
 /// The job kinds a worker of this program runs: given the runtime's
 /// builder, registers them. [`builtin_jobs`] in production; tests add

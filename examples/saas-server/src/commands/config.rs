@@ -7,8 +7,7 @@ use std::fmt::{self, Display, Formatter};
 
 use saas_http::CorsOrigins;
 
-use crate::config::{Config, Database, Mail, ServeSettings};
-use crate::signing_key::SigningKey;
+use crate::config::{Config, Database, Mail, ServeSettings, SigningKey};
 
 /// What a secret is shown as.
 const HIDDEN: &str = "***";

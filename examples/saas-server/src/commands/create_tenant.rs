@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use saas_core::service::Registration;
 
-use crate::BoxError;
+use super::one_off;
+use crate::error::BoxError;
 use crate::wire::Wired;
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +40,7 @@ pub(super) struct Args {
 pub(super) async fn run(wired: Wired, args: Args) -> Result<ExitCode, BoxError> {
     let saas = wired.saas()?;
     let admin_password =
-        super::secret_input(args.admin_password, "SAAS_ADMIN_PASSWORD", "Admin password")?;
+        one_off::secret_input(args.admin_password, "SAAS_ADMIN_PASSWORD", "Admin password")?;
     let domain_url = args.domain_url;
     let registration = Registration {
         company_name: args.company_name,
@@ -50,7 +51,7 @@ pub(super) async fn run(wired: Wired, args: Args) -> Result<ExitCode, BoxError> 
         admin_password,
         subscription_plan: args.subscription_plan,
     };
-    Ok(super::outcome(
+    Ok(one_off::outcome(
         saas.register(registration).await,
         |(tenant, admin)| {
             format!(

@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use crate::BoxError;
+use super::one_off;
+use crate::error::BoxError;
 use crate::wire::Wired;
 
 #[derive(Debug, clap::Args)]
@@ -24,11 +25,11 @@ pub(super) struct Args {
 /// and fails the command.
 pub(super) async fn run(wired: Wired, args: Args) -> Result<ExitCode, BoxError> {
     let saas = wired.saas()?;
-    let password = super::secret_input(args.password, "SAAS_SUPERUSER_PASSWORD", "Password")?;
+    let password = one_off::secret_input(args.password, "SAAS_SUPERUSER_PASSWORD", "Password")?;
     let created = saas
         .create_superuser(&args.username, &args.email, &password)
         .await;
-    Ok(super::outcome(created, |su| {
+    Ok(one_off::outcome(created, |su| {
         format!("created superuser {} (id {})", su.username, su.id)
     }))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use saas_core::store::MigrationProgress;
 
-use crate::BoxError;
+use crate::error::BoxError;
 use crate::wire::Wired;
 
 /// Migrates; fails when any tenant could not be brought up to date (the

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use saas_http::AppState;
 
 use super::worker;
-use crate::BoxError;
 use crate::config::ServeSettings;
+use crate::error::BoxError;
 use crate::shutdown::Shutdown;
 use crate::wire::{JobKinds, Wired};
 

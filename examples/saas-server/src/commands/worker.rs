@@ -7,8 +7,8 @@ use std::time::Duration;
 use saas_core::jobs::builtin::builtin_schedule;
 use saas_core::jobs::{Jobs, WorkerConfig};
 
-use crate::BoxError;
 use crate::config::WorkerSettings;
+use crate::error::BoxError;
 use crate::shutdown::Shutdown;
 use crate::wire::{JobKinds, Wired};
 

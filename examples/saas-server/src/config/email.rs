@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use saas_core::jobs::mail::SmtpConfig;
 
-use super::{ConfigError, Secret, given, secret};
+use super::parse::{ConfigError, Secret, given, secret};
 
 /// How email leaves (the seed's, that is Django's, names).
 #[derive(Debug, Clone, Args)]

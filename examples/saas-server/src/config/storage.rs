@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{ConfigError, Secret, boolean, given, secret};
+use super::parse::{ConfigError, Secret, boolean, given, secret};
 
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]

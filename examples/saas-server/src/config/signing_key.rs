@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Database, Secret};
+use super::parse::{ConfigError, Secret};
 
 /// The key used when `DEBUG` is on and no `SECRET_KEY` is set. Public, so
 /// tokens signed with it are worthless: development only.
@@ -35,11 +35,12 @@ pub(crate) enum SigningKey {
 }
 
 impl SigningKey {
-    /// The source SECRET_KEY, DEBUG and the storage call for.
+    /// The source SECRET_KEY, DEBUG and the storage (the SQLite directory,
+    /// if SQLite) call for.
     pub(crate) fn choose(
         given: Option<&Secret>,
         debug: bool,
-        database: &Database,
+        sqlite_dir: Option<&Path>,
     ) -> Result<SigningKey, ConfigError> {
         if let Some(key) = given.map(|s| s.0.trim()).filter(|s| !s.is_empty()) {
             if key.len() < MIN_LEN {
@@ -47,7 +48,7 @@ impl SigningKey {
             }
             return Ok(SigningKey::Given(Secret(key.to_owned())));
         }
-        match database.sqlite_dir() {
+        match sqlite_dir {
             Some(dir) if !debug => {
                 let path = dir.join("secret_key");
                 let existing = kept(&path)?;
