@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use saas_core::store::{PageRequest, Store};
 use saas_core::tenancy::Tenant;
 use saas_core::users::Role;
-use saas_store_postgres::PgStore;
+use saas_store_postgres::{PgConfig, PgStore};
 
 use crate::error::Res;
 use crate::fixture::{new_tenant, user_record};
@@ -42,6 +42,28 @@ pub struct FleetStorage {
     /// The database.
     #[command(flatten)]
     pub database: BenchDatabase,
+}
+
+impl FleetStorage {
+    /// Connects to the benchmark database, creating it when missing; with
+    /// `fresh`, empty (dropped and created again).
+    pub async fn connect(&self, fresh: bool) -> Res<PgStore> {
+        let FleetBackend::Postgres = self.backend;
+        let url = &self.database.database_url;
+        crate::database::prepare(url, fresh).await?;
+        Ok(PgStore::connect(PgConfig::new(url.clone())).await?)
+    }
+}
+
+/// A fleet of tenants in the benchmark database.
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Where the fleet lives.
+    #[command(flatten)]
+    pub storage: FleetStorage,
+    /// Tenants in the fleet.
+    #[arg(long, default_value_t = 1000)]
+    pub tenants: usize,
 }
 
 /// A precomputed password hash and the milliseconds it took: argon2 is

@@ -4,30 +4,23 @@
 use std::time::Instant;
 
 use saas_bench::Res;
-use saas_bench::fleet::{FleetBackend, FleetStorage, ensure_tenants};
+use saas_bench::fleet::{FleetArgs, ensure_tenants};
 use saas_bench::measure::{median, ms, quantile, round3};
 use saas_core::store::Store;
-use saas_store_postgres::{PgConfig, PgStore};
 use serde_json::{Value, json};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    storage: FleetStorage,
-    /// Tenants that must exist.
-    #[arg(long, default_value_t = 1000)]
-    tenants: usize,
+    fleet: FleetArgs,
     /// Timed runs (the median is reported).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
 }
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
-    let FleetBackend::Postgres = args.storage.backend;
-    let url = &args.storage.database.database_url;
-    saas_bench::database::prepare(url, false).await?;
-    let store = PgStore::connect(PgConfig::new(url.clone())).await?;
-    ensure_tenants(&store, args.tenants).await?;
+    let store = args.fleet.storage.connect(false).await?;
+    ensure_tenants(&store, args.fleet.tenants).await?;
     let mut samples = Vec::new();
     let mut last = None;
     for _ in 0..args.rounds.max(1) {

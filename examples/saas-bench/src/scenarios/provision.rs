@@ -4,36 +4,29 @@ use std::time::Instant;
 
 use saas_bench::Res;
 use saas_bench::fixture::{new_tenant, user_record};
-use saas_bench::fleet::{FleetBackend, FleetStorage, password_hash};
+use saas_bench::fleet::{FleetArgs, password_hash};
 use saas_bench::measure::{median, ms, quantile, round3};
 use saas_core::store::Store;
 use saas_core::users::Role;
-use saas_store_postgres::{PgConfig, PgStore};
 use serde_json::{Value, json};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    storage: FleetStorage,
-    /// Tenants to create.
-    #[arg(long, default_value_t = 1000)]
-    tenants: usize,
+    fleet: FleetArgs,
     /// Keep the existing tenants instead of starting from an empty database.
     #[arg(long)]
     keep: bool,
 }
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
-    let FleetBackend::Postgres = args.storage.backend;
-    let url = &args.storage.database.database_url;
-    saas_bench::database::prepare(url, !args.keep).await?;
-    let store = PgStore::connect(PgConfig::new(url.clone())).await?;
+    let store = args.fleet.storage.connect(!args.keep).await?;
     let (hash, argon2_ms) = password_hash().await?;
     let admin = user_record(&hash, "admin", Role::Admin, true)?;
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let mut samples = Vec::with_capacity(args.tenants);
+    let mut samples = Vec::with_capacity(args.fleet.tenants);
     let start = Instant::now();
-    for i in 0..args.tenants {
+    for i in 0..args.fleet.tenants {
         let tenant = new_tenant(&format!("p{run}_{i:05}"))?;
         let t0 = Instant::now();
         store.create_tenant(&tenant, &admin).await?;
@@ -52,7 +45,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     Ok(json!({
         "scenario": "provision",
         "backend": "postgres",
-        "tenants": args.tenants,
+        "tenants": args.fleet.tenants,
         "median_ms": round3(median(&samples)),
         "p99_ms": round3(quantile(&samples, 0.99)),
         "max_ms": round3(quantile(&samples, 1.0)),
