@@ -11,7 +11,7 @@ COPY saas-store-postgres saas-store-postgres
 COPY saas-http saas-http
 COPY examples examples
 COPY tests tests
-RUN cargo build --release -p examples --bin saas-server \
+RUN cargo build --release -p saas-server --bin saas-server \
  && cp target/release/saas-server /usr/local/bin/saas-server
 
 FROM debian:bookworm-slim

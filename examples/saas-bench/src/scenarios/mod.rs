@@ -1,0 +1,59 @@
+//! The scenarios, one module each: their arguments and their run.
+
+mod big_tenant;
+mod http;
+mod http_baseline;
+mod http_compare;
+mod jobs;
+mod login;
+mod migrate_noop;
+mod provision;
+mod routing;
+mod scale;
+
+use clap::Subcommand;
+use saas_bench::Res;
+use serde_json::Value;
+
+#[derive(Subcommand)]
+pub(crate) enum Scenario {
+    /// Time `Store::create_tenant` for N tenants on an empty database.
+    Provision(provision::Args),
+    /// Ensure N tenants exist, then time `Store::migrate` when all are current.
+    MigrateNoop(migrate_noop::Args),
+    /// Cost of routing to tenant schemas against a single-schema baseline.
+    Routing(routing::Args),
+    /// Requests per second and latency of the REST API over real HTTP.
+    Http(http::Args),
+    /// The `GET /api/tasks/` ceiling: a bare axum handler over the same
+    /// data, without tenancy, authentication or validation.
+    HttpBaseline(http_baseline::Args),
+    /// `http --profile list` and `http-baseline` in alternating rounds;
+    /// reports ours / baseline.
+    HttpCompare(http_compare::Args),
+    /// Latency spread over thousands of tenants against the same load over
+    /// ten, and the process's peak memory.
+    Scale(scale::Args),
+    /// Tokens per second from `POST /api/token/` (argon2id bound).
+    Login(login::Args),
+    /// Statistics, dashboard and list latency in one tenant with many tasks.
+    BigTenant(big_tenant::Args),
+    /// Job queue throughput: enqueue N no-op jobs, then run them with the Worker.
+    Jobs(jobs::Args),
+}
+
+/// Runs `scenario`; returns its JSON result.
+pub(crate) async fn run(scenario: Scenario) -> Res<Value> {
+    match scenario {
+        Scenario::Provision(a) => provision::run(&a).await,
+        Scenario::MigrateNoop(a) => migrate_noop::run(&a).await,
+        Scenario::Routing(a) => routing::run(&a).await,
+        Scenario::Http(a) => http::run(&a).await,
+        Scenario::HttpBaseline(a) => http_baseline::run(&a).await,
+        Scenario::HttpCompare(a) => http_compare::run(&a).await,
+        Scenario::Scale(a) => scale::run(&a).await,
+        Scenario::Login(a) => login::run(&a).await,
+        Scenario::BigTenant(a) => big_tenant::run(&a).await,
+        Scenario::Jobs(a) => jobs::run(&a).await,
+    }
+}

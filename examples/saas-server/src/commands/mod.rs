@@ -1,0 +1,74 @@
+//! The command line: the global settings, the subcommands, and which one runs.
+
+mod config;
+mod create_tenant;
+mod createsuperuser;
+mod migrate;
+mod one_off;
+mod serve;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ServeSettings, Settings};
+use crate::error::BoxError;
+use crate::wire::{JobKinds, Wired};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "saas-server",
+    version,
+    about = "The saas multi-tenant SaaS backend server"
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the REST API (the default), with a background worker and the
+    /// periodic schedule in the same process unless `--no-worker`.
+    Serve(ServeSettings),
+    /// Bring the shared storage and every tenant's storage to the newest schema.
+    Migrate,
+    /// Register a tenant with its primary domain and first admin (like `POST /api/register/`).
+    CreateTenant(create_tenant::Args),
+    /// Create a platform superuser. The password comes from env
+    /// SAAS_SUPERUSER_PASSWORD, or else the first line of standard input.
+    Createsuperuser(createsuperuser::Args),
+    /// Run background jobs and the periodic schedule until SIGINT/SIGTERM.
+    Worker(worker::Args),
+    /// Print the configuration the other commands would run with (from
+    /// flags, the environment and `.env`), secrets shown as `***`.
+    Config,
+}
+
+/// Runs the command `cli` names, with `kinds` of jobs.
+pub(crate) async fn run(cli: Cli, kinds: JobKinds) -> Result<ExitCode, BoxError> {
+    let config = Config::load(&cli.settings)?;
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve(ServeSettings::from_env()?),
+    };
+    match command {
+        Command::Config => {
+            print!(
+                "{}",
+                config::Listing::new(&config, &ServeSettings::from_env()?)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(serve) => serve::run(Wired::start(config).await?, &serve, kinds).await,
+        Command::Worker(args) => worker::run(Wired::start(config).await?, &args, kinds).await,
+        Command::Migrate => migrate::run(Wired::start(config).await?).await,
+        Command::CreateTenant(args) => create_tenant::run(Wired::start(config).await?, args).await,
+        Command::Createsuperuser(args) => {
+            createsuperuser::run(Wired::start(config).await?, args).await
+        }
+    }
+}

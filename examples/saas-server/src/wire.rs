@@ -1,0 +1,163 @@
+//! Assembly: logging, the store and its job queue, the service, the mailer
+//! and the jobs runtime, each built from the [`Config`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use saas_core::Saas;
+use saas_core::clock::{Clock, SystemClock};
+use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
+use saas_core::jobs::mail::{LogMailer, Mailer, SmtpMailer};
+use saas_core::jobs::{JobQueue, Jobs, JobsBuilder};
+use saas_core::store::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Database, Mail, Secret};
+use crate::error::BoxError;
+
+/// The job kinds a worker of this program runs: given the runtime's
+/// builder, registers them. [`builtin_jobs`] in production; tests add
+/// kinds of their own.
+pub type JobKinds = fn(JobsBuilder) -> JobsBuilder;
+
+/// The seed's built-in jobs (emails, reports, overdue checks, cleanup).
+pub fn builtin_jobs(builder: JobsBuilder) -> JobsBuilder {
+    builder.builtin(BuiltinConfig::default())
+}
+
+/// Installs the log subscriber: RUST_LOG, or `info` (more of the HTTP
+/// layer with DEBUG); JSON lines with LOG_FORMAT=json.
+fn init_logging(config: &Config) {
+    let default = config.default_log_filter();
+    let filter = match config.log_filter.as_deref().map(EnvFilter::try_new) {
+        Some(Ok(filter)) => filter,
+        Some(Err(e)) => {
+            eprintln!("warning: ignoring RUST_LOG ({e}); logging at {default:?}");
+            EnvFilter::new(default)
+        }
+        None => EnvFilter::new(default),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The store and its durable job queue (in the same database: the
+/// catalog's for PostgreSQL, `<DATA_DIR>/jobs.sqlite` for SQLite).
+pub(crate) struct Storage {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) queue: Arc<dyn JobQueue>,
+}
+
+impl Storage {
+    /// Connects to (or opens) `database`, creating what is missing.
+    pub(crate) async fn open(database: &Database) -> Result<Storage, BoxError> {
+        match database {
+            Database::Postgres {
+                url,
+                transaction_pooler,
+            } => {
+                tracing::info!("storage: PostgreSQL (one schema per tenant)");
+                let config = saas_store_postgres::PgConfig::new(url.0.as_str())
+                    .with_transaction_pooler(*transaction_pooler);
+                let store = saas_store_postgres::PgStore::connect(config).await?;
+                let queue = saas_store_postgres::PgQueue::for_store(&store).await?;
+                Ok(Storage {
+                    store: Arc::new(store),
+                    queue: Arc::new(queue),
+                })
+            }
+            Database::Sqlite { dir } => {
+                tracing::info!(dir = %dir.display(), "storage: SQLite (one file per tenant)");
+                let dir = dir.clone();
+                let store =
+                    tokio::task::spawn_blocking(move || saas_store_sqlite::SqliteStore::open(dir))
+                        .await??;
+                let queue = store.queue();
+                Ok(Storage {
+                    store: Arc::new(store),
+                    queue: Arc::new(queue),
+                })
+            }
+        }
+    }
+}
+
+/// What every command but `config` starts from: the signing key (created
+/// on first start where it is kept on disk), logging, and open storage.
+pub(crate) struct Wired {
+    pub(crate) config: Config,
+    key: Secret,
+    pub(crate) storage: Storage,
+}
+
+impl Wired {
+    /// Reads or creates the key, installs logging, opens the storage.
+    pub(crate) async fn start(config: Config) -> Result<Wired, BoxError> {
+        let key = config.signing_key.key()?;
+        init_logging(&config);
+        let storage = Storage::open(&config.database).await?;
+        Ok(Wired {
+            config,
+            key,
+            storage,
+        })
+    }
+
+    /// The service; every new user gets a welcome email job (the seed's
+    /// `post_save` signal).
+    pub(crate) fn saas(&self) -> Result<Saas, BoxError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mut builder = Saas::builder(self.storage.store.clone())
+            .secret(self.key.0.as_bytes())
+            .clock(clock.clone());
+        if let Some(b) = &self.config.base_domain {
+            builder = builder.base_domain(b.clone());
+        }
+        let welcome = WelcomeEmailListener::new(self.storage.queue.clone(), clock);
+        Ok(builder.listener(Arc::new(welcome)).build()?)
+    }
+
+    /// The jobs runtime: `kinds` over the queue, sending email through the
+    /// configured mailer.
+    pub(crate) fn jobs(&self, saas: Saas, kinds: JobKinds) -> Result<Jobs, BoxError> {
+        let builder =
+            Jobs::builder(saas, self.storage.queue.clone()).mailer(mailer(&self.config.mail)?);
+        Ok(kinds(builder).build())
+    }
+}
+
+/// The mailer EMAIL_BACKEND names: SMTP with the `EMAIL_*` settings, or
+/// one that logs each message and, given EMAIL_FILE_PATH, also appends it
+/// as a JSON line there (a file, or a directory to hold `emails.jsonl`).
+fn mailer(mail: &Mail) -> Result<Arc<dyn Mailer>, BoxError> {
+    match mail {
+        Mail::Smtp(config) => {
+            tracing::info!(host = %config.host, port = config.port, starttls = config.use_tls, implicit_tls = config.use_ssl, "email: SMTP");
+            Ok(Arc::new(SmtpMailer::new(config)?))
+        }
+        Mail::Log {
+            backend,
+            from,
+            file,
+        } => {
+            let mut mailer = LogMailer::new(from.clone());
+            match file {
+                Some(path) => {
+                    let path = if path.is_dir() {
+                        path.join("emails.jsonl")
+                    } else {
+                        PathBuf::from(path)
+                    };
+                    tracing::info!(file = %path.display(), "email: logged and appended to a file");
+                    mailer = mailer.with_file(path);
+                }
+                None => tracing::info!("email: logged only (EMAIL_BACKEND={backend})"),
+            }
+            Ok(Arc::new(mailer))
+        }
+    }
+}
