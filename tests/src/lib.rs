@@ -1,30 +1,52 @@
-//! The backend-conformance suite of `saas`, written once over the storage
-//! traits and generated for each backend by [`conformance_tests!`].
+//! The test kit of `saas`: one place for what tests of every crate need.
 //!
-//! A backend is a [`Backend`]: something that makes a fresh [`Fixture`]
-//! (a store over fresh storage, kept alive as long as the fixture) or says
-//! the backend is unavailable. Every case in [`cases`] is an
-//! `async fn(&dyn Fixture)` that asserts on error *variants*, in the manner
-//! of object_store's `integration.rs`; [`property`] runs random operation
-//! sequences against a backend and an in-memory model at once.
+//! - Fixtures, chosen by environment and fresh per test: [`sqlite`] (a new
+//!   temporary directory), [`pg`] (the database at `SAAS_TEST_DATABASE_URL`,
+//!   fresh tenants or a database of the test's own, cleaned up after a
+//!   passing case; `SAAS_REQUIRE_POSTGRES=1` turns "unavailable, skipping"
+//!   into a failure) and [`memory`] (a complete in-memory [`Store`], the
+//!   jobs tests' storage). Each is a [`Backend`] making [`Fixture`]s.
+//! - [`server`]: the real router on a random port over a fresh store, and
+//!   an HTTP client that speaks to it. [`clock`]: a clock set by hand.
+//!   [`records`]: records for tests below the service layer.
+//! - The Store conformance suite: every case in [`cases`] is an
+//!   `async fn(&dyn Fixture)` that asserts on error *variants*, in the
+//!   manner of object_store's `integration.rs`, over the helpers of
+//!   [`harness`]; [`conformance_tests!`] generates it for one backend.
+//!   [`property`] runs random operation sequences against a backend and an
+//!   independent [`model`] at once.
+//! - The JobQueue conformance suite, [`queue_conformance`], generated for
+//!   one queue by [`job_queue_conformance!`].
 //!
 //! ```ignore
-//! tests::conformance_tests!(sqlite, tests::fixtures::Sqlite);
+//! tests::conformance_tests!(sqlite, tests::sqlite::Sqlite);
 //! ```
 //!
 //! expands to one `#[tokio::test(flavor = "multi_thread")]` per case, named
 //! `sqlite::<case>`, and to `sqlite::property_random_operations`.
+//!
+//! Other crates take the kit as a renamed dev-dependency,
+//! `testkit = { package = "tests", path = "../tests" }`, and use it only
+//! from integration tests (`tests/*.rs`): their own unit tests are compiled
+//! into the very library the kit links.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use saas_core::jobs::JobQueue;
 use saas_core::store::Store;
 
 pub mod cases;
-pub mod fixtures;
+pub mod clock;
 pub mod harness;
+pub mod memory;
 pub mod model;
+pub mod pg;
 pub mod property;
+pub mod queue_conformance;
+pub mod records;
+pub mod server;
+pub mod sqlite;
 
 /// A backend under test, with storage that stays alive as long as the fixture.
 pub trait Fixture: Send + Sync {
@@ -32,6 +54,8 @@ pub trait Fixture: Send + Sync {
     fn backend(&self) -> &'static str;
     /// The store. Every call returns the same store.
     fn store(&self) -> Arc<dyn Store>;
+    /// The job queue that goes with the store (as a host would pair them).
+    fn queue(&self) -> BoxFuture<'_, Arc<dyn JobQueue>>;
     /// Deletes what the case left behind in storage that outlives the
     /// fixture (a shared database); called after a case that passed.
     fn cleanup(&self) -> BoxFuture<'_, ()> {

@@ -3,4 +3,4 @@
 //! Skipped with a note when unreachable, unless `SAAS_REQUIRE_POSTGRES=1`.
 //! Run: `cargo test -p tests --test postgres`.
 
-tests::conformance_tests!(postgres, tests::fixtures::Postgres);
+tests::conformance_tests!(postgres, tests::pg::Postgres);

@@ -1,4 +1,4 @@
 //! The conformance suite and property test against the SQLite backend
 //! (a fresh temporary directory per case). Run: `cargo test -p tests --test sqlite`.
 
-tests::conformance_tests!(sqlite, tests::fixtures::Sqlite);
+tests::conformance_tests!(sqlite, tests::sqlite::Sqlite);

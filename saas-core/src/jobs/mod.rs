@@ -6,7 +6,6 @@
 //! - [`queue`]: [`JobQueue`] and its values; its docs are the precise
 //!   semantics (states, fairness, fencing, unique keys) every backend implements.
 //! - [`memory`]: [`memory::MemoryQueue`], the reference implementation.
-//! - `conformance` (feature `conformance`): the behaviour suite for backends.
 //! - [`job`]: [`Job`], [`JobContext`], [`JobError`], [`JobRegistry`], and
 //!   [`WorkerDeps`] (what the runtime hands a worker: service, queue,
 //!   mailer, clock, kinds).
@@ -23,8 +22,6 @@
 //! the tenant is gone or suspended.
 
 pub mod builtin;
-#[cfg(any(test, feature = "conformance"))]
-pub mod conformance;
 pub mod job;
 pub mod mail;
 pub mod memory;
@@ -32,11 +29,6 @@ pub mod queue;
 pub mod runtime;
 pub mod scheduler;
 pub mod worker;
-
-#[cfg(test)]
-mod testkit;
-#[cfg(test)]
-mod tests;
 
 pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, WorkerDeps, new_job};
 pub use queue::{

@@ -1,10 +1,11 @@
 //! The durable queue contract: [`JobQueue`] and the values it stores.
 //!
 //! Backends (`saas-store-postgres`, `saas-store-sqlite`) implement
-//! [`JobQueue`]; [`super::memory::MemoryQueue`] is the reference model and
-//! `jobs::conformance` (feature `conformance`) the behaviour suite every
-//! backend must pass. The semantics below are the contract; where a backend
-//! and `MemoryQueue` disagree, `MemoryQueue` is right.
+//! [`JobQueue`]; [`super::memory::MemoryQueue`] is the reference model, and
+//! the workspace's unpublished test kit (the `tests` crate) holds the
+//! behaviour suite every backend must pass. The semantics below are the
+//! contract; where a backend and `MemoryQueue` disagree, `MemoryQueue` is
+//! right.
 //!
 //! # Time
 //!
@@ -607,8 +608,8 @@ pub type QueueResult<T> = Result<T, QueueError>;
 /// use saas_core::jobs::{JobQueue, memory::MemoryQueue};
 ///
 /// // A backend is a type implementing `JobQueue`. `MemoryQueue` is the
-/// // reference; the `conformance` feature's functions check a backend
-/// // against the same behaviour.
+/// // reference; the test kit's JobQueue suite checks a backend against
+/// // the same behaviour.
 /// let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new());
 /// # let _ = queue;
 /// ```

@@ -1,5 +1,6 @@
 //! Runtime tests: worker, scheduler and the built-in jobs, on `MemoryQueue`
-//! and the in-memory test store.
+//! and the kit's in-memory store; and the JobQueue conformance suite on
+//! `MemoryQueue` (`memory::job_queue_conformance::…`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,32 +8,33 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as Delta, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-
-use super::builtin::{
+use saas_core::clock::{Clock, SystemClock};
+use saas_core::commands::Registration;
+use saas_core::jobs::builtin::{
     BuiltinConfig, CheckOverdueTasks, CleanupOldData, FanOutPayload, FanOutTenants,
     GenerateProjectReport, PruneJobs, ReminderPayload, ReportPayload, SendTaskReminderEmail,
     WelcomeEmailListener, builtin_schedule,
 };
-use super::mail::MemoryMailer;
-use super::memory::MemoryQueue;
-use super::testkit::{FakeStore, ManualClock};
-use super::*;
-use crate::clock::{Clock, SystemClock};
-use crate::commands::Registration;
-use crate::projects::{
+use saas_core::jobs::mail::MemoryMailer;
+use saas_core::jobs::memory::MemoryQueue;
+use saas_core::jobs::*;
+use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, TaskStatus,
 };
-use crate::service::Saas;
-use crate::store::{RefreshTokenRecord, Store, TenantStore};
-use crate::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus};
-use crate::users::{Email, NewUserRecord, Role, User, UserId, Username};
+use saas_core::service::Saas;
+use saas_core::store::{RefreshTokenRecord, Store, TenantStore};
+use saas_core::tenancy::{NewTenant, Tenant, TenantId, TenantStatus};
+use saas_core::users::{Role, User, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tests::clock::ManualClock;
+use tests::memory::MemoryStore;
+use tests::records::{admin_record, new_tenant, random_slug, user_record};
 
 const SECRET: &[u8] = b"a test secret that is at least thirty-two bytes long";
 
 struct Env {
-    store: Arc<FakeStore>,
+    store: Arc<MemoryStore>,
     queue: Arc<MemoryQueue>,
     mailer: Arc<MemoryMailer>,
     jobs: Jobs,
@@ -44,9 +46,9 @@ fn env(register: impl FnOnce(JobsBuilder) -> JobsBuilder) -> Env {
 
 fn env_with(
     register: impl FnOnce(JobsBuilder) -> JobsBuilder,
-    saas: impl FnOnce(crate::SaasBuilder) -> crate::SaasBuilder,
+    saas: impl FnOnce(saas_core::SaasBuilder) -> saas_core::SaasBuilder,
 ) -> Env {
-    let store = Arc::new(FakeStore::default());
+    let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let mailer = Arc::new(MemoryMailer::new());
     let s = saas(Saas::builder(store.clone()).secret(SECRET))
@@ -77,43 +79,18 @@ fn fast(id: &str) -> WorkerConfig {
     }
 }
 
-fn fresh_slug() -> String {
-    let mut s = format!("t_{}", uuid::Uuid::new_v4().simple());
-    s.truncate(40);
-    s
-}
-
-async fn tenant(store: &FakeStore, plan: &str) -> (Tenant, User) {
-    let slug = fresh_slug();
+async fn tenant(store: &MemoryStore, plan: &str) -> (Tenant, User) {
     let new = NewTenant {
-        id: TenantId::new(),
-        name: TenantName::parse("Acme Corp").expect("name"),
-        slug: Slug::parse(&slug).expect("slug"),
         plan: plan.into(),
-        domain: Hostname::parse(&format!("{slug}.test").replace('_', "-")).expect("host"),
-        created_at: Utc::now(),
+        ..new_tenant()
     };
     store
-        .create_tenant(&new, &user_record("admin", Role::Admin))
+        .create_tenant(&new, &admin_record())
         .await
         .expect("tenant")
 }
 
-fn user_record(name: &str, role: Role) -> NewUserRecord {
-    NewUserRecord {
-        username: Username::parse(name).expect("username"),
-        email: Email::parse(&format!("{name}@acme.test")).expect("email"),
-        password_hash: "x".into(),
-        first_name: String::new(),
-        last_name: String::new(),
-        role,
-        department: String::new(),
-        is_owner: role == Role::Admin,
-        date_joined: Utc::now(),
-    }
-}
-
-async fn handle(store: &FakeStore, t: &Tenant) -> Arc<dyn TenantStore> {
+async fn handle(store: &MemoryStore, t: &Tenant) -> Arc<dyn TenantStore> {
     store.open(t).await.expect("open")
 }
 
@@ -627,8 +604,8 @@ async fn job_lookup_is_scoped_to_the_tenant() {
     assert!(e.jobs.job_for_tenant(a.id, id).await.is_ok());
     assert!(matches!(
         e.jobs.job_for_tenant(b.id, id).await,
-        Err(crate::Error::NotFound {
-            entity: crate::Entity::Job
+        Err(saas_core::Error::NotFound {
+            entity: saas_core::Entity::Job
         })
     ));
 }
@@ -860,7 +837,7 @@ fn builtin_env() -> Env {
 #[tokio::test]
 async fn welcome_email_is_sent_when_a_user_registers() {
     let queue = Arc::new(MemoryQueue::new());
-    let store = Arc::new(FakeStore::default());
+    let store = Arc::new(MemoryStore::new());
     let mailer = Arc::new(MemoryMailer::new());
     let saas = Saas::builder(store.clone())
         .secret(SECRET)
@@ -874,7 +851,7 @@ async fn welcome_email_is_sent_when_a_user_registers() {
         .mailer(mailer.clone())
         .builtin(BuiltinConfig::default())
         .build();
-    let slug = fresh_slug();
+    let slug = random_slug().as_str().to_owned();
     saas.register(Registration {
         company_name: "Acme Corp".into(),
         schema_name: slug.clone(),
@@ -1008,7 +985,7 @@ async fn reminders_go_to_assignees_of_open_tasks_due_within_the_window() {
     // One task by id (the seed's form).
     e.mailer.clear();
     let payload = ReminderPayload {
-        task_id: Some(crate::projects::TaskId(i64::MAX)),
+        task_id: Some(saas_core::projects::TaskId(i64::MAX)),
         within_hours: None,
     };
     e.jobs
@@ -1233,8 +1210,8 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
         .expect("session");
     assert!(matches!(
         e.jobs.request_report(&s, fp).await,
-        Err(crate::Error::PlanLimitExceeded {
-            resource: crate::Resource::Reports,
+        Err(saas_core::Error::PlanLimitExceeded {
+            resource: saas_core::Resource::Reports,
             ..
         })
     ));
@@ -1365,7 +1342,7 @@ async fn cleanup_deletes_old_done_tasks_and_expired_tokens_and_prunes_jobs() {
     assert_eq!(left, 1);
     let mut titles: Vec<String> = h
         .list_tasks(
-            &crate::projects::TaskQuery::new(crate::projects::Scope::All),
+            &saas_core::projects::TaskQuery::new(saas_core::projects::Scope::All),
             Default::default(),
         )
         .await
@@ -1376,4 +1353,33 @@ async fn cleanup_deletes_old_done_tasks_and_expired_tokens_and_prunes_jobs() {
         .collect();
     titles.sort();
     assert_eq!(titles, vec!["old open", "recent done"]);
+}
+
+// --- the JobQueue suite on the reference queue ----------------------------------
+
+/// `memory::job_queue_conformance::<case>`: every case on a fresh
+/// `MemoryQueue`, the reference the backends' queues are held to.
+mod memory {
+    use std::sync::Arc;
+
+    use saas_core::jobs::JobQueue;
+    use saas_core::jobs::memory::MemoryQueue;
+    use tests::queue_conformance;
+
+    async fn make() -> Arc<dyn JobQueue> {
+        Arc::new(MemoryQueue::new())
+    }
+    tests::job_queue_conformance!(make);
+
+    /// Every case in turn on one queue, as they would share a database.
+    #[tokio::test]
+    async fn all_cases_on_one_queue() {
+        queue_conformance::run_all(&MemoryQueue::new()).await;
+    }
+
+    /// Fairness holds against a flood five times the suite's.
+    #[tokio::test]
+    async fn fairness_against_a_flood_of_10000() {
+        queue_conformance::fairness_with(&MemoryQueue::new(), 10_000).await;
+    }
 }

@@ -1,14 +1,14 @@
-//! The [`JobQueue`] behaviour suite (feature `conformance`).
+//! The [`JobQueue`] behaviour suite.
 //!
 //! Plain async functions over `&dyn JobQueue` that panic (assert) when the
-//! queue deviates from the contract in [`super::queue`]. Backends call each
-//! from a test of their own, e.g.
+//! queue deviates from the contract in [`saas_core::jobs::queue`]. A
+//! backend's tests call each from a test of their own, e.g.
 //!
 //! ```ignore
 //! #[tokio::test]
 //! async fn queue_fencing() {
 //!     let queue = my_backend_queue().await;
-//!     saas_core::jobs::conformance::stale_attempt_is_fenced(&queue).await;
+//!     testkit::queue_conformance::stale_attempt_is_fenced(&queue).await;
 //! }
 //! ```
 //!
@@ -20,19 +20,17 @@
 //! 2001). They may run in parallel on one queue.
 
 use chrono::{DateTime, Duration as Delta, TimeZone, Utc};
+use saas_core::jobs::queue::{
+    ClaimRequest, JobId, JobQueue, JobRecord, JobStatus, LEASE_EXPIRED_ON_FINAL_ATTEMPT, LeasedJob,
+    NewJob, QueueError,
+};
+use saas_core::tenancy::TenantId;
 use serde_json::json;
 use std::time::Duration;
 
-use super::memory::LEASE_EXPIRED_ON_FINAL_ATTEMPT;
-use super::queue::{ClaimRequest, JobId, JobQueue, JobStatus, LeasedJob, NewJob, QueueError};
-use crate::tenancy::TenantId;
+use crate::records::now;
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
 
 fn at(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
     t + Delta::seconds(secs)
@@ -76,7 +74,7 @@ async fn enqueue(q: &dyn JobQueue, job: NewJob, t: DateTime<Utc>) -> JobId {
     e.id
 }
 
-async fn get(q: &dyn JobQueue, id: JobId) -> super::queue::JobRecord {
+async fn get(q: &dyn JobQueue, id: JobId) -> JobRecord {
     q.job(id)
         .await
         .expect("job() succeeds")
@@ -896,11 +894,11 @@ pub async fn run_all(q: &dyn JobQueue) {
 /// named `job_queue_conformance`, so a backend's failures name the case:
 ///
 /// ```ignore
-/// // In a backend's tests, with saas-core's `conformance` feature on:
+/// // In a backend's tests, with the kit as the dev-dependency `testkit`:
 /// async fn make_queue() -> std::sync::Arc<dyn saas_core::jobs::JobQueue> {
 ///     std::sync::Arc::new(my_backend::Queue::connect_for_tests().await)
 /// }
-/// saas_core::job_queue_conformance!(make_queue);
+/// testkit::job_queue_conformance!(make_queue);
 /// ```
 ///
 /// `$make` names an async fn in the calling module (no arguments) returning anything
@@ -933,58 +931,8 @@ macro_rules! job_queue_conformance {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             let queue = super::$make().await;
-            let queue: &dyn $crate::jobs::JobQueue = &*queue;
-            $crate::jobs::conformance::$case(queue).await;
+            let queue: &dyn ::saas_core::jobs::JobQueue = &*queue;
+            $crate::queue_conformance::$case(queue).await;
         }
     )*};
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::memory::MemoryQueue;
-
-    macro_rules! memory_cases {
-        ($($name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                super::$name(&MemoryQueue::new()).await;
-            }
-        )*};
-    }
-
-    memory_cases!(
-        enqueue_and_get,
-        claim_complete_result,
-        lease_expiry_reclaims,
-        stale_attempt_is_fenced,
-        complete_many_fences_each_entry,
-        heartbeat_extends_lease,
-        retries_then_dead,
-        lease_expiry_on_final_attempt_is_dead,
-        unique_keys,
-        scheduled_at_honored,
-        priorities_honored,
-        cancellation,
-        prune_finished,
-        claims_are_bounded_filtered_and_disjoint,
-        wait_for_work_returns,
-    );
-
-    #[tokio::test]
-    async fn fairness_against_a_flood_of_10000() {
-        super::fairness_with(&MemoryQueue::new(), 10_000).await;
-    }
-
-    #[tokio::test]
-    async fn all_on_one_shared_queue() {
-        super::run_all(&MemoryQueue::new()).await;
-    }
-
-    /// The macro backends use, on the reference queue.
-    mod via_macro {
-        async fn make() -> std::sync::Arc<dyn crate::jobs::JobQueue> {
-            std::sync::Arc::new(crate::jobs::memory::MemoryQueue::new())
-        }
-        crate::job_queue_conformance!(make);
-    }
 }

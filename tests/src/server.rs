@@ -1,81 +1,42 @@
-//! Starts the real router on a random port over real HTTP, against a fresh
-//! SQLite directory or the test PostgreSQL database, and speaks to it as a
-//! client would.
+//! The real server under test (zero2prod style): the router of
+//! `saas-http` on a random port over real HTTP, over a fresh store of a
+//! kit backend and its job queue, and the client helpers that speak to it
+//! as a Django client would.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use saas_core::Saas;
 use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
 use saas_core::jobs::mail::MemoryMailer;
-use saas_core::jobs::{JobQueue, Jobs, WorkerConfig, WorkerStats};
-use saas_core::store::Store;
+use saas_core::jobs::{Jobs, WorkerConfig, WorkerStats};
 use saas_http::{AppState, HttpConfig, router};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-/// Which storage backend a test runs on.
+pub use crate::harness::PASSWORD;
+use crate::{Fixture, memory, pg, sqlite};
+
+/// Which storage backend a server runs on: a value, so a case function
+/// can take it and one case serves every backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// [`sqlite::Sqlite`]: a fresh temporary directory.
     Sqlite,
+    /// [`pg::Postgres`]: the test database (skipped when it is not there).
     Postgres,
+    /// [`memory::Memory`]: a fresh in-memory store and queue.
+    Memory,
 }
 
-fn pg_url() -> String {
-    std::env::var("SAAS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn pg_required() -> bool {
-    std::env::var("SAAS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
-}
-
-/// A store, its job queue, and the temporary directory to keep alive.
-type Storage = (Arc<dyn Store>, Arc<dyn JobQueue>, Option<TempDir>);
-
-async fn store(backend: Backend) -> Option<Storage> {
-    match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let root = dir.path().join("data");
-            let store =
-                tokio::task::spawn_blocking(move || saas_store_sqlite::SqliteStore::open(root))
-                    .await
-                    .expect("join")
-                    .expect("open SQLite store");
-            let queue: Arc<dyn JobQueue> = Arc::new(store.queue());
-            Some((Arc::new(store), queue, Some(dir)))
-        }
-        Backend::Postgres => {
-            let url = pg_url();
-            let connected = tokio::time::timeout(
-                Duration::from_secs(10),
-                saas_store_postgres::PgStore::connect_url(&url),
-            )
-            .await;
-            match connected {
-                Ok(Ok(store)) => {
-                    let queue = saas_store_postgres::PgQueue::for_store(&store)
-                        .await
-                        .expect("open the PostgreSQL job queue");
-                    Some((Arc::new(store), Arc::new(queue), None))
-                }
-                other => {
-                    let why = match other {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "timed out".to_owned(),
-                    };
-                    if pg_required() {
-                        panic!(
-                            "PostgreSQL at {url} is unreachable ({why}) and SAAS_REQUIRE_POSTGRES=1"
-                        );
-                    }
-                    eprintln!("note: PostgreSQL at {url} is unreachable ({why}); skipping");
-                    None
-                }
-            }
+impl crate::Backend for Backend {
+    fn fixture(&self) -> BoxFuture<'_, Option<Box<dyn Fixture>>> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite.fixture(),
+            Backend::Postgres => pg::Postgres.fixture(),
+            Backend::Memory => memory::Memory.fixture(),
         }
     }
 }
@@ -87,17 +48,21 @@ fn shared_mailer() -> Arc<MemoryMailer> {
     MAILER.get_or_init(|| Arc::new(MemoryMailer::new())).clone()
 }
 
-/// A running server.
+/// A running server; dropping it shuts the server down.
 pub struct TestApp {
+    /// Where it listens.
     pub addr: std::net::SocketAddr,
+    /// A client with a generous timeout.
     pub client: reqwest::Client,
+    /// The service the router serves.
     pub saas: Saas,
     /// The jobs runtime the router serves (None: started without jobs).
     pub jobs: Option<Jobs>,
     /// Where the jobs' emails go (shared by every app of the process).
     pub mailer: Arc<MemoryMailer>,
     shutdown: Option<oneshot::Sender<()>>,
-    _dir: Option<TempDir>,
+    /// The storage, kept alive as long as the server.
+    _fixture: Box<dyn Fixture>,
 }
 
 impl Drop for TestApp {
@@ -111,18 +76,24 @@ impl Drop for TestApp {
 /// A registered tenant and its admin's tokens.
 #[derive(Debug, Clone)]
 pub struct TenantCtx {
+    /// The tenant's id, as registration answered it.
     pub id: String,
+    /// Its slug (`schema_name`).
     pub slug: String,
+    /// Its primary domain.
     pub domain: String,
     /// `domain:port`, as a browser would send it.
     pub host: String,
+    /// The admin's user id.
     pub admin_id: i64,
+    /// The admin's access token.
     pub access: String,
+    /// The admin's refresh token.
     pub refresh: String,
 }
 
-pub const PASSWORD: &str = "securepassword123";
-
+/// `prefix` and random hex digits, 40 characters at most: a fresh slug,
+/// username or label.
 pub fn unique(prefix: &str) -> String {
     let mut s = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
     s.truncate(40);
@@ -132,12 +103,16 @@ pub fn unique(prefix: &str) -> String {
 /// A response: status, headers and the JSON body (`Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct Resp {
+    /// The status.
     pub status: StatusCode,
+    /// The headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON.
     pub body: Value,
 }
 
 impl Resp {
+    /// Asserts the status and returns the body.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
         assert_eq!(
@@ -161,10 +136,13 @@ impl Resp {
 }
 
 impl TestApp {
+    /// Starts a server with the default configuration and a jobs runtime;
+    /// `None` when the backend is not available here (the case skips).
     pub async fn start(backend: Backend) -> Option<TestApp> {
         Self::start_with(backend, HttpConfig::default()).await
     }
 
+    /// Starts a server with `config` and a jobs runtime, as [`Self::start`].
     pub async fn start_with(backend: Backend, config: HttpConfig) -> Option<TestApp> {
         Self::start_opts(backend, config, true).await
     }
@@ -176,7 +154,8 @@ impl TestApp {
         config: HttpConfig,
         with_jobs: bool,
     ) -> Option<TestApp> {
-        let (store, queue, dir) = store(backend).await?;
+        let fixture = crate::Backend::fixture(&backend).await?;
+        let (store, queue) = (fixture.store(), fixture.queue().await);
         let mut builder =
             Saas::builder(store).secret(b"e2e test secret of at least thirty-two bytes");
         if with_jobs {
@@ -222,7 +201,7 @@ impl TestApp {
             jobs,
             mailer,
             shutdown: Some(tx),
-            _dir: dir,
+            _fixture: fixture,
         })
     }
 
@@ -259,6 +238,7 @@ impl TestApp {
             .expect("the worker went idle within a minute")
     }
 
+    /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -282,6 +262,7 @@ impl TestApp {
         rb
     }
 
+    /// Sends a request and reads the whole response.
     pub async fn send(rb: reqwest::RequestBuilder) -> Resp {
         let r = rb.send().await.expect("request sent");
         let status = r.status();
@@ -311,21 +292,25 @@ impl TestApp {
         Self::send(rb).await
     }
 
+    /// `GET path` at the tenant's host with `token`.
     pub async fn get(&self, t: &TenantCtx, token: &str, path: &str) -> Resp {
         self.call(Method::GET, path, Some(&t.host), Some(token), None)
             .await
     }
 
+    /// `POST path` with a JSON body at the tenant's host with `token`.
     pub async fn post(&self, t: &TenantCtx, token: &str, path: &str, body: Value) -> Resp {
         self.call(Method::POST, path, Some(&t.host), Some(token), Some(body))
             .await
     }
 
+    /// `PATCH path` with a JSON body at the tenant's host with `token`.
     pub async fn patch(&self, t: &TenantCtx, token: &str, path: &str, body: Value) -> Resp {
         self.call(Method::PATCH, path, Some(&t.host), Some(token), Some(body))
             .await
     }
 
+    /// `DELETE path` at the tenant's host with `token`.
     pub async fn delete(&self, t: &TenantCtx, token: &str, path: &str) -> Resp {
         self.call(Method::DELETE, path, Some(&t.host), Some(token), None)
             .await

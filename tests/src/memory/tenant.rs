@@ -1,0 +1,616 @@
+//! One tenant's data in memory: [`MemoryTenant`], the in-memory
+//! [`TenantStore`].
+//!
+//! Rows keep ids, as a database's would: a task names its project, its
+//! assignee and its creator, and the summaries a read shows are joined in
+//! at read time, so a user's later changes show everywhere at once.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use saas_core::error::{Entity, Error, Resource, Result};
+use saas_core::projects::{
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
+    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery,
+    TaskStatus,
+};
+use saas_core::query::OrderKey;
+use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
+use saas_core::tenancy::TenantId;
+use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
+use uuid::Uuid;
+
+use super::paginate;
+
+/// A refresh token as remembered.
+#[derive(Debug, Clone)]
+struct TokenRow {
+    family: Uuid,
+    user_id: UserId,
+    expires_at: DateTime<Utc>,
+    used: bool,
+    revoked: bool,
+}
+
+/// A project without its joins.
+#[derive(Debug, Clone)]
+struct ProjectRow {
+    name: String,
+    description: String,
+    status: ProjectStatus,
+    start_date: Option<NaiveDate>,
+    end_date: Option<NaiveDate>,
+    owner: UserId,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A task without its joins.
+#[derive(Debug, Clone)]
+struct TaskRow {
+    project_id: ProjectId,
+    title: String,
+    description: String,
+    status: TaskStatus,
+    priority: Priority,
+    assigned_to: Option<UserId>,
+    created_by: UserId,
+    due_date: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Everything a tenant holds. Ids are never reused, as with a database's
+/// sequences.
+#[derive(Debug, Default)]
+struct Data {
+    /// By id: the user and its password hash.
+    users: BTreeMap<UserId, (User, String)>,
+    tokens: BTreeMap<Uuid, TokenRow>,
+    projects: BTreeMap<ProjectId, ProjectRow>,
+    /// (project, user) pairs.
+    members: BTreeSet<(ProjectId, UserId)>,
+    tasks: BTreeMap<TaskId, TaskRow>,
+    last_user: i64,
+    last_project: i64,
+    last_task: i64,
+}
+
+/// A handle to one tenant's data in a [`super::MemoryStore`].
+#[derive(Debug)]
+pub struct MemoryTenant {
+    id: TenantId,
+    /// Set when the tenant is deleted, so holders of the handle fail
+    /// closed instead of writing into data nobody can reach.
+    closed: AtomicBool,
+    data: Mutex<Data>,
+}
+
+impl MemoryTenant {
+    pub(super) fn new(id: TenantId) -> Self {
+        MemoryTenant {
+            id,
+            closed: AtomicBool::new(false),
+            data: Mutex::default(),
+        }
+    }
+
+    /// Makes every later call fail with `NotFound { Tenant }`.
+    pub(super) fn close(&self) {
+        self.closed.store(true, AtomicOrdering::Release);
+    }
+
+    /// The data, locked: the lock is what makes a check and the write it
+    /// guards one step. Fails closed once the tenant is deleted.
+    fn data(&self) -> Result<MutexGuard<'_, Data>> {
+        if self.closed.load(AtomicOrdering::Acquire) {
+            return Err(Error::not_found(Entity::Tenant));
+        }
+        // Every change is made whole under the lock, so a panic elsewhere
+        // never leaves the data half-written.
+        Ok(self.data.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn limit_reached(current: usize, limit: Option<u64>, resource: Resource) -> Result<()> {
+    match limit {
+        Some(limit) if current as u64 >= limit => Err(Error::PlanLimitExceeded {
+            resource,
+            limit,
+            // A store does not know plan codes; the service fills it in.
+            plan: String::new(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl Data {
+    fn require_user(&self, id: UserId) -> Result<()> {
+        if self.users.contains_key(&id) {
+            Ok(())
+        } else {
+            Err(Error::not_found(Entity::User))
+        }
+    }
+
+    fn require_assignee(&self, assignee: Option<UserId>) -> Result<()> {
+        assignee.map_or(Ok(()), |id| self.require_user(id))
+    }
+
+    fn require_project(&self, id: ProjectId) -> Result<()> {
+        if self.projects.contains_key(&id) {
+            Ok(())
+        } else {
+            Err(Error::not_found(Entity::Project))
+        }
+    }
+
+    fn summary(&self, id: UserId) -> Result<UserSummary> {
+        self.users
+            .get(&id)
+            .map(|(u, _)| u.summary())
+            .ok_or(Error::not_found(Entity::User))
+    }
+
+    fn project(&self, id: ProjectId) -> Result<Project> {
+        let row = self
+            .projects
+            .get(&id)
+            .ok_or(Error::not_found(Entity::Project))?;
+        let members = self
+            .members
+            .range((id, UserId(i64::MIN))..=(id, UserId(i64::MAX)))
+            .map(|(_, user)| self.summary(*user))
+            .collect::<Result<_>>()?;
+        Ok(Project {
+            id,
+            name: row.name.clone(),
+            description: row.description.clone(),
+            status: row.status,
+            start_date: row.start_date,
+            end_date: row.end_date,
+            owner: self.summary(row.owner)?,
+            members,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    fn task(&self, id: TaskId) -> Result<Task> {
+        let row = self.tasks.get(&id).ok_or(Error::not_found(Entity::Task))?;
+        Ok(Task {
+            id,
+            project_id: row.project_id,
+            title: row.title.clone(),
+            description: row.description.clone(),
+            status: row.status,
+            priority: row.priority,
+            assigned_to: row.assigned_to.map(|u| self.summary(u)).transpose()?,
+            created_by: self.summary(row.created_by)?,
+            due_date: row.due_date,
+            completed_at: row.completed_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Whether `scope` sees `project`.
+    fn visible(&self, scope: Scope, project: ProjectId) -> bool {
+        match scope {
+            Scope::All => true,
+            Scope::InvolvedIn(user) => {
+                self.projects.get(&project).is_some_and(|p| p.owner == user)
+                    || self.members.contains(&(project, user))
+            }
+        }
+    }
+
+    /// Every project `scope` sees, newest first.
+    fn projects_in(&self, scope: Scope) -> impl Iterator<Item = (&ProjectId, &ProjectRow)> {
+        self.projects
+            .iter()
+            .rev()
+            .filter(move |(id, _)| self.visible(scope, **id))
+    }
+
+    /// Every task matching `query`, unordered.
+    fn matching(&self, query: &TaskQuery) -> Result<Vec<Task>> {
+        let mut found = Vec::new();
+        for (id, row) in &self.tasks {
+            if self.visible(query.scope, row.project_id) {
+                let task = self.task(*id)?;
+                if query.matches(&task) {
+                    found.push(task);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// How `a` and `b` compare on `key`: missing due dates last in both
+/// directions, titles by bytes.
+fn compare(a: &Task, b: &Task, key: &OrderKey) -> Ordering {
+    let directed = |o: Ordering| if key.descending { o.reverse() } else { o };
+    match key.field {
+        TaskOrderField::CreatedAt => directed(a.created_at.cmp(&b.created_at)),
+        TaskOrderField::UpdatedAt => directed(a.updated_at.cmp(&b.updated_at)),
+        TaskOrderField::DueDate => match (a.due_date, b.due_date) {
+            (Some(x), Some(y)) => directed(x.cmp(&y)),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        },
+        TaskOrderField::Priority => directed(a.priority.rank().cmp(&b.priority.rank())),
+        TaskOrderField::Status => directed(a.status.rank().cmp(&b.status.rank())),
+        TaskOrderField::Title => directed(a.title.as_bytes().cmp(b.title.as_bytes())),
+        TaskOrderField::Id => directed(a.id.cmp(&b.id)),
+    }
+}
+
+/// `query`'s matches in its order.
+fn ordered(data: &Data, query: &TaskQuery) -> Result<Vec<Task>> {
+    let mut tasks = data.matching(query)?;
+    let keys = query.ordering.keys();
+    tasks.sort_by(|a, b| {
+        keys.iter()
+            .map(|key| compare(a, b, key))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    Ok(tasks)
+}
+
+#[async_trait]
+impl TenantStore for MemoryTenant {
+    fn tenant_id(&self) -> TenantId {
+        self.id
+    }
+
+    // --- users -----------------------------------------------------------
+
+    async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
+        let mut data = self.data()?;
+        limit_reached(data.users.len(), max_users, Resource::Users)?;
+        let key = user.username.key();
+        if data.users.values().any(|(u, _)| u.username.key() == key) {
+            return Err(Error::Conflict {
+                entity: Entity::User,
+                field: "username",
+            });
+        }
+        data.last_user += 1;
+        let created = User {
+            id: UserId(data.last_user),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            role: user.role,
+            department: user.department.clone(),
+            is_active: true,
+            is_owner: user.is_owner,
+            last_login: None,
+            date_joined: user.date_joined,
+            token_version: 0,
+        };
+        data.users
+            .insert(created.id, (created.clone(), user.password_hash.clone()));
+        Ok(created)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.data()?.users.get(&id).map(|(u, _)| u.clone()))
+    }
+
+    async fn credentials(&self, username_key: &str) -> Result<Option<(User, String)>> {
+        Ok(self
+            .data()?
+            .users
+            .values()
+            .find(|(u, _)| u.username.key() == username_key)
+            .cloned())
+    }
+
+    async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
+        let all = self.data()?.users.values().map(|(u, _)| u.clone()).collect();
+        Ok(paginate(all, page))
+    }
+
+    async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
+        let mut data = self.data()?;
+        let (user, _) = data
+            .users
+            .get_mut(&id)
+            .ok_or(Error::not_found(Entity::User))?;
+        if user.is_active && !changes.is_active {
+            user.token_version += 1;
+        }
+        user.email = changes.email.clone();
+        user.first_name = changes.first_name.clone();
+        user.last_name = changes.last_name.clone();
+        user.role = changes.role;
+        user.department = changes.department.clone();
+        user.is_active = changes.is_active;
+        Ok(user.clone())
+    }
+
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let mut data = self.data()?;
+        let (user, hash) = data
+            .users
+            .get_mut(&id)
+            .ok_or(Error::not_found(Entity::User))?;
+        *hash = password_hash.to_owned();
+        user.token_version += 1;
+        Ok(())
+    }
+
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
+        let mut data = self.data()?;
+        let (user, _) = data
+            .users
+            .get_mut(&id)
+            .ok_or(Error::not_found(Entity::User))?;
+        user.last_login = Some(at);
+        Ok(())
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        Ok(self.data()?.users.len() as u64)
+    }
+
+    // --- refresh tokens --------------------------------------------------
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
+        let mut data = self.data()?;
+        data.require_user(token.user_id)?;
+        if data.tokens.contains_key(&token.jti) {
+            // Token ids are random UUIDs: a repeat is a caller's bug, which
+            // a database reports as a key violation.
+            return Err(Error::backend(std::io::Error::other(
+                "a refresh token with this id is already stored",
+            )));
+        }
+        data.tokens.insert(
+            token.jti,
+            TokenRow {
+                family: token.family,
+                user_id: token.user_id,
+                expires_at: token.expires_at,
+                used: false,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
+        let mut data = self.data()?;
+        let Some(token) = data.tokens.get_mut(&jti) else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        if token.revoked {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if token.used {
+            let family = token.family;
+            for t in data.tokens.values_mut().filter(|t| t.family == family) {
+                t.revoked = true;
+            }
+            return Ok(RefreshOutcome::Reused);
+        }
+        token.used = true;
+        Ok(RefreshOutcome::Rotated {
+            user_id: token.user_id,
+            family: token.family,
+        })
+    }
+
+    async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut data = self.data()?;
+        let n = data.tokens.len();
+        data.tokens.retain(|_, t| t.expires_at >= before);
+        Ok((n - data.tokens.len()) as u64)
+    }
+
+    // --- projects --------------------------------------------------------
+
+    async fn create_project(
+        &self,
+        project: &NewProjectRecord,
+        max_projects: Option<u64>,
+    ) -> Result<Project> {
+        let mut data = self.data()?;
+        limit_reached(data.projects.len(), max_projects, Resource::Projects)?;
+        data.require_user(project.owner)?;
+        data.last_project += 1;
+        let id = ProjectId(data.last_project);
+        data.projects.insert(
+            id,
+            ProjectRow {
+                name: project.name.clone(),
+                description: project.description.clone(),
+                status: project.status,
+                start_date: project.start_date,
+                end_date: project.end_date,
+                owner: project.owner,
+                created_at: project.created_at,
+                updated_at: project.created_at,
+            },
+        );
+        data.project(id)
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
+        let data = self.data()?;
+        if !data.projects.contains_key(&id) {
+            return Ok(None);
+        }
+        data.project(id).map(Some)
+    }
+
+    async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
+        let data = self.data()?;
+        let all = data
+            .projects_in(scope)
+            .map(|(id, _)| data.project(*id))
+            .collect::<Result<_>>()?;
+        Ok(paginate(all, page))
+    }
+
+    async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project> {
+        let mut data = self.data()?;
+        let row = data
+            .projects
+            .get_mut(&id)
+            .ok_or(Error::not_found(Entity::Project))?;
+        row.name = changes.name.clone();
+        row.description = changes.description.clone();
+        row.status = changes.status;
+        row.start_date = changes.start_date;
+        row.end_date = changes.end_date;
+        row.updated_at = changes.updated_at;
+        data.project(id)
+    }
+
+    async fn delete_project(&self, id: ProjectId) -> Result<()> {
+        let mut data = self.data()?;
+        data.projects
+            .remove(&id)
+            .ok_or(Error::not_found(Entity::Project))?;
+        // Its tasks and memberships go with it, as ON DELETE CASCADE does.
+        data.tasks.retain(|_, t| t.project_id != id);
+        data.members.retain(|(project, _)| *project != id);
+        Ok(())
+    }
+
+    async fn add_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
+        let mut data = self.data()?;
+        data.require_project(project)?;
+        data.require_user(user)?;
+        data.members.insert((project, user));
+        data.project(project)
+    }
+
+    async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<Project> {
+        let mut data = self.data()?;
+        data.require_project(project)?;
+        data.require_user(user)?;
+        data.members.remove(&(project, user));
+        data.project(project)
+    }
+
+    async fn project_counts(&self, scope: Scope) -> Result<ProjectCounts> {
+        let data = self.data()?;
+        let mut counts = ProjectCounts::default();
+        for (_, row) in data.projects_in(scope) {
+            counts.total += 1;
+            counts.by_status[row.status as usize] += 1;
+        }
+        Ok(counts)
+    }
+
+    // --- tasks -----------------------------------------------------------
+
+    async fn create_task(
+        &self,
+        task: &NewTaskRecord,
+        max_per_project: Option<u64>,
+    ) -> Result<Task> {
+        let mut data = self.data()?;
+        data.require_project(task.project_id)?;
+        let current = data
+            .tasks
+            .values()
+            .filter(|t| t.project_id == task.project_id)
+            .count();
+        limit_reached(current, max_per_project, Resource::TasksPerProject)?;
+        data.require_assignee(task.assigned_to)?;
+        data.require_user(task.created_by)?;
+        data.last_task += 1;
+        let id = TaskId(data.last_task);
+        data.tasks.insert(
+            id,
+            TaskRow {
+                project_id: task.project_id,
+                title: task.title.clone(),
+                description: task.description.clone(),
+                status: task.status,
+                priority: task.priority,
+                assigned_to: task.assigned_to,
+                created_by: task.created_by,
+                due_date: task.due_date,
+                completed_at: task.completed_at,
+                created_at: task.created_at,
+                updated_at: task.created_at,
+            },
+        );
+        data.task(id)
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        let data = self.data()?;
+        if !data.tasks.contains_key(&id) {
+            return Ok(None);
+        }
+        data.task(id).map(Some)
+    }
+
+    async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
+        let data = self.data()?;
+        Ok(paginate(ordered(&data, query)?, page))
+    }
+
+    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
+        let mut data = self.data()?;
+        if !data.tasks.contains_key(&id) {
+            return Err(Error::not_found(Entity::Task));
+        }
+        data.require_assignee(changes.assigned_to)?;
+        let row = data
+            .tasks
+            .get_mut(&id)
+            .ok_or(Error::not_found(Entity::Task))?;
+        row.title = changes.title.clone();
+        row.description = changes.description.clone();
+        row.status = changes.status;
+        row.priority = changes.priority;
+        row.assigned_to = changes.assigned_to;
+        row.due_date = changes.due_date;
+        row.completed_at = changes.completed_at;
+        row.updated_at = changes.updated_at;
+        data.task(id)
+    }
+
+    async fn delete_task(&self, id: TaskId) -> Result<()> {
+        self.data()?
+            .tasks
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(Error::not_found(Entity::Task))
+    }
+
+    async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
+        let data = self.data()?;
+        let mut counts = TaskCounts::default();
+        for task in data.matching(query)? {
+            counts.add(&task, now);
+        }
+        Ok(counts)
+    }
+
+    async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let mut data = self.data()?;
+        let n = data.tasks.len();
+        data.tasks.retain(|_, t| {
+            !(t.status == TaskStatus::Done && t.completed_at.is_some_and(|c| c < cutoff))
+        });
+        Ok((n - data.tasks.len()) as u64)
+    }
+}
