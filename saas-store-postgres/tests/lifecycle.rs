@@ -1,12 +1,11 @@
 //! Provisioning (atomic, with cleanup), catalog, suspend/delete, superusers.
 
-mod common;
-
 use saas_core::error::{Entity, Error};
 use saas_core::store::{PageRequest, Store};
 use saas_core::tenancy::{Hostname, TenantStatus};
 use saas_core::users::{Email, Role, Username};
 use saas_store_postgres::{PgConfig, PgStore, Routing};
+use testkit::{pg, records};
 
 async fn catalog_rows(store: &PgStore, slug: &str, hostname: &str) -> (i64, i64) {
     let tenants: i64 =
@@ -26,18 +25,18 @@ async fn catalog_rows(store: &PgStore, slug: &str, hostname: &str) -> (i64, i64)
 
 #[tokio::test]
 async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
-    let Some(store) = common::store(Routing::default()).await else {
+    let Some(store) = pg::store(Routing::default()).await else {
         return;
     };
-    let (first, _) = common::tenant(&store).await;
+    let (first, _) = records::tenant(&store).await;
     let first_host = store.domains(first.id).await.expect("domains")[0]
         .hostname
         .clone();
 
-    let mut clash = common::new_tenant();
+    let mut clash = records::new_tenant();
     clash.domain = first_host.clone();
     let err = store
-        .create_tenant(&clash, &common::new_user("admin", Role::Admin))
+        .create_tenant(&clash, &records::user_record("admin", Role::Admin))
         .await
         .expect_err("hostname taken");
     assert!(
@@ -51,7 +50,7 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
         "{err:?}"
     );
     assert!(
-        !common::schema_exists(&common::url(), &clash.slug).await,
+        !pg::schema_exists(&pg::url(), &clash.slug).await,
         "no schema left"
     );
     assert_eq!(
@@ -60,10 +59,10 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
     );
     assert!(store.tenant(clash.id).await.expect("lookup").is_none());
 
-    let mut same_slug = common::new_tenant();
+    let mut same_slug = records::new_tenant();
     same_slug.slug = first.slug.clone();
     let err = store
-        .create_tenant(&same_slug, &common::new_user("admin", Role::Admin))
+        .create_tenant(&same_slug, &records::user_record("admin", Role::Admin))
         .await
         .expect_err("slug taken");
     assert!(
@@ -82,15 +81,15 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
     );
 
     // A failure after the DDL (here: the admin insert) rolls the schema back too.
-    let orphan = common::new_tenant();
-    let mut bad_admin = common::new_user("admin", Role::Admin);
+    let orphan = records::new_tenant();
+    let mut bad_admin = records::user_record("admin", Role::Admin);
     bad_admin.first_name = "nul\u{0}byte".to_owned(); // PostgreSQL refuses NUL in text
     store
         .create_tenant(&orphan, &bad_admin)
         .await
         .expect_err("admin insert fails");
     assert!(
-        !common::schema_exists(&common::url(), &orphan.slug).await,
+        !pg::schema_exists(&pg::url(), &orphan.slug).await,
         "no schema left"
     );
     assert_eq!(
@@ -103,11 +102,10 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn concurrent_startup_sets_up_the_shared_schema_once() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    let starts =
-        (0..8).map(|_| PgStore::connect(PgConfig::new(common::url()).with_max_connections(2)));
+    let starts = (0..8).map(|_| PgStore::connect(PgConfig::new(pg::url()).with_max_connections(2)));
     for store in futures::future::join_all(starts).await {
         store.expect("every concurrent start succeeds");
     }
@@ -115,10 +113,10 @@ async fn concurrent_startup_sets_up_the_shared_schema_once() {
 
 #[tokio::test]
 async fn catalog_lookups_domains_and_lifecycle() {
-    let Some(store) = common::store(Routing::default()).await else {
+    let Some(store) = pg::store(Routing::default()).await else {
         return;
     };
-    let (tenant, admin) = common::tenant(&store).await;
+    let (tenant, admin) = records::tenant(&store).await;
     assert_eq!(tenant.database, "default");
     assert_eq!(
         store.tenant(tenant.id).await.expect("by id"),
@@ -228,7 +226,7 @@ async fn catalog_lookups_domains_and_lifecycle() {
     let handle = store.open(&tenant).await.expect("open");
     assert!(handle.user(admin.id).await.expect("user").is_some());
     store.delete_tenant(tenant.id).await.expect("delete");
-    assert!(!common::schema_exists(&common::url(), &tenant.slug).await);
+    assert!(!pg::schema_exists(&pg::url(), &tenant.slug).await);
     assert_eq!(store.tenant(tenant.id).await.expect("by id"), None);
     assert_eq!(
         store
@@ -272,10 +270,10 @@ async fn catalog_lookups_domains_and_lifecycle() {
 
 #[tokio::test]
 async fn open_fails_closed_when_the_schema_is_gone() {
-    let Some(store) = common::store(Routing::SetLocalSearchPath).await else {
+    let Some(store) = pg::store(Routing::SetLocalSearchPath).await else {
         return;
     };
-    let (tenant, _) = common::tenant(&store).await;
+    let (tenant, _) = records::tenant(&store).await;
     let sql = format!(
         "DROP SCHEMA \"{}\" CASCADE",
         saas_store_postgres::tenant_schema_name(&tenant)
@@ -298,7 +296,7 @@ async fn open_fails_closed_when_the_schema_is_gone() {
 
 #[tokio::test]
 async fn superusers() {
-    let Some(store) = common::store(Routing::default()).await else {
+    let Some(store) = pg::store(Routing::default()).await else {
         return;
     };
     let name = format!("Root{}", uuid::Uuid::new_v4().simple());
@@ -341,21 +339,21 @@ async fn superusers() {
 /// tenant, in this store and in another one (another process), reach
 /// nothing, and above all not the new tenant's schema.
 async fn recreated_slug_is_out_of_reach_of_old_handles(routing: Routing) {
-    let Some(here) = common::store(routing).await else {
+    let Some(here) = pg::store(routing).await else {
         return;
     };
-    let Some(elsewhere) = common::store(routing).await else {
+    let Some(elsewhere) = pg::store(routing).await else {
         return;
     };
-    let (old, old_admin) = common::tenant(&here).await;
+    let (old, old_admin) = records::tenant(&here).await;
     let mine = here.open(&old).await.expect("open here");
     let theirs = elsewhere.open(&old).await.expect("open elsewhere");
     assert_eq!(theirs.count_users().await.expect("count"), 1);
     here.delete_tenant(old.id).await.expect("delete");
 
-    let mut again = common::new_tenant();
+    let mut again = records::new_tenant();
     again.slug = old.slug.clone();
-    let mut admin = common::new_user("admin", Role::Admin);
+    let mut admin = records::user_record("admin", Role::Admin);
     admin.is_owner = true;
     let (new, _) = here.create_tenant(&again, &admin).await.expect("recreate");
     assert_ne!(
@@ -363,7 +361,7 @@ async fn recreated_slug_is_out_of_reach_of_old_handles(routing: Routing) {
         saas_store_postgres::tenant_schema_name(&new)
     );
 
-    let ghost = common::new_user("ghost", Role::Admin);
+    let ghost = records::user_record("ghost", Role::Admin);
     for stale in [&mine, &theirs] {
         for result in [
             stale.count_users().await.map(|_| ()),

@@ -1,7 +1,5 @@
 //! Plan limits hold under concurrency: 64 creates against a limit of 10.
 
-mod common;
-
 use std::sync::Arc;
 
 use saas_core::error::{Error, Resource};
@@ -9,6 +7,7 @@ use saas_core::projects::{NewProjectRecord, NewTaskRecord, Priority, ProjectStat
 use saas_core::store::{Store, TenantStore};
 use saas_core::users::Role;
 use saas_store_postgres::{PgConfig, Routing};
+use testkit::{pg, records};
 
 async fn race<F, Fut>(n: usize, f: F) -> (usize, usize)
 where
@@ -28,13 +27,13 @@ where
 }
 
 async fn limits_hold(routing: Routing) {
-    let config = PgConfig::new(common::url())
+    let config = PgConfig::new(pg::url())
         .with_routing(routing)
         .with_max_connections(16);
-    let Some(store) = common::store_with(config).await else {
+    let Some(store) = pg::store_with(config).await else {
         return;
     };
-    let (tenant, admin) = common::tenant(&store).await;
+    let (tenant, admin) = records::tenant(&store).await;
     let t: Arc<dyn TenantStore> = store.open(&tenant).await.expect("open");
 
     let handle = Arc::clone(&t);
@@ -49,7 +48,7 @@ async fn limits_hold(routing: Routing) {
                 start_date: None,
                 end_date: None,
                 owner,
-                created_at: common::now(),
+                created_at: records::now(),
             };
             t.create_project(&record, Some(10)).await.map(|_| ())
         }
@@ -69,9 +68,12 @@ async fn limits_hold(routing: Routing) {
     let users = race(64, move |i| {
         let t = Arc::clone(&handle);
         async move {
-            t.create_user(&common::new_user(&format!("u{i}"), Role::Member), Some(10))
-                .await
-                .map(|_| ())
+            t.create_user(
+                &records::user_record(&format!("u{i}"), Role::Member),
+                Some(10),
+            )
+            .await
+            .map(|_| ())
         }
     })
     .await;
@@ -98,7 +100,7 @@ async fn limits_hold(routing: Routing) {
                 created_by: owner,
                 due_date: None,
                 completed_at: None,
-                created_at: common::now(),
+                created_at: records::now(),
             };
             t.create_task(&record, Some(10)).await.map(|_| ())
         }
@@ -114,7 +116,7 @@ async fn limits_hold(routing: Routing) {
                 start_date: None,
                 end_date: None,
                 owner,
-                created_at: common::now(),
+                created_at: records::now(),
             },
             Some(10),
         )

@@ -1,13 +1,12 @@
 //! Fleet migrations: behind tenants are brought up, a failing tenant is
 //! reported and skipped, and a rerun resumes where the last one stopped.
 
-mod common;
-
 use std::sync::Mutex;
 
 use saas_core::store::{MigrationOutcome, MigrationProgress, Store};
 use saas_core::tenancy::Tenant;
 use saas_store_postgres::{PgConfig, PgStore, tenant_migration_step_sql, tenant_schema_name};
+use testkit::{pg, records};
 
 /// A database of its own: this test breaks tenants on purpose, and other
 /// suites' migrate runs must never see them.
@@ -97,16 +96,16 @@ async fn index_count(store: &PgStore, t: &Tenant) -> i64 {
 
 #[tokio::test]
 async fn migrate_skips_failures_and_resumes() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    common::ensure_database(DB).await;
-    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB))).await else {
+    pg::ensure_database(DB).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB))).await else {
         return;
     };
-    let (a, _) = common::tenant(&store).await;
-    let (b, _) = common::tenant(&store).await;
-    let (c, _) = common::tenant(&store).await;
+    let (a, _) = records::tenant(&store).await;
+    let (b, _) = records::tenant(&store).await;
+    let (c, _) = records::tenant(&store).await;
     assert_eq!(
         version(&store, &a).await,
         LATEST,
@@ -229,14 +228,14 @@ async fn index_methods(store: &PgStore, t: &Tenant) -> Vec<String> {
 /// them rebuilt as hash by version 3; a current tenant is left alone.
 #[tokio::test]
 async fn version_3_rebuilds_equality_indexes_as_hash() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    common::ensure_database(DB).await;
-    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB))).await else {
+    pg::ensure_database(DB).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB))).await else {
         return;
     };
-    let (t, _) = common::tenant(&store).await;
+    let (t, _) = records::tenant(&store).await;
     let hash = |n: usize| std::iter::repeat_n("hash".to_owned(), n).collect::<Vec<_>>();
     let mut expected = hash(V2_INDEXES.len() - 1);
     expected.insert(3, "btree".to_owned()); // tasks_created_at, in name order
@@ -408,14 +407,14 @@ async fn relations_in(store: &PgStore, schema: &str) -> i64 {
 async fn versions_4_and_5_tally_the_existing_tasks() {
     use saas_core::projects::{Scope, TaskQuery};
     use saas_core::store::PageRequest;
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    common::ensure_database(DB).await;
-    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB))).await else {
+    pg::ensure_database(DB).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB))).await else {
         return;
     };
-    let (t, admin) = common::tenant(&store).await;
+    let (t, admin) = records::tenant(&store).await;
     let schema = tenant_schema_name(&t);
     undo_v4(&store, &t).await;
     exec(
@@ -424,7 +423,7 @@ async fn versions_4_and_5_tally_the_existing_tasks() {
     )
     .await;
     seed_tasks(&store, &t, admin.id.0).await;
-    let now = common::now();
+    let now = records::now();
     let all = TaskQuery::new(Scope::All);
     // Not migrated yet (no tally rows, no triggers): still counted exactly,
     // from the tasks.
@@ -449,7 +448,7 @@ async fn versions_4_and_5_tally_the_existing_tasks() {
 
     // A store opened after the migration sums the tenant's own tally; the
     // shared one has nothing of it.
-    let store = common::store_with(PgConfig::new(common::url_for(DB)))
+    let store = pg::store_with(PgConfig::new(pg::url_for(DB)))
         .await
         .expect("store");
     let handle = store.open(&t).await.expect("open");
@@ -497,14 +496,14 @@ async fn versions_4_and_5_tally_the_existing_tasks() {
 async fn version_5_moves_the_tally_into_the_tenant_schema() {
     use saas_core::projects::{Scope, TaskQuery};
     use saas_core::store::PageRequest;
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    common::ensure_database(DB_V4).await;
-    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB_V4))).await else {
+    pg::ensure_database(DB_V4).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB_V4))).await else {
         return;
     };
-    let (t, admin) = common::tenant(&store).await;
+    let (t, admin) = records::tenant(&store).await;
     let schema = tenant_schema_name(&t);
     back_to_v4(&store, &t).await;
     assert_eq!(version(&store, &t).await, 4);
@@ -531,7 +530,7 @@ async fn version_5_moves_the_tally_into_the_tenant_schema() {
     .fetch_one(store.catalog_pool())
     .await
     .expect("shared sum");
-    let now = common::now();
+    let now = records::now();
     let total = scanned(&store, &t, now).await[0];
     assert_eq!(
         kept as u64, total,
@@ -562,7 +561,7 @@ async fn version_5_moves_the_tally_into_the_tenant_schema() {
 
     // Counted from the tenant's own tally by a store opened now, and kept
     // exact by the replaced triggers.
-    let store = common::store_with(PgConfig::new(common::url_for(DB_V4)))
+    let store = pg::store_with(PgConfig::new(pg::url_for(DB_V4)))
         .await
         .expect("store");
     let handle = store.open(&t).await.expect("open");
@@ -593,16 +592,16 @@ async fn version_5_moves_the_tally_into_the_tenant_schema() {
 /// reached it) has its rows of the shared tally deleted.
 #[tokio::test]
 async fn deleting_a_tenant_leaves_no_tally_row() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    common::ensure_database(DB_DROP).await;
-    let Some(store) = common::store_with(PgConfig::new(common::url_for(DB_DROP))).await else {
+    pg::ensure_database(DB_DROP).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB_DROP))).await else {
         return;
     };
-    let (current, admin) = common::tenant(&store).await;
+    let (current, admin) = records::tenant(&store).await;
     seed_tasks(&store, &current, admin.id.0).await;
-    let (behind, behind_admin) = common::tenant(&store).await;
+    let (behind, behind_admin) = records::tenant(&store).await;
     back_to_v4(&store, &behind).await;
     seed_tasks(&store, &behind, behind_admin.id.0).await;
     let current_oid = tasks_oid(&store, &current).await;

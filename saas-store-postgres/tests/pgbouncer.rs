@@ -7,21 +7,20 @@
 //! configuration, a free port, killed on drop). Without `pgbouncer`
 //! installed it is skipped, unless `SAAS_REQUIRE_POSTGRES=1`.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use saas_core::projects::{NewProjectRecord, ProjectStatus, Scope};
+use saas_core::projects::Scope;
 use saas_core::store::{PageRequest, Store, TenantStore};
 use saas_core::tenancy::Tenant;
 use saas_core::users::{Role, UserId};
 use saas_store_postgres::{PgConfig, PgStore, Routing};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+use testkit::{pg, records};
 
 /// A running PgBouncer; killed, and its directory removed, on drop.
 struct Bouncer {
@@ -41,7 +40,7 @@ impl Drop for Bouncer {
 impl Bouncer {
     /// `postgres://…@127.0.0.1:<port>/<database>` through the bouncer.
     fn url(&self) -> String {
-        let direct: PgConnectOptions = common::url().parse().expect("test URL");
+        let direct: PgConnectOptions = pg::url().parse().expect("test URL");
         format!(
             "postgres://{}@127.0.0.1:{}/{}",
             direct.get_username(),
@@ -78,7 +77,7 @@ fn free_port() -> u16 {
 /// Starts PgBouncer in transaction mode with `pool_size` server
 /// connections to the test database; `None` (skip) when it is not installed.
 async fn start(pool_size: u32) -> Option<Bouncer> {
-    if !common::reachable().await {
+    if !pg::available().await {
         return None;
     }
     let Some(binary) = find_pgbouncer() else {
@@ -88,7 +87,7 @@ async fn start(pool_size: u32) -> Option<Bouncer> {
         eprintln!("note: pgbouncer is not installed; skipping");
         return None;
     };
-    let direct: PgConnectOptions = common::url().parse().expect("test URL");
+    let direct: PgConnectOptions = pg::url().parse().expect("test URL");
     let database = direct.get_database().unwrap_or("test").to_owned();
     let user = direct.get_username().to_owned();
     let dir = std::env::temp_dir().join(format!("saas-pgbouncer-{}", uuid::Uuid::new_v4()));
@@ -184,23 +183,11 @@ async fn assert_nothing_inherited(conn: &mut PgConnection, default_path: &str) {
     );
 }
 
-fn project(name: String, owner: UserId) -> NewProjectRecord {
-    NewProjectRecord {
-        name,
-        description: String::new(),
-        status: ProjectStatus::Active,
-        start_date: None,
-        end_date: None,
-        owner,
-        created_at: common::now(),
-    }
-}
-
 /// `rounds` of writes and reads on one tenant, each checking that only
 /// this tenant's rows are visible.
 async fn workload(t: Arc<dyn TenantStore>, tag: &'static str, owner: UserId, rounds: usize) {
     for i in 0..rounds {
-        t.create_project(&project(format!("{tag}-{i}"), owner), None)
+        t.create_project(&records::project_record(&format!("{tag}-{i}"), owner), None)
             .await
             .expect("create project");
         let page = t
@@ -222,7 +209,7 @@ async fn workload(t: Arc<dyn TenantStore>, tag: &'static str, owner: UserId, rou
         );
         let username = format!("{tag}{i}");
         let user = t
-            .create_user(&common::new_user(&username, Role::Member), Some(1000))
+            .create_user(&records::user_record(&username, Role::Member), Some(1000))
             .await
             .expect("create user");
         assert_eq!(t.count_users().await.expect("count"), i as u64 + 2);
@@ -269,7 +256,7 @@ async fn interleaved_tenants_stay_apart(routing: Routing, pool_size: u32) {
     let Some(bouncer) = start(pool_size).await else {
         return;
     };
-    let mut direct = PgConnection::connect(&common::url()).await.expect("direct");
+    let mut direct = PgConnection::connect(&pg::url()).await.expect("direct");
     let default_path: String = sqlx::raw_sql("SHOW search_path")
         .fetch_one(&mut direct)
         .await
@@ -282,8 +269,8 @@ async fn interleaved_tenants_stay_apart(routing: Routing, pool_size: u32) {
     let store = PgStore::connect(config)
         .await
         .expect("connect through pgbouncer");
-    let (ta, admin_a) = common::tenant(&store).await;
-    let (tb, admin_b) = common::tenant(&store).await;
+    let (ta, admin_a) = records::tenant(&store).await;
+    let (tb, admin_b) = records::tenant(&store).await;
     let a = store.open(&ta).await.expect("open a");
     let b = store.open(&tb).await.expect("open b");
 
@@ -303,7 +290,7 @@ async fn interleaved_tenants_stay_apart(routing: Routing, pool_size: u32) {
     // One more operation at a time, each followed by the next user of the
     // server connection looking at what is left on it.
     let mut next = next_user(&bouncer).await;
-    let failing = common::new_user("admin", Role::Admin);
+    let failing = records::user_record("admin", Role::Admin);
     for (h, other) in [(&a, &tb), (&b, &ta)] {
         h.count_users().await.expect("count");
         assert_nothing_inherited(&mut next, &default_path).await;
@@ -362,7 +349,7 @@ async fn named_statements_collide_without_pooler_mode() {
     }
     for s in &stores {
         for _ in 0..3 {
-            let probe: Tenant = common::new_tenant().to_tenant("default");
+            let probe: Tenant = records::new_tenant().to_tenant("default");
             if s.tenant(probe.id).await.is_err() {
                 failures += 1;
             }
@@ -389,7 +376,7 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
     let Some(bouncer) = start(1).await else {
         return;
     };
-    let mut direct = PgConnection::connect(&common::url()).await.expect("direct");
+    let mut direct = PgConnection::connect(&pg::url()).await.expect("direct");
     let default_path: String = sqlx::raw_sql("SHOW search_path")
         .fetch_one(&mut direct)
         .await
@@ -404,10 +391,10 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
     let other = PgStore::connect(config()).await.expect("second store");
     let queue = PgQueue::for_store(&store).await.expect("queue");
     let second = PgQueue::for_store(&other).await.expect("second queue");
-    saas_core::jobs::conformance::run_all(&queue).await;
+    testkit::queue_conformance::run_all(&queue).await;
 
     let kind = format!("bouncer_{}", uuid::Uuid::new_v4().simple());
-    let now = common::now();
+    let now = records::now();
     let mut producers = Vec::new();
     for p in 0..4 {
         let (queue, kind) = (queue.clone(), kind.clone());
@@ -455,7 +442,7 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
             };
             let mut done = 0;
             loop {
-                let batch = queue.claim(&request, common::now()).await.expect("claim");
+                let batch = queue.claim(&request, records::now()).await.expect("claim");
                 if batch.is_empty() {
                     return done;
                 }
@@ -464,7 +451,7 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
                         .heartbeat(
                             job.id,
                             job.attempt,
-                            common::now() + chrono::Duration::seconds(60),
+                            records::now() + chrono::Duration::seconds(60),
                         )
                         .await
                         .expect("heartbeat");
@@ -474,7 +461,7 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
                     .map(|j| (j.id, j.attempt, serde_json::json!(w)))
                     .collect();
                 for r in queue
-                    .complete_many(&results, common::now())
+                    .complete_many(&results, records::now())
                     .await
                     .expect("complete_many")
                 {

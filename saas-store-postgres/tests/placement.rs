@@ -1,11 +1,10 @@
 //! Scale-out: tenants spread over two databases, the catalog in the first.
 
-mod common;
-
 use saas_core::error::{Entity, Error};
 use saas_core::projects::Scope;
 use saas_core::store::{PageRequest, Store};
 use saas_store_postgres::{PgConfig, Placement, Routing};
+use testkit::{pg, records};
 
 /// The catalog database of this test: its own, so tenants living in "b" never
 /// show up in the catalog other suites migrate.
@@ -14,25 +13,25 @@ const SECOND: &str = "saas_test_b";
 
 #[tokio::test]
 async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    common::ensure_database(FIRST).await;
-    common::ensure_database(SECOND).await;
+    pg::ensure_database(FIRST).await;
+    pg::ensure_database(SECOND).await;
     for routing in [
         Routing::QualifiedSql,
         Routing::QualifiedUnnamed,
         Routing::QualifiedPrepared,
         Routing::SetLocalSearchPath,
     ] {
-        let config = PgConfig::new(common::url_for(FIRST))
-            .with_database("b", common::url_for(SECOND))
+        let config = PgConfig::new(pg::url_for(FIRST))
+            .with_database("b", pg::url_for(SECOND))
             .with_placement(Placement::Database("b".to_owned()))
             .with_routing(routing);
-        let Some(store) = common::store_with(config).await else {
+        let Some(store) = pg::store_with(config).await else {
             return;
         };
-        let (tenant, admin) = common::tenant(&store).await;
+        let (tenant, admin) = records::tenant(&store).await;
         assert_eq!(tenant.database, "b");
         assert_eq!(
             store
@@ -42,8 +41,8 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
                 .map(|t| t.database),
             Some("b".to_owned())
         );
-        assert!(common::schema_exists(&common::url_for(SECOND), &tenant.slug).await);
-        assert!(!common::schema_exists(&common::url_for(FIRST), &tenant.slug).await);
+        assert!(pg::schema_exists(&pg::url_for(SECOND), &tenant.slug).await);
+        assert!(!pg::schema_exists(&pg::url_for(FIRST), &tenant.slug).await);
 
         let t = store.open(&tenant).await.expect("open");
         assert_eq!(
@@ -59,14 +58,14 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
         );
 
         // Conflicts are still caught by the catalog, and leave nothing in either database.
-        let mut dup = common::new_tenant();
+        let mut dup = records::new_tenant();
         dup.domain = store.domains(tenant.id).await.expect("domains")[0]
             .hostname
             .clone();
         let err = store
             .create_tenant(
                 &dup,
-                &common::new_user("admin", saas_core::users::Role::Admin),
+                &records::user_record("admin", saas_core::users::Role::Admin),
             )
             .await;
         assert!(
@@ -79,8 +78,8 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
             ),
             "{err:?}"
         );
-        assert!(!common::schema_exists(&common::url_for(SECOND), &dup.slug).await);
-        assert!(!common::schema_exists(&common::url_for(FIRST), &dup.slug).await);
+        assert!(!pg::schema_exists(&pg::url_for(SECOND), &dup.slug).await);
+        assert!(!pg::schema_exists(&pg::url_for(FIRST), &dup.slug).await);
 
         let report = store.migrate(&|_| {}).await.expect("migrate");
         assert!(
@@ -91,7 +90,7 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
         );
 
         store.delete_tenant(tenant.id).await.expect("delete");
-        assert!(!common::schema_exists(&common::url_for(SECOND), &tenant.slug).await);
+        assert!(!pg::schema_exists(&pg::url_for(SECOND), &tenant.slug).await);
         assert!(matches!(
             store.open(&tenant).await,
             Err(Error::NotFound {
@@ -103,7 +102,7 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
 
 #[tokio::test]
 async fn fewest_tenants_alternates_between_fresh_databases() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
     let suffix = uuid::Uuid::new_v4().simple().to_string();
@@ -111,23 +110,23 @@ async fn fewest_tenants_alternates_between_fresh_databases() {
         format!("saas_place_a_{}", &suffix[..12]),
         format!("saas_place_b_{}", &suffix[..12]),
     );
-    common::ensure_database(&one).await;
-    common::ensure_database(&two).await;
-    let config = PgConfig::new(common::url_for(&one))
-        .with_database("two", common::url_for(&two))
+    pg::ensure_database(&one).await;
+    pg::ensure_database(&two).await;
+    let config = PgConfig::new(pg::url_for(&one))
+        .with_database("two", pg::url_for(&two))
         .with_placement(Placement::FewestTenants);
     let store = saas_store_postgres::PgStore::connect(config)
         .await
         .expect("connect");
     let mut placed = Vec::new();
     for _ in 0..4 {
-        let (tenant, _) = common::tenant(&store).await;
+        let (tenant, _) = records::tenant(&store).await;
         let handle = store.open(&tenant).await.expect("open");
         assert_eq!(handle.count_users().await.expect("count"), 1);
         placed.push(tenant.database);
     }
     assert_eq!(placed, ["default", "two", "default", "two"]);
     drop(store);
-    common::drop_database(&one).await;
-    common::drop_database(&two).await;
+    pg::drop_database(&one).await;
+    pg::drop_database(&two).await;
 }

@@ -8,80 +8,18 @@
 //! own and claims only its own kinds. A claim of any kind would take other
 //! cases' jobs, so that one runs in a database of its own.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use saas_core::jobs::{ClaimRequest, JobId, JobQueue, JobStatus, NewJob, QueueError};
 use saas_core::tenancy::TenantId;
 use saas_store_postgres::{PgQueue, PgStore};
 use serde_json::json;
 use sqlx::Connection;
-use sqlx::postgres::PgPoolOptions;
-
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
-}
-
-fn fresh_kind() -> String {
-    format!("pgq_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
-fn request(worker: &str, kind: &str, limit: u32) -> ClaimRequest {
-    ClaimRequest {
-        worker: worker.to_owned(),
-        lease: Duration::from_secs(60),
-        limit,
-        kinds: vec![kind.to_owned()],
-    }
-}
-
-/// A queue on its own small pool at `url`, as one process would have.
-async fn queue_at(url: &str) -> PgQueue {
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(url)
-        .await
-        .expect("connect to the test database");
-    PgQueue::new(pool).await.expect("queue setup")
-}
-
-static SWEPT: AtomicBool = AtomicBool::new(false);
-
-/// Deletes what earlier runs' cases left behind (their kinds are
-/// `conf_…`/`pgq_…`): only jobs created over an hour ago, judged by their
-/// UUIDv7 ids, so no case still running loses a job.
-async fn sweep_old_runs(queue: &PgQueue) {
-    if SWEPT.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let hour_ago = Utc::now() - chrono::Duration::hours(1);
-    let secs = u64::try_from(hour_ago.timestamp()).expect("after 1970");
-    let boundary = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, 0));
-    sqlx::query(
-        "DELETE FROM saas_shared.jobs
-          WHERE (kind LIKE 'conf\\_%' OR kind LIKE 'pgq\\_%') AND id < $1",
-    )
-    .bind(boundary)
-    .execute(queue.pool())
-    .await
-    .expect("sweep old test jobs");
-}
-
-/// A queue on the test database, or `None` when PostgreSQL is not there
-/// (and not required).
-async fn queue() -> Option<PgQueue> {
-    if !common::reachable().await {
-        return None;
-    }
-    let q = queue_at(&common::url()).await;
-    sweep_old_runs(&q).await;
-    Some(q)
-}
+use testkit::jobs::{fresh_kind, request};
+use testkit::pg;
+use testkit::records::now;
 
 /// `postgres::job_queue_conformance::<case>`: every case of the shared suite.
 mod postgres {
@@ -89,12 +27,13 @@ mod postgres {
 
     use saas_core::jobs::JobQueue;
     use saas_core::jobs::memory::MemoryQueue;
+    use testkit::{pg, queue_conformance};
 
     /// The queue under test. Without PostgreSQL (and without
     /// `SAAS_REQUIRE_POSTGRES=1`) the case runs on the reference queue
     /// instead, which tests nothing of this crate but keeps the suite green.
     async fn make() -> Arc<dyn JobQueue> {
-        match super::queue().await {
+        match pg::queue().await {
             Some(q) => Arc::new(q),
             None => {
                 eprintln!("note: PostgreSQL unreachable; this case ran on MemoryQueue");
@@ -102,24 +41,24 @@ mod postgres {
             }
         }
     }
-    saas_core::job_queue_conformance!(make);
+    testkit::job_queue_conformance!(make);
 
     /// Every case in turn on one queue.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn all_cases_on_one_queue() {
-        let Some(q) = super::queue().await else {
+        let Some(q) = pg::queue().await else {
             return;
         };
-        saas_core::jobs::conformance::run_all(&q).await;
+        queue_conformance::run_all(&q).await;
     }
 
     /// Fairness holds against a flood five times the suite's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fairness_against_a_flood_of_10000() {
-        let Some(q) = super::queue().await else {
+        let Some(q) = pg::queue().await else {
             return;
         };
-        saas_core::jobs::conformance::fairness_with(&q, 10_000).await;
+        queue_conformance::fairness_with(&q, 10_000).await;
     }
 }
 
@@ -127,12 +66,12 @@ mod postgres {
 /// jobs while racing, and every job completes exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_claim_disjoint_jobs_and_complete_each_once() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    let a = queue_at(&common::url()).await;
-    let b = queue_at(&common::url()).await;
-    let kind = fresh_kind();
+    let a = pg::queue_at(&pg::url()).await;
+    let b = pg::queue_at(&pg::url()).await;
+    let kind = fresh_kind("pgq");
     let t0 = now();
     let tenants: Vec<TenantId> = (0..5).map(|_| TenantId::new()).collect();
     let jobs: Vec<NewJob> = (0..1_000)
@@ -236,10 +175,10 @@ async fn two_instances_claim_disjoint_jobs_and_complete_each_once() {
 /// A job enqueued inside a transaction exists only if it commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_in_follows_the_callers_transaction() {
-    let Some(q) = queue().await else {
+    let Some(q) = pg::queue().await else {
         return;
     };
-    let kind = fresh_kind();
+    let kind = fresh_kind("pgq");
     let t0 = now();
     let mut conn = q.pool().acquire().await.expect("connection");
 
@@ -268,10 +207,10 @@ async fn enqueue_in_follows_the_callers_transaction() {
 /// Batched enqueues: all-or-nothing validation, keys resolved in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_many_is_all_or_nothing_and_keys_resolve_in_order() {
-    let Some(q) = queue().await else {
+    let Some(q) = pg::queue().await else {
         return;
     };
-    let kind = fresh_kind();
+    let kind = fresh_kind("pgq");
     let t0 = now();
     let bad = vec![
         NewJob::new(&kind, json!(1)),
@@ -318,10 +257,10 @@ async fn enqueue_many_is_all_or_nothing_and_keys_resolve_in_order() {
 /// keep NUL characters and key order, error messages lose only their NULs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awkward_values_round_trip() {
-    let Some(q) = queue().await else {
+    let Some(q) = pg::queue().await else {
         return;
     };
-    let kind = fresh_kind();
+    let kind = fresh_kind("pgq");
     let t0 = now();
     let payload = json!({"z": "a\u{0}b", "a": [1.5, -0.0, 18446744073709551615u64], "é": null});
     let id = q
@@ -353,11 +292,11 @@ async fn awkward_values_round_trip() {
 /// through LISTEN/NOTIFY, long before the waiter's timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_wakes_a_waiter_on_another_instance() {
-    let Some(waiter) = queue().await else {
+    let Some(waiter) = pg::queue().await else {
         return;
     };
-    let other = queue_at(&common::url()).await;
-    let kind = fresh_kind();
+    let other = pg::queue_at(&pg::url()).await;
+    let kind = fresh_kind("pgq");
     // The first wait starts the listener; let it subscribe.
     waiter.wait_for_work(Duration::from_millis(300)).await;
     waiter.wait_for_work(Duration::from_millis(10)).await;
@@ -382,12 +321,12 @@ async fn enqueue_wakes_a_waiter_on_another_instance() {
 /// The accessor on a store uses the store's catalog database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_for_a_store() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
-    let store = PgStore::connect_url(&common::url()).await.expect("store");
+    let store = PgStore::connect_url(&pg::url()).await.expect("store");
     let q = PgQueue::for_store(&store).await.expect("queue");
-    let kind = fresh_kind();
+    let kind = fresh_kind("pgq");
     let id = q
         .enqueue(&NewJob::new(&kind, json!(1)), now())
         .await
@@ -401,12 +340,12 @@ async fn queue_for_a_store() {
 /// since they take every ready job; counts per status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_of_any_kind_and_counts() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
     let db = "saas_test_queue_any";
-    common::ensure_database(db).await;
-    let q = queue_at(&common::url_for(db)).await;
+    pg::ensure_database(db).await;
+    let q = pg::queue_at(&pg::url_for(db)).await;
     sqlx::query("TRUNCATE saas_shared.jobs")
         .execute(q.pool())
         .await

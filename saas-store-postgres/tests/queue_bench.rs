@@ -11,36 +11,27 @@
 //! each claim's jobs completed in one statement with `complete_many` (or,
 //! in the last scenario, one `complete` per job, as saas-core's worker does).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use saas_core::jobs::{ClaimRequest, JobQueue, NewJob};
 use saas_core::tenancy::TenantId;
 use saas_store_postgres::PgQueue;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
+use testkit::jobs::per_second;
+use testkit::pg;
+use testkit::records::now;
 
 const KIND: &str = "bench_noop";
 const DB: &str = "saas_bench";
 
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
-}
-
-fn per_s(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
+/// A claim of `limit` bench jobs, leased long enough for the slowest run.
 fn request(worker: &str, limit: u32) -> ClaimRequest {
     ClaimRequest {
-        worker: worker.to_owned(),
         lease: Duration::from_secs(300),
-        limit,
-        kinds: vec![KIND.to_owned()],
+        ..testkit::jobs::request(worker, KIND, limit)
     }
 }
 
@@ -75,7 +66,7 @@ async fn enqueue(queue: &PgQueue, n: usize, groups: usize) -> f64 {
         queue.enqueue_many(&batch, now()).await.expect("enqueue");
         i += take;
     }
-    per_s(n, started.elapsed())
+    per_second(n, started.elapsed())
 }
 
 /// Burns the queue down with `tasks` claim loops of `batch`; returns jobs
@@ -146,7 +137,7 @@ async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32, many: bool
         claim_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0,
         complete_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0
     );
-    (per_s(jobs, elapsed), n)
+    (per_second(jobs, elapsed), n)
 }
 
 /// The lines of a plan worth printing: timings, and the scans with their
@@ -170,17 +161,17 @@ fn summary(plan: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "measures throughput; run explicitly with --release -- --ignored --nocapture"]
 async fn queue_throughput() {
-    if !common::reachable().await {
+    if !pg::available().await {
         return;
     }
     let jobs: usize = std::env::var("SAAS_BENCH_JOBS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    common::ensure_database(DB).await;
+    pg::ensure_database(DB).await;
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .connect(&common::url_for(DB))
+        .connect(&pg::url_for(DB))
         .await
         .expect("connect");
     let queue = PgQueue::new(pool).await.expect("queue");

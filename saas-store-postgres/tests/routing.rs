@@ -1,16 +1,11 @@
 //! Routing isolation on a pooled connection: after any unit of work the next
 //! user of the connection inherits nothing from the previous tenant.
 
-mod common;
-
-use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, Scope, TaskQuery,
-    TaskStatus,
-};
+use saas_core::projects::{Scope, TaskQuery};
 use saas_core::store::{PageRequest, Store};
-use saas_core::users::UserId;
 use saas_store_postgres::{PgConfig, PgStore, Routing};
 use sqlx::Row;
+use testkit::{pg, records};
 
 async fn assert_clean(store: &PgStore, slugs: &[&str]) {
     // The store's pool has a single connection: this is the one the tenant
@@ -47,48 +42,21 @@ async fn assert_clean(store: &PgStore, slugs: &[&str]) {
     );
 }
 
-fn task(project: ProjectId, by: UserId) -> NewTaskRecord {
-    NewTaskRecord {
-        project_id: project,
-        title: "t".to_owned(),
-        description: String::new(),
-        status: TaskStatus::Todo,
-        priority: Priority::Medium,
-        assigned_to: None,
-        created_by: by,
-        due_date: None,
-        completed_at: None,
-        created_at: common::now(),
-    }
-}
-
-fn project(name: &str, owner: UserId) -> NewProjectRecord {
-    NewProjectRecord {
-        name: name.to_owned(),
-        description: String::new(),
-        status: ProjectStatus::Active,
-        start_date: None,
-        end_date: None,
-        owner,
-        created_at: common::now(),
-    }
-}
-
 async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
-    let config = PgConfig::new(common::url())
+    let config = PgConfig::new(pg::url())
         .with_routing(routing)
         .with_transaction_pooler(pooler)
         .with_max_connections(1);
-    let Some(store) = common::store_with(config).await else {
+    let Some(store) = pg::store_with(config).await else {
         return;
     };
-    let (ta, admin_a) = common::tenant(&store).await;
-    let (tb, admin_b) = common::tenant(&store).await;
+    let (ta, admin_a) = records::tenant(&store).await;
+    let (tb, admin_b) = records::tenant(&store).await;
     let a = store.open(&ta).await.expect("open a");
     let b = store.open(&tb).await.expect("open b");
     let slugs = [ta.slug.as_str(), tb.slug.as_str()];
 
-    a.create_project(&project("alpha", admin_a.id), Some(5))
+    a.create_project(&records::project_record("alpha", admin_a.id), Some(5))
         .await
         .expect("a writes");
     assert_clean(&store, &slugs).await;
@@ -110,7 +78,7 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
         .await
         .expect("b reads");
     assert_eq!(seen.count, 0, "b sees none of a's projects");
-    b.create_project(&project("beta", admin_b.id), None)
+    b.create_project(&records::project_record("beta", admin_b.id), None)
         .await
         .expect("b writes");
     let seen = b
@@ -135,11 +103,11 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
         .items[0]
         .id;
     let pb = seen.items[0].id;
-    a.create_task(&task(pa, admin_a.id), None)
+    a.create_task(&records::task_record(pa, "t", admin_a.id), None)
         .await
         .expect("a writes a task");
     for _ in 0..2 {
-        b.create_task(&task(pb, admin_b.id), None)
+        b.create_task(&records::task_record(pb, "t", admin_b.id), None)
             .await
             .expect("b writes a task");
     }
@@ -147,7 +115,7 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
         for (handle, expected) in [(&a, 1), (&b, 2)] {
             let all = TaskQuery::new(Scope::All);
             let counts = handle
-                .task_counts(&all, common::now())
+                .task_counts(&all, records::now())
                 .await
                 .expect("counts");
             assert_eq!(counts.total, expected);
@@ -161,7 +129,7 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
     }
 
     // A failed unit of work (a conflict inside a transaction) leaves nothing either.
-    let dup = common::new_user("admin", saas_core::users::Role::Admin);
+    let dup = records::user_record("admin", saas_core::users::Role::Admin);
     a.create_user(&dup, Some(5)).await.expect_err("duplicate");
     assert_clean(&store, &slugs).await;
     let seen = b
@@ -213,15 +181,15 @@ async fn pooler_mode_leaves_no_session_state() {
 /// for this store's connection after a full round of store calls.
 #[tokio::test]
 async fn pooler_mode_prepares_no_named_statement() {
-    let config = PgConfig::new(common::url())
+    let config = PgConfig::new(pg::url())
         .with_transaction_pooler(true)
         .with_max_connections(1);
-    let Some(store) = common::store_with(config).await else {
+    let Some(store) = pg::store_with(config).await else {
         return;
     };
-    let (t, admin) = common::tenant(&store).await;
+    let (t, admin) = records::tenant(&store).await;
     let h = store.open(&t).await.expect("open");
-    h.create_project(&project("alpha", admin.id), Some(5))
+    h.create_project(&records::project_record("alpha", admin.id), Some(5))
         .await
         .expect("write");
     h.list_projects(Scope::All, PageRequest::first())
@@ -242,12 +210,12 @@ async fn pooler_mode_prepares_no_named_statement() {
 /// that one request runs many statements.
 #[tokio::test]
 async fn default_routing_prepares_busy_tenants_only() {
-    let config = PgConfig::new(common::url()).with_max_connections(1);
-    let Some(store) = common::store_with(config).await else {
+    let config = PgConfig::new(pg::url()).with_max_connections(1);
+    let Some(store) = pg::store_with(config).await else {
         return;
     };
-    let (busy, _) = common::tenant(&store).await;
-    let (once, _) = common::tenant(&store).await;
+    let (busy, _) = records::tenant(&store).await;
+    let (once, _) = records::tenant(&store).await;
     // Ten requests, each opening its handle.
     for _ in 0..10 {
         let b = store.open(&busy).await.expect("open busy");

@@ -1,8 +1,6 @@
 //! Every `TenantStore` method once, under every routing strategy, with
 //! and without transaction-pooler mode.
 
-mod common;
-
 use chrono::{Duration, NaiveDate};
 use saas_core::error::{Entity, Error, Resource};
 use saas_core::projects::{
@@ -12,27 +10,28 @@ use saas_core::projects::{
 use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
 use saas_core::users::{Role, UserChanges, UserId};
 use saas_store_postgres::{PgConfig, Routing};
+use testkit::{pg, records};
 use uuid::Uuid;
 
 async fn every_method(routing: Routing, pooler: bool) {
-    let config = PgConfig::new(common::url())
+    let config = PgConfig::new(pg::url())
         .with_routing(routing)
         .with_transaction_pooler(pooler);
-    let Some(store) = common::store_with(config).await else {
+    let Some(store) = pg::store_with(config).await else {
         return;
     };
-    let (tenant, admin) = common::tenant(&store).await;
+    let (tenant, admin) = records::tenant(&store).await;
     let t = store.open(&tenant).await.expect("open");
     assert_eq!(t.tenant_id(), tenant.id);
     assert!(admin.is_owner && admin.is_active && admin.token_version == 0);
 
     // users
     let alice = t
-        .create_user(&common::new_user("Alice", Role::Member), Some(5))
+        .create_user(&records::user_record("Alice", Role::Member), Some(5))
         .await
         .expect("alice");
     assert!(matches!(
-        t.create_user(&common::new_user("ALICE", Role::Member), None)
+        t.create_user(&records::user_record("ALICE", Role::Member), None)
             .await,
         Err(Error::Conflict {
             entity: Entity::User,
@@ -57,7 +56,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         (2, 1, admin.id)
     );
     assert!(matches!(
-        t.create_user(&common::new_user("bob", Role::Viewer), Some(2))
+        t.create_user(&records::user_record("bob", Role::Viewer), Some(2))
             .await,
         Err(Error::PlanLimitExceeded {
             resource: Resource::Users,
@@ -92,7 +91,7 @@ async fn every_method(routing: Routing, pooler: bool) {
             .token_version,
         2
     );
-    let at = common::now();
+    let at = records::now();
     t.record_login(alice.id, at).await.expect("record_login");
     assert_eq!(
         t.user(alice.id)
@@ -116,7 +115,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         jti: Uuid::new_v4(),
         family,
         user_id: alice.id,
-        expires_at: common::now() + Duration::days(1),
+        expires_at: records::now() + Duration::days(1),
     };
     let second = RefreshTokenRecord {
         jti: Uuid::new_v4(),
@@ -146,7 +145,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         RefreshOutcome::Invalid
     );
     assert_eq!(
-        t.prune_refresh_tokens(common::now() + Duration::days(2))
+        t.prune_refresh_tokens(records::now() + Duration::days(2))
             .await
             .expect("prune"),
         2
@@ -160,7 +159,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         start_date: NaiveDate::from_ymd_opt(2024, 1, 31),
         end_date: None,
         owner,
-        created_at: common::now(),
+        created_at: records::now(),
     };
     let p1 = t
         .create_project(&new_project("one", admin.id), Some(3))
@@ -243,7 +242,7 @@ async fn every_method(routing: Routing, pooler: bool) {
                 status: ProjectStatus::OnHold,
                 start_date: None,
                 end_date: NaiveDate::from_ymd_opt(2025, 12, 31),
-                updated_at: common::now(),
+                updated_at: records::now(),
             },
         )
         .await
@@ -260,7 +259,7 @@ async fn every_method(routing: Routing, pooler: bool) {
     t.remove_member(p1.id, alice.id).await.expect("idempotent");
 
     // tasks
-    let now = common::now();
+    let now = records::now();
     let new_task = |title: &str, project, priority, due| NewTaskRecord {
         project_id: project,
         title: title.to_owned(),
@@ -271,7 +270,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         created_by: admin.id,
         due_date: due,
         completed_at: None,
-        created_at: common::now(),
+        created_at: records::now(),
     };
     let a = t
         .create_task(

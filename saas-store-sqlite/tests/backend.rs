@@ -1,19 +1,21 @@
 //! Behaviour specific to the SQLite backend: the handle cache, atomic tenant
 //! files, plan limits under concurrency, schema versions and migrations.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::*;
 use rusqlite::Connection;
 use saas_core::projects::Scope;
 use saas_core::store::{MigrationProgress, PageRequest, Store};
 use saas_core::users::Role;
 use saas_core::{Entity, Error, Resource};
 use saas_store_sqlite::{SqliteError, SqliteOptions, TENANT_SCHEMA_VERSION};
+use testkit::records::{
+    admin_record, host_for, new_tenant, new_tenant_with, open_tenant, project_record, random_slug,
+    task_record, user_record,
+};
+use testkit::sqlite::{store, store_with, tenant_dir_files, tenant_file};
 
 fn user_version(path: &std::path::Path) -> i64 {
     let conn = Connection::open(path).expect("open file");
@@ -100,7 +102,7 @@ async fn an_evicted_handle_keeps_working_and_closes_when_dropped() {
         .expect("create");
     let held = store.open(&first).await.expect("open");
     for _ in 0..4 {
-        let _ = tenant(&store).await;
+        let _ = open_tenant(&store).await;
     }
     // Evicted from the cache, still working for its holder.
     held.create_project(&project_record("still here", admin.id), None)
@@ -115,7 +117,7 @@ async fn an_evicted_handle_keeps_working_and_closes_when_dropped() {
     drop(held);
     // The cache holds it again, so it is alive; evict it and it is gone.
     for _ in 0..3 {
-        let _ = tenant(&store).await;
+        let _ = open_tenant(&store).await;
     }
     assert!(
         weak.upgrade().is_none(),
@@ -128,7 +130,7 @@ async fn an_evicted_handle_keeps_working_and_closes_when_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_creates_against_a_limit_of_ten_create_ten() {
     let (_dir, store) = store();
-    let (_tenant, admin, handle) = tenant(&store).await;
+    let (_tenant, admin, handle) = open_tenant(&store).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..64 {
         let handle = Arc::clone(&handle);
@@ -167,7 +169,7 @@ async fn sixty_four_concurrent_creates_against_a_limit_of_ten_create_ten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_user_and_task_creates_respect_their_limits() {
     let (_dir, store) = store();
-    let (_tenant, admin, handle) = tenant(&store).await;
+    let (_tenant, admin, handle) = open_tenant(&store).await;
     let mut users = tokio::task::JoinSet::new();
     for i in 0..32 {
         let handle = Arc::clone(&handle);
@@ -219,7 +221,7 @@ async fn concurrent_user_and_task_creates_respect_their_limits() {
 #[tokio::test]
 async fn a_taken_hostname_leaves_no_file_and_no_row() {
     let (dir, store) = store();
-    let (existing, _admin, _handle) = tenant(&store).await;
+    let (existing, _admin, _handle) = open_tenant(&store).await;
     let before = tenant_dir_files(dir.path());
 
     let slug = random_slug();
@@ -330,7 +332,7 @@ async fn concurrent_registrations_of_one_slug_have_exactly_one_winner() {
 #[tokio::test]
 async fn delete_tenant_removes_rows_files_and_the_cached_handle() {
     let (dir, store) = store();
-    let (tenant, admin, handle) = tenant(&store).await;
+    let (tenant, admin, handle) = open_tenant(&store).await;
     handle
         .create_project(&project_record("doomed", admin.id), None)
         .await
@@ -433,7 +435,7 @@ async fn a_file_of_another_tenant_is_refused() {
 #[tokio::test]
 async fn files_are_created_at_the_newest_schema_version() {
     let (dir, store) = store();
-    let (tenant, _, _handle) = tenant(&store).await;
+    let (tenant, _, _handle) = open_tenant(&store).await;
     assert_eq!(
         user_version(&tenant_file(dir.path(), &tenant.slug)),
         TENANT_SCHEMA_VERSION

@@ -2,16 +2,15 @@
 //! they do not assert much). Run with
 //! `cargo test -p saas-store-sqlite --test figures -- --ignored --nocapture`.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::*;
 use saas_core::projects::{Scope, TaskQuery};
 use saas_core::store::{PageRequest, Store};
 use saas_core::users::Role;
 use saas_store_sqlite::SqliteOptions;
+use testkit::records::{admin_record, new_tenant, project_record, task_record, user_record};
+use testkit::sqlite::store_with;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run explicitly"]

@@ -6,67 +6,35 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use saas_core::jobs::{ClaimRequest, JobId, JobQueue, JobStatus, NewJob, QueueError};
 use saas_core::tenancy::TenantId;
 use saas_store_sqlite::{SqliteQueue, SqliteStore};
 use serde_json::json;
-
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
-}
-
-fn fresh_kind() -> String {
-    format!("k_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
-fn request(worker: &str, kind: &str, limit: u32) -> ClaimRequest {
-    ClaimRequest {
-        worker: worker.to_owned(),
-        lease: Duration::from_secs(60),
-        limit,
-        kinds: vec![kind.to_owned()],
-    }
-}
-
-/// A queue on a fresh root; the directory lives as long as the queue.
-struct Fresh {
-    queue: SqliteQueue,
-    _dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Fresh {
-    type Target = SqliteQueue;
-    fn deref(&self) -> &SqliteQueue {
-        &self.queue
-    }
-}
-
-fn fresh() -> Fresh {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let queue = SqliteQueue::open(dir.path()).expect("open queue");
-    Fresh { queue, _dir: dir }
-}
+use testkit::jobs::{fresh_kind, request};
+use testkit::records::now;
+use testkit::sqlite::queue;
 
 /// `sqlite::job_queue_conformance::<case>`: every case on a fresh queue.
 mod sqlite {
-    async fn make() -> super::Fresh {
-        super::fresh()
+    use testkit::queue_conformance;
+
+    async fn make() -> testkit::sqlite::FreshQueue {
+        testkit::sqlite::queue()
     }
-    saas_core::job_queue_conformance!(make);
+    testkit::job_queue_conformance!(make);
 
     /// Every case in turn on one queue, as they would share a database.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn all_cases_on_one_queue() {
-        let q = super::fresh();
-        saas_core::jobs::conformance::run_all(&q.queue).await;
+        let q = testkit::sqlite::queue();
+        queue_conformance::run_all(&q.queue).await;
     }
 
     /// Fairness holds against a flood five times the suite's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fairness_against_a_flood_of_10000() {
-        let q = super::fresh();
-        saas_core::jobs::conformance::fairness_with(&q.queue, 10_000).await;
+        let q = testkit::sqlite::queue();
+        queue_conformance::fairness_with(&q.queue, 10_000).await;
     }
 }
 
@@ -77,7 +45,7 @@ async fn two_instances_on_one_root_claim_disjoint_jobs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let a = SqliteQueue::open(dir.path()).expect("open a");
     let b = SqliteQueue::open(dir.path()).expect("open b");
-    let kind = fresh_kind();
+    let kind = fresh_kind("k");
     let t0 = now();
     let jobs: Vec<NewJob> = (0..600)
         .map(|i| NewJob::new(&kind, json!(i)).tenant(TenantId::new()))
@@ -150,7 +118,7 @@ async fn store_queue_is_shared_by_clones_and_lives_in_its_own_file() {
     });
     // Let the waiter register before the enqueue.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let kind = fresh_kind();
+    let kind = fresh_kind("k");
     let e = queue
         .enqueue(&NewJob::new(&kind, json!({})), now())
         .await
@@ -172,8 +140,8 @@ async fn store_queue_is_shared_by_clones_and_lives_in_its_own_file() {
 /// jobs, and stores nothing when any job is invalid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_many_is_atomic_and_applies_unique_keys() {
-    let q = fresh();
-    let kind = fresh_kind();
+    let q = queue();
+    let kind = fresh_kind("k");
     let t0 = now();
     let tenant = TenantId::new();
     let held = q
@@ -213,8 +181,8 @@ async fn enqueue_many_is_atomic_and_applies_unique_keys() {
 /// per job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complete_many_fences_each_job() {
-    let q = fresh();
-    let kind = fresh_kind();
+    let q = queue();
+    let kind = fresh_kind("k");
     let t0 = now();
     let jobs: Vec<NewJob> = (0..3).map(|i| NewJob::new(&kind, json!(i))).collect();
     q.enqueue_many(&jobs, t0).await.expect("enqueue");
@@ -247,7 +215,7 @@ async fn complete_many_fences_each_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_survive_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let kind = fresh_kind();
+    let kind = fresh_kind("k");
     let t0 = now();
     let id = {
         let q = SqliteQueue::open(dir.path()).expect("open");
@@ -276,8 +244,8 @@ async fn jobs_survive_a_restart() {
 /// before the cutoff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_in_chunks() {
-    let q = fresh();
-    let kind = fresh_kind();
+    let q = queue();
+    let kind = fresh_kind("k");
     let t0 = now();
     let jobs: Vec<NewJob> = (0..12_345).map(|i| NewJob::new(&kind, json!(i))).collect();
     q.enqueue_many(&jobs, t0).await.expect("enqueue");
@@ -341,11 +309,11 @@ async fn claims_match_the_reference_queue() {
     use std::collections::HashMap;
 
     for seed in 1..=6u64 {
-        let q = fresh();
+        let q = queue();
         let reference = MemoryQueue::new();
         let queues: [&dyn JobQueue; 2] = [&reference, &q.queue];
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let kind = fresh_kind();
+        let kind = fresh_kind("k");
         let tenants: Vec<Option<TenantId>> = std::iter::once(None)
             .chain((0..5).map(|_| Some(TenantId::new())))
             .collect();
@@ -441,8 +409,8 @@ async fn claims_match_the_reference_queue() {
 /// outcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_completions_are_fenced_one_by_one() {
-    let q = fresh();
-    let kind = fresh_kind();
+    let q = queue();
+    let kind = fresh_kind("k");
     let t0 = now();
     let jobs: Vec<NewJob> = (0..300).map(|i| NewJob::new(&kind, json!(i))).collect();
     q.enqueue_many(&jobs, t0).await.expect("enqueue");

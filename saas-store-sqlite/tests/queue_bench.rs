@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use saas_core::Saas;
 use saas_core::jobs::{
     ClaimRequest, Job, JobContext, JobError, JobQueue, JobScope, Jobs, NewJob, WorkerConfig,
@@ -17,6 +16,8 @@ use saas_core::jobs::{
 use saas_core::tenancy::TenantId;
 use saas_store_sqlite::{SqliteQueue, SqliteStore};
 use serde_json::{Value, json};
+use testkit::jobs::per_second;
+use testkit::records::now;
 
 const KIND: &str = "bench_noop";
 
@@ -36,20 +37,11 @@ impl Job for Noop {
     }
 }
 
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
-}
-
-fn per_s(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
+/// A claim of `limit` bench jobs, leased long enough for the slowest run.
 fn request(worker: &str, limit: u32) -> ClaimRequest {
     ClaimRequest {
-        worker: worker.to_owned(),
         lease: Duration::from_secs(300),
-        limit,
-        kinds: vec![KIND.to_owned()],
+        ..testkit::jobs::request(worker, KIND, limit)
     }
 }
 
@@ -73,7 +65,7 @@ async fn enqueue_batched(queue: &SqliteQueue, n: usize, groups: usize) -> f64 {
         left -= take;
         i += take;
     }
-    per_s(n, started.elapsed())
+    per_second(n, started.elapsed())
 }
 
 /// Enqueues `jobs` no-op platform jobs with `enqueue_many`, then burns them
@@ -101,7 +93,7 @@ pub async fn bench_jobs(root: &Path, jobs: usize) -> (f64, f64) {
     let stats = worker.run_until_idle().await;
     let elapsed = started.elapsed();
     assert_eq!(stats.succeeded, jobs as u64, "{stats:?}");
-    (enqueue_per_s, per_s(jobs, elapsed))
+    (enqueue_per_s, per_second(jobs, elapsed))
 }
 
 /// Burns down `jobs` queued jobs with `tasks` direct claim/complete loops
@@ -157,7 +149,7 @@ async fn burn_direct(
     }
     let n = done.load(Ordering::Relaxed);
     assert_eq!(n, jobs);
-    per_s(n, started.elapsed())
+    per_second(n, started.elapsed())
 }
 
 /// Mean time of `rounds` claims of 100 with the queue as it is.
@@ -201,7 +193,7 @@ async fn queue_throughput() {
     }
     println!(
         "{single} single enqueues: {:.0}/s",
-        per_s(single, started.elapsed())
+        per_second(single, started.elapsed())
     );
 
     // Claim cost with the whole flood queued, one group and 100 groups.

@@ -3,10 +3,7 @@
 //! crate) checks the shared semantics in depth; this checks the backend's
 //! wiring, and the details that SQL gets wrong most easily.
 
-mod common;
-
 use chrono::{Duration, NaiveDate};
-use common::*;
 use saas_core::projects::{
     Priority, ProjectChanges, ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskOrderField,
     TaskOrdering, TaskQuery, TaskStatus,
@@ -15,6 +12,11 @@ use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
 use saas_core::tenancy::{Hostname, TenantId, TenantStatus};
 use saas_core::users::{Email, Role, UserChanges, UserId, Username};
 use saas_core::{Entity, Error, Resource};
+use testkit::records::{
+    admin_record, new_tenant, now, open_tenant, password_hash_of, project_record, task_record,
+    user_record,
+};
+use testkit::sqlite::store;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -200,7 +202,7 @@ async fn catalog_methods() {
 #[tokio::test]
 async fn user_methods() {
     let (_dir, store) = store();
-    let (_tenant, admin, t) = tenant(&store).await;
+    let (_tenant, admin, t) = open_tenant(&store).await;
     assert_eq!(t.user(admin.id).await.expect("get"), Some(admin.clone()));
     let bob = t
         .create_user(&user_record("Bob", Role::Member), Some(5))
@@ -234,7 +236,7 @@ async fn user_methods() {
         .expect("credentials")
         .expect("found");
     assert_eq!(user, bob);
-    assert_eq!(hash, "hash-of-Bob");
+    assert_eq!(hash, password_hash_of("Bob"));
     assert_eq!(t.credentials("nobody").await.expect("credentials"), None);
 
     let page = t.list_users(PageRequest::first()).await.expect("list");
@@ -307,7 +309,7 @@ async fn user_methods() {
 #[tokio::test]
 async fn refresh_token_methods() {
     let (_dir, store) = store();
-    let (_tenant, admin, t) = tenant(&store).await;
+    let (_tenant, admin, t) = open_tenant(&store).await;
     let family = Uuid::new_v4();
     let first = RefreshTokenRecord {
         jti: Uuid::new_v4(),
@@ -361,7 +363,7 @@ async fn refresh_token_methods() {
 #[tokio::test]
 async fn project_methods() {
     let (_dir, store) = store();
-    let (_tenant, admin, t) = tenant(&store).await;
+    let (_tenant, admin, t) = open_tenant(&store).await;
     let bob = t
         .create_user(&user_record("bob", Role::Member), None)
         .await
@@ -552,7 +554,7 @@ async fn all_tasks(t: &dyn saas_core::store::TenantStore, query: &TaskQuery) -> 
 #[tokio::test]
 async fn task_methods() {
     let (_dir, store) = store();
-    let (_tenant, admin, t) = tenant(&store).await;
+    let (_tenant, admin, t) = open_tenant(&store).await;
     let bob = t
         .create_user(&user_record("bob", Role::Member), None)
         .await

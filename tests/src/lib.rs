@@ -16,7 +16,8 @@
 //!   [`property`] runs random operation sequences against a backend and an
 //!   independent [`model`] at once.
 //! - The JobQueue conformance suite, [`queue_conformance`], generated for
-//!   one queue by [`job_queue_conformance!`].
+//!   one queue by [`job_queue_conformance!`]; [`jobs`]: fresh job kinds
+//!   and claim requests for a queue's own tests.
 //!
 //! ```ignore
 //! tests::conformance_tests!(sqlite, tests::sqlite::Sqlite);
@@ -39,6 +40,7 @@ use saas_core::store::Store;
 pub mod cases;
 pub mod clock;
 pub mod harness;
+pub mod jobs;
 pub mod memory;
 pub mod model;
 pub mod pg;

@@ -37,10 +37,7 @@ fn at(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
 }
 
 fn fresh_kind(name: &str) -> String {
-    format!(
-        "conf_{name}_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    crate::jobs::fresh_kind(&format!("conf_{name}"))
 }
 
 fn fresh_tenant() -> TenantId {
@@ -49,10 +46,8 @@ fn fresh_tenant() -> TenantId {
 
 fn claim_req(worker: &str, kind: &str, limit: u32) -> ClaimRequest {
     ClaimRequest {
-        worker: worker.to_owned(),
         lease: LEASE,
-        limit,
-        kinds: vec![kind.to_owned()],
+        ..crate::jobs::request(worker, kind, limit)
     }
 }
 

@@ -1,6 +1,6 @@
-//! The SQLite fixture: a fresh store in a fresh temporary directory per
-//! test, deleted when the test is done with it; and the paths of the files
-//! a store keeps there, for tests that look at them.
+//! The SQLite fixture: a fresh store (or job queue) in a fresh temporary
+//! directory per test, deleted when the test is done with it; and the
+//! paths of the files a store keeps there, for tests that look at them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use saas_core::jobs::JobQueue;
 use saas_core::store::Store;
 use saas_core::tenancy::Slug;
-use saas_store_sqlite::{SqliteOptions, SqliteStore};
+use saas_store_sqlite::{SqliteOptions, SqliteQueue, SqliteStore};
 use tempfile::TempDir;
 
 use crate::{Backend, Fixture};
@@ -38,6 +38,30 @@ pub async fn open_store() -> (TempDir, SqliteStore) {
         .expect("opening does not panic")
         .expect("the SQLite store opens");
     (dir, store)
+}
+
+/// A job queue on a fresh root; the directory lives as long as the queue,
+/// which the value dereferences to.
+#[derive(Debug)]
+pub struct FreshQueue {
+    /// The queue.
+    pub queue: SqliteQueue,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for FreshQueue {
+    type Target = SqliteQueue;
+
+    fn deref(&self) -> &SqliteQueue {
+        &self.queue
+    }
+}
+
+/// A job queue alone (no store) in a new temporary directory.
+pub fn queue() -> FreshQueue {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let queue = SqliteQueue::open(dir.path()).expect("the SQLite queue opens");
+    FreshQueue { queue, _dir: dir }
 }
 
 /// The file of the tenant with `slug` in the store at `root`.

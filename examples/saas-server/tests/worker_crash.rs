@@ -94,29 +94,14 @@ async fn setup(backend: &str, dir: &Path) -> Option<(Arc<dyn JobQueue>, Db)> {
             Some((Arc::new(queue), Db::Sqlite(data)))
         }
         _ => {
-            let url = std::env::var("SAAS_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-            let connected = tokio::time::timeout(
-                Duration::from_secs(10),
-                saas_store_postgres::PgQueue::connect(&url),
-            )
-            .await;
-            match connected {
-                Ok(Ok(queue)) => Some((Arc::new(queue), Db::Postgres(url))),
-                other => {
-                    let why = match other {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "timed out".to_owned(),
-                    };
-                    if std::env::var("SAAS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                        panic!(
-                            "PostgreSQL at {url} is unreachable ({why}) and SAAS_REQUIRE_POSTGRES=1"
-                        );
-                    }
-                    eprintln!("note: PostgreSQL at {url} is unreachable ({why}); skipping");
-                    None
-                }
+            if !testkit::pg::available().await {
+                return None;
             }
+            let url = testkit::pg::url();
+            let queue = saas_store_postgres::PgQueue::connect(&url)
+                .await
+                .expect("open the PostgreSQL job queue");
+            Some((Arc::new(queue), Db::Postgres(url)))
         }
     }
 }

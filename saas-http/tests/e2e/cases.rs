@@ -6,7 +6,7 @@ use reqwest::Method;
 use saas_http::{CorsOrigins, HttpConfig};
 use serde_json::{Value, json};
 
-use crate::support::{Backend, PASSWORD, TestApp, unique};
+use testkit::server::{Backend, PASSWORD, TestApp, unique};
 
 macro_rules! app {
     ($backend:expr) => {
@@ -87,7 +87,7 @@ pub async fn seed_flow(backend: Backend) {
         .expect(200);
     let access = tokens["access"].as_str().unwrap().to_owned();
     assert!(tokens["refresh"].is_string());
-    let t = crate::support::TenantCtx {
+    let t = testkit::server::TenantCtx {
         id: reg["id"].as_str().unwrap().to_owned(),
         slug: slug.clone(),
         domain: domain.clone(),

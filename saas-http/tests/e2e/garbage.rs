@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::ENDPOINTS;
-use crate::support::{Backend, Resp, TestApp, unique};
+use testkit::server::{Backend, Resp, TestApp, unique};
 
 fn takes_body(method: &str, path: &str) -> bool {
     match method {

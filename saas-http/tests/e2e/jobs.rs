@@ -7,7 +7,7 @@ use saas_core::projects::ProjectId;
 use saas_http::HttpConfig;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TenantCtx, TestApp, unique};
+use testkit::server::{Backend, TenantCtx, TestApp, unique};
 
 macro_rules! app {
     ($backend:expr) => {
@@ -70,7 +70,7 @@ async fn request_report(app: &TestApp, t: &TenantCtx, token: &str, pid: i64) -> 
     id
 }
 
-async fn job(app: &TestApp, t: &TenantCtx, token: &str, id: &str) -> crate::support::Resp {
+async fn job(app: &TestApp, t: &TenantCtx, token: &str, id: &str) -> testkit::server::Resp {
     app.get(t, token, &format!("/api/jobs/{id}/")).await
 }
 

@@ -7,7 +7,6 @@
 mod cases;
 mod garbage;
 mod jobs;
-mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -74,7 +73,7 @@ pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
 macro_rules! e2e_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
-            use crate::support::Backend;
+            use testkit::server::Backend;
 
             macro_rules! case {
                 ($case:ident, $module:ident) => {

@@ -298,12 +298,10 @@ impl Store for MemoryStore {
                 slug: t.slug.as_str().to_owned(),
             })
             .collect();
-        Ok(
-            migrate_fleet(fleet, 1, progress, |()| async {
-                Ok::<bool, std::convert::Infallible>(false)
-            })
-            .await,
-        )
+        Ok(migrate_fleet(fleet, 1, progress, |()| async {
+            Ok::<bool, std::convert::Infallible>(false)
+        })
+        .await)
     }
 
     async fn ping(&self) -> Result<()> {

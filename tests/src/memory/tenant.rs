@@ -318,7 +318,12 @@ impl TenantStore for MemoryTenant {
     }
 
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
-        let all = self.data()?.users.values().map(|(u, _)| u.clone()).collect();
+        let all = self
+            .data()?
+            .users
+            .values()
+            .map(|(u, _)| u.clone())
+            .collect();
         Ok(paginate(all, page))
     }
 
