@@ -21,45 +21,15 @@ use testkit::jobs::{fresh_kind, request};
 use testkit::pg;
 use testkit::records::now;
 
-/// `postgres::job_queue_conformance::<case>`: every case of the shared suite.
+/// `postgres::job_queue_conformance::<case>`: every case of the shared
+/// suite; `postgres::all_cases_on_one_queue`,
+/// `postgres::fairness_against_a_flood_of_10000`. Skipped with a note when
+/// PostgreSQL is not there (unless `SAAS_REQUIRE_POSTGRES=1`).
 mod postgres {
-    use std::sync::Arc;
-
-    use saas_core::jobs::JobQueue;
-    use saas_core::jobs::memory::MemoryQueue;
-    use testkit::{pg, queue_conformance};
-
-    /// The queue under test. Without PostgreSQL (and without
-    /// `SAAS_REQUIRE_POSTGRES=1`) the case runs on the reference queue
-    /// instead, which tests nothing of this crate but keeps the suite green.
-    async fn make() -> Arc<dyn JobQueue> {
-        match pg::queue().await {
-            Some(q) => Arc::new(q),
-            None => {
-                eprintln!("note: PostgreSQL unreachable; this case ran on MemoryQueue");
-                Arc::new(MemoryQueue::new())
-            }
-        }
+    async fn make() -> Option<std::sync::Arc<saas_store_postgres::PgQueue>> {
+        testkit::pg::queue().await.map(std::sync::Arc::new)
     }
     testkit::job_queue_conformance!(make);
-
-    /// Every case in turn on one queue.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn all_cases_on_one_queue() {
-        let Some(q) = pg::queue().await else {
-            return;
-        };
-        queue_conformance::run_all(&q).await;
-    }
-
-    /// Fairness holds against a flood five times the suite's.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fairness_against_a_flood_of_10000() {
-        let Some(q) = pg::queue().await else {
-            return;
-        };
-        queue_conformance::fairness_with(&q, 10_000).await;
-    }
 }
 
 /// Two queues on two pools, as two processes would have, claim disjoint

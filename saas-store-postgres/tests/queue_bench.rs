@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use saas_core::jobs::{ClaimRequest, JobQueue, NewJob};
 use saas_core::tenancy::TenantId;
 use saas_store_postgres::PgQueue;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
-use testkit::jobs::per_second;
+use testkit::jobs::{complete_claimed, per_second};
 use testkit::pg;
 use testkit::records::now;
 
@@ -103,24 +103,7 @@ async fn burn(queue: &PgQueue, jobs: usize, tasks: usize, batch: u32, many: bool
                 }
                 empty = 0;
                 let t = Instant::now();
-                if many {
-                    let results: Vec<_> =
-                        got.iter().map(|j| (j.id, j.attempt, Value::Null)).collect();
-                    for r in queue
-                        .complete_many(&results, now())
-                        .await
-                        .expect("complete_many")
-                    {
-                        r.expect("completed");
-                    }
-                } else {
-                    for j in &got {
-                        queue
-                            .complete(j.id, j.attempt, &Value::Null, now())
-                            .await
-                            .expect("complete");
-                    }
-                }
+                complete_claimed(&queue, &got, many).await;
                 complete_us.fetch_add(t.elapsed().as_micros() as usize, Ordering::Relaxed);
                 done.fetch_add(got.len(), Ordering::Relaxed);
             }

@@ -14,28 +14,13 @@ use testkit::jobs::{fresh_kind, request};
 use testkit::records::now;
 use testkit::sqlite::queue;
 
-/// `sqlite::job_queue_conformance::<case>`: every case on a fresh queue.
+/// `sqlite::job_queue_conformance::<case>`: every case on a fresh queue;
+/// `sqlite::all_cases_on_one_queue`, `sqlite::fairness_against_a_flood_of_10000`.
 mod sqlite {
-    use testkit::queue_conformance;
-
-    async fn make() -> testkit::sqlite::FreshQueue {
-        testkit::sqlite::queue()
+    async fn make() -> Option<testkit::sqlite::FreshQueue> {
+        Some(testkit::sqlite::queue())
     }
     testkit::job_queue_conformance!(make);
-
-    /// Every case in turn on one queue, as they would share a database.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn all_cases_on_one_queue() {
-        let q = testkit::sqlite::queue();
-        queue_conformance::run_all(&q.queue).await;
-    }
-
-    /// Fairness holds against a flood five times the suite's.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fairness_against_a_flood_of_10000() {
-        let q = testkit::sqlite::queue();
-        queue_conformance::fairness_with(&q.queue, 10_000).await;
-    }
 }
 
 /// Two queues opened on one root, as two processes would, claim disjoint

@@ -16,7 +16,7 @@ use saas_core::jobs::{
 use saas_core::tenancy::TenantId;
 use saas_store_sqlite::{SqliteQueue, SqliteStore};
 use serde_json::{Value, json};
-use testkit::jobs::per_second;
+use testkit::jobs::{complete_claimed, per_second};
 use testkit::records::now;
 
 const KIND: &str = "bench_noop";
@@ -122,24 +122,7 @@ async fn burn_direct(
                 if got.is_empty() {
                     return;
                 }
-                if many {
-                    let results: Vec<_> =
-                        got.iter().map(|j| (j.id, j.attempt, Value::Null)).collect();
-                    for r in queue
-                        .complete_many(&results, now())
-                        .await
-                        .expect("complete_many")
-                    {
-                        r.expect("completed");
-                    }
-                } else {
-                    for j in &got {
-                        queue
-                            .complete(j.id, j.attempt, &Value::Null, now())
-                            .await
-                            .expect("complete");
-                    }
-                }
+                complete_claimed(&queue, &got, many).await;
                 done.fetch_add(got.len(), Ordering::Relaxed);
             }
         }));

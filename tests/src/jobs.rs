@@ -1,12 +1,15 @@
 //! Values for job-queue tests and benchmarks: fresh job kinds, claim
-//! requests, rates.
+//! requests, completing what a claim got, rates.
 //!
 //! Claims filter by kind, so a test that enqueues jobs of a kind of its own
 //! sees only its own jobs, even on a queue other tests share.
 
 use std::time::Duration;
 
-use saas_core::jobs::ClaimRequest;
+use saas_core::jobs::{ClaimRequest, JobQueue, LeasedJob};
+use serde_json::Value;
+
+use crate::records::now;
 
 /// The lease of a [`request`]: long enough that no test's job expires
 /// while the test still looks at it.
@@ -28,6 +31,32 @@ pub fn request(worker: &str, kind: &str, limit: u32) -> ClaimRequest {
         lease: LEASE,
         limit,
         kinds: vec![kind.to_owned()],
+    }
+}
+
+/// Completes every job of `claimed` (with a `null` result), as its lease
+/// holder: all in one `complete_many` when `many`, else one `complete`
+/// each. Panics if any completion is refused.
+pub async fn complete_claimed(queue: &dyn JobQueue, claimed: &[LeasedJob], many: bool) {
+    if many {
+        let results: Vec<_> = claimed
+            .iter()
+            .map(|j| (j.id, j.attempt, Value::Null))
+            .collect();
+        for r in queue
+            .complete_many(&results, now())
+            .await
+            .expect("complete_many")
+        {
+            r.expect("completed");
+        }
+    } else {
+        for j in claimed {
+            queue
+                .complete(j.id, j.attempt, &Value::Null, now())
+                .await
+                .expect("complete");
+        }
     }
 }
 

@@ -885,19 +885,27 @@ pub async fn run_all(q: &dyn JobQueue) {
     wait_for_work_returns(q).await;
 }
 
-/// Generates one `#[tokio::test]` per conformance function, in a module
-/// named `job_queue_conformance`, so a backend's failures name the case:
+/// Generates the suite for one queue, in the calling module: one
+/// `#[tokio::test]` per conformance function in a module named
+/// `job_queue_conformance` (so a backend's failures name the case), and
+/// two more beside it, `all_cases_on_one_queue` ([`run_all`], as the cases
+/// would share a database) and `fairness_against_a_flood_of_10000`
+/// ([`fairness_with`] against a flood five times the suite's):
 ///
 /// ```ignore
 /// // In a backend's tests, with the kit as the dev-dependency `testkit`:
-/// async fn make_queue() -> std::sync::Arc<dyn saas_core::jobs::JobQueue> {
-///     std::sync::Arc::new(my_backend::Queue::connect_for_tests().await)
+/// mod my_backend {
+///     async fn make() -> Option<std::sync::Arc<my_backend::Queue>> {
+///         Some(std::sync::Arc::new(my_backend::Queue::connect_for_tests().await))
+///     }
+///     testkit::job_queue_conformance!(make);
 /// }
-/// testkit::job_queue_conformance!(make_queue);
 /// ```
 ///
-/// `$make` names an async fn in the calling module (no arguments) returning anything
-/// that dereferences to a `JobQueue` (an `Arc<dyn JobQueue>`, an `Arc<Q>`).
+/// `$make` names an async fn of the calling module, without arguments,
+/// returning `Option` of anything that dereferences to a `JobQueue` (an
+/// `Arc<dyn JobQueue>`, an `Arc<Q>`, a guard that keeps the queue's
+/// storage alive); `None` skips the case (a database that is not there).
 #[macro_export]
 macro_rules! job_queue_conformance {
     ($make:ident) => {
@@ -921,13 +929,32 @@ macro_rules! job_queue_conformance {
                 wait_for_work_returns,
             );
         }
+
+        /// Every case in turn on one queue, as they would share a database.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn all_cases_on_one_queue() {
+            let Some(queue) = $make().await else {
+                return;
+            };
+            $crate::queue_conformance::run_all(&*queue).await;
+        }
+
+        /// Fairness holds against a flood five times the suite's.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn fairness_against_a_flood_of_10000() {
+            let Some(queue) = $make().await else {
+                return;
+            };
+            $crate::queue_conformance::fairness_with(&*queue, 10_000).await;
+        }
     };
     (@cases $make:ident; $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
-            let queue = super::$make().await;
-            let queue: &dyn ::saas_core::jobs::JobQueue = &*queue;
-            $crate::queue_conformance::$case(queue).await;
+            let Some(queue) = super::$make().await else {
+                return;
+            };
+            $crate::queue_conformance::$case(&*queue).await;
         }
     )*};
 }

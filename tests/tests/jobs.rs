@@ -1358,28 +1358,15 @@ async fn cleanup_deletes_old_done_tasks_and_expired_tokens_and_prunes_jobs() {
 // --- the JobQueue suite on the reference queue ----------------------------------
 
 /// `memory::job_queue_conformance::<case>`: every case on a fresh
-/// `MemoryQueue`, the reference the backends' queues are held to.
+/// `MemoryQueue`, the reference the backends' queues are held to;
+/// `memory::all_cases_on_one_queue`, `memory::fairness_against_a_flood_of_10000`.
 mod memory {
     use std::sync::Arc;
 
-    use saas_core::jobs::JobQueue;
     use saas_core::jobs::memory::MemoryQueue;
-    use tests::queue_conformance;
 
-    async fn make() -> Arc<dyn JobQueue> {
-        Arc::new(MemoryQueue::new())
+    async fn make() -> Option<Arc<MemoryQueue>> {
+        Some(Arc::new(MemoryQueue::new()))
     }
     tests::job_queue_conformance!(make);
-
-    /// Every case in turn on one queue, as they would share a database.
-    #[tokio::test]
-    async fn all_cases_on_one_queue() {
-        queue_conformance::run_all(&MemoryQueue::new()).await;
-    }
-
-    /// Fairness holds against a flood five times the suite's.
-    #[tokio::test]
-    async fn fairness_against_a_flood_of_10000() {
-        queue_conformance::fairness_with(&MemoryQueue::new(), 10_000).await;
-    }
 }
