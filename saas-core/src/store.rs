@@ -17,8 +17,10 @@
 //! use saas_core::store::{Store, TenantStore};
 //!
 //! // A backend is a type implementing `Store`, whose `open` returns its own
-//! // `TenantStore`. The conformance suite in the `tests` crate runs every
-//! // operation against it; the SQLite and PostgreSQL crates are the models.
+//! // `TenantStore`. The conformance suite in the `tests` crate (the
+//! // workspace's test kit) runs every operation against it; the SQLite and
+//! // PostgreSQL crates are the models, and the kit's in-memory store the
+//! // shortest complete implementation.
 //! fn assert_backend<S: Store>(_: &S) {}
 //! fn assert_handle(_: Arc<dyn TenantStore>) {}
 //! ```
