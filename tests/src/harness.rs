@@ -14,7 +14,6 @@ use saas_core::tenancy::Tenant;
 use saas_core::users::{Email, NewUserRecord, Role, User, UserId, Username};
 use saas_core::{Error, Saas, Session};
 use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 /// The token-signing secret of every test service (more than 32 bytes).
 pub const SECRET: &[u8] = b"conformance-suite token-signing secret, 56 bytes long!!";
@@ -22,9 +21,10 @@ pub const SECRET: &[u8] = b"conformance-suite token-signing secret, 56 bytes lon
 /// The password of every user the suite creates.
 pub const PASSWORD: &str = "securepassword123";
 
-/// A fresh tenant slug: `t` and a random UUID, 33 characters.
+/// A fresh tenant slug: `t` and a random UUID's 32 hex digits (no
+/// underscore, so it can also be a hostname's label).
 pub fn unique_slug() -> String {
-    format!("t{}", Uuid::new_v4().simple())
+    crate::records::unique("t")
 }
 
 /// The primary domain the suite gives the tenant with `slug`.

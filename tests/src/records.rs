@@ -22,11 +22,17 @@ pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
-/// A fresh random slug: `t_` and 32 hex digits, cut to [`Slug::MAX_LEN`].
+/// `prefix` and random hex digits, 40 characters at most: a fresh slug,
+/// username, kind or label.
+pub fn unique(prefix: &str) -> String {
+    let mut s = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
+    s.truncate(40);
+    s
+}
+
+/// A fresh random slug: `t_` and 32 hex digits.
 pub fn random_slug() -> Slug {
-    let mut s = format!("t_{}", uuid::Uuid::new_v4().simple());
-    s.truncate(Slug::MAX_LEN);
-    Slug::parse(&s).expect("a random slug is valid")
+    Slug::parse(&unique("t_")).expect("a random slug is valid")
 }
 
 /// The hostname of `slug` under `localhost` (hostnames take no

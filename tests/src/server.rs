@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub use crate::harness::PASSWORD;
+pub use crate::records::unique;
 use crate::{Fixture, memory, pg, sqlite};
 
 /// Which storage backend a server runs on: a value, so a case function
@@ -90,14 +91,6 @@ pub struct TenantCtx {
     pub access: String,
     /// The admin's refresh token.
     pub refresh: String,
-}
-
-/// `prefix` and random hex digits, 40 characters at most: a fresh slug,
-/// username or label.
-pub fn unique(prefix: &str) -> String {
-    let mut s = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
-    s.truncate(40);
-    s
 }
 
 /// A response: status, headers and the JSON body (`Null` when empty or not JSON).
