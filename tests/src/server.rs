@@ -42,6 +42,25 @@ impl crate::Backend for Backend {
     }
 }
 
+/// Starts a [`TestApp`] on `$backend` (with `$config`, an `HttpConfig`,
+/// when given), or returns from the calling case when the backend is not
+/// available here: `let app = testkit::app!(backend);`.
+#[macro_export]
+macro_rules! app {
+    ($backend:expr) => {
+        match $crate::server::TestApp::start($backend).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+    ($backend:expr, $config:expr) => {
+        match $crate::server::TestApp::start_with($backend, $config).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}
+
 /// One mailer for every app of the process: on PostgreSQL all apps share
 /// one queue, so a job may run on any test's worker.
 fn shared_mailer() -> Arc<MemoryMailer> {

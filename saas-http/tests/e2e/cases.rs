@@ -5,23 +5,8 @@ use std::time::Duration;
 use reqwest::Method;
 use saas_http::{CorsOrigins, HttpConfig};
 use serde_json::{Value, json};
-
+use testkit::app;
 use testkit::server::{Backend, PASSWORD, TestApp, unique};
-
-macro_rules! app {
-    ($backend:expr) => {
-        match TestApp::start($backend).await {
-            Some(app) => app,
-            None => return,
-        }
-    };
-    ($backend:expr, $config:expr) => {
-        match TestApp::start_with($backend, $config).await {
-            Some(app) => app,
-            None => return,
-        }
-    };
-}
 
 fn ids(list: &Value) -> Vec<i64> {
     list["results"]

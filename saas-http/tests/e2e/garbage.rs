@@ -5,9 +5,9 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::server::{Backend, Resp, TestApp, unique};
 
 use crate::ENDPOINTS;
-use testkit::server::{Backend, Resp, TestApp, unique};
 
 fn takes_body(method: &str, path: &str) -> bool {
     match method {

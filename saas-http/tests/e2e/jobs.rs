@@ -6,17 +6,8 @@ use saas_core::jobs::builtin::{GenerateProjectReport, ReportPayload};
 use saas_core::projects::ProjectId;
 use saas_http::HttpConfig;
 use serde_json::{Value, json};
-
+use testkit::app;
 use testkit::server::{Backend, TenantCtx, TestApp, unique};
-
-macro_rules! app {
-    ($backend:expr) => {
-        match TestApp::start($backend).await {
-            Some(app) => app,
-            None => return,
-        }
-    };
-}
 
 async fn project_with_tasks(app: &TestApp, t: &TenantCtx) -> i64 {
     let pid = app

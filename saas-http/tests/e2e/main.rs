@@ -1,5 +1,6 @@
 //! End-to-end tests: the real router on a random port, spoken to over real
 //! HTTP as a client would, on both backends (`sqlite::…`, `postgres::…`).
+//! The server and its client are the test kit's (`testkit::server`).
 //! PostgreSQL cases are skipped with a note when the database is unreachable,
 //! unless `SAAS_REQUIRE_POSTGRES=1`.
 #![allow(unreachable_pub)]
