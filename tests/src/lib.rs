@@ -4,8 +4,9 @@
 //!   temporary directory), [`pg`] (the database at `SAAS_TEST_DATABASE_URL`,
 //!   fresh tenants or a database of the test's own, cleaned up after a
 //!   passing case; `SAAS_REQUIRE_POSTGRES=1` turns "unavailable, skipping"
-//!   into a failure) and [`memory`] (a complete in-memory [`Store`], the
-//!   jobs tests' storage). Each is a [`Backend`] making [`Fixture`]s.
+//!   into a failure) and [`memory`] (a complete in-memory
+//!   [`Store`](saas_core::store::Store), the jobs tests' storage). Each is
+//!   a [`Backend`] making [`Fixture`]s ([`backend`]).
 //! - [`server`]: the real router on a random port over a fresh store, and
 //!   an HTTP client that speaks to it. [`clock`]: a clock set by hand.
 //!   [`records`]: records for tests below the service layer.
@@ -31,12 +32,7 @@
 //! from integration tests (`tests/*.rs`): their own unit tests are compiled
 //! into the very library the kit links.
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
-use saas_core::jobs::JobQueue;
-use saas_core::store::Store;
-
+pub mod backend;
 pub mod cases;
 pub mod clock;
 pub mod harness;
@@ -50,27 +46,7 @@ pub mod records;
 pub mod server;
 pub mod sqlite;
 
-/// A backend under test, with storage that stays alive as long as the fixture.
-pub trait Fixture: Send + Sync {
-    /// The backend's name, for messages.
-    fn backend(&self) -> &'static str;
-    /// The store. Every call returns the same store.
-    fn store(&self) -> Arc<dyn Store>;
-    /// The job queue that goes with the store (as a host would pair them).
-    fn queue(&self) -> BoxFuture<'_, Arc<dyn JobQueue>>;
-    /// Deletes what the case left behind in storage that outlives the
-    /// fixture (a shared database); called after a case that passed.
-    fn cleanup(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
-
-/// Makes fixtures of one backend.
-pub trait Backend: Sync {
-    /// A fresh fixture, or `None` when the backend is not available here
-    /// (after saying so on stderr).
-    fn fixture(&self) -> BoxFuture<'_, Option<Box<dyn Fixture>>>;
-}
+pub use backend::{Backend, Fixture};
 
 /// Generates the whole conformance suite for one backend: a module named
 /// `$module` with one `#[tokio::test]` per case and the property test.

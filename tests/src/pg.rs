@@ -27,7 +27,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::OnceCell;
 
-use crate::{Backend, Fixture};
+use crate::backend::{Backend, Fixture};
 
 /// The database URL used when `SAAS_TEST_DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";

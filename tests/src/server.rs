@@ -16,9 +16,10 @@ use saas_http::{AppState, HttpConfig, router};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::backend::Fixture;
 pub use crate::harness::PASSWORD;
 pub use crate::records::unique;
-use crate::{Fixture, memory, pg, sqlite};
+use crate::{memory, pg, sqlite};
 
 /// Which storage backend a server runs on: a value, so a case function
 /// can take it and one case serves every backend.
@@ -32,7 +33,7 @@ pub enum Backend {
     Memory,
 }
 
-impl crate::Backend for Backend {
+impl crate::backend::Backend for Backend {
     fn fixture(&self) -> BoxFuture<'_, Option<Box<dyn Fixture>>> {
         match self {
             Backend::Sqlite => sqlite::Sqlite.fixture(),
@@ -166,7 +167,7 @@ impl TestApp {
         config: HttpConfig,
         with_jobs: bool,
     ) -> Option<TestApp> {
-        let fixture = crate::Backend::fixture(&backend).await?;
+        let fixture = crate::backend::Backend::fixture(&backend).await?;
         let (store, queue) = (fixture.store(), fixture.queue().await);
         let mut builder =
             Saas::builder(store).secret(b"e2e test secret of at least thirty-two bytes");

@@ -12,7 +12,7 @@ use saas_core::tenancy::Slug;
 use saas_store_sqlite::{SqliteOptions, SqliteQueue, SqliteStore};
 use tempfile::TempDir;
 
-use crate::{Backend, Fixture};
+use crate::backend::{Backend, Fixture};
 
 /// A fresh store in its own temporary directory; the store's files live as
 /// long as the [`TempDir`].

@@ -29,8 +29,8 @@ use saas_core::users::{Email, NewUserRecord, User, Username};
 
 pub use tenant::MemoryTenant;
 
+use crate::backend::{Backend, Fixture};
 use crate::records::now;
-use crate::{Backend, Fixture};
 
 /// The `database` every tenant of the store reports.
 const DATABASE: &str = "default";
