@@ -158,13 +158,20 @@ pub async fn queue() -> Option<PgQueue> {
     Some(q)
 }
 
+/// Panics unless `name` is `[a-z0-9_]+`: it is spliced into SQL, quoted.
+fn check_database_name(name: &str) {
+    assert!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "a test database name is [a-z0-9_]+: {name:?}"
+    );
+}
+
 /// Creates database `name` if missing, tolerating a concurrent creator.
 pub async fn ensure_database(name: &str) {
-    assert!(
-        name.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-        "a test database name is [a-z0-9_]: {name:?}"
-    );
+    check_database_name(name);
     let mut conn = PgConnection::connect(&url()).await.expect("connect");
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(name)
@@ -192,11 +199,7 @@ pub async fn ensure_database(name: &str) {
 
 /// Drops database `name` (a test's cleanup).
 pub async fn drop_database(name: &str) {
-    assert!(
-        name.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-        "a test database name is [a-z0-9_]: {name:?}"
-    );
+    check_database_name(name);
     let mut conn = PgConnection::connect(&url()).await.expect("connect");
     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use crate::backend::Fixture;
 pub use crate::harness::PASSWORD;
 pub use crate::records::unique;
-use crate::{memory, pg, sqlite};
+use crate::{pg, sqlite};
 
 /// Which storage backend a server runs on: a value, so a case function
 /// can take it and one case serves every backend.
@@ -29,8 +29,6 @@ pub enum Backend {
     Sqlite,
     /// [`pg::Postgres`]: the test database (skipped when it is not there).
     Postgres,
-    /// [`memory::Memory`]: a fresh in-memory store and queue.
-    Memory,
 }
 
 impl crate::backend::Backend for Backend {
@@ -38,7 +36,6 @@ impl crate::backend::Backend for Backend {
         match self {
             Backend::Sqlite => sqlite::Sqlite.fixture(),
             Backend::Postgres => pg::Postgres.fixture(),
-            Backend::Memory => memory::Memory.fixture(),
         }
     }
 }
