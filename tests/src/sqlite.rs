@@ -27,19 +27,6 @@ pub fn store_with(options: SqliteOptions) -> (TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// A fresh store under `data/` in a new temporary directory, opened on the
-/// blocking pool (opening does file I/O, which async tests keep off their
-/// executor).
-pub async fn open_store() -> (TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let root = dir.path().join("data");
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(root))
-        .await
-        .expect("opening does not panic")
-        .expect("the SQLite store opens");
-    (dir, store)
-}
-
 /// A job queue on a fresh root; the directory lives as long as the queue,
 /// which the value dereferences to.
 #[derive(Debug)]
@@ -114,7 +101,10 @@ impl Fixture for SqliteFixture {
 impl Backend for Sqlite {
     fn fixture(&self) -> BoxFuture<'_, Option<Box<dyn Fixture>>> {
         Box::pin(async {
-            let (dir, store) = open_store().await;
+            // Opening does file I/O, which async tests keep off their executor.
+            let (dir, store) = tokio::task::spawn_blocking(store)
+                .await
+                .expect("opening does not panic");
             Some(Box::new(SqliteFixture {
                 store: Arc::new(store),
                 _dir: dir,
