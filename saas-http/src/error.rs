@@ -17,6 +17,16 @@ use saas_core::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// How error bodies are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// `{"error": {"code", "message", "fields"}}`.
+    #[default]
+    Native,
+    /// DRF's shapes.
+    Drf,
+}
+
 /// Field name to message, for input that failed validation.
 pub type Fields = BTreeMap<String, String>;
 

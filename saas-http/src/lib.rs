@@ -44,10 +44,13 @@ pub mod models;
 pub mod openapi;
 pub mod pagination;
 mod routes;
+pub mod server;
 mod state;
 pub mod throttle;
 
-pub use error::{ApiError, ApiResult};
+pub use error::{ApiError, ApiResult, ErrorFormat};
+pub use server::{ServerLimits, serve};
+pub use throttle::Rate;
 pub use extract::{ApiJson, ApiPath, Auth, CurrentTenant, PlatformAuth};
 pub use openapi::ApiDoc;
 pub use state::{AppState, CorsOrigins, HttpConfig};

@@ -6,7 +6,8 @@ use std::time::Duration;
 use saas_core::Saas;
 use saas_core::jobs::Jobs;
 
-use crate::throttle::LoginThrottle;
+use crate::error::ErrorFormat;
+use crate::throttle::{LoginThrottle, Rate};
 
 /// Which origins may call the API from a browser.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,6 +46,19 @@ pub struct HttpConfig {
     /// Trust `X-Forwarded-Proto` when building absolute `next`/`previous`
     /// URLs (enable behind a proxy that sets it).
     pub trust_forwarded_proto: bool,
+    /// Take the client's address from the last `X-Forwarded-For` entry
+    /// (the one a trusted proxy appends) rather than the peer address.
+    pub trust_forwarded_for: bool,
+    /// How error bodies are written.
+    pub error_format: ErrorFormat,
+    /// Login attempts per client address, whatever the username.
+    pub login_address_rate: Option<Rate>,
+    /// Whether `POST /api/register/` is open to anyone.
+    pub registration_open: bool,
+    /// Plans public registration may choose (`None`: every plan).
+    pub self_service_plans: Option<Vec<String>>,
+    /// Registration attempts per client address.
+    pub registration_rate: Option<Rate>,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +73,12 @@ impl Default for HttpConfig {
             login_window: Duration::from_secs(60),
             allowed_hosts: Vec::new(),
             trust_forwarded_proto: false,
+            trust_forwarded_for: false,
+            error_format: ErrorFormat::Native,
+            login_address_rate: Some(Rate::new(60, Duration::from_secs(60))),
+            registration_open: true,
+            self_service_plans: None,
+            registration_rate: Some(Rate::new(10, Duration::from_secs(3600))),
         }
     }
 }

@@ -5,6 +5,22 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Attempts.
+    pub count: u32,
+    /// Per this long.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `count` per `per`.
+    pub fn new(count: u32, per: Duration) -> Self {
+        Rate { count, per }
+    }
+}
+
 /// Counts login attempts per key in fixed windows.
 ///
 /// Memory is bounded by `max_keys`. When the table is full, expired windows

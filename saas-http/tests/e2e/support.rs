@@ -11,7 +11,7 @@ use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
 use saas_core::jobs::mail::MemoryMailer;
 use saas_core::jobs::{JobQueue, Jobs, WorkerConfig, WorkerStats};
 use saas_core::store::Store;
-use saas_http::{AppState, HttpConfig, router};
+use saas_http::{AppState, HttpConfig, ServerLimits, router};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -161,8 +161,15 @@ impl Resp {
 }
 
 impl TestApp {
+    /// A server with the default configuration, less the registration
+    /// rate limit: every request of a test comes from one address, and
+    /// most tests register more tenants than a client may in an hour.
     pub async fn start(backend: Backend) -> Option<TestApp> {
-        Self::start_with(backend, HttpConfig::default()).await
+        let config = HttpConfig {
+            registration_rate: None,
+            ..HttpConfig::default()
+        };
+        Self::start_with(backend, config).await
     }
 
     pub async fn start_with(backend: Backend, config: HttpConfig) -> Option<TestApp> {
@@ -175,6 +182,24 @@ impl TestApp {
         backend: Backend,
         config: HttpConfig,
         with_jobs: bool,
+    ) -> Option<TestApp> {
+        Self::start_full(backend, config, with_jobs, ServerLimits::default()).await
+    }
+
+    /// Starts a server with jobs, served with `limits`.
+    pub async fn start_limits(
+        backend: Backend,
+        config: HttpConfig,
+        limits: ServerLimits,
+    ) -> Option<TestApp> {
+        Self::start_full(backend, config, true, limits).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        config: HttpConfig,
+        with_jobs: bool,
+        limits: ServerLimits,
     ) -> Option<TestApp> {
         let (store, queue, dir) = store(backend).await?;
         let mut builder =
@@ -204,10 +229,10 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
+            let stop = async {
+                let _ = rx.await;
+            };
+            saas_http::serve(listener, app, limits, stop)
                 .await
                 .expect("serve");
         });
