@@ -54,7 +54,11 @@ mod tests {
         assert!(!date_in_range(d(0)) && !date_in_range(d(10_000)) && !date_in_range(d(-5000)));
         let mut v = Validator::new();
         check_date(&mut v, "start_date", Some(d(-5000)));
-        check_datetime(&mut v, "due_date", Some(d(2024).and_hms_opt(0, 0, 0).unwrap().and_utc()));
+        check_datetime(
+            &mut v,
+            "due_date",
+            Some(d(2024).and_hms_opt(0, 0, 0).unwrap().and_utc()),
+        );
         let Err(crate::Error::Invalid { fields }) = v.finish() else {
             panic!("out of range accepted");
         };

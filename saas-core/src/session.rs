@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::commands::{NewProject, NewTask, NewUser, ProjectPatch, TaskPatch, UserPatch};
 use crate::context::Context;
 use crate::dates;
-use crate::patch::Patch;
 use crate::error::{Entity, Error, Result, Validator};
+use crate::patch::Patch;
 use crate::permissions::{Action, Relation, require};
 use crate::plans::Plan;
 use crate::projects::{

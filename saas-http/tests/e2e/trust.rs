@@ -56,7 +56,10 @@ pub async fn dates_and_ids_as_drf_reads_them(backend: Backend) {
         ("2026-12-11", "2026-12-11T00:00:00Z"),
         ("2024-12-31T23:59:59Z", "2024-12-31T23:59:59Z"),
         ("2024-12-31 23:59", "2024-12-31T23:59:00Z"),
-        ("2024-12-31T23:59:59.123456+05:30", "2024-12-31T18:29:59.123456Z"),
+        (
+            "2024-12-31T23:59:59.123456+05:30",
+            "2024-12-31T18:29:59.123456Z",
+        ),
         ("2024-12-31T23:59:59-05:30", "2025-01-01T05:29:59Z"),
         ("2024-12-31T23:59:59.5", "2024-12-31T23:59:59.500Z"),
         ("20241231", "2024-12-31T00:00:00Z"),
@@ -95,7 +98,12 @@ pub async fn dates_and_ids_as_drf_reads_them(backend: Backend) {
     }
     let before = app.get(&t, &t.access, "/api/tasks/").await.expect(200)["count"].clone();
     let some_task = app
-        .post(&t, &t.access, "/api/tasks/", json!({"project": pid, "title": "y"}))
+        .post(
+            &t,
+            &t.access,
+            "/api/tasks/",
+            json!({"project": pid, "title": "y"}),
+        )
         .await
         .expect(201)["id"]
         .as_i64()
@@ -122,7 +130,10 @@ pub async fn dates_and_ids_as_drf_reads_them(backend: Backend) {
             )
             .await
             .expect_error(400, "invalid");
-        assert!(e["error"]["fields"]["due_date"].is_string(), "{spelling}: {e}");
+        assert!(
+            e["error"]["fields"]["due_date"].is_string(),
+            "{spelling}: {e}"
+        );
         let e = app
             .patch(
                 &t,
@@ -132,10 +143,17 @@ pub async fn dates_and_ids_as_drf_reads_them(backend: Backend) {
             )
             .await
             .expect_error(400, "invalid");
-        assert!(e["error"]["fields"]["due_date"].is_string(), "{spelling}: {e}");
+        assert!(
+            e["error"]["fields"]["due_date"].is_string(),
+            "{spelling}: {e}"
+        );
     }
     let after = app.get(&t, &t.access, "/api/tasks/").await.expect(200)["count"].clone();
-    assert_eq!(after.as_u64(), before.as_u64().map(|n| n + 1), "only `y` was created");
+    assert_eq!(
+        after.as_u64(),
+        before.as_u64().map(|n| n + 1),
+        "only `y` was created"
+    );
 
     // Project dates: DRF's DateField.
     for (spelling, stored) in [
@@ -231,7 +249,13 @@ pub async fn dates_and_ids_as_drf_reads_them(backend: Backend) {
         .await
         .expect(201);
     assert_eq!(task["project"], pid);
-    for bad in [json!("one"), json!("1.5"), json!(1.5), json!(true), json!("")] {
+    for bad in [
+        json!("one"),
+        json!("1.5"),
+        json!(1.5),
+        json!(true),
+        json!(""),
+    ] {
         let e = app
             .post(
                 &t,
@@ -321,7 +345,10 @@ pub async fn unknown_tenants_answer_like_bad_tokens(backend: Backend) {
                     rb
                 };
                 let expected = exchange(ask(&known.host)).await;
-                assert_eq!(expected.0, 401, "{method} {path} {token:?} at a known tenant");
+                assert_eq!(
+                    expected.0, 401,
+                    "{method} {path} {token:?} at a known tenant"
+                );
                 for host in hosts {
                     let got = exchange(ask(host)).await;
                     assert_eq!(
@@ -349,7 +376,11 @@ pub async fn unknown_tenants_answer_like_bad_tokens(backend: Backend) {
                 assert_eq!(exchange(ask(host)).await, expected, "login at {host:?}");
             }
         }
-        for refresh in ["garbage", other.refresh.as_str(), suspended.refresh.as_str()] {
+        for refresh in [
+            "garbage",
+            other.refresh.as_str(),
+            suspended.refresh.as_str(),
+        ] {
             let ask = |host: &str| {
                 app.request(Method::POST, "/api/token/refresh/", Some(host), None)
                     .json(&json!({ "refresh": refresh }))
@@ -417,7 +448,9 @@ fn keys(body: &Value, expected: &[&str]) {
 #[track_caller]
 fn field_error(body: &Value, field: &str) {
     assert!(
-        body[field].as_array().is_some_and(|m| !m.is_empty() && m.iter().all(Value::is_string)),
+        body[field]
+            .as_array()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(Value::is_string)),
         "{field}: {body}"
     );
 }
@@ -447,7 +480,8 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
 
         // Validation: 400 with the field named.
         let b = check(
-            app.post(&t, &t.access, "/api/projects/", json!({"name": ""})).await,
+            app.post(&t, &t.access, "/api/projects/", json!({"name": ""}))
+                .await,
             400,
             "invalid",
         );
@@ -474,15 +508,26 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
         }
         // Malformed JSON.
         let r = TestApp::send(
-            app.request(Method::POST, "/api/projects/", Some(&t.host), Some(&t.access))
-                .header("content-type", "application/json")
-                .body("{\"name\":"),
+            app.request(
+                Method::POST,
+                "/api/projects/",
+                Some(&t.host),
+                Some(&t.access),
+            )
+            .header("content-type", "application/json")
+            .body("{\"name\":"),
         )
         .await;
         let b = check(r, 400, "malformed_json");
         if drf {
             keys(&b, &["detail"]);
-            assert!(b["detail"].as_str().unwrap_or("").starts_with("JSON parse error"), "{b}");
+            assert!(
+                b["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("JSON parse error"),
+                "{b}"
+            );
         }
         // Duplicates: DRF says 400 with the field, not 409.
         let r = app
@@ -503,7 +548,13 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
         let mut dup = registration("free");
         dup["schema_name"] = json!(t.slug);
         let r = app
-            .call(Method::POST, "/api/register/", Some("x.test"), None, Some(dup))
+            .call(
+                Method::POST,
+                "/api/register/",
+                Some("x.test"),
+                None,
+                Some(dup),
+            )
             .await;
         if drf {
             let b = r.expect(400);
@@ -520,7 +571,10 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
         assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"api\"");
         let b = check(r, 401, "unauthenticated");
         if drf {
-            assert_eq!(b, json!({"detail": "Authentication credentials were not provided."}));
+            assert_eq!(
+                b,
+                json!({"detail": "Authentication credentials were not provided."})
+            );
         }
         let b = check(
             app.get(&t, "garbage", "/api/users/me/").await,
@@ -572,7 +626,8 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
 
         // 403: role, then plan limit (the seed's `plan_limit_reached`).
         let b = check(
-            app.post(&t, &viewer, "/api/projects/", json!({"name": "v"})).await,
+            app.post(&t, &viewer, "/api/projects/", json!({"name": "v"}))
+                .await,
             403,
             "forbidden",
         );
@@ -580,12 +635,18 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
             keys(&b, &["detail"]);
         }
         for i in 0..3 {
-            app.post(&t, &t.access, "/api/projects/", json!({"name": format!("p{i}")}))
-                .await
-                .expect(201);
+            app.post(
+                &t,
+                &t.access,
+                "/api/projects/",
+                json!({"name": format!("p{i}")}),
+            )
+            .await
+            .expect(201);
         }
         let b = check(
-            app.post(&t, &t.access, "/api/projects/", json!({"name": "p3"})).await,
+            app.post(&t, &t.access, "/api/projects/", json!({"name": "p3"}))
+                .await,
             403,
             "plan_limit_exceeded",
         );
@@ -611,9 +672,14 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
         }
         // 415.
         let r = TestApp::send(
-            app.request(Method::POST, "/api/projects/", Some(&t.host), Some(&t.access))
-                .header("content-type", "text/plain")
-                .body("{\"name\": \"x\"}"),
+            app.request(
+                Method::POST,
+                "/api/projects/",
+                Some(&t.host),
+                Some(&t.access),
+            )
+            .header("content-type", "text/plain")
+            .body("{\"name\": \"x\"}"),
         )
         .await;
         let b = check(r, 415, "unsupported_media_type");
@@ -638,7 +704,11 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
             );
         }
         let r = last.expect("attempts made");
-        let retry: u64 = r.headers["retry-after"].to_str().unwrap_or("").parse().unwrap_or(0);
+        let retry: u64 = r.headers["retry-after"]
+            .to_str()
+            .unwrap_or("")
+            .parse()
+            .unwrap_or(0);
         assert!((1..=60).contains(&retry), "{retry}");
         let b = check(r, 429, "throttled");
         if drf {
@@ -785,7 +855,8 @@ pub async fn registration_is_limited_and_can_be_closed(backend: Backend) {
 async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
     let mut out = Vec::new();
     let read = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
-    read.ok().map(|_| String::from_utf8_lossy(&out).into_owned())
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Slow clients are cut off, connections past the cap get 503, and
@@ -804,7 +875,9 @@ pub async fn server_limits(backend: Backend) {
         None => return,
     };
     // A client that never finishes its headers is disconnected.
-    let mut slow = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
     slow.write_all(b"GET /api/health/ HTTP/1.1\r\nHost: x.test\r\n")
         .await
         .expect("write");
@@ -816,7 +889,9 @@ pub async fn server_limits(backend: Backend) {
     // Four connections are the cap: the fifth is answered 503.
     let mut held = Vec::new();
     for _ in 0..4 {
-        let mut s = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        let mut s = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
         s.write_all(b"GET /api/health/ HTTP/1.1\r\nHost: x.test\r\n\r\n")
             .await
             .expect("write");

@@ -42,7 +42,9 @@ impl Refusal {
     /// DRF's message for it, which clients of the seed may match on.
     pub(crate) fn message(self) -> &'static str {
         match self {
-            Refusal::DateFormat => "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+            Refusal::DateFormat => {
+                "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+            }
             Refusal::DateTimeFormat => {
                 "Datetime has wrong format. Use one of these formats instead: \
                  YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
@@ -329,8 +331,14 @@ mod tests {
             ("2026-12-11", "2026-12-11T00:00:00.000000"),
             ("2024-12-31T23:59:59Z", "2024-12-31T23:59:59.000000"),
             ("2024-12-31 23:59", "2024-12-31T23:59:00.000000"),
-            ("2024-12-31T23:59:59.123456+05:30", "2024-12-31T18:29:59.123456"),
-            ("2024-12-31T23:59:59.1234567890Z", "2024-12-31T23:59:59.123456"),
+            (
+                "2024-12-31T23:59:59.123456+05:30",
+                "2024-12-31T18:29:59.123456",
+            ),
+            (
+                "2024-12-31T23:59:59.1234567890Z",
+                "2024-12-31T23:59:59.123456",
+            ),
             ("2024-12-31T23", "2024-12-31T23:00:00.000000"),
             ("2024-12-31T23:59:59,5Z", "2024-12-31T23:59:59.500000"),
             ("20241231", "2024-12-31T00:00:00.000000"),
@@ -350,7 +358,10 @@ mod tests {
             ("2024-12-31T23:59:59-05:30", "2025-01-01T05:29:59.000000"),
             ("2024-12-31T23:59:59-0000", "2024-12-31T23:59:59.000000"),
             ("2024-12-31T23:59:59+01:00:00", "2024-12-31T22:59:59.000000"),
-            ("2024-12-31T03:04:05+05:30:15.5", "2024-12-30T21:33:49.500000"),
+            (
+                "2024-12-31T03:04:05+05:30:15.5",
+                "2024-12-30T21:33:49.500000",
+            ),
             ("2024-12-31T12:00:00-23:59", "2025-01-01T11:59:00.000000"),
             ("2024-12-31T030405", "2024-12-31T03:04:05.000000"),
             ("2024-12-31T1200Z", "2024-12-31T12:00:00.000000"),
@@ -424,7 +435,11 @@ mod tests {
             ("9999-12-31", (9999, 12, 31)),
         ] {
             let got = parse_date(spelling).unwrap_or_else(|e| panic!("{spelling:?}: {e:?}"));
-            assert_eq!((got.year(), got.month(), got.day()), (y, m, d), "{spelling:?}");
+            assert_eq!(
+                (got.year(), got.month(), got.day()),
+                (y, m, d),
+                "{spelling:?}"
+            );
         }
         for spelling in [
             "",
@@ -453,7 +468,11 @@ mod tests {
             "2024-W011",
             "٢٠٢٤-01-05",
         ] {
-            assert_eq!(parse_date(spelling), Err(Refusal::DateFormat), "{spelling:?}");
+            assert_eq!(
+                parse_date(spelling),
+                Err(Refusal::DateFormat),
+                "{spelling:?}"
+            );
         }
     }
 
