@@ -4,7 +4,7 @@
 //! [`ApiError`], and every [`ApiError`] is answered as
 //! `{"error": {"code", "message", "fields"}}`, or, with
 //! [`ErrorFormat::Drf`], in the shapes DRF gives the seed's clients
-//! (`{"detail": ...}`, `{"field": ["message"]}`; see [`drf`]). Server-side
+//! (`{"detail": ...}`, `{"field": ["message"]}`; see `error/drf.rs`). Server-side
 //! failures (5xx) say nothing internal: the cause is logged inside the
 //! request's span (which carries the request id) and the client gets a
 //! generic message.
@@ -61,13 +61,21 @@ pub struct ApiError {
     message: Cow<'static, str>,
     fields: Fields,
     retry_after: Option<Duration>,
-    /// What DRF says instead of `message`, where the seed's clients see
-    /// DRF's or simplejwt's own words.
+    /// What DRF says where it differs from ours (boxed: most errors have
+    /// none, and every handler's `Result` carries this type).
+    drf: Option<Box<DrfWords>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// DRF's words for an error, where the seed's clients see DRF's or
+/// simplejwt's own.
+#[derive(Debug, Clone, Default)]
+struct DrfWords {
+    /// Said instead of the message.
     detail: Option<Cow<'static, str>>,
     /// The `code` DRF adds next to `detail` (simplejwt's `token_not_valid`,
     /// the seed's `plan_limit_reached`).
-    drf_code: Option<&'static str>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    code: Option<&'static str>,
 }
 
 /// What an error response says, in every format. [`ApiError`] leaves it in
@@ -116,8 +124,7 @@ impl ApiError {
             message: message.into(),
             fields: Fields::new(),
             retry_after: None,
-            detail: None,
-            drf_code: None,
+            drf: None,
             source: None,
         }
     }
@@ -128,8 +135,10 @@ impl ApiError {
         detail: impl Into<Cow<'static, str>>,
         code: Option<&'static str>,
     ) -> Self {
-        self.detail = Some(detail.into());
-        self.drf_code = code;
+        self.drf = Some(Box::new(DrfWords {
+            detail: Some(detail.into()),
+            code,
+        }));
         self
     }
 
@@ -301,7 +310,10 @@ impl From<Error> for ApiError {
             e @ Error::PlanLimitExceeded { .. } => {
                 let mut out =
                     ApiError::new(StatusCode::FORBIDDEN, "plan_limit_exceeded", e.to_string());
-                out.drf_code = Some("plan_limit_reached");
+                out.drf = Some(Box::new(DrfWords {
+                    detail: None,
+                    code: Some("plan_limit_reached"),
+                }));
                 out
             }
             Error::Unauthenticated => {
@@ -315,14 +327,15 @@ impl From<Error> for ApiError {
 
 impl ApiError {
     fn report(self) -> ErrorReport {
+        let drf = self.drf.map(|d| *d).unwrap_or_default();
         ErrorReport {
             status: self.status,
             code: self.code,
             message: self.message,
             fields: self.fields,
             retry_after: self.retry_after,
-            detail: self.detail,
-            drf_code: self.drf_code,
+            detail: drf.detail,
+            drf_code: drf.code,
         }
     }
 }

@@ -31,25 +31,25 @@ use saas_core::dates;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// Not a date of the grammar, or not a day of the calendar.
-    DateFormat,
+    BadDate,
     /// Not a datetime of the grammar, or not a time of the calendar.
-    DateTimeFormat,
+    BadDateTime,
     /// A datetime whose offset takes it outside years 1 to 9999 in UTC.
-    DateTimeRange,
+    OutOfRange,
 }
 
 impl Refusal {
     /// DRF's message for it, which clients of the seed may match on.
     pub(crate) fn message(self) -> &'static str {
         match self {
-            Refusal::DateFormat => {
+            Refusal::BadDate => {
                 "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
             }
-            Refusal::DateTimeFormat => {
+            Refusal::BadDateTime => {
                 "Datetime has wrong format. Use one of these formats instead: \
                  YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
             }
-            Refusal::DateTimeRange => "Datetime value out of range.",
+            Refusal::OutOfRange => "Datetime value out of range.",
         }
     }
 }
@@ -63,22 +63,22 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, Refusal> {
     whole(iso_date)
         .or_else(|| whole(loose_date))
         .filter(|d| dates::date_in_range(*d))
-        .ok_or(Refusal::DateFormat)
+        .ok_or(Refusal::BadDate)
 }
 
 /// A datetime as DRF's `DateTimeField` reads it, in UTC.
 pub(crate) fn parse_datetime(s: &str) -> Result<DateTime<Utc>, Refusal> {
     let (local, offset) = iso_datetime(s)
         .or_else(|| loose_datetime(s))
-        .ok_or(Refusal::DateTimeFormat)?;
+        .ok_or(Refusal::BadDateTime)?;
     if !dates::date_in_range(local.date()) {
-        return Err(Refusal::DateTimeFormat);
+        return Err(Refusal::BadDateTime);
     }
     let utc = local
         .checked_sub_signed(offset)
         .map(|t| t.and_utc())
         .filter(|t| dates::datetime_in_range(*t))
-        .ok_or(Refusal::DateTimeRange)?;
+        .ok_or(Refusal::OutOfRange)?;
     Ok(utc)
 }
 
@@ -405,14 +405,14 @@ mod tests {
         for spelling in format {
             assert_eq!(
                 parse_datetime(spelling),
-                Err(Refusal::DateTimeFormat),
+                Err(Refusal::BadDateTime),
                 "{spelling:?}"
             );
         }
         for spelling in ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01"] {
             assert_eq!(
                 parse_datetime(spelling),
-                Err(Refusal::DateTimeRange),
+                Err(Refusal::OutOfRange),
                 "{spelling:?}"
             );
         }
@@ -468,11 +468,7 @@ mod tests {
             "2024-W011",
             "٢٠٢٤-01-05",
         ] {
-            assert_eq!(
-                parse_date(spelling),
-                Err(Refusal::DateFormat),
-                "{spelling:?}"
-            );
+            assert_eq!(parse_date(spelling), Err(Refusal::BadDate), "{spelling:?}");
         }
     }
 
