@@ -455,6 +455,21 @@ fn field_error(body: &Value, field: &str) {
     );
 }
 
+/// `body` as is, with `content_type`, to `POST /api/projects/` as the admin.
+async fn post_raw(app: &TestApp, t: &TenantCtx, content_type: &str, body: &'static str) -> Resp {
+    TestApp::send(
+        app.request(
+            Method::POST,
+            "/api/projects/",
+            Some(&t.host),
+            Some(&t.access),
+        )
+        .header("content-type", content_type)
+        .body(body),
+    )
+    .await
+}
+
 /// Each error case, in our shape and in DRF's (`API_ERROR_FORMAT=drf`),
 /// with DRF's statuses as the seed answers them.
 pub async fn error_bodies_in_both_formats(backend: Backend) {
@@ -507,17 +522,7 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
             }
         }
         // Malformed JSON.
-        let r = TestApp::send(
-            app.request(
-                Method::POST,
-                "/api/projects/",
-                Some(&t.host),
-                Some(&t.access),
-            )
-            .header("content-type", "application/json")
-            .body("{\"name\":"),
-        )
-        .await;
+        let r = post_raw(&app, &t, "application/json", "{\"name\":").await;
         let b = check(r, 400, "malformed_json");
         if drf {
             keys(&b, &["detail"]);
@@ -671,17 +676,7 @@ pub async fn error_bodies_in_both_formats(backend: Backend) {
             assert_eq!(b, json!({"detail": "Method \"DELETE\" not allowed."}));
         }
         // 415.
-        let r = TestApp::send(
-            app.request(
-                Method::POST,
-                "/api/projects/",
-                Some(&t.host),
-                Some(&t.access),
-            )
-            .header("content-type", "text/plain")
-            .body("{\"name\": \"x\"}"),
-        )
-        .await;
+        let r = post_raw(&app, &t, "text/plain", "{\"name\": \"x\"}").await;
         let b = check(r, 415, "unsupported_media_type");
         if drf {
             assert_eq!(
