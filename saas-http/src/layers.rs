@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{ApiError, ErrorReport};
+use crate::error::{ApiError, ErrorFormat, ErrorReport};
 use crate::server::Overloaded;
 use crate::state::AppState;
 
@@ -25,7 +25,10 @@ pub(crate) async fn render_errors(
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    let format = state.config().error_format;
     let report = match response.extensions().get::<ErrorReport>() {
+        // Already in our shape, which is what was asked for.
+        Some(_) if format == ErrorFormat::Native => return response,
         Some(report) => report.clone(),
         None => {
             let is_json = response
@@ -49,7 +52,7 @@ pub(crate) async fn render_errors(
             report
         }
     };
-    let mut new = report.render(state.config().error_format);
+    let mut new = report.render(format);
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE
             && name != header::CONTENT_LENGTH
