@@ -57,12 +57,37 @@ impl Passwords {
         }
     }
 
+    /// A hasher allowing `n` concurrent hashes.
+    #[cfg(test)]
+    fn with_permits(n: usize) -> Self {
+        Passwords {
+            permits: Arc::new(Semaphore::new(n)),
+            dummy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Runs `f` on the blocking pool under a permit. The permit moves into
+    /// the closure: a caller that goes away (a client disconnecting drops
+    /// the request's future) cannot stop a hash already running, so the
+    /// permit must stay taken until the hash itself ends, or a flood of
+    /// abandoned logins would run more hashes than there are cores.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(Error::backend)?;
-        tokio::task::spawn_blocking(f).await.map_err(Error::backend)
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::backend)?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(Error::backend)
     }
 
     /// Hashes a password into a PHC string.
@@ -262,6 +287,39 @@ mod tests {
         assert!(!p.verify("wrong horse", &h).await.unwrap());
         assert!(!p.verify("x", "not a hash").await.unwrap());
         p.verify_dummy("anything").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_permit_until_it_ends() {
+        let p = Passwords::with_permits(1);
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let caller = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                p.blocking(move || {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // The client goes away; the work on the blocking pool does not.
+        caller.abort();
+        let _ = caller.await;
+        assert_eq!(p.permits.available_permits(), 0, "permit released early");
+        release_tx.send(()).unwrap();
+        let released = tokio::time::timeout(Duration::from_secs(5), async {
+            while p.permits.available_permits() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(released.is_ok(), "permit not returned after the work ended");
     }
 
     #[test]

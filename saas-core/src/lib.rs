@@ -17,12 +17,14 @@
 //! - [`session`]: [`Session`] — one user acting in one tenant.
 //! - [`operator`]: platform superusers.
 //! - [`permissions`]: the role matrix. [`auth`]: passwords and JWTs.
+//! - [`dates`]: the years every backend stores (1 to 9999).
 
 pub mod auth;
 mod cache;
 pub mod clock;
 pub mod commands;
 mod context;
+pub mod dates;
 pub mod error;
 pub mod jobs;
 pub mod migration;

@@ -508,6 +508,17 @@ impl Saas {
         ))
     }
 
+    /// What [`authenticate`](Self::authenticate) and
+    /// [`refresh`](Self::refresh) answer a bad token, for a request whose
+    /// tenant did not resolve (an unknown or suspended host): always
+    /// [`Error::Unauthenticated`], after checking the token's signature as
+    /// they do first, so that neither the answer nor the time it takes
+    /// tells a customer's host from any other.
+    pub fn refuse_token(&self, token: &str, kind: TokenKind) -> Error {
+        let _ = self.inner.keys.verify(token, kind);
+        Error::Unauthenticated
+    }
+
     /// A session acting as `user` without a token, for host code that has
     /// authenticated the user its own way. Inactive users are refused.
     pub async fn session(&self, tenant: &Tenant, user: UserId) -> Result<Session> {

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::commands::{NewProject, NewTask, NewUser, ProjectPatch, TaskPatch, UserPatch};
 use crate::context::Context;
+use crate::dates;
 use crate::error::{Entity, Error, Result, Validator};
+use crate::patch::Patch;
 use crate::permissions::{Action, Relation, require};
 use crate::plans::Plan;
 use crate::projects::{
@@ -390,6 +392,8 @@ impl Session {
     }
 
     fn check_dates(v: &mut Validator, start: Option<NaiveDate>, end: Option<NaiveDate>) {
+        dates::check_date(v, "start_date", start);
+        dates::check_date(v, "end_date", end);
         if let (Some(s), Some(e)) = (start, end)
             && e < s
         {
@@ -591,6 +595,7 @@ impl Session {
             text::block("description", &new.description, MAX_DESCRIPTION_CHARS),
         );
         self.check_assignee(&mut v, &p, new.assigned_to_id).await?;
+        dates::check_datetime(&mut v, "due_date", new.due_date);
         v.finish()?;
         let (Some(title), Some(description)) = (title, description) else {
             return Err(Error::invalid("task", "invalid task"));
@@ -641,6 +646,9 @@ impl Session {
             self.check_assignee(&mut v, &p, assignee).await?;
         }
         c.assigned_to = assignee;
+        if let Patch::Set(due) = &patch.due_date {
+            dates::check_datetime(&mut v, "due_date", Some(*due));
+        }
         v.finish()?;
         c.due_date = patch.due_date.map(Self::truncate).apply(c.due_date);
         if let Some(pr) = patch.priority {

@@ -1,10 +1,15 @@
-//! The one error type of the HTTP layer and its JSON shape.
+//! The one error type of the HTTP layer and its JSON shapes.
 //!
 //! Every failure a handler, an extractor or a middleware produces becomes an
 //! [`ApiError`], and every [`ApiError`] is answered as
-//! `{"error": {"code", "message", "fields"}}`. Server-side failures (5xx) say
-//! nothing internal: the cause is logged inside the request's span (which
-//! carries the request id) and the client gets a generic message.
+//! `{"error": {"code", "message", "fields"}}`, or, with
+//! [`ErrorFormat::Drf`], in the shapes DRF gives the seed's clients
+//! (`{"detail": ...}`, `{"field": ["message"]}`; see `error/drf.rs`). Server-side
+//! failures (5xx) say nothing internal: the cause is logged inside the
+//! request's span (which carries the request id) and the client gets a
+//! generic message.
+
+mod drf;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -17,6 +22,34 @@ use saas_core::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// How error bodies are written ([`crate::HttpConfig::error_format`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// `{"error": {"code", "message", "fields"}}`, with the statuses of
+    /// the crate's documentation: a stable code for every failure, for new
+    /// clients.
+    #[default]
+    Native,
+    /// What DRF answers the seed's clients: `{"detail": "..."}` (with
+    /// `"code"` where the seed adds one), or `{"field": ["message"]}` for
+    /// invalid input, with DRF's statuses (a duplicate is a 400 on its
+    /// field, not a 409). For clients written against the seed.
+    Drf,
+}
+
+impl std::str::FromStr for ErrorFormat {
+    type Err = String;
+
+    /// `native` or `drf`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "native" | "" => Ok(ErrorFormat::Native),
+            "drf" => Ok(ErrorFormat::Drf),
+            other => Err(format!("{other:?} is not an error format (native or drf)")),
+        }
+    }
+}
+
 /// Field name to message, for input that failed validation.
 pub type Fields = BTreeMap<String, String>;
 
@@ -28,7 +61,35 @@ pub struct ApiError {
     message: Cow<'static, str>,
     fields: Fields,
     retry_after: Option<Duration>,
+    /// What DRF says where it differs from ours (boxed: most errors have
+    /// none, and every handler's `Result` carries this type).
+    drf: Option<Box<DrfWords>>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// DRF's words for an error, where the seed's clients see DRF's or
+/// simplejwt's own.
+#[derive(Debug, Clone, Default)]
+struct DrfWords {
+    /// Said instead of the message.
+    detail: Option<Cow<'static, str>>,
+    /// The `code` DRF adds next to `detail` (simplejwt's `token_not_valid`,
+    /// the seed's `plan_limit_reached`).
+    code: Option<&'static str>,
+}
+
+/// What an error response says, in every format. [`ApiError`] leaves it in
+/// the response's extensions, where the router's outermost error layer
+/// finds it and writes the body the configuration asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorReport {
+    pub(crate) status: StatusCode,
+    pub(crate) code: Cow<'static, str>,
+    pub(crate) message: Cow<'static, str>,
+    pub(crate) fields: Fields,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) detail: Option<Cow<'static, str>>,
+    pub(crate) drf_code: Option<&'static str>,
 }
 
 /// The JSON body of every error response.
@@ -63,8 +124,64 @@ impl ApiError {
             message: message.into(),
             fields: Fields::new(),
             retry_after: None,
+            drf: None,
             source: None,
         }
+    }
+
+    /// Says `detail` (and `code`, if any) to clients of [`ErrorFormat::Drf`].
+    pub(crate) fn drf(
+        mut self,
+        detail: impl Into<Cow<'static, str>>,
+        code: Option<&'static str>,
+    ) -> Self {
+        self.drf = Some(Box::new(DrfWords {
+            detail: Some(detail.into()),
+            code,
+        }));
+        self
+    }
+
+    /// 401: the request carries no bearer token.
+    pub fn credentials_missing() -> Self {
+        ApiError::unauthenticated("authentication credentials were not provided")
+            .drf("Authentication credentials were not provided.", None)
+    }
+
+    /// 401: the bearer token is not valid here (malformed, expired,
+    /// revoked, another tenant's, or no tenant at all).
+    pub fn token_invalid() -> Self {
+        ApiError::unauthenticated("invalid or expired token").drf(
+            "Given token not valid for any token type",
+            Some("token_not_valid"),
+        )
+    }
+
+    /// 401: a username and password that open no account here.
+    pub fn login_failed() -> Self {
+        ApiError::unauthenticated("invalid credentials")
+            .drf("No active account found with the given credentials", None)
+    }
+
+    /// 401: a refresh token that is not valid here.
+    pub fn refresh_invalid() -> Self {
+        ApiError::unauthenticated("invalid, expired or reused refresh token")
+            .drf("Token is invalid or expired", Some("token_not_valid"))
+    }
+
+    /// 415: the body is not JSON; `content_type` is what the client said.
+    pub fn unsupported_media_type(content_type: Option<&str>) -> Self {
+        let shown: String = content_type.unwrap_or("").chars().take(100).collect();
+        ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).drf(
+            format!("Unsupported media type \"{shown}\" in request."),
+            None,
+        )
+    }
+
+    /// 405 for `method`.
+    pub fn method_not_allowed(method: &str) -> Self {
+        ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
+            .drf(format!("Method \"{method}\" not allowed."), None)
     }
 
     /// 400 `invalid` with one field error.
@@ -134,6 +251,12 @@ impl ApiError {
         ApiError::new(status, code, message)
     }
 
+    /// Tells the client when to come back (`Retry-After`).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     /// Adds (or replaces) a field error.
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
         self.fields.insert(field.into(), message.into());
@@ -185,7 +308,13 @@ impl From<Error> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason)
             }
             e @ Error::PlanLimitExceeded { .. } => {
-                ApiError::new(StatusCode::FORBIDDEN, "plan_limit_exceeded", e.to_string())
+                let mut out =
+                    ApiError::new(StatusCode::FORBIDDEN, "plan_limit_exceeded", e.to_string());
+                out.drf = Some(Box::new(DrfWords {
+                    detail: None,
+                    code: Some("plan_limit_reached"),
+                }));
+                out
             }
             Error::Unauthenticated => {
                 ApiError::unauthenticated("invalid or expired credentials or token")
@@ -196,7 +325,64 @@ impl From<Error> for ApiError {
     }
 }
 
+impl ApiError {
+    fn report(self) -> ErrorReport {
+        let drf = self.drf.map(|d| *d).unwrap_or_default();
+        ErrorReport {
+            status: self.status,
+            code: self.code,
+            message: self.message,
+            fields: self.fields,
+            retry_after: self.retry_after,
+            detail: drf.detail,
+            drf_code: drf.code,
+        }
+    }
+}
+
+impl ErrorReport {
+    /// The response in `format`.
+    pub(crate) fn render(&self, format: ErrorFormat) -> Response {
+        let mut response = match format {
+            ErrorFormat::Native => {
+                let body = ErrorBody {
+                    error: ErrorDetail {
+                        code: self.code.clone().into_owned(),
+                        message: self.message.clone().into_owned(),
+                        fields: self.fields.clone(),
+                    },
+                };
+                (self.status, Json(body)).into_response()
+            }
+            ErrorFormat::Drf => {
+                let (status, body) = drf::body(self);
+                (status, Json(body)).into_response()
+            }
+        };
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"api\""),
+            );
+        }
+        if let Some(after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds(after)));
+        }
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+}
+
+/// Whole seconds to wait, rounded up and at least one.
+pub(crate) fn retry_seconds(after: Duration) -> u64 {
+    (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
+}
+
 impl IntoResponse for ApiError {
+    /// Our shape; the router's error layer rewrites it in DRF's when
+    /// configured (a host using [`crate::routes`] alone gets ours).
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             match &self.source {
@@ -210,27 +396,7 @@ impl IntoResponse for ApiError {
                 }
             }
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.into_owned(),
-                message: self.message.into_owned(),
-                fields: self.fields,
-            },
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"api\""),
-            );
-        }
-        if let Some(after) = self.retry_after {
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        response
+        self.report().render(ErrorFormat::Native)
     }
 }
 

@@ -4,11 +4,14 @@
 //! extractors: [`Auth`] gives a [`Session`] for the request's tenant and
 //! bearer token, [`ApiJson`] a typed body.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use saas_core::Session;
+use saas_core::auth::TokenKind;
 use saas_core::operator::Operator;
 use saas_core::tenancy::Tenant;
 use serde::de::DeserializeOwned;
@@ -82,7 +85,8 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("malformed JSON body: {e}"),
-        ),
+        )
+        .drf(format!("JSON parse error - {e}"), None),
     }
 }
 
@@ -103,8 +107,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        let content_type = req.headers().get(header::CONTENT_TYPE);
+        if !is_json(content_type) {
+            let shown = content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            return Err(ApiError::unsupported_media_type(shown.as_deref()));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
@@ -186,12 +192,74 @@ pub(crate) fn request_host(parts: &Parts) -> Option<&str> {
 
 /// The request's tenant: from `X-Tenant: <slug>` when enabled and present,
 /// else from the Host header (port ignored). Unknown, suspended and
-/// malformed all answer 404.
+/// malformed all answer 404 here; [`Auth`] and the token endpoints answer
+/// them as a known tenant answers a bad token instead.
 #[derive(Debug, Clone)]
 pub struct CurrentTenant(pub Tenant);
 
 /// Header naming the tenant by slug, when [`crate::HttpConfig::x_tenant`] is on.
 pub const X_TENANT: &str = "x-tenant";
+
+/// The name the request gives its tenant: the `X-Tenant` slug when enabled
+/// and sent, else the Host header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TenantName<'a> {
+    Slug(&'a str),
+    Host(&'a str),
+    Unreadable,
+}
+
+impl TenantName<'_> {
+    /// A short text for the name, for throttle keys of tenants that do
+    /// not resolve (cut, so a huge header cannot make a huge key).
+    pub(crate) fn key(&self) -> String {
+        let (kind, name) = match self {
+            TenantName::Slug(s) => ("slug", *s),
+            TenantName::Host(h) => ("host", *h),
+            TenantName::Unreadable => ("none", ""),
+        };
+        let name: String = name.trim().chars().take(260).collect();
+        format!("{kind}:{}", name.to_ascii_lowercase())
+    }
+}
+
+pub(crate) fn tenant_name<'a>(parts: &'a Parts, state: &AppState) -> TenantName<'a> {
+    match parts.headers.get(X_TENANT) {
+        Some(v) if state.config().x_tenant => match v.to_str() {
+            Ok(slug) => TenantName::Slug(slug.trim()),
+            Err(_) => TenantName::Unreadable,
+        },
+        _ => match request_host(parts) {
+            Some(host) => TenantName::Host(host),
+            None => TenantName::Unreadable,
+        },
+    }
+}
+
+/// The active tenant the request names, `None` when no active tenant has
+/// that name (unknown, suspended, malformed); backend failures are errors.
+pub(crate) async fn resolve_tenant(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Option<Tenant>, ApiError> {
+    if let Some(CurrentTenant(t)) = parts.extensions.get::<CurrentTenant>() {
+        return Ok(Some(t.clone()));
+    }
+    let saas = state.saas();
+    let resolved = match tenant_name(parts, state) {
+        TenantName::Slug(slug) => saas.resolve_slug(slug).await,
+        TenantName::Host(host) => saas.resolve_host(host).await,
+        TenantName::Unreadable => Err(saas_core::Error::not_found(saas_core::Entity::Tenant)),
+    };
+    match resolved {
+        Ok(tenant) => {
+            parts.extensions.insert(CurrentTenant(tenant.clone()));
+            Ok(Some(tenant))
+        }
+        Err(saas_core::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
 
 impl FromRequestParts<AppState> for CurrentTenant {
     type Rejection = ApiError;
@@ -200,23 +268,10 @@ impl FromRequestParts<AppState> for CurrentTenant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(t) = parts.extensions.get::<CurrentTenant>() {
-            return Ok(t.clone());
-        }
-        let saas = state.saas();
-        let resolved = match parts.headers.get(X_TENANT) {
-            Some(v) if state.config().x_tenant => match v.to_str() {
-                Ok(slug) => saas.resolve_slug(slug.trim()).await,
-                Err(_) => Err(saas_core::Error::not_found(saas_core::Entity::Tenant)),
-            },
-            _ => match request_host(parts) {
-                Some(host) => saas.resolve_host(host).await,
-                None => Err(saas_core::Error::not_found(saas_core::Entity::Tenant)),
-            },
-        };
-        let tenant = CurrentTenant(resolved?);
-        parts.extensions.insert(tenant.clone());
-        Ok(tenant)
+        resolve_tenant(parts, state)
+            .await?
+            .map(CurrentTenant)
+            .ok_or_else(|| ApiError::not_found("tenant"))
     }
 }
 
@@ -224,24 +279,32 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthenticated("authentication credentials were not provided"))?;
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <token>`"))?;
+        .ok_or_else(ApiError::credentials_missing)?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::unauthenticated("malformed Authorization header")
+            .drf("Authentication credentials were not provided.", None)
+    })?;
+    let expected = || {
+        ApiError::unauthenticated("expected `Authorization: Bearer <token>`")
+            .drf("Authentication credentials were not provided.", None)
+    };
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(expected)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::unauthenticated(
-            "expected `Authorization: Bearer <token>`",
-        ));
+        return Err(expected());
     }
     Ok(token.trim())
 }
 
-/// An authenticated user of the request's tenant: the tenant is resolved
-/// first (404), then the bearer access token is checked against it (401).
+/// An authenticated user of the request's tenant.
+///
+/// An unknown or suspended tenant answers exactly as a known tenant answers
+/// the same token: 401, missing or invalid, so that no answer tells which
+/// hosts are customers. The two paths cost the same, too: a known tenant
+/// resolves from the tenant cache and then checks the token's signature
+/// before touching its storage (a token it refuses never gets further); an
+/// unknown one resolves from the same cache, which keeps misses as well,
+/// and then has its token's signature checked all the same
+/// ([`Saas::refuse_token`](saas_core::Saas::refuse_token)).
 #[derive(Debug, Clone)]
 pub struct Auth(pub Session);
 
@@ -252,11 +315,74 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
+        let tenant = resolve_tenant(parts, state).await?;
         let token = bearer(parts)?;
-        let session = state.saas().authenticate(&tenant, token).await?;
-        Ok(Auth(session))
+        let saas = state.saas();
+        let Some(tenant) = tenant else {
+            saas.refuse_token(token, TokenKind::Access);
+            return Err(ApiError::token_invalid());
+        };
+        match saas.authenticate(&tenant, token).await {
+            Ok(session) => Ok(Auth(session)),
+            // Suspended since it resolved: the same as any refused token.
+            Err(saas_core::Error::Unauthenticated | saas_core::Error::NotFound { .. }) => {
+                Err(ApiError::token_invalid())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
+}
+
+/// The client's address, as every throttle counts it: the peer address
+/// (from axum's [`ConnectInfo`], which [`crate::serve`] provides), or, when
+/// [`crate::HttpConfig::trust_forwarded_for`] is on, the last address of
+/// `X-Forwarded-For` (the one the trusted proxy appended; earlier entries
+/// are whatever the client claimed). `None` when the router is served
+/// without the peer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config().trust_forwarded_for
+            && let Some(forwarded) = forwarded_for(parts)
+        {
+            return Ok(ClientAddr(Some(forwarded)));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        if peer.is_none() {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "requests carry no peer address (serve the router with saas_http::serve, \
+                     or with axum's connect info): throttles count every client as one"
+                );
+            });
+        }
+        Ok(ClientAddr(peer))
+    }
+}
+
+/// The last address of the last `X-Forwarded-For` header, if it reads as one.
+fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
+    let last = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()?;
+    let entry = last.to_str().ok()?.rsplit(',').next()?.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// A platform superuser, authenticated by a platform bearer token. Served
@@ -272,8 +398,11 @@ impl FromRequestParts<AppState> for PlatformAuth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        let op = state.saas().operator(token).await?;
-        Ok(PlatformAuth(op))
+        match state.saas().operator(token).await {
+            Ok(op) => Ok(PlatformAuth(op)),
+            Err(saas_core::Error::Unauthenticated) => Err(ApiError::token_invalid()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -1,35 +1,83 @@
-//! Middleware: error-shape normalization and the allowed-hosts check.
+//! Middleware: error rendering, the allowed-hosts check and load
+//! shedding of connections past the server's cap.
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorFormat, ErrorReport};
+use crate::server::Overloaded;
 use crate::state::AppState;
 
-/// Gives every error response our JSON shape, including those produced by
-/// layers and the router itself (405, timeouts, body limits).
-pub(crate) async fn normalize_errors(response: Response) -> Response {
+/// Writes every error response in the configured format
+/// ([`crate::HttpConfig::error_format`]), including those produced by
+/// layers and the router itself (405, timeouts, body limits), which come
+/// without a body of ours.
+pub(crate) async fn render_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
-        return response;
-    }
-    let mut new = ApiError::from_status(status).into_response();
+    let format = state.config().error_format;
+    let report = match response.extensions().get::<ErrorReport>() {
+        // Already in our shape, which is what was asked for.
+        Some(_) if format == ErrorFormat::Native => return response,
+        Some(report) => report.clone(),
+        None => {
+            let is_json = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            if is_json {
+                // A body of its own (the health check's 503).
+                return response;
+            }
+            let error = if status == StatusCode::METHOD_NOT_ALLOWED {
+                ApiError::method_not_allowed(method.as_str())
+            } else {
+                ApiError::from_status(status)
+            };
+            let mut fresh = error.into_response();
+            let Some(report) = fresh.extensions_mut().remove::<ErrorReport>() else {
+                return fresh;
+            };
+            report
+        }
+    };
+    let mut new = report.render(format);
     for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !new.headers().contains_key(name)
+        {
             new.headers_mut().insert(name.clone(), value.clone());
         }
     }
     new
+}
+
+/// Answers 503 `overloaded` on a connection accepted past the server's
+/// cap ([`crate::ServerLimits::max_connections`]): the client learns to
+/// come back rather than waiting on a socket nobody serves.
+pub(crate) async fn shed_overloaded(request: Request, next: Next) -> Response {
+    if request.extensions().get::<Overloaded>().is_some() {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the server has too many connections; try again shortly",
+        );
+        e = e.with_retry_after(std::time::Duration::from_secs(1));
+        return e.into_response();
+    }
+    next.run(request).await
 }
 
 /// The host part of a Host header value, lowercased (port and IPv6

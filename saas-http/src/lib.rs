@@ -7,20 +7,33 @@
 //!
 //! ```no_run
 //! # async fn demo(saas: saas_core::Saas) -> std::io::Result<()> {
-//! use saas_http::{AppState, HttpConfig, router};
+//! use saas_http::{AppState, HttpConfig, ServerLimits, router, serve};
 //!
 //! let app = router(AppState::new(saas, HttpConfig::default()));
 //! // Mount it in your own application: `your_router.merge(app)`, or serve it.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! axum::serve(listener, app).await
+//! serve(listener, app, ServerLimits::default(), std::future::pending()).await
 //! # }
 //! ```
 //!
+//! [`serve`] adds a header-read timeout and a connection cap to what
+//! `axum::serve` does. A host serving the router its own way must give it
+//! the peer address (`app.into_make_service_with_connect_info::<SocketAddr>()`
+//! with `axum::serve`): the login and registration throttles count per
+//! client address, and without one they count every client as one.
+//!
 //! - Tenant endpoints resolve the tenant from the `Host` header (port
-//!   ignored), or from `X-Tenant: <slug>` when [`HttpConfig::x_tenant`] is on;
-//!   unknown, suspended and foreign tenants all answer 404.
-//! - Errors are `{"error": {"code", "message", "fields"}}` ([`ApiError`]);
-//!   nothing a client sends produces a 5xx.
+//!   ignored), or from `X-Tenant: <slug>` when [`HttpConfig::x_tenant`] is on.
+//!   An endpoint that needs a token answers an unknown or suspended tenant
+//!   exactly as a known one answers a missing or bad token (401), and the
+//!   token endpoints as bad credentials: no answer tells which hosts are
+//!   customers.
+//! - Errors are `{"error": {"code", "message", "fields"}}` ([`ApiError`]),
+//!   or DRF's shapes with [`ErrorFormat::Drf`]; nothing a client sends
+//!   produces a 5xx.
+//! - Logins are throttled per username and per client address,
+//!   registrations per client address ([`throttle`]); registration can be
+//!   closed or restricted to some plans ([`HttpConfig`]).
 //! - Lists are paginated DRF-style ([`pagination::Paginated`]).
 //!
 //! Architecture invariant: this is the only crate of the workspace that knows
@@ -44,13 +57,16 @@ pub mod models;
 pub mod openapi;
 pub mod pagination;
 mod routes;
+pub mod server;
 mod state;
 pub mod throttle;
 
-pub use error::{ApiError, ApiResult};
-pub use extract::{ApiJson, ApiPath, Auth, CurrentTenant, PlatformAuth};
+pub use error::{ApiError, ApiResult, ErrorFormat};
+pub use extract::{ApiJson, ApiPath, Auth, ClientAddr, CurrentTenant, PlatformAuth};
 pub use openapi::ApiDoc;
-pub use state::{AppState, CorsOrigins, HttpConfig};
+pub use server::{ServerLimits, serve};
+pub use state::{AppState, CorsOrigins, HttpConfig, Throttles};
+pub use throttle::Rate;
 
 /// Header carrying the request id (set when the client sent none, echoed back).
 pub const REQUEST_ID: &str = "x-request-id";
@@ -103,8 +119,9 @@ fn cors_layer(origins: &state::CorsOrigins) -> Option<CorsLayer> {
 /// The whole API with its production middleware: request ids
 /// (`x-request-id`, generated when absent and echoed back), tracing spans,
 /// CORS from the configuration, the allowed-hosts check, request and body
-/// timeouts, the body-size limit, and our error shape on every error
-/// response, including 404 for unknown paths.
+/// timeouts, the body-size limit, 503 on connections past [`serve`]'s cap,
+/// and the configured error shape on every error response, including 404
+/// for unknown paths.
 ///
 /// Merge it into a host application's router (`app.merge(router(state))`);
 /// it brings its own fallback, so the host router must not have one.
@@ -131,7 +148,11 @@ pub fn router(state: AppState) -> Router {
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(option_layer(cors_layer(&config.cors)))
-        .layer(axum::middleware::map_response(layers::normalize_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::render_errors,
+        ))
+        .layer(axum::middleware::from_fn(layers::shed_overloaded))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             layers::check_host,

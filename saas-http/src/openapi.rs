@@ -17,7 +17,9 @@ use crate::state::AppState;
         description = "Multi-tenant SaaS REST API (the Django seed's contract). Tenant endpoints \
                        pick the tenant from the Host header (or `X-Tenant: <slug>` when enabled) \
                        and take `Authorization: Bearer <access>`. Errors are \
-                       `{\"error\": {\"code\", \"message\", \"fields\"}}`."
+                       `{\"error\": {\"code\", \"message\", \"fields\"}}`, or DRF's \
+                       `{\"detail\": ...}` and `{\"field\": [...]}` when the server \
+                       is configured for the seed's clients."
     ),
     paths(
         public::register, public::health, openapi,
@@ -29,7 +31,7 @@ use crate::state::AppState;
         tasks::mark_complete,
         dashboard::dashboard,
         jobs::request_report, jobs::retrieve,
-        platform::list, platform::retrieve, platform::destroy, platform::change_plan,
+        platform::list, platform::create, platform::retrieve, platform::destroy, platform::change_plan,
         platform::suspend, platform::reactivate, platform::add_domain, platform::remove_domain,
     ),
     modifiers(&Security),

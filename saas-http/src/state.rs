@@ -6,7 +6,8 @@ use std::time::Duration;
 use saas_core::Saas;
 use saas_core::jobs::Jobs;
 
-use crate::throttle::LoginThrottle;
+use crate::error::ErrorFormat;
+use crate::throttle::{Rate, Throttle};
 
 /// Which origins may call the API from a browser.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,10 +35,14 @@ pub struct HttpConfig {
     /// Longest a client may take to send its body before it is answered 408.
     pub body_timeout: Duration,
     /// Login attempts allowed per tenant and username per [`Self::login_window`]
-    /// (0 disables throttling).
+    /// (0 disables this throttle).
     pub login_attempts: u32,
     /// The login throttling window.
     pub login_window: Duration,
+    /// Login attempts allowed per client address, whatever the username
+    /// and tenant (password spraying); `None` disables it. Default 60 a
+    /// minute.
+    pub login_address_rate: Option<Rate>,
     /// Hosts served, Django-style: `example.com` exactly, `.example.com` or
     /// `*.example.com` for it and its subdomains, `*` for any. Empty: any.
     /// Other hosts get 400.
@@ -45,6 +50,31 @@ pub struct HttpConfig {
     /// Trust `X-Forwarded-Proto` when building absolute `next`/`previous`
     /// URLs (enable behind a proxy that sets it).
     pub trust_forwarded_proto: bool,
+    /// Take the client's address, for the throttles, from the last
+    /// `X-Forwarded-For` entry (the one the proxy in front appends) rather
+    /// than from the peer address. Enable only behind a proxy that appends
+    /// it: otherwise any client can claim any address.
+    pub trust_forwarded_for: bool,
+    /// How error bodies are written: ours, or DRF's for the seed's clients.
+    pub error_format: ErrorFormat,
+    /// Whether `POST /api/register/` creates tenants for anyone. When
+    /// closed it answers 403 `registration_closed`; operators still create
+    /// tenants (`POST /api/platform/tenants/`, `saas-server create-tenant`).
+    pub registration_open: bool,
+    /// The plans `POST /api/register/` may choose (`None`: every plan of
+    /// the catalog, as the seed allows). Others are refused on
+    /// `subscription_plan`; operators can still put a tenant on any plan.
+    pub self_service_plans: Option<Vec<String>>,
+    /// Registration attempts per client address, every attempt counted,
+    /// valid or not; `None` disables the limit. Default 10 an hour.
+    pub registration_rate: Option<Rate>,
+}
+
+impl HttpConfig {
+    /// Default of [`Self::login_address_rate`].
+    pub const DEFAULT_LOGIN_ADDRESS_RATE: Rate = Rate::new(60, Duration::from_secs(60));
+    /// Default of [`Self::registration_rate`].
+    pub const DEFAULT_REGISTRATION_RATE: Rate = Rate::new(10, Duration::from_secs(3600));
 }
 
 impl Default for HttpConfig {
@@ -57,8 +87,37 @@ impl Default for HttpConfig {
             body_timeout: Duration::from_secs(15),
             login_attempts: 10,
             login_window: Duration::from_secs(60),
+            login_address_rate: Some(Self::DEFAULT_LOGIN_ADDRESS_RATE),
             allowed_hosts: Vec::new(),
             trust_forwarded_proto: false,
+            trust_forwarded_for: false,
+            error_format: ErrorFormat::Native,
+            registration_open: true,
+            self_service_plans: None,
+            registration_rate: Some(Self::DEFAULT_REGISTRATION_RATE),
+        }
+    }
+}
+
+/// The throttles of one router.
+#[derive(Debug)]
+pub struct Throttles {
+    /// Logins per tenant (or unknown host) and username.
+    pub login: Throttle,
+    /// Logins per client address.
+    pub login_address: Throttle,
+    /// Registrations per client address.
+    pub registration: Throttle,
+}
+
+impl Throttles {
+    fn new(config: &HttpConfig) -> Self {
+        let per_user = (config.login_attempts > 0)
+            .then(|| Rate::new(config.login_attempts, config.login_window));
+        Throttles {
+            login: Throttle::new(per_user),
+            login_address: Throttle::new(config.login_address_rate),
+            registration: Throttle::new(config.registration_rate),
         }
     }
 }
@@ -69,18 +128,17 @@ impl Default for HttpConfig {
 pub struct AppState {
     saas: Saas,
     config: Arc<HttpConfig>,
-    throttle: Arc<LoginThrottle>,
+    throttles: Arc<Throttles>,
     jobs: Option<Jobs>,
 }
 
 impl AppState {
     /// State serving `saas` with `config`.
     pub fn new(saas: Saas, config: HttpConfig) -> Self {
-        let throttle = LoginThrottle::new(config.login_attempts, config.login_window);
         AppState {
             saas,
+            throttles: Arc::new(Throttles::new(&config)),
             config: Arc::new(config),
-            throttle: Arc::new(throttle),
             jobs: None,
         }
     }
@@ -110,8 +168,8 @@ impl AppState {
         &self.config
     }
 
-    /// The login throttle.
-    pub fn throttle(&self) -> &LoginThrottle {
-        &self.throttle
+    /// The throttles.
+    pub fn throttles(&self) -> &Throttles {
+        &self.throttles
     }
 }

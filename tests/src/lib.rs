@@ -89,6 +89,7 @@ macro_rules! conformance_tests {
                 project_update_and_delete_rules,
                 project_members_are_managed_by_admins_and_involved_managers,
                 deleting_a_project_deletes_its_tasks_and_memberships,
+                dates_outside_years_1_to_9999_are_invalid,
                 // tasks
                 task_creation_rules,
                 task_validation_errors_change_nothing,

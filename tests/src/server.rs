@@ -12,7 +12,7 @@ use saas_core::Saas;
 use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
 use saas_core::jobs::mail::MemoryMailer;
 use saas_core::jobs::{Jobs, WorkerConfig, WorkerStats};
-use saas_http::{AppState, HttpConfig, router};
+use saas_http::{AppState, HttpConfig, ServerLimits, router};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -146,10 +146,17 @@ impl Resp {
 }
 
 impl TestApp {
-    /// Starts a server with the default configuration and a jobs runtime;
-    /// `None` when the backend is not available here (the case skips).
+    /// Starts a server with the default configuration and a jobs runtime,
+    /// less the registration rate limit (every request of a test comes from
+    /// one address, and most tests register more tenants than a client may
+    /// in an hour); `None` when the backend is not available here (the case
+    /// skips).
     pub async fn start(backend: Backend) -> Option<TestApp> {
-        Self::start_with(backend, HttpConfig::default()).await
+        let config = HttpConfig {
+            registration_rate: None,
+            ..HttpConfig::default()
+        };
+        Self::start_with(backend, config).await
     }
 
     /// Starts a server with `config` and a jobs runtime, as [`Self::start`].
@@ -163,6 +170,24 @@ impl TestApp {
         backend: Backend,
         config: HttpConfig,
         with_jobs: bool,
+    ) -> Option<TestApp> {
+        Self::start_full(backend, config, with_jobs, ServerLimits::default()).await
+    }
+
+    /// Starts a server with jobs, served with `limits`.
+    pub async fn start_limits(
+        backend: Backend,
+        config: HttpConfig,
+        limits: ServerLimits,
+    ) -> Option<TestApp> {
+        Self::start_full(backend, config, true, limits).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        config: HttpConfig,
+        with_jobs: bool,
+        limits: ServerLimits,
     ) -> Option<TestApp> {
         let fixture = crate::backend::Backend::fixture(&backend).await?;
         let (store, queue) = (fixture.store(), fixture.queue().await);
@@ -193,10 +218,10 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
+            let stop = async {
+                let _ = rx.await;
+            };
+            saas_http::serve(listener, app, limits, stop)
                 .await
                 .expect("serve");
         });

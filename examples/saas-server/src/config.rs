@@ -8,6 +8,7 @@
 //! before it touches storage. An empty variable counts as unset, and values
 //! are trimmed, as the seed's settings module reads them.
 
+mod edge;
 mod email;
 mod parse;
 mod signing_key;
@@ -18,8 +19,9 @@ use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches};
 use saas_core::tenancy::Hostname;
-use saas_http::{CorsOrigins, HttpConfig};
+use saas_http::{CorsOrigins, HttpConfig, ServerLimits};
 
+use self::edge::{Edge, EdgeSettings};
 pub(crate) use self::email::{EmailSettings, Mail};
 pub(crate) use self::parse::{ConfigError, Secret};
 use self::parse::{boolean, given, list, secret};
@@ -30,12 +32,12 @@ pub(crate) use self::storage::{Database, StorageSettings};
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Core")]
 pub(crate) struct Settings {
-    /// Development mode: more logging, and a fixed, PUBLIC signing key when
-    /// SECRET_KEY is unset. Never in production.
+    /// Development mode: more logging. It never weakens the signing key.
     #[arg(long, env = "DEBUG", global = true, value_name = "BOOL",
           default_value = "false", value_parser = boolean::<false>)]
     pub(crate) debug: bool,
-    /// Token-signing secret, at least 32 bytes; required with PostgreSQL.
+    /// Token-signing secret: at least 32 random-looking bytes (`openssl rand
+    /// -hex 32`), not a key published anywhere; required with PostgreSQL.
     /// On SQLite, when unset, one is generated and kept in DATA_DIR/secret_key.
     /// Prefer the environment: other users can read the process list.
     #[arg(long, env = "SECRET_KEY", global = true, hide_env_values = true,
@@ -65,6 +67,8 @@ pub(crate) struct Settings {
     pub(crate) storage: StorageSettings,
     #[command(flatten)]
     pub(crate) tenancy: TenancySettings,
+    #[command(flatten)]
+    pub(crate) edge: EdgeSettings,
     #[command(flatten)]
     pub(crate) logging: LoggingSettings,
     #[command(flatten)]
@@ -189,6 +193,8 @@ pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     /// The HTTP layer's settings.
     pub(crate) http: HttpConfig,
+    /// What `serve` takes on: header timeout and connection cap.
+    pub(crate) limits: ServerLimits,
     /// Tenants resolve as subdomains of this.
     pub(crate) base_domain: Option<Hostname>,
     /// RUST_LOG, when given.
@@ -213,8 +219,7 @@ impl Config {
     /// Checks `s` as a whole.
     pub(crate) fn load(s: &Settings) -> Result<Config, ConfigError> {
         let database = Database::from_settings(&s.storage)?;
-        let signing_key =
-            SigningKey::choose(s.secret_key.as_ref(), s.debug, database.sqlite_dir())?;
+        let signing_key = SigningKey::choose(s.secret_key.as_ref(), database.sqlite_dir())?;
         let bind = s.bind.trim();
         let bind = bind.parse().map_err(|_| {
             ConfigError(format!(
@@ -236,19 +241,23 @@ impl Config {
             ),
             None => None,
         };
+        let edge = Edge::from_settings(&s.edge)?;
+        let mut http = HttpConfig {
+            x_tenant: s.tenancy.enable_x_tenant,
+            cors,
+            allowed_hosts: list(s.allowed_hosts.as_deref()),
+            trust_forwarded_proto: s.trust_x_forwarded_proto,
+            ..HttpConfig::default()
+        };
+        edge.apply(&mut http);
         Ok(Config {
             debug: s.debug,
             signing_key,
             bind,
             database,
             data_dir: s.storage.data_dir.clone(),
-            http: HttpConfig {
-                x_tenant: s.tenancy.enable_x_tenant,
-                cors,
-                allowed_hosts: list(s.allowed_hosts.as_deref()),
-                trust_forwarded_proto: s.trust_x_forwarded_proto,
-                ..HttpConfig::default()
-            },
+            http,
+            limits: edge.limits,
             base_domain,
             log_filter: given(s.logging.log_filter.as_deref()).map(str::to_owned),
             log_json: given(s.logging.log_format.as_deref())

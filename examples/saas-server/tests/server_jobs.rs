@@ -21,9 +21,14 @@ fn command(dir: &Path) -> Command {
         .env_remove("DATABASE_HOST")
         .env_remove("DEBUG")
         .env_remove("RUN_WORKER")
+        // A fresh key: the server refuses keys published in the repository.
         .env(
             "SECRET_KEY",
-            "server jobs test secret, at least 32 bytes long",
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         )
         .env("RUST_LOG", "warn")
         .env(

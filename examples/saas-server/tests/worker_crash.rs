@@ -119,9 +119,14 @@ fn start_worker(dir: &Path, db: &Db, name: &str, lease_seconds: u64) -> Child {
         .env_remove("EMAIL_BACKEND")
         .env_remove("EMAIL_FILE_PATH")
         .env_remove("DEBUG")
+        // A fresh key: the server refuses keys published in the repository.
         .env(
             "SECRET_KEY",
-            "worker crash test secret, at least 32 bytes long",
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         )
         .env("RUST_LOG", "warn,saas_core::jobs::worker=info");
     match db {

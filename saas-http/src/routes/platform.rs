@@ -1,6 +1,7 @@
 //! The platform operator's API: superusers list tenants with usage, change
 //! plans, suspend, reactivate, delete, and route domains. Served on any host.
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -10,13 +11,14 @@ use uuid::Uuid;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, PlatformAuth};
 use crate::models::fields::RequestBody;
-use crate::models::{DomainIn, DomainOut, PlanIn, TenantOut};
+use crate::models::{DomainIn, DomainOut, PlanIn, RegistrationIn, RegistrationOut, TenantOut};
 use crate::pagination::{PageParams, Paginated, Pagination};
+use crate::routes::public::create_tenant;
 use crate::state::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/platform/tenants/", get(list))
+        .route("/api/platform/tenants/", get(list).post(create))
         .route("/api/platform/tenants/{id}/", get(retrieve).delete(destroy))
         .route("/api/platform/tenants/{id}/plan/", post(change_plan))
         .route("/api/platform/tenants/{id}/suspend/", post(suspend))
@@ -43,6 +45,28 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<Paginated<TenantOut>>> {
     let page = op.list_tenants(pages.request()).await?;
     Ok(Json(pages.respond(page, TenantOut::from)?))
+}
+
+/// Creates a tenant with its primary domain and first admin, on any plan of
+/// the catalog: what `POST /api/register/` does, without its rate limit,
+/// its self-service plans, or its being open at all.
+#[utoipa::path(
+    post, path = "/api/platform/tenants/", tag = "platform",
+    security(("platform" = [])),
+    request_body = RegistrationIn,
+    responses(
+        (status = 201, description = "Tenant created", body = RegistrationOut),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Not a superuser", body = ErrorBody),
+        (status = 409, description = "Slug, domain or username taken", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    PlatformAuth(_op): PlatformAuth,
+    ApiJson(body): ApiJson<RegistrationIn>,
+) -> ApiResult<(StatusCode, Json<RegistrationOut>)> {
+    create_tenant(&state, body).await
 }
 
 /// A tenant with usage.

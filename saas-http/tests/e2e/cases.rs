@@ -502,7 +502,8 @@ pub async fn cross_tenant(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(still["title"], "x");
-    // Unknown hosts look like nothing, with or without a token.
+    // Unknown hosts look like a known tenant refusing the token: no
+    // answer tells which companies are customers.
     for host in [
         "nobody.example.test",
         "",
@@ -518,7 +519,7 @@ pub async fn cross_tenant(backend: Backend) {
             None,
         )
         .await
-        .expect_error(404, "not_found");
+        .expect_error(401, "unauthenticated");
     }
     app.call(
         Method::POST,
@@ -528,7 +529,7 @@ pub async fn cross_tenant(backend: Backend) {
         Some(json!({"username": "admin", "password": PASSWORD})),
     )
     .await
-    .expect_error(404, "not_found");
+    .expect_error(401, "unauthenticated");
     // X-Tenant is off by default: the header cannot redirect a request.
     let me = app
         .request(
@@ -676,7 +677,7 @@ pub async fn platform_operator(backend: Backend) {
     assert_eq!(s["status"], "suspended");
     app.get(&t, &t.access, "/api/users/me/")
         .await
-        .expect_error(404, "not_found");
+        .expect_error(401, "unauthenticated");
     app.call(
         Method::POST,
         "/api/token/",
@@ -685,7 +686,7 @@ pub async fn platform_operator(backend: Backend) {
         Some(json!({"username": "admin", "password": PASSWORD})),
     )
     .await
-    .expect_error(404, "not_found");
+    .expect_error(401, "unauthenticated");
     call(
         Method::POST,
         format!("/api/platform/tenants/{}/reactivate/", t.id),
@@ -728,7 +729,7 @@ pub async fn platform_operator(backend: Backend) {
     assert_eq!(r.status, 204);
     app.get(&t, &t.access, "/api/users/me/")
         .await
-        .expect_error(404, "not_found");
+        .expect_error(401, "unauthenticated");
 }
 
 /// What each role may not do answers 403.
@@ -1238,7 +1239,7 @@ pub async fn headers_and_openapi(backend: Backend) {
             Some(&t.access),
         )
         .header("x-tenant", "no_such_tenant");
-    TestApp::send(r).await.expect_error(404, "not_found");
+    TestApp::send(r).await.expect_error(401, "unauthenticated");
 
     // Request ids: generated, or the client's echoed back.
     let r = TestApp::send(app.request(Method::GET, "/api/health/", None, None)).await;

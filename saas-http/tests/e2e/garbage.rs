@@ -58,6 +58,16 @@ fn bodies(pid: i64) -> Vec<(&'static str, Vec<u8>)> {
         "admin_email": "x", "admin_password": "x", "subscription_plan": "bogus",
         "old_password": "x", "new_password": "1", "is_active": null,
     });
+    // Dates outside years 1 to 9999, in every date field, and every other
+    // field blank or malformed.
+    let out_of_range = json!({
+        "name": "", "title": "", "project": pid, "user_id": -1, "username": "", "password": "",
+        "email": "bad", "refresh": "", "plan": "", "hostname": "", "company_name": "",
+        "schema_name": "", "domain_url": "", "admin_username": "", "admin_email": "",
+        "admin_password": "", "old_password": "", "new_password": "",
+        "start_date": "-5000-01-01", "end_date": "+10000-01-01",
+        "due_date": "0001-01-01T00:00:00+01:00",
+    });
     let mut deep_objects = "{\"a\":".repeat(50_000).into_bytes();
     deep_objects.extend_from_slice(b"1");
     vec![
@@ -68,6 +78,7 @@ fn bodies(pid: i64) -> Vec<(&'static str, Vec<u8>)> {
         ("huge numbers", huge),
         ("wrong types", serde_json::to_vec(&wrong_types).unwrap_or_default()),
         ("unknown enums", serde_json::to_vec(&unknown_enums).unwrap_or_default()),
+        ("out-of-range dates", serde_json::to_vec(&out_of_range).unwrap_or_default()),
         ("null", b"null".to_vec()),
         ("string", b"\"hello\"".to_vec()),
         ("array", b"[1, 2, 3]".to_vec()),

@@ -8,6 +8,7 @@
 mod cases;
 mod garbage;
 mod jobs;
+mod trust;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/api/jobs/{jid}/"),
     ("POST", "/api/platform/token/"),
     ("GET", "/api/platform/tenants/"),
+    ("POST", "/api/platform/tenants/"),
     ("GET", "/api/platform/tenants/{tenant}/"),
     ("DELETE", "/api/platform/tenants/{tenant}/"),
     ("POST", "/api/platform/tenants/{tenant}/plan/"),
@@ -100,6 +102,11 @@ macro_rules! e2e_suite {
             case!(report_plans, jobs);
             case!(job_isolation_and_bad_ids, jobs);
             case!(jobs_unconfigured, jobs);
+            case!(dates_and_ids_as_drf_reads_them, trust);
+            case!(unknown_tenants_answer_like_bad_tokens, trust);
+            case!(error_bodies_in_both_formats, trust);
+            case!(registration_is_limited_and_can_be_closed, trust);
+            case!(server_limits, trust);
         }
     };
 }

@@ -423,3 +423,97 @@ pub async fn deleting_a_project_deletes_its_tasks_and_memberships(f: &dyn Fixtur
     assert!(next.members.is_empty());
     assert_eq!(admin.statistics(next.id).await.unwrap().total_tasks, 0);
 }
+
+/// Dates outside the years 1 to 9999 are refused under their field's name
+/// on every path that writes one (a library caller reaches the core
+/// without the HTTP crate's parsing); nothing is written, and the edges
+/// themselves round-trip.
+pub async fn dates_outside_years_1_to_9999_are_invalid(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let w = World::register(&saas, Some("basic")).await;
+    let admin = w.owner_session().await;
+    let existing = admin.create_project(new_project("existing")).await.unwrap();
+    let task = admin
+        .create_task(new_task(existing.id, "task"))
+        .await
+        .unwrap();
+    let before = w.snapshot().await;
+    let date = |y| chrono::NaiveDate::from_ymd_opt(y, 1, 1).expect("a date");
+    let time = |y| date(y).and_hms_opt(0, 0, 0).expect("a time").and_utc();
+    for year in [-5000, 0, 10_000] {
+        assert_invalid(
+            admin
+                .create_project(NewProject {
+                    start_date: Some(date(year)),
+                    ..new_project("far")
+                })
+                .await,
+            "start_date",
+        );
+        assert_invalid(
+            admin
+                .create_project(NewProject {
+                    end_date: Some(date(year)),
+                    ..new_project("far")
+                })
+                .await,
+            "end_date",
+        );
+        assert_invalid(
+            admin
+                .update_project(
+                    existing.id,
+                    ProjectPatch {
+                        start_date: Patch::Set(date(year)),
+                        ..ProjectPatch::default()
+                    },
+                )
+                .await,
+            "start_date",
+        );
+        assert_invalid(
+            admin
+                .create_task(saas_core::commands::NewTask {
+                    due_date: Some(time(year)),
+                    ..new_task(existing.id, "far")
+                })
+                .await,
+            "due_date",
+        );
+        assert_invalid(
+            admin
+                .update_task(
+                    task.id,
+                    saas_core::commands::TaskPatch {
+                        due_date: Patch::Set(time(year)),
+                        ..saas_core::commands::TaskPatch::default()
+                    },
+                )
+                .await,
+            "due_date",
+        );
+    }
+    assert_eq!(w.snapshot().await, before);
+    for year in [1, 9999] {
+        let p = admin
+            .create_project(NewProject {
+                start_date: Some(date(year)),
+                end_date: Some(date(year)),
+                ..new_project("edge")
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            admin.project(p.id).await.unwrap().start_date,
+            Some(date(year))
+        );
+        let t = admin
+            .create_task(saas_core::commands::NewTask {
+                due_date: Some(time(year)),
+                ..new_task(existing.id, "edge")
+            })
+            .await
+            .unwrap();
+        assert_eq!(admin.task(t.id).await.unwrap().due_date, Some(time(year)));
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use saas_http::CorsOrigins;
+use saas_http::{CorsOrigins, ErrorFormat, Rate};
 
 use crate::config::{Config, Database, Mail, ServeSettings, SigningKey};
 
@@ -55,7 +55,6 @@ impl Display for Listing<'_> {
                 "# unset: a key is generated in {} at start",
                 path.display()
             )?,
-            SigningKey::Development => writeln!(f, "# unset: DEBUG's PUBLIC development key")?,
         }
         let key_given = matches!(c.signing_key, SigningKey::Given(_));
         line(f, "SECRET_KEY", if key_given { HIDDEN } else { "" })?;
@@ -68,6 +67,35 @@ impl Display for Listing<'_> {
         };
         line(f, "CORS_ALLOWED_ORIGINS", cors)?;
         line(f, "TRUST_X_FORWARDED_PROTO", c.http.trust_forwarded_proto)?;
+
+        writeln!(f, "\n# Security and limits")?;
+        let error_format = match c.http.error_format {
+            ErrorFormat::Drf => "drf",
+            _ => "native",
+        };
+        line(f, "API_ERROR_FORMAT", error_format)?;
+        line(f, "REGISTRATION_OPEN", c.http.registration_open)?;
+        let plans = c.http.self_service_plans.as_ref().map(|p| p.join(","));
+        if plans.is_none() {
+            writeln!(f, "# unset: every plan")?;
+        }
+        line(f, "SELF_SERVICE_PLANS", plans.unwrap_or_default())?;
+        line(f, "REGISTRATION_RATE_LIMIT", rate(c.http.registration_rate))?;
+        let per_user = (c.http.login_attempts > 0)
+            .then(|| Rate::new(c.http.login_attempts, c.http.login_window));
+        line(f, "LOGIN_RATE_LIMIT", rate(per_user))?;
+        line(
+            f,
+            "LOGIN_ADDRESS_RATE_LIMIT",
+            rate(c.http.login_address_rate),
+        )?;
+        line(f, "TRUST_X_FORWARDED_FOR", c.http.trust_forwarded_for)?;
+        line(
+            f,
+            "HEADER_READ_TIMEOUT",
+            c.limits.header_read_timeout.as_secs(),
+        )?;
+        line(f, "MAX_CONNECTIONS", c.limits.max_connections)?;
 
         writeln!(f, "\n# Storage")?;
         match &c.database {
@@ -138,6 +166,11 @@ impl Display for Listing<'_> {
         line(f, "WORKER_GRACE_SECONDS", w.grace_seconds)?;
         line(f, "WORKER_POLL_MS", w.poll_ms)
     }
+}
+
+/// A rate setting as it is written: `10/hour`, or `off`.
+fn rate(rate: Option<Rate>) -> String {
+    rate.map_or_else(|| "off".to_owned(), |r| r.to_string())
 }
 
 /// `url` with the password of its user part, and any `password` or

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use saas_http::AppState;
+use saas_http::{AppState, ServerLimits};
 
 use super::worker;
 use crate::config::ServeSettings;
@@ -24,6 +24,7 @@ pub(super) async fn run(
         tracing::info!("no worker in this process: run `saas-server worker` to process jobs");
     }
     let config = wired.config;
+    let limits = within_open_files(config.limits);
     let app = saas_http::router(AppState::new(saas, config.http.clone()).with_jobs(jobs.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -31,7 +32,7 @@ pub(super) async fn run(
     let local = listener.local_addr()?;
     greet(local, config.http.x_tenant);
     let shutdown = Shutdown::on_signals();
-    let http = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().wait());
+    let http = saas_http::serve(listener, app, limits, shutdown.clone().wait());
     let background = async {
         if in_process {
             worker::background(jobs, &settings.worker, shutdown.clone()).await
@@ -44,6 +45,42 @@ pub(super) async fn run(
     worked?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// File descriptors kept for everything but client connections: tenant
+/// databases (a few per open SQLite handle, or the PostgreSQL pool), the
+/// job queue, logs and mail.
+const RESERVED_FILES: u64 = 1024;
+
+/// Raises the open-file limit to the hard limit (the default soft limit,
+/// often 1024, would refuse connections long before MAX_CONNECTIONS), and
+/// lowers the connection cap to what that limit leaves room for.
+fn within_open_files(limits: ServerLimits) -> ServerLimits {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            return limits;
+        }
+    };
+    let room = usize::try_from(files.saturating_sub(RESERVED_FILES).max(16)).unwrap_or(usize::MAX);
+    if limits.max_connections > room {
+        tracing::warn!(
+            open_files = files,
+            max_connections = room,
+            "MAX_CONNECTIONS lowered to fit the open-file limit (raise the hard limit, e.g. LimitNOFILE=, for more)"
+        );
+        return ServerLimits {
+            max_connections: room,
+            ..limits
+        };
+    }
+    tracing::info!(
+        open_files = files,
+        max_connections = limits.max_connections,
+        "connection limits"
+    );
+    limits
 }
 
 /// Where the server listens (tests read this line) and how to start using it.

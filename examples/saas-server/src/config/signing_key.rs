@@ -1,18 +1,103 @@
-//! Where the token-signing key comes from: SECRET_KEY, a key generated once
-//! and kept in the SQLite data directory, or (DEBUG only) a public
-//! development key.
+//! Where the token-signing key comes from: SECRET_KEY, or a key generated
+//! once and kept in the SQLite data directory. Either must look like a
+//! secret: at least 32 bytes of random-looking text, and none of the keys
+//! published in this repository (examples, placeholders, test keys), which
+//! anyone could use to forge tokens. DEBUG changes nothing here.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::parse::{ConfigError, Secret};
 
-/// The key used when `DEBUG` is on and no `SECRET_KEY` is set. Public, so
-/// tokens signed with it are worthless: development only.
-const DEV_SECRET: &str = "saas-insecure-development-key-do-not-use-in-production";
-
 /// The shortest key accepted, in bytes.
 const MIN_LEN: usize = 32;
+
+/// How to make a good key, for every refusal.
+const GENERATE: &str = "generate one with `openssl rand -hex 32`";
+
+/// Keys that appear in this repository's files: the `.env.example`
+/// placeholder, documentation snippets, test and benchmark keys, and the
+/// development key DEBUG once used. Published, so anyone can sign tokens
+/// with them.
+const PUBLISHED: &[&str] = &[
+    "change-me-to-64-hex-characters-from-openssl-rand-hex-32",
+    "change me: at least thirty-two bytes of secret",
+    "a secret of at least thirty-two bytes!",
+    "saas-insecure-development-key-do-not-use-in-production",
+    "e2e test secret of at least thirty-two bytes",
+    "server jobs test secret, at least 32 bytes long",
+    "worker crash test secret, at least 32 bytes long",
+    "conformance-suite token-signing secret, 56 bytes long!!",
+    "saas testing secret, not for production use!",
+    "saas-bench secret, thirty-two bytes or more",
+    "saas-bench secret: thirty-two bytes or more",
+    "embed example secret: thirty-two bytes or more",
+];
+
+/// Words of placeholders and examples: a key holding one was typed from
+/// documentation, not generated.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change me",
+    "change_me",
+    "replace",
+    "placeholder",
+    "example",
+    "insecure",
+    "do-not-use",
+    "your-secret",
+    "your_secret",
+    "secret-key",
+    "secret_key",
+];
+
+/// Why `key` (named `name` in messages) cannot sign tokens, if it cannot.
+pub(crate) fn check(name: &str, key: &str) -> Result<(), ConfigError> {
+    let lower = key.to_ascii_lowercase();
+    if PUBLISHED.contains(&key) || PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
+        return Err(ConfigError(format!(
+            "{name} is a published example key, so anyone could forge tokens; {GENERATE}"
+        )));
+    }
+    if key.len() < MIN_LEN {
+        return Err(ConfigError(format!(
+            "{name} must be at least 32 bytes; {GENERATE}"
+        )));
+    }
+    if !looks_random(key) {
+        return Err(ConfigError(format!(
+            "{name} does not look random (too few distinct characters, or a repeated pattern); {GENERATE}"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `key` looks like random data: some variety of characters, an
+/// estimated entropy (from its own character frequencies) of at least 100
+/// bits, and no short pattern repeated. A heuristic: it stops `aaaa…`,
+/// `0123…0123…` and short words padded out, not a determined typist;
+/// [`PUBLISHED`] and [`PLACEHOLDER_WORDS`] catch what is copied from here.
+fn looks_random(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let distinct: BTreeSet<u8> = bytes.iter().copied().collect();
+    if distinct.len() < 10 {
+        return false;
+    }
+    let len = bytes.len() as f64;
+    let bits: f64 = distinct
+        .iter()
+        .map(|b| {
+            let p = bytes.iter().filter(|x| *x == b).count() as f64 / len;
+            -p * p.log2()
+        })
+        .sum::<f64>()
+        * len;
+    let repeated = (1..=bytes.len() / 2)
+        .any(|period| bytes.iter().skip(period).zip(bytes).all(|(a, b)| a == b));
+    bits >= 100.0 && !repeated
+}
 
 /// The signing key's source, chosen (and an existing key file checked) at
 /// start; [`SigningKey::key`] reads or creates the key.
@@ -30,41 +115,32 @@ pub(crate) enum SigningKey {
         /// The key already there, if any.
         existing: Option<Secret>,
     },
-    /// DEBUG without SECRET_KEY.
-    Development,
 }
 
 impl SigningKey {
-    /// The source SECRET_KEY, DEBUG and the storage (the SQLite directory,
-    /// if SQLite) call for.
+    /// The source SECRET_KEY and the storage (the SQLite directory, if
+    /// SQLite) call for.
     pub(crate) fn choose(
         given: Option<&Secret>,
-        debug: bool,
         sqlite_dir: Option<&Path>,
     ) -> Result<SigningKey, ConfigError> {
         if let Some(key) = given.map(|s| s.0.trim()).filter(|s| !s.is_empty()) {
-            if key.len() < MIN_LEN {
-                return Err(ConfigError("SECRET_KEY must be at least 32 bytes".into()));
-            }
+            check("SECRET_KEY", key)?;
             return Ok(SigningKey::Given(Secret(key.to_owned())));
         }
         match sqlite_dir {
-            Some(dir) if !debug => {
+            Some(dir) => {
                 let path = dir.join("secret_key");
                 let existing = kept(&path)?;
                 Ok(SigningKey::Kept { path, existing })
             }
-            _ if debug => Ok(SigningKey::Development),
-            _ => Err(ConfigError(
-                "SECRET_KEY is required with PostgreSQL (at least 32 bytes; e.g. `openssl rand -hex 32`), \
-                 or set DEBUG=true for development"
-                    .into(),
-            )),
+            None => Err(ConfigError(format!(
+                "SECRET_KEY is required with PostgreSQL (every process must share it); {GENERATE}"
+            ))),
         }
     }
 
-    /// The key: creates the key file on first use, and warns on stderr
-    /// about the development key.
+    /// The key: creates the key file on first use.
     pub(crate) fn key(&self) -> Result<Secret, ConfigError> {
         match self {
             SigningKey::Given(key)
@@ -76,13 +152,6 @@ impl SigningKey {
                 path,
                 existing: None,
             } => generate(path),
-            SigningKey::Development => {
-                eprintln!(
-                    "\n  WARNING: SECRET_KEY is not set; DEBUG is on, so a fixed, PUBLIC development key\n  \
-                     is used. Anyone can forge tokens for this server. Never run it like this in production.\n"
-                );
-                Ok(Secret(DEV_SECRET.to_owned()))
-            }
         }
     }
 }
@@ -93,12 +162,8 @@ fn kept(path: &Path) -> Result<Option<Secret>, ConfigError> {
         return Ok(None);
     };
     let existing = existing.trim();
-    if existing.len() < MIN_LEN {
-        return Err(ConfigError(format!(
-            "{} holds fewer than 32 bytes; remove it or set SECRET_KEY",
-            path.display()
-        )));
-    }
+    check(&path.display().to_string(), existing)
+        .map_err(|e| ConfigError(format!("{}; or remove the file, or set SECRET_KEY", e.0)))?;
     Ok(Some(Secret(existing.to_owned())))
 }
 
@@ -131,4 +196,59 @@ fn generate(path: &Path) -> Result<Secret, ConfigError> {
         path.display()
     );
     Ok(Secret(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_short_and_patterned_keys_are_refused() {
+        for key in PUBLISHED {
+            let e = check("SECRET_KEY", key).unwrap_err();
+            assert!(e.0.contains("openssl rand -hex 32"), "{key}: {e}");
+        }
+        for key in [
+            "short",
+            "0123456789abcdef",
+            &"a".repeat(64),
+            &"0123456789abcdef".repeat(4),
+            &"ab".repeat(40),
+            "my-app-secret-key-please-change-it-later-0000",
+            "CHANGEME0123456789abcdefghijklmnopqrstuvwxyz",
+        ] {
+            assert!(check("SECRET_KEY", key).is_err(), "{key} accepted");
+        }
+    }
+
+    #[test]
+    fn generated_keys_are_accepted() {
+        for key in [
+            // openssl rand -hex 32, openssl rand -base64 32, two UUIDs.
+            "3f9c2e7b1a0d48c6e5f7a9b2c4d6e8f01a3c5e7092b4d6f8a0c2e4f6b8d0a2c4",
+            "q3Z8vN1xK5mW0pR7tY2uI9oE4aS6dF3gH8jL1kZ0cX5=",
+            "0b1e5a8f3c2d4e6f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f",
+        ] {
+            check("SECRET_KEY", key).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        let generated = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        check("SECRET_KEY", &generated).unwrap();
+    }
+
+    #[test]
+    fn debug_does_not_weaken_the_key() {
+        let e = SigningKey::choose(None, None).unwrap_err();
+        assert!(e.0.contains("required with PostgreSQL"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = SigningKey::choose(None, Some(dir.path())).unwrap();
+        assert!(matches!(chosen, SigningKey::Kept { existing: None, .. }));
+        let key = chosen.key().unwrap();
+        check("kept key", &key.0).unwrap();
+        std::fs::write(dir.path().join("secret_key"), PUBLISHED[0]).unwrap();
+        assert!(SigningKey::choose(None, Some(dir.path())).is_err());
+    }
 }
