@@ -1,6 +1,8 @@
 //! The platform operator: superusers who run the installation (the seed's
 //! `createsuperuser` and Django admin), separate from every tenant's users.
 
+mod jobs;
+
 use chrono::DateTime;
 use serde::Serialize;
 
@@ -9,7 +11,7 @@ use crate::error::{Entity, Error, Result, Validator};
 use crate::service::Saas;
 use crate::session::Usage;
 use crate::store::{Page, PageRequest, Superuser};
-use crate::tenancy::{Domain, Hostname, Tenant, TenantId, TenantStatus};
+use crate::tenancy::{Domain, Hostname, Slug, Tenant, TenantId, TenantStatus};
 use crate::users::{Email, Password, UserId, Username};
 
 /// A tenant with its domains and usage against its plan.
@@ -108,7 +110,8 @@ impl Saas {
 }
 
 /// What a platform superuser may do: list tenants with usage, change plans,
-/// suspend, reactivate, delete, manage domains.
+/// suspend, reactivate, delete, manage domains; list, inspect, count, retry
+/// and cancel jobs (`operator/jobs.rs`).
 #[derive(Debug, Clone)]
 pub struct Operator {
     saas: Saas,
@@ -131,6 +134,21 @@ impl Operator {
         self.saas
             .store()
             .tenant(id)
+            .await?
+            .ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    /// The tenant `key` names, its id or its slug, suspended or not (for
+    /// operators' tools, which name tenants either way).
+    pub async fn find_tenant(&self, key: &str) -> Result<Tenant> {
+        let key = key.trim();
+        if let Ok(id) = uuid::Uuid::parse_str(key) {
+            return self.tenant(TenantId(id)).await;
+        }
+        let slug = Slug::parse(key).map_err(|_| Error::not_found(Entity::Tenant))?;
+        self.saas
+            .store()
+            .tenant_by_slug(&slug)
             .await?
             .ok_or(Error::not_found(Entity::Tenant))
     }

@@ -61,12 +61,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use saas_core::jobs::listing::sort_counts;
 use saas_core::jobs::queue::{
     LEASE_EXPIRED_ON_FINAL_ATTEMPT, MAX_ATTEMPTS_LIMIT, json_text, validate_extra_attempts,
 };
 use saas_core::jobs::{
-    ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
-    QueueResult,
+    ClaimRequest, Enqueued, JobCount, JobFilter, JobId, JobQueue, JobRecord, JobStatus, LeasedJob,
+    NewJob, QueueError, QueueResult,
 };
 use saas_core::tenancy::TenantId;
 use serde_json::Value;
@@ -412,6 +413,31 @@ DELETE FROM saas_shared.jobs WHERE id IN (
 
 const COUNTS: &str =
     "SELECT status, count(*) FROM saas_shared.jobs GROUP BY status ORDER BY status";
+
+/// Gives a running job back (fenced): queued now, the attempt not counted;
+/// wakes listening workers.
+const RELEASE: &str = "
+WITH r AS (
+    UPDATE saas_shared.jobs
+       SET status = 'queued', run_at = $3, lease_until = NULL,
+           max_attempts = least(max_attempts::int8 + 1, 2147483647)::int4, updated_at = $3
+     WHERE id = $1 AND attempts = $2 AND status = 'running'
+    RETURNING kind)
+SELECT pg_notify('saas_jobs', r.kind)::text AS woke FROM r";
+
+/// A page of jobs, newest first: `$1` status, `$2` kind, `$3` tenant, `$4`
+/// the id to list before (each NULL for any), `$5` the limit. Walks the
+/// primary key backwards, filtering.
+const LIST: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM saas_shared.jobs
+     WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+       AND ($3::uuid IS NULL OR tenant_id = $3) AND ($4::uuid IS NULL OR id < $4)
+     ORDER BY id DESC LIMIT $5"
+);
+
+const STATS: &str = "SELECT kind, status, count(*) FROM saas_shared.jobs GROUP BY kind, status";
 
 /// A durable, multi-process [`JobQueue`] in `saas_shared.jobs`.
 ///
@@ -1241,6 +1267,47 @@ impl JobQueue for PgQueue {
                 return Ok(total);
             }
         }
+    }
+
+    async fn release(&self, id: JobId, attempt: u32, now: DateTime<Utc>) -> QueueResult<()> {
+        // An attempt beyond i32 was never handed out: it matches no row.
+        if let Ok(a) = i32::try_from(attempt) {
+            let query = sqlx::query(RELEASE).bind(id.0).bind(a).bind(now);
+            if self.fetch_optional(query).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(self.refused(id, attempt).await)
+    }
+
+    async fn list(&self, filter: &JobFilter) -> QueueResult<Vec<JobRecord>> {
+        filter.validate()?;
+        let query = sqlx::query(LIST)
+            .bind(filter.status.map(JobStatus::as_str))
+            .bind(filter.kind.as_deref())
+            .bind(filter.tenant.map(|t| group(Some(t))))
+            .bind(filter.before.map(|b| b.0))
+            .bind(i64::from(filter.limit));
+        let rows = in_own_unit!(self, query, fetch_all);
+        rows.iter().map(record).collect()
+    }
+
+    async fn stats(&self) -> QueueResult<Vec<JobCount>> {
+        let rows = in_own_unit!(self, sqlx::query(STATS), fetch_all);
+        let mut counts = rows
+            .iter()
+            .map(|row| {
+                let status: String = row.try_get(1).map_err(backend)?;
+                let n: i64 = row.try_get(2).map_err(backend)?;
+                Ok(JobCount {
+                    kind: row.try_get(0).map_err(backend)?,
+                    status: parse_status(&status)?,
+                    count: u64::try_from(n).unwrap_or(0),
+                })
+            })
+            .collect::<QueueResult<Vec<_>>>()?;
+        sort_counts(&mut counts);
+        Ok(counts)
     }
 
     async fn wait_for_work(&self, timeout: Duration) {

@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use saas_core::jobs::listing::sort_counts;
 use saas_core::jobs::queue::{LEASE_EXPIRED_ON_FINAL_ATTEMPT, json_text, validate_extra_attempts};
 use saas_core::jobs::{
-    ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
-    QueueResult,
+    ClaimRequest, Enqueued, JobCount, JobFilter, JobId, JobQueue, JobRecord, JobStatus, LeasedJob,
+    NewJob, QueueError, QueueResult,
 };
 use saas_core::tenancy::TenantId;
 use serde_json::Value;
@@ -558,6 +559,27 @@ statements! {
                                      LIMIT ?2)";
     /// Jobs by status.
     counts = "SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status";
+    /// Gives a running job back (fenced): queued now, the attempt not counted.
+    release = format!(
+        "UPDATE jobs
+         SET status = {{queued}}, run_at = ?3, lease_until = NULL,
+             max_attempts = min(max_attempts + 1, {max}), updated_at = ?3
+         WHERE id = ?1 AND status = {{running}} AND attempts = ?2",
+        max = u32::MAX
+    );
+    /// A page of jobs, newest first. `?1` status code, `?2` kind, `?3`
+    /// tenant group, `?4` the id to list before (each NULL for any), `?5`
+    /// the limit. Walks the primary key backwards, filtering.
+    list = concat!(
+        "SELECT ",
+        record_columns!(),
+        " FROM jobs
+         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR kind = ?2)
+           AND (?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR id < ?4)
+         ORDER BY id DESC LIMIT ?5"
+    );
+    /// Jobs by kind and status.
+    stats = "SELECT kind, status, count(*) FROM jobs GROUP BY kind, status";
 }
 
 /// Picks the batch (see `Statements::pick`). Many tenants with many ready jobs
@@ -871,6 +893,59 @@ impl JobQueue for SqliteQueue {
                 return Ok(total);
             }
         }
+    }
+
+    async fn release(&self, id: JobId, attempt: u32, now: DateTime<Utc>) -> QueueResult<()> {
+        let at = micros(now);
+        finish(
+            self.inner
+                .db
+                .write(move |conn| fenced(conn, &SQL.release, id, attempt, &[&at]))
+                .await,
+        )?;
+        self.inner.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn list(&self, filter: &JobFilter) -> QueueResult<Vec<JobRecord>> {
+        filter.validate()?;
+        let status = filter.status.map(job_code);
+        let kind = filter.kind.clone();
+        let tenant = filter.tenant.map(|t| group(Some(t)));
+        let before = filter.before.map(|b| b.to_string());
+        let limit = i64::from(filter.limit);
+        finish(
+            self.inner
+                .db
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(&SQL.list)?;
+                    let rows =
+                        stmt.query_map(params![status, kind, tenant, before, limit], record)?;
+                    Ok(Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+                })
+                .await,
+        )
+    }
+
+    async fn stats(&self) -> QueueResult<Vec<JobCount>> {
+        let mut counts = finish(
+            self.inner
+                .db
+                .read(|conn| {
+                    let mut stmt = conn.prepare_cached(&SQL.stats)?;
+                    let rows = stmt.query_map([], |row| {
+                        Ok(JobCount {
+                            kind: row.get(0)?,
+                            status: status(row, 1)?,
+                            count: int(row, 2, "count")?,
+                        })
+                    })?;
+                    Ok(Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+                })
+                .await,
+        )?;
+        sort_counts(&mut counts);
+        Ok(counts)
     }
 
     async fn wait_for_work(&self, timeout: Duration) {

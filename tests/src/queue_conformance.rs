@@ -30,6 +30,11 @@ use std::time::Duration;
 
 use crate::records::now;
 
+mod operators;
+pub use operators::{
+    list_filters_and_pages, release_gives_the_job_back, stats_count_by_kind_and_status,
+};
+
 const LEASE: Duration = Duration::from_secs(30);
 
 fn at(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
@@ -883,6 +888,9 @@ pub async fn run_all(q: &dyn JobQueue) {
     fairness(q).await;
     claims_are_bounded_filtered_and_disjoint(q).await;
     wait_for_work_returns(q).await;
+    release_gives_the_job_back(q).await;
+    list_filters_and_pages(q).await;
+    stats_count_by_kind_and_status(q).await;
 }
 
 /// Generates the suite for one queue, in the calling module: one
@@ -927,6 +935,9 @@ macro_rules! job_queue_conformance {
                 fairness,
                 claims_are_bounded_filtered_and_disjoint,
                 wait_for_work_returns,
+                release_gives_the_job_back,
+                list_filters_and_pages,
+                stats_count_by_kind_and_status,
             );
         }
 

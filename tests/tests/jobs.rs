@@ -513,11 +513,11 @@ async fn graceful_shutdown_finishes_in_flight_and_stops_claiming() {
 }
 
 #[tokio::test]
-async fn shutdown_past_the_grace_period_abandons_jobs_to_lease_expiry() {
+async fn shutdown_past_the_grace_period_gives_jobs_back_at_once() {
     let e = env(|b| b.register(Sleepy::default()));
     let mut cfg = fast("w");
     cfg.grace_period = Duration::from_millis(100);
-    cfg.lease = Duration::from_millis(300);
+    cfg.lease = Duration::from_secs(3600);
     let id = e
         .jobs
         .enqueue_job::<Sleepy>(
@@ -530,13 +530,21 @@ async fn shutdown_past_the_grace_period_abandons_jobs_to_lease_expiry() {
         .await
         .expect("enqueue")
         .id;
-    let w = e.jobs.worker(cfg.clone());
+    let max_attempts = status(&e.queue, id).await.max_attempts;
+    let w = e.jobs.worker(cfg);
     let stats = w.run(tokio::time::sleep(Duration::from_millis(100))).await;
     assert_eq!(stats.abandoned, 1);
+    assert_eq!(stats.released, 1);
     let r = status(&e.queue, id).await;
-    assert_eq!(r.status, JobStatus::Running, "left leased, not failed");
-    // Its lease expires and another worker runs it again.
-    tokio::time::sleep(cfg.lease + Duration::from_millis(50)).await;
+    assert_eq!(r.status, JobStatus::Queued, "given back, not left leased");
+    assert_eq!(r.lease_until, None);
+    assert_eq!(r.attempts, 1);
+    assert_eq!(
+        r.max_attempts,
+        max_attempts + 1,
+        "the attempt is not counted"
+    );
+    // Another worker runs it at once, an hour before the lease would have ended.
     let again = e.jobs.worker(fast("w2"));
     drain(&again, &e.queue, &[id]).await;
     let r = status(&e.queue, id).await;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::listing::{JobCount, JobFilter, sort_counts};
 pub use super::queue::LEASE_EXPIRED_ON_FINAL_ATTEMPT;
 use super::queue::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
@@ -323,6 +324,58 @@ impl JobQueue for MemoryQueue {
             }
         }
         Ok(doomed.len() as u64)
+    }
+
+    async fn release(&self, id: JobId, attempt: u32, now: DateTime<Utc>) -> QueueResult<()> {
+        {
+            let mut st = self.state();
+            let job = Self::fenced(&mut st, id, attempt)?;
+            job.status = JobStatus::Queued;
+            job.run_at = now;
+            job.lease_until = None;
+            job.max_attempts = job.max_attempts.saturating_add(1);
+            job.updated_at = now;
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn list(&self, filter: &JobFilter) -> QueueResult<Vec<JobRecord>> {
+        filter.validate()?;
+        let st = self.state();
+        let mut found: Vec<&JobRecord> = st
+            .jobs
+            .values()
+            .filter(|j| {
+                filter.status.is_none_or(|s| j.status == s)
+                    && filter.kind.as_ref().is_none_or(|k| &j.kind == k)
+                    && filter.tenant.is_none_or(|t| j.tenant == Some(t))
+                    && filter.before.is_none_or(|b| j.id < b)
+            })
+            .collect();
+        found.sort_by_key(|j| std::cmp::Reverse(j.id));
+        Ok(found
+            .into_iter()
+            .take(filter.limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn stats(&self) -> QueueResult<Vec<JobCount>> {
+        let mut groups: HashMap<(String, JobStatus), u64> = HashMap::new();
+        for job in self.state().jobs.values() {
+            *groups.entry((job.kind.clone(), job.status)).or_default() += 1;
+        }
+        let mut counts: Vec<JobCount> = groups
+            .into_iter()
+            .map(|((kind, status), count)| JobCount {
+                kind,
+                status,
+                count,
+            })
+            .collect();
+        sort_counts(&mut counts);
+        Ok(counts)
     }
 
     async fn wait_for_work(&self, timeout: Duration) {

@@ -5,6 +5,8 @@
 //! Map of the module:
 //! - [`queue`]: [`JobQueue`] and its values; its docs are the precise
 //!   semantics (states, fairness, fencing, unique keys) every backend implements.
+//! - [`listing`]: what operators ask a queue: [`JobFilter`] for a listing,
+//!   [`JobCount`] for the counts by kind and status.
 //! - [`memory`]: [`memory::MemoryQueue`], the reference implementation.
 //! - [`job`]: [`Job`], [`JobContext`], [`JobError`], [`JobRegistry`], and
 //!   [`WorkerDeps`] (what the runtime hands a worker: service, queue,
@@ -23,6 +25,7 @@
 
 pub mod builtin;
 pub mod job;
+pub mod listing;
 pub mod mail;
 pub mod memory;
 pub mod queue;
@@ -31,6 +34,7 @@ pub mod scheduler;
 pub mod worker;
 
 pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, WorkerDeps, new_job};
+pub use listing::{JobCount, JobFilter};
 pub use queue::{
     ClaimRequest, Enqueued, JobId, JobQueue, JobRecord, JobStatus, LeasedJob, NewJob, QueueError,
     QueueResult,

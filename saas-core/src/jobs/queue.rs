@@ -23,6 +23,8 @@
 //!                 │     └──cancel──► cancelled │  └─fail(retry_at)──► retrying ──claim──► running …
 //!                 │                            └─fail(None) / out of attempts──► dead
 //!                 └──────────────────retry(dead job)────────────────────────────────┘
+//!                 ▲                           │
+//!                 └──────release(running)─────┘   (a worker shutting down gives its job back)
 //! ```
 //!
 //! `scheduled` is `queued` with a `run_at` that was in the future at enqueue
@@ -95,6 +97,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::listing::{JobCount, JobFilter};
 use crate::error::{Entity, Error};
 use crate::tenancy::TenantId;
 
@@ -711,6 +714,23 @@ pub trait JobQueue: fmt::Debug + Send + Sync + 'static {
     /// Deletes finished jobs (succeeded, dead, cancelled) with
     /// `finished_at < before`; returns how many.
     async fn prune(&self, before: DateTime<Utc>) -> QueueResult<u64>;
+
+    /// Gives a running job back unfinished, at once rather than when its
+    /// lease runs out (a worker shutting down): `queued` with `run_at =
+    /// now`, lease cleared, `updated_at = now`. The released attempt does
+    /// not count against the job: `max_attempts` grows by one, since
+    /// `attempts` never decreases. Fenced by `attempt`.
+    async fn release(&self, id: JobId, attempt: u32, now: DateTime<Utc>) -> QueueResult<()>;
+
+    /// The jobs `filter` selects, newest first (by id), at most
+    /// `filter.limit` ([`JobFilter::validate`] first). Reads are by index
+    /// where the backend has one; operators list, workers never do.
+    async fn list(&self, filter: &JobFilter) -> QueueResult<Vec<JobRecord>>;
+
+    /// How many stored jobs each kind has in each status (empty groups left
+    /// out), by kind then status in [`JobStatus::ALL`] order
+    /// ([`super::listing::sort_counts`]). Reads every job: poll it seldom.
+    async fn stats(&self) -> QueueResult<Vec<JobCount>>;
 
     /// Waits until work may have arrived (an enqueue, a retry, a finished
     /// lease — as far as the backend can tell, e.g. PostgreSQL `LISTEN`) or

@@ -2,6 +2,7 @@
 //! keeps their leases alive with heartbeats, records results, retries with
 //! exponential backoff and full jitter, and shuts down gracefully.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -73,8 +74,11 @@ pub struct WorkerConfig {
     /// Longest sleep when idle, if the queue does not wake the worker
     /// earlier (default 1 s).
     pub poll_interval: Duration,
-    /// How long shutdown waits for in-flight jobs before abandoning them
-    /// to lease expiry (default 30 s).
+    /// How long shutdown waits for in-flight jobs before abandoning them;
+    /// abandoned jobs are released ([`JobQueue::release`]) so that another
+    /// worker runs them at once rather than after their leases (default 30 s).
+    ///
+    /// [`JobQueue::release`]: super::queue::JobQueue::release
     pub grace_period: Duration,
     /// Retry delays.
     pub backoff: Backoff,
@@ -114,8 +118,11 @@ pub struct WorkerStats {
     /// Attempts whose outcome could not be recorded (they run again after
     /// lease expiry).
     pub unrecorded: u64,
-    /// Attempts abandoned at shutdown (they run again after lease expiry).
+    /// Attempts abandoned at shutdown.
     pub abandoned: u64,
+    /// Abandoned attempts given back to the queue, runnable at once (the
+    /// others run again after lease expiry).
+    pub released: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,8 +160,8 @@ impl Worker {
     }
 
     /// Runs until `shutdown` completes, then stops claiming, lets in-flight
-    /// jobs finish within the grace period and abandons the rest (their
-    /// leases expire and they run again elsewhere).
+    /// jobs finish within the grace period, and abandons the rest, giving
+    /// them back to the queue so that they run again at once elsewhere.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) -> WorkerStats {
         self.drive(shutdown, false).await
     }
@@ -174,6 +181,7 @@ impl Worker {
         let concurrency = cfg.concurrency.max(1);
         let mut stats = WorkerStats::default();
         let mut set: JoinSet<Outcome> = JoinSet::new();
+        let mut running = Running::default();
         let mut shutdown = pin!(shutdown);
         let mut claim_errors: u32 = 0;
         let (completions, completer) = Completions::start(Arc::clone(&self.deps), concurrency);
@@ -184,8 +192,8 @@ impl Worker {
                 () = &mut shutdown => break 'main,
                 () = std::future::ready(()) => {}
             }
-            while let Some(r) = set.try_join_next() {
-                record(&mut stats, r);
+            while let Some(r) = set.try_join_next_with_id() {
+                running.settle(&mut stats, r);
             }
             let free = concurrency.saturating_sub(set.len());
             let mut claimed_any = false;
@@ -202,12 +210,14 @@ impl Worker {
                         claimed_any = !batch.is_empty();
                         stats.claimed += batch.len() as u64;
                         for job in batch {
-                            set.spawn(process(
+                            let lease = (job.id, job.attempt);
+                            let task = set.spawn(process(
                                 Arc::clone(&self.deps),
                                 self.config.clone(),
                                 completions.clone(),
                                 job,
                             ));
+                            running.leases.insert(task.id(), lease);
                         }
                     }
                     Err(e) => {
@@ -225,7 +235,7 @@ impl Worker {
             let wait = cfg.poll_interval * claim_errors.clamp(1, 10);
             tokio::select! {
                 () = &mut shutdown => break 'main,
-                Some(r) = set.join_next(), if !set.is_empty() => record(&mut stats, r),
+                Some(r) = set.join_next_with_id(), if !set.is_empty() => running.settle(&mut stats, r),
                 () = queue.wait_for_work(wait), if free > 0 => {}
             }
         }
@@ -236,8 +246,8 @@ impl Worker {
         let mut deadline = pin!(tokio::time::sleep(cfg.grace_period));
         loop {
             tokio::select! {
-                r = set.join_next() => match r {
-                    Some(r) => record(&mut stats, r),
+                r = set.join_next_with_id() => match r {
+                    Some(r) => running.settle(&mut stats, r),
                     None => break,
                 },
                 () = &mut deadline => {
@@ -245,13 +255,13 @@ impl Worker {
                     tracing::warn!(
                         worker = %cfg.worker_id,
                         abandoned = n,
-                        "grace period over: abandoning in-flight jobs; they run again when their leases expire"
+                        "grace period over: abandoning in-flight jobs and giving them back to the queue"
                     );
                     set.abort_all();
                     // Aborted tasks count as abandoned; any that finished
                     // in the meantime count as what they did.
-                    while let Some(r) = set.join_next().await {
-                        record(&mut stats, r);
+                    while let Some(r) = set.join_next_with_id().await {
+                        running.settle(&mut stats, r);
                     }
                     break;
                 }
@@ -263,8 +273,48 @@ impl Worker {
         if let Err(e) = completer.await {
             tracing::error!(worker = %cfg.worker_id, error = %e, "the completion writer failed");
         }
+        // Only now, with every success written: a job whose completion was
+        // in flight is not given back to run twice.
+        for (id, attempt) in running.abandoned {
+            match queue.release(id, attempt, self.deps.now()).await {
+                Ok(()) => stats.released += 1,
+                Err(QueueError::LeaseLost { .. } | QueueError::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(
+                    worker = %cfg.worker_id, job.id = %id, error = %error_chain(&e),
+                    "could not give an abandoned job back; it runs again when its lease expires"
+                ),
+            }
+        }
         tracing::info!(worker = %cfg.worker_id, ?stats, "worker stopped");
         stats
+    }
+}
+
+/// The leases of a worker's job tasks, and those it abandoned.
+#[derive(Default)]
+struct Running {
+    leases: HashMap<tokio::task::Id, (JobId, u32)>,
+    abandoned: Vec<(JobId, u32)>,
+}
+
+impl Running {
+    /// Counts a finished job task; keeps the lease of one that was aborted.
+    fn settle(
+        &mut self,
+        stats: &mut WorkerStats,
+        r: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+    ) {
+        let task = match &r {
+            Ok((task, _)) => *task,
+            Err(e) => e.id(),
+        };
+        let lease = self.leases.remove(&task);
+        if let (Err(e), Some(lease)) = (&r, lease)
+            && e.is_cancelled()
+        {
+            self.abandoned.push(lease);
+        }
+        record(stats, r.map(|(_, outcome)| outcome));
     }
 }
 
