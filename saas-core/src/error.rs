@@ -131,6 +131,13 @@ pub enum Error {
         /// The plan's code.
         plan: String,
     },
+    /// The tenant already has `limit` jobs waiting or running; try again
+    /// when some have finished. Nothing was queued.
+    #[error("too many pending jobs: at most {limit} per tenant")]
+    TooManyJobs {
+        /// The cap.
+        limit: u64,
+    },
     /// Missing, wrong or expired credentials or token. Deliberately carries no
     /// detail: a wrong password, an unknown user, a token for another tenant
     /// and a revoked token must be indistinguishable from outside.
@@ -199,6 +206,7 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::Forbidden { .. } => "forbidden",
             Error::PlanLimitExceeded { .. } => "plan_limit_exceeded",
+            Error::TooManyJobs { .. } => "too_many_jobs",
             Error::Unauthenticated => "unauthenticated",
             Error::State(_) => "invalid_state",
             Error::Backend { .. } => "internal",

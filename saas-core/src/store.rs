@@ -349,6 +349,16 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// overdue counted as of `now`. Ordering is ignored.
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts>;
 
+    /// Up to `limit` tasks of `project` whose id is above `after` (`None`:
+    /// from the first), by id: a walk by key over a project's tasks, each
+    /// page as cheap as the first (reports read a project this way).
+    async fn project_tasks_after(
+        &self,
+        project: ProjectId,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>>;
+
     /// Deletes done tasks completed before `cutoff`; returns how many.
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
 }

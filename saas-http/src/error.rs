@@ -290,6 +290,9 @@ impl ApiError {
     }
 }
 
+/// When a client refused for too many pending jobs is told to come back.
+const TOO_MANY_JOBS_RETRY: Duration = Duration::from_secs(30);
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
@@ -316,6 +319,12 @@ impl From<Error> for ApiError {
                 }));
                 out
             }
+            e @ Error::TooManyJobs { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_jobs",
+                format!("{e}; try again when some have finished"),
+            )
+            .with_retry_after(TOO_MANY_JOBS_RETRY),
             Error::Unauthenticated => {
                 ApiError::unauthenticated("invalid or expired credentials or token")
             }

@@ -143,6 +143,9 @@ CREATE INDEX IF NOT EXISTS jobs_lease_until ON saas_shared.jobs (lease_until)
     WHERE lease_until IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique_key ON saas_shared.jobs (tenant_id, unique_key)
     WHERE unique_key IS NOT NULL AND status <> 'cancelled';
+-- The per-tenant cap of pending jobs (NewJob::max_pending).
+CREATE INDEX IF NOT EXISTS jobs_pending ON saas_shared.jobs (tenant_id)
+    WHERE status IN ('queued', 'scheduled', 'retrying', 'running');
 "#;
 
 /// Columns of a full record, in the order [`record`] reads them.
@@ -170,6 +173,23 @@ SELECT ins.id,
 const KEY_HOLDER: &str = "
 SELECT id FROM saas_shared.jobs
  WHERE tenant_id = $1 AND unique_key = $2 AND unique_key IS NOT NULL AND status <> 'cancelled'";
+
+/// Takes a windowed unique key (`$2`) from its holder in group `$1` when the
+/// holder finished before `$3`.
+const RELEASE_KEY: &str = "
+UPDATE saas_shared.jobs SET unique_key = NULL
+ WHERE tenant_id = $1 AND unique_key = $2 AND unique_key IS NOT NULL AND status <> 'cancelled'
+   AND finished_at < $3";
+
+/// Serializes capped enqueues of one tenant group (`$1`) until the
+/// transaction ends.
+const LOCK_GROUP: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('saas_jobs:' || $1::text, 0))";
+
+/// Pending jobs of a tenant group `$1`, counted up to `$2`.
+const COUNT_PENDING: &str = "
+SELECT count(*) FROM (SELECT 1 FROM saas_shared.jobs
+ WHERE tenant_id = $1 AND status IN ('queued', 'scheduled', 'retrying', 'running') LIMIT $2) p";
 
 const INSERT_MANY: &str = "
 WITH ins AS (
@@ -598,7 +618,9 @@ impl PgQueue {
     ///
     /// Inside a `REPEATABLE READ` or `SERIALIZABLE` transaction, a unique key
     /// taken by a job that a concurrent transaction committed fails with a
-    /// serialization error (a backend error): retry the transaction.
+    /// serialization error (a backend error): retry the transaction. A
+    /// pending cap ([`NewJob::max_pending`]) holds exactly only when `conn`
+    /// is in a transaction (its lock lasts until the transaction ends).
     ///
     /// Its statements are unnamed (parsed on each call), so `conn` may come
     /// through a transaction-mode pooler.
@@ -619,6 +641,49 @@ impl PgQueue {
         named: bool,
     ) -> QueueResult<Enqueued> {
         let row = Insert::new(job, now)?;
+        if let Some(cut) = row.key_expired_before {
+            sqlx::query(RELEASE_KEY)
+                .persistent(named)
+                .bind(row.tenant)
+                .bind(&row.unique_key)
+                .bind(cut)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+        }
+        if let Some(limit) = job.max_pending {
+            sqlx::query(LOCK_GROUP)
+                .persistent(named)
+                .bind(row.tenant)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            if row.unique_key.is_some() {
+                let holder: Option<Uuid> = sqlx::query_scalar(KEY_HOLDER)
+                    .persistent(named)
+                    .bind(row.tenant)
+                    .bind(&row.unique_key)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                if let Some(holder) = holder {
+                    return Ok(Enqueued {
+                        id: JobId(holder),
+                        created: false,
+                    });
+                }
+            }
+            let pending: i64 = sqlx::query_scalar(COUNT_PENDING)
+                .persistent(named)
+                .bind(row.tenant)
+                .bind(i64::from(limit))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+            if pending >= i64::from(limit) {
+                return Err(QueueError::TooManyPending { limit });
+            }
+        }
         // A holder can vanish (cancelled, pruned) between the refused insert
         // and the lookup; then the insert is tried again.
         for _ in 0..8 {
@@ -681,7 +746,9 @@ impl PgQueue {
         }
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
         let mut tx = conn.begin().await.map_err(backend)?;
-        let out = if rows.iter().all(|r| r.unique_key.is_none()) {
+        let out = if rows.iter().all(|r| r.unique_key.is_none())
+            && jobs.iter().all(|j| j.max_pending.is_none())
+        {
             sqlx::query(INSERT_MANY)
                 .persistent(self.inner.named)
                 .bind(rows.iter().map(|r| r.id.0).collect::<Vec<_>>())
@@ -991,6 +1058,8 @@ struct Insert {
     max_attempts: i32,
     run_at: DateTime<Utc>,
     unique_key: Option<String>,
+    /// A holder of the key finished before this lets it go.
+    key_expired_before: Option<DateTime<Utc>>,
 }
 
 impl Insert {
@@ -1016,6 +1085,7 @@ impl Insert {
             })?,
             run_at: prepared.run_at,
             unique_key: job.unique_key.clone(),
+            key_expired_before: prepared.key_expired_before,
         })
     }
 }
@@ -1065,7 +1135,14 @@ impl JobQueue for PgQueue {
     async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> QueueResult<Enqueued> {
         // Validate before taking a connection.
         Insert::new(job, now)?;
-        let mut unit = self.unit().await?;
+        // A capped enqueue holds its tenant's lock until it commits.
+        let mut unit = if job.max_pending.is_some() {
+            Unit::tx(&self.inner.pool)
+                .await
+                .map_err(QueueError::backend)?
+        } else {
+            self.unit().await?
+        };
         let enqueued = Self::enqueue_on(unit.conn(), job, now, self.inner.named).await?;
         finish(unit).await?;
         Ok(enqueued)

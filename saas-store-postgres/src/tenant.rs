@@ -200,6 +200,8 @@ statements! {
 
     task_by_id = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!(), " WHERE t.id = $1");
     task_list = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!());
+    project_tasks_after = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!(),
+        " WHERE t.project_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3");
     share_project = "SELECT 1 FROM {s}projects WHERE id = $1 FOR KEY SHARE";
     lock_project = "SELECT 1 FROM {s}projects WHERE id = $1 FOR NO KEY UPDATE";
     count_project_tasks = "SELECT count(*) FROM {s}tasks WHERE project_id = $1";
@@ -1161,6 +1163,24 @@ impl TenantStore for PgTenant {
         let items = self.task_page_on(&mut unit, query, page).await?;
         unit.finish().await?;
         Ok(items)
+    }
+
+    async fn project_tasks_after(
+        &self,
+        project: ProjectId,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        let mut unit = self.auto().await?;
+        let found = q(&unit, &self.sql.project_tasks_after)
+            .bind(project.0)
+            .bind(after.map_or(i64::MIN, |t| t.0))
+            .bind(i64::from(limit))
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        found.iter().map(rows::task).collect()
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {

@@ -706,7 +706,11 @@ impl Store for SqliteStore {
             }
             Err(f) => return Err(f.into()),
         }
-        let handle = Arc::new(SqliteTenant::new(tenant.id, db));
+        let handle = Arc::new(SqliteTenant::new(
+            tenant.id,
+            db,
+            self.inner.options.durable_security_writes,
+        ));
         let mut cache = self.inner.cache.lock();
         // Another caller may have opened the same tenant meanwhile; one
         // handle per tenant keeps one writer per file.

@@ -50,8 +50,11 @@ pub(crate) fn drop_off_runtime<T: Send + 'static>(value: T) {
 /// Which kind of file a [`Db`] holds; decides whether opening may create it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FileKind {
-    /// The catalog: created on first open.
+    /// The catalog: created on first open; every commit synced (`FULL`).
     Catalog,
+    /// The job queue's file: created on first open; `NORMAL`, since a job
+    /// lost to a power loss is one a caller can ask for again.
+    Jobs,
     /// A tenant file: only ever created by tenant registration, so a missing
     /// file stays missing (a late connection of a deleted tenant must not
     /// bring an empty file back to life).
@@ -67,7 +70,9 @@ pub(crate) struct ConnSettings {
 /// Opens and configures one connection.
 ///
 /// Every connection: WAL, `busy_timeout`, `foreign_keys=ON`,
-/// `synchronous=NORMAL` (durable at checkpoints, safe under WAL), ATTACH refused
+/// `synchronous=NORMAL` (durable at checkpoints, safe under WAL) but
+/// `FULL` on the catalog (every commit synced: a registration, a
+/// suspension or a deletion survives a power loss), ATTACH refused
 /// (`SQLITE_LIMIT_ATTACHED` = 0, so no statement can reach another tenant's
 /// file), defensive mode and untrusted schema (no schema tricks from a
 /// tampered file).
@@ -78,7 +83,7 @@ pub(crate) fn open_connection(
     read_only: bool,
 ) -> rusqlite::Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if kind == FileKind::Catalog {
+    if kind != FileKind::Tenant {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
@@ -91,12 +96,28 @@ pub(crate) fn open_connection(
     // One batch: each pragma separately would be a prepare and step each.
     // Readers never write; saying so (query_only) turns a bug into an error
     // instead of a second writer racing the first.
-    conn.execute_batch(if read_only {
-        "PRAGMA journal_mode = WAL; PRAGMA query_only = ON;"
-    } else {
-        "PRAGMA journal_mode = WAL;"
+    conn.execute_batch(match (read_only, kind) {
+        (true, _) => "PRAGMA journal_mode = WAL; PRAGMA query_only = ON;",
+        (false, FileKind::Catalog) => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+        (false, _) => "PRAGMA journal_mode = WAL;",
     })?;
     Ok(conn)
+}
+
+/// Runs `f` (a write transaction on a tenant's writer) with
+/// `synchronous=FULL`, then puts `NORMAL` back: the commit is on disk when
+/// `f` returns, so a power loss cannot roll it back. For the writes whose
+/// loss would reopen a door: a password change, a role or active flag
+/// change, a refresh token marked used. Other writes keep `NORMAL`, whose
+/// commits become durable at the next checkpoint (BENCHMARKS.md measures
+/// the difference).
+pub(crate) fn durably<T>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R<T>) -> R<T> {
+    conn.execute_batch("PRAGMA synchronous = FULL;")?;
+    let out = f(conn);
+    let restored = conn.execute_batch("PRAGMA synchronous = NORMAL;");
+    let out = out?;
+    restored?;
+    Ok(out)
 }
 
 /// The settings shared by pooled connections and the one that builds a new
@@ -301,7 +322,11 @@ mod tests {
             let sync: i64 = conn
                 .pragma_query_value(None, "synchronous", |r| r.get(0))
                 .expect("sync");
-            assert_eq!(sync, 1, "NORMAL");
+            assert_eq!(
+                sync,
+                if read_only { 1 } else { 2 },
+                "the catalog writes FULL"
+            );
             let timeout: i64 = conn
                 .pragma_query_value(None, "busy_timeout", |r| r.get(0))
                 .expect("timeout");
@@ -316,6 +341,25 @@ mod tests {
             );
             assert!(!other.exists());
         }
+    }
+
+    #[test]
+    fn tenant_writers_are_normal_and_durable_writes_full_then_normal_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.sqlite");
+        open_connection(&path, FileKind::Catalog, settings(), false).expect("create");
+        let mut conn = open_connection(&path, FileKind::Tenant, settings(), false).expect("open");
+        let sync = |c: &Connection| -> i64 {
+            c.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .expect("sync")
+        };
+        assert_eq!(sync(&conn), 1, "NORMAL");
+        let inside = durably(&mut conn, |c| Ok(sync(c))).expect("durable write");
+        assert_eq!(inside, 2, "FULL for the write");
+        assert_eq!(sync(&conn), 1, "NORMAL after it");
+        let failed: R<()> = durably(&mut conn, |_| Err(Failure::Db(SqliteError::PoolClosed)));
+        assert!(failed.is_err());
+        assert_eq!(sync(&conn), 1, "NORMAL after a failed write too");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! that tenant's file.
 //!
 //! - Every connection runs in WAL mode with `foreign_keys=ON`,
-//!   `synchronous=NORMAL`, a busy timeout, and ATTACH refused
+//!   `synchronous=NORMAL` (`FULL` for the catalog, and for a tenant's
+//!   security-relevant writes: passwords, user roles and active flags,
+//!   used refresh tokens), a busy timeout, and ATTACH refused
 //!   (`SQLITE_LIMIT_ATTACHED` = 0), so no statement on a tenant's connection
 //!   can reach another file.
 //! - All SQLite work runs on tokio's blocking pool, never on the async executor.
@@ -181,6 +183,14 @@ pub struct SqliteOptions {
     pub catalog_connections: usize,
     /// Tenant files migrated at once by [`saas_core::store::Store::migrate`] (default 4; at least 1).
     pub migration_concurrency: usize,
+    /// Sync a tenant's security-relevant writes to disk before they return
+    /// (`synchronous=FULL` for password changes, user updates and used
+    /// refresh tokens; default true), so a power loss cannot roll back a
+    /// deactivation or let a used refresh token be replayed. False keeps
+    /// them at `NORMAL` like every other tenant write: faster (see
+    /// BENCHMARKS.md, "Durable security writes"), but the last of them may
+    /// be lost with the power. The catalog is always `FULL`.
+    pub durable_security_writes: bool,
 }
 
 impl Default for SqliteOptions {
@@ -191,6 +201,7 @@ impl Default for SqliteOptions {
             max_connections_per_tenant: 4,
             catalog_connections: 8,
             migration_concurrency: 4,
+            durable_security_writes: true,
         }
     }
 }

@@ -162,14 +162,12 @@ impl SqliteQueue {
             busy_timeout: options.busy_timeout,
         };
         {
-            // `FileKind::Catalog`: the queue's file, like the catalog, is
-            // created on first open.
-            let mut conn = db::open_connection(&path, FileKind::Catalog, settings, false)?;
+            let mut conn = db::open_connection(&path, FileKind::Jobs, settings, false)?;
             schema::migrate(&mut conn, &path, schema::JOBS)?;
         }
         let db = Db::new(
             path,
-            FileKind::Catalog,
+            FileKind::Jobs,
             settings,
             options.catalog_connections.max(2) - 1,
             gauge,
@@ -214,7 +212,11 @@ impl SqliteQueue {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let mut out = Vec::with_capacity(rows.len());
                     for row in &rows {
-                        out.push(insert(&tx, row, at)?);
+                        match insert(&tx, row, at)? {
+                            Ok(e) => out.push(e),
+                            // Dropping the transaction rolls back the batch.
+                            Err(refused) => return Ok(Err(refused)),
+                        }
                     }
                     tx.commit()?;
                     Ok(Ok(out))
@@ -277,6 +279,9 @@ struct Insert {
     max_attempts: u32,
     run_at: i64,
     unique_key: Option<String>,
+    /// A holder of the key finished before this (micros) lets it go.
+    key_expired_before: Option<i64>,
+    max_pending: Option<u32>,
 }
 
 impl Insert {
@@ -292,14 +297,41 @@ impl Insert {
             max_attempts: job.max_attempts,
             run_at: micros(prepared.run_at),
             unique_key: job.unique_key.clone(),
+            key_expired_before: prepared.key_expired_before.map(micros),
+            max_pending: job.max_pending,
         })
     }
 }
 
 /// Inserts `row` unless its unique key is taken, in which case the holder
-/// is returned. Runs inside the caller's write transaction, so the holder
-/// found is the one that refused the insert.
-fn insert(conn: &Connection, row: &Insert, now: i64) -> R<Enqueued> {
+/// is returned, or its tenant group has `max_pending` pending jobs. Runs
+/// inside the caller's write transaction, so the holder found is the one
+/// that refused the insert, and no other writer counts pending jobs
+/// meanwhile.
+fn insert(conn: &Connection, row: &Insert, now: i64) -> R<QueueResult<Enqueued>> {
+    if let Some(cut) = row.key_expired_before {
+        conn.prepare_cached(&SQL.release_key)?
+            .execute(params![row.tenant, row.unique_key, cut])?;
+    }
+    if let Some(limit) = row.max_pending {
+        if row.unique_key.is_some()
+            && let Some(holder) = conn
+                .prepare_cached(&SQL.key_holder)?
+                .query_row(params![row.tenant, row.unique_key], |r| job_id(r, 0))
+                .optional()?
+        {
+            return Ok(Ok(Enqueued {
+                id: holder,
+                created: false,
+            }));
+        }
+        let pending: i64 = conn
+            .prepare_cached(&SQL.count_pending)?
+            .query_row(params![row.tenant, limit], |r| r.get(0))?;
+        if pending >= i64::from(limit) {
+            return Ok(Err(QueueError::TooManyPending { limit }));
+        }
+    }
     let inserted = conn.prepare_cached(&SQL.insert)?.execute(params![
         row.id.to_string(),
         row.kind,
@@ -313,19 +345,19 @@ fn insert(conn: &Connection, row: &Insert, now: i64) -> R<Enqueued> {
         now,
     ])?;
     if inserted == 1 {
-        return Ok(Enqueued {
+        return Ok(Ok(Enqueued {
             id: row.id,
             created: true,
-        });
+        }));
     }
     // Only the unique key can have refused the row (the conflict target).
     let holder = conn
         .prepare_cached(&SQL.key_holder)?
         .query_row(params![row.tenant, row.unique_key], |r| job_id(r, 0))?;
-    Ok(Enqueued {
+    Ok(Ok(Enqueued {
         id: holder,
         created: false,
-    })
+    }))
 }
 
 /// Columns of a full record, in the order [`record`] reads them.
@@ -449,6 +481,14 @@ statements! {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10)
              ON CONFLICT (tenant, unique_key) WHERE unique_key IS NOT NULL AND status <> {cancelled}
              DO NOTHING";
+    /// Takes a windowed unique key (`?2`) from its holder in group `?1`
+    /// when the holder finished before `?3`.
+    release_key = "UPDATE jobs SET unique_key = NULL
+             WHERE tenant = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL
+               AND status <> {cancelled} AND finished_at < ?3";
+    /// Pending jobs of a tenant group `?1`, counted up to `?2`.
+    count_pending = "SELECT count(*) FROM (SELECT 1 FROM jobs
+             WHERE tenant = ?1 AND status <= {running} LIMIT ?2)";
     /// The job holding a unique key in a tenant group.
     key_holder = "SELECT id FROM jobs
              WHERE tenant = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL AND status <> {cancelled}";
@@ -989,7 +1029,7 @@ mod tests {
         let queue = SqliteQueue::open(dir.path()).expect("queue");
         let conn = db::open_connection(
             queue.path(),
-            FileKind::Catalog,
+            FileKind::Jobs,
             ConnSettings {
                 busy_timeout: Duration::from_secs(1),
             },

@@ -241,6 +241,8 @@ pub(crate) const JOBS: &[&str] = &[
         WHERE unique_key IS NOT NULL AND status <> {cancelled};
     -- Pruning.
     CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;",
+    // 2: pending jobs by tenant, for the per-tenant cap (`NewJob::max_pending`).
+    "CREATE INDEX jobs_pending ON jobs(tenant) WHERE status <= {running};",
 ];
 
 /// Newest catalog schema version this build knows.

@@ -22,7 +22,7 @@ use saas_core::{Entity, Error, Resource, Result};
 use uuid::Uuid;
 
 use crate::codec;
-use crate::db::Db;
+use crate::db::{Db, durably};
 use crate::error::{Failure, R, SqliteError, conflict_on, not_found};
 
 /// A handle scoped to one tenant's database file.
@@ -37,14 +37,18 @@ pub(crate) struct SqliteTenant {
     /// Set when the tenant is deleted, so holders of the handle fail closed
     /// instead of writing into a file that is gone.
     closed: AtomicBool,
+    /// Whether security-relevant writes run `synchronous=FULL`
+    /// ([`crate::SqliteOptions::durable_security_writes`]).
+    durable: bool,
 }
 
 impl SqliteTenant {
-    pub(crate) fn new(id: TenantId, db: Arc<Db>) -> Self {
+    pub(crate) fn new(id: TenantId, db: Arc<Db>, durable: bool) -> Self {
         SqliteTenant {
             id,
             db,
             closed: AtomicBool::new(false),
+            durable,
         }
     }
 
@@ -76,6 +80,20 @@ impl SqliteTenant {
     {
         self.check_open()?;
         self.db.write(f).await.map_err(closed_as_gone)
+    }
+
+    /// [`Self::write`] synced to disk before it returns
+    /// ([`crate::db::durably`]): for writes a power loss must not undo.
+    async fn write_durably<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.durable {
+            self.write(move |conn| durably(conn, f)).await
+        } else {
+            self.write(f).await
+        }
     }
 
     /// Runs `sql` with `args` as one write; `NotFound` (`entity`) when it
@@ -639,7 +657,8 @@ impl TenantStore for SqliteTenant {
 
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
         let changes = changes.clone();
-        self.write(move |conn| {
+        // Durable: a role or active flag taken away must stay taken away.
+        self.write_durably(move |conn| {
             let tx = immediate(conn)?;
             // SET expressions see the row's old values, so the bump is
             // decided on the previous is_active.
@@ -668,11 +687,16 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
-        self.change_one(
-            "UPDATE users SET password_hash = ?1, token_version = token_version + 1 WHERE id = ?2",
-            (password_hash.to_owned(), id.0),
-            Entity::User,
-        )
+        let hash = password_hash.to_owned();
+        // Durable: after a power loss the old password must not work again.
+        self.write_durably(move |conn| {
+            change_one(
+                conn,
+                "UPDATE users SET password_hash = ?1, token_version = token_version + 1 WHERE id = ?2",
+                (hash, id.0),
+                Entity::User,
+            )
+        })
         .await
     }
 
@@ -714,7 +738,8 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
-        self.write(move |conn| {
+        // Durable: a used token rolled back to unused could be replayed.
+        self.write_durably(move |conn| {
             let tx = immediate(conn)?;
             let found = tx
                 .prepare_cached(
@@ -981,6 +1006,24 @@ impl TenantStore for SqliteTenant {
         let query = query.clone();
         self.read(move |conn| Ok(task_page(conn, &query, limit, offset)?))
             .await
+    }
+
+    async fn project_tasks_after(
+        &self,
+        project: ProjectId,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        let after = after.map_or(i64::MIN, |t| t.0);
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "{TASK_SELECT} WHERE t.project_id = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3"
+                ))?
+                .query_map(params![project.0, after, limit], task_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {

@@ -572,6 +572,147 @@ pub async fn unique_keys(q: &dyn JobQueue) {
     assert!(rs.iter().all(|r| r.id == rs[0].id), "all see the same job");
 }
 
+/// A key with a window ([`NewJob::unique_for`]) is held while its job is
+/// pending and for the window after it finished; then a new job takes it.
+pub async fn unique_keys_with_a_window(q: &dyn JobQueue) {
+    let kind = fresh_kind("window");
+    let tenant = fresh_tenant();
+    let key = format!("key-{}", uuid::Uuid::new_v4());
+    let window = Duration::from_secs(60);
+    let job = || {
+        NewJob::new(&kind, json!({}))
+            .tenant(tenant)
+            .unique_for(&key, window)
+    };
+    let t0 = now();
+    let first = q.enqueue(&job(), t0).await.expect("enqueue");
+    assert!(first.created);
+    let waiting = q.enqueue(&job(), at(t0, 600)).await.expect("enqueue");
+    assert_eq!(
+        (waiting.id, waiting.created),
+        (first.id, false),
+        "a waiting holder keeps its key however long it waits"
+    );
+    let got = claim(q, "w", &kind, 10, at(t0, 600)).await;
+    assert_eq!(got.len(), 1);
+    let running = q.enqueue(&job(), at(t0, 700)).await.expect("enqueue");
+    assert_eq!((running.id, running.created), (first.id, false));
+    q.complete(first.id, got[0].attempt, &json!({"ok": 1}), at(t0, 700))
+        .await
+        .expect("complete");
+    let recent = q.enqueue(&job(), at(t0, 759)).await.expect("enqueue");
+    assert_eq!(
+        (recent.id, recent.created),
+        (first.id, false),
+        "finished 59 s ago, within the window: the same job"
+    );
+    let later = q.enqueue(&job(), at(t0, 761)).await.expect("enqueue");
+    assert!(later.created, "finished 61 s ago: a new job");
+    assert_ne!(later.id, first.id);
+    let old = get(q, first.id).await;
+    assert_eq!(old.unique_key, None, "the old job gave its key up");
+    assert_eq!(
+        old.status,
+        JobStatus::Succeeded,
+        "and is otherwise unchanged"
+    );
+    assert_eq!(old.result, Some(json!({"ok": 1})));
+    let again = q.enqueue(&job(), at(t0, 762)).await.expect("enqueue");
+    assert_eq!((again.id, again.created), (later.id, false));
+
+    // A key without a window stays with a finished holder (unique_keys).
+    let plain = format!("key-{}", uuid::Uuid::new_v4());
+    let k = || {
+        NewJob::new(&kind, json!({}))
+            .tenant(tenant)
+            .unique_key(&plain)
+    };
+    let p1 = q.enqueue(&k(), t0).await.expect("enqueue").id;
+    let got = claim(q, "w", &kind, 10, at(t0, 800)).await;
+    let lease = got.iter().find(|j| j.id == p1).expect("claimed");
+    q.complete(p1, lease.attempt, &json!(null), at(t0, 800))
+        .await
+        .expect("complete");
+    assert_eq!(
+        q.enqueue(&k(), at(t0, 100_000)).await.expect("enqueue").id,
+        p1
+    );
+}
+
+/// [`NewJob::max_pending`]: past the cap of a tenant's pending jobs an
+/// enqueue stores nothing and fails; finished jobs and other tenants do not
+/// count; a held key answers before the cap; concurrent enqueues never
+/// overshoot it.
+pub async fn pending_cap(q: &dyn JobQueue) {
+    let kind = fresh_kind("cap");
+    let (tenant, other) = (fresh_tenant(), fresh_tenant());
+    let t0 = now();
+    let capped = |t: TenantId| NewJob::new(&kind, json!({})).tenant(t).max_pending(3);
+    for _ in 0..3 {
+        enqueue(q, capped(tenant), t0).await;
+    }
+    let refused = q.enqueue(&capped(tenant), t0).await;
+    assert!(
+        matches!(refused, Err(QueueError::TooManyPending { limit: 3 })),
+        "the fourth pending job is refused: {refused:?}"
+    );
+    assert!(
+        matches!(
+            q.enqueue(&capped(tenant).unique_key("held"), t0).await,
+            Err(QueueError::TooManyPending { limit: 3 })
+        ),
+        "a key nobody holds does not get past the cap"
+    );
+    // Another tenant has a cap of its own; an uncapped job is not refused.
+    enqueue(q, capped(other), t0).await;
+    enqueue(q, NewJob::new(&kind, json!({})).tenant(tenant), t0).await;
+    // Running jobs still count; finished ones do not.
+    let leased = claim(q, "w", &kind, 100, t0).await;
+    let mine: Vec<_> = leased.iter().filter(|j| j.tenant == Some(tenant)).collect();
+    assert_eq!(mine.len(), 4, "three capped jobs and one uncapped");
+    assert!(
+        matches!(
+            q.enqueue(&capped(tenant), t0).await,
+            Err(QueueError::TooManyPending { .. })
+        ),
+        "running jobs are pending"
+    );
+    for j in &mine[..2] {
+        q.complete(j.id, j.attempt, &json!(null), t0)
+            .await
+            .expect("complete");
+    }
+    let in_again = q
+        .enqueue(&capped(tenant).unique_key("held"), t0)
+        .await
+        .expect("two of four finished: below the cap again");
+    assert!(in_again.created);
+    let held = q
+        .enqueue(&capped(tenant).unique_key("held"), t0)
+        .await
+        .expect("at the cap, a held key answers with its holder");
+    assert_eq!((held.id, held.created), (in_again.id, false));
+    assert!(matches!(
+        q.enqueue(&capped(tenant), t0).await,
+        Err(QueueError::TooManyPending { limit: 3 })
+    ));
+
+    // Concurrent capped enqueues for a fresh tenant: exactly the cap.
+    let racer = fresh_tenant();
+    let job = NewJob::new(&kind, json!({})).tenant(racer).max_pending(3);
+    let e = || q.enqueue(&job, t0);
+    let rs = tokio::join!(e(), e(), e(), e(), e(), e(), e(), e());
+    let rs = [rs.0, rs.1, rs.2, rs.3, rs.4, rs.5, rs.6, rs.7];
+    let created = rs.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 3, "racing enqueues stop at the cap: {rs:?}");
+    assert!(
+        rs.iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, QueueError::TooManyPending { limit: 3 })),
+        "the others are refused for the cap: {rs:?}"
+    );
+}
+
 /// `run_at` in the future is not claimed before it comes.
 pub async fn scheduled_at_honored(q: &dyn JobQueue) {
     let kind = fresh_kind("sched");
@@ -881,6 +1022,8 @@ pub async fn run_all(q: &dyn JobQueue) {
     retries_then_dead(q).await;
     lease_expiry_on_final_attempt_is_dead(q).await;
     unique_keys(q).await;
+    unique_keys_with_a_window(q).await;
+    pending_cap(q).await;
     scheduled_at_honored(q).await;
     priorities_honored(q).await;
     cancellation(q).await;
@@ -928,6 +1071,8 @@ macro_rules! job_queue_conformance {
                 retries_then_dead,
                 lease_expiry_on_final_attempt_is_dead,
                 unique_keys,
+                unique_keys_with_a_window,
+                pending_cap,
                 scheduled_at_honored,
                 priorities_honored,
                 cancellation,

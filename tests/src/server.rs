@@ -171,7 +171,7 @@ impl TestApp {
         config: HttpConfig,
         with_jobs: bool,
     ) -> Option<TestApp> {
-        Self::start_full(backend, config, with_jobs, ServerLimits::default()).await
+        Self::start_full(backend, config, with_jobs, ServerLimits::default(), None).await
     }
 
     /// Starts a server with jobs, served with `limits`.
@@ -180,7 +180,17 @@ impl TestApp {
         config: HttpConfig,
         limits: ServerLimits,
     ) -> Option<TestApp> {
-        Self::start_full(backend, config, true, limits).await
+        Self::start_full(backend, config, true, limits, None).await
+    }
+
+    /// Starts a server as [`Self::start`] whose jobs runtime caps each
+    /// tenant's pending jobs at `cap`.
+    pub async fn start_jobs_capped(backend: Backend, cap: u32) -> Option<TestApp> {
+        let config = HttpConfig {
+            registration_rate: None,
+            ..HttpConfig::default()
+        };
+        Self::start_full(backend, config, true, ServerLimits::default(), Some(cap)).await
     }
 
     async fn start_full(
@@ -188,6 +198,7 @@ impl TestApp {
         config: HttpConfig,
         with_jobs: bool,
         limits: ServerLimits,
+        cap: Option<u32>,
     ) -> Option<TestApp> {
         let fixture = crate::backend::Backend::fixture(&backend).await?;
         let (store, queue) = (fixture.store(), fixture.queue().await);
@@ -202,10 +213,14 @@ impl TestApp {
         let saas = builder.build().expect("build saas");
         let mailer = shared_mailer();
         let jobs = with_jobs.then(|| {
-            Jobs::builder(saas.clone(), queue)
+            let builder = Jobs::builder(saas.clone(), queue)
                 .mailer(mailer.clone())
-                .builtin(BuiltinConfig::default())
-                .build()
+                .builtin(BuiltinConfig::default());
+            match cap {
+                Some(cap) => builder.max_pending_per_tenant(Some(cap)),
+                None => builder,
+            }
+            .build()
         });
         let mut state = AppState::new(saas.clone(), config);
         if let Some(j) = &jobs {

@@ -1181,7 +1181,7 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
 
     // Through a session, as POST /api/projects/{id}/report/ does.
     let session = e.jobs.saas().session(&t, admin.id).await.expect("session");
-    let id = e.jobs.request_report(&session, p).await.expect("report");
+    let id = e.jobs.request_report(&session, p).await.expect("report").id;
     e.jobs.worker(fast("w")).run_until_idle().await;
     let r = e.jobs.job_for_tenant(t.id, id).await.expect("job");
     assert!(r.ready());
@@ -1205,6 +1205,7 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
         report["assignees"],
         json!([{"user_id": alice.id, "username": "alice", "total": 2, "done": 1, "open": 1, "overdue": 1}])
     );
+    assert_eq!(report["truncated"], false);
 
     // The free plan has no reports: refused up front, and at run time (dead, no retry).
     let (free, free_admin) = tenant(&e.store, "free").await;
@@ -1253,6 +1254,210 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
     e.jobs.worker(fast("w")).run_until_idle().await;
     let r = status(&e.queue, id).await;
     assert_eq!((r.status, r.attempts), (JobStatus::Dead, 1));
+}
+
+#[tokio::test]
+async fn report_requests_reuse_a_recent_job_and_are_capped_per_tenant() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let e = env(|b| {
+        b.builtin(BuiltinConfig::default())
+            .clock(clock.clone())
+            .max_pending_per_tenant(Some(2))
+    });
+    let (t, admin) = tenant(&e.store, "basic").await;
+    let h = handle(&e.store, &t).await;
+    let (p1, p2, p3) = (
+        project_with_tasks(&h, &admin, &[]).await,
+        project_with_tasks(&h, &admin, &[]).await,
+        project_with_tasks(&h, &admin, &[]).await,
+    );
+    let session = e.jobs.saas().session(&t, admin.id).await.expect("session");
+    let first = e.jobs.request_report(&session, p1).await.expect("report");
+    assert!(first.created);
+    let again = e.jobs.request_report(&session, p1).await.expect("report");
+    assert_eq!(
+        (again.id, again.created),
+        (first.id, false),
+        "pending: the same job"
+    );
+    let second = e.jobs.request_report(&session, p2).await.expect("report");
+    assert!(
+        second.created && second.id != first.id,
+        "another project: another job"
+    );
+    // Two pending: a third project is refused, and nothing is queued.
+    assert!(matches!(
+        e.jobs.request_report(&session, p3).await,
+        Err(saas_core::Error::TooManyJobs { limit: 2 })
+    ));
+    // The cap is per tenant.
+    let (other, other_admin) = tenant(&e.store, "basic").await;
+    let oh = handle(&e.store, &other).await;
+    let op = project_with_tasks(&oh, &other_admin, &[]).await;
+    let os = e
+        .jobs
+        .saas()
+        .session(&other, other_admin.id)
+        .await
+        .expect("session");
+    assert!(
+        e.jobs
+            .request_report(&os, op)
+            .await
+            .expect("report")
+            .created
+    );
+
+    e.jobs.worker(fast("w")).run_until_idle().await;
+    assert_eq!(
+        status(&e.queue, first.id).await.status,
+        JobStatus::Succeeded
+    );
+    // Finished 59 s ago: still the same job; 61 s: a new one.
+    clock.set(clock.now() + Delta::seconds(59));
+    let recent = e.jobs.request_report(&session, p1).await.expect("report");
+    assert_eq!((recent.id, recent.created), (first.id, false));
+    clock.set(clock.now() + Delta::seconds(2));
+    let fresh = e.jobs.request_report(&session, p1).await.expect("report");
+    assert!(
+        fresh.created && fresh.id != first.id,
+        "a minute later: a new report"
+    );
+    // Below the cap again: the third project gets its report.
+    assert!(
+        e.jobs
+            .request_report(&session, p3)
+            .await
+            .expect("report")
+            .created
+    );
+
+    // Without a cap, nothing is refused.
+    let e = env(|b| {
+        b.builtin(BuiltinConfig::default())
+            .max_pending_per_tenant(None)
+    });
+    let (t, admin) = tenant(&e.store, "basic").await;
+    let h = handle(&e.store, &t).await;
+    let session = e.jobs.saas().session(&t, admin.id).await.expect("session");
+    for _ in 0..(saas_core::jobs::runtime::DEFAULT_MAX_PENDING_PER_TENANT + 5) {
+        let p = project_with_tasks(&h, &admin, &[]).await;
+        assert!(
+            e.jobs
+                .request_report(&session, p)
+                .await
+                .expect("report")
+                .created
+        );
+    }
+}
+
+#[tokio::test]
+async fn reports_read_every_task_by_key_and_bound_their_lists() {
+    use saas_core::jobs::builtin::REPORT_MAX_ENTRIES;
+    let e = builtin_env();
+    let (t, admin) = tenant(&e.store, "enterprise").await;
+    let h = handle(&e.store, &t).await;
+    let p = project_with_tasks(&h, &admin, &[]).await;
+    let other = project_with_tasks(&h, &admin, &[]).await;
+    // More assignees than a report lists, and more tasks than one page.
+    let mut users = Vec::new();
+    for i in 0..=REPORT_MAX_ENTRIES {
+        users.push(
+            h.create_user(&user_record(&format!("u{i}"), Role::Member), None)
+                .await
+                .expect("user"),
+        );
+    }
+    for (i, u) in users.iter().enumerate() {
+        let status = if i % 4 == 0 {
+            TaskStatus::Done
+        } else {
+            TaskStatus::Todo
+        };
+        task(
+            &h,
+            p,
+            admin.id,
+            "T",
+            Some(u.id),
+            status,
+            Priority::Low,
+            None,
+            None,
+        )
+        .await;
+        // Tasks of another project in between do not count.
+        task(
+            &h,
+            other,
+            admin.id,
+            "O",
+            Some(u.id),
+            TaskStatus::Todo,
+            Priority::Low,
+            None,
+            None,
+        )
+        .await;
+    }
+    for _ in 0..7 {
+        task(
+            &h,
+            p,
+            admin.id,
+            "U",
+            None,
+            TaskStatus::Todo,
+            Priority::High,
+            None,
+            None,
+        )
+        .await;
+    }
+    let total = users.len() as u64 + 7;
+    // Walking by key: pages never overlap and end where the tasks end.
+    let first = h.project_tasks_after(p, None, 400).await.expect("page");
+    assert_eq!(first.len(), 400);
+    assert!(first.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(first.iter().all(|t| t.project_id == p));
+    let next = h
+        .project_tasks_after(p, first.last().map(|t| t.id), 400)
+        .await
+        .expect("page");
+    assert!(next[0].id > first[399].id);
+    let last = h
+        .project_tasks_after(p, Some(saas_core::projects::TaskId(i64::MAX)), 400)
+        .await
+        .expect("page");
+    assert!(last.is_empty());
+
+    let id = e
+        .jobs
+        .enqueue_job::<GenerateProjectReport>(Some(t.id), &ReportPayload { project_id: p })
+        .await
+        .expect("enqueue")
+        .id;
+    e.jobs.worker(fast("w")).run_until_idle().await;
+    let r = status(&e.queue, id).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{r:?}");
+    let report = r.get().expect("result");
+    assert_eq!(
+        report["total_tasks"], total,
+        "every task counted across pages"
+    );
+    assert_eq!(
+        report["tasks_by_status"]["done"],
+        users.len().div_ceil(4) as u64
+    );
+    assert_eq!(report["tasks_by_priority"]["high"], 7);
+    assert_eq!(report["unassigned_tasks"], 7);
+    assert_eq!(
+        report["assignees"].as_array().map(Vec::len),
+        Some(REPORT_MAX_ENTRIES),
+        "the list is cut"
+    );
+    assert_eq!(report["truncated"], true);
 }
 
 #[tokio::test]

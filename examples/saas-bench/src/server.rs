@@ -127,6 +127,9 @@ pub enum Profile {
     Statistics,
     /// 50 % list, 20 % detail, 10 % each dashboard, statistics and create.
     Mixed,
+    /// `PATCH /api/users/{id}/` of a member by the admin (a security-relevant
+    /// write: on SQLite synced with `synchronous=FULL`).
+    UserUpdate,
 }
 
 impl Profile {
@@ -139,6 +142,7 @@ impl Profile {
             Profile::Dashboard => "dashboard",
             Profile::Statistics => "statistics",
             Profile::Mixed => "mixed",
+            Profile::UserUpdate => "user-update",
         }
     }
 
@@ -201,6 +205,13 @@ pub fn requests(tenants: &[Seeded], tokens: &[String], profile: Profile) -> Res<
                 Method::GET,
                 format!("/api/projects/{}/statistics/", t.project),
                 None,
+            ),
+            Profile::UserUpdate => (
+                Method::PATCH,
+                format!("/api/users/{}/", t.member),
+                Some(Bytes::from(format!(
+                    "{{\"first_name\": \"Bench {n}\", \"role\": \"member\"}}"
+                ))),
             ),
             Profile::Create => (
                 Method::POST,

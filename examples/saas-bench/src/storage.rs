@@ -89,6 +89,11 @@ pub struct StorageArgs {
     /// Open tenant handles kept by the SQLite store.
     #[arg(long, default_value_t = 256)]
     pub sqlite_handle_cache: usize,
+    /// Keep SQLite's security-relevant tenant writes at `synchronous=NORMAL`
+    /// (`SqliteOptions::durable_security_writes = false`), to measure what
+    /// syncing them costs.
+    #[arg(long)]
+    pub sqlite_normal_security_writes: bool,
     /// How long the server reuses an authenticated user's record, in
     /// milliseconds (`SaasBuilder::user_cache_ttl`; 0 reads it on every
     /// request). Default: the library's default.
@@ -141,6 +146,7 @@ impl Env {
                 };
                 let options = saas_store_sqlite::SqliteOptions {
                     handle_cache_capacity: args.sqlite_handle_cache,
+                    durable_security_writes: !args.sqlite_normal_security_writes,
                     ..saas_store_sqlite::SqliteOptions::default()
                 };
                 let opened = root.clone();

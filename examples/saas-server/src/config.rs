@@ -8,6 +8,7 @@
 //! before it touches storage. An empty variable counts as unset, and values
 //! are trimmed, as the seed's settings module reads them.
 
+mod data;
 mod edge;
 mod email;
 mod parse;
@@ -21,6 +22,7 @@ use clap::{Args, FromArgMatches};
 use saas_core::tenancy::Hostname;
 use saas_http::{CorsOrigins, HttpConfig, ServerLimits};
 
+pub(crate) use self::data::{Data, DataSettings};
 use self::edge::{Edge, EdgeSettings};
 pub(crate) use self::email::{EmailSettings, Mail};
 pub(crate) use self::parse::{ConfigError, Secret};
@@ -73,6 +75,8 @@ pub(crate) struct Settings {
     pub(crate) logging: LoggingSettings,
     #[command(flatten)]
     pub(crate) email: EmailSettings,
+    #[command(flatten)]
+    pub(crate) data: DataSettings,
 }
 
 /// How a request finds its tenant.
@@ -203,6 +207,8 @@ pub(crate) struct Config {
     pub(crate) log_json: bool,
     /// Where email goes.
     pub(crate) mail: Mail,
+    /// Retention and job limits.
+    pub(crate) data: Data,
 }
 
 impl Config {
@@ -263,6 +269,7 @@ impl Config {
             log_json: given(s.logging.log_format.as_deref())
                 .is_some_and(|f| f.eq_ignore_ascii_case("json")),
             mail: Mail::from_settings(&s.email)?,
+            data: Data::from_settings(&s.data)?,
         })
     }
 }

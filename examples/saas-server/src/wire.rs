@@ -124,8 +124,9 @@ impl Wired {
     /// The jobs runtime: `kinds` over the queue, sending email through the
     /// configured mailer.
     pub(crate) fn jobs(&self, saas: Saas, kinds: JobKinds) -> Result<Jobs, BoxError> {
-        let builder =
-            Jobs::builder(saas, self.storage.queue.clone()).mailer(mailer(&self.config.mail)?);
+        let builder = Jobs::builder(saas, self.storage.queue.clone())
+            .mailer(mailer(&self.config.mail)?)
+            .max_pending_per_tenant(self.config.data.max_pending_jobs_per_tenant);
         Ok(kinds(builder).build())
     }
 }

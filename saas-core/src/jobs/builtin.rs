@@ -467,9 +467,20 @@ pub struct ProjectReport {
     pub assignees: Vec<AssigneeCounts>,
     /// Tasks without an assignee.
     pub unassigned_tasks: u64,
+    /// Whether `members` or `assignees` were cut to
+    /// [`REPORT_MAX_ENTRIES`] (the counts still cover every task).
+    #[serde(default)]
+    pub truncated: bool,
     /// When the report was made.
     pub generated_at: DateTime<Utc>,
 }
+
+/// Most entries a report lists in `members` and in `assignees`, so a
+/// report's size does not grow with the tenant.
+pub const REPORT_MAX_ENTRIES: usize = 1_000;
+
+/// Tasks a report reads per page (by key, so every page costs the same).
+const REPORT_PAGE: u32 = 500;
 
 /// Builds a [`ProjectReport`]. Refused (dead, no retry) when the tenant's
 /// plan has no reports or the project does not exist.
@@ -493,10 +504,6 @@ impl Job for GenerateProjectReport {
             .project(p.project_id)
             .await?
             .ok_or(Error::not_found(Entity::Project))?;
-        let mut q = TaskQuery::new(Scope::All);
-        q.project = Some(p.project_id);
-        let tasks = all_tasks(&**store, q).await?;
-
         let mut by_status: BTreeMap<String, u64> = TaskStatus::ALL
             .iter()
             .map(|s| (s.as_str().to_owned(), 0))
@@ -506,35 +513,47 @@ impl Job for GenerateProjectReport {
             .map(|s| (s.as_str().to_owned(), 0))
             .collect();
         let mut assignees: BTreeMap<UserId, AssigneeCounts> = BTreeMap::new();
-        let (mut done, mut overdue, mut unassigned) = (0u64, 0u64, 0u64);
-        for t in &tasks {
-            *by_status.entry(t.status.as_str().to_owned()).or_default() += 1;
-            *by_priority
-                .entry(t.priority.as_str().to_owned())
-                .or_default() += 1;
-            let is_done = t.status == TaskStatus::Done;
-            let is_overdue = t.is_overdue(now);
-            done += u64::from(is_done);
-            overdue += u64::from(is_overdue);
-            match &t.assigned_to {
-                None => unassigned += 1,
-                Some(a) => {
-                    let c = assignees.entry(a.id).or_insert_with(|| AssigneeCounts {
-                        user_id: a.id,
-                        username: a.username.as_str().to_owned(),
-                        total: 0,
-                        done: 0,
-                        open: 0,
-                        overdue: 0,
-                    });
-                    c.total += 1;
-                    c.done += u64::from(is_done);
-                    c.open += u64::from(!is_done);
-                    c.overdue += u64::from(is_overdue);
+        let (mut done, mut overdue, mut unassigned, mut total) = (0u64, 0u64, 0u64, 0u64);
+        let mut after = None;
+        loop {
+            let tasks = store
+                .project_tasks_after(p.project_id, after, REPORT_PAGE)
+                .await?;
+            let Some(last) = tasks.last() else { break };
+            after = Some(last.id);
+            let full = tasks.len() as u32 == REPORT_PAGE;
+            for t in &tasks {
+                total += 1;
+                *by_status.entry(t.status.as_str().to_owned()).or_default() += 1;
+                *by_priority
+                    .entry(t.priority.as_str().to_owned())
+                    .or_default() += 1;
+                let is_done = t.status == TaskStatus::Done;
+                let is_overdue = t.is_overdue(now);
+                done += u64::from(is_done);
+                overdue += u64::from(is_overdue);
+                match &t.assigned_to {
+                    None => unassigned += 1,
+                    Some(a) => {
+                        let c = assignees.entry(a.id).or_insert_with(|| AssigneeCounts {
+                            user_id: a.id,
+                            username: a.username.as_str().to_owned(),
+                            total: 0,
+                            done: 0,
+                            open: 0,
+                            overdue: 0,
+                        });
+                        c.total += 1;
+                        c.done += u64::from(is_done);
+                        c.open += u64::from(!is_done);
+                        c.overdue += u64::from(is_overdue);
+                    }
                 }
             }
+            if !full {
+                break;
+            }
         }
-        let total = tasks.len() as u64;
         let completion_rate = if total == 0 {
             0.0
         } else {
@@ -561,13 +580,20 @@ impl Job for GenerateProjectReport {
                 "owner": summary(&project.owner),
                 "created_at": project.created_at,
             }),
-            members: project.members.iter().map(summary).collect(),
+            members: project
+                .members
+                .iter()
+                .take(REPORT_MAX_ENTRIES)
+                .map(summary)
+                .collect(),
             total_tasks: total,
             tasks_by_status: by_status,
             tasks_by_priority: by_priority,
             overdue_tasks: overdue,
             completion_rate,
-            assignees: assignees.into_values().collect(),
+            truncated: project.members.len() > REPORT_MAX_ENTRIES
+                || assignees.len() > REPORT_MAX_ENTRIES,
+            assignees: assignees.into_values().take(REPORT_MAX_ENTRIES).collect(),
             unassigned_tasks: unassigned,
             generated_at: now,
         })

@@ -77,12 +77,29 @@ impl JobQueue for MemoryQueue {
         let prepared = job.prepare(now)?;
         let mut st = self.state();
         if let Some(key) = &job.unique_key
-            && let Some(holder) = st.keys.get(&(job.tenant, key.clone()))
+            && let Some(holder) = st.keys.get(&(job.tenant, key.clone())).copied()
         {
-            return Ok(Enqueued {
-                id: *holder,
-                created: false,
-            });
+            let finished_at = st.jobs.get(&holder).and_then(|j| j.finished_at);
+            if !prepared.key_released_by(finished_at) {
+                return Ok(Enqueued {
+                    id: holder,
+                    created: false,
+                });
+            }
+            st.keys.remove(&(job.tenant, key.clone()));
+            if let Some(old) = st.jobs.get_mut(&holder) {
+                old.unique_key = None;
+            }
+        }
+        if let Some(limit) = job.max_pending {
+            let pending = st
+                .jobs
+                .values()
+                .filter(|j| j.tenant == job.tenant && j.status.is_pending())
+                .count();
+            if pending >= limit as usize {
+                return Err(QueueError::TooManyPending { limit });
+            }
         }
         let id = prepared.id;
         let record = JobRecord {

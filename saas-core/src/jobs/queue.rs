@@ -86,13 +86,28 @@
 //! too (re-run it with [`JobQueue::retry`]). Concurrent enqueues with one key
 //! create exactly one job (a partial unique index, `NULLS NOT DISTINCT` on
 //! the tenant, with `INSERT … ON CONFLICT DO NOTHING` then a select).
+//!
+//! A key given with a window ([`NewJob::unique_for`]) is held only while its
+//! job is pending (waiting or running) or finished less than the window
+//! ago: an enqueue that finds the key held by a job finished before that
+//! ([`PreparedJob::key_expired_before`]) takes the key from it (the old
+//! job's `unique_key` becomes `None`) and stores the new job.
+//!
+//! # Pending cap
+//!
+//! A job may carry a cap ([`NewJob::max_pending`]): when its tenant group
+//! already has that many **pending** jobs ([`JobStatus::is_pending`]), the
+//! enqueue stores nothing and fails with [`QueueError::TooManyPending`].
+//! A job whose unique key is held returns the holder before the cap is
+//! looked at. Concurrent capped enqueues for one tenant never overshoot
+//! the cap (they are serialized per tenant).
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -197,6 +212,11 @@ impl JobStatus {
         }
     }
 
+    /// Waiting or running: not finished, counted by [`NewJob::max_pending`].
+    pub fn is_pending(self) -> bool {
+        !self.is_finished()
+    }
+
     /// Queued, scheduled or retrying: claimable once `run_at` has come.
     pub fn is_waiting(self) -> bool {
         matches!(
@@ -255,6 +275,14 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// Deduplication key, unique per tenant among jobs not cancelled.
     pub unique_key: Option<String>,
+    /// How long after its job finished the unique key stays held; `None`:
+    /// until the job is pruned (module docs, "Unique keys").
+    #[serde(default)]
+    pub unique_window: Option<Duration>,
+    /// Refuse the job when its tenant group already has this many pending
+    /// jobs (module docs, "Pending cap"); `None`: no cap.
+    #[serde(default)]
+    pub max_pending: Option<u32>,
 }
 
 impl NewJob {
@@ -272,6 +300,8 @@ impl NewJob {
             run_at: None,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             unique_key: None,
+            unique_window: None,
+            max_pending: None,
         }
     }
 
@@ -299,9 +329,26 @@ impl NewJob {
         self
     }
 
-    /// Sets the unique key.
+    /// Sets the unique key, held until the job is pruned.
     pub fn unique_key(mut self, key: impl Into<String>) -> Self {
         self.unique_key = Some(key.into());
+        self.unique_window = None;
+        self
+    }
+
+    /// Sets a unique key held while the job is pending and for `window`
+    /// after it finished: enqueueing the same key again in that time returns
+    /// this job; later, a new one is stored.
+    pub fn unique_for(mut self, key: impl Into<String>, window: Duration) -> Self {
+        self.unique_key = Some(key.into());
+        self.unique_window = Some(window);
+        self
+    }
+
+    /// Refuses the job ([`QueueError::TooManyPending`]) when its tenant
+    /// group already has `limit` pending jobs.
+    pub fn max_pending(mut self, limit: u32) -> Self {
+        self.max_pending = Some(limit);
         self
     }
 
@@ -339,6 +386,17 @@ pub struct PreparedJob {
     /// [`JobStatus::Scheduled`] when `run_at` is after now, else
     /// [`JobStatus::Queued`].
     pub status: JobStatus,
+    /// For a key with a window ([`NewJob::unique_for`]): a holder that
+    /// finished before this time no longer holds the key.
+    pub key_expired_before: Option<DateTime<Utc>>,
+}
+
+impl PreparedJob {
+    /// Whether a holder of the job's key that finished at `finished_at`
+    /// (`None`: still pending) has let the key go.
+    pub fn key_released_by(&self, finished_at: Option<DateTime<Utc>>) -> bool {
+        matches!((self.key_expired_before, finished_at), (Some(cut), Some(f)) if f < cut)
+    }
 }
 
 impl NewJob {
@@ -347,10 +405,19 @@ impl NewJob {
     pub fn prepare(&self, now: DateTime<Utc>) -> Result<PreparedJob, QueueError> {
         self.validate()?;
         let run_at = self.run_at.unwrap_or(now);
+        // A window too long to subtract never lets the key go.
+        let key_expired_before = match (&self.unique_key, self.unique_window) {
+            (Some(_), Some(window)) => chrono::Duration::from_std(window)
+                .ok()
+                .and_then(|w| now.checked_sub_signed(w))
+                .filter(|cut| cut.year() >= 1),
+            _ => None,
+        };
         Ok(PreparedJob {
             id: JobId::new(),
             run_at,
             status: JobStatus::to_run_at(run_at, now),
+            key_expired_before,
         })
     }
 }
@@ -533,6 +600,13 @@ pub enum QueueError {
         /// What was refused.
         action: &'static str,
     },
+    /// The job's tenant group already has `limit` pending jobs
+    /// ([`NewJob::max_pending`]). Nothing was stored.
+    #[error("the tenant already has {limit} pending jobs")]
+    TooManyPending {
+        /// The cap.
+        limit: u32,
+    },
     /// The request itself is invalid.
     #[error("invalid {field}: {message}")]
     Invalid {
@@ -592,6 +666,9 @@ impl From<QueueError> for Error {
                 "retry" => "only a dead job can be retried",
                 _ => "the job's status does not allow this",
             }),
+            QueueError::TooManyPending { limit } => Error::TooManyJobs {
+                limit: u64::from(limit),
+            },
             QueueError::Invalid { field, message } => Error::invalid(field, message),
             QueueError::Backend { source } => Error::Backend { source },
         }

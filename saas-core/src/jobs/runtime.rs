@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -25,7 +26,16 @@ pub struct JobsBuilder {
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     registry: JobRegistry,
+    max_pending_per_tenant: Option<u32>,
 }
+
+/// How long a finished report answers a new request for the same project
+/// ([`Jobs::request_report`]) instead of a new job being queued.
+pub const REPORT_REUSE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Default cap of a tenant's pending jobs when it asks for more work
+/// ([`JobsBuilder::max_pending_per_tenant`]).
+pub const DEFAULT_MAX_PENDING_PER_TENANT: u32 = 50;
 
 impl fmt::Debug for JobsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,6 +57,15 @@ impl JobsBuilder {
     /// service's [`crate::SaasBuilder::clock`], so jobs and requests agree on "now".
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Most jobs a tenant may have waiting or running when its users ask
+    /// for more ([`Jobs::request_report`]); past it they get
+    /// [`Error::TooManyJobs`]. `None` lifts the cap. Default
+    /// [`DEFAULT_MAX_PENDING_PER_TENANT`].
+    pub fn max_pending_per_tenant(mut self, limit: Option<u32>) -> Self {
+        self.max_pending_per_tenant = limit;
         self
     }
 
@@ -72,6 +91,7 @@ impl JobsBuilder {
                 clock: self.clock,
                 registry: self.registry,
             }),
+            max_pending_per_tenant: self.max_pending_per_tenant,
         }
     }
 }
@@ -81,6 +101,7 @@ impl JobsBuilder {
 #[derive(Clone)]
 pub struct Jobs {
     inner: Arc<WorkerDeps>,
+    max_pending_per_tenant: Option<u32>,
 }
 
 impl fmt::Debug for Jobs {
@@ -102,6 +123,7 @@ impl Jobs {
             mailer: Arc::new(LogMailer::default()),
             clock: Arc::new(SystemClock),
             registry: JobRegistry::new(),
+            max_pending_per_tenant: Some(DEFAULT_MAX_PENDING_PER_TENANT),
         }
     }
 
@@ -187,16 +209,22 @@ impl Jobs {
 
     /// Enqueues `generate_project_report` for a project the session may
     /// report on (`POST /api/projects/{id}/report/`): role, visibility and
-    /// the plan's reports feature are checked first.
-    pub async fn request_report(&self, session: &Session, project: ProjectId) -> Result<JobId> {
+    /// the plan's reports feature are checked first. While a report of the
+    /// project is pending, or finished less than [`REPORT_REUSE_WINDOW`]
+    /// ago, that job is returned instead of a new one; past the tenant's
+    /// cap of pending jobs, [`Error::TooManyJobs`]. `created` tells a new
+    /// job from one found.
+    pub async fn request_report(&self, session: &Session, project: ProjectId) -> Result<Enqueued> {
         session.authorize_report(project).await?;
         let payload = ReportPayload {
             project_id: project,
         };
-        Ok(self
-            .enqueue_job::<GenerateProjectReport>(Some(session.tenant().id), &payload)
-            .await?
-            .id)
+        let mut job = new_job::<GenerateProjectReport>(Some(session.tenant().id), &payload)?
+            .unique_for(format!("report:{}", project.0), REPORT_REUSE_WINDOW);
+        if let Some(limit) = self.max_pending_per_tenant {
+            job = job.max_pending(limit);
+        }
+        self.enqueue(&job).await
     }
 
     /// A worker running the registered kinds.

@@ -101,6 +101,13 @@ mod tests {
             )
         );
         assert_eq!(
+            drf(ApiError::from(Error::TooManyJobs { limit: 5 })),
+            (
+                429,
+                json!({"detail": "Request was throttled. Expected available in 30 seconds."})
+            )
+        );
+        assert_eq!(
             drf(ApiError::internal(std::io::Error::other("secret"))),
             (500, json!({"detail": "Internal server error."}))
         );

@@ -118,7 +118,9 @@ fn jobs(state: &AppState) -> ApiResult<&Jobs> {
 
 /// Queues `generate_project_report` for a project (admins, and managers
 /// involved in it; the plan must include reports). Answers 202 at once;
-/// poll the job for the report.
+/// poll the job for the report. While a report of the project is pending,
+/// or finished less than a minute ago, that job is answered (with its
+/// status) instead of a new one; past the tenant's cap of pending jobs, 429.
 #[utoipa::path(
     post, path = "/api/projects/{id}/report/", tag = "jobs",
     security(("bearer" = [])),
@@ -128,6 +130,7 @@ fn jobs(state: &AppState) -> ApiResult<&Jobs> {
          headers(("Location" = String, description = "The job's URL"))),
         (status = 403, description = "Role forbids, or the plan has no reports (`plan_limit_exceeded`)", body = ErrorBody),
         (status = 404, description = "No such project (or not visible)", body = ErrorBody),
+        (status = 429, description = "The tenant has too many jobs pending (`too_many_jobs`)", body = ErrorBody),
         (status = 503, description = "Background jobs are not configured (`jobs_unavailable`)", body = ErrorBody),
     )
 )]
@@ -137,13 +140,20 @@ pub(crate) async fn request_report(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let jobs = jobs(&state)?;
-    let job = jobs.request_report(&session, ProjectId(id)).await?;
+    let enqueued = jobs.request_report(&session, ProjectId(id)).await?;
+    let job = enqueued.id;
+    // A report already asked for: tell where it is now.
+    let status = if enqueued.created {
+        JobStatus::Queued
+    } else {
+        jobs.job_for_tenant(session.tenant().id, job).await?.status
+    };
     let url = format!("/api/jobs/{job}/");
     let mut response = (
         StatusCode::ACCEPTED,
         Json(JobAccepted {
             job_id: job.to_string(),
-            status: JobStatus::Queued.as_str().to_owned(),
+            status: status.as_str().to_owned(),
             url: url.clone(),
         }),
     )

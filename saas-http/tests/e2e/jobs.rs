@@ -348,3 +348,70 @@ pub async fn jobs_unconfigured(backend: Backend) {
     .await
     .expect_error(401, "unauthenticated");
 }
+
+/// Asking again for a report that is pending (or finished less than a
+/// minute ago) answers that job, with its status; past the tenant's cap of
+/// pending jobs, 429 `too_many_jobs` (DRF's throttled body in that format).
+pub async fn report_requests_are_reused_and_capped(backend: Backend) {
+    let Some(app) = TestApp::start_jobs_capped(backend, 3).await else {
+        return;
+    };
+    let t = app.tenant("basic").await;
+    let pid = project_with_tasks(&app, &t).await;
+    let first = request_report(&app, &t, &t.access, pid).await;
+    let post = |pid: i64| {
+        let (app, t) = (&app, &t);
+        async move {
+            let path = format!("/api/projects/{pid}/report/");
+            app.call(Method::POST, &path, Some(&t.host), Some(&t.access), None)
+                .await
+        }
+    };
+    let again = post(pid).await.expect(202);
+    assert_eq!(again["job_id"], first.as_str(), "pending: the same job");
+    let done = finish(&app, &t, &first).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let recent = post(pid).await.expect(202);
+    assert_eq!(
+        recent["job_id"],
+        first.as_str(),
+        "finished just now: the same job"
+    );
+    assert_eq!(recent["status"], "succeeded", "with its status");
+
+    if backend == Backend::Sqlite {
+        // This app's own queue, where nothing runs unless the test says so:
+        // the tenant's pending jobs are exactly the reports asked for.
+        let mut accepted = 0;
+        let mut refused = None;
+        for _ in 0..4 {
+            let p = project_with_tasks(&app, &t).await;
+            let r = post(p).await;
+            if r.status.as_u16() == 202 {
+                accepted += 1;
+            } else {
+                refused = Some(r);
+                break;
+            }
+        }
+        // The welcome email ran with the first report: three reports pending.
+        assert_eq!(accepted, 3);
+        let r = refused.expect("a request past the cap");
+        assert_eq!(
+            r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("30")
+        );
+        let body = r.expect_error(429, "too_many_jobs");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("at most 3"),
+            "{body}"
+        );
+        // Finishing them opens the door again.
+        app.run_jobs().await;
+        let p = project_with_tasks(&app, &t).await;
+        post(p).await.expect(202);
+    }
+}

@@ -100,6 +100,7 @@ macro_rules! e2e_suite {
             case!(garbage_never_5xx, garbage);
             case!(report_flow, jobs);
             case!(report_plans, jobs);
+            case!(report_requests_are_reused_and_capped, jobs);
             case!(job_isolation_and_bad_ids, jobs);
             case!(jobs_unconfigured, jobs);
             case!(dates_and_ids_as_drf_reads_them, trust);

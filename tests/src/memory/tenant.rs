@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -570,6 +571,22 @@ impl TenantStore for MemoryTenant {
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
         let data = self.data()?;
         Ok(paginate(ordered(&data, query)?, page))
+    }
+
+    async fn project_tasks_after(
+        &self,
+        project: ProjectId,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        let data = self.data()?;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        data.tasks
+            .range((from, Bound::Unbounded))
+            .filter(|(_, row)| row.project_id == project)
+            .take(limit as usize)
+            .map(|(id, _)| data.task(*id))
+            .collect()
     }
 
     async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {

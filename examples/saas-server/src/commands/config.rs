@@ -96,6 +96,9 @@ impl Display for Listing<'_> {
             c.limits.header_read_timeout.as_secs(),
         )?;
         line(f, "MAX_CONNECTIONS", c.limits.max_connections)?;
+        let cap = c.data.max_pending_jobs_per_tenant;
+        let cap = cap.map_or_else(|| "off".to_owned(), |n| n.to_string());
+        line(f, "MAX_PENDING_JOBS_PER_TENANT", cap)?;
 
         writeln!(f, "\n# Storage")?;
         match &c.database {
