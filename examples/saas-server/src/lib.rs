@@ -15,6 +15,9 @@
 //!     --domain-url acme.localhost --admin-username admin --admin-email admin@acme.com
 //! SAAS_SUPERUSER_PASSWORD=... saas-server createsuperuser --username root --email root@example.com
 //! saas-server config                     # the configuration, secrets shown as ***
+//! saas-server jobs list --status dead     # also show, retry, cancel, stats; --json
+//! saas-server tenants suspend acme        # also list, show, reactivate, set-plan, add-domain
+//! saas-server healthcheck [--worker]     # for container health checks
 //! ```
 //!
 //! The program is this library, so that tests can run its commands with

@@ -3,9 +3,13 @@
 mod config;
 mod create_tenant;
 mod createsuperuser;
+mod healthcheck;
+mod jobs;
 mod migrate;
 mod one_off;
+mod output;
 mod serve;
+mod tenants;
 mod worker;
 
 use std::process::ExitCode;
@@ -46,6 +50,16 @@ enum Command {
     /// Print the configuration the other commands would run with (from
     /// flags, the environment and `.env`), secrets shown as `***`.
     Config,
+    /// Inspect the job queue: list, show, retry (dead jobs), cancel
+    /// (waiting jobs), stats. Tables, or `--json`.
+    Jobs(jobs::Args),
+    /// Operate tenants: list, show, suspend, reactivate, set-plan,
+    /// add-domain. Tables, or `--json`.
+    Tenants(tenants::Args),
+    /// Exit 0 when the server answers its health endpoint (or, with
+    /// `--worker`, when this container's worker is alive); for container
+    /// health checks.
+    Healthcheck(healthcheck::Args),
 }
 
 /// Runs the command `cli` names, with `kinds` of jobs.
@@ -70,5 +84,8 @@ pub(crate) async fn run(cli: Cli, kinds: JobKinds) -> Result<ExitCode, BoxError>
         Command::Createsuperuser(args) => {
             createsuperuser::run(Wired::start(config).await?, args).await
         }
+        Command::Healthcheck(args) => healthcheck::run(&config, &args).await,
+        Command::Jobs(args) => jobs::run(Wired::start(config).await?, args, kinds).await,
+        Command::Tenants(args) => tenants::run(Wired::start(config).await?, args).await,
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use saas_core::jobs::builtin::builtin_schedule;
 use saas_core::jobs::{Jobs, WorkerConfig};
 
+use super::healthcheck;
 use crate::config::WorkerSettings;
 use crate::error::BoxError;
 use crate::shutdown::Shutdown;
@@ -77,7 +78,35 @@ pub(super) async fn background(
             }
         }
     };
-    let (stats, ()) = tokio::join!(worker.run(shutdown.wait()), schedule);
+    let beat = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                () = shutdown.wait() => {}
+                () = heartbeat() => {}
+            }
+        }
+    };
+    let (stats, (), ()) = tokio::join!(worker.run(shutdown.wait()), schedule, beat);
+    let _ = std::fs::remove_file(healthcheck::heartbeat_file());
     tracing::info!(?stats, "background jobs stopped");
     Ok(())
+}
+
+/// Touches the file `saas-server healthcheck --worker` reads, every
+/// [`healthcheck::BEAT`], while the worker runs.
+async fn heartbeat() {
+    let path = healthcheck::heartbeat_file();
+    let mut every = tokio::time::interval(healthcheck::BEAT);
+    let mut warned = false;
+    loop {
+        every.tick().await;
+        let stamp = chrono::Utc::now().to_rfc3339();
+        if let Err(e) = tokio::fs::write(&path, stamp).await
+            && !warned
+        {
+            warned = true;
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the worker's heartbeat file; `healthcheck --worker` will fail");
+        }
+    }
 }
