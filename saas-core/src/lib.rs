@@ -10,15 +10,17 @@
 //! - [`tenancy`], [`users`], [`projects`], [`plans`]: validated domain types.
 //! - [`commands`]: what callers ask for (a registration, new users, projects
 //!   and tasks, patches), unvalidated; [`patch::Patch`] says keep, clear or set.
+//! - [`tenant_query`]: the operator's search over the catalog.
 //! - [`store`]: the storage traits ([`store::Store`], [`store::TenantStore`]).
 //! - [`query`]: a task query as conditions and ordering keys, for backends
 //!   to render; [`migration`]: the fleet-migration driver backends share.
 //! - [`service`]: [`Saas`] — registration, tenant resolution, login, tokens.
 //! - [`session`]: [`Session`] — one user acting in one tenant.
-//! - [`operator`]: platform superusers.
+//! - [`operator`]: platform superusers. [`audit`]: the audit log's entries.
 //! - [`permissions`]: the role matrix. [`auth`]: passwords and JWTs.
 //! - [`dates`]: the years every backend stores (1 to 9999).
 
+pub mod audit;
 pub mod auth;
 mod cache;
 pub mod clock;
@@ -38,6 +40,7 @@ pub mod service;
 pub mod session;
 pub mod store;
 pub mod tenancy;
+pub mod tenant_query;
 pub mod text;
 pub mod users;
 

@@ -6,12 +6,14 @@ mod jobs;
 use chrono::DateTime;
 use serde::Serialize;
 
+use crate::audit::{AuditPage, AuditQuery, NewAuditEntry};
 use crate::auth::TokenKind;
 use crate::error::{Entity, Error, Result, Validator};
 use crate::service::Saas;
 use crate::session::Usage;
 use crate::store::{Page, PageRequest, Superuser};
 use crate::tenancy::{Domain, Hostname, Slug, Tenant, TenantId, TenantStatus};
+use crate::tenant_query::TenantQuery;
 use crate::users::{Email, Password, UserId, Username};
 
 /// A tenant with its domains and usage against its plan.
@@ -59,19 +61,7 @@ impl Saas {
 
     /// Exchanges a superuser's credentials for a platform access token.
     pub async fn superuser_login(&self, username: &str, password: &str) -> Result<PlatformToken> {
-        let found = match Username::parse(username) {
-            Ok(u) if password.len() <= 4 * Password::MAX_CHARS => {
-                self.store().superuser_credentials(&u.key()).await?
-            }
-            _ => None,
-        };
-        let Some((su, hash)) = found else {
-            self.passwords().verify_dummy(password).await?;
-            return Err(Error::Unauthenticated);
-        };
-        if !self.passwords().verify(password, &hash).await? {
-            return Err(Error::Unauthenticated);
-        }
+        let su = self.superuser_sign_in(username, password).await?;
         let claims = self.keys().claims(
             TokenKind::Platform,
             UserId(su.id),
@@ -96,7 +86,38 @@ impl Saas {
             saas: self.clone(),
             superuser_id: claims.user_id,
             issued_at: DateTime::from_timestamp(claims.iat, 0),
+            client: None,
         })
+    }
+
+    /// The operator a superuser is, once the caller has checked who it is
+    /// (the console, whose signed-in session says so).
+    pub fn operator_for(&self, superuser: &Superuser) -> Operator {
+        Operator {
+            saas: self.clone(),
+            superuser_id: superuser.id,
+            issued_at: None,
+            client: None,
+        }
+    }
+
+    /// Checks a superuser's credentials (as [`Saas::superuser_login`] does,
+    /// at the same cost whether or not the username exists).
+    pub async fn superuser_sign_in(&self, username: &str, password: &str) -> Result<Superuser> {
+        let found = match Username::parse(username) {
+            Ok(u) if password.len() <= 4 * Password::MAX_CHARS => {
+                self.store().superuser_credentials(&u.key()).await?
+            }
+            _ => None,
+        };
+        let Some((su, hash)) = found else {
+            self.passwords().verify_dummy(password).await?;
+            return Err(Error::Unauthenticated);
+        };
+        if !self.passwords().verify(password, &hash).await? {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(su)
     }
 
     /// An operator handle without a token, for trusted host code and the CLI.
@@ -105,6 +126,7 @@ impl Saas {
             saas: self.clone(),
             superuser_id: 0,
             issued_at: None,
+            client: None,
         }
     }
 }
@@ -117,6 +139,8 @@ pub struct Operator {
     saas: Saas,
     superuser_id: i64,
     issued_at: Option<DateTime<chrono::Utc>>,
+    /// Where its requests come from, for the audit log.
+    client: Option<String>,
 }
 
 impl Operator {
@@ -128,6 +152,52 @@ impl Operator {
     /// When the token was issued, if there was one.
     pub fn issued_at(&self) -> Option<DateTime<chrono::Utc>> {
         self.issued_at
+    }
+
+    /// The same operator, acting from `client` (an address, for the audit log).
+    pub fn from_client(mut self, client: Option<String>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Who the audit log says acted: `superuser:<id>`, or `system` for
+    /// [`Saas::operator_unchecked`].
+    pub fn actor(&self) -> String {
+        if self.superuser_id == 0 {
+            "system".to_owned()
+        } else {
+            format!("superuser:{}", self.superuser_id)
+        }
+    }
+
+    /// Records an action in the audit log, as this operator from its client.
+    /// The operator's own methods record theirs; this is for what a host
+    /// does on an operator's behalf elsewhere (creating a tenant).
+    pub async fn record(
+        &self,
+        tenant: Option<TenantId>,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let entry = NewAuditEntry::new(
+            &self.actor(),
+            tenant,
+            action,
+            target,
+            detail,
+            self.client.as_deref(),
+            self.saas.now(),
+        );
+        self.saas.store().append_audit(&entry).await?;
+        Ok(())
+    }
+
+    /// The audit log, newest first: every tenant's entries and the
+    /// platform's.
+    pub async fn audit_log(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let entries = self.saas.store().audit_log(query).await?;
+        Ok(AuditPage::of(query, entries))
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Tenant> {
@@ -195,12 +265,55 @@ impl Operator {
         })
     }
 
+    /// The tenants `query` selects, one page of them, with usage.
+    pub async fn search_tenants(
+        &self,
+        query: &TenantQuery,
+        page: PageRequest,
+    ) -> Result<Page<TenantOverview>> {
+        let tenants = self.saas.store().search_tenants(query, page).await?;
+        let mut items = Vec::with_capacity(tenants.items.len());
+        for t in tenants.items {
+            // A tenant deleted since the search is left out.
+            match self.describe(t).await {
+                Ok(o) => items.push(o),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Page {
+            count: tenants.count,
+            items,
+        })
+    }
+
+    /// A session acting as the tenant's owner, for an operator's work on
+    /// its users and its read-only browsing: the same `Session` methods and
+    /// rules the owner has, no rule of the operator's own. NotFound for an
+    /// unknown or suspended tenant.
+    pub async fn owner_session(&self, id: TenantId) -> Result<crate::Session> {
+        let tenant = self.tenant(id).await?;
+        let store = self.saas.store().open(&tenant).await?;
+        // The owner is the first user, created with the tenant.
+        let first = store
+            .list_users(PageRequest::new(Some(1), Some(1))?)
+            .await?;
+        let owner = first
+            .items
+            .into_iter()
+            .find(|u| u.is_owner)
+            .ok_or(Error::not_found(Entity::User))?;
+        self.saas.session(&tenant, owner.id).await
+    }
+
     /// Changes a tenant's plan; takes effect at once. A downgrade below
     /// current usage blocks new creates and deletes nothing.
     pub async fn change_plan(&self, id: TenantId, plan: &str) -> Result<Tenant> {
         let plan = self.saas.plans().get(plan)?.code.clone();
         let t = self.saas.store().set_plan(id, &plan).await?;
         self.saas.forget_hosts();
+        self.record(Some(id), "tenant.plan", &target(&t), &plan)
+            .await?;
         Ok(t)
     }
 
@@ -212,6 +325,8 @@ impl Operator {
             .set_status(id, TenantStatus::Suspended)
             .await?;
         self.saas.forget_hosts();
+        self.record(Some(id), "tenant.suspend", &target(&t), "")
+            .await?;
         Ok(t)
     }
 
@@ -223,13 +338,18 @@ impl Operator {
             .set_status(id, TenantStatus::Active)
             .await?;
         self.saas.forget_hosts();
+        self.record(Some(id), "tenant.reactivate", &target(&t), "")
+            .await?;
         Ok(t)
     }
 
     /// Deletes a tenant and all its data. Irreversible.
     pub async fn delete_tenant(&self, id: TenantId) -> Result<()> {
+        let t = self.tenant(id).await?;
         self.saas.store().delete_tenant(id).await?;
         self.saas.forget_hosts();
+        self.record(Some(id), "tenant.delete", &target(&t), "")
+            .await?;
         Ok(())
     }
 
@@ -243,7 +363,19 @@ impl Operator {
         let host = Hostname::parse(hostname)?;
         let d = self.saas.store().add_domain(id, &host, is_primary).await?;
         self.saas.forget_hosts();
+        let detail = if is_primary { "primary" } else { "" };
+        self.record(Some(id), "domain.add", host.as_str(), detail)
+            .await?;
         Ok(d)
+    }
+
+    /// Makes one of a tenant's domains its primary one.
+    pub async fn make_primary(&self, id: TenantId, hostname: &str) -> Result<()> {
+        let host = Hostname::parse(hostname)?;
+        self.saas.store().set_primary_domain(id, &host).await?;
+        self.saas.forget_hosts();
+        self.record(Some(id), "domain.primary", host.as_str(), "")
+            .await
     }
 
     /// Stops routing a hostname (not the primary one).
@@ -251,6 +383,13 @@ impl Operator {
         let host = Hostname::parse(hostname)?;
         self.saas.store().remove_domain(id, &host).await?;
         self.saas.forget_hosts();
+        self.record(Some(id), "domain.remove", host.as_str(), "")
+            .await?;
         Ok(())
     }
+}
+
+/// How the audit log names a tenant.
+fn target(t: &Tenant) -> String {
+    format!("tenant {}", t.slug.as_str())
 }

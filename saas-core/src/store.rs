@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use crate::error::{Error, Result};
 pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
@@ -40,6 +41,7 @@ use crate::projects::{
     Task, TaskChanges, TaskCounts, TaskId, TaskQuery,
 };
 use crate::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
+use crate::tenant_query::TenantQuery;
 use crate::users::{Email, NewUserRecord, User, UserChanges, UserId, Username};
 
 /// A page of a list, DRF style: 1-based page number and a bounded size.
@@ -194,6 +196,10 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// Tenants, oldest first.
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>>;
 
+    /// The tenants `query` [selects](TenantQuery::matches), in its
+    /// [order](TenantQuery::cmp), one page of them, and how many it selects.
+    async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>>;
+
     /// The domains of a tenant, primary first.
     async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>>;
 
@@ -205,6 +211,11 @@ pub trait Store: Debug + Send + Sync + 'static {
         hostname: &Hostname,
         is_primary: bool,
     ) -> Result<Domain>;
+
+    /// Makes one of a tenant's domains its primary one, demoting the
+    /// previous. NotFound (tenant, then domain) when either is unknown or
+    /// the hostname routes to another tenant.
+    async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()>;
 
     /// Stops routing a hostname. The primary domain cannot be removed.
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()>;
@@ -234,6 +245,14 @@ pub trait Store: Debug + Send + Sync + 'static {
         &self,
         username_key: &str,
     ) -> Result<Option<(Superuser, String)>>;
+
+    /// Records an entry of the audit log; returns it with its id, higher
+    /// than every id handed out before.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
+
+    /// Audit entries [matching](AuditQuery::matches) `query`, newest
+    /// (highest id) first, at most its limit.
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
     /// Brings shared storage and every tenant's storage to the newest schema
     /// version, reporting progress after each tenant and going on past

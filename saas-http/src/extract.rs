@@ -385,8 +385,8 @@ fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
-/// A platform superuser, authenticated by a platform bearer token. Served
-/// on any host.
+/// A platform superuser, authenticated by a platform bearer token, acting
+/// from the request's [`ClientAddr`] (for the audit log). Served on any host.
 #[derive(Debug, Clone)]
 pub struct PlatformAuth(pub Operator);
 
@@ -399,7 +399,10 @@ impl FromRequestParts<AppState> for PlatformAuth {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         match state.saas().operator(token).await {
-            Ok(op) => Ok(PlatformAuth(op)),
+            Ok(op) => {
+                let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+                Ok(PlatformAuth(op.from_client(addr.map(|a| a.to_string()))))
+            }
             Err(saas_core::Error::Unauthenticated) => Err(ApiError::token_invalid()),
             Err(e) => Err(e.into()),
         }

@@ -5,12 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
 use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
+use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -112,12 +114,12 @@ impl PgStore {
     }
 
     /// Whether statements may be named (see `PgConfig::named_statements`).
-    fn named(&self) -> bool {
+    pub(crate) fn named(&self) -> bool {
         self.inner.config.named_statements()
     }
 
     /// A unit of work for reads or one autocommitted statement on `db`.
-    async fn unit(&self, db: &Database) -> Result<Unit> {
+    pub(crate) async fn unit(&self, db: &Database) -> Result<Unit> {
         Unit::auto(&db.pool, self.inner.config.transaction_pooler).await
     }
 
@@ -348,6 +350,10 @@ impl Store for PgStore {
         })
     }
 
+    async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
+        self.search_catalog(query, page).await
+    }
+
     async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>> {
         let mut unit = self.unit(self.catalog()).await?;
         let found = sqlx::query(
@@ -403,6 +409,49 @@ impl Store for PgStore {
             tenant_id: tenant,
             is_primary,
         })
+    }
+
+    async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
+        let mut tx = self.catalog().pool.begin().await.db()?;
+        // The tenant's row lock serializes changes of its primary domain.
+        let known: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR UPDATE")
+                .persistent(self.named())
+                .bind(tenant.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
+        if known.is_none() {
+            return Err(Error::not_found(Entity::Tenant));
+        }
+        let ours: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM saas_shared.domains WHERE hostname = $1 AND tenant_id = $2",
+        )
+        .persistent(self.named())
+        .bind(hostname.as_str())
+        .bind(tenant.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        if ours.is_none() {
+            return Err(Error::not_found(Entity::Domain));
+        }
+        // Demote first: the one-primary index is checked row by row.
+        sqlx::query(
+            "UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary",
+        )
+        .persistent(self.named())
+        .bind(tenant.0)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        sqlx::query("UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1")
+            .persistent(self.named())
+            .bind(hostname.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()
     }
 
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
@@ -586,6 +635,14 @@ impl Store for PgStore {
         .db()?;
         unit.finish().await?;
         rows::with_password_hash(row, rows::superuser)
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
+        self.append_audit_entry(entry).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.list_audit(query).await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

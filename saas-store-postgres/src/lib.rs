@@ -41,9 +41,11 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+mod audit;
 mod catalog;
 mod error;
 mod hot;
+mod listing;
 mod queue;
 mod rows;
 mod schema;

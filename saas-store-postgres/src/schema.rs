@@ -192,6 +192,24 @@ CREATE TABLE saas_shared.task_tally (
 );
 "#,
     ),
+    (
+        5,
+        // The audit log (used in the catalog database only). No foreign key
+        // to tenants: a deleted tenant's trail stays.
+        r#"
+CREATE TABLE saas_shared.audit_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at timestamptz NOT NULL,
+    actor text NOT NULL,
+    tenant_id uuid,
+    action text NOT NULL,
+    target text NOT NULL,
+    detail text NOT NULL,
+    client text
+);
+CREATE INDEX audit_log_by_tenant ON saas_shared.audit_log (tenant_id, id);
+"#,
+    ),
 ];
 
 /// Migrations of every tenant schema, oldest first: (version, template).

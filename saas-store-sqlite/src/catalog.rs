@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::chain;
 use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
@@ -17,6 +18,7 @@ use saas_core::store::{
 use saas_core::tenancy::{
     Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus,
 };
+use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
 use saas_core::{Entity, Error, Result};
 use uuid::Uuid;
@@ -24,7 +26,7 @@ use uuid::Uuid;
 use crate::db::{self, ConnSettings, Db, FileKind, blocking, run_off_runtime};
 use crate::error::{Failure, R, SqliteError, conflict_on, io_error, not_found};
 use crate::tenant::{self, SqliteTenant, immediate};
-use crate::{Handles, SqliteStore, codec, schema};
+use crate::{Handles, SqliteStore, audit, codec, listing, schema};
 
 /// The `database` every SQLite tenant reports: all files live under one root.
 const DATABASE: &str = "default";
@@ -509,6 +511,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
+        let query = query.clone();
+        self.catalog_read(move |conn| {
+            listing::search(conn, &query, page, tenant_columns!(), tenant_row)
+        })
+        .await
+    }
+
     async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>> {
         self.catalog_read(move |conn| {
             let domains = conn
@@ -556,6 +566,31 @@ impl Store for SqliteStore {
                 tenant_id: tenant,
                 is_primary,
             })
+        })
+        .await
+    }
+
+    async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
+        let hostname = hostname.as_str().to_owned();
+        self.catalog_write(move |conn| {
+            let tx = immediate(conn)?;
+            if !tenant_exists(&tx, tenant)? {
+                return Err(not_found(Entity::Tenant));
+            }
+            let known = tx
+                .prepare_cached("SELECT 1 FROM domains WHERE hostname = ?1 AND tenant_id = ?2")?
+                .query_row(params![hostname, tenant.to_string()], |_| Ok(()))
+                .optional()?;
+            if known.is_none() {
+                return Err(not_found(Entity::Domain));
+            }
+            // Demote first: the one-primary index is checked row by row.
+            tx.prepare_cached("UPDATE domains SET is_primary = 0 WHERE tenant_id = ?1")?
+                .execute([tenant.to_string()])?;
+            tx.prepare_cached("UPDATE domains SET is_primary = 1 WHERE hostname = ?1")?
+                .execute([hostname])?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -771,6 +806,18 @@ impl Store for SqliteStore {
                 .optional()?)
         })
         .await
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
+        let entry = entry.clone();
+        self.catalog_write(move |conn| audit::append(conn, entry))
+            .await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let query = query.clone();
+        self.catalog_read(move |conn| audit::list(conn, &query))
+            .await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

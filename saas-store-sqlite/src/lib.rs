@@ -127,10 +127,12 @@ macro_rules! summary_columns {
     };
 }
 
+mod audit;
 mod catalog;
 mod codec;
 mod db;
 mod error;
+mod listing;
 mod queue;
 mod schema;
 mod tenant;

@@ -73,6 +73,19 @@ pub(crate) const CATALOG: &[&str] = &[
         password_hash TEXT NOT NULL,
         created_at INTEGER NOT NULL
     ) STRICT;",
+    // 2: the audit log. No foreign key to tenants: a deleted tenant's
+    // trail stays.
+    "CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        tenant_id TEXT,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        client TEXT
+    ) STRICT;
+    CREATE INDEX audit_log_by_tenant ON audit_log(tenant_id, id);",
 ];
 
 /// Steps of a tenant file's schema.

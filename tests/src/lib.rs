@@ -8,7 +8,8 @@
 //!   [`Store`](saas_core::store::Store), the jobs tests' storage). Each is
 //!   a [`Backend`] making [`Fixture`]s ([`backend`]).
 //! - [`server`]: the real router on a random port over a fresh store, and
-//!   an HTTP client that speaks to it. [`clock`]: a clock set by hand.
+//!   an HTTP client that speaks to it. [`browser`]: headless Chromium over
+//!   WebDriver, with screenshots. [`clock`]: a clock set by hand.
 //!   [`records`]: records for tests below the service layer.
 //! - The Store conformance suite: every case in [`cases`] is an
 //!   `async fn(&dyn Fixture)` that asserts on error *variants*, in the
@@ -33,6 +34,7 @@
 //! into the very library the kit links.
 
 pub mod backend;
+pub mod browser;
 pub mod cases;
 pub mod clock;
 pub mod harness;
@@ -112,7 +114,13 @@ macro_rules! conformance_tests {
                 operator_lists_tenants_with_usage,
                 operator_suspends_reactivates_and_deletes,
                 operator_manages_domains,
+                operator_makes_a_domain_primary,
                 superusers_log_in_and_are_unique,
+                // audit log
+                audit_log_lists_newest_first_with_filters_and_pages,
+                concurrent_audit_appends_get_distinct_ids,
+                operator_actions_are_audited,
+                tenant_search_filters_sorts_and_pages,
                 // isolation
                 isolation_same_ids_are_not_found_across_tenants,
                 isolation_lists_and_logins_stay_in_their_tenant,

@@ -16,11 +16,13 @@ use async_trait::async_trait;
 use chrono::Utc;
 use futures::future::BoxFuture;
 use saas_core::Result;
+use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::jobs::JobQueue;
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
+use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
 use saas_store_postgres::{PgConfig, PgQueue, PgStore, Routing};
 use sqlx::postgres::PgPoolOptions;
@@ -318,8 +320,24 @@ impl Store for Recording {
         self.inner.list_tenants(page).await
     }
 
+    async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
+        self.inner.search_tenants(query, page).await
+    }
+
     async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>> {
         self.inner.domains(tenant).await
+    }
+
+    async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
+        self.inner.set_primary_domain(tenant, hostname).await
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
+        self.inner.append_audit(entry).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.inner.audit_log(query).await
     }
 
     async fn add_domain(

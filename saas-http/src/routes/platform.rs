@@ -63,10 +63,18 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    PlatformAuth(_op): PlatformAuth,
+    PlatformAuth(op): PlatformAuth,
     ApiJson(body): ApiJson<RegistrationIn>,
 ) -> ApiResult<(StatusCode, Json<RegistrationOut>)> {
-    create_tenant(&state, body).await
+    let (status, Json(out)) = create_tenant(&state, body).await?;
+    op.record(
+        Some(TenantId(out.id)),
+        "tenant.create",
+        &format!("tenant {}", out.schema_name),
+        &out.subscription_plan,
+    )
+    .await?;
+    Ok((status, Json(out)))
 }
 
 /// A tenant with usage.

@@ -1,8 +1,10 @@
 //! The conformance cases: `pub async fn case(fixture: &dyn Fixture)`, each
 //! on fresh tenants, asserting on error variants and on what did not change.
 
+mod audit;
 mod auth;
 mod isolation;
+mod listing;
 mod operator;
 mod plans;
 mod projects;
@@ -12,8 +14,10 @@ mod store;
 mod tasks;
 mod users;
 
+pub use audit::*;
 pub use auth::*;
 pub use isolation::*;
+pub use listing::*;
 pub use operator::*;
 pub use plans::*;
 pub use projects::*;

@@ -360,3 +360,45 @@ pub async fn superusers_log_in_and_are_unique(f: &dyn Fixture) {
         Error::Unauthenticated
     );
 }
+
+/// Making a domain primary demotes the old one; another tenant's domain
+/// and unknown tenants are NotFound and change nothing.
+pub async fn operator_makes_a_domain_primary(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let a = World::register(&saas, None).await;
+    let b = World::register(&saas, None).await;
+    let op = saas.operator_unchecked();
+    let extra = format!("x{}.example.com", unique_slug());
+    op.add_domain(a.tenant.id, &extra, false).await.unwrap();
+    op.make_primary(a.tenant.id, &extra).await.unwrap();
+    let domains = f.store().domains(a.tenant.id).await.unwrap();
+    let primaries: Vec<&str> = domains
+        .iter()
+        .filter(|d| d.is_primary)
+        .map(|d| d.hostname.as_str())
+        .collect();
+    assert_eq!(primaries, [extra.as_str()]);
+    assert_eq!(domains.len(), 2);
+    let old = domain_for(a.tenant.slug.as_str());
+    op.remove_domain(a.tenant.id, &old).await.unwrap();
+    assert_err!(
+        op.make_primary(b.tenant.id, &extra).await,
+        Error::NotFound {
+            entity: Entity::Domain
+        }
+    );
+    assert_err!(
+        op.make_primary(TenantId::new(), &extra).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    let b_domains = f.store().domains(b.tenant.id).await.unwrap();
+    assert_eq!(b_domains.len(), 1);
+    assert!(b_domains[0].is_primary);
+    assert_eq!(
+        saas.resolve_host(&extra).await.unwrap().id,
+        a.tenant.id,
+        "still routed to its tenant"
+    );
+}

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
 use saas_core::jobs::JobQueue;
 use saas_core::jobs::memory::MemoryQueue;
@@ -25,6 +26,7 @@ use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
+use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
 
 pub use tenant::MemoryTenant;
@@ -47,6 +49,8 @@ struct Catalog {
     /// By case-folded username: the superuser and its password hash.
     superusers: BTreeMap<String, (Superuser, String)>,
     last_superuser_id: i64,
+    /// The audit log, oldest first (ids are positions plus one).
+    audit: Vec<AuditEntry>,
 }
 
 impl Catalog {
@@ -153,6 +157,34 @@ impl Store for MemoryStore {
         ))
     }
 
+    async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
+        let mut found: Vec<Tenant> = {
+            let catalog = self.catalog();
+            catalog
+                .tenants
+                .values()
+                .filter(|t| {
+                    let domains: Vec<Domain> = catalog
+                        .domains
+                        .iter()
+                        .filter(|(_, (id, _))| *id == t.id)
+                        .filter_map(|(h, (id, primary))| {
+                            Some(Domain {
+                                hostname: Hostname::parse(h).ok()?,
+                                tenant_id: *id,
+                                is_primary: *primary,
+                            })
+                        })
+                        .collect();
+                    query.matches(t, &domains)
+                })
+                .cloned()
+                .collect()
+        };
+        found.sort_by(|a, b| query.cmp(a, b));
+        Ok(paginate(found, page))
+    }
+
     async fn domains(&self, tenant: TenantId) -> Result<Vec<Domain>> {
         let catalog = self.catalog();
         let mut domains: Vec<Domain> = catalog
@@ -202,6 +234,20 @@ impl Store for MemoryStore {
             tenant_id: tenant,
             is_primary,
         })
+    }
+
+    async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
+        let mut catalog = self.catalog();
+        catalog.require(tenant)?;
+        if !matches!(catalog.domains.get(hostname.as_str()), Some((owner, _)) if *owner == tenant) {
+            return Err(Error::not_found(Entity::Domain));
+        }
+        for (host, (owner, primary)) in catalog.domains.iter_mut() {
+            if *owner == tenant {
+                *primary = host == hostname.as_str();
+            }
+        }
+        Ok(())
     }
 
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
@@ -286,6 +332,27 @@ impl Store for MemoryStore {
         username_key: &str,
     ) -> Result<Option<(Superuser, String)>> {
         Ok(self.catalog().superusers.get(username_key).cloned())
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
+        let mut catalog = self.catalog();
+        let id = i64::try_from(catalog.audit.len()).unwrap_or(i64::MAX) + 1;
+        let stored = entry.clone().with_id(id);
+        catalog.audit.push(stored.clone());
+        Ok(stored)
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let limit = usize::try_from(query.limit()).unwrap_or(usize::MAX);
+        Ok(self
+            .catalog()
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| query.matches(e))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
