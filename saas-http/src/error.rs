@@ -273,7 +273,17 @@ impl ApiError {
         &self.code
     }
 
-    /// The field errors.
+    /// How long the client should wait before trying again, if it should.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The message, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Field errors, by field name.
     pub fn fields(&self) -> &Fields {
         &self.fields
     }

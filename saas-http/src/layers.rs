@@ -36,8 +36,13 @@ pub(crate) async fn render_errors(
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("application/json"));
-            if is_json {
-                // A body of its own (the health check's 503).
+            let is_html = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("text/html"));
+            if is_json || is_html {
+                // A body of its own (the health check's 503, a console page).
                 return response;
             }
             let error = if status == StatusCode::METHOD_NOT_ALLOWED {

@@ -35,6 +35,9 @@
 //!   registrations per client address ([`throttle`]); registration can be
 //!   closed or restricted to some plans ([`HttpConfig`]).
 //! - Lists are paginated DRF-style ([`pagination::Paginated`]).
+//! - With the `console` feature, [`router`] also serves the web console at
+//!   `/console/`: the platform's on platform hosts
+//!   ([`HttpConfig::platform_hosts`]), each tenant's on its hosts.
 //!
 //! Architecture invariant: this is the only crate of the workspace that knows
 //! status codes; it depends on `saas-core` only, never on a storage backend.
@@ -50,6 +53,8 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+#[cfg(feature = "console")]
+mod console;
 pub mod error;
 pub mod extract;
 mod layers;
@@ -76,6 +81,19 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// made by the router itself, such as 405, do not without [`router`]'s layers).
 pub fn routes() -> Router<AppState> {
     routes::routes()
+}
+
+/// Every endpoint and, with the `console` feature, the console's pages.
+fn all_routes(state: &AppState) -> Router<AppState> {
+    #[cfg(feature = "console")]
+    {
+        routes::routes().merge(console::routes(state))
+    }
+    #[cfg(not(feature = "console"))]
+    {
+        let _ = state;
+        routes::routes()
+    }
 }
 
 fn cors_layer(origins: &state::CorsOrigins) -> Option<CorsLayer> {
@@ -163,7 +181,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
         .layer(DefaultBodyLimit::max(config.body_limit));
-    routes::routes()
+    all_routes(&state)
         .fallback(|| async { ApiError::not_found("page") })
         .with_state(state)
         .layer(middleware)

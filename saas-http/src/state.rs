@@ -68,6 +68,12 @@ pub struct HttpConfig {
     /// Registration attempts per client address, every attempt counted,
     /// valid or not; `None` disables the limit. Default 10 an hour.
     pub registration_rate: Option<Rate>,
+    /// The hosts that serve the platform console (`console` feature),
+    /// matched as [`Self::allowed_hosts`] are. Empty: every host that is no
+    /// active tenant's.
+    pub platform_hosts: Vec<String>,
+    /// How long a console session may sit idle before it ends.
+    pub console_idle: Duration,
 }
 
 impl HttpConfig {
@@ -75,6 +81,8 @@ impl HttpConfig {
     pub const DEFAULT_LOGIN_ADDRESS_RATE: Rate = Rate::new(60, Duration::from_secs(60));
     /// Default of [`Self::registration_rate`].
     pub const DEFAULT_REGISTRATION_RATE: Rate = Rate::new(10, Duration::from_secs(3600));
+    /// Default of [`Self::console_idle`]: 30 minutes.
+    pub const DEFAULT_CONSOLE_IDLE: Duration = Duration::from_secs(30 * 60);
 }
 
 impl Default for HttpConfig {
@@ -95,6 +103,8 @@ impl Default for HttpConfig {
             registration_open: true,
             self_service_plans: None,
             registration_rate: Some(Self::DEFAULT_REGISTRATION_RATE),
+            platform_hosts: Vec::new(),
+            console_idle: Self::DEFAULT_CONSOLE_IDLE,
         }
     }
 }
@@ -130,6 +140,8 @@ pub struct AppState {
     config: Arc<HttpConfig>,
     throttles: Arc<Throttles>,
     jobs: Option<Jobs>,
+    #[cfg(feature = "console")]
+    console: Arc<crate::console::Sessions>,
 }
 
 impl AppState {
@@ -138,6 +150,8 @@ impl AppState {
         AppState {
             saas,
             throttles: Arc::new(Throttles::new(&config)),
+            #[cfg(feature = "console")]
+            console: Arc::new(crate::console::Sessions::new(config.console_idle)),
             config: Arc::new(config),
             jobs: None,
         }
@@ -171,5 +185,11 @@ impl AppState {
     /// The throttles.
     pub fn throttles(&self) -> &Throttles {
         &self.throttles
+    }
+
+    /// The console's sessions.
+    #[cfg(feature = "console")]
+    pub(crate) fn console(&self) -> &crate::console::Sessions {
+        &self.console
     }
 }

@@ -52,6 +52,14 @@ pub(crate) struct Settings {
     /// for it and every subdomain, `*` for any. Empty: any host.
     #[arg(long, env = "ALLOWED_HOSTS", global = true, value_name = "HOSTS")]
     pub(crate) allowed_hosts: Option<String>,
+    /// Hosts that serve the platform console at /console/, comma-separated,
+    /// matched as ALLOWED_HOSTS is. Empty: every host that is no tenant's.
+    #[arg(long, env = "PLATFORM_HOSTS", global = true, value_name = "HOSTS")]
+    pub(crate) platform_hosts: Option<String>,
+    /// Minutes a console session may sit idle before it ends.
+    #[arg(long, env = "CONSOLE_IDLE_MINUTES", global = true, value_name = "MINUTES",
+          default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub(crate) console_idle_minutes: u64,
     /// Browser origins allowed by CORS, comma-separated (`*` for any).
     /// Empty: no CORS.
     #[arg(
@@ -252,6 +260,8 @@ impl Config {
             x_tenant: s.tenancy.enable_x_tenant,
             cors,
             allowed_hosts: list(s.allowed_hosts.as_deref()),
+            platform_hosts: list(s.platform_hosts.as_deref()),
+            console_idle: std::time::Duration::from_secs(s.console_idle_minutes * 60),
             trust_forwarded_proto: s.trust_x_forwarded_proto,
             ..HttpConfig::default()
         };

@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for TokenScope {
 /// username within `scope` (a tenant, the name of one that does not
 /// exist, or the platform); past either limit the attempt is refused with
 /// 429 before any password is hashed.
-fn count_attempt(
+pub(crate) fn count_attempt(
     state: &AppState,
     client: ClientAddr,
     scope: &str,

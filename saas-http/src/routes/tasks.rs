@@ -50,7 +50,7 @@ fn non_empty<'a>(q: &'a QueryPairs, name: &str) -> Option<&'a str> {
     q.get(name).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn filter_from(q: &QueryPairs) -> Result<TaskFilter, ApiError> {
+pub(crate) fn filter_from(q: &QueryPairs) -> Result<TaskFilter, ApiError> {
     let mut f = TaskFilter::default();
     if let Some(p) = non_empty(q, "project") {
         f.project = Some(ProjectId(p.parse().map_err(|_| {

@@ -60,6 +60,12 @@ impl Display for Listing<'_> {
         line(f, "SECRET_KEY", if key_given { HIDDEN } else { "" })?;
         line(f, "BIND", c.bind)?;
         line(f, "ALLOWED_HOSTS", c.http.allowed_hosts.join(","))?;
+        line(f, "PLATFORM_HOSTS", c.http.platform_hosts.join(","))?;
+        line(
+            f,
+            "CONSOLE_IDLE_MINUTES",
+            c.http.console_idle.as_secs() / 60,
+        )?;
         let cors = match &c.http.cors {
             CorsOrigins::Any => "*".to_owned(),
             CorsOrigins::List(origins) => origins.join(","),

@@ -1,0 +1,487 @@
+//! The platform's tenant pages: the searchable list with usage bars, and
+//! one tenant with its domains, plan, status, deletion, users, projects
+//! and tasks. Every action is an [`Operator`] method (users: the owner's
+//! [`Session`](saas_core::Session), through [`Operator::owner_session`]).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use saas_core::commands::UserPatch;
+use saas_core::operator::Operator;
+use saas_core::projects::Scope;
+use saas_core::store::{PageRequest, TenantStore};
+use saas_core::tenancy::{TenantId, TenantStatus};
+use saas_core::tenant_query::{TenantQuery, TenantSort};
+use saas_core::users::{Role, UserId};
+use uuid::Uuid;
+
+use super::html::{Area, button, csrf, error_page, page, usage_bar};
+use super::sessions::ConsoleSession;
+use super::{Form, Signed, after, describe, failure, no_such_page};
+use crate::extract::QueryPairs;
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/tenants", get(list))
+        .route("/console/tenants/{id}", get(show))
+        .route("/console/tenants/{id}/plan", post(change_plan))
+        .route("/console/tenants/{id}/suspend", post(suspend))
+        .route("/console/tenants/{id}/reactivate", post(reactivate))
+        .route("/console/tenants/{id}/delete", post(delete))
+        .route("/console/tenants/{id}/domains", post(add_domain))
+        .route("/console/tenants/{id}/domains/remove", post(remove_domain))
+        .route("/console/tenants/{id}/domains/primary", post(make_primary))
+        .route("/console/tenants/{id}/users/{user}", post(update_user))
+        .route("/console/tenants/{id}/projects", get(projects))
+}
+
+/// The operator and console session of a platform request; a tenant's
+/// session never gets here (its pages are elsewhere).
+fn platform(signed: Signed) -> Option<(Operator, ConsoleSession)> {
+    match signed {
+        Signed::Platform { op, cs } => Some((op, cs)),
+        Signed::Tenant { .. } => None,
+    }
+}
+
+fn non_empty<'a>(query: &'a QueryPairs, name: &str) -> Option<&'a str> {
+    query.get(name).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The list's query, as the filter form sends it.
+fn tenant_query(query: &QueryPairs) -> Result<(TenantQuery, PageRequest), saas_core::Error> {
+    let mut t = TenantQuery::all().search(query.get("q").unwrap_or(""))?;
+    t.plan = non_empty(query, "plan").map(str::to_owned);
+    t.status = non_empty(query, "status")
+        .map(str::parse::<TenantStatus>)
+        .transpose()
+        .map_err(|_| saas_core::Error::invalid("status", "must be active or suspended"))?;
+    if let Some(sort) = non_empty(query, "sort") {
+        t.sort = sort.parse::<TenantSort>()?;
+    }
+    t.descending = non_empty(query, "desc").is_some();
+    let page = non_empty(query, "page")
+        .map(|p| {
+            p.parse::<u64>()
+                .map_err(|_| saas_core::Error::invalid("page", "must be a page number"))
+        })
+        .transpose()?;
+    Ok((t, PageRequest::new(page, Some(25))?))
+}
+
+/// `query` with `page` replaced, as a query string.
+fn with_page(query: &QueryPairs, page: u64) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .0
+        .iter()
+        .filter(|(k, _)| k != "page")
+        .cloned()
+        .collect();
+    pairs.push(("page".to_owned(), page.to_string()));
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+async fn list(State(state): State<AppState>, signed: Signed, query: QueryPairs) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let (tq, page) = match tenant_query(&query) {
+        Ok(x) => x,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &describe(e)),
+    };
+    let found = match op.search_tenants(&tq, page).await {
+        Ok(f) => f,
+        Err(e) => return failure(e),
+    };
+    let plans: Vec<String> = state
+        .saas()
+        .plans()
+        .iter()
+        .map(|p| p.code.clone())
+        .collect();
+    let last_page = found.count.div_ceil(page.page_size()).max(1);
+    let body = html! {
+        form.filters method="get" action="/console/tenants" {
+            label { "Search name, slug or domain" input type="search" name="q" id="search" value=(tq.search_text().unwrap_or("")); }
+            label { "Plan" select name="plan" id="plan-filter" {
+                option value="" { "any" }
+                @for p in &plans { option value=(p) selected[tq.plan.as_deref() == Some(p.as_str())] { (p) } }
+            } }
+            label { "Status" select name="status" id="status-filter" {
+                option value="" { "any" }
+                @for s in [TenantStatus::Active, TenantStatus::Suspended] {
+                    option value=(s.as_str()) selected[tq.status == Some(s)] { (s.as_str()) }
+                }
+            } }
+            label { "Sort by" select name="sort" id="sort" {
+                @for k in TenantSort::ALL { option value=(k.as_str()) selected[tq.sort == *k] { (k.as_str()) } }
+            } }
+            label { "Descending" input type="checkbox" name="desc" value="1" checked[tq.descending]; }
+            button type="submit" id="search-button" { "Search" }
+        }
+        p { (found.count) " tenants" }
+        table #tenants {
+            thead { tr { th { "Name" } th { "Slug" } th { "Primary domain" } th { "Plan" } th { "Status" } th { "Users" } th { "Projects" } th { "Created" } } }
+            tbody {
+                @for o in &found.items {
+                    tr.suspended[o.tenant.status == TenantStatus::Suspended] {
+                        td { a href={ "/console/tenants/" (o.tenant.id.0) } { (o.tenant.name.as_str()) } }
+                        td { (o.tenant.slug.as_str()) }
+                        td { (o.domains.iter().find(|d| d.is_primary).map(|d| d.hostname.as_str()).unwrap_or("")) }
+                        td { (o.tenant.plan) }
+                        td { span.badge.(o.tenant.status.as_str()) { (o.tenant.status.as_str()) } }
+                        td { (usage_bar(o.users.used, o.users.limit)) }
+                        td { (usage_bar(o.projects.used, o.projects.limit)) }
+                        td { (o.tenant.created_at.format("%Y-%m-%d")) }
+                    }
+                }
+            }
+        }
+        div.pager {
+            @if page.page() > 1 { a href={ "/console/tenants?" (with_page(&query, page.page() - 1)) } { "← Previous" } }
+            span { "Page " (page.page()) " of " (last_page) }
+            @if page.page() < last_page { a href={ "/console/tenants?" (with_page(&query, page.page() + 1)) } id="next-page" { "Next →" } }
+        }
+    };
+    page_of(&cs, "Tenants", body)
+}
+
+fn page_of(cs: &ConsoleSession, title: &str, body: Markup) -> Response {
+    page(Area::Platform, title, Some(cs), body)
+}
+
+async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<Uuid>) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let id = TenantId(id);
+    let o = match op.overview(id).await {
+        Ok(o) => o,
+        Err(e) => return failure(e),
+    };
+    let base = format!("/console/tenants/{}", id.0);
+    let users = match op.owner_session(id).await {
+        Ok(s) => s
+            .list_users(PageRequest::new(Some(1), Some(100)).unwrap_or_default())
+            .await
+            .map(|p| p.items),
+        Err(e) => Err(e),
+    }
+    .map_err(describe);
+    let plans: Vec<String> = state
+        .saas()
+        .plans()
+        .iter()
+        .map(|p| p.code.clone())
+        .collect();
+    let t = &o.tenant;
+    let body = html! {
+        p {
+            "Slug " code { (t.slug.as_str()) } " · plan " strong #plan { (t.plan) }
+            " · status " span.badge.(t.status.as_str()) #status { (t.status.as_str()) }
+            " · created " (t.created_at.format("%Y-%m-%d %H:%M"))
+        }
+        p { "Users " (usage_bar(o.users.used, o.users.limit)) " · Projects " (usage_bar(o.projects.used, o.projects.limit)) }
+        h2 { "Plan and status" }
+        form.row method="post" action={ (base) "/plan" } {
+            (csrf(&cs))
+            label { "Plan" select name="plan" id="plan-select" {
+                @for p in &plans { option value=(p) selected[*p == t.plan] { (p) } }
+            } }
+            button type="submit" id="change-plan" { "Change plan" }
+        }
+        @if t.status == TenantStatus::Active {
+            (button(&cs, &format!("{base}/suspend"), "Suspend", "suspend"))
+        } @else {
+            (button(&cs, &format!("{base}/reactivate"), "Reactivate", "reactivate"))
+        }
+        h2 { "Domains" }
+        table #domains {
+            thead { tr { th { "Hostname" } th { "Primary" } th {} } }
+            tbody {
+                @for d in &o.domains {
+                    tr {
+                        td { (d.hostname.as_str()) }
+                        td { @if d.is_primary { "primary" } }
+                        td {
+                            @if !d.is_primary {
+                                form.inline method="post" action={ (base) "/domains/primary" } {
+                                    (csrf(&cs)) input type="hidden" name="hostname" value=(d.hostname.as_str());
+                                    button type="submit" { "Make primary" }
+                                }
+                                " "
+                                form.inline method="post" action={ (base) "/domains/remove" } {
+                                    (csrf(&cs)) input type="hidden" name="hostname" value=(d.hostname.as_str());
+                                    button.danger type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        form.row method="post" action={ (base) "/domains" } {
+            (csrf(&cs))
+            label { "Hostname" input type="text" name="hostname" id="new-domain" required; }
+            label { "Primary" input type="checkbox" name="primary" value="1"; }
+            button type="submit" id="add-domain" { "Add domain" }
+        }
+        h2 { "Users" }
+        @match &users {
+            Ok(users) => {
+                table #users {
+                    thead { tr { th { "Username" } th { "Email" } th { "Role" } th { "Active" } th {} } }
+                    tbody { @for u in users {
+                        tr {
+                            td { (u.username.as_str()) @if u.is_owner { " (owner)" } }
+                            td { (u.email.as_str()) }
+                            td {
+                                form.inline method="post" action={ (base) "/users/" (u.id.0) } {
+                                    (csrf(&cs))
+                                    select name="role" { @for r in Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.as_str()) } } }
+                                    button type="submit" { "Set role" }
+                                }
+                            }
+                            td { (if u.is_active { "yes" } else { "no" }) }
+                            td {
+                                form.inline method="post" action={ (base) "/users/" (u.id.0) } {
+                                    (csrf(&cs))
+                                    input type="hidden" name="active" value=(if u.is_active { "0" } else { "1" });
+                                    button type="submit" { (if u.is_active { "Deactivate" } else { "Activate" }) }
+                                }
+                            }
+                        }
+                    } }
+                }
+            }
+            Err(message) => p { "Users cannot be shown: " (message) }
+        }
+        p { a href={ (base) "/projects" } { "Browse its projects and tasks (read-only)" } }
+        h2 { "Delete" }
+        form.row method="post" action={ (base) "/delete" } {
+            (csrf(&cs))
+            label { "Type the slug to confirm" input type="text" name="confirm" id="confirm-slug" autocomplete="off"; }
+            button.danger type="submit" id="delete" { "Delete tenant and all its data" }
+        }
+    };
+    page_of(&cs, t.name.as_str(), body)
+}
+
+async fn change_plan(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+    f: Form,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let r = op.change_plan(TenantId(id), f.get("plan")).await;
+    after(
+        &state,
+        &cs,
+        &format!("/console/tenants/{id}"),
+        r,
+        "Plan changed.",
+    )
+}
+
+async fn suspend(State(state): State<AppState>, signed: Signed, Path(id): Path<Uuid>) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let r = op.suspend(TenantId(id)).await;
+    after(
+        &state,
+        &cs,
+        &format!("/console/tenants/{id}"),
+        r,
+        "Tenant suspended.",
+    )
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let r = op.reactivate(TenantId(id)).await;
+    after(
+        &state,
+        &cs,
+        &format!("/console/tenants/{id}"),
+        r,
+        "Tenant reactivated.",
+    )
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+    f: Form,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let back = format!("/console/tenants/{id}");
+    let tenant = match op.overview(TenantId(id)).await {
+        Ok(o) => o.tenant,
+        Err(e) => return failure(e),
+    };
+    if f.get("confirm") != tenant.slug.as_str() {
+        let e = saas_core::Error::invalid("confirm", "type the tenant's slug to delete it");
+        return after(&state, &cs, &back, Err::<(), _>(e), "");
+    }
+    match op.delete_tenant(TenantId(id)).await {
+        Ok(()) => after(&state, &cs, "/console/tenants", Ok(()), "Tenant deleted."),
+        Err(e) => after(&state, &cs, &back, Err::<(), _>(e), ""),
+    }
+}
+
+async fn add_domain(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+    f: Form,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let r = op
+        .add_domain(TenantId(id), f.get("hostname"), f.get("primary") == "1")
+        .await;
+    after(
+        &state,
+        &cs,
+        &format!("/console/tenants/{id}"),
+        r,
+        "Domain added.",
+    )
+}
+
+async fn remove_domain(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+    f: Form,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let r = op.remove_domain(TenantId(id), f.get("hostname")).await;
+    after(
+        &state,
+        &cs,
+        &format!("/console/tenants/{id}"),
+        r,
+        "Domain removed.",
+    )
+}
+
+async fn make_primary(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+    f: Form,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let r = op.make_primary(TenantId(id), f.get("hostname")).await;
+    after(
+        &state,
+        &cs,
+        &format!("/console/tenants/{id}"),
+        r,
+        "Primary domain changed.",
+    )
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((id, user)): Path<(Uuid, i64)>,
+    f: Form,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let back = format!("/console/tenants/{id}");
+    let mut patch = UserPatch::default();
+    let mut detail = String::new();
+    if !f.get("role").is_empty() {
+        match f.get("role").parse::<Role>() {
+            Ok(r) => {
+                patch.role = Some(r);
+                detail = format!("role {}", r.as_str());
+            }
+            Err(e) => return after(&state, &cs, &back, Err::<(), _>(e), ""),
+        }
+    }
+    match f.get("active") {
+        "0" => {
+            patch.is_active = Some(false);
+            detail = "deactivated".to_owned();
+        }
+        "1" => {
+            patch.is_active = Some(true);
+            detail = "activated".to_owned();
+        }
+        _ => {}
+    }
+    let tenant = TenantId(id);
+    let r = async {
+        let session = op.owner_session(tenant).await?;
+        let u = session.update_user(UserId(user), patch).await?;
+        op.record(
+            Some(tenant),
+            "user.update",
+            &format!("user {}", u.username.as_str()),
+            &detail,
+        )
+        .await
+    }
+    .await;
+    after(&state, &cs, &back, r, "User updated.")
+}
+
+async fn projects(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Uuid>,
+    query: QueryPairs,
+) -> Response {
+    let Some((op, cs)) = platform(signed) else {
+        return no_such_page();
+    };
+    let tenant = TenantId(id);
+    let session = match op.owner_session(tenant).await {
+        Ok(s) => s,
+        Err(e) => return failure(e),
+    };
+    let store: &dyn TenantStore = &**session.store();
+    let first = PageRequest::new(Some(1), Some(100)).unwrap_or_default();
+    let projects = match store.list_projects(Scope::All, first).await {
+        Ok(p) => p,
+        Err(e) => return failure(e),
+    };
+    let body = html! {
+        p { a href={ "/console/tenants/" (id) } { "← " (session.tenant().name.as_str()) } }
+        (super::tenant::tasks_section(&state, &session, &query, &format!("/console/tenants/{id}/projects")).await)
+        h2 { "Projects (" (projects.count) ")" }
+        (super::tenant::projects_table(&projects.items))
+    };
+    page_of(
+        &cs,
+        &format!("{}: projects and tasks", session.tenant().name.as_str()),
+        body,
+    )
+}
