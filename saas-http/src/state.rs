@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use saas_core::Saas;
-use saas_core::jobs::Jobs;
+use saas_core::jobs::{Jobs, Periodic};
 
 use crate::error::ErrorFormat;
 use crate::throttle::{Rate, Throttle};
@@ -140,6 +140,7 @@ pub struct AppState {
     config: Arc<HttpConfig>,
     throttles: Arc<Throttles>,
     jobs: Option<Jobs>,
+    schedule: Arc<Vec<Periodic>>,
     #[cfg(feature = "console")]
     console: Arc<crate::console::Sessions>,
 }
@@ -154,6 +155,7 @@ impl AppState {
             console: Arc::new(crate::console::Sessions::new(config.console_idle)),
             config: Arc::new(config),
             jobs: None,
+            schedule: Arc::new(Vec::new()),
         }
     }
 
@@ -165,6 +167,18 @@ impl AppState {
     pub fn with_jobs(mut self, jobs: Jobs) -> Self {
         self.jobs = Some(jobs);
         self
+    }
+
+    /// The periodic schedule the host's scheduler runs, for the console's
+    /// jobs page to show with each entry's next run.
+    pub fn with_schedule(mut self, schedule: Vec<Periodic>) -> Self {
+        self.schedule = Arc::new(schedule);
+        self
+    }
+
+    /// The periodic schedule given to [`Self::with_schedule`].
+    pub fn schedule(&self) -> &[Periodic] {
+        &self.schedule
     }
 
     /// The jobs runtime, when configured.

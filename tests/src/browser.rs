@@ -173,9 +173,21 @@ impl Browser {
         field.send_keys(text).await.expect("the field takes keys");
     }
 
-    /// Clicks the element `css` selects and waits for the page it leads to.
+    /// Clicks the element `css` selects and waits (up to ten seconds) for
+    /// the page it leads to: until the page it was clicked on is gone.
+    /// For clicks that navigate (links, form buttons).
     pub async fn click(&self, css: &str) {
+        let before = self.find("html").await;
         self.find(css).await.click().await.expect("it clicks");
+        for _ in 0..200 {
+            // A stale element: the document it belonged to was replaced.
+            if before.tag_name().await.is_err() {
+                self.find("body").await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css:?} led nowhere");
     }
 
     /// Chooses the option whose value is `value` in the select `css` selects.

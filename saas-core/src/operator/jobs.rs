@@ -30,12 +30,21 @@ impl Operator {
         id: JobId,
         extra_attempts: u32,
     ) -> Result<JobRecord> {
-        jobs.retry(id, extra_attempts).await
+        let job = jobs.retry(id, extra_attempts).await?;
+        self.record_job("job.retry", &job).await?;
+        Ok(job)
     }
 
     /// Cancels a waiting (queued, scheduled or retrying) job; running and
     /// finished jobs are refused with `Error::State`.
     pub async fn cancel_job(&self, jobs: &Jobs, id: JobId) -> Result<JobRecord> {
-        jobs.cancel(id).await
+        let job = jobs.cancel(id).await?;
+        self.record_job("job.cancel", &job).await?;
+        Ok(job)
+    }
+
+    async fn record_job(&self, action: &str, job: &JobRecord) -> Result<()> {
+        let target = format!("job {}", job.id.0);
+        self.record(job.tenant, action, &target, &job.kind).await
     }
 }

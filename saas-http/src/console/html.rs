@@ -132,19 +132,18 @@ pub(crate) fn button(session: &ConsoleSession, action: &str, label: &str, id: &s
     }
 }
 
-/// `used` against `limit` as a bar; at 80% or more it is marked `near`.
+/// `used` against `limit` as a bar (a `<meter>`, so no inline style is
+/// needed under the pages' content security policy); at 80% or more it is
+/// marked `near`.
 pub(crate) fn usage_bar(used: u64, limit: Option<u64>) -> Markup {
     match limit {
         None => html! { span.usage { (used) " / ∞" } },
         Some(limit) => {
-            let pct = used
-                .saturating_mul(100)
-                .checked_div(limit)
-                .map_or(100, |p| p.min(100));
-            let near = pct >= 80;
+            let near = used.saturating_mul(10) >= limit.saturating_mul(8);
+            let high = limit.saturating_mul(8) / 10;
             html! {
                 span.usage.near[near] title={ (used) " of " (limit) } {
-                    span.bar { span.fill style={ "width:" (pct) "%" } {} }
+                    meter min="0" max=(limit) low=(high) high=(high) optimum="0" value=(used.min(limit)) {}
                     " " (used) " / " (limit)
                 }
             }

@@ -12,7 +12,7 @@
 //!
 //! - [`sessions`]: cookie sessions, CSRF tokens, idle expiry.
 //! - [`signin`]: the sign-in form, signing in and out.
-//! - [`platform`], [`audit`]: the platform's pages;
+//! - [`platform`], [`jobs`], [`audit`]: the platform's pages;
 //!   [`tenant`]: a tenant's. [`html`]: the frame and shared pieces.
 //!
 //! Every POST carries the session's CSRF token in a `csrf` field; the
@@ -21,6 +21,7 @@
 
 mod audit;
 mod html;
+mod jobs;
 mod platform;
 mod sessions;
 mod signin;
@@ -55,6 +56,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route(html::CSS_PATH, get(stylesheet))
         .merge(signin::routes())
         .merge(platform::routes())
+        .merge(jobs::routes())
         .merge(audit::routes())
         .merge(tenant::routes())
         .route_layer(axum::middleware::from_fn_with_state(

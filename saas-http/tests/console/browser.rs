@@ -77,6 +77,47 @@ pub(crate) async fn operator_works_a_tenant_in_a_browser(backend: Backend) {
     assert_eq!(tenant.id.to_string(), t.id);
     assert_eq!(tenant.plan, "basic");
 
+    // A dead job, retried from the jobs page.
+    let queue = app
+        .jobs
+        .as_ref()
+        .expect("the app runs jobs")
+        .queue()
+        .clone();
+    let kind = testkit::jobs::fresh_kind("console");
+    let now = testkit::records::now();
+    let job = saas_core::jobs::NewJob::new(&kind, serde_json::json!({})).max_attempts(1);
+    let id = queue.enqueue(&job, now).await.unwrap().id;
+    let leased = queue
+        .claim(&testkit::jobs::request("w", &kind, 1), now)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    queue
+        .fail(id, 1, "boom: the console test's failure", None, now)
+        .await
+        .unwrap();
+    b.goto(&format!("{base}/console/jobs")).await;
+    let dead = b.find("table#dead-jobs").await.text().await.unwrap();
+    assert!(dead.contains("boom: the console test's failure"), "{dead}");
+    b.screenshot(&shot(backend, "platform-jobs")).await;
+    b.click(&format!("#retry-{}", id.0)).await;
+    assert!(b.text().await.contains("Job queued again."));
+    let retried = queue.job(id).await.unwrap().expect("the job");
+    assert_ne!(retried.status, saas_core::jobs::JobStatus::Dead);
+    let log = app
+        .saas
+        .operator_unchecked()
+        .audit_log(&saas_core::audit::AuditQuery::new(None).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        log.entries
+            .iter()
+            .any(|e| e.action == "job.retry" && e.target == format!("job {}", id.0)),
+        "the retry is audited"
+    );
+
     b.goto(&format!("{base}/console/audit?tenant={}", t.id))
         .await;
     let log = b.find("table#audit").await.text().await.unwrap();

@@ -25,7 +25,10 @@ pub(super) async fn run(
     }
     let config = wired.config;
     let limits = within_open_files(config.limits);
-    let app = saas_http::router(AppState::new(saas, config.http.clone()).with_jobs(jobs.clone()));
+    let state = AppState::new(saas, config.http.clone())
+        .with_jobs(jobs.clone())
+        .with_schedule(saas_core::jobs::builtin::builtin_schedule()?);
+    let app = saas_http::router(state);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
