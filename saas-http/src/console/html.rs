@@ -171,3 +171,41 @@ pub(crate) fn bar_chart(id: &str, values: &[(String, u64)]) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_near_the_limit_stands_out() {
+        let near = usage_bar(4, Some(5)).into_string();
+        assert!(near.contains("usage near"), "{near}");
+        assert!(
+            near.contains("value=\"4\"") && near.contains("max=\"5\""),
+            "{near}"
+        );
+        let far = usage_bar(1, Some(5)).into_string();
+        assert!(!far.contains("near"), "{far}");
+        let over = usage_bar(7, Some(5)).into_string();
+        assert!(
+            over.contains("usage near") && over.contains("value=\"5\""),
+            "{over}"
+        );
+        assert!(usage_bar(3, None).into_string().contains("∞"));
+    }
+
+    #[test]
+    fn charts_scale_bars_to_the_largest_value() {
+        let svg =
+            bar_chart("c", &[("a".into(), 10), ("b".into(), 5), ("c".into(), 0)]).into_string();
+        assert!(
+            svg.contains("height=\"160\""),
+            "the largest bar is full height: {svg}"
+        );
+        assert!(
+            svg.contains("height=\"80\""),
+            "half the value, half the height: {svg}"
+        );
+        assert!(svg.contains("height=\"0\""), "{svg}");
+    }
+}

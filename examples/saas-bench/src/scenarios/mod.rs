@@ -1,6 +1,7 @@
 //! The scenarios, one module each: their arguments and their run.
 
 mod big_tenant;
+mod console;
 mod http;
 mod http_baseline;
 mod http_compare;
@@ -40,6 +41,8 @@ pub(crate) enum Scenario {
     BigTenant(big_tenant::Args),
     /// Job queue throughput: enqueue N no-op jobs, then run them with the Worker.
     Jobs(jobs::Args),
+    /// The web console's tenant list and search at N tenants (10,000).
+    Console(console::Args),
 }
 
 /// Runs `scenario`; returns its JSON result.
@@ -55,5 +58,6 @@ pub(crate) async fn run(scenario: Scenario) -> Res<Value> {
         Scenario::Login(a) => login::run(&a).await,
         Scenario::BigTenant(a) => big_tenant::run(&a).await,
         Scenario::Jobs(a) => jobs::run(&a).await,
+        Scenario::Console(a) => console::run(&a).await,
     }
 }
