@@ -147,6 +147,23 @@ pub enum Error {
     /// the tenant's owner, or completing a job whose lease was taken over).
     #[error("{0}")]
     State(&'static str),
+    /// The storage cannot be reached now (the database is down, refuses
+    /// connections or does not answer in time). Nothing was changed; the
+    /// same call may succeed in a moment. The source is kept for the log.
+    #[error("storage unavailable")]
+    Unavailable {
+        /// What the backend reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The storage has no room left (disk full): writes fail, nothing was
+    /// changed, reads still work. The source is kept for the log.
+    #[error("storage full")]
+    StorageFull {
+        /// What the backend reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// The storage backend failed. The source is kept for the log; callers
     /// should not show it to clients.
     #[error("storage backend failed")]
@@ -193,6 +210,20 @@ impl Error {
         }
     }
 
+    /// The storage is unreachable, because of `source`.
+    pub fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Unavailable {
+            source: Box::new(source),
+        }
+    }
+
+    /// The storage is full, as `source` says.
+    pub fn storage_full(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::StorageFull {
+            source: Box::new(source),
+        }
+    }
+
     /// Not found.
     pub fn not_found(entity: Entity) -> Self {
         Error::NotFound { entity }
@@ -209,6 +240,8 @@ impl Error {
             Error::TooManyJobs { .. } => "too_many_jobs",
             Error::Unauthenticated => "unauthenticated",
             Error::State(_) => "invalid_state",
+            Error::Unavailable { .. } => "storage_unavailable",
+            Error::StorageFull { .. } => "storage_full",
             Error::Backend { .. } => "internal",
         }
     }

@@ -90,6 +90,8 @@ pub(crate) struct ErrorReport {
     pub(crate) retry_after: Option<Duration>,
     pub(crate) detail: Option<Cow<'static, str>>,
     pub(crate) drf_code: Option<&'static str>,
+    /// What caused a storage outage, for the outage layer's one log line.
+    pub(crate) cause: Option<String>,
 }
 
 /// The JSON body of every error response.
@@ -216,6 +218,17 @@ impl ApiError {
         e
     }
 
+    /// 503 `storage_unavailable` with `Retry-After`: the database cannot be
+    /// reached now; nothing was changed.
+    pub fn storage_unavailable() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the database cannot be reached; nothing was changed, try again shortly",
+        )
+        .with_retry_after(crate::outage::RETRY_AFTER)
+    }
+
     /// 500 `internal`, keeping `source` for the log only.
     pub fn internal(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         let mut e = ApiError::new(
@@ -339,6 +352,20 @@ impl From<Error> for ApiError {
                 ApiError::unauthenticated("invalid or expired credentials or token")
             }
             Error::State(message) => ApiError::new(StatusCode::CONFLICT, "invalid_state", message),
+            e @ Error::Unavailable { .. } => {
+                let mut out = ApiError::storage_unavailable();
+                out.source = Some(Box::new(e));
+                out
+            }
+            e @ Error::StorageFull { .. } => {
+                let mut out = ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the server's storage is full; nothing was changed (reading still works)",
+                );
+                out.source = Some(Box::new(e));
+                out
+            }
             other => ApiError::internal(other),
         }
     }
@@ -347,6 +374,13 @@ impl From<Error> for ApiError {
 impl ApiError {
     fn report(self) -> ErrorReport {
         let drf = self.drf.map(|d| *d).unwrap_or_default();
+        let cause = outage(&self.code)
+            .then(|| {
+                self.source
+                    .as_deref()
+                    .map(|e| saas_core::error::chain(e as &(dyn std::error::Error + 'static)))
+            })
+            .flatten();
         ErrorReport {
             status: self.status,
             code: self.code,
@@ -355,6 +389,7 @@ impl ApiError {
             retry_after: self.retry_after,
             detail: drf.detail,
             drf_code: drf.code,
+            cause,
         }
     }
 }
@@ -403,7 +438,8 @@ impl IntoResponse for ApiError {
     /// Our shape; the router's error layer rewrites it in DRF's when
     /// configured (a host using [`crate::routes`] alone gets ours).
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // Storage outages are logged once by the outage layer, not per request.
+        if self.status.is_server_error() && !outage(&self.code) {
             match &self.source {
                 Some(source) => tracing::error!(
                     status = self.status.as_u16(),
@@ -417,6 +453,11 @@ impl IntoResponse for ApiError {
         }
         self.report().render(ErrorFormat::Native)
     }
+}
+
+/// Whether `code` is a storage outage's, which the outage layer logs once.
+fn outage(code: &str) -> bool {
+    matches!(code, "storage_unavailable" | "storage_full")
 }
 
 /// Result of a handler.
@@ -471,6 +512,16 @@ mod tests {
                 Error::State("cannot remove the primary domain"),
                 StatusCode::CONFLICT,
                 "invalid_state",
+            ),
+            (
+                Error::unavailable(std::io::Error::other("connection refused")),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+            ),
+            (
+                Error::storage_full(std::io::Error::other("no space left on device")),
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
             ),
             (
                 Error::backend(std::io::Error::other("disk on fire")),

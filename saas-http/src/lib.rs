@@ -60,6 +60,7 @@ pub mod extract;
 mod layers;
 pub mod models;
 pub mod openapi;
+mod outage;
 pub mod pagination;
 mod routes;
 pub mod server;
@@ -160,7 +161,10 @@ pub fn router(state: AppState) -> Router {
                 request_id = %id,
             )
         })
-        .on_response(DefaultOnResponse::new().level(Level::INFO));
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        // 500s are logged with their cause where they are made, storage
+        // outages once by the outage layer: not again per response here.
+        .on_failure(());
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(trace)
@@ -169,6 +173,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             layers::render_errors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            outage::fail_fast,
         ))
         .layer(axum::middleware::from_fn(layers::shed_overloaded))
         .layer(axum::middleware::from_fn_with_state(

@@ -143,6 +143,7 @@ pub struct AppState {
     schedule: Arc<Vec<Periodic>>,
     #[cfg(feature = "console")]
     console: Arc<crate::console::Sessions>,
+    outages: Arc<crate::outage::Outages>,
 }
 
 impl AppState {
@@ -156,7 +157,13 @@ impl AppState {
             config: Arc::new(config),
             jobs: None,
             schedule: Arc::new(Vec::new()),
+            outages: Arc::default(),
         }
+    }
+
+    /// Storage outages as this router has seen them.
+    pub(crate) fn outages(&self) -> &crate::outage::Outages {
+        &self.outages
     }
 
     /// Serves the jobs endpoints (`POST /api/projects/{id}/report/`,

@@ -70,10 +70,33 @@ const FOREIGN: &[(&str, Entity)] = &[
     ("domains_tenant_id_fkey", Entity::Tenant),
 ];
 
-/// Maps a sqlx error to the core vocabulary: unique violations become
+/// Maps a sqlx error to the core vocabulary: an unreachable server is
+/// unavailable and a full disk is full storage, unique violations become
 /// conflicts, dangling references and vanished tenant storage become
 /// not-found, everything else stays a backend error with its source.
 pub(crate) fn map_sqlx(e: sqlx::Error) -> Error {
+    match &e {
+        // No connection, or it broke: the server is down, restarting or
+        // unreachable (the pool's acquire timeout bounds the wait).
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => {
+            return Error::unavailable(PgError::Sqlx { source: e });
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // Connection exceptions (class 08), shutdowns and a server
+            // that is starting up.
+            Some(c) if c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03") => {
+                return Error::unavailable(PgError::Sqlx { source: e });
+            }
+            // disk_full
+            Some("53100") => return Error::storage_full(PgError::Sqlx { source: e }),
+            _ => {}
+        },
+        _ => {}
+    }
     if let sqlx::Error::Database(db) = &e {
         let code = db.code();
         let constraint = db.constraint();

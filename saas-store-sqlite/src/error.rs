@@ -85,8 +85,33 @@ pub enum SqliteError {
 }
 
 impl From<SqliteError> for Error {
+    /// A full disk is [`Error::StorageFull`] (writes fail, reads still
+    /// work); everything else is [`Error::Backend`].
     fn from(e: SqliteError) -> Self {
-        Error::backend(e)
+        if e.is_disk_full() {
+            Error::storage_full(e)
+        } else {
+            Error::backend(e)
+        }
+    }
+}
+
+impl SqliteError {
+    /// Whether the disk (or the file system's quota) is full: SQLite's
+    /// `SQLITE_FULL`, or `ENOSPC` creating a file or directory.
+    pub fn is_disk_full(&self) -> bool {
+        let sqlite_full =
+            |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+        match self {
+            SqliteError::Sqlite { source } | SqliteError::Migration { source, .. } => {
+                sqlite_full(source)
+            }
+            SqliteError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
+        }
     }
 }
 

@@ -59,10 +59,12 @@ impl Storage {
             Database::Postgres {
                 url,
                 transaction_pooler,
+                connect_timeout,
             } => {
                 tracing::info!("storage: PostgreSQL (one schema per tenant)");
-                let config = saas_store_postgres::PgConfig::new(url.0.as_str())
+                let mut config = saas_store_postgres::PgConfig::new(url.0.as_str())
                     .with_transaction_pooler(*transaction_pooler);
+                config.acquire_timeout = *connect_timeout;
                 let store = saas_store_postgres::PgStore::connect(config).await?;
                 let queue = saas_store_postgres::PgQueue::for_store(&store).await?;
                 Ok(Storage {

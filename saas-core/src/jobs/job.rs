@@ -83,7 +83,8 @@ pub trait Job: Debug + Send + Sync + 'static {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JobError {
-    /// A core operation failed; retried only for [`Error::Backend`].
+    /// A core operation failed; retried only for storage failures
+    /// ([`Error::Backend`], [`Error::Unavailable`], [`Error::StorageFull`]).
     #[error(transparent)]
     Core(#[from] Error),
     /// Sending email failed (retried).
@@ -172,7 +173,10 @@ impl JobError {
     /// Whether the job should be tried again (while attempts remain).
     pub fn is_retryable(&self) -> bool {
         match self {
-            JobError::Core(e) => matches!(e, Error::Backend { .. }),
+            JobError::Core(e) => matches!(
+                e,
+                Error::Backend { .. } | Error::Unavailable { .. } | Error::StorageFull { .. }
+            ),
             JobError::Mail(e) => !matches!(e, MailError::Config { .. } | MailError::Address { .. }),
             JobError::Queue(e) => matches!(e, QueueError::Backend { .. }),
             JobError::Timeout(_) | JobError::Panicked(_) => true,

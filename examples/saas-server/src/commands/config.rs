@@ -111,10 +111,12 @@ impl Display for Listing<'_> {
             Database::Postgres {
                 url,
                 transaction_pooler,
+                connect_timeout,
             } => {
                 writeln!(f, "# PostgreSQL, one schema per tenant")?;
                 line(f, "DATABASE_URL", redacted_url(&url.0))?;
                 line(f, "DATABASE_TRANSACTION_POOLER", transaction_pooler)?;
+                line(f, "DATABASE_CONNECT_TIMEOUT", connect_timeout.as_secs())?;
             }
             Database::Sqlite { dir } => {
                 writeln!(f, "# SQLite, one file per tenant, under {}", dir.display())?;

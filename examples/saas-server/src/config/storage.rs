@@ -38,6 +38,12 @@ pub(crate) struct StorageSettings {
     #[arg(long, env = "DATABASE_TRANSACTION_POOLER", global = true, value_name = "BOOL",
           default_value = "false", value_parser = boolean::<false>)]
     pub(crate) database_transaction_pooler: bool,
+    /// Seconds a request waits for a PostgreSQL connection before it is
+    /// answered 503 with Retry-After (a database that is down or overloaded
+    /// fails fast instead of holding every request).
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT", global = true, value_name = "SECONDS",
+          default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub(crate) database_connect_timeout: u64,
     /// Directory of the SQLite databases when DATABASE_URL is not PostgreSQL.
     #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
     pub(crate) data_dir: PathBuf,
@@ -52,6 +58,8 @@ pub(crate) enum Database {
         url: Secret,
         /// Reached through a transaction-mode pooler.
         transaction_pooler: bool,
+        /// Longest wait for a pooled connection.
+        connect_timeout: std::time::Duration,
     },
     /// One file per tenant under `dir`.
     Sqlite {
@@ -77,6 +85,7 @@ impl Database {
             return Ok(Database::Postgres {
                 url: Secret(url),
                 transaction_pooler: s.database_transaction_pooler,
+                connect_timeout: std::time::Duration::from_secs(s.database_connect_timeout),
             });
         }
         match url.strip_prefix("sqlite://") {
