@@ -443,12 +443,7 @@ fn fill(dir: &Path) -> PathBuf {
     let path = dir.join("filler");
     let mut f = std::fs::File::create(&path).expect("filler");
     let block = vec![0u8; 64 * 1024];
-    loop {
-        match f.write_all(&block) {
-            Ok(()) => {}
-            Err(_) => break,
-        }
-    }
+    while f.write_all(&block).is_ok() {}
     let mut small = [0u8; 512].to_vec();
     while f.write_all(&small).is_ok() {}
     small.truncate(1);
