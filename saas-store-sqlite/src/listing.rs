@@ -11,10 +11,11 @@ use crate::error::R;
 
 /// The conditions: an absent filter is a NULL parameter, so a query shape
 /// has one statement text. SQLite's `LIKE` folds ASCII case; the pattern
-/// is lowercased, and so are the names it is matched against.
+/// is lowercased, and so are the names it is matched against. The domains
+/// are searched once (an uncorrelated `IN`), not once per tenant row.
 const WHERE: &str = " FROM tenants t \
      WHERE (?1 IS NULL OR lower(t.name) LIKE ?1 ESCAPE '\\' OR t.slug LIKE ?1 ESCAPE '\\' \
-        OR EXISTS (SELECT 1 FROM domains d WHERE d.tenant_id = t.id AND d.hostname LIKE ?1 ESCAPE '\\')) \
+        OR t.id IN (SELECT d.tenant_id FROM domains d WHERE d.hostname LIKE ?1 ESCAPE '\\')) \
        AND (?2 IS NULL OR t.plan = ?2) AND (?3 IS NULL OR t.status = ?3)";
 
 fn order(query: &TenantQuery) -> &'static str {
