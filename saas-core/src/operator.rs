@@ -4,6 +4,7 @@
 mod jobs;
 
 use chrono::DateTime;
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::audit::{AuditPage, AuditQuery, NewAuditEntry};
@@ -15,6 +16,9 @@ use crate::store::{Page, PageRequest, Superuser};
 use crate::tenancy::{Domain, Hostname, Slug, Tenant, TenantId, TenantStatus};
 use crate::tenant_query::TenantQuery;
 use crate::users::{Email, Password, UserId, Username};
+
+/// Tenants of a list page described at once (each is a few queries).
+const DESCRIBE_CONCURRENCY: usize = 8;
 
 /// A tenant with its domains and usage against its plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -272,10 +276,16 @@ impl Operator {
         page: PageRequest,
     ) -> Result<Page<TenantOverview>> {
         let tenants = self.saas.store().search_tenants(query, page).await?;
-        let mut items = Vec::with_capacity(tenants.items.len());
-        for t in tenants.items {
+        // Described a few at a time, in order: each is several round trips.
+        let described: Vec<Result<TenantOverview>> = futures::stream::iter(tenants.items)
+            .map(|t| self.describe(t))
+            .buffered(DESCRIBE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut items = Vec::with_capacity(described.len());
+        for d in described {
             // A tenant deleted since the search is left out.
-            match self.describe(t).await {
+            match d {
                 Ok(o) => items.push(o),
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
