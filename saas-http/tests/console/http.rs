@@ -322,3 +322,68 @@ pub(crate) async fn sign_in_is_throttled_like_the_api(backend: Backend) {
     );
     assert!(r.set_cookie.is_none());
 }
+
+/// Bad query strings get a clear answer and never a 5xx: a bad filter on
+/// the tasks page is said on the page, a bad sort, status, page or cursor
+/// is a 400 page.
+pub(crate) async fn bad_queries_get_clear_answers(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let t = app.tenant("free").await;
+    let name = superuser(&app).await;
+    let mut op = Console::at(&app, PLATFORM);
+    assert_eq!(
+        op.sign_in(&name, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    for path in [
+        "/console/tenants?sort=id;drop",
+        "/console/tenants?status=deleted",
+        "/console/tenants?page=0",
+        "/console/audit?before=x",
+        "/console/audit?tenant=nope",
+    ] {
+        let r = op.get(path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+    }
+    let long = format!("/console/tenants?q={}", "x".repeat(101));
+    assert_eq!(op.get(&long).await.status, StatusCode::BAD_REQUEST);
+    let missing = op.get(&format!("/console/tenants/{}", uuid_like())).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let mut admin = Console::at(&app, &t.host);
+    assert_eq!(
+        admin.sign_in("admin", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let r = admin.get("/console/tasks?status=bogus&priority=high").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("class=\"error\""), "{}", r.body);
+    let r = admin
+        .get("/console/tasks?status=todo&ordering=-due_date&search=x")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("0 tasks"), "{}", r.body);
+    let page = admin.get("/console/users").await;
+    let r = admin
+        .post(
+            "/console/users",
+            &[
+                ("csrf", &page.csrf()),
+                ("username", "bad name"),
+                ("email", "x"),
+                ("password", "short"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let shown = admin.get("/console/users").await;
+    assert!(shown.body.contains("Not done"), "{}", shown.body);
+    assert!(!shown.body.contains("bad name"));
+}
+
+fn uuid_like() -> String {
+    "0190f3a2-0000-7000-8000-000000000000".to_owned()
+}

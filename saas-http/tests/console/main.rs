@@ -165,6 +165,7 @@ macro_rules! console_suite {
             case!(cookies_are_http_only_strict_and_secure_over_https, http);
             case!(platform_hosts_limit_the_platform_console, http);
             case!(sign_in_is_throttled_like_the_api, http);
+            case!(bad_queries_get_clear_answers, http);
             case!(operator_works_a_tenant_in_a_browser, browser);
             case!(tenant_admin_works_users_in_a_browser, browser);
         }
