@@ -17,16 +17,25 @@ use crate::auth::Passwords;
 use crate::cache::TtlCache;
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::events::Event;
 use crate::plans::{Plan, PlanCatalog};
 use crate::tenancy::{Tenant, TenantId};
 use crate::users::{User, UserId};
 
 /// Told about events a host may want to react to (the jobs runtime sends the
-/// welcome email from here). Failures are logged, never undo the event.
+/// welcome email from here), after the change committed. Failures are
+/// logged, never undo the event. Every method has a default doing nothing.
 #[async_trait]
 pub trait Listener: Debug + Send + Sync + 'static {
-    /// A user was created (including a tenant's first admin).
+    /// A user was created (including a tenant's first admin), with the
+    /// user's record; [`Listener::event`] gets it too, as
+    /// [`Event::UserCreated`].
     async fn user_created(&self, _tenant: &Tenant, _user: &User) -> Result<()> {
+        Ok(())
+    }
+
+    /// Any lifecycle [`Event`] (see [`crate::events`]).
+    async fn event(&self, _event: &Event) -> Result<()> {
         Ok(())
     }
 }
@@ -77,6 +86,20 @@ impl Context {
         for l in &self.listeners {
             if let Err(e) = l.user_created(tenant, user).await {
                 tracing::warn!(tenant = %tenant.slug, user = %user.id, error = %e, "user_created listener failed");
+            }
+        }
+        self.notify(Event::UserCreated {
+            tenant: tenant.id,
+            user: user.id,
+        })
+        .await;
+    }
+
+    /// Delivers `event` to every listener, in registration order.
+    pub(crate) async fn notify(&self, event: Event) {
+        for l in &self.listeners {
+            if let Err(e) = l.event(&event).await {
+                tracing::warn!(tenant = %event.tenant(), event = event.name(), error = %e, "event listener failed");
             }
         }
     }

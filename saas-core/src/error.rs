@@ -67,6 +67,9 @@ pub enum Resource {
     TasksPerProject,
     /// Generating project reports (a yes/no feature).
     Reports,
+    /// A host application's own quota, named in the plans' `limits`
+    /// ([`crate::plans::Plan::check`]).
+    Custom(&'static str),
 }
 
 impl Resource {
@@ -77,6 +80,7 @@ impl Resource {
             Resource::Projects => "projects",
             Resource::TasksPerProject => "tasks_per_project",
             Resource::Reports => "reports",
+            Resource::Custom(name) => name,
         }
     }
 }
@@ -203,10 +207,11 @@ impl Error {
         Error::Invalid { fields }
     }
 
-    /// Wraps a backend error, keeping it as the source.
-    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    /// Wraps a backend error, keeping it as the source. Accepts any error,
+    /// `anyhow::Error` and `Box<dyn Error>` included.
+    pub fn backend(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         Error::Backend {
-            source: Box::new(source),
+            source: source.into(),
         }
     }
 

@@ -19,7 +19,12 @@
 //! - [`operator`]: platform superusers. [`audit`]: the audit log's entries.
 //! - [`permissions`]: the role matrix. [`auth`]: passwords and JWTs.
 //! - [`dates`]: the years every backend stores (1 to 9999).
+//! - [`prelude`]: what a host application uses most, in one import.
+//! - [`events`]: lifecycle events listeners receive.
+//! - [`apps`]: a host application's own migrations, which backends run
+//!   with theirs.
 
+pub mod apps;
 pub mod audit;
 pub mod auth;
 mod cache;
@@ -28,12 +33,14 @@ pub mod commands;
 mod context;
 pub mod dates;
 pub mod error;
+pub mod events;
 pub mod jobs;
 pub mod migration;
 pub mod operator;
 pub mod patch;
 pub mod permissions;
 pub mod plans;
+pub mod prelude;
 pub mod projects;
 pub mod query;
 pub mod service;

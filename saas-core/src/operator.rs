@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::audit::{AuditPage, AuditQuery, NewAuditEntry};
 use crate::auth::TokenKind;
 use crate::error::{Entity, Error, Result, Validator};
+use crate::events::Event;
 use crate::service::Saas;
 use crate::session::Usage;
 use crate::store::{Page, PageRequest, Superuser};
@@ -320,21 +321,41 @@ impl Operator {
     /// current usage blocks new creates and deletes nothing.
     pub async fn change_plan(&self, id: TenantId, plan: &str) -> Result<Tenant> {
         let plan = self.saas.plans().get(plan)?.code.clone();
+        let before = self.tenant(id).await?;
         let t = self.saas.store().set_plan(id, &plan).await?;
         self.saas.forget_hosts();
+        if before.plan != t.plan {
+            self.saas
+                .notify(Event::PlanChanged {
+                    tenant: id,
+                    from: before.plan,
+                    to: t.plan.clone(),
+                })
+                .await;
+        }
         self.record(Some(id), "tenant.plan", &target(&t), &plan)
             .await?;
         Ok(t)
     }
 
+    /// Sets a tenant's status, telling listeners when it changed.
+    async fn set_status(&self, id: TenantId, status: TenantStatus) -> Result<Tenant> {
+        let before = self.tenant(id).await?;
+        let t = self.saas.store().set_status(id, status).await?;
+        self.saas.forget_hosts();
+        if before.status != t.status {
+            let event = match t.status {
+                TenantStatus::Suspended => Event::TenantSuspended { tenant: id },
+                _ => Event::TenantReactivated { tenant: id },
+            };
+            self.saas.notify(event).await;
+        }
+        Ok(t)
+    }
+
     /// Suspends a tenant: its requests, logins and jobs are refused as if it did not exist.
     pub async fn suspend(&self, id: TenantId) -> Result<Tenant> {
-        let t = self
-            .saas
-            .store()
-            .set_status(id, TenantStatus::Suspended)
-            .await?;
-        self.saas.forget_hosts();
+        let t = self.set_status(id, TenantStatus::Suspended).await?;
         self.record(Some(id), "tenant.suspend", &target(&t), "")
             .await?;
         Ok(t)
@@ -342,12 +363,7 @@ impl Operator {
 
     /// Reactivates a suspended tenant.
     pub async fn reactivate(&self, id: TenantId) -> Result<Tenant> {
-        let t = self
-            .saas
-            .store()
-            .set_status(id, TenantStatus::Active)
-            .await?;
-        self.saas.forget_hosts();
+        let t = self.set_status(id, TenantStatus::Active).await?;
         self.record(Some(id), "tenant.reactivate", &target(&t), "")
             .await?;
         Ok(t)
@@ -358,6 +374,12 @@ impl Operator {
         let t = self.tenant(id).await?;
         self.saas.store().delete_tenant(id).await?;
         self.saas.forget_hosts();
+        self.saas
+            .notify(Event::TenantDeleted {
+                tenant: id,
+                slug: t.slug.as_str().to_owned(),
+            })
+            .await;
         self.record(Some(id), "tenant.delete", &target(&t), "")
             .await?;
         Ok(())

@@ -35,6 +35,49 @@ pub enum Action {
     DeleteTask,
     /// Generate a project report.
     GenerateReport,
+    /// One of a host application's own actions.
+    Host(HostAction),
+}
+
+/// A host application's own action, for the same matrix to judge: which
+/// roles may perform it, and whether they must be involved with its
+/// object (admins always may).
+///
+/// ```
+/// use saas_core::permissions::{Action, HostAction, Relation, allowed};
+/// use saas_core::users::Role;
+///
+/// const EDIT_NOTE: HostAction = HostAction::new("edit_note", Role::Member).involved();
+/// assert!(allowed(Role::Member, Action::Host(EDIT_NOTE), Relation::Owner));
+/// assert!(!allowed(Role::Member, Action::Host(EDIT_NOTE), Relation::None));
+/// assert!(!allowed(Role::Viewer, Action::Host(EDIT_NOTE), Relation::Owner));
+/// assert!(allowed(Role::Admin, Action::Host(EDIT_NOTE), Relation::None));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostAction {
+    /// Its name, for messages.
+    pub name: &'static str,
+    /// The least powerful role that may perform it.
+    pub least: Role,
+    /// Whether non-admins must be involved with the object (member or owner).
+    pub involved: bool,
+}
+
+impl HostAction {
+    /// An action roles from `least` up may perform on anything.
+    pub const fn new(name: &'static str, least: Role) -> Self {
+        HostAction {
+            name,
+            least,
+            involved: false,
+        }
+    }
+
+    /// The same action, for non-admins only on objects they are involved with.
+    pub const fn involved(mut self) -> Self {
+        self.involved = true;
+        self
+    }
 }
 
 /// How the acting user relates to the object of an action.
@@ -55,6 +98,8 @@ pub fn allowed(role: Role, action: Action, rel: Relation) -> bool {
     let involved = rel != Relation::None;
     match (role, action) {
         (Admin, _) => true,
+        // Roles are ordered most powerful first.
+        (_, Host(a)) => role <= a.least && (!a.involved || involved),
         (_, ListUsers) => true,
         (Manager, RegisterUser(target)) => matches!(target, Member | Viewer),
         (Manager, CreateProject) => true,
@@ -87,6 +132,7 @@ pub fn require(role: Role, action: Action, rel: Relation) -> Result<()> {
         Action::UpdateTask => "you may not change this task",
         Action::DeleteTask => "you may not delete this task",
         Action::GenerateReport => "you may not generate reports for this project",
+        Action::Host(_) => "your role may not do this",
     };
     Err(Error::Forbidden { reason })
 }
@@ -137,5 +183,9 @@ mod tests {
         }
         assert!(allowed(Role::Viewer, ListUsers, R::None));
         assert!(require(Role::Viewer, CreateTask, R::Member).is_err());
+        let publish = HostAction::new("publish", Role::Manager);
+        assert!(allowed(Role::Manager, Host(publish), R::None));
+        assert!(!allowed(Role::Member, Host(publish), R::Owner));
+        assert!(require(Role::Viewer, Host(publish), R::Owner).is_err());
     }
 }

@@ -6,23 +6,51 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Resource, Result};
 
 /// The limits of one plan. `None` means unlimited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Plans deserialize from configuration (omitted limits are unlimited,
+/// `reports` defaults to false), and carry a host application's own
+/// quotas in `limits`:
+///
+/// ```
+/// use saas_core::plans::Plan;
+/// use saas_core::{Error, Resource};
+///
+/// let plan: Plan = serde_json::from_str(
+///     r#"{"code": "team", "max_users": 10, "limits": {"invoices": 100}}"#,
+/// )?;
+/// assert!(plan.check(Resource::Custom("invoices"), 99).is_ok());
+/// let refused = plan.check(Resource::Custom("invoices"), 100);
+/// assert!(matches!(refused, Err(Error::PlanLimitExceeded { limit: 100, .. })));
+/// // A quota the plan does not name is unlimited.
+/// assert!(plan.check(Resource::Custom("seats"), 1_000_000).is_ok());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Short code, e.g. `basic`.
     pub code: String,
     /// Most users a tenant may have, its admin included.
+    #[serde(default)]
     pub max_users: Option<u64>,
     /// Most projects a tenant may have.
+    #[serde(default)]
     pub max_projects: Option<u64>,
     /// Most tasks one project may have.
+    #[serde(default)]
     pub max_tasks_per_project: Option<u64>,
     /// Whether project reports may be generated.
+    #[serde(default)]
     pub reports: bool,
+    /// A host application's own quotas by name ([`Resource::Custom`]);
+    /// a name absent here is unlimited.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, u64>,
 }
 
 impl Plan {
@@ -40,6 +68,24 @@ impl Plan {
             max_projects,
             max_tasks_per_project,
             reports,
+            limits: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a host application's quota `name` (see [`Plan::check`]).
+    pub fn with_limit(mut self, name: impl Into<String>, limit: u64) -> Self {
+        self.limits.insert(name.into(), limit);
+        self
+    }
+
+    /// `Ok` while `used` is below `resource`'s limit (or it has none):
+    /// what a host checks before creating one more of its own things;
+    /// else [`Error::PlanLimitExceeded`], which the HTTP layer answers as
+    /// it answers ours.
+    pub fn check(&self, resource: Resource, used: u64) -> Result<()> {
+        match self.limit(resource) {
+            Some(limit) if used >= limit => Err(self.exceeded(resource)),
+            _ => Ok(()),
         }
     }
 
@@ -50,6 +96,7 @@ impl Plan {
             Resource::Projects => self.max_projects,
             Resource::TasksPerProject => self.max_tasks_per_project,
             Resource::Reports => Some(u64::from(self.reports)),
+            Resource::Custom(name) => self.limits.get(name).copied(),
         }
     }
 
@@ -73,8 +120,25 @@ impl Plan {
 }
 
 /// The plans a host application offers. [`PlanCatalog::builtin`] is the
-/// seed's catalog; hosts may supply their own.
-#[derive(Debug, Clone)]
+/// seed's catalog; hosts may supply their own, or load one from
+/// configuration (checked as [`PlanCatalog::new`] checks it):
+///
+/// ```
+/// use saas_core::plans::PlanCatalog;
+///
+/// let catalog: PlanCatalog = serde_json::from_str(r#"{
+///     "default": "starter",
+///     "plans": [
+///         {"code": "starter", "max_users": 3, "limits": {"invoices": 10}},
+///         {"code": "scale", "reports": true}
+///     ]
+/// }"#)?;
+/// assert_eq!(catalog.default_plan().limits["invoices"], 10);
+/// assert!(serde_json::from_str::<PlanCatalog>(r#"{"default": "x", "plans": []}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "CatalogFile")]
 pub struct PlanCatalog {
     plans: BTreeMap<String, Plan>,
     default_code: String,
@@ -147,6 +211,22 @@ impl PlanCatalog {
     /// Every plan, by code.
     pub fn iter(&self) -> impl Iterator<Item = &Plan> {
         self.plans.values()
+    }
+}
+
+/// A catalog as configuration spells it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    default: String,
+    plans: Vec<Plan>,
+}
+
+impl TryFrom<CatalogFile> for PlanCatalog {
+    type Error = Error;
+
+    fn try_from(file: CatalogFile) -> Result<Self> {
+        PlanCatalog::new(file.plans, &file.default)
     }
 }
 

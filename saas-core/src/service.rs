@@ -46,6 +46,7 @@ use crate::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, Te
 use crate::users::{NewUserRecord, Password, Role, User, UserId, Username};
 
 pub use crate::context::Listener;
+use crate::events::Event;
 
 /// How long a resolved tenant stays cached when nothing in this process
 /// changed it (other processes' changes are seen after this long).
@@ -325,8 +326,18 @@ impl Saas {
         };
         let (tenant, user) = self.inner.store.create_tenant(&new, &record).await?;
         self.forget_hosts();
+        self.notify(Event::TenantCreated {
+            tenant: tenant.id,
+            slug: tenant.slug.as_str().to_owned(),
+        })
+        .await;
         self.inner.context.notify_user_created(&tenant, &user).await;
         Ok((tenant, user))
+    }
+
+    /// Delivers a lifecycle event to the listeners.
+    pub(crate) async fn notify(&self, event: Event) {
+        self.inner.context.notify(event).await;
     }
 
     /// The active tenant a request's `Host` header names: a registered

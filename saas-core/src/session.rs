@@ -12,6 +12,7 @@ use crate::commands::{NewProject, NewTask, NewUser, ProjectPatch, TaskPatch, Use
 use crate::context::Context;
 use crate::dates;
 use crate::error::{Entity, Error, Result, Validator};
+use crate::events::Event;
 use crate::patch::Patch;
 use crate::permissions::{Action, Relation, require};
 use crate::plans::Plan;
@@ -148,6 +149,12 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+impl crate::store::TenantScope for Session {
+    fn tenant_store(&self) -> &dyn TenantStore {
+        self.store.as_ref()
+    }
+}
+
 /// One user acting in one tenant. Obtained from
 /// [`Saas::authenticate`](crate::Saas::authenticate) or
 /// [`Saas::session`](crate::Saas::session); cheap to clone.
@@ -196,6 +203,14 @@ impl Session {
 
     fn role(&self) -> Role {
         self.actor.role
+    }
+
+    /// `Ok` when the acting user may perform `action` on an object it
+    /// relates to as `relation` (a host application's own actions
+    /// included, [`crate::permissions::HostAction`]); else
+    /// [`Error::Forbidden`].
+    pub fn require(&self, action: Action, relation: Relation) -> Result<()> {
+        require(self.role(), action, relation)
     }
 
     fn scope(&self) -> Scope {
@@ -332,7 +347,24 @@ impl Session {
         }
         let updated = self.store.update_user(id, &changes).await;
         self.context.forget_user(self.tenant.id, id);
-        updated
+        let updated = updated?;
+        let tenant = self.tenant.id;
+        if target.is_active && !updated.is_active {
+            self.context
+                .notify(Event::UserDeactivated { tenant, user: id })
+                .await;
+        }
+        if target.role != updated.role {
+            self.context
+                .notify(Event::UserRoleChanged {
+                    tenant,
+                    user: id,
+                    from: target.role,
+                    to: updated.role,
+                })
+                .await;
+        }
+        Ok(updated)
     }
 
     /// Changes the acting user's password; every token issued before stops working.

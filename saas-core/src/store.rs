@@ -264,11 +264,37 @@ pub trait Store: Debug + Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 }
 
+/// Whatever holds one tenant's storage handle: a [`Session`](crate::Session),
+/// or the `Arc<dyn TenantStore>` a job's context gives. The backends'
+/// scoped access for host applications takes one.
+pub trait TenantScope {
+    /// The tenant's storage handle.
+    fn tenant_store(&self) -> &dyn TenantStore;
+}
+
+impl TenantScope for Arc<dyn TenantStore> {
+    fn tenant_store(&self) -> &dyn TenantStore {
+        self.as_ref()
+    }
+}
+
+impl TenantScope for dyn TenantStore {
+    fn tenant_store(&self) -> &dyn TenantStore {
+        self
+    }
+}
+
 /// Everything stored for one tenant, reachable only through this handle.
 #[async_trait]
 pub trait TenantStore: Debug + Send + Sync + 'static {
     /// The tenant this handle is scoped to.
     fn tenant_id(&self) -> TenantId;
+
+    /// The handle as [`Any`](std::any::Any), so that its backend's crate
+    /// can reach its own type: that is how `saas_store_postgres::with_tenant_tx`
+    /// and `saas_store_sqlite::with_tenant_tx` give a host application the
+    /// tenant's storage without taking a schema name or a path.
+    fn as_any(&self) -> &dyn std::any::Any;
 
     // --- users -----------------------------------------------------------
 

@@ -230,13 +230,14 @@ impl ApiError {
     }
 
     /// 500 `internal`, keeping `source` for the log only.
-    pub fn internal(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    /// Accepts any error, `anyhow::Error` and `Box<dyn Error>` included.
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         let mut e = ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal server error",
         );
-        e.source = Some(Box::new(source));
+        e.source = Some(source.into());
         e
     }
 

@@ -7,7 +7,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{
+    ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use saas_core::Session;
@@ -141,7 +143,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state)
+        <Path<T> as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| ApiPath(v))
             .map_err(|_| ApiError::from_status(StatusCode::NOT_FOUND))
@@ -261,14 +263,15 @@ pub(crate) async fn resolve_tenant(
     }
 }
 
-impl FromRequestParts<AppState> for CurrentTenant {
+impl<S> FromRequestParts<S> for CurrentTenant
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        resolve_tenant(parts, state)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        resolve_tenant(parts, &AppState::from_ref(state))
             .await?
             .map(CurrentTenant)
             .ok_or_else(|| ApiError::not_found("tenant"))
@@ -305,17 +308,24 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 /// unknown one resolves from the same cache, which keeps misses as well,
 /// and then has its token's signature checked all the same
 /// ([`Saas::refuse_token`](saas_core::Saas::refuse_token)).
+///
+/// Usable in any router whose state gives an [`AppState`] (`impl
+/// FromRef<MyState> for AppState`). `Option<Auth>` is `None` when the
+/// request carries no `Authorization` header, and refuses a bad token as
+/// `Auth` does.
 #[derive(Debug, Clone)]
 pub struct Auth(pub Session);
 
-impl FromRequestParts<AppState> for Auth {
+impl<S> FromRequestParts<S> for Auth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let tenant = resolve_tenant(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let tenant = resolve_tenant(parts, &state).await?;
         let token = bearer(parts)?;
         let saas = state.saas();
         let Some(tenant) = tenant else {
@@ -333,6 +343,26 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+impl<S> OptionalFromRequestParts<S> for Auth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Auth as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// The client's address, as every throttle counts it: the peer address
 /// (from axum's [`ConnectInfo`], which [`crate::serve`] provides), or, when
 /// [`crate::HttpConfig::trust_forwarded_for`] is on, the last address of
@@ -342,14 +372,15 @@ impl FromRequestParts<AppState> for Auth {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl FromRequestParts<AppState> for ClientAddr {
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if state.config().trust_forwarded_for
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if AppState::from_ref(state).config().trust_forwarded_for
             && let Some(forwarded) = forwarded_for(parts)
         {
             return Ok(ClientAddr(Some(forwarded)));
@@ -390,17 +421,19 @@ fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
 #[derive(Debug, Clone)]
 pub struct PlatformAuth(pub Operator);
 
-impl FromRequestParts<AppState> for PlatformAuth {
+impl<S> FromRequestParts<S> for PlatformAuth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        match state.saas().operator(token).await {
+        match AppState::from_ref(state).saas().operator(token).await {
             Ok(op) => {
-                let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+                let ClientAddr(addr) =
+                    <ClientAddr as FromRequestParts<S>>::from_request_parts(parts, state).await?;
                 Ok(PlatformAuth(op.from_client(addr.map(|a| a.to_string()))))
             }
             Err(saas_core::Error::Unauthenticated) => Err(ApiError::token_invalid()),

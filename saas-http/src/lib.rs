@@ -142,9 +142,53 @@ fn cors_layer(origins: &state::CorsOrigins) -> Option<CorsLayer> {
 /// and the configured error shape on every error response, including 404
 /// for unknown paths.
 ///
-/// Merge it into a host application's router (`app.merge(router(state))`);
-/// it brings its own fallback, so the host router must not have one.
+/// A host application with routes of its own uses [`router_with`] instead,
+/// so that its routes get the same middleware.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole API and a host application's own routes, behind the same
+/// middleware as [`router`]: allowed hosts, request ids, tracing, CORS,
+/// timeouts, body limit, and every error (a 405 on a host route, a 404
+/// for an unknown path) in the configured error shape.
+///
+/// `host` is a router whose state is already given (`Router<MyState>`
+/// after `.with_state(my_state)`); its handlers may use [`Auth`],
+/// [`CurrentTenant`], [`ApiJson`] and [`ApiError`] as ours do, when
+/// `AppState: FromRef<MyState>`. It must not set a fallback: unknown paths
+/// answer our 404. Routes merged next to [`router`]'s result instead get
+/// none of this (a 405 there has an empty body).
+///
+/// ```
+/// use axum::Router;
+/// use axum::extract::FromRef;
+/// use axum::routing::get;
+/// use saas_http::{ApiResult, AppState, Auth, router_with};
+///
+/// #[derive(Clone)]
+/// struct MyState {
+///     api: AppState,
+/// }
+///
+/// impl FromRef<MyState> for AppState {
+///     fn from_ref(state: &MyState) -> AppState {
+///         state.api.clone()
+///     }
+/// }
+///
+/// async fn whoami(Auth(session): Auth) -> ApiResult<String> {
+///     Ok(session.me().username.to_string())
+/// }
+///
+/// fn app(api: AppState) -> Router {
+///     let host = Router::new()
+///         .route("/api/whoami/", get(whoami))
+///         .with_state(MyState { api: api.clone() });
+///     router_with(api, host)
+/// }
+/// ```
+pub fn router_with(state: AppState, host: Router) -> Router {
     let config = state.config().clone();
     let request_id = HeaderName::from_static(REQUEST_ID);
     let trace = TraceLayer::new_for_http()
@@ -190,7 +234,8 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
         .layer(DefaultBodyLimit::max(config.body_limit));
     all_routes(&state)
-        .fallback(|| async { ApiError::not_found("page") })
         .with_state(state)
+        .merge(host)
+        .fallback(|| async { ApiError::not_found("page") })
         .layer(middleware)
 }

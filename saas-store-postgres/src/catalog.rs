@@ -16,6 +16,7 @@ use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::apps;
 use crate::error::{SqlxResultExt, map_sqlx};
 use crate::rows::{self, count};
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
@@ -123,6 +124,16 @@ impl PgStore {
         Unit::auto(&db.pool, self.inner.config.transaction_pooler).await
     }
 
+    /// The unit provisioning a tenant: one autocommitted statement, or a
+    /// transaction when host migrations follow it.
+    async fn provisioning_unit(&self, db: &Database) -> Result<Unit> {
+        if self.inner.config.apps.no_tenant_migrations() {
+            self.unit(db).await
+        } else {
+            Unit::tx(&db.pool).await
+        }
+    }
+
     /// The handle to give out for one request. With the default routing,
     /// opening a tenant is where its activity is counted (once per
     /// request, not per statement: a request's statements come in bursts
@@ -201,7 +212,13 @@ impl PgStore {
             };
             let schema = schema_name(&parsed, id);
             fleet.push(match ledger.get(&(database.clone(), schema.clone())) {
-                Some(v) if *v >= latest_tenant_version() => FleetTenant::Current { slug },
+                // With host migrations, only the tenant's own ledger knows.
+                Some(v)
+                    if *v >= latest_tenant_version()
+                        && self.inner.config.apps.no_tenant_migrations() =>
+                {
+                    FleetTenant::Current { slug }
+                }
                 Some(_) => FleetTenant::Pending {
                     slug,
                     work: (schema, database),
@@ -215,8 +232,9 @@ impl PgStore {
         Ok(fleet)
     }
 
-    /// Migrates one tenant schema to the newest version, in one transaction
-    /// with its ledger row. Returns whether anything had to be done.
+    /// Migrates one tenant schema to the newest version, then applies the
+    /// host migrations it lacks, in one transaction with its ledger rows.
+    /// Returns whether anything had to be done.
     async fn migrate_tenant(&self, db: &Database, schema: &str) -> Result<bool> {
         let mut tx = db.pool.begin().await.db()?;
         // Re-read under a row lock: another migrator may have been faster.
@@ -231,19 +249,23 @@ impl PgStore {
         let Some(version) = version else {
             return Err(Error::not_found(Entity::Tenant));
         };
-        if version >= latest_tenant_version() {
+        let ours = version < latest_tenant_version();
+        if ours {
+            sqlx::raw_sql(AssertSqlSafe(schema::tenant_migration_sql(schema, version)))
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            sqlx::query("UPDATE saas_shared.tenant_schemas SET version = $2, migrated_at = now() WHERE schema_name = $1").persistent(self.named())
+                .bind(schema)
+                .bind(latest_tenant_version())
+                .execute(&mut *tx)
+                .await
+                .db()?;
+        }
+        let theirs = apps::apply_tenant(&mut tx, &self.inner.config.apps, schema).await?;
+        if !(ours || theirs) {
             return Ok(false);
         }
-        sqlx::raw_sql(AssertSqlSafe(schema::tenant_migration_sql(schema, version)))
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        sqlx::query("UPDATE saas_shared.tenant_schemas SET version = $2, migrated_at = now() WHERE schema_name = $1").persistent(self.named())
-            .bind(schema)
-            .bind(latest_tenant_version())
-            .execute(&mut *tx)
-            .await
-            .db()?;
         tx.commit().await.db()?;
         Ok(true)
     }
@@ -274,9 +296,11 @@ impl Store for PgStore {
         };
 
         let created = if std::ptr::eq(target, catalog) {
-            // One statement: its own transaction, one round trip.
-            let mut unit = self.unit(catalog).await?;
+            // One statement: its own transaction, one round trip (unless
+            // host migrations run in the same transaction).
+            let mut unit = self.provisioning_unit(catalog).await?;
             let row = provision(true).fetch_one(unit.conn()).await.db()?;
+            apps::apply_tenant(unit.conn(), &self.inner.config.apps, &schema).await?;
             unit.finish().await?;
             rows::user(&row)?
         } else {
@@ -288,8 +312,9 @@ impl Store for PgStore {
                 .execute(&mut *ctx)
                 .await
                 .db()?;
-            let mut unit = self.unit(target).await?;
+            let mut unit = self.provisioning_unit(target).await?;
             let row = provision(false).fetch_one(unit.conn()).await.db()?;
+            apps::apply_tenant(unit.conn(), &self.inner.config.apps, &schema).await?;
             unit.finish().await?;
             let user = rows::user(&row)?;
             if let Err(e) = ctx.commit().await {
@@ -650,6 +675,9 @@ impl Store for PgStore {
             let mut conn = db.pool.acquire().await.db()?;
             schema::setup_shared(&mut conn, self.named()).await.db()?;
         }
+        let mut conn = self.catalog().pool.acquire().await.db()?;
+        apps::apply_shared(&mut conn, &self.inner.config.apps, self.named()).await?;
+        drop(conn);
         let tenants = self.fleet().await?;
         let concurrency = self.inner.config.migrate_concurrency;
         let report = migrate_fleet(

@@ -32,6 +32,13 @@ pub enum PgError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The host applications' migrations cannot run on this backend.
+    #[error("host application migrations")]
+    Apps {
+        /// What is wrong with them.
+        #[source]
+        source: Error,
+    },
     /// A number read from or sent to the database is out of range.
     #[error("number out of range in {what}")]
     OutOfRange {

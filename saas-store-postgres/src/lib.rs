@@ -41,6 +41,8 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+mod access;
+mod apps;
 mod audit;
 mod catalog;
 mod error;
@@ -62,6 +64,8 @@ use saas_core::tenancy::TenantId;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use access::with_tenant_tx;
+pub use apps::step;
 pub use error::PgError;
 pub use queue::PgQueue;
 
@@ -160,6 +164,11 @@ pub struct PgConfig {
     /// [`Routing`]; costs a `BEGIN` and a `COMMIT` round trip per store
     /// call that would otherwise autocommit.
     pub transaction_pooler: bool,
+    /// Host applications whose migrations run with ours
+    /// ([`saas_core::apps`]): their tenant-scope migrations at provisioning
+    /// and by `migrate`, their shared-scope ones in the catalog database on
+    /// [`PgStore::connect`] and `migrate`.
+    pub apps: saas_core::apps::Apps,
 }
 
 impl PgConfig {
@@ -202,6 +211,12 @@ impl PgConfig {
         self
     }
 
+    /// Sets the host applications whose migrations run with ours.
+    pub fn with_apps(mut self, apps: saas_core::apps::Apps) -> Self {
+        self.apps = apps;
+        self
+    }
+
     /// Whether any statement may be a named prepared statement. sqlx
     /// names a statement even with a cache of capacity 0 (and then never
     /// closes it), so "no cache" must also mean "no names".
@@ -229,6 +244,7 @@ impl Default for PgConfig {
             handle_cache_capacity: 4096,
             migrate_concurrency: 8,
             transaction_pooler: false,
+            apps: saas_core::apps::Apps::new(),
         }
     }
 }
@@ -248,6 +264,10 @@ impl fmt::Debug for PgConfig {
             .field("handle_cache_capacity", &self.handle_cache_capacity)
             .field("migrate_concurrency", &self.migrate_concurrency)
             .field("transaction_pooler", &self.transaction_pooler)
+            .field(
+                "apps",
+                &self.apps.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -331,6 +351,7 @@ impl PgStore {
                 reason: "max_connections and migrate_concurrency must be positive",
             });
         }
+        apps::check(&config.apps)?;
         let mut databases = Vec::with_capacity(config.databases.len());
         for (name, url) in &config.databases {
             let mut options: PgConnectOptions = url
@@ -350,6 +371,11 @@ impl PgStore {
                 .await?;
             let mut conn = pool.acquire().await?;
             schema::setup_shared(&mut conn, config.named_statements()).await?;
+            if databases.is_empty() {
+                apps::apply_shared(&mut conn, &config.apps, config.named_statements())
+                    .await
+                    .map_err(|source| PgError::Apps { source })?;
+            }
             drop(conn);
             databases.push(Database {
                 name: name.clone(),

@@ -242,6 +242,10 @@ pub(crate) struct PgTenant {
     sql: Arc<Statements>,
     /// `BEGIN; SET LOCAL search_path …` when routing by search path.
     begin: Option<Arc<str>>,
+    /// `BEGIN; SET LOCAL search_path …` for host applications' access
+    /// (`crate::with_tenant_tx`), whatever the routing; `None` on the
+    /// benchmarks' baseline handles.
+    scoped_begin: Option<Arc<str>>,
     /// Whether statements become named prepared statements in sqlx's
     /// per-connection cache, or stay unnamed (parsed on every execution).
     prepare: Prepare,
@@ -299,6 +303,8 @@ impl PgTenant {
         let quoted = crate::schema::quote_ident(schema);
         let pooler = config.transaction_pooler;
         let named = config.named_statements();
+        // pg_temp listed last so a session temp table can never shadow a tenant table.
+        let scoped: Arc<str> = format!("BEGIN; SET LOCAL search_path TO {quoted}, pg_temp").into();
         let qualified = |prepare: Prepare| {
             let prefix = format!("{quoted}.");
             PgTenant {
@@ -307,6 +313,7 @@ impl PgTenant {
                 sql: Arc::new(Statements::render(&prefix)),
                 prefix: prefix.into(),
                 begin: None,
+                scoped_begin: Some(Arc::clone(&scoped)),
                 prepare,
                 pooler,
                 tallied,
@@ -323,8 +330,8 @@ impl PgTenant {
                 pool,
                 sql: Arc::clone(shared_unqualified),
                 prefix: "".into(),
-                // pg_temp listed last so a session temp table can never shadow a tenant table.
-                begin: Some(format!("BEGIN; SET LOCAL search_path TO {quoted}, pg_temp").into()),
+                begin: Some(Arc::clone(&scoped)),
+                scoped_begin: Some(Arc::clone(&scoped)),
                 prepare: if named {
                     Prepare::Always
                 } else {
@@ -350,10 +357,17 @@ impl PgTenant {
             sql: Arc::clone(shared_unqualified),
             prefix: "".into(),
             begin: None,
+            scoped_begin: None,
             prepare: Prepare::Always,
             pooler: false,
             tallied: true,
         }
+    }
+
+    /// The pool and the statement opening a transaction routed to this
+    /// tenant's schema, for host applications' access.
+    pub(crate) fn scoped(&self) -> Option<(&PgPool, &Arc<str>)> {
+        self.scoped_begin.as_ref().map(|b| (&self.pool, b))
     }
 
     /// A unit for reads or one autocommitted statement.
@@ -848,6 +862,10 @@ const ORDER: OrderSpelling = OrderSpelling {
 impl TenantStore for PgTenant {
     fn tenant_id(&self) -> TenantId {
         self.tenant_id
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {

@@ -498,3 +498,86 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
         .get(0);
     assert_eq!(path, default_path);
 }
+
+/// Inserts and reads back notes of one tenant through the scoped access,
+/// checking it never sees another tenant's.
+async fn notes_workload(t: Arc<dyn TenantStore>, tag: &'static str, rounds: usize) {
+    for i in 0..rounds {
+        let title = format!("{tag}-{i}");
+        saas_store_postgres::with_tenant_tx(&t, |tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO notes (title) VALUES ($1)")
+                    .bind(title)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(saas_core::Error::backend)
+            })
+        })
+        .await
+        .expect("insert a note");
+        let titles: Vec<String> = saas_store_postgres::with_tenant_tx(&t, |tx| {
+            Box::pin(async move {
+                sqlx::query_scalar("SELECT title FROM notes")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(saas_core::Error::backend)
+            })
+        })
+        .await
+        .expect("read notes");
+        assert!(
+            titles.iter().all(|s| s.starts_with(tag)),
+            "{tag} sees another tenant's notes: {titles:?}"
+        );
+        assert_eq!(titles.len(), i + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_tables_through_pgbouncer_one_server_connection() {
+    let Some(bouncer) = start(1).await else {
+        return;
+    };
+    let mut direct = PgConnection::connect(&pg::url()).await.expect("direct");
+    let default_path: String = sqlx::raw_sql("SHOW search_path")
+        .fetch_one(&mut direct)
+        .await
+        .expect("default search_path")
+        .get(0);
+    let config = PgConfig::new(bouncer.url())
+        .with_transaction_pooler(true)
+        .with_max_connections(8)
+        .with_apps(testkit::apps::registry(testkit::apps::notes_migrations()));
+    let store = PgStore::connect(config)
+        .await
+        .expect("connect through pgbouncer");
+    let (ta, _) = records::tenant(&store).await;
+    let (tb, _) = records::tenant(&store).await;
+    let a = store.open(&ta).await.expect("open a");
+    let b = store.open(&tb).await.expect("open b");
+    let runs = vec![
+        tokio::spawn(notes_workload(Arc::clone(&a), "alpha", 20)),
+        tokio::spawn(notes_workload(Arc::clone(&b), "beta", 20)),
+        tokio::spawn(reader(Arc::clone(&a), "alpha", 20)),
+    ];
+    for r in runs {
+        r.await.expect("a client failed");
+    }
+    // A scoped transaction leaves nothing on the server connection: its
+    // next user resolves no tenant table.
+    let mut next = next_user(&bouncer).await;
+    let n: i64 = saas_store_postgres::with_tenant_tx(&b, |tx| {
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT count(*) FROM notes")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(saas_core::Error::backend)
+        })
+    })
+    .await
+    .expect("count notes");
+    assert_eq!(n, 20);
+    assert_nothing_inherited(&mut next, &default_path).await;
+    store.delete_tenant(ta.id).await.expect("cleanup");
+    store.delete_tenant(tb.id).await.expect("cleanup");
+}

@@ -23,6 +23,9 @@ use saas_core::users::{Email, NewUserRecord, User, Username};
 use saas_core::{Entity, Error, Result};
 use uuid::Uuid;
 
+use saas_core::apps::Apps;
+
+use crate::apps::{self, Scope};
 use crate::db::{self, ConnSettings, Db, FileKind, blocking, run_off_runtime};
 use crate::error::{Failure, R, SqliteError, conflict_on, io_error, not_found};
 use crate::tenant::{self, SqliteTenant, immediate};
@@ -176,6 +179,7 @@ fn build_tenant_file(
     tenant: &NewTenant,
     admin: &NewUserRecord,
     settings: ConnSettings,
+    apps: &Apps,
 ) -> R<(FileGuard, User)> {
     // The dot keeps temporary names out of the slug namespace.
     let path = dir.join(format!(
@@ -204,6 +208,7 @@ fn build_tenant_file(
     )?;
     let user = tenant::insert_user(&tx, admin)?;
     tx.commit()?;
+    apps::apply(&mut conn, apps, Scope::Tenant)?;
     // Switched to WAL here, where it costs no sync, rather than on the
     // first open. Closing the last connection checkpoints and removes the
     // `-wal`, so a single file is renamed into place.
@@ -248,21 +253,18 @@ fn verify_owner(
 
 /// Migrates one tenant file on a connection of its own; true when it was
 /// behind.
-fn migrate_tenant_file(
-    path: &Path,
-    id: TenantId,
-    settings: ConnSettings,
-) -> std::result::Result<bool, SqliteError> {
+fn migrate_tenant_file(path: &Path, id: TenantId, settings: ConnSettings, apps: &Apps) -> R<bool> {
     if !path.exists() {
-        return Err(SqliteError::Io {
+        return Err(Failure::Db(SqliteError::Io {
             path: path.to_owned(),
             source: std::io::Error::new(ErrorKind::NotFound, "tenant file is missing"),
-        });
+        }));
     }
     let mut conn = db::open_connection(path, FileKind::Tenant, settings, false)?;
     let before = schema::migrate(&mut conn, path, schema::TENANT)?;
     verify_owner(&conn, path, id)?;
-    Ok(before < schema::TENANT_SCHEMA_VERSION)
+    let theirs = apps::apply(&mut conn, apps, Scope::Tenant)?;
+    Ok(before < schema::TENANT_SCHEMA_VERSION || theirs)
 }
 
 /// Removes temporary files that a registration interrupted by a crash left
@@ -378,10 +380,11 @@ impl Store for SqliteStore {
         let settings = self.inner.settings;
         let new = tenant.clone();
         let admin = admin.clone();
+        let apps = Arc::clone(&self.inner.apps);
         // The file is built before the catalog lock is taken, so a slow
         // registration does not hold up every other one.
         let (mut temp, user) =
-            blocking(move || build_tenant_file(&dir, &new, &admin, settings)).await?;
+            blocking(move || build_tenant_file(&dir, &new, &admin, settings, &apps)).await?;
         temp.off_runtime = true;
 
         let final_path = self.tenant_path(&tenant.slug);
@@ -822,8 +825,10 @@ impl Store for SqliteStore {
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
         let catalog_path = self.inner.catalog.path().to_owned();
+        let apps = Arc::clone(&self.inner.apps);
         self.catalog_write(move |conn| {
             schema::migrate(conn, &catalog_path, schema::CATALOG)?;
+            apps::apply(conn, &apps, Scope::Shared)?;
             Ok(())
         })
         .await?;
@@ -863,7 +868,8 @@ impl Store for SqliteStore {
         let settings = self.inner.settings;
         let concurrency = self.inner.options.migration_concurrency;
         let report = migrate_fleet(fleet, concurrency, progress, |(id, path)| {
-            blocking(move || Ok(migrate_tenant_file(&path, id, settings)?))
+            let apps = Arc::clone(&self.inner.apps);
+            blocking(move || migrate_tenant_file(&path, id, settings, &apps))
         })
         .await;
         Ok(report)

@@ -73,6 +73,14 @@ pub enum SqliteError {
         /// The tenant file.
         path: PathBuf,
     },
+    /// The host applications' migrations cannot run on this backend, or
+    /// a shared-scope one failed when the store was opened.
+    #[error("host application migrations")]
+    Apps {
+        /// What is wrong.
+        #[source]
+        source: Error,
+    },
     /// A connection pool was shut down while work was waiting for it.
     #[error("connection pool closed")]
     PoolClosed,

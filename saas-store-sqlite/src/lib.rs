@@ -127,6 +127,8 @@ macro_rules! summary_columns {
     };
 }
 
+mod access;
+mod apps;
 mod audit;
 mod catalog;
 mod codec;
@@ -136,6 +138,7 @@ mod listing;
 mod queue;
 mod schema;
 mod tenant;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::num::NonZeroUsize;
@@ -147,11 +150,14 @@ use std::time::Duration;
 use lru::LruCache;
 use saas_core::tenancy::TenantId;
 
+pub use access::with_tenant_tx;
+pub use apps::step;
 pub use error::SqliteError;
 pub use queue::{JOBS_FILE, SqliteQueue};
 pub use schema::{CATALOG_SCHEMA_VERSION, JOBS_SCHEMA_VERSION, TENANT_SCHEMA_VERSION};
 
 use db::{ConnSettings, Db, FileKind};
+use error::Failure;
 use tenant::SqliteTenant;
 
 /// Tuning of a [`SqliteStore`]. Start from [`SqliteOptions::default`] and
@@ -193,6 +199,11 @@ pub struct SqliteOptions {
     /// BENCHMARKS.md, "Durable security writes"), but the last of them may
     /// be lost with the power. The catalog is always `FULL`.
     pub durable_security_writes: bool,
+    /// Host applications whose migrations run with ours
+    /// ([`saas_core::apps`]): their tenant-scope migrations at registration
+    /// and by `migrate`, their shared-scope ones on the catalog file when
+    /// the store is opened and by `migrate`. None by default.
+    pub apps: saas_core::apps::Apps,
 }
 
 impl Default for SqliteOptions {
@@ -204,6 +215,7 @@ impl Default for SqliteOptions {
             catalog_connections: 8,
             migration_concurrency: 4,
             durable_security_writes: true,
+            apps: saas_core::apps::Apps::new(),
         }
     }
 }
@@ -239,6 +251,9 @@ struct Inner {
     gauge: Arc<AtomicUsize>,
     /// The job queue in `<root>/jobs.sqlite`, shared by every clone.
     queue: SqliteQueue,
+    /// The host applications' migrations (`options.apps`), shared with
+    /// the blocking tasks that run them.
+    apps: Arc<saas_core::apps::Apps>,
 }
 
 /// The cache of open handles, plus weak references to handles that were
@@ -299,10 +314,15 @@ impl SqliteStore {
         let settings = ConnSettings {
             busy_timeout: options.busy_timeout,
         };
+        apps::check(&options.apps).map_err(|source| SqliteError::Apps { source })?;
         let catalog_path = root.join("catalog.sqlite");
         {
             let mut conn = db::open_connection(&catalog_path, FileKind::Catalog, settings, false)?;
             schema::migrate(&mut conn, &catalog_path, schema::CATALOG)?;
+            apps::apply(&mut conn, &options.apps, apps::Scope::Shared).map_err(|f| match f {
+                Failure::Core(source) => SqliteError::Apps { source },
+                Failure::Db(e) => e,
+            })?;
         }
         catalog::sweep_temp_files(&tenants_dir);
         let gauge = Arc::new(AtomicUsize::new(0));
@@ -316,6 +336,7 @@ impl SqliteStore {
         ));
         let capacity =
             NonZeroUsize::new(options.handle_cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        let apps = Arc::new(options.apps.clone());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 tenants_dir,
@@ -328,6 +349,7 @@ impl SqliteStore {
                 }),
                 gauge,
                 queue,
+                apps,
             }),
         })
     }

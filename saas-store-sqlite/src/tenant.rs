@@ -96,6 +96,27 @@ impl SqliteTenant {
         }
     }
 
+    /// Runs a host application's `f` in an immediate transaction on the
+    /// writer, committing when it succeeds (see `crate::with_tenant_tx`).
+    pub(crate) async fn host_write<T, E, F>(&self, f: F) -> Result<std::result::Result<T, E>>
+    where
+        F: FnOnce(&Transaction<'_>) -> std::result::Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.write(move |conn| {
+            let tx = immediate(conn)?;
+            match f(&tx) {
+                Ok(value) => {
+                    tx.commit()?;
+                    Ok(Ok(value))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await
+    }
+
     /// Runs `sql` with `args` as one write; `NotFound` (`entity`) when it
     /// changed no row.
     async fn change_one<P>(&self, sql: &'static str, args: P, entity: Entity) -> Result<()>
@@ -599,6 +620,10 @@ fn require_assignee(conn: &Connection, assignee: Option<UserId>) -> R<()> {
 impl TenantStore for SqliteTenant {
     fn tenant_id(&self) -> TenantId {
         self.id
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     // --- users -----------------------------------------------------------

@@ -33,6 +33,7 @@
 //! from integration tests (`tests/*.rs`): their own unit tests are compiled
 //! into the very library the kit links.
 
+pub mod apps;
 pub mod backend;
 pub mod browser;
 pub mod cases;

@@ -12,7 +12,7 @@ use saas_core::Saas;
 use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
 use saas_core::jobs::mail::MemoryMailer;
 use saas_core::jobs::{Jobs, WorkerConfig, WorkerStats};
-use saas_http::{AppState, HttpConfig, ServerLimits, router};
+use saas_http::{AppState, HttpConfig, ServerLimits, router, router_with};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -65,6 +65,9 @@ fn shared_mailer() -> Arc<MemoryMailer> {
     static MAILER: std::sync::OnceLock<Arc<MemoryMailer>> = std::sync::OnceLock::new();
     MAILER.get_or_init(|| Arc::new(MemoryMailer::new())).clone()
 }
+
+/// Makes a host application's routes from the router's state.
+pub type HostRoutes = Box<dyn FnOnce(AppState) -> axum::Router + Send>;
 
 /// A running server; dropping it shuts the server down.
 pub struct TestApp {
@@ -171,7 +174,15 @@ impl TestApp {
         config: HttpConfig,
         with_jobs: bool,
     ) -> Option<TestApp> {
-        Self::start_full(backend, config, with_jobs, ServerLimits::default(), None).await
+        Self::start_full(
+            backend,
+            config,
+            with_jobs,
+            ServerLimits::default(),
+            None,
+            None,
+        )
+        .await
     }
 
     /// Starts a server with jobs, served with `limits`.
@@ -180,7 +191,7 @@ impl TestApp {
         config: HttpConfig,
         limits: ServerLimits,
     ) -> Option<TestApp> {
-        Self::start_full(backend, config, true, limits, None).await
+        Self::start_full(backend, config, true, limits, None, None).await
     }
 
     /// Starts a server as [`Self::start`] whose jobs runtime caps each
@@ -190,7 +201,34 @@ impl TestApp {
             registration_rate: None,
             ..HttpConfig::default()
         };
-        Self::start_full(backend, config, true, ServerLimits::default(), Some(cap)).await
+        Self::start_full(
+            backend,
+            config,
+            true,
+            ServerLimits::default(),
+            Some(cap),
+            None,
+        )
+        .await
+    }
+
+    /// Starts a server as [`Self::start`] whose router also serves a host
+    /// application's routes, made by `host` from the router's state and
+    /// merged with [`saas_http::router_with`].
+    pub async fn start_host(backend: Backend, host: HostRoutes) -> Option<TestApp> {
+        let config = HttpConfig {
+            registration_rate: None,
+            ..HttpConfig::default()
+        };
+        Self::start_full(
+            backend,
+            config,
+            true,
+            ServerLimits::default(),
+            None,
+            Some(host),
+        )
+        .await
     }
 
     async fn start_full(
@@ -199,6 +237,7 @@ impl TestApp {
         with_jobs: bool,
         limits: ServerLimits,
         cap: Option<u32>,
+        host: Option<HostRoutes>,
     ) -> Option<TestApp> {
         let fixture = crate::backend::Backend::fixture(&backend).await?;
         let (store, queue) = (fixture.store(), fixture.queue().await);
@@ -226,7 +265,10 @@ impl TestApp {
         if let Some(j) = &jobs {
             state = state.with_jobs(j.clone());
         }
-        let app = router(state);
+        let app = match host {
+            Some(host) => router_with(state.clone(), host(state)),
+            None => router(state),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

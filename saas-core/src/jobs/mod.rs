@@ -15,6 +15,7 @@
 //! - [`worker`]: [`Worker`] — claims, runs, heartbeats, retries, shuts down.
 //! - [`scheduler`]: [`Scheduler`] — cron-like periodic jobs, once per period.
 //! - [`builtin`]: the seed's jobs (welcome, reminders, overdue, reports, cleanup).
+//! - [`events`]: lifecycle events delivered as durable jobs.
 //! - [`mail`]: the [`mail::Mailer`] trait, log, memory and SMTP mailers.
 //!
 //! Guarantees: at-least-once execution (a job whose worker dies runs again
@@ -24,6 +25,7 @@
 //! the tenant is gone or suspended.
 
 pub mod builtin;
+pub mod events;
 pub mod job;
 pub mod listing;
 pub mod mail;

@@ -7,6 +7,7 @@
 
 mod cases;
 mod garbage;
+mod host;
 mod jobs;
 mod trust;
 
@@ -108,6 +109,7 @@ macro_rules! e2e_suite {
             case!(error_bodies_in_both_formats, trust);
             case!(registration_is_limited_and_can_be_closed, trust);
             case!(server_limits, trust);
+            case!(host_routes_share_extractors_and_middleware, host);
         }
     };
 }

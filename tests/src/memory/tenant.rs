@@ -273,6 +273,10 @@ impl TenantStore for MemoryTenant {
         self.id
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     // --- users -----------------------------------------------------------
 
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
