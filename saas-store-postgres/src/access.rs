@@ -20,6 +20,11 @@ use crate::tenant::PgTenant;
 /// reaches no table at all. Raw SQL can still name another schema
 /// explicitly: keep host SQL unqualified.
 ///
+/// Behind a transaction-mode pooler ([`crate::PgConfig::transaction_pooler`])
+/// make every statement unnamed, `sqlx::query(…).persistent(false)`, as
+/// this crate does: sqlx names prepared statements otherwise, and server
+/// connections shared by the pooler's clients then collide on the names.
+///
 /// Fails with a backend error when `scope` is not a PostgreSQL tenant.
 ///
 /// ```no_run

@@ -500,13 +500,15 @@ async fn job_queue_through_pgbouncer_one_server_connection() {
 }
 
 /// Inserts and reads back notes of one tenant through the scoped access,
-/// checking it never sees another tenant's.
+/// checking it never sees another tenant's. Behind a transaction pooler a
+/// host's statements are unnamed, as ours are (`persistent(false)`).
 async fn notes_workload(t: Arc<dyn TenantStore>, tag: &'static str, rounds: usize) {
     for i in 0..rounds {
         let title = format!("{tag}-{i}");
         saas_store_postgres::with_tenant_tx(&t, |tx| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO notes (title) VALUES ($1)")
+                    .persistent(false)
                     .bind(title)
                     .execute(&mut *tx)
                     .await
@@ -518,6 +520,7 @@ async fn notes_workload(t: Arc<dyn TenantStore>, tag: &'static str, rounds: usiz
         let titles: Vec<String> = saas_store_postgres::with_tenant_tx(&t, |tx| {
             Box::pin(async move {
                 sqlx::query_scalar("SELECT title FROM notes")
+                    .persistent(false)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(saas_core::Error::backend)
@@ -569,6 +572,7 @@ async fn host_tables_through_pgbouncer_one_server_connection() {
     let n: i64 = saas_store_postgres::with_tenant_tx(&b, |tx| {
         Box::pin(async move {
             sqlx::query_scalar("SELECT count(*) FROM notes")
+                .persistent(false)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(saas_core::Error::backend)
