@@ -78,7 +78,10 @@ async fn listeners_hear_every_lifecycle_change_after_it_is_made() {
         role: Some(Role::Manager),
         ..UserPatch::default()
     };
-    session.update_user(user.id, promote).await.expect("promote");
+    session
+        .update_user(user.id, promote)
+        .await
+        .expect("promote");
     let deactivate = UserPatch {
         is_active: Some(false),
         ..UserPatch::default()
@@ -92,7 +95,10 @@ async fn listeners_hear_every_lifecycle_change_after_it_is_made() {
         .update_user(user.id, deactivate)
         .await
         .expect("again");
-    assert_eq!(recorder.take(), vec!["user_role_changed", "user_deactivated"]);
+    assert_eq!(
+        recorder.take(),
+        vec!["user_role_changed", "user_deactivated"]
+    );
     // A refused change tells nobody.
     let demote_owner = UserPatch {
         role: Some(Role::Viewer),
@@ -103,7 +109,9 @@ async fn listeners_hear_every_lifecycle_change_after_it_is_made() {
 
     let op = saas.operator_unchecked();
     op.change_plan(tenant.id, "premium").await.expect("plan");
-    op.change_plan(tenant.id, "premium").await.expect("same plan");
+    op.change_plan(tenant.id, "premium")
+        .await
+        .expect("same plan");
     op.suspend(tenant.id).await.expect("suspend");
     op.suspend(tenant.id).await.expect("suspend again");
     op.reactivate(tenant.id).await.expect("reactivate");
