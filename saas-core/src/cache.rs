@@ -28,6 +28,8 @@ struct State<K: Hash + Eq, V> {
 
 /// Bounded (least recently used entries go first) and time-limited.
 pub(crate) struct TtlCache<K: Hash + Eq, V> {
+    /// Its name in the lookup metrics ([`crate::telemetry::CACHE_LOOKUPS`]).
+    name: &'static str,
     ttl: Duration,
     state: Mutex<State<K, V>>,
 }
@@ -46,10 +48,12 @@ impl<K: Hash + Eq, V> std::fmt::Debug for TtlCache<K, V> {
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// A cache of at most `capacity` entries (at least one), each valid for
-    /// `ttl`. A zero `ttl` caches nothing.
-    pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
+    /// `ttl`, counting its hits and misses under `name`. A zero `ttl`
+    /// caches nothing.
+    pub(crate) fn new(name: &'static str, ttl: Duration, capacity: usize) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         TtlCache {
+            name,
             ttl,
             state: Mutex::new(State {
                 entries: LruCache::new(capacity),
@@ -67,14 +71,17 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// The cached value, if present and younger than the TTL.
     pub(crate) fn get(&self, key: &K) -> Option<V> {
         let mut state = self.lock();
-        match state.entries.get(key) {
+        let found = match state.entries.get(key) {
             Some((value, at)) if at.elapsed() < self.ttl => Some(value.clone()),
             Some(_) => {
                 state.entries.pop(key);
                 None
             }
             None => None,
-        }
+        };
+        drop(state);
+        crate::telemetry::cache_lookup(self.name, found.is_some());
+        found
     }
 
     /// Take before reading the store; pass to [`TtlCache::fill`].
@@ -115,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_value_read_before_an_invalidation_is_not_cached() {
-        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        let cache = TtlCache::new("test", Duration::from_secs(60), 10);
         let stale = cache.ticket();
         cache.invalidate(&"a");
         cache.fill(stale, "a", 1);
@@ -132,7 +139,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_the_least_recently_used_go_first() {
-        let cache = TtlCache::new(Duration::from_millis(30), 2);
+        let cache = TtlCache::new("test", Duration::from_millis(30), 2);
         let t = cache.ticket();
         cache.fill(t, 1, "one");
         cache.fill(t, 2, "two");
@@ -147,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_zero_ttl_caches_nothing() {
-        let cache = TtlCache::new(Duration::ZERO, 10);
+        let cache = TtlCache::new("test", Duration::ZERO, 10);
         cache.fill(cache.ticket(), "a", 1);
         assert_eq!(cache.get(&"a"), None);
     }

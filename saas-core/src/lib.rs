@@ -46,6 +46,7 @@ pub mod query;
 pub mod service;
 pub mod session;
 pub mod store;
+pub mod telemetry;
 pub mod tenancy;
 pub mod tenant_query;
 pub mod text;

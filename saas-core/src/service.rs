@@ -42,6 +42,7 @@ use crate::error::{Entity, Error, Result, Validator};
 use crate::plans::{Plan, PlanCatalog};
 use crate::session::Session;
 use crate::store::{RefreshOutcome, RefreshTokenRecord, Store, TenantStore};
+use crate::telemetry;
 use crate::tenancy::{Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus};
 use crate::users::{NewUserRecord, Password, Role, User, UserId, Username};
 
@@ -151,14 +152,14 @@ impl SaasBuilder {
             self.plans,
             self.clock,
             self.listeners,
-            TtlCache::new(self.user_cache_ttl, USER_CACHE_MAX),
+            TtlCache::new("user", self.user_cache_ttl, USER_CACHE_MAX),
         );
         Ok(Saas {
             inner: Arc::new(Inner {
                 store: self.store,
                 keys,
                 base_domain: self.base_domain,
-                tenants: TtlCache::new(TENANT_CACHE_TTL, TENANT_CACHE_MAX),
+                tenants: TtlCache::new("tenant", TENANT_CACHE_TTL, TENANT_CACHE_MAX),
                 context: Arc::new(context),
             }),
         })
@@ -279,6 +280,13 @@ impl Saas {
     /// Registers a tenant with its primary domain and first admin, all or
     /// nothing (the seed's `POST /api/register/`).
     pub async fn register(&self, r: Registration) -> Result<(Tenant, User)> {
+        let result = self.register_inner(r).await;
+        let outcome = outcome(&result, "created");
+        metrics::counter!(telemetry::REGISTRATIONS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn register_inner(&self, r: Registration) -> Result<(Tenant, User)> {
         let mut v = Validator::new();
         let name = v.check("company_name", TenantName::parse(&r.company_name));
         let slug = v.check("schema_name", Slug::parse(&r.schema_name));
@@ -409,6 +417,18 @@ impl Saas {
     /// Unknown user, wrong password and inactive user are the same
     /// [`Error::Unauthenticated`], at the same cost.
     pub async fn login(
+        &self,
+        tenant: &Tenant,
+        username: &str,
+        password: &str,
+    ) -> Result<TokenPair> {
+        let result = self.login_inner(tenant, username, password).await;
+        let outcome = outcome(&result, "success");
+        metrics::counter!(telemetry::LOGINS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn login_inner(
         &self,
         tenant: &Tenant,
         username: &str,
@@ -550,5 +570,16 @@ impl Saas {
     /// Whether the backend answers (for `GET /api/health/`).
     pub async fn health(&self) -> Result<()> {
         self.inner.store.ping().await
+    }
+}
+
+/// The outcome label of a login or registration: `ok` when it succeeded,
+/// `error` when the backend failed, `refused` for anything the caller
+/// got wrong.
+fn outcome<T>(result: &Result<T>, ok: &'static str) -> &'static str {
+    match result {
+        Ok(_) => ok,
+        Err(Error::Backend { .. }) => "error",
+        Err(_) => "refused",
     }
 }

@@ -262,6 +262,13 @@ pub trait Store: Debug + Send + Sync + 'static {
 
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<()>;
+
+    /// How many parts of the storage (shared storage, tenants) are behind
+    /// the newest schema version this build knows, waiting for
+    /// [`Store::migrate`]; 0 when everything is current. Parts brought
+    /// forward when they are opened (SQLite's tenant files) are not
+    /// counted. Readiness checks (`/readyz`) read it.
+    async fn pending_migrations(&self) -> Result<u64>;
 }
 
 /// Whatever holds one tenant's storage handle: a [`Session`](crate::Session),

@@ -128,6 +128,10 @@ pub(crate) fn host_allowed(patterns: &[String], host_header: &str) -> bool {
     })
 }
 
+/// Paths served whatever the Host header says: the health checks and the
+/// metrics, which probes and scrapers call by address.
+const ANY_HOST: [&str; 3] = ["/healthz", "/readyz", crate::metrics::PATH];
+
 /// Refuses requests for hosts not in [`crate::HttpConfig::allowed_hosts`] (400).
 pub(crate) async fn check_host(
     State(state): State<AppState>,
@@ -135,7 +139,9 @@ pub(crate) async fn check_host(
     next: Next,
 ) -> Response {
     let patterns = &state.config().allowed_hosts;
-    if !patterns.is_empty() {
+    // Probes and scrapers call these by address, whatever the host.
+    let exempt = ANY_HOST.contains(&request.uri().path());
+    if !patterns.is_empty() && !exempt {
         let host = request
             .headers()
             .get(header::HOST)

@@ -55,9 +55,11 @@ use tracing::Level;
 
 #[cfg(feature = "console")]
 mod console;
+pub mod docs;
 pub mod error;
 pub mod extract;
 mod layers;
+pub mod metrics;
 pub mod models;
 pub mod openapi;
 mod outage;
@@ -71,7 +73,7 @@ pub use error::{ApiError, ApiResult, ErrorFormat};
 pub use extract::{ApiJson, ApiPath, Auth, ClientAddr, CurrentTenant, PlatformAuth};
 pub use openapi::ApiDoc;
 pub use server::{ServerLimits, serve};
-pub use state::{AppState, CorsOrigins, HttpConfig, Throttles};
+pub use state::{AppState, CorsOrigins, HttpConfig, MetricsToken, Throttles};
 pub use throttle::Rate;
 
 /// Header carrying the request id (set when the client sent none, echoed back).
@@ -210,6 +212,7 @@ pub fn router_with(state: AppState, host: Router) -> Router {
         // outages once by the outage layer: not again per response here.
         .on_failure(());
     let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id))

@@ -1,12 +1,12 @@
-//! The OpenAPI document, generated from the handlers' annotations (nothing
-//! is downloaded; no UI is served), and the endpoint serving it.
+//! The OpenAPI document, generated from the handlers' annotations, and the
+//! endpoint serving it (`crate::docs` renders it in a browser).
 
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, dashboard, jobs, platform, projects, public, tasks, users};
+use crate::routes::{auth, dashboard, health, jobs, platform, projects, public, tasks, users};
 use crate::state::AppState;
 
 /// The API's OpenAPI document: `ApiDoc::openapi()`.
@@ -22,7 +22,7 @@ use crate::state::AppState;
                        is configured for the seed's clients."
     ),
     paths(
-        public::register, public::health, openapi,
+        public::register, health::health, health::alive, health::ready, openapi,
         auth::token, auth::refresh, auth::platform_token,
         users::list, users::me, users::register, users::retrieve, users::update, users::change_password,
         projects::list, projects::create, projects::retrieve, projects::update, projects::destroy,
@@ -34,7 +34,7 @@ use crate::state::AppState;
         platform::list, platform::create, platform::retrieve, platform::destroy, platform::change_plan,
         platform::suspend, platform::reactivate, platform::add_domain, platform::remove_domain,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &OperationIds),
     tags(
         (name = "public", description = "Served on any host"),
         (name = "auth", description = "JWT access and rotating refresh tokens"),
@@ -57,6 +57,31 @@ impl Modify for Security {
     }
 }
 
+/// Operation ids unique in the document, as client generators need them:
+/// `<tag>_<handler>` (`users_retrieve`, `projects_retrieve`, …), where the
+/// handlers' names alone repeat across resources.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
+                if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
+                    *id = format!("{tag}_{id}");
+                }
+            }
+        }
+    }
+}
+
 /// The route of the document, served on any host.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/openapi.json", get(openapi))
@@ -69,4 +94,28 @@ pub(crate) fn routes() -> Router<AppState> {
 )]
 pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Client generators need each operation named once.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        let mut seen = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("a path item") {
+                let id = op["operationId"].as_str().expect("an operation id");
+                assert!(
+                    seen.insert(id.to_owned()),
+                    "{method} {path}: {id} is used twice"
+                );
+            }
+        }
+        assert!(seen.contains("users_retrieve") && seen.contains("projects_retrieve"));
+    }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use saas_core::Saas;
 use saas_core::jobs::{Jobs, Periodic};
 
@@ -74,6 +75,31 @@ pub struct HttpConfig {
     pub platform_hosts: Vec<String>,
     /// How long a console session may sit idle before it ends.
     pub console_idle: Duration,
+    /// The bearer token that opens `GET /metrics` to clients other than
+    /// loopback ones; `None`: loopback only.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The token of [`HttpConfig::metrics_token`]; never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Wraps `token`.
+    pub fn new(token: impl Into<String>) -> Self {
+        MetricsToken(token.into())
+    }
+
+    /// The token itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
 }
 
 impl HttpConfig {
@@ -105,6 +131,7 @@ impl Default for HttpConfig {
             registration_rate: Some(Self::DEFAULT_REGISTRATION_RATE),
             platform_hosts: Vec::new(),
             console_idle: Self::DEFAULT_CONSOLE_IDLE,
+            metrics_token: None,
         }
     }
 }
@@ -125,9 +152,9 @@ impl Throttles {
         let per_user = (config.login_attempts > 0)
             .then(|| Rate::new(config.login_attempts, config.login_window));
         Throttles {
-            login: Throttle::new(per_user),
-            login_address: Throttle::new(config.login_address_rate),
-            registration: Throttle::new(config.registration_rate),
+            login: Throttle::new(per_user).named("login_username"),
+            login_address: Throttle::new(config.login_address_rate).named("login_address"),
+            registration: Throttle::new(config.registration_rate).named("registration"),
         }
     }
 }
@@ -144,6 +171,7 @@ pub struct AppState {
     #[cfg(feature = "console")]
     console: Arc<crate::console::Sessions>,
     outages: Arc<crate::outage::Outages>,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
@@ -158,12 +186,27 @@ impl AppState {
             jobs: None,
             schedule: Arc::new(Vec::new()),
             outages: Arc::default(),
+            metrics: None,
         }
     }
 
     /// Storage outages as this router has seen them.
     pub(crate) fn outages(&self) -> &crate::outage::Outages {
         &self.outages
+    }
+
+    /// Serves `GET /metrics` from `handle` (see
+    /// [`crate::metrics::install_recorder`]); without it the endpoint
+    /// answers 404. Requests are counted either way, by whatever recorder
+    /// the process has.
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// The metrics handle, when served.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.metrics.as_ref()
     }
 
     /// Serves the jobs endpoints (`POST /api/projects/{id}/report/`,

@@ -77,6 +77,8 @@ impl fmt::Display for Rate {
 /// every try, stays remembered and throttled.
 #[derive(Debug)]
 pub struct Throttle {
+    /// Its name in the refusal count ([`saas_core::telemetry::THROTTLED`]).
+    name: &'static str,
     rate: Option<Rate>,
     windows: Mutex<LruCache<String, (Instant, u32)>>,
 }
@@ -94,9 +96,16 @@ impl Throttle {
     pub fn with_max_keys(rate: Option<Rate>, max_keys: usize) -> Self {
         let cap = NonZeroUsize::new(max_keys).unwrap_or(NonZeroUsize::MIN);
         Throttle {
+            name: "unnamed",
             rate,
             windows: Mutex::new(LruCache::new(cap)),
         }
+    }
+
+    /// Counts its refusals under `name` in the metrics.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// The rate enforced, if any.
@@ -116,6 +125,8 @@ impl Throttle {
             *entry = (now, 0);
         }
         if entry.1 >= rate.count {
+            metrics::counter!(saas_core::telemetry::THROTTLED, "throttle" => self.name)
+                .increment(1);
             return Err(rate.per.saturating_sub(now.duration_since(entry.0)));
         }
         entry.1 += 1;

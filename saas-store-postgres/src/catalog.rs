@@ -11,6 +11,7 @@ use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
+use saas_core::telemetry;
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
@@ -121,6 +122,7 @@ impl PgStore {
 
     /// A unit of work for reads or one autocommitted statement on `db`.
     pub(crate) async fn unit(&self, db: &Database) -> Result<Unit> {
+        db.observe_pool();
         Unit::auto(&db.pool, self.inner.config.transaction_pooler).await
     }
 
@@ -585,9 +587,13 @@ impl Store for PgStore {
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {
         {
             let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(handle) = handles.get(&tenant.id) {
-                let handle = Arc::clone(handle);
-                drop(handles);
+            let cached = handles.get(&tenant.id).map(Arc::clone);
+            drop(handles);
+            telemetry::cache_lookup("handle", cached.is_some());
+            if let Some(handle) = cached {
+                if let Ok(db) = self.database(&tenant.database) {
+                    db.observe_pool();
+                }
                 return Ok(self.for_request(handle));
             }
         }
@@ -699,5 +705,25 @@ impl Store for PgStore {
             sqlx::raw_sql("SELECT 1").execute(&db.pool).await.db()?;
         }
         Ok(())
+    }
+
+    async fn pending_migrations(&self) -> Result<u64> {
+        let mut pending = 0;
+        for db in &self.inner.databases {
+            let mut unit = self.unit(db).await?;
+            let (shared, tenants): (i32, i64) = sqlx::query_as(
+                "SELECT (SELECT coalesce(max(version), 0) FROM saas_shared.schema_migrations), \
+                        (SELECT count(*) FROM saas_shared.tenant_schemas WHERE version < $1)",
+            )
+            .persistent(self.named())
+            .bind(latest_tenant_version())
+            .fetch_one(unit.conn())
+            .await
+            .db()?;
+            unit.finish().await?;
+            pending += u64::from(shared < schema::latest_shared_version());
+            pending += u64::try_from(tenants).unwrap_or(0);
+        }
+        Ok(pending)
     }
 }

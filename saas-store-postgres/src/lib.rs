@@ -60,6 +60,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lru::LruCache;
+use saas_core::telemetry;
 use saas_core::tenancy::TenantId;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -296,6 +297,22 @@ struct Database {
     name: String,
     pool: PgPool,
     options: PgConnectOptions,
+}
+
+impl Database {
+    /// Sets the pool gauges ([`saas_core::telemetry::PG_POOL_CONNECTIONS`])
+    /// to what the pool holds now.
+    fn observe_pool(&self) {
+        let size = f64::from(self.pool.size());
+        let idle = self.pool.num_idle() as f64;
+        let db = self.name.clone();
+        metrics::gauge!(telemetry::PG_POOL_CONNECTIONS, "database" => db.clone(), "state" => "idle")
+            .set(idle);
+        metrics::gauge!(telemetry::PG_POOL_CONNECTIONS, "database" => db.clone(), "state" => "busy")
+            .set((size - idle).max(0.0));
+        metrics::gauge!(telemetry::PG_POOL_MAX, "database" => db)
+            .set(f64::from(self.pool.options().get_max_connections()));
+    }
 }
 
 struct Inner {

@@ -466,7 +466,12 @@ DELETE FROM saas_shared.task_tally WHERE tasks_oid = '{s}tasks'::regclass;
 /// kept by its triggers (4 kept the shared one, which nothing reads now).
 pub(crate) const TALLY_VERSION: i32 = 5;
 
-/// The newest tenant schema version.
+/// The newest shared schema version this build knows.
+pub(crate) fn latest_shared_version() -> i32 {
+    SHARED_MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// Newest tenant schema version this build knows.
 pub(crate) fn latest_tenant_version() -> i32 {
     TENANT_MIGRATIONS.last().map_or(0, |(v, _)| *v)
 }

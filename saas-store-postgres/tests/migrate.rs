@@ -112,8 +112,15 @@ async fn migrate_skips_failures_and_resumes() {
         "provisioning records the newest version"
     );
 
+    // Tenants behind are pending migrations (`/readyz` reports them);
+    // counted as a difference: a failed earlier run may have left some.
+    let pending = store.pending_migrations().await.expect("pending");
     set_back(&store, &a, true).await;
     set_back(&store, &b, false).await;
+    assert_eq!(
+        store.pending_migrations().await.expect("pending"),
+        pending + 2
+    );
 
     let seen = Mutex::new(Vec::<MigrationProgress>::new());
     let report = store
@@ -156,6 +163,11 @@ async fn migrate_skips_failures_and_resumes() {
     assert_eq!(version(&store, &b).await, 1);
     assert_eq!(version(&store, &c).await, LATEST);
 
+    // The failed tenant is still pending.
+    assert_eq!(
+        store.pending_migrations().await.expect("pending"),
+        pending + 1
+    );
     // Repair and rerun: only the tenant left behind is migrated.
     set_back(&store, &b, true).await;
     let report = store.migrate(&|_| {}).await.expect("rerun");

@@ -15,6 +15,7 @@ use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
+use saas_core::telemetry;
 use saas_core::tenancy::{
     Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantName, TenantStatus,
 };
@@ -318,6 +319,7 @@ impl Handles {
         if let Some((old_id, old)) = self.lru.push(id, handle)
             && old_id != id
         {
+            metrics::counter!(telemetry::SQLITE_HANDLES_EVICTED).increment(1);
             if Arc::strong_count(&old) > 1 {
                 self.evicted.insert(old_id, Arc::downgrade(&old));
             }
@@ -691,7 +693,9 @@ impl Store for SqliteStore {
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {
-        if let Some(handle) = self.inner.cache.lock().lookup(tenant.id) {
+        let cached = self.inner.cache.lock().lookup(tenant.id);
+        telemetry::cache_lookup("handle", cached.is_some());
+        if let Some(handle) = cached {
             return Ok(handle);
         }
         let path = self.tenant_path(&tenant.slug);
@@ -756,6 +760,7 @@ impl Store for SqliteStore {
             return Ok(existing);
         }
         cache.insert(tenant.id, Arc::clone(&handle));
+        metrics::counter!(telemetry::SQLITE_HANDLES_OPENED).increment(1);
         Ok(handle)
     }
 
@@ -881,5 +886,12 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn pending_migrations(&self) -> Result<u64> {
+        // Tenant files migrate when opened; the catalog is what can lag
+        // (a file another, older or newer, process left behind).
+        let version = self.catalog_read(|conn| Ok(schema::version(conn)?)).await?;
+        Ok(u64::from(version < schema::CATALOG_SCHEMA_VERSION))
     }
 }

@@ -701,3 +701,23 @@ async fn leftovers_of_interrupted_registrations_are_swept_on_open() {
     // A registration in progress elsewhere keeps its file.
     assert!(fresh.exists());
 }
+
+/// A catalog file behind this build's version is a pending migration
+/// (`/readyz` reports it); tenant files, migrated when opened, are not.
+#[tokio::test]
+async fn a_catalog_behind_the_build_is_a_pending_migration() {
+    let (dir, store) = store();
+    assert_eq!(store.pending_migrations().await.expect("pending"), 0);
+    let catalog = dir.path().join("catalog.sqlite");
+    let current = user_version(&catalog);
+    Connection::open(&catalog)
+        .expect("open catalog")
+        .pragma_update(None, "user_version", current - 1)
+        .expect("set the version back");
+    assert_eq!(store.pending_migrations().await.expect("pending"), 1);
+    Connection::open(&catalog)
+        .expect("open catalog")
+        .pragma_update(None, "user_version", current)
+        .expect("put the version back");
+    assert_eq!(store.pending_migrations().await.expect("pending"), 0);
+}

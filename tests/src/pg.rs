@@ -394,4 +394,8 @@ impl Store for Recording {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+
+    async fn pending_migrations(&self) -> Result<u64> {
+        self.inner.pending_migrations().await
+    }
 }

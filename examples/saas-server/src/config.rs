@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches};
 use saas_core::tenancy::Hostname;
-use saas_http::{CorsOrigins, HttpConfig, ServerLimits};
+use saas_http::{CorsOrigins, HttpConfig, MetricsToken, ServerLimits};
 
 pub(crate) use self::data::{Data, DataSettings};
 use self::edge::{Edge, EdgeSettings};
@@ -101,9 +101,9 @@ pub(crate) struct TenancySettings {
     pub(crate) enable_x_tenant: bool,
 }
 
-/// What the logs show, and how.
+/// What the logs show, and how; who may read the metrics.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Logging")]
+#[command(next_help_heading = "Logging and metrics")]
 pub(crate) struct LoggingSettings {
     /// Log filter, e.g. `info,tower_http=debug` [default: info, more with DEBUG].
     #[arg(long, env = "RUST_LOG", global = true, value_name = "FILTER")]
@@ -111,6 +111,11 @@ pub(crate) struct LoggingSettings {
     /// `json` for one JSON object a line; anything else is text.
     #[arg(long, env = "LOG_FORMAT", global = true, value_name = "FORMAT")]
     pub(crate) log_format: Option<String>,
+    /// GET /metrics answers loopback clients only; with this bearer token
+    /// set, also clients that send `Authorization: Bearer <token>`.
+    #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true,
+          value_parser = secret)]
+    pub(crate) metrics_token: Option<Secret>,
 }
 
 /// How the background worker runs (`worker`, and `serve` unless told not to).
@@ -263,6 +268,12 @@ impl Config {
             platform_hosts: list(s.platform_hosts.as_deref()),
             console_idle: std::time::Duration::from_secs(s.console_idle_minutes * 60),
             trust_forwarded_proto: s.trust_x_forwarded_proto,
+            metrics_token: s
+                .logging
+                .metrics_token
+                .as_ref()
+                .and_then(|t| given(Some(t.0.as_str())))
+                .map(MetricsToken::new),
             ..HttpConfig::default()
         };
         edge.apply(&mut http);

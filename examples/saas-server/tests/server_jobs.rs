@@ -1,7 +1,9 @@
 //! The built `saas-server` binary on a fresh SQLite directory, spoken to
 //! over real HTTP: `serve` runs report jobs in-process and sends the
 //! welcome email through the file mailer; `serve --no-worker` leaves jobs
-//! to `saas-server worker --until-idle`; SIGTERM stops the server cleanly.
+//! to `saas-server worker --until-idle`; SIGTERM stops the server cleanly;
+//! `/metrics` counts what a scripted run did, with no tenant or user in a
+//! label.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -44,7 +46,12 @@ fn command(dir: &Path) -> Command {
 
 /// Starts `saas-server serve` on a free port; returns it and its address.
 fn serve(dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = command(dir)
+    serve_with(command(dir), dir, extra)
+}
+
+/// Starts `saas-server serve` as `cmd` (a [`command`] with more settings).
+fn serve_with(mut cmd: Command, dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
+    let mut child = cmd
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(extra)
         .stdin(Stdio::null())
@@ -84,6 +91,22 @@ fn http(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let (status, raw) = http_text(addr, method, path, host, token, body, &[]);
+    let json = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// One HTTP/1.1 request with `headers` added; returns the status and the
+/// body as text.
+fn http_text(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
@@ -91,6 +114,9 @@ fn http(
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");
@@ -104,11 +130,11 @@ fn http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status in {raw:?}"));
-    let json = raw
+    let body = raw
         .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Registers a tenant and returns (host, admin token, project id).
@@ -267,5 +293,219 @@ fn serve_without_worker_leaves_jobs_to_the_worker_command() {
     let done = job(addr, &host, &token, &id);
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(emails_to(dir, "admin@globex.test"), 1);
+    assert!(sigterm(&mut server).success());
+}
+
+/// One sample of a scrape: the metric's name, its labels, its value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// The samples of a Prometheus text scrape (comments skipped).
+fn samples(scrape: &str) -> Vec<Sample> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a value");
+            let value: f64 = value.parse().expect("a number");
+            let Some((name, labels)) = series.split_once('{') else {
+                return (series.to_owned(), Vec::new(), value);
+            };
+            let labels = labels
+                .trim_end_matches('}')
+                .split("\",")
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (k, v) = l.split_once('=').expect("label=value");
+                    (k.to_owned(), v.trim_matches('"').to_owned())
+                })
+                .collect();
+            (name.to_owned(), labels, value)
+        })
+        .collect()
+}
+
+/// The sum of the samples of `name` that carry every label of `labels`.
+fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, ls, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| ls.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+fn scrape(addr: SocketAddr) -> Vec<Sample> {
+    let (st, text) = http_text(addr, "GET", "/metrics", "localhost", None, None, &[]);
+    assert_eq!(st, 200, "{text}");
+    samples(&text)
+}
+
+/// A scripted run (a registration, logins until the throttle refuses one,
+/// a report job, a welcome email whose SMTP relay is down), then a scrape
+/// of `/metrics` finds each of these counted, by route template and job
+/// kind, and no label holding the tenant or the user.
+#[test]
+fn metrics_count_a_scripted_run_without_tenants_or_users_in_labels() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    // Nothing listens on this port: every email fails (and is retried).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut cmd = command(dir);
+    cmd.env("EMAIL_BACKEND", "smtp")
+        .env("EMAIL_HOST", "127.0.0.1")
+        .env("EMAIL_PORT", closed.to_string())
+        .env("EMAIL_TIMEOUT", "2")
+        .env("LOGIN_RATE_LIMIT", "3/minute")
+        .env("TRUST_X_FORWARDED_FOR", "true")
+        .env("METRICS_TOKEN", "scrape-token-for-the-test");
+    let (mut server, addr) = serve_with(cmd, dir, &[]);
+
+    let slug = "metricscorp";
+    let (host, token, pid) = tenant_with_project(addr, slug);
+    let id = request_report(addr, &host, &token, pid);
+    assert_eq!(wait_ready(addr, &host, &token, &id)["status"], "succeeded");
+    // One login above succeeded; wrong passwords until the throttle says no.
+    let mut throttled = false;
+    for _ in 0..5 {
+        let (st, _) = http(
+            addr,
+            "POST",
+            "/api/token/",
+            &host,
+            None,
+            Some(json!({"username": "admin", "password": "wrong password"})),
+        );
+        throttled |= st == 429;
+    }
+    assert!(throttled, "the login throttle refused an attempt");
+    // The welcome email fails against the closed port.
+    let start = Instant::now();
+    let mut seen = scrape(addr);
+    while total(
+        &seen,
+        "saas_job_failures_total",
+        &[("kind", "send_welcome_email")],
+    ) < 1.0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no failed welcome email counted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        seen = scrape(addr);
+    }
+
+    let route = |r: &str, status: &str| {
+        total(
+            &seen,
+            "saas_http_requests_total",
+            &[("route", r), ("status", status)],
+        )
+    };
+    assert_eq!(route("/api/register/", "201"), 1.0);
+    assert_eq!(route("/api/projects/", "201"), 1.0);
+    assert_eq!(route("/api/projects/{id}/report/", "202"), 1.0);
+    assert!(route("/api/jobs/{id}/", "200") >= 1.0);
+    assert_eq!(route("/api/token/", "200"), 1.0);
+    assert_eq!(route("/api/token/", "401"), 2.0);
+    assert_eq!(route("/api/token/", "429"), 3.0);
+    assert!(
+        total(
+            &seen,
+            "saas_http_request_duration_seconds_count",
+            &[("route", "/api/register/")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        total(&seen, "saas_registrations_total", &[("outcome", "created")]),
+        1.0
+    );
+    assert_eq!(
+        total(&seen, "saas_logins_total", &[("outcome", "success")]),
+        1.0
+    );
+    assert_eq!(
+        total(&seen, "saas_logins_total", &[("outcome", "refused")]),
+        2.0
+    );
+    assert_eq!(
+        total(
+            &seen,
+            "saas_throttled_total",
+            &[("throttle", "login_username")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        total(
+            &seen,
+            "saas_job_runs_total",
+            &[
+                ("kind", "generate_project_report"),
+                ("outcome", "succeeded")
+            ]
+        ),
+        1.0
+    );
+    assert!(
+        total(
+            &seen,
+            "saas_job_duration_seconds_count",
+            &[("kind", "generate_project_report")]
+        ) >= 1.0
+    );
+    assert!(total(&seen, "saas_cache_lookups_total", &[("cache", "tenant")]) >= 1.0);
+    assert!(total(&seen, "saas_sqlite_handles_opened_total", &[]) >= 1.0);
+    assert!(
+        total(&seen, "saas_http_requests_in_flight", &[]) >= 1.0,
+        "the scrape itself"
+    );
+
+    // No label names the tenant, its domain, its id or its user.
+    let (_, me) = http(addr, "GET", "/api/users/me/", &host, Some(&token), None);
+    let user_id = me["id"].to_string();
+    for (name, labels, _) in &seen {
+        for (k, v) in labels {
+            // `le` is a histogram bucket's bound, a number by design.
+            let id_like = k != "le" && (v == &user_id || v == &pid.to_string());
+            assert!(
+                !v.contains(slug) && !v.contains("admin") && !id_like,
+                "{name} has {k}={v}"
+            );
+        }
+    }
+
+    // Other clients need the token.
+    let outside = [("X-Forwarded-For", "203.0.113.9")];
+    let (st, _) = http_text(addr, "GET", "/metrics", "localhost", None, None, &outside);
+    assert_eq!(st, 403);
+    let (st, _) = http_text(
+        addr,
+        "GET",
+        "/metrics",
+        "localhost",
+        Some("wrong"),
+        None,
+        &outside,
+    );
+    assert_eq!(st, 403);
+    let (st, text) = http_text(
+        addr,
+        "GET",
+        "/metrics",
+        "localhost",
+        Some("scrape-token-for-the-test"),
+        None,
+        &outside,
+    );
+    assert_eq!(st, 200);
+    assert!(text.contains("saas_http_requests_total"));
     assert!(sigterm(&mut server).success());
 }

@@ -22,6 +22,7 @@ use super::job::truncate_micros;
 use super::queue::{Enqueued, JobQueue, NewJob};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::telemetry;
 
 /// What to do about periods that passed while no scheduler was running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -204,6 +205,9 @@ impl Scheduler {
             match self.queue.enqueue(&job, now).await {
                 Ok(enqueued) => {
                     if enqueued.created {
+                        let lag = (now - period).to_std().unwrap_or(Duration::ZERO);
+                        metrics::histogram!(telemetry::SCHEDULER_LAG, "entry" => p.name.clone())
+                            .record(lag.as_secs_f64());
                         tracing::info!(periodic = %p.name, period = %period, job.id = %enqueued.id, "periodic job enqueued");
                     }
                     fired.push(Fired {

@@ -17,6 +17,7 @@ use super::job::{JobContext, JobError, JobMeta, JobScope, WorkerDeps};
 use super::queue::{ClaimRequest, JobId, LeasedJob, QueueError, QueueResult};
 use crate::error::{Error, chain as error_chain};
 use crate::store::TenantStore;
+use crate::telemetry;
 use crate::tenancy::{Tenant, TenantId, TenantStatus};
 
 /// Exponential backoff with full jitter: the delay before retry `n` (after
@@ -459,7 +460,8 @@ async fn process(
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let queue = &deps.queue;
         let now = deps.now();
-        match exec {
+        let failed = matches!(exec, Exec::Done(Err(_)));
+        let outcome = match exec {
             Exec::LeaseLost => {
                 tracing::warn!(elapsed_ms, "lease lost while running: another worker has the job; abandoning this attempt");
                 Outcome::LeaseLost
@@ -505,10 +507,31 @@ async fn process(
                     }
                 }
             }
-        }
+        };
+        record_metrics(&job.kind, outcome, failed, started.elapsed());
+        outcome
     }
     .instrument(span)
     .await
+}
+
+/// Counts a finished attempt of a `kind` job, its time, and whether the
+/// job failed ([`crate::telemetry`]).
+fn record_metrics(kind: &str, outcome: Outcome, failed: bool, elapsed: Duration) {
+    let kind = kind.to_owned();
+    let label = match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Retried => "retried",
+        Outcome::Dead => "dead",
+        Outcome::LeaseLost => "lease_lost",
+        Outcome::Unrecorded => "unrecorded",
+    };
+    metrics::counter!(telemetry::JOB_RUNS, "kind" => kind.clone(), "outcome" => label).increment(1);
+    metrics::histogram!(telemetry::JOB_DURATION, "kind" => kind.clone())
+        .record(elapsed.as_secs_f64());
+    if failed {
+        metrics::counter!(telemetry::JOB_FAILURES, "kind" => kind).increment(1);
+    }
 }
 
 async fn open_tenant(

@@ -19,6 +19,7 @@
 
 mod auth;
 pub(crate) mod fields;
+mod health;
 mod platform;
 mod projects;
 mod public;
@@ -27,9 +28,10 @@ mod tasks;
 mod users;
 
 pub use auth::{LoginIn, PlatformTokenOut, RefreshIn, TokenPairOut};
+pub use health::{AliveOut, HealthOut, ReadyOut};
 pub use platform::{DomainIn, DomainOut, PlanIn, TenantOut};
 pub use projects::{MemberIn, NewProjectIn, ProjectOut, ProjectPatchIn};
-pub use public::{HealthOut, RegistrationIn, RegistrationOut};
+pub use public::{RegistrationIn, RegistrationOut};
 pub use stats::{DashboardOut, ProjectStatisticsOut, UsageOut};
 pub use tasks::{NewTaskIn, TaskOut, TaskPatchIn};
 pub use users::{ChangePasswordIn, NewUserIn, UserOut, UserPatchIn, UserSummaryOut};

@@ -1,4 +1,4 @@
-//! The endpoints served on any host: registration and health.
+//! Registration, served on any host.
 
 use chrono::{DateTime, Utc};
 use saas_core::commands::Registration;
@@ -91,15 +91,6 @@ impl RegistrationOut {
             admin: UserOut::from(admin),
         }
     }
-}
-
-/// `GET /api/health/`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HealthOut {
-    /// `healthy` or `unhealthy`.
-    pub status: String,
-    /// `ok` or `unavailable`.
-    pub database: String,
 }
 
 #[cfg(test)]

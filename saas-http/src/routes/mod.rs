@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+pub(crate) mod health;
 pub(crate) mod jobs;
 pub(crate) mod platform;
 pub(crate) mod projects;
@@ -21,6 +22,9 @@ pub(crate) mod users;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(public::routes())
+        .merge(health::routes())
+        .merge(crate::metrics::routes())
+        .merge(crate::docs::routes())
         .merge(crate::openapi::routes())
         .merge(auth::routes())
         .merge(users::routes())

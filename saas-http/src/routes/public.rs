@@ -1,23 +1,21 @@
-//! Endpoints served on any host: registration and health (the OpenAPI
-//! document, also served on any host, is `crate::openapi`'s).
+//! Registration, served on any host (so are the health checks, in
+//! `health`, and the OpenAPI document, `crate::openapi`'s).
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ClientAddr};
 use crate::models::fields::RequestBody;
-use crate::models::{HealthOut, RegistrationIn, RegistrationOut};
+use crate::models::{RegistrationIn, RegistrationOut};
 use crate::state::AppState;
 use crate::throttle::address_key;
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/register/", post(register))
-        .route("/api/health/", get(health))
+    Router::new().route("/api/register/", post(register))
 }
 
 /// A registration let through: public registration is open and the
@@ -111,34 +109,4 @@ pub(crate) async fn create_tenant(
         StatusCode::CREATED,
         Json(RegistrationOut::new(&tenant, &domain, &admin)),
     ))
-}
-
-/// Whether the server and its database answer.
-#[utoipa::path(
-    get, path = "/api/health/", tag = "public",
-    responses(
-        (status = 200, description = "Healthy", body = HealthOut),
-        (status = 503, description = "The database does not answer", body = HealthOut),
-    )
-)]
-pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
-    match state.saas().health().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(HealthOut {
-                status: "healthy".into(),
-                database: "ok".into(),
-            }),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(HealthOut {
-                    status: "unhealthy".into(),
-                    database: "unavailable".into(),
-                }),
-            )
-        }
-    }
 }

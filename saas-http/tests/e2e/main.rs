@@ -7,6 +7,7 @@
 
 mod cases;
 mod garbage;
+mod health;
 mod host;
 mod jobs;
 mod trust;
@@ -21,6 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/register/"),
     ("GET", "/api/health/"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/token/"),
     ("POST", "/api/token/refresh/"),
@@ -99,6 +102,7 @@ macro_rules! e2e_suite {
             case!(headers_and_openapi, cases);
             case!(hosts_and_limits, cases);
             case!(garbage_never_5xx, garbage);
+            case!(health_checks, health);
             case!(report_flow, jobs);
             case!(report_plans, jobs);
             case!(report_requests_are_reused_and_capped, jobs);

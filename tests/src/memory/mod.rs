@@ -374,6 +374,11 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+
+    async fn pending_migrations(&self) -> Result<u64> {
+        // Memory has no schema: it is always the newest.
+        Ok(0)
+    }
 }
 
 /// One page of `all`, which holds every item in order.

@@ -134,10 +134,15 @@ impl Display for Listing<'_> {
         line(f, "BASE_DOMAIN", base)?;
         line(f, "ENABLE_X_TENANT", c.http.x_tenant)?;
 
-        writeln!(f, "\n# Logging")?;
+        writeln!(f, "\n# Logging and metrics")?;
         let filter = c.log_filter.as_deref();
         line(f, "RUST_LOG", filter.unwrap_or(c.default_log_filter()))?;
         line(f, "LOG_FORMAT", if c.log_json { "json" } else { "text" })?;
+        let token = c.http.metrics_token.as_ref().map_or("", |_| HIDDEN);
+        if token.is_empty() {
+            writeln!(f, "# unset: /metrics answers loopback clients only")?;
+        }
+        line(f, "METRICS_TOKEN", token)?;
 
         writeln!(f, "\n# Email")?;
         match &c.mail {

@@ -17,6 +17,7 @@ pub(super) async fn run(
     settings: &ServeSettings,
     kinds: JobKinds,
 ) -> Result<ExitCode, BoxError> {
+    let metrics = saas_http::metrics::install_recorder()?;
     let saas = wired.saas()?;
     let jobs = wired.jobs(saas.clone(), kinds)?;
     let in_process = settings.worker();
@@ -27,7 +28,8 @@ pub(super) async fn run(
     let limits = within_open_files(config.limits);
     let state = AppState::new(saas, config.http.clone())
         .with_jobs(jobs.clone())
-        .with_schedule(saas_core::jobs::builtin::builtin_schedule()?);
+        .with_schedule(saas_core::jobs::builtin::builtin_schedule()?)
+        .with_metrics(metrics);
     let app = saas_http::router(state);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -110,4 +112,7 @@ fn greet(local: std::net::SocketAddr, x_tenant: bool) {
         println!("  (or send `X-Tenant: acme` instead of the Host header)");
     }
     println!("API description: http://{shown}/api/openapi.json");
+    println!(
+        "Health: http://{shown}/healthz, http://{shown}/readyz; metrics: http://{shown}/metrics"
+    );
 }
