@@ -247,6 +247,10 @@ impl NewTask {
 /// Changes to a task; `None` and [`Patch::Keep`] fields stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct TaskPatch {
+    /// Another project to move the task to: checked as creating a task
+    /// there would be (visibility, role, assignee, the plan's per-project
+    /// limit).
+    pub project: Option<ProjectId>,
     /// New title.
     pub title: Option<String>,
     /// New description.

@@ -264,6 +264,8 @@ pub struct NewTaskRecord {
 /// The mutable fields of a task, all written at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskChanges {
+    /// Project.
+    pub project_id: ProjectId,
     /// Title.
     pub title: String,
     /// Description.
@@ -285,6 +287,7 @@ pub struct TaskChanges {
 impl From<&Task> for TaskChanges {
     fn from(t: &Task) -> Self {
         TaskChanges {
+            project_id: t.project_id,
             title: t.title.clone(),
             description: t.description.clone(),
             status: t.status,

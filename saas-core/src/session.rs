@@ -606,10 +606,10 @@ impl Session {
         DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
     }
 
-    /// Creates a task in a visible project the actor may work on. Counts
-    /// against the plan's tasks-per-project limit.
-    pub async fn create_task(&self, new: NewTask) -> Result<Task> {
-        let p = match self.project(new.project).await {
+    /// The project a task is created in or moved to: visible to the actor
+    /// (else an invalid `project`), and one the actor may create tasks in.
+    async fn task_destination(&self, id: ProjectId) -> Result<Project> {
+        let p = match self.project(id).await {
             Ok(p) => p,
             Err(Error::NotFound { .. }) => {
                 return Err(Error::invalid("project", "no such project"));
@@ -617,6 +617,13 @@ impl Session {
             Err(e) => return Err(e),
         };
         require(self.role(), Action::CreateTask, self.relation_to(&p))?;
+        Ok(p)
+    }
+
+    /// Creates a task in a visible project the actor may work on. Counts
+    /// against the plan's tasks-per-project limit.
+    pub async fn create_task(&self, new: NewTask) -> Result<Task> {
+        let p = self.task_destination(new.project).await?;
         let mut v = Validator::new();
         let title = v.check(
             "title",
@@ -652,10 +659,21 @@ impl Session {
             .map_err(|e| self.with_plan(e))
     }
 
-    /// Changes a task.
+    /// Changes a task. Moving it to another project is checked as creating
+    /// it there would be: the destination must be visible to the actor, who
+    /// must be allowed to create tasks in it; the assignee (kept or new)
+    /// must be involved in it; and it counts against the plan's
+    /// tasks-per-project limit there.
     pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task> {
-        let (t, p) = self.task_with_project(id).await?;
+        let (t, mut p) = self.task_with_project(id).await?;
         require(self.role(), Action::UpdateTask, self.task_relation(&t, &p))?;
+        let moved = match patch.project {
+            Some(dest) if dest != t.project_id => {
+                p = self.task_destination(dest).await?;
+                true
+            }
+            _ => false,
+        };
         let now = self.context.now();
         let mut c = TaskChanges::from(&t);
         c.updated_at = now;
@@ -674,10 +692,11 @@ impl Session {
             c.description = x;
         }
         let assignee = patch.assigned_to_id.apply(c.assigned_to);
-        if assignee != c.assigned_to {
+        if moved || assignee != c.assigned_to {
             self.check_assignee(&mut v, &p, assignee).await?;
         }
         c.assigned_to = assignee;
+        c.project_id = p.id;
         if let Patch::Set(due) = &patch.due_date {
             dates::check_datetime(&mut v, "due_date", Some(*due));
         }
@@ -689,7 +708,10 @@ impl Session {
         if let Some(s) = patch.status {
             Self::set_status(&mut c, s, now);
         }
-        self.store.update_task(id, &c).await
+        self.store
+            .update_task(id, &c, self.plan().max_tasks_per_project)
+            .await
+            .map_err(|e| self.with_plan(e))
     }
 
     fn set_status(c: &mut TaskChanges, s: TaskStatus, now: DateTime<Utc>) {

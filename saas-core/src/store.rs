@@ -391,8 +391,16 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
         Ok(self.list_tasks(query, page).await?.items)
     }
 
-    /// Writes every mutable field. NotFound if absent.
-    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task>;
+    /// Writes every mutable field. NotFound if absent. A task moved to
+    /// another project counts against `max_per_project` there (checked
+    /// atomically, as [`TenantStore::create_task`] does); NotFound (project)
+    /// if that project is absent.
+    async fn update_task(
+        &self,
+        id: TaskId,
+        changes: &TaskChanges,
+        max_per_project: Option<u64>,
+    ) -> Result<Task>;
 
     /// Deletes a task. NotFound if absent.
     async fn delete_task(&self, id: TaskId) -> Result<()>;

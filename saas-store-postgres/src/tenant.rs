@@ -213,9 +213,12 @@ statements! {
     );
     update_task = concat!(
         "WITH t AS (UPDATE {s}tasks SET title = $2, description = $3, status = $4, priority = $5, \
-         assigned_to = $6, due_date = $7, completed_at = $8, updated_at = $9 WHERE id = $1 RETURNING *) \
+         assigned_to = $6, due_date = $7, completed_at = $8, updated_at = $9 \
+         WHERE id = $1 AND project_id = $10 RETURNING *) \
          SELECT ", task_cols!(), " FROM t", task_joins!()
     );
+    lock_task_project = "SELECT project_id FROM {s}tasks WHERE id = $1 FOR NO KEY UPDATE";
+    move_task = "UPDATE {s}tasks SET project_id = $2 WHERE id = $1";
     delete_task = "DELETE FROM {s}tasks WHERE id = $1";
     delete_done_before = "DELETE FROM {s}tasks WHERE status = {done} AND completed_at < $1";
 }
@@ -1201,9 +1204,15 @@ impl TenantStore for PgTenant {
         found.iter().map(rows::task).collect()
     }
 
-    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
-        self.find(&self.sql.update_task, rows::task, |q| {
-            q.bind(id.0)
+    async fn update_task(
+        &self,
+        id: TaskId,
+        changes: &TaskChanges,
+        max_per_project: Option<u64>,
+    ) -> Result<Task> {
+        let update = |unit: &Unit| {
+            q(unit, &self.sql.update_task)
+                .bind(id.0)
                 .bind(&changes.title)
                 .bind(&changes.description)
                 .bind(small(changes.status.rank()))
@@ -1212,9 +1221,55 @@ impl TenantStore for PgTenant {
                 .bind(changes.due_date)
                 .bind(changes.completed_at)
                 .bind(changes.updated_at)
-        })
-        .await?
-        .ok_or(Error::not_found(Entity::Task))
+                .bind(changes.project_id.0)
+        };
+        // The common case, a task staying in its project, is one statement.
+        let mut unit = self.auto().await?;
+        let row = update(&unit).fetch_optional(unit.conn()).await.db()?;
+        unit.finish().await?;
+        if let Some(row) = row {
+            return rows::task(&row);
+        }
+        // Absent, or moving: move it as creating it there would, under the
+        // destination's lock, then write the fields.
+        let mut unit = self.tx().await?;
+        let current: Option<i64> = q(&unit, &self.sql.lock_task_project)
+            .bind(id.0)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .db()?;
+        let Some(current) = current else {
+            return Err(Error::not_found(Entity::Task));
+        };
+        if current != changes.project_id.0 {
+            let lock = if max_per_project.is_some() {
+                &self.sql.lock_project
+            } else {
+                &self.sql.share_project
+            };
+            self.require(&mut unit, lock, changes.project_id.0, Entity::Project)
+                .await?;
+            if let Some(limit) = max_per_project {
+                let limit = (limit, Resource::TasksPerProject);
+                self.within_limit(&mut unit, limit, &self.sql.count_project_tasks, |q| {
+                    q.bind(changes.project_id.0)
+                })
+                .await?;
+            }
+            q(&unit, &self.sql.move_task)
+                .bind(id.0)
+                .bind(changes.project_id.0)
+                .execute(unit.conn())
+                .await
+                .db()?;
+        }
+        let row = update(&unit).fetch_one(unit.conn()).await.db()?;
+        let task = rows::task(&row)?;
+        unit.finish().await?;
+        Ok(task)
     }
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {

@@ -1051,17 +1051,36 @@ impl TenantStore for SqliteTenant {
         .await
     }
 
-    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
+    async fn update_task(
+        &self,
+        id: TaskId,
+        changes: &TaskChanges,
+        max_per_project: Option<u64>,
+    ) -> Result<Task> {
         let changes = changes.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
-            if !exists(&tx, "SELECT 1 FROM tasks WHERE id = ?1", id.0)? {
+            let Some(current) = tx
+                .prepare_cached("SELECT project_id FROM tasks WHERE id = ?1")?
+                .query_row([id.0], |r| r.get::<_, i64>(0))
+                .optional()?
+            else {
                 return Err(not_found(Entity::Task));
+            };
+            if current != changes.project_id.0 {
+                require_project(&tx, changes.project_id)?;
+                let there = count(
+                    &tx,
+                    "SELECT count(*) FROM tasks WHERE project_id = ?1",
+                    [changes.project_id.0],
+                )?;
+                check_limit(there, max_per_project, Resource::TasksPerProject)?;
             }
             require_assignee(&tx, changes.assigned_to)?;
             tx.prepare_cached(
                 "UPDATE tasks SET title = ?1, description = ?2, status = ?3, priority = ?4, \
-                 assigned_to = ?5, due_date = ?6, completed_at = ?7, updated_at = ?8 WHERE id = ?9",
+                 assigned_to = ?5, due_date = ?6, completed_at = ?7, updated_at = ?8, \
+                 project_id = ?10 WHERE id = ?9",
             )?
             .execute(params![
                 changes.title,
@@ -1073,6 +1092,7 @@ impl TenantStore for SqliteTenant {
                 codec::opt_micros(changes.completed_at),
                 codec::micros(changes.updated_at),
                 id.0,
+                changes.project_id.0,
             ])?;
             let task = load_task(&tx, id)?.ok_or_else(|| not_found(Entity::Task))?;
             tx.commit()?;

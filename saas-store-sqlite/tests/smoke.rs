@@ -802,7 +802,7 @@ async fn task_methods() {
     changes.assigned_to = None;
     changes.due_date = None;
     changes.updated_at = at;
-    let updated = t.update_task(first.id, &changes).await.expect("update");
+    let updated = t.update_task(first.id, &changes, None).await.expect("update");
     assert_eq!(
         (
             updated.title.as_str(),
@@ -816,13 +816,13 @@ async fn task_methods() {
     assert_eq!(updated.updated_at, at);
     changes.assigned_to = Some(UserId(9999));
     assert!(matches!(
-        t.update_task(first.id, &changes).await,
+        t.update_task(first.id, &changes, None).await,
         Err(Error::NotFound {
             entity: Entity::User
         })
     ));
     assert!(matches!(
-        t.update_task(saas_core::projects::TaskId(9999), &changes)
+        t.update_task(saas_core::projects::TaskId(9999), &changes, None)
             .await,
         Err(Error::NotFound {
             entity: Entity::Task

@@ -364,11 +364,15 @@ impl TenantModel {
         Outcome::Ok
     }
 
-    /// Expected answer to changing a task (`assignee`: the patch's).
+    /// Expected answer to changing a task (`project`, `assignee`: the
+    /// patch's). Moving a task to another project is allowed exactly where
+    /// creating it there would be: the spec's rules for a new task apply to
+    /// the destination, after the rules for changing the task.
     pub fn update_task(
         &self,
         actor: UserId,
         id: TaskId,
+        project: Option<ProjectId>,
         title: Option<&str>,
         assignee: Option<Option<UserId>>,
     ) -> Outcome {
@@ -384,14 +388,36 @@ impl TenantModel {
         if !ok {
             return Outcome::Forbidden;
         }
+        let moving = project.filter(|d| *d != t.project);
+        let dest = match moving {
+            None => p,
+            Some(d) => {
+                let Some(dest) = self.visible_project(actor, d) else {
+                    return Outcome::Invalid("project");
+                };
+                let may_create = match self.role(actor) {
+                    Role::Admin => true,
+                    Role::Manager | Role::Member => dest.involves(actor),
+                    Role::Viewer => false,
+                };
+                if !may_create {
+                    return Outcome::Forbidden;
+                }
+                dest
+            }
+        };
         if title.is_some_and(|x| Self::title(x).is_none()) {
             return Outcome::Invalid("title");
         }
-        if let Some(a) = assignee
-            && a != t.assignee
-            && a.is_some_and(|u| !p.involves(u))
-        {
+        let after = assignee.unwrap_or(t.assignee);
+        if (moving.is_some() || after != t.assignee) && after.is_some_and(|u| !dest.involves(u)) {
             return Outcome::Invalid("assigned_to_id");
+        }
+        if moving.is_some() {
+            let used = self.tasks.values().filter(|x| x.project == dest.id).count();
+            if !under(self.limits.tasks, used) {
+                return Outcome::Limit(Resource::TasksPerProject);
+            }
         }
         Outcome::Ok
     }

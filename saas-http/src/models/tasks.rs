@@ -115,6 +115,10 @@ impl From<NewTaskIn> for NewTask {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(expecting = "struct TaskPatch")]
 pub struct TaskPatchIn {
+    /// Id of a project to move the task to (checked as creating it there).
+    #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(value_type = Option<i64>)]
+    pub project: Option<ProjectId>,
     /// New title.
     pub title: Option<String>,
     /// New description.
@@ -138,6 +142,7 @@ pub struct TaskPatchIn {
 impl From<TaskPatchIn> for TaskPatch {
     fn from(b: TaskPatchIn) -> Self {
         TaskPatch {
+            project: b.project,
             title: b.title,
             description: b.description,
             status: b.status,

@@ -321,6 +321,7 @@ pub async fn store_due_windows_and_pruning(f: &dyn Fixture) {
         .update_task(
             later.id,
             &TaskChanges {
+                project_id: later.project_id,
                 title: "changed".into(),
                 description: "d".into(),
                 status: TaskStatus::Done,
@@ -330,6 +331,7 @@ pub async fn store_due_windows_and_pruning(f: &dyn Fixture) {
                 completed_at: Some(changed_at),
                 updated_at: changed_at,
             },
+            None,
         )
         .await
         .unwrap();
@@ -353,7 +355,7 @@ pub async fn store_due_windows_and_pruning(f: &dyn Fixture) {
     );
     assert_err!(
         store
-            .update_task(saas_core::projects::TaskId(987_654), &TaskChanges::from(&t))
+            .update_task(saas_core::projects::TaskId(987_654), &TaskChanges::from(&t), None)
             .await,
         Error::NotFound {
             entity: Entity::Task

@@ -593,16 +593,31 @@ impl TenantStore for MemoryTenant {
             .collect()
     }
 
-    async fn update_task(&self, id: TaskId, changes: &TaskChanges) -> Result<Task> {
+    async fn update_task(
+        &self,
+        id: TaskId,
+        changes: &TaskChanges,
+        max_per_project: Option<u64>,
+    ) -> Result<Task> {
         let mut data = self.data()?;
-        if !data.tasks.contains_key(&id) {
+        let Some(current) = data.tasks.get(&id).map(|t| t.project_id) else {
             return Err(Error::not_found(Entity::Task));
+        };
+        if current != changes.project_id {
+            data.require_project(changes.project_id)?;
+            let there = data
+                .tasks
+                .values()
+                .filter(|t| t.project_id == changes.project_id)
+                .count();
+            limit_reached(there, max_per_project, Resource::TasksPerProject)?;
         }
         data.require_assignee(changes.assigned_to)?;
         let row = data
             .tasks
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::Task))?;
+        row.project_id = changes.project_id;
         row.title = changes.title.clone();
         row.description = changes.description.clone();
         row.status = changes.status;
