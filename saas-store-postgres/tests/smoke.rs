@@ -421,7 +421,10 @@ async fn every_method(routing: Routing, pooler: bool) {
     change.status = TaskStatus::Done;
     change.completed_at = Some(now - Duration::days(40));
     change.assigned_to = None;
-    let done = t.update_task(a.id, &change, None).await.expect("update task");
+    let done = t
+        .update_task(a.id, &change, None)
+        .await
+        .expect("update task");
     assert_eq!(
         (done.status, done.assigned_to.clone()),
         (TaskStatus::Done, None)

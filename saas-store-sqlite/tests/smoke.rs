@@ -802,7 +802,10 @@ async fn task_methods() {
     changes.assigned_to = None;
     changes.due_date = None;
     changes.updated_at = at;
-    let updated = t.update_task(first.id, &changes, None).await.expect("update");
+    let updated = t
+        .update_task(first.id, &changes, None)
+        .await
+        .expect("update");
     assert_eq!(
         (
             updated.title.as_str(),

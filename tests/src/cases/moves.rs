@@ -132,8 +132,7 @@ pub async fn a_moved_task_keeps_only_an_assignee_of_its_new_project(f: &dyn Fixt
     );
     assert_eq!(w.snapshot().await, before_stranger);
     assert_eq!(
-        before.tasks,
-        before_stranger.tasks,
+        before.tasks, before_stranger.tasks,
         "refused moves changed a task"
     );
 
@@ -189,7 +188,11 @@ pub async fn moving_a_task_respects_the_destination_limit(f: &dyn Fixture) {
     );
     assert_eq!(w.snapshot().await, before);
     // A task already in the full project may still be changed.
-    let first = before.tasks.iter().find(|x| x.project_id == full.id).unwrap();
+    let first = before
+        .tasks
+        .iter()
+        .find(|x| x.project_id == full.id)
+        .unwrap();
     admin
         .update_task(
             first.id,

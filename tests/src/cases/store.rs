@@ -355,7 +355,11 @@ pub async fn store_due_windows_and_pruning(f: &dyn Fixture) {
     );
     assert_err!(
         store
-            .update_task(saas_core::projects::TaskId(987_654), &TaskChanges::from(&t), None)
+            .update_task(
+                saas_core::projects::TaskId(987_654),
+                &TaskChanges::from(&t),
+                None
+            )
             .await,
         Error::NotFound {
             entity: Entity::Task
