@@ -23,6 +23,7 @@
 //! - [`events`]: lifecycle events listeners receive.
 //! - [`apps`]: a host application's own migrations, which backends run
 //!   with theirs.
+//! - [`import`]: importing a Django deployment of the seed ([`Saas::import`]).
 
 pub mod apps;
 pub mod audit;
@@ -34,6 +35,7 @@ mod context;
 pub mod dates;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod jobs;
 pub mod migration;
 pub mod operator;

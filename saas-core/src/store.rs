@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use crate::error::{Error, Result};
+use crate::import::{Inventory, TenantImport};
 pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
     NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
@@ -184,6 +185,15 @@ pub trait Store: Debug + Send + Sync + 'static {
         admin: &NewUserRecord,
     ) -> Result<(Tenant, User)>;
 
+    /// Creates a tenant from imported data (see [`crate::import`]): the
+    /// catalog row, primary domain and storage as [`Store::create_tenant`]
+    /// does, then every user, project, membership and task of `data` with
+    /// the ids, timestamps and password hashes it carries, all or nothing.
+    /// Later rows get ids above the imported ones. Plan limits are not
+    /// applied (the data was within the source's). Conflict (tenant/slug or
+    /// domain/hostname) when taken.
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant>;
+
     /// The tenant with `id`.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
 
@@ -324,11 +334,22 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Replaces the password hash and bumps the token version.
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()>;
 
+    /// Replaces the password hash with `new` if it is still `current`
+    /// (compare and swap), without bumping the token version: the password
+    /// is the same, only its hash is renewed (a Django hash becoming
+    /// argon2id at the first login). Returns whether it was replaced; a
+    /// concurrent password change wins.
+    async fn replace_password_hash(&self, id: UserId, current: &str, new: &str) -> Result<bool>;
+
     /// Records a successful login.
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()>;
 
     /// Number of users (active or not).
     async fn count_users(&self) -> Result<u64>;
+
+    /// The ids of every user, project, membership and task, for verifying
+    /// an import.
+    async fn inventory(&self) -> Result<Inventory>;
 
     // --- refresh tokens --------------------------------------------------
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
+use saas_core::import::TenantImport;
 use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
@@ -333,6 +334,54 @@ impl Store for PgStore {
             user
         };
         Ok((tenant.to_tenant(&target.name), created))
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant> {
+        let target = self.place().await?;
+        let catalog = self.catalog();
+        let schema = schema_name(&tenant.slug, tenant.id);
+        let ddl = provision_sql(tenant, &schema);
+        let prefix = qualified_prefix(&schema);
+        let in_catalog = std::ptr::eq(target, catalog);
+        // The catalog rows first (a taken slug or hostname is reported
+        // before any work), then storage and rows in the target's
+        // transaction: the same one when the catalog is there.
+        let mut ctx = catalog.pool.begin().await.db()?;
+        let insert = sqlx::query(INSERT_TENANT).persistent(false);
+        bind_tenant(insert, tenant, &target.name)
+            .execute(&mut *ctx)
+            .await
+            .db()?;
+        if in_catalog {
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *ctx)
+                .await
+                .db()?;
+            crate::import::write_rows(&mut ctx, &prefix, data).await?;
+            apps::apply_tenant(&mut ctx, &self.inner.config.apps, &schema).await?;
+            ctx.commit().await.db()?;
+        } else {
+            let mut tx = target.pool.begin().await.db()?;
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            crate::import::write_rows(&mut tx, &prefix, data).await?;
+            apps::apply_tenant(&mut tx, &self.inner.config.apps, &schema).await?;
+            tx.commit().await.db()?;
+            if let Err(e) = ctx.commit().await {
+                // Compensate: the storage must not outlive a catalog row that never was.
+                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
+                    .execute(&target.pool)
+                    .await;
+                if let Err(undo) = undo {
+                    tracing::error!(slug = %tenant.slug, error = %undo,
+                        "could not drop the storage of a tenant whose catalog commit failed");
+                }
+                return Err(map_sqlx(e));
+            }
+        }
+        Ok(tenant.to_tenant(&target.name))
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::chain;
+use saas_core::import::TenantImport;
 use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
@@ -29,6 +30,7 @@ use saas_core::apps::Apps;
 use crate::apps::{self, Scope};
 use crate::db::{self, ConnSettings, Db, FileKind, blocking, run_off_runtime};
 use crate::error::{Failure, R, SqliteError, conflict_on, io_error, not_found};
+use crate::import;
 use crate::tenant::{self, SqliteTenant, immediate};
 use crate::{Handles, SqliteStore, audit, codec, listing, schema};
 
@@ -175,13 +177,13 @@ impl Drop for FileGuard {
 
 /// Builds a complete tenant file under a temporary name: every table, the
 /// tenant's id, and its admin. Nothing else can see it until it is renamed.
-fn build_tenant_file(
+fn build_tenant_file<T>(
     dir: &Path,
     tenant: &NewTenant,
-    admin: &NewUserRecord,
+    fill: impl FnOnce(&Connection) -> R<T>,
     settings: ConnSettings,
     apps: &Apps,
-) -> R<(FileGuard, User)> {
+) -> R<(FileGuard, T)> {
     // The dot keeps temporary names out of the slug namespace.
     let path = dir.join(format!(
         "{}.{}.tmp",
@@ -207,7 +209,7 @@ fn build_tenant_file(
         "INSERT INTO tenant_meta (singleton, tenant_id, slug) VALUES (1, ?1, ?2)",
         params![tenant.id.to_string(), tenant.slug.as_str()],
     )?;
-    let user = tenant::insert_user(&tx, admin)?;
+    let filled = fill(&tx)?;
     tx.commit()?;
     apps::apply(&mut conn, apps, Scope::Tenant)?;
     // Switched to WAL here, where it costs no sync, rather than on the
@@ -227,7 +229,7 @@ fn build_tenant_file(
     std::fs::File::open(&path)
         .and_then(|f| f.sync_all())
         .map_err(io_error(&path))?;
-    Ok((guard, user))
+    Ok((guard, filled))
 }
 
 /// Checks that the file at `path` was built for tenant `id`.
@@ -341,52 +343,22 @@ impl Handles {
 }
 
 impl SqliteStore {
-    fn tenant_path(&self, slug: &Slug) -> PathBuf {
-        tenant_file(&self.inner.tenants_dir, slug)
-    }
-
-    /// Shuts down every live handle of `id`, waiting for its calls in flight.
-    async fn shut_down_handles(&self, id: TenantId) -> Result<()> {
-        let handles = self.inner.cache.lock().take(id);
-        for handle in handles {
-            handle.shutdown().await?;
-        }
-        Ok(())
-    }
-
-    async fn catalog_write<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        Ok(self.inner.catalog.write(f).await?)
-    }
-
-    async fn catalog_read<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        Ok(self.inner.catalog.read(f).await?)
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_tenant(
+    /// Builds the tenant's file (schema, then `fill` in its first
+    /// transaction) and enters it in the catalog, all or nothing: the
+    /// shared part of creating and importing a tenant.
+    async fn add_tenant<T: Send + 'static>(
         &self,
         tenant: &NewTenant,
-        admin: &NewUserRecord,
-    ) -> Result<(Tenant, User)> {
+        fill: impl FnOnce(&Connection) -> R<T> + Send + 'static,
+    ) -> Result<(Tenant, T)> {
         let dir = self.inner.tenants_dir.clone();
         let settings = self.inner.settings;
         let new = tenant.clone();
-        let admin = admin.clone();
         let apps = Arc::clone(&self.inner.apps);
         // The file is built before the catalog lock is taken, so a slow
         // registration does not hold up every other one.
-        let (mut temp, user) =
-            blocking(move || build_tenant_file(&dir, &new, &admin, settings, &apps)).await?;
+        let (mut temp, filled) =
+            blocking(move || build_tenant_file(&dir, &new, fill, settings, &apps)).await?;
         temp.off_runtime = true;
 
         let final_path = self.tenant_path(&tenant.slug);
@@ -457,7 +429,57 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await?;
-        Ok((row, user))
+        Ok((row, filled))
+    }
+
+    fn tenant_path(&self, slug: &Slug) -> PathBuf {
+        tenant_file(&self.inner.tenants_dir, slug)
+    }
+
+    /// Shuts down every live handle of `id`, waiting for its calls in flight.
+    async fn shut_down_handles(&self, id: TenantId) -> Result<()> {
+        let handles = self.inner.cache.lock().take(id);
+        for handle in handles {
+            handle.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    async fn catalog_write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.inner.catalog.write(f).await?)
+    }
+
+    async fn catalog_read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.inner.catalog.read(f).await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
+        let admin = admin.clone();
+        self.add_tenant(tenant, move |tx| tenant::insert_user(tx, &admin))
+            .await
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant> {
+        let data = data.clone();
+        let (row, ()) = self
+            .add_tenant(tenant, move |tx| import::write_rows(tx, &data))
+            .await?;
+        Ok(row)
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {

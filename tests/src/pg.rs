@@ -17,6 +17,7 @@ use chrono::Utc;
 use futures::future::BoxFuture;
 use saas_core::Result;
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
+use saas_core::import::TenantImport;
 use saas_core::jobs::JobQueue;
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
@@ -301,6 +302,15 @@ impl Store for Recording {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(created.0.id);
+        Ok(created)
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant> {
+        let created = self.inner.import_tenant(tenant, data).await?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(created.id);
         Ok(created)
     }
 

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
+use saas_core::import::TenantImport;
 use saas_core::jobs::JobQueue;
 use saas_core::jobs::memory::MemoryQueue;
 use saas_core::migration::{FleetTenant, migrate_fleet};
@@ -82,24 +83,9 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn catalog(&self) -> MutexGuard<'_, Catalog> {
-        // Every change is made whole under the lock, so a panic elsewhere
-        // never leaves the catalog half-written.
-        self.catalog.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn create_tenant(
-        &self,
-        tenant: &NewTenant,
-        admin: &NewUserRecord,
-    ) -> Result<(Tenant, User)> {
-        // The tenant's data is made before the catalog is touched, so a
-        // refusal below leaves nothing behind.
-        let data = Arc::new(MemoryTenant::new(tenant.id));
-        let owner = data.create_user(admin, None).await?;
+    /// Enters a tenant whose data is ready into the catalog, unless its
+    /// slug, primary domain or id is taken.
+    fn add_tenant(&self, tenant: &NewTenant, data: Arc<MemoryTenant>) -> Result<Tenant> {
         let mut catalog = self.catalog();
         if catalog.tenants.values().any(|t| t.slug == tenant.slug) {
             return Err(Error::Conflict {
@@ -125,7 +111,35 @@ impl Store for MemoryStore {
             .domains
             .insert(tenant.domain.as_str().to_owned(), (tenant.id, true));
         catalog.data.insert(tenant.id, data);
+        Ok(row)
+    }
+
+    fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        // Every change is made whole under the lock, so a panic elsewhere
+        // never leaves the catalog half-written.
+        self.catalog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
+        // The tenant's data is made before the catalog is touched, so a
+        // refusal below leaves nothing behind.
+        let data = Arc::new(MemoryTenant::new(tenant.id));
+        let owner = data.create_user(admin, None).await?;
+        let row = self.add_tenant(tenant, data)?;
         Ok((row, owner))
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, import: &TenantImport) -> Result<Tenant> {
+        let data = Arc::new(MemoryTenant::new(tenant.id));
+        data.load(import)?;
+        self.add_tenant(tenant, data)
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
