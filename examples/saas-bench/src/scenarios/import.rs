@@ -143,7 +143,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
         .build()?;
     let source = DjangoSource::connect(&args.source_url).await?;
     let progress = |p: saas_core::import::ImportProgress| {
-        if p.done % 10 == 0 {
+        if p.done.is_multiple_of(10) {
             eprintln!("{}/{} companies", p.done, p.total);
         }
     };
