@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
                 // import
                 import_tenant_keeps_ids_timestamps_and_hashes,
                 import_tenant_is_all_or_nothing,
+                import_run_reports_resumes_and_verifies,
                 // host resolution
                 resolve_host_by_domain_port_and_case,
                 resolve_host_by_base_domain_label,

@@ -1,19 +1,24 @@
 //! Importing a tenant with its ids (`Store::import_tenant`), verifying it
-//! (`TenantStore::inventory`), and the import run over a source
-//! (`Saas::import`).
+//! (`TenantStore::inventory`), and the import run over a source held in
+//! memory (`Saas::import`).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use saas_core::error::{Entity, Error};
-use saas_core::import::{ImportProject, ImportTask, ImportUser, TenantImport};
+use saas_core::import::{
+    ImportOutcome, ImportProject, ImportSource, ImportTask, ImportUser, SourceCompany,
+    SourceDomain, SourceProject, SourceTask, SourceTenant, SourceUser, TenantImport,
+};
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, Scope, TaskId, TaskQuery,
     TaskStatus,
 };
+use saas_core::tenancy::{Slug, TenantStatus};
 use saas_core::users::{Email, NewUserRecord, Role, UserId, Username};
 
 use crate::Fixture;
 use crate::assert_err;
-use crate::harness::{PASSWORD, all, new_project, new_task, new_user, saas};
+use crate::harness::{PASSWORD, all, new_project, new_task, new_user, saas, unique_slug};
 use crate::records::{host_for, new_tenant_with, random_slug};
 
 /// A Django `pbkdf2_sha256` hash of "correct horse battery".
@@ -259,4 +264,231 @@ pub async fn import_tenant_is_all_or_nothing(f: &dyn Fixture) {
         store.tenant_by_domain(&host_for(&third)).await.unwrap(),
         None
     );
+}
+
+/// A source held in memory: the rows an `ImportSource` would read.
+struct FakeSource {
+    companies: Vec<SourceCompany>,
+    domains: Vec<SourceDomain>,
+    tenants: Vec<(i64, SourceTenant)>,
+}
+
+#[async_trait]
+impl ImportSource for FakeSource {
+    async fn companies(&self) -> saas_core::Result<Vec<SourceCompany>> {
+        Ok(self.companies.clone())
+    }
+    async fn domains(&self) -> saas_core::Result<Vec<SourceDomain>> {
+        Ok(self.domains.clone())
+    }
+    async fn tenant(&self, company: &SourceCompany) -> saas_core::Result<SourceTenant> {
+        self.tenants
+            .iter()
+            .find(|(id, _)| *id == company.id)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| Error::invalid("schema", "no such schema"))
+    }
+}
+
+fn source_user(id: i64, username: &str, role: &str) -> SourceUser {
+    SourceUser {
+        id,
+        username: username.to_owned(),
+        email: format!("{username}@example.com"),
+        password: DJANGO_HASH.to_owned(),
+        first_name: String::new(),
+        last_name: String::new(),
+        is_active: true,
+        last_login: None,
+        date_joined: at(1, id),
+        role: Some(role.to_owned()),
+        department: String::new(),
+    }
+}
+
+fn source_company(id: i64, schema: &str, plan: &str, active: bool) -> SourceCompany {
+    SourceCompany {
+        id,
+        schema_name: schema.to_owned(),
+        name: format!("Company {schema}"),
+        subscription_plan: plan.to_owned(),
+        is_active: active,
+        created_on: at(1, 0),
+    }
+}
+
+fn domain(id: i64, host: &str, company: i64, primary: bool) -> SourceDomain {
+    SourceDomain {
+        id,
+        domain: host.to_owned(),
+        tenant_id: company,
+        is_primary: primary,
+    }
+}
+
+/// `Saas::import` over a source: the public schema is skipped, each
+/// company becomes a verified tenant (its Django passwords log in), other
+/// domains are added, an inactive company is suspended, bad rows are
+/// reported with what was done; a second run verifies and changes nothing;
+/// a tenant holding other rows under the same slug is a mismatch, left
+/// alone.
+pub async fn import_run_reports_resumes_and_verifies(f: &dyn Fixture) {
+    let store = f.store();
+    let saas = saas(store.clone());
+    let (a, b, c) = (unique_slug(), unique_slug(), unique_slug());
+    let (a, b, c) = (a.as_str(), b.as_str(), c.as_str());
+    let acme = SourceTenant {
+        users: vec![
+            source_user(1, "admin", "admin"),
+            source_user(2, "ann", "member"),
+        ],
+        projects: vec![SourceProject {
+            id: 1,
+            name: "Website".to_owned(),
+            description: String::new(),
+            status: "active".to_owned(),
+            start_date: NaiveDate::from_ymd_opt(2024, 1, 1),
+            end_date: None,
+            owner_id: 1,
+            created_at: at(2, 0),
+            updated_at: at(2, 0),
+        }],
+        members: vec![(1, 2)],
+        tasks: vec![SourceTask {
+            id: 1,
+            project_id: 1,
+            title: "Gone assignee".to_owned(),
+            description: String::new(),
+            status: "todo".to_owned(),
+            priority: "high".to_owned(),
+            assigned_to: Some(42),
+            created_by: Some(1),
+            due_date: NaiveDate::from_ymd_opt(2024, 3, 10),
+            completed_at: None,
+            created_at: at(3, 0),
+            updated_at: at(3, 0),
+        }],
+    };
+    let source = FakeSource {
+        companies: vec![
+            source_company(1, "public", "free", true),
+            source_company(2, a, "basic", true),
+            source_company(3, b, "no-such-plan", false),
+            source_company(4, c, "basic", true),
+        ],
+        domains: vec![
+            domain(1, "localhost", 1, true),
+            domain(2, &format!("{a}.import.test"), 2, true),
+            domain(3, &format!("www.{a}.import.test"), 2, false),
+            domain(4, &format!("{b}.import.test"), 3, true),
+            domain(5, &format!("{c}.import.test"), 4, true),
+            domain(6, "orphan.import.test", 99, false),
+        ],
+        tenants: vec![
+            (2, acme.clone()),
+            (
+                3,
+                SourceTenant {
+                    users: vec![source_user(5, "solo", "admin")],
+                    ..SourceTenant::default()
+                },
+            ),
+            (4, acme),
+        ],
+    };
+    // A tenant already here under the last company's slug, holding other rows.
+    saas.register(crate::harness::registration(c, None))
+        .await
+        .unwrap();
+
+    let report = saas.import(&source, &|_| {}).await.unwrap();
+    let outcomes: Vec<ImportOutcome> = report.tenants.iter().map(|t| t.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ImportOutcome::Skipped,
+            ImportOutcome::Imported,
+            ImportOutcome::Imported,
+            ImportOutcome::Mismatch
+        ]
+    );
+    let reported: Vec<(&str, i64)> = report.problems.iter().map(|p| (p.table, p.id)).collect();
+    for expected in [
+        ("tenants_domain", 6),
+        ("tenants_company", 1),
+        ("core_task", 1),
+        ("tenants_company", 3),
+        ("tenants_company", 4),
+    ] {
+        assert!(
+            reported.contains(&expected),
+            "{expected:?} in {:#?}",
+            report.problems
+        );
+    }
+    let line = &report.tenants[1];
+    assert_eq!(
+        (line.stored.users, line.stored.tasks, line.stored.members),
+        (2, 1, 1)
+    );
+
+    let acme_tenant = saas
+        .resolve_host(&format!("www.{a}.import.test"))
+        .await
+        .unwrap();
+    assert_eq!(acme_tenant.slug.as_str(), a);
+    assert_eq!(acme_tenant.plan, "basic");
+    let tokens = saas
+        .login(&acme_tenant, "ann", "correct horse battery")
+        .await
+        .expect("the Django password logs in");
+    let ann = saas
+        .authenticate(&acme_tenant, &tokens.access)
+        .await
+        .unwrap();
+    let task = ann.task(TaskId(1)).await.unwrap();
+    assert_eq!(
+        task.assigned_to, None,
+        "the missing assignee is dropped, and reported"
+    );
+    let beta = store
+        .tenant_by_slug(&Slug::parse(b).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(beta.status, TenantStatus::Suspended);
+    assert_eq!(beta.plan, saas.plans().default_plan().code);
+    let untouched = store
+        .tenant_by_slug(&Slug::parse(c).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let held = store
+        .open(&untouched)
+        .await
+        .unwrap()
+        .inventory()
+        .await
+        .unwrap();
+    assert_eq!(
+        held.counts().users,
+        1,
+        "the registered tenant is left alone"
+    );
+
+    let again = saas.import(&source, &|_| {}).await.unwrap();
+    let outcomes: Vec<ImportOutcome> = again.tenants.iter().map(|t| t.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ImportOutcome::Skipped,
+            ImportOutcome::AlreadyImported,
+            ImportOutcome::AlreadyImported,
+            ImportOutcome::Mismatch
+        ]
+    );
+    for (first, second) in report.tenants.iter().zip(&again.tenants) {
+        assert_eq!(first.checksum, second.checksum, "nothing changed");
+        assert_eq!(first.stored, second.stored, "nothing changed");
+    }
 }
