@@ -236,8 +236,40 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// Suspends or reactivates a tenant.
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant>;
 
-    /// Deletes a tenant's data, domains and catalog row, all or nothing.
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()>;
+    /// Marks a tenant deleted at `at`: from then on it reads as
+    /// [`TenantStatus::Deleted`] with `deleted_at = at`, and every lookup
+    /// that serves requests refuses it like an unknown one. Its data, slug
+    /// and domains are kept (nothing else can take them) until
+    /// [`Store::purge_tenant`]. Deleting a deleted tenant changes nothing
+    /// (its first `deleted_at` stands). [`Error::NotFound`] when unknown.
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant>;
+
+    /// Brings back a deleted tenant, with the status it had before
+    /// ([`TenantStatus::Active`] or [`TenantStatus::Suspended`]) and its
+    /// data as it was. [`Error::State`] when it is not deleted;
+    /// [`Error::NotFound`] when unknown (or already purged).
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant>;
+
+    /// Removes a tenant for good: its catalog row and domains in one
+    /// committed transaction first, then its storage (file or schema). A
+    /// crash between the two leaves storage that no catalog row points to,
+    /// which [`Store::purge_orphans`] removes later; storage is never
+    /// removed while the catalog still names it.
+    ///
+    /// With `deleted_before`, only a tenant deleted before that time is
+    /// purged, checked in the catalog transaction (so a restore that wins
+    /// the race keeps the tenant); without, any tenant. Returns whether it
+    /// purged one: idempotent, an unknown tenant is `Ok(false)`.
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool>;
+
+    /// Removes tenant storage (files, schemas) that no catalog row points
+    /// to: what a purge interrupted after its catalog commit left behind.
+    /// Returns how many it removed.
+    async fn purge_orphans(&self) -> Result<u64>;
 
     /// A handle scoped to `tenant`'s data.
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>>;

@@ -210,6 +210,14 @@ CREATE TABLE saas_shared.audit_log (
 CREATE INDEX audit_log_by_tenant ON saas_shared.audit_log (tenant_id, id);
 "#,
     ),
+    (
+        6,
+        // Two-step deletion: a deleted tenant keeps its row (and status, for
+        // a restore) with the time of deletion until it is purged.
+        r#"
+ALTER TABLE saas_shared.tenants ADD COLUMN deleted_at timestamptz;
+"#,
+    ),
 ];
 
 /// Migrations of every tenant schema, oldest first: (version, template).

@@ -307,8 +307,8 @@ async fn interleaved_tenants_stay_apart(routing: Routing, pool_size: u32) {
     }
     assert_eq!(a.count_users().await.expect("a"), 16);
     assert_eq!(b.count_users().await.expect("b"), 16);
-    store.delete_tenant(ta.id).await.expect("cleanup");
-    store.delete_tenant(tb.id).await.expect("cleanup");
+    store.purge_tenant(ta.id, None).await.expect("cleanup");
+    store.purge_tenant(tb.id, None).await.expect("cleanup");
     assert_nothing_inherited(&mut next, &default_path).await;
     drop(store);
 }

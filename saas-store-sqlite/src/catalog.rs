@@ -34,6 +34,8 @@ use crate::import;
 use crate::tenant::{self, SqliteTenant, immediate};
 use crate::{Handles, SqliteStore, audit, codec, listing, schema};
 
+mod lifecycle;
+
 /// The `database` every SQLite tenant reports: all files live under one root.
 const DATABASE: &str = "default";
 
@@ -43,19 +45,25 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 macro_rules! tenant_columns {
     () => {
-        "t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at"
+        "t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at, t.deleted_at"
     };
 }
 
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+    let deleted_at = codec::opt_ts(r, 7)?;
     Ok(Tenant {
         id: TenantId(codec::parsed(r, 0, parse_uuid)?),
         name: codec::parsed(r, 1, TenantName::parse)?,
         slug: codec::parsed(r, 2, Slug::parse)?,
         plan: r.get(3)?,
-        status: codec::tenant_status(r, 4)?,
+        // Deletion is the mark, over the status kept for a restore.
+        status: match deleted_at {
+            Some(_) => TenantStatus::Deleted,
+            None => codec::tenant_status(r, 4)?,
+        },
         database: r.get(5)?,
         created_at: codec::ts(r, 6)?,
+        deleted_at,
     })
 }
 
@@ -400,7 +408,7 @@ impl SqliteStore {
                 new.name.as_str(),
                 new.slug.as_str(),
                 new.plan,
-                codec::tenant_status_rank(TenantStatus::Active),
+                codec::tenant_status_rank(TenantStatus::Active)?,
                 DATABASE,
                 codec::micros(new.created_at),
             ])
@@ -666,52 +674,57 @@ impl Store for SqliteStore {
     }
 
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant> {
+        let rank = codec::tenant_status_rank(status)?;
         self.catalog_write(move |conn| {
             let tx = immediate(conn)?;
-            tx.prepare_cached("UPDATE tenants SET status = ?1 WHERE id = ?2")?
-                .execute(params![
-                    codec::tenant_status_rank(status),
-                    tenant.to_string()
-                ])?;
-            let row = load_tenant(&tx, tenant)?.ok_or_else(|| not_found(Entity::Tenant))?;
+            tx.prepare_cached(
+                "UPDATE tenants SET status = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+            )?
+            .execute(params![rank, tenant.to_string()])?;
+            let row = load_tenant(&tx, tenant)?
+                .filter(|t| t.deleted_at.is_none())
+                .ok_or_else(|| not_found(Entity::Tenant))?;
             tx.commit()?;
             Ok(row)
         })
         .await
     }
 
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant> {
+        let at = codec::micros(at);
+        self.catalog_write(move |conn| lifecycle::mark_deleted(conn, tenant, at))
+            .await
+    }
+
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant> {
+        self.catalog_write(move |conn| lifecycle::restore(conn, tenant))
+            .await
+    }
+
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
         // Close every connection to the file first: a connection that
         // outlived the file would, when it finally closed, delete whatever
         // `-wal` then carried the name.
         self.shut_down_handles(tenant).await?;
         let dir = self.inner.tenants_dir.clone();
-        self.catalog_write(move |conn| {
-            let tx = immediate(conn)?;
-            let slug: Option<String> = tx
-                .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
-                .query_row([tenant.to_string()], |r| r.get(0))
-                .optional()?;
-            let Some(slug) = slug else {
-                return Err(not_found(Entity::Tenant));
-            };
-            let slug = Slug::parse(&slug).map_err(|_| SqliteError::Corrupt {
-                column: "slug".to_owned(),
-            })?;
-            tx.prepare_cached("DELETE FROM domains WHERE tenant_id = ?1")?
-                .execute([tenant.to_string()])?;
-            tx.prepare_cached("DELETE FROM tenants WHERE id = ?1")?
-                .execute([tenant.to_string()])?;
-            // Under the catalog's write lock, so no registration of the same
-            // slug can slip a new file in between.
-            remove_db_files(&tenant_file(&dir, &slug))?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        let before = deleted_before.map(codec::micros);
+        let purged = self
+            .catalog_write(move |conn| lifecycle::purge(conn, &dir, tenant, before))
+            .await?;
         // A handle opened while the rows were being deleted points at a file
         // that is gone; close it too.
-        self.shut_down_handles(tenant).await
+        self.shut_down_handles(tenant).await?;
+        Ok(purged)
+    }
+
+    async fn purge_orphans(&self) -> Result<u64> {
+        let dir = self.inner.tenants_dir.clone();
+        self.catalog_write(move |conn| lifecycle::orphans(conn, &dir))
+            .await
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {

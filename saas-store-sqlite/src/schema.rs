@@ -86,6 +86,9 @@ pub(crate) const CATALOG: &[&str] = &[
         client TEXT
     ) STRICT;
     CREATE INDEX audit_log_by_tenant ON audit_log(tenant_id, id);",
+    // 3: two-step deletion. A deleted tenant keeps its row (and status, for
+    // a restore) with the time of deletion until it is purged.
+    "ALTER TABLE tenants ADD COLUMN deleted_at INTEGER;",
 ];
 
 /// Steps of a tenant file's schema.

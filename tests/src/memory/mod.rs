@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
@@ -52,6 +53,8 @@ struct Catalog {
     last_superuser_id: i64,
     /// The audit log, oldest first (ids are positions plus one).
     audit: Vec<AuditEntry>,
+    /// The status a deleted tenant had, for its restore.
+    before_deletion: BTreeMap<TenantId, TenantStatus>,
 }
 
 impl Catalog {
@@ -288,22 +291,81 @@ impl Store for MemoryStore {
     }
 
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant> {
+        if status == TenantStatus::Deleted {
+            return Err(Error::invalid(
+                "status",
+                "must be active or suspended (a tenant is deleted by deleting it)",
+            ));
+        }
         let mut catalog = self.catalog();
         let row = catalog.tenant_mut(tenant)?;
+        if row.deleted_at.is_some() {
+            return Err(Error::not_found(Entity::Tenant));
+        }
         row.status = status;
         Ok(row.clone())
     }
 
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant> {
         let mut catalog = self.catalog();
-        catalog.require(tenant)?;
+        let row = catalog.tenant_mut(tenant)?;
+        if row.deleted_at.is_some() {
+            return Ok(row.clone());
+        }
+        let before = row.status;
+        row.status = TenantStatus::Deleted;
+        row.deleted_at = Some(at);
+        let row = row.clone();
+        catalog.before_deletion.insert(tenant, before);
+        Ok(row)
+    }
+
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant> {
+        let mut catalog = self.catalog();
+        if catalog.tenant_mut(tenant)?.deleted_at.is_none() {
+            return Err(Error::State("only a deleted tenant can be restored"));
+        }
+        let before = catalog
+            .before_deletion
+            .remove(&tenant)
+            .unwrap_or(TenantStatus::Active);
+        let row = catalog.tenant_mut(tenant)?;
+        row.status = before;
+        row.deleted_at = None;
+        Ok(row.clone())
+    }
+
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let mut catalog = self.catalog();
+        let Some(row) = catalog.tenants.get(&tenant) else {
+            return Ok(false);
+        };
+        if let Some(cut) = deleted_before
+            && row.deleted_at.is_none_or(|at| at >= cut)
+        {
+            return Ok(false);
+        }
         catalog.tenants.remove(&tenant);
+        catalog.before_deletion.remove(&tenant);
         catalog.domains.retain(|_, (owner, _)| *owner != tenant);
         if let Some(data) = catalog.data.remove(&tenant) {
             // Handles still held elsewhere fail closed from now on.
             data.close();
         }
-        Ok(())
+        Ok(true)
+    }
+
+    async fn purge_orphans(&self) -> Result<u64> {
+        // Data and its catalog row go in one step here: nothing is left over.
+        let mut catalog = self.catalog();
+        let Catalog { tenants, data, .. } = &mut *catalog;
+        let before = data.len();
+        data.retain(|id, _| tenants.contains_key(id));
+        Ok((before - data.len()) as u64)
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {
