@@ -375,7 +375,17 @@ impl Operator {
     /// `purge_deleted_tenants` job purges it after that) and until then
     /// [`Operator::restore`] brings it back.
     pub async fn delete_tenant(&self, id: TenantId) -> Result<Tenant> {
+        // Deleting a deleted tenant changes nothing: no event, no audit entry.
+        let already = self
+            .saas
+            .store()
+            .tenant(id)
+            .await?
+            .is_some_and(|t| t.status == crate::tenancy::TenantStatus::Deleted);
         let t = self.saas.store().delete_tenant(id, self.saas.now()).await?;
+        if already {
+            return Ok(t);
+        }
         self.saas.forget_hosts();
         self.saas
             .notify(Event::TenantDeleted {
