@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use super::job::NoPayload;
 use super::job::{Job, JobContext, JobError, JobRegistry, JobScope, truncate_micros};
 use super::mail::Message;
 use super::purge::PurgeDeletedTenants;
@@ -392,10 +393,6 @@ impl Job for SendTaskReminderEmail {
 }
 
 // --- check_overdue_tasks ----------------------------------------------------
-
-/// Payload of jobs that take no parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct NoPayload {}
 
 /// Emails each assignee the list of their overdue tasks (the seed's daily
 /// `check_overdue_tasks`, per tenant).

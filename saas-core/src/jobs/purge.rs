@@ -9,8 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::builtin::NoPayload;
-use super::job::{Job, JobContext, JobError, JobScope};
+use super::job::{Job, JobContext, JobError, JobScope, NoPayload};
 use crate::store::PageRequest;
 use crate::tenancy::{TenantId, TenantStatus};
 
