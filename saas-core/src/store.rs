@@ -128,6 +128,25 @@ impl<T> Page<T> {
             items: self.items.into_iter().map(f).collect(),
         }
     }
+
+    /// Every item of a paged listing: `fetch` is asked for page after page
+    /// of [`PageRequest::MAX_SIZE`] items until one comes back short or
+    /// the count is reached (at most [`PageRequest::MAX_PAGE`] pages).
+    pub async fn every<F>(mut fetch: impl FnMut(PageRequest) -> F) -> Result<Vec<T>>
+    where
+        F: Future<Output = Result<Page<T>>>,
+    {
+        let mut out = Vec::new();
+        for page in 1..=PageRequest::MAX_PAGE {
+            let p = fetch(PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?).await?;
+            let n = p.items.len() as u64;
+            out.extend(p.items);
+            if n < PageRequest::MAX_SIZE || out.len() as u64 >= p.count {
+                break;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A refresh token as remembered by the tenant, for rotation and reuse detection.

@@ -21,7 +21,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row, Transaction};
 
 use crate::apps;
 use crate::error::{SqlxResultExt, map_sqlx};
-use crate::rows::{self, count};
+use crate::rows;
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
@@ -338,6 +338,23 @@ impl PgStore {
         known.map(drop).ok_or(Error::not_found(Entity::Tenant))
     }
 
+    /// Runs `sql`, one statement on the domain `hostname` (its `$1`), in
+    /// `tx`, and commits.
+    async fn commit_on_domain(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        sql: &'static str,
+        hostname: &Hostname,
+    ) -> Result<()> {
+        sqlx::query(sql)
+            .persistent(self.named())
+            .bind(hostname.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()
+    }
+
     /// Makes none of `tenant`'s domains primary (before another becomes it).
     async fn demote_primary(&self, conn: &mut PgConnection, tenant: TenantId) -> Result<()> {
         sqlx::query(
@@ -470,10 +487,7 @@ impl Store for PgStore {
         .await
         .db()?;
         unit.finish().await?;
-        Ok(Page {
-            count: count(total)?,
-            items: found.iter().map(rows::tenant).collect::<Result<_>>()?,
-        })
+        rows::tenant_page(total, &found)
     }
 
     async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
@@ -543,13 +557,12 @@ impl Store for PgStore {
         }
         // Demote first: the one-primary index is checked row by row.
         self.demote_primary(&mut tx, tenant).await?;
-        sqlx::query("UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1")
-            .persistent(self.named())
-            .bind(hostname.as_str())
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        tx.commit().await.db()
+        self.commit_on_domain(
+            tx,
+            "UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1",
+            hostname,
+        )
+        .await
     }
 
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
@@ -579,13 +592,8 @@ impl Store for PgStore {
             }
             Some(true) => Err(Error::State("cannot remove the primary domain")),
             Some(false) => {
-                sqlx::query("DELETE FROM saas_shared.domains WHERE hostname = $1")
-                    .persistent(self.named())
-                    .bind(hostname.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .db()?;
-                tx.commit().await.db()
+                let sql = "DELETE FROM saas_shared.domains WHERE hostname = $1";
+                self.commit_on_domain(tx, sql, hostname).await
             }
         }
     }
