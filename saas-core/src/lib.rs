@@ -23,6 +23,7 @@
 //! - [`events`]: lifecycle events listeners receive.
 //! - [`apps`]: a host application's own migrations, which backends run
 //!   with theirs.
+//! - [`updates`]: partial updates, the columns a change writes.
 
 pub mod apps;
 pub mod audit;
@@ -50,6 +51,7 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod tenant_query;
 pub mod text;
+pub mod updates;
 pub mod users;
 
 pub use error::{Entity, Error, Resource, Result};

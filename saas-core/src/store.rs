@@ -37,12 +37,13 @@ use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use crate::error::{Error, Result};
 pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
-    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
-    Task, TaskChanges, TaskCounts, TaskId, TaskQuery,
+    NewProjectRecord, NewTaskRecord, Project, ProjectCounts, ProjectId, Scope, Task, TaskCounts,
+    TaskId, TaskQuery,
 };
 use crate::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use crate::tenant_query::TenantQuery;
-use crate::users::{Email, NewUserRecord, User, UserChanges, UserId, Username};
+use crate::updates::{ProjectChanges, TaskChanges, UserChanges};
+use crate::users::{Email, NewUserRecord, User, UserId, Username};
 
 /// A page of a list, DRF style: 1-based page number and a bounded size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +319,9 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Users, by id.
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>>;
 
-    /// Writes every mutable field; deactivating bumps the token version.
+    /// Writes only the fields `changes` names (none: writes nothing) and
+    /// answers the user; deactivating bumps the token version. NotFound if
+    /// absent.
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User>;
 
     /// Replaces the password hash and bumps the token version.
@@ -356,7 +359,8 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Projects visible in `scope`, newest first.
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>>;
 
-    /// Writes every mutable field. NotFound if absent.
+    /// Writes only the fields `changes` names, and `updated_at`. NotFound
+    /// if absent.
     async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project>;
 
     /// Deletes a project with its tasks and memberships. NotFound if absent.
@@ -391,7 +395,8 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
         Ok(self.list_tasks(query, page).await?.items)
     }
 
-    /// Writes every mutable field. NotFound if absent. A task moved to
+    /// Writes only the fields `changes` names, and `updated_at`. NotFound if
+    /// absent; NotFound (user) for an assignee that is not. A task moved to
     /// another project counts against `max_per_project` there (checked
     /// atomically, as [`TenantStore::create_task`] does); NotFound (project)
     /// if that project is absent.

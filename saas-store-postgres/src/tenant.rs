@@ -15,13 +15,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    Scope, Task, TaskChanges, TaskCounts, TaskId, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, Scope, Task,
+    TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
 use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
-use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{NewUserRecord, User, UserId};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};

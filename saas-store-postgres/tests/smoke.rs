@@ -4,11 +4,12 @@
 use chrono::{Duration, NaiveDate};
 use saas_core::error::{Entity, Error, Resource};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, ProjectChanges, ProjectStatus, Scope, TaskChanges,
-    TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskOrderField, TaskOrdering,
+    TaskQuery, TaskStatus,
 };
 use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
-use saas_core::users::{Role, UserChanges, UserId};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{Role, UserId};
 use saas_store_postgres::{PgConfig, Routing};
 use testkit::{pg, records};
 use uuid::Uuid;

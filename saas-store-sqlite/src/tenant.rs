@@ -11,13 +11,14 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
+    Scope, Task, TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
 use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
-use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{NewUserRecord, User, UserId, UserSummary};
 use saas_core::{Entity, Error, Resource, Result};
 use uuid::Uuid;
 

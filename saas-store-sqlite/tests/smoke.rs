@@ -5,12 +5,13 @@
 
 use chrono::{Duration, NaiveDate};
 use saas_core::projects::{
-    Priority, ProjectChanges, ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskOrderField,
-    TaskOrdering, TaskQuery, TaskStatus,
+    Priority, ProjectStatus, Scope, Task, TaskCounts, TaskOrderField, TaskOrdering, TaskQuery,
+    TaskStatus,
 };
 use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
 use saas_core::tenancy::{Hostname, TenantId, TenantStatus};
-use saas_core::users::{Email, Role, UserChanges, UserId, Username};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{Email, Role, UserId, Username};
 use saas_core::{Entity, Error, Resource};
 use testkit::records::{
     admin_record, new_tenant, now, open_tenant, password_hash_of, project_record, task_record,

@@ -6,13 +6,14 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use saas_core::commands::{NewTask, UserPatch};
 use saas_core::error::{Entity, Error};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskChanges, TaskOrderField,
-    TaskOrdering, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskOrderField, TaskOrdering,
+    TaskQuery, TaskStatus,
 };
 use saas_core::session::TaskFilter;
 use saas_core::store::PageRequest;
 use saas_core::tenancy::Slug;
-use saas_core::users::{Role, UserChanges};
+use saas_core::updates::{TaskChanges, UserChanges};
+use saas_core::users::Role;
 
 use crate::Fixture;
 use crate::assert_err;

@@ -15,14 +15,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery,
-    TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
+    Scope, Task, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
 };
 use saas_core::query::OrderKey;
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
-use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{NewUserRecord, User, UserId, UserSummary};
 use uuid::Uuid;
 
 use super::paginate;
@@ -338,15 +338,16 @@ impl TenantStore for MemoryTenant {
             .users
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::User))?;
-        if user.is_active && !changes.is_active {
+        if user.is_active && changes.is_active == Some(false) {
             user.token_version += 1;
         }
-        user.email = changes.email.clone();
-        user.first_name = changes.first_name.clone();
-        user.last_name = changes.last_name.clone();
-        user.role = changes.role;
-        user.department = changes.department.clone();
-        user.is_active = changes.is_active;
+        let c = changes.clone();
+        set(&mut user.email, c.email);
+        set(&mut user.first_name, c.first_name);
+        set(&mut user.last_name, c.last_name);
+        set(&mut user.role, c.role);
+        set(&mut user.department, c.department);
+        set(&mut user.is_active, c.is_active);
         Ok(user.clone())
     }
 
@@ -480,12 +481,13 @@ impl TenantStore for MemoryTenant {
             .projects
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::Project))?;
-        row.name = changes.name.clone();
-        row.description = changes.description.clone();
-        row.status = changes.status;
-        row.start_date = changes.start_date;
-        row.end_date = changes.end_date;
-        row.updated_at = changes.updated_at;
+        let c = changes.clone();
+        set(&mut row.name, c.name);
+        set(&mut row.description, c.description);
+        set(&mut row.status, c.status);
+        set(&mut row.start_date, c.start_date);
+        set(&mut row.end_date, c.end_date);
+        row.updated_at = c.updated_at;
         data.project(id)
     }
 
@@ -603,29 +605,28 @@ impl TenantStore for MemoryTenant {
         let Some(current) = data.tasks.get(&id).map(|t| t.project_id) else {
             return Err(Error::not_found(Entity::Task));
         };
-        if current != changes.project_id {
-            data.require_project(changes.project_id)?;
-            let there = data
-                .tasks
-                .values()
-                .filter(|t| t.project_id == changes.project_id)
-                .count();
+        if let Some(dest) = changes.project_id.filter(|p| *p != current) {
+            data.require_project(dest)?;
+            let there = data.tasks.values().filter(|t| t.project_id == dest).count();
             limit_reached(there, max_per_project, Resource::TasksPerProject)?;
         }
-        data.require_assignee(changes.assigned_to)?;
+        if let Some(a) = changes.assigned_to {
+            data.require_assignee(a)?;
+        }
         let row = data
             .tasks
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::Task))?;
-        row.project_id = changes.project_id;
-        row.title = changes.title.clone();
-        row.description = changes.description.clone();
-        row.status = changes.status;
-        row.priority = changes.priority;
-        row.assigned_to = changes.assigned_to;
-        row.due_date = changes.due_date;
-        row.completed_at = changes.completed_at;
-        row.updated_at = changes.updated_at;
+        let c = changes.clone();
+        set(&mut row.project_id, c.project_id);
+        set(&mut row.title, c.title);
+        set(&mut row.description, c.description);
+        set(&mut row.status, c.status);
+        set(&mut row.priority, c.priority);
+        set(&mut row.assigned_to, c.assigned_to);
+        set(&mut row.due_date, c.due_date);
+        set(&mut row.completed_at, c.completed_at);
+        row.updated_at = c.updated_at;
         data.task(id)
     }
 
@@ -653,5 +654,12 @@ impl TenantStore for MemoryTenant {
             !(t.status == TaskStatus::Done && t.completed_at.is_some_and(|c| c < cutoff))
         });
         Ok((n - data.tasks.len()) as u64)
+    }
+}
+
+/// Writes a changed field; `None` leaves it.
+fn set<T>(field: &mut T, change: Option<T>) {
+    if let Some(v) = change {
+        *field = v;
     }
 }
