@@ -146,7 +146,7 @@ pub struct RefreshTokenRecord {
 /// What consuming a refresh token found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// Unused until now and now marked used: rotation may go ahead.
+    /// Unused until now: now marked used, and its successor stored.
     Rotated {
         /// The token's user.
         user_id: UserId,
@@ -170,6 +170,11 @@ pub struct Superuser {
     pub email: Email,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Whether the superuser may log in; deactivating revokes its tokens.
+    pub is_active: bool,
+    /// Bumped by deactivation and password changes: a platform token of an
+    /// older version is refused.
+    pub token_version: i64,
 }
 
 /// The catalog of tenants, domains and superusers, and the door to each
@@ -254,6 +259,19 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// Audit entries [matching](AuditQuery::matches) `query`, newest
     /// (highest id) first, at most its limit.
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+    /// The superuser with `id`.
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>>;
+
+    /// Activates or deactivates a superuser; deactivating an active one
+    /// bumps its token version. NotFound (superuser) if absent.
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser>;
+
+    /// Replaces a superuser's password hash and bumps its token version.
+    /// NotFound (superuser) if absent.
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()>;
+
+    /// Deletes a superuser. NotFound (superuser) if absent.
+    async fn delete_superuser(&self, id: i64) -> Result<()>;
 
     /// Brings shared storage and every tenant's storage to the newest schema
     /// version, reporting progress after each tenant and going on past
@@ -338,8 +356,18 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Remembers an issued refresh token.
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
 
-    /// Marks a refresh token used, atomically; a second use revokes its family.
-    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome>;
+    /// Rotates the refresh token `used` into `successor`, in one
+    /// transaction: if `used` is unused (and of `successor`'s family and
+    /// user), marks it used and stores `successor`; if it was used before,
+    /// revokes its whole family ([`RefreshOutcome::Reused`]); unknown,
+    /// revoked or of another family or user, [`RefreshOutcome::Invalid`].
+    /// Rotations and revocations of one family never interleave, so a
+    /// revocation never misses a successor.
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        successor: &RefreshTokenRecord,
+    ) -> Result<RefreshOutcome>;
 
     /// Forgets refresh tokens that expired before `before`.
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64>;

@@ -86,6 +86,9 @@ pub(crate) const CATALOG: &[&str] = &[
         client TEXT
     ) STRICT;
     CREATE INDEX audit_log_by_tenant ON audit_log(tenant_id, id);",
+    // 3: superusers can be deactivated, and their tokens revoked.
+    "ALTER TABLE superusers ADD COLUMN is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1));
+    ALTER TABLE superusers ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Steps of a tenant file's schema.

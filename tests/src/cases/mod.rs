@@ -12,6 +12,7 @@ mod projects;
 mod races;
 mod registration;
 mod store;
+mod takeover;
 mod tasks;
 mod users;
 
@@ -26,5 +27,6 @@ pub use projects::*;
 pub use races::*;
 pub use registration::*;
 pub use store::*;
+pub use takeover::*;
 pub use tasks::*;
 pub use users::*;

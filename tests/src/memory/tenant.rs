@@ -143,6 +143,28 @@ impl Data {
         assignee.map_or(Ok(()), |id| self.require_user(id))
     }
 
+    fn insert_token(&mut self, token: &RefreshTokenRecord) -> Result<()> {
+        self.require_user(token.user_id)?;
+        if self.tokens.contains_key(&token.jti) {
+            // Token ids are random UUIDs: a repeat is a caller's bug, which
+            // a database reports as a key violation.
+            return Err(Error::backend(std::io::Error::other(
+                "a refresh token with this id is already stored",
+            )));
+        }
+        self.tokens.insert(
+            token.jti,
+            TokenRow {
+                family: token.family,
+                user_id: token.user_id,
+                expires_at: token.expires_at,
+                used: false,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
     fn require_project(&self, id: ProjectId) -> Result<()> {
         if self.projects.contains_key(&id) {
             Ok(())
@@ -379,34 +401,20 @@ impl TenantStore for MemoryTenant {
     // --- refresh tokens --------------------------------------------------
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
-        let mut data = self.data()?;
-        data.require_user(token.user_id)?;
-        if data.tokens.contains_key(&token.jti) {
-            // Token ids are random UUIDs: a repeat is a caller's bug, which
-            // a database reports as a key violation.
-            return Err(Error::backend(std::io::Error::other(
-                "a refresh token with this id is already stored",
-            )));
-        }
-        data.tokens.insert(
-            token.jti,
-            TokenRow {
-                family: token.family,
-                user_id: token.user_id,
-                expires_at: token.expires_at,
-                used: false,
-                revoked: false,
-            },
-        );
-        Ok(())
+        self.data()?.insert_token(token)
     }
 
-    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        successor: &RefreshTokenRecord,
+    ) -> Result<RefreshOutcome> {
+        // One lock for the whole rotation: nothing comes in between.
         let mut data = self.data()?;
-        let Some(token) = data.tokens.get_mut(&jti) else {
+        let Some(token) = data.tokens.get_mut(&used) else {
             return Ok(RefreshOutcome::Invalid);
         };
-        if token.revoked {
+        if token.revoked || token.family != successor.family || token.user_id != successor.user_id {
             return Ok(RefreshOutcome::Invalid);
         }
         if token.used {
@@ -417,10 +425,12 @@ impl TenantStore for MemoryTenant {
             return Ok(RefreshOutcome::Reused);
         }
         token.used = true;
-        Ok(RefreshOutcome::Rotated {
+        let rotated = RefreshOutcome::Rotated {
             user_id: token.user_id,
             family: token.family,
-        })
+        };
+        data.insert_token(successor)?;
+        Ok(rotated)
     }
 
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
