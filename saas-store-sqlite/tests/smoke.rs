@@ -541,7 +541,7 @@ async fn project_methods() {
             "Alpha 2",
             ProjectStatus::OnHold,
             None,
-            changes.end_date,
+            NaiveDate::from_ymd_opt(2030, 1, 1),
             changes.updated_at
         )
     );
