@@ -130,6 +130,8 @@ impl Saas {
             return Err(Error::Unauthenticated);
         }
         Ok(su)
+    }
+
     /// Deactivates a superuser (its platform tokens stop working) or
     /// reactivates it (its earlier tokens stay revoked).
     pub async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {

@@ -259,6 +259,7 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// Audit entries [matching](AuditQuery::matches) `query`, newest
     /// (highest id) first, at most its limit.
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
     /// The superuser with `id`.
     async fn superuser(&self, id: i64) -> Result<Option<Superuser>>;
 

@@ -694,6 +694,8 @@ impl Store for PgStore {
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.list_audit(query).await
+    }
+
     async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(

@@ -840,6 +840,8 @@ impl Store for SqliteStore {
         let query = query.clone();
         self.catalog_read(move |conn| audit::list(conn, &query))
             .await
+    }
+
     async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
         self.catalog_read(move |conn| Ok(load_superuser(conn, id)?))
             .await

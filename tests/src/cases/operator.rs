@@ -401,6 +401,8 @@ pub async fn operator_makes_a_domain_primary(f: &dyn Fixture) {
         a.tenant.id,
         "still routed to its tenant"
     );
+}
+
 /// A platform token is checked like a tenant token: its superuser must
 /// exist, be active and be at the token's version. Changing the password,
 /// deactivating and deleting revoke; reactivating does not bring old

@@ -355,6 +355,8 @@ impl Store for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
     async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
         Ok(self
             .catalog()
