@@ -175,7 +175,8 @@ async fn every_method(routing: Routing, pooler: bool) {
         t.prune_refresh_tokens(records::now() + Duration::days(2))
             .await
             .expect("prune"),
-        2
+        3,
+        "the two inserted and the successor the rotation stored"
     );
 
     // projects
