@@ -4,7 +4,10 @@
 //! 2 passes, 1 lane), on the blocking pool and never on the async executor,
 //! with at most one hash per core at a time so a login flood cannot exhaust
 //! memory. A login for an unknown user verifies against a dummy hash, so it
-//! costs the same as a wrong password.
+//! costs the same as a wrong password. Hashes imported from Django
+//! (`pbkdf2_sha256$…`, `argon2$…`, `bcrypt_sha256$…`, see [`DjangoHasher`])
+//! verify too; [`Passwords::needs_rehash`] tells the login to replace them
+//! with argon2id once the password is known.
 //!
 //! Tokens are HS256 JWTs bound to one tenant. Every failure to verify a
 //! token — bad signature, expired, wrong kind, another tenant, revoked —
@@ -24,6 +27,9 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::tenancy::TenantId;
 use crate::users::{Role, UserId};
+
+mod django;
+pub use django::DjangoHasher;
 
 /// The argon2id parameters in use (OWASP's recommendation).
 pub fn argon2_params() -> Params {
@@ -102,16 +108,43 @@ impl Passwords {
         .await?
     }
 
-    /// Whether `password` matches `hash`. A malformed hash never matches.
+    /// Whether `password` matches `hash`: our argon2id PHC strings, or one
+    /// of the Django hashes [`DjangoHasher`] names. A malformed or unknown
+    /// hash never matches.
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
         let password = password.to_owned();
         let hash = hash.to_owned();
-        self.blocking(move || {
-            hasher()
+        self.blocking(move || match django::verify(&password, &hash) {
+            Some(matches) => matches,
+            None => hasher()
                 .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
+                .is_ok(),
         })
         .await
+    }
+
+    /// Whether a hash that just verified should be replaced by a fresh one:
+    /// anything but argon2id at the parameters in use (a Django hash, or
+    /// argon2 at other costs).
+    pub fn needs_rehash(hash: &str) -> bool {
+        let p = argon2_params();
+        let current = format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost()
+        );
+        !hash.starts_with(&current)
+    }
+
+    /// Whether some password could verify against `hash` (a well-formed
+    /// hash of a kind [`Passwords::verify`] knows). Cheap: nothing is
+    /// hashed. A user whose stored hash is not verifiable needs a reset.
+    pub fn is_verifiable(hash: &str) -> bool {
+        if DjangoHasher::of(hash).is_some() {
+            return django::is_well_formed(hash);
+        }
+        django::parse_phc_argon2(hash).is_some()
     }
 
     /// Spends the time of one verification without a user to verify, so an
@@ -287,6 +320,30 @@ mod tests {
         assert!(!p.verify("wrong horse", &h).await.unwrap());
         assert!(!p.verify("x", "not a hash").await.unwrap());
         p.verify_dummy("anything").await.unwrap();
+        assert!(!Passwords::needs_rehash(&h));
+        assert!(Passwords::is_verifiable(&h));
+    }
+
+    #[tokio::test]
+    async fn django_hashes_verify_and_ask_for_a_rehash() {
+        let p = Passwords::new();
+        let django = "pbkdf2_sha256$1000$seasalt$DrdiWD40lyBuydnjvZiDrdQMx1S1mOA9O0QYex0R6ww=";
+        assert!(p.verify("correct horse battery", django).await.unwrap());
+        assert!(!p.verify("wrong horse battery", django).await.unwrap());
+        assert!(Passwords::needs_rehash(django));
+        assert!(Passwords::is_verifiable(django));
+        // argon2id at other costs is verified, then brought to ours.
+        let cheap = "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$KCEqzXnqyLY2ugFW5Ca2gw";
+        assert!(Passwords::needs_rehash(cheap));
+        for unusable in [
+            "!Xy9unusablepasswordfromdjango",
+            "md5$salt$abc",
+            "",
+            "sha1$$x",
+        ] {
+            assert!(!Passwords::is_verifiable(unusable), "{unusable}");
+            assert!(!p.verify("x", unusable).await.unwrap());
+        }
     }
 
     #[tokio::test]

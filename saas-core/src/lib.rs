@@ -24,6 +24,7 @@
 //! - [`apps`]: a host application's own migrations, which backends run
 //!   with theirs.
 //! - [`updates`]: partial updates, the columns a change writes.
+//! - [`import`]: importing a Django deployment of the seed ([`Saas::import`]).
 
 pub mod apps;
 pub mod audit;
@@ -35,6 +36,7 @@ mod context;
 pub mod dates;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod jobs;
 pub mod migration;
 pub mod operator;

@@ -383,7 +383,8 @@ impl Operator {
         Ok(t)
     }
 
-    /// Suspends a tenant: its requests, logins and jobs are refused as if it did not exist.
+    /// Suspends a tenant: its requests, logins and jobs are refused as if it
+    /// did not exist. A deleted tenant is not found.
     pub async fn suspend(&self, id: TenantId) -> Result<Tenant> {
         let t = self.set_status(id, TenantStatus::Suspended).await?;
         self.record(Some(id), "tenant.suspend", &target(&t), "")
@@ -399,10 +400,22 @@ impl Operator {
         Ok(t)
     }
 
-    /// Deletes a tenant and all its data. Irreversible.
-    pub async fn delete_tenant(&self, id: TenantId) -> Result<()> {
-        let t = self.tenant(id).await?;
-        self.saas.store().delete_tenant(id).await?;
+    /// Deletes a tenant: refused everywhere at once, as if it did not
+    /// exist; its data is kept for the retention (the built-in
+    /// `purge_deleted_tenants` job purges it after that) and until then
+    /// [`Operator::restore`] brings it back.
+    pub async fn delete_tenant(&self, id: TenantId) -> Result<Tenant> {
+        // Deleting a deleted tenant changes nothing: no event, no audit entry.
+        let already = self
+            .saas
+            .store()
+            .tenant(id)
+            .await?
+            .is_some_and(|t| t.status == crate::tenancy::TenantStatus::Deleted);
+        let t = self.saas.store().delete_tenant(id, self.saas.now()).await?;
+        if already {
+            return Ok(t);
+        }
         self.saas.forget_hosts();
         self.saas
             .notify(Event::TenantDeleted {
@@ -411,6 +424,33 @@ impl Operator {
             })
             .await;
         self.record(Some(id), "tenant.delete", &target(&t), "")
+            .await?;
+        Ok(t)
+    }
+
+    /// Brings back a deleted tenant, as it was before the deletion.
+    /// [`Error::State`] when it is not deleted; [`Error::NotFound`] once it
+    /// has been purged.
+    pub async fn restore(&self, id: TenantId) -> Result<Tenant> {
+        let t = self.saas.store().restore_tenant(id).await?;
+        self.saas.forget_hosts();
+        self.record(Some(id), "tenant.restore", &target(&t), "")
+            .await?;
+        Ok(t)
+    }
+
+    /// Purges a deleted tenant now, without waiting for the retention.
+    /// Irreversible. [`Error::State`] when it is not deleted first.
+    pub async fn purge(&self, id: TenantId) -> Result<()> {
+        let t = self.tenant(id).await?;
+        // Deleted at any time up to now.
+        let before = self.saas.now() + chrono::Duration::microseconds(1);
+        let purged = self.saas.store().purge_tenant(id, Some(before)).await?;
+        self.saas.forget_hosts();
+        if !purged {
+            return Err(Error::State("only a deleted tenant can be purged"));
+        }
+        self.record(Some(id), "tenant.purge", &target(&t), "")
             .await?;
         Ok(())
     }

@@ -480,6 +480,12 @@ impl Saas {
         if !self.passwords().verify(password, &hash).await? || !user.is_active {
             return Err(Error::Unauthenticated);
         }
+        if Passwords::needs_rehash(&hash) {
+            // An imported (Django) hash, or argon2 at older costs: the
+            // password is known now, so store it the way we hash today.
+            let fresh = self.passwords().hash(password).await?;
+            store.replace_password_hash(user.id, &hash, &fresh).await?;
+        }
         store.record_login(user.id, self.now()).await?;
         self.inner.context.forget_user(tenant.id, user.id);
         self.issue_pair(tenant, &*store, &user, uuid::Uuid::new_v4())

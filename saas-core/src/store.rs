@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use crate::error::{Error, Result};
+use crate::import::{Inventory, TenantImport};
 pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
     NewProjectRecord, NewTaskRecord, Project, ProjectCounts, ProjectId, Scope, Task, TaskCounts,
@@ -190,6 +191,15 @@ pub trait Store: Debug + Send + Sync + 'static {
         admin: &NewUserRecord,
     ) -> Result<(Tenant, User)>;
 
+    /// Creates a tenant from imported data (see [`crate::import`]): the
+    /// catalog row, primary domain and storage as [`Store::create_tenant`]
+    /// does, then every user, project, membership and task of `data` with
+    /// the ids, timestamps and password hashes it carries, all or nothing.
+    /// Later rows get ids above the imported ones. Plan limits are not
+    /// applied (the data was within the source's). Conflict (tenant/slug or
+    /// domain/hostname) when taken.
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant>;
+
     /// The tenant with `id`.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
 
@@ -232,8 +242,40 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// Suspends or reactivates a tenant.
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant>;
 
-    /// Deletes a tenant's data, domains and catalog row, all or nothing.
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()>;
+    /// Marks a tenant deleted at `at`: from then on it reads as
+    /// [`TenantStatus::Deleted`] with `deleted_at = at`, and every lookup
+    /// that serves requests refuses it like an unknown one. Its data, slug
+    /// and domains are kept (nothing else can take them) until
+    /// [`Store::purge_tenant`]. Deleting a deleted tenant changes nothing
+    /// (its first `deleted_at` stands). [`Error::NotFound`] when unknown.
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant>;
+
+    /// Brings back a deleted tenant, with the status it had before
+    /// ([`TenantStatus::Active`] or [`TenantStatus::Suspended`]) and its
+    /// data as it was. [`Error::State`] when it is not deleted;
+    /// [`Error::NotFound`] when unknown (or already purged).
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant>;
+
+    /// Removes a tenant for good: its catalog row and domains in one
+    /// committed transaction first, then its storage (file or schema). A
+    /// crash between the two leaves storage that no catalog row points to,
+    /// which [`Store::purge_orphans`] removes later; storage is never
+    /// removed while the catalog still names it.
+    ///
+    /// With `deleted_before`, only a tenant deleted before that time is
+    /// purged, checked in the catalog transaction (so a restore that wins
+    /// the race keeps the tenant); without, any tenant. Returns whether it
+    /// purged one: idempotent, an unknown tenant is `Ok(false)`.
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool>;
+
+    /// Removes tenant storage (files, schemas) that no catalog row points
+    /// to: what a purge interrupted after its catalog commit left behind.
+    /// Returns how many it removed.
+    async fn purge_orphans(&self) -> Result<u64>;
 
     /// A handle scoped to `tenant`'s data.
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>>;
@@ -346,11 +388,22 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Replaces the password hash and bumps the token version.
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()>;
 
+    /// Replaces the password hash with `new` if it is still `current`
+    /// (compare and swap), without bumping the token version: the password
+    /// is the same, only its hash is renewed (a Django hash becoming
+    /// argon2id at the first login). Returns whether it was replaced; a
+    /// concurrent password change wins.
+    async fn replace_password_hash(&self, id: UserId, current: &str, new: &str) -> Result<bool>;
+
     /// Records a successful login.
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()>;
 
     /// Number of users (active or not).
     async fn count_users(&self) -> Result<u64>;
+
+    /// The ids of every user, project, membership and task, for verifying
+    /// an import.
+    async fn inventory(&self) -> Result<Inventory>;
 
     // --- refresh tokens --------------------------------------------------
 

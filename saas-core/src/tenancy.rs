@@ -224,6 +224,14 @@ pub enum TenantStatus {
     Active,
     /// Refused everywhere, as if it did not exist; data is kept.
     Suspended,
+    /// Deleted by an operator: refused everywhere, as if it did not exist,
+    /// from the moment of deletion; its data, slug and domains are kept
+    /// until it is purged ([`crate::store::Store::purge_tenant`], after the
+    /// retention), and it can be restored until then. Never set through
+    /// [`crate::store::Store::set_status`]: a tenant is deleted by
+    /// [`crate::store::Store::delete_tenant`], and reports this status while
+    /// its `deleted_at` is set.
+    Deleted,
 }
 
 impl TenantStatus {
@@ -232,6 +240,7 @@ impl TenantStatus {
         match self {
             TenantStatus::Active => "active",
             TenantStatus::Suspended => "suspended",
+            TenantStatus::Deleted => "deleted",
         }
     }
 }
@@ -261,13 +270,16 @@ pub struct Tenant {
     pub slug: Slug,
     /// Code of the tenant's subscription plan.
     pub plan: String,
-    /// Active or suspended.
+    /// Active, suspended, or deleted (and not yet purged).
     pub status: TenantStatus,
     /// Name of the database that holds the tenant's data, for backends that
     /// spread tenants over several databases (`"default"` otherwise).
     pub database: String,
     /// When the tenant registered.
     pub created_at: DateTime<Utc>,
+    /// When an operator deleted it (its status is then
+    /// [`TenantStatus::Deleted`]); `None` for a tenant not deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A hostname routed to a tenant.
@@ -310,6 +322,7 @@ impl NewTenant {
             status: TenantStatus::Active,
             database: database.to_owned(),
             created_at: self.created_at,
+            deleted_at: None,
         }
     }
 }

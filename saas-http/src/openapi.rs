@@ -32,7 +32,7 @@ use crate::state::AppState;
         dashboard::dashboard,
         jobs::request_report, jobs::retrieve,
         platform::list, platform::create, platform::retrieve, platform::destroy, platform::change_plan,
-        platform::suspend, platform::reactivate, platform::add_domain, platform::remove_domain,
+        platform::suspend, platform::reactivate, platform::restore, platform::add_domain, platform::remove_domain,
     ),
     modifiers(&Security, &OperationIds),
     tags(

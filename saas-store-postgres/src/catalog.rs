@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
+use saas_core::import::TenantImport;
 use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
@@ -24,6 +26,8 @@ use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, 
 use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
 use crate::{Database, PgStore, Placement};
+
+mod lifecycle;
 
 /// Inserts the catalog row and the primary domain in one statement, so a
 /// taken slug is reported before a taken hostname.
@@ -76,7 +80,7 @@ fn provision_sql(tenant: &NewTenant, schema: &str) -> String {
 /// yet) keeps its tally in the shared table, keyed by its tasks table's
 /// oid: those rows are deleted first, while the table still names them
 /// (for any other tenant that statement deletes nothing).
-fn drop_sql(schema: &str) -> String {
+pub(crate) fn drop_sql(schema: &str) -> String {
     let quoted = quote_ident(schema);
     format!(
         "DELETE FROM saas_shared.task_tally WHERE tasks_oid = to_regclass('{quoted}.tasks')::oid; \
@@ -354,19 +358,67 @@ impl Store for PgStore {
         Ok((tenant.to_tenant(&target.name), created))
     }
 
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant> {
+        let target = self.place().await?;
+        let catalog = self.catalog();
+        let schema = schema_name(&tenant.slug, tenant.id);
+        let ddl = provision_sql(tenant, &schema);
+        let prefix = qualified_prefix(&schema);
+        let in_catalog = std::ptr::eq(target, catalog);
+        // The catalog rows first (a taken slug or hostname is reported
+        // before any work), then storage and rows in the target's
+        // transaction: the same one when the catalog is there.
+        let mut ctx = catalog.pool.begin().await.db()?;
+        let insert = sqlx::query(INSERT_TENANT).persistent(false);
+        bind_tenant(insert, tenant, &target.name)
+            .execute(&mut *ctx)
+            .await
+            .db()?;
+        if in_catalog {
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *ctx)
+                .await
+                .db()?;
+            crate::import::write_rows(&mut ctx, &prefix, data).await?;
+            apps::apply_tenant(&mut ctx, &self.inner.config.apps, &schema).await?;
+            ctx.commit().await.db()?;
+        } else {
+            let mut tx = target.pool.begin().await.db()?;
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            crate::import::write_rows(&mut tx, &prefix, data).await?;
+            apps::apply_tenant(&mut tx, &self.inner.config.apps, &schema).await?;
+            tx.commit().await.db()?;
+            if let Err(e) = ctx.commit().await {
+                // Compensate: the storage must not outlive a catalog row that never was.
+                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
+                    .execute(&target.pool)
+                    .await;
+                if let Err(undo) = undo {
+                    tracing::error!(slug = %tenant.slug, error = %undo,
+                        "could not drop the storage of a tenant whose catalog commit failed");
+                }
+                return Err(map_sqlx(e));
+            }
+        }
+        Ok(tenant.to_tenant(&target.name))
+    }
+
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        const SQL: &str = "SELECT id, name, slug, plan, status, database, created_at FROM saas_shared.tenants WHERE id = $1";
+        const SQL: &str = "SELECT id, name, slug, plan, status, database, created_at, deleted_at FROM saas_shared.tenants WHERE id = $1";
         self.fetch_tenant(SQL, |q| q.bind(id.0)).await
     }
 
     async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>> {
-        const SQL: &str = "SELECT id, name, slug, plan, status, database, created_at FROM saas_shared.tenants WHERE slug = $1";
+        const SQL: &str = "SELECT id, name, slug, plan, status, database, created_at, deleted_at FROM saas_shared.tenants WHERE slug = $1";
         let slug = slug.as_str().to_owned();
         self.fetch_tenant(SQL, |q| q.bind(slug)).await
     }
 
     async fn tenant_by_domain(&self, hostname: &Hostname) -> Result<Option<Tenant>> {
-        const SQL: &str = "SELECT t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at \
+        const SQL: &str = "SELECT t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at, t.deleted_at \
             FROM saas_shared.domains d JOIN saas_shared.tenants t ON t.id = d.tenant_id WHERE d.hostname = $1";
         let hostname = hostname.as_str().to_owned();
         self.fetch_tenant(SQL, |q| q.bind(hostname)).await
@@ -380,7 +432,7 @@ impl Store for PgStore {
             .await
             .db()?;
         let found = sqlx::query(
-            "SELECT id, name, slug, plan, status, database, created_at FROM saas_shared.tenants \
+            "SELECT id, name, slug, plan, status, database, created_at, deleted_at FROM saas_shared.tenants \
              ORDER BY id LIMIT $1 OFFSET $2",
         )
         .persistent(self.named())
@@ -540,7 +592,7 @@ impl Store for PgStore {
 
     async fn set_plan(&self, tenant: TenantId, plan: &str) -> Result<Tenant> {
         const SQL: &str = "UPDATE saas_shared.tenants SET plan = $2 WHERE id = $1 \
-            RETURNING id, name, slug, plan, status, database, created_at";
+            RETURNING id, name, slug, plan, status, database, created_at, deleted_at";
         let plan = plan.to_owned();
         self.fetch_tenant(SQL, |q| q.bind(tenant.0).bind(plan))
             .await?
@@ -548,59 +600,39 @@ impl Store for PgStore {
     }
 
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant> {
-        const SQL: &str = "UPDATE saas_shared.tenants SET status = $2 WHERE id = $1 \
-            RETURNING id, name, slug, plan, status, database, created_at";
+        if !matches!(status, TenantStatus::Active | TenantStatus::Suspended) {
+            return Err(Error::invalid(
+                "status",
+                "must be active or suspended (a tenant is deleted by deleting it)",
+            ));
+        }
+        // A deleted tenant is not found until it is restored.
+        const SQL: &str = "UPDATE saas_shared.tenants SET status = $2 \
+            WHERE id = $1 AND deleted_at IS NULL \
+            RETURNING id, name, slug, plan, status, database, created_at, deleted_at";
         self.fetch_tenant(SQL, |q| q.bind(tenant.0).bind(status.as_str()))
             .await?
             .ok_or(Error::not_found(Entity::Tenant))
     }
 
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
-        // Evicted first, so that even a failed delete never leaves this
-        // process's cache as the one thing still pointing at the tenant;
-        // and again at the end, against an `open` that raced the delete.
-        self.forget_handle(tenant);
-        let catalog = self.catalog();
-        let mut ctx = catalog.pool.begin().await.db()?;
-        // Domains go with the row (ON DELETE CASCADE).
-        let row =
-            sqlx::query("DELETE FROM saas_shared.tenants WHERE id = $1 RETURNING slug, database")
-                .persistent(self.named())
-                .bind(tenant.0)
-                .fetch_optional(&mut *ctx)
-                .await
-                .db()?;
-        let Some(row) = row else {
-            return Err(Error::not_found(Entity::Tenant));
-        };
-        let slug: String = row.try_get("slug").db()?;
-        let slug = Slug::parse(&slug).map_err(|_| crate::error::corrupt("tenants.slug"))?;
-        let database: String = row.try_get("database").db()?;
-        let target = self.database(&database)?;
-        let drop = drop_sql(&schema_name(&slug, tenant));
-        if std::ptr::eq(target, catalog) {
-            sqlx::raw_sql(AssertSqlSafe(drop))
-                .execute(&mut *ctx)
-                .await
-                .db()?;
-            ctx.commit().await.db()?;
-        } else {
-            let mut ttx = target.pool.begin().await.db()?;
-            sqlx::raw_sql(AssertSqlSafe(drop))
-                .execute(&mut *ttx)
-                .await
-                .db()?;
-            // Catalog first: if the second commit fails, what remains is
-            // storage nothing points to (invisible, and reported), never a
-            // catalog row pointing to nothing.
-            ctx.commit().await.db()?;
-            if let Err(e) = ttx.commit().await {
-                tracing::error!(slug = %slug, database = %database, error = %e,
-                    "tenant removed from the catalog but its schema could not be dropped");
-            }
-        }
-        self.forget_handle(tenant);
-        Ok(())
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant> {
+        self.mark_deleted(tenant, at).await
+    }
+
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant> {
+        self.restore(tenant).await
+    }
+
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        self.purge(tenant, deleted_before).await
+    }
+
+    async fn purge_orphans(&self) -> Result<u64> {
+        self.orphans().await
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {

@@ -47,6 +47,7 @@ mod audit;
 mod catalog;
 mod error;
 mod hot;
+mod import;
 mod listing;
 mod queue;
 mod rows;

@@ -17,7 +17,8 @@ use crate::rows::{self, count};
 const WHERE: &str = " FROM saas_shared.tenants t \
      WHERE ($1::text IS NULL OR lower(t.name) LIKE $1 OR t.slug LIKE $1 \
         OR t.id IN (SELECT d.tenant_id FROM saas_shared.domains d WHERE d.hostname LIKE $1)) \
-       AND ($2::text IS NULL OR t.plan = $2) AND ($3::text IS NULL OR t.status = $3)";
+       AND ($2::text IS NULL OR t.plan = $2) \
+       AND ($3::text IS NULL OR CASE WHEN t.deleted_at IS NULL THEN t.status ELSE 'deleted' END = $3)";
 
 /// Text orders by bytes (`COLLATE "C"`), as every backend does.
 fn order(query: &TenantQuery) -> &'static str {
@@ -57,7 +58,7 @@ impl PgStore {
             .await
             .db()?;
         let listed = format!(
-            "SELECT t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at{WHERE}{} \
+            "SELECT t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at, t.deleted_at{WHERE}{} \
              LIMIT $4 OFFSET $5",
             order(query)
         );

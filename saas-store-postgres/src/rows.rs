@@ -24,16 +24,22 @@ pub(crate) fn tenant(row: &PgRow) -> Result<Tenant> {
     let name: String = get(row, "name")?;
     let slug: String = get(row, "slug")?;
     let status: String = get(row, "status")?;
+    let deleted_at: Option<DateTime<Utc>> = get(row, "deleted_at")?;
     Ok(Tenant {
         id: TenantId(get(row, "id")?),
         name: TenantName::parse(&name).map_err(|_| corrupt("tenants.name"))?,
         slug: Slug::parse(&slug).map_err(|_| corrupt("tenants.slug"))?,
         plan: get(row, "plan")?,
-        status: status
-            .parse::<TenantStatus>()
-            .map_err(|_| corrupt("tenants.status"))?,
+        // Deletion is the mark, over the status kept for a restore.
+        status: match deleted_at {
+            Some(_) => TenantStatus::Deleted,
+            None => status
+                .parse::<TenantStatus>()
+                .map_err(|_| corrupt("tenants.status"))?,
+        },
         database: get(row, "database")?,
         created_at: get(row, "created_at")?,
+        deleted_at,
     })
 }
 

@@ -212,6 +212,14 @@ CREATE INDEX audit_log_by_tenant ON saas_shared.audit_log (tenant_id, id);
     ),
     (
         6,
+        // Two-step deletion: a deleted tenant keeps its row (and status, for
+        // a restore) with the time of deletion until it is purged.
+        r#"
+ALTER TABLE saas_shared.tenants ADD COLUMN deleted_at timestamptz;
+"#,
+    ),
+    (
+        7,
         // Superusers can be deactivated, and their tokens revoked.
         r#"
 ALTER TABLE saas_shared.superusers

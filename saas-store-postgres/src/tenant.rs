@@ -14,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
+use saas_core::import::Inventory;
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, Scope, Task,
     TaskCounts, TaskId, TaskQuery, TaskStatus,
@@ -151,6 +152,7 @@ statements! {
     // change writes, bound from $2 on (`update_query`).
     update_user = concat!("UPDATE {s}users SET {set} WHERE id = $1 RETURNING ", user_cols!());
     set_password = "UPDATE {s}users SET password_hash = $2, token_version = token_version + 1 WHERE id = $1";
+    replace_password_hash = "UPDATE {s}users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
     record_login = "UPDATE {s}users SET last_login = $2 WHERE id = $1";
 
     insert_refresh = "INSERT INTO {s}refresh_tokens (jti, family, user_id, expires_at) VALUES ($1, $2, $3, $4)";
@@ -978,6 +980,15 @@ impl TenantStore for PgTenant {
         .await
     }
 
+    async fn replace_password_hash(&self, id: UserId, current: &str, new: &str) -> Result<bool> {
+        let changed = self
+            .execute(&self.sql.replace_password_hash, |q| {
+                q.bind(id.0).bind(current).bind(new)
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
         self.change_one(&self.sql.record_login, Entity::User, |q| {
             q.bind(id.0).bind(at)
@@ -992,6 +1003,13 @@ impl TenantStore for PgTenant {
             .await?;
         unit.finish().await?;
         Ok(n)
+    }
+
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut unit = self.auto().await?;
+        let found = crate::import::inventory(unit.conn(), &self.prefix).await?;
+        unit.finish().await?;
+        Ok(found)
     }
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {

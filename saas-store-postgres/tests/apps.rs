@@ -230,7 +230,11 @@ async fn function_steps_run_and_other_dialects_are_refused() {
     };
     let (tenant, _, handle) = records::open_tenant(&store).await;
     assert_eq!(titles(&handle).await.expect("read"), vec!["welcome"]);
-    store.delete_tenant(tenant.id).await.expect("cleanup");
+    store
+        .delete_tenant(tenant.id, chrono::Utc::now())
+        .await
+        .expect("cleanup");
+    store.purge_tenant(tenant.id, None).await.expect("purge");
 
     let sqlite_only = registry(vec![Migration::new("x").sqlite("SELECT 1")]);
     assert!(
@@ -297,7 +301,11 @@ async fn host_tables_stay_apart_whatever_the_routing() {
         assert!(failed.is_err());
         assert_eq!(titles(&ha).await.expect("read").len(), 5);
         for t in [a, b] {
-            store.delete_tenant(t.id).await.expect("cleanup");
+            store
+                .delete_tenant(t.id, chrono::Utc::now())
+                .await
+                .expect("cleanup");
+            store.purge_tenant(t.id, None).await.expect("purge");
         }
         let e = add_note(&ha, "late").await.expect_err("deleted");
         assert!(!matches!(e, Error::Invalid { .. }), "{e:?}");

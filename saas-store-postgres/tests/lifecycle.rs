@@ -97,7 +97,7 @@ async fn duplicate_hostname_or_slug_leaves_nothing_behind() {
         (0, 0)
     );
 
-    store.delete_tenant(first.id).await.expect("cleanup");
+    store.purge_tenant(first.id, None).await.expect("cleanup");
 }
 
 #[tokio::test]
@@ -225,7 +225,7 @@ async fn catalog_lookups_domains_and_lifecycle() {
 
     let handle = store.open(&tenant).await.expect("open");
     assert!(handle.user(admin.id).await.expect("user").is_some());
-    store.delete_tenant(tenant.id).await.expect("delete");
+    store.purge_tenant(tenant.id, None).await.expect("delete");
     assert!(!pg::schema_exists(&pg::url(), &tenant.slug).await);
     assert_eq!(store.tenant(tenant.id).await.expect("by id"), None);
     assert_eq!(
@@ -254,7 +254,11 @@ async fn catalog_lookups_domains_and_lifecycle() {
             .await
             .map(|_| ()),
         store.set_plan(tenant.id, "free").await.map(|_| ()),
-        store.delete_tenant(tenant.id).await,
+        store
+            .delete_tenant(tenant.id, chrono::Utc::now())
+            .await
+            .map(|_| ()),
+        store.restore_tenant(tenant.id).await.map(|_| ()),
     ] {
         assert!(
             matches!(
@@ -288,10 +292,12 @@ async fn open_fails_closed_when_the_schema_is_gone() {
             entity: Entity::Tenant
         })
     ));
-    store
-        .delete_tenant(tenant.id)
-        .await
-        .expect("delete still cleans the catalog");
+    assert!(
+        store
+            .purge_tenant(tenant.id, None)
+            .await
+            .expect("a purge still cleans the catalog")
+    );
 }
 
 #[tokio::test]
@@ -349,7 +355,7 @@ async fn recreated_slug_is_out_of_reach_of_old_handles(routing: Routing) {
     let mine = here.open(&old).await.expect("open here");
     let theirs = elsewhere.open(&old).await.expect("open elsewhere");
     assert_eq!(theirs.count_users().await.expect("count"), 1);
-    here.delete_tenant(old.id).await.expect("delete");
+    here.purge_tenant(old.id, None).await.expect("delete");
 
     let mut again = records::new_tenant();
     again.slug = old.slug.clone();
@@ -402,7 +408,7 @@ async fn recreated_slug_is_out_of_reach_of_old_handles(routing: Routing) {
     }
     let fresh = elsewhere.open(&new).await.expect("open the new tenant");
     assert_eq!(fresh.count_users().await.expect("count"), 1);
-    here.delete_tenant(new.id).await.expect("cleanup");
+    here.purge_tenant(new.id, None).await.expect("cleanup");
 }
 
 #[tokio::test]
@@ -413,4 +419,76 @@ async fn recreated_slug_is_out_of_reach_of_old_handles_qualified() {
 #[tokio::test]
 async fn recreated_slug_is_out_of_reach_of_old_handles_set_local() {
     recreated_slug_is_out_of_reach_of_old_handles(Routing::SetLocalSearchPath).await;
+}
+
+/// Two-step deletion on PostgreSQL: deleting keeps the schema (and a
+/// restore brings the data back); a schema whose catalog row is gone (a
+/// purge interrupted after the catalog commit) is dropped by
+/// `purge_orphans` once its ledger row is an hour old, never sooner (it
+/// could be a registration in flight), and nothing else is.
+#[tokio::test]
+async fn deletion_keeps_the_schema_until_purged_and_orphans_are_purged_later() {
+    let Some(store) = pg::store(Routing::default()).await else {
+        return;
+    };
+    let (tenant, admin) = records::tenant(&store).await;
+    let (other, _) = records::tenant(&store).await;
+    let handle = store.open(&tenant).await.expect("open");
+    handle
+        .create_project(&records::project_record("kept", admin.id), None)
+        .await
+        .expect("project");
+    drop(handle);
+
+    let at = chrono::Utc::now();
+    let deleted = store.delete_tenant(tenant.id, at).await.expect("delete");
+    assert_eq!(deleted.status, TenantStatus::Deleted);
+    assert!(
+        pg::schema_exists(&pg::url(), &tenant.slug).await,
+        "deleting keeps the schema"
+    );
+    let restored = store.restore_tenant(tenant.id).await.expect("restore");
+    assert_eq!(restored.status, TenantStatus::Active);
+    let handle = store.open(&restored).await.expect("open");
+    assert_eq!(
+        handle
+            .project_counts(saas_core::projects::Scope::All)
+            .await
+            .expect("counts")
+            .total,
+        1,
+        "the data is back"
+    );
+    drop(handle);
+
+    // A crash right after a purge's catalog commit.
+    store.delete_tenant(tenant.id, at).await.expect("delete");
+    sqlx::query("DELETE FROM saas_shared.tenants WHERE id = $1")
+        .bind(tenant.id.0)
+        .execute(store.catalog_pool())
+        .await
+        .expect("catalog row");
+    store.purge_orphans().await.expect("orphans");
+    assert!(
+        pg::schema_exists(&pg::url(), &tenant.slug).await,
+        "a young ledger row may be a registration in flight: kept"
+    );
+    sqlx::query(
+        "UPDATE saas_shared.tenant_schemas SET migrated_at = now() - interval '2 hours' \
+         WHERE tenant_id = ANY($1)",
+    )
+    .bind(vec![tenant.id.0, other.id.0])
+    .execute(store.catalog_pool())
+    .await
+    .expect("age the ledger");
+    assert!(store.purge_orphans().await.expect("orphans") >= 1);
+    assert!(
+        !pg::schema_exists(&pg::url(), &tenant.slug).await,
+        "the orphan is dropped"
+    );
+    assert!(
+        pg::schema_exists(&pg::url(), &other.slug).await,
+        "a schema the catalog names stays, however old"
+    );
+    store.purge_tenant(other.id, None).await.expect("cleanup");
 }

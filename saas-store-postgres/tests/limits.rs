@@ -125,7 +125,7 @@ async fn limits_hold(routing: Routing) {
     assert!(
         matches!(err, Error::PlanLimitExceeded { resource: Resource::Projects, limit: 10, ref plan } if plan.is_empty())
     );
-    store.delete_tenant(tenant.id).await.expect("cleanup");
+    store.purge_tenant(tenant.id, None).await.expect("cleanup");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

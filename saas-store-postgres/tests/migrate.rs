@@ -217,7 +217,7 @@ async fn migrate_skips_failures_and_resumes() {
     );
 
     for t in [a, b, c] {
-        store.delete_tenant(t.id).await.expect("cleanup");
+        store.purge_tenant(t.id, None).await.expect("cleanup");
     }
 }
 
@@ -282,7 +282,7 @@ async fn version_3_rebuilds_equality_indexes_as_hash() {
     );
     assert_eq!(version(&store, &t).await, LATEST);
     assert_eq!(index_methods(&store, &t).await, expected);
-    store.delete_tenant(t.id).await.expect("cleanup");
+    store.purge_tenant(t.id, None).await.expect("cleanup");
 }
 
 /// Counts of every task of `t` by status and priority, and overdue as of
@@ -496,7 +496,7 @@ async fn versions_4_and_5_tally_the_existing_tasks() {
     assert_eq!(counted.total, 150);
     assert!(local_tally_is_exact(&store, &t).await);
 
-    store.delete_tenant(t.id).await.expect("cleanup");
+    store.purge_tenant(t.id, None).await.expect("cleanup");
     assert_eq!(shared_rows(&store, oid).await, 0, "no shared tally rows");
     assert_eq!(relations_in(&store, &schema).await, 0, "the schema went");
 }
@@ -594,7 +594,7 @@ async fn version_5_moves_the_tally_into_the_tenant_schema() {
         "nothing written to the shared tally"
     );
 
-    store.delete_tenant(t.id).await.expect("cleanup");
+    store.purge_tenant(t.id, None).await.expect("cleanup");
     assert_eq!(shared_rows(&store, oid).await, 0);
     assert_eq!(relations_in(&store, &schema).await, 0, "the schema went");
 }
@@ -626,7 +626,7 @@ async fn deleting_a_tenant_leaves_no_tally_row() {
     );
 
     for t in [&current, &behind] {
-        store.delete_tenant(t.id).await.expect("delete");
+        store.purge_tenant(t.id, None).await.expect("delete");
         assert_eq!(
             relations_in(&store, &tenant_schema_name(t)).await,
             0,

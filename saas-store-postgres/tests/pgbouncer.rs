@@ -307,8 +307,8 @@ async fn interleaved_tenants_stay_apart(routing: Routing, pool_size: u32) {
     }
     assert_eq!(a.count_users().await.expect("a"), 16);
     assert_eq!(b.count_users().await.expect("b"), 16);
-    store.delete_tenant(ta.id).await.expect("cleanup");
-    store.delete_tenant(tb.id).await.expect("cleanup");
+    store.purge_tenant(ta.id, None).await.expect("cleanup");
+    store.purge_tenant(tb.id, None).await.expect("cleanup");
     assert_nothing_inherited(&mut next, &default_path).await;
     drop(store);
 }
@@ -582,6 +582,11 @@ async fn host_tables_through_pgbouncer_one_server_connection() {
     .expect("count notes");
     assert_eq!(n, 20);
     assert_nothing_inherited(&mut next, &default_path).await;
-    store.delete_tenant(ta.id).await.expect("cleanup");
-    store.delete_tenant(tb.id).await.expect("cleanup");
+    for id in [ta.id, tb.id] {
+        store
+            .delete_tenant(id, chrono::Utc::now())
+            .await
+            .expect("cleanup");
+        store.purge_tenant(id, None).await.expect("purge");
+    }
 }

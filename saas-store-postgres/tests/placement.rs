@@ -89,7 +89,7 @@ async fn tenants_in_a_second_database_are_provisioned_routed_and_deleted() {
                 .all(|(slug, _)| slug != tenant.slug.as_str())
         );
 
-        store.delete_tenant(tenant.id).await.expect("delete");
+        store.purge_tenant(tenant.id, None).await.expect("delete");
         assert!(!pg::schema_exists(&pg::url_for(SECOND), &tenant.slug).await);
         assert!(matches!(
             store.open(&tenant).await,

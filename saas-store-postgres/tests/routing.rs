@@ -147,8 +147,8 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
     assert_eq!(b.count_users().await.expect("b counts"), 1);
     assert_clean(&store, &slugs).await;
 
-    store.delete_tenant(ta.id).await.expect("cleanup");
-    store.delete_tenant(tb.id).await.expect("cleanup");
+    store.purge_tenant(ta.id, None).await.expect("cleanup");
+    store.purge_tenant(tb.id, None).await.expect("cleanup");
 }
 
 #[tokio::test]
@@ -202,7 +202,7 @@ async fn pooler_mode_prepares_no_named_statement() {
         .await
         .expect("inspect");
     assert!(named.is_empty(), "{named:#?}");
-    store.delete_tenant(t.id).await.expect("cleanup");
+    store.purge_tenant(t.id, None).await.expect("cleanup");
 }
 
 /// The default prepares the statements of busy tenants only: a tenant
@@ -236,6 +236,6 @@ async fn default_routing_prepares_busy_tenants_only() {
     };
     assert_eq!(of(&busy), 1, "{named:#?}");
     assert_eq!(of(&once), 0, "{named:#?}");
-    store.delete_tenant(busy.id).await.expect("cleanup");
-    store.delete_tenant(once.id).await.expect("cleanup");
+    store.purge_tenant(busy.id, None).await.expect("cleanup");
+    store.purge_tenant(once.id, None).await.expect("cleanup");
 }

@@ -488,7 +488,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         })
     ));
 
-    store.delete_tenant(tenant.id).await.expect("cleanup");
+    store.purge_tenant(tenant.id, None).await.expect("cleanup");
 }
 
 #[tokio::test]

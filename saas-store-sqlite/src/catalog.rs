@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::chain;
+use saas_core::import::TenantImport;
 use saas_core::migration::{FleetTenant, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
@@ -29,8 +30,11 @@ use saas_core::apps::Apps;
 use crate::apps::{self, Scope};
 use crate::db::{self, ConnSettings, Db, FileKind, blocking, run_off_runtime};
 use crate::error::{Failure, R, SqliteError, conflict_on, io_error, not_found};
+use crate::import;
 use crate::tenant::{self, SqliteTenant, immediate};
 use crate::{Handles, SqliteStore, audit, codec, listing, schema};
+
+mod lifecycle;
 
 /// The `database` every SQLite tenant reports: all files live under one root.
 const DATABASE: &str = "default";
@@ -41,19 +45,25 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 macro_rules! tenant_columns {
     () => {
-        "t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at"
+        "t.id, t.name, t.slug, t.plan, t.status, t.database, t.created_at, t.deleted_at"
     };
 }
 
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+    let deleted_at = codec::opt_ts(r, 7)?;
     Ok(Tenant {
         id: TenantId(codec::parsed(r, 0, parse_uuid)?),
         name: codec::parsed(r, 1, TenantName::parse)?,
         slug: codec::parsed(r, 2, Slug::parse)?,
         plan: r.get(3)?,
-        status: codec::tenant_status(r, 4)?,
+        // Deletion is the mark, over the status kept for a restore.
+        status: match deleted_at {
+            Some(_) => TenantStatus::Deleted,
+            None => codec::tenant_status(r, 4)?,
+        },
         database: r.get(5)?,
         created_at: codec::ts(r, 6)?,
+        deleted_at,
     })
 }
 
@@ -188,13 +198,13 @@ impl Drop for FileGuard {
 
 /// Builds a complete tenant file under a temporary name: every table, the
 /// tenant's id, and its admin. Nothing else can see it until it is renamed.
-fn build_tenant_file(
+fn build_tenant_file<T>(
     dir: &Path,
     tenant: &NewTenant,
-    admin: &NewUserRecord,
+    fill: impl FnOnce(&Connection) -> R<T>,
     settings: ConnSettings,
     apps: &Apps,
-) -> R<(FileGuard, User)> {
+) -> R<(FileGuard, T)> {
     // The dot keeps temporary names out of the slug namespace.
     let path = dir.join(format!(
         "{}.{}.tmp",
@@ -220,7 +230,7 @@ fn build_tenant_file(
         "INSERT INTO tenant_meta (singleton, tenant_id, slug) VALUES (1, ?1, ?2)",
         params![tenant.id.to_string(), tenant.slug.as_str()],
     )?;
-    let user = tenant::insert_user(&tx, admin)?;
+    let filled = fill(&tx)?;
     tx.commit()?;
     apps::apply(&mut conn, apps, Scope::Tenant)?;
     // Switched to WAL here, where it costs no sync, rather than on the
@@ -240,7 +250,7 @@ fn build_tenant_file(
     std::fs::File::open(&path)
         .and_then(|f| f.sync_all())
         .map_err(io_error(&path))?;
-    Ok((guard, user))
+    Ok((guard, filled))
 }
 
 /// Checks that the file at `path` was built for tenant `id`.
@@ -354,52 +364,22 @@ impl Handles {
 }
 
 impl SqliteStore {
-    fn tenant_path(&self, slug: &Slug) -> PathBuf {
-        tenant_file(&self.inner.tenants_dir, slug)
-    }
-
-    /// Shuts down every live handle of `id`, waiting for its calls in flight.
-    async fn shut_down_handles(&self, id: TenantId) -> Result<()> {
-        let handles = self.inner.cache.lock().take(id);
-        for handle in handles {
-            handle.shutdown().await?;
-        }
-        Ok(())
-    }
-
-    async fn catalog_write<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        Ok(self.inner.catalog.write(f).await?)
-    }
-
-    async fn catalog_read<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        Ok(self.inner.catalog.read(f).await?)
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_tenant(
+    /// Builds the tenant's file (schema, then `fill` in its first
+    /// transaction) and enters it in the catalog, all or nothing: the
+    /// shared part of creating and importing a tenant.
+    async fn add_tenant<T: Send + 'static>(
         &self,
         tenant: &NewTenant,
-        admin: &NewUserRecord,
-    ) -> Result<(Tenant, User)> {
+        fill: impl FnOnce(&Connection) -> R<T> + Send + 'static,
+    ) -> Result<(Tenant, T)> {
         let dir = self.inner.tenants_dir.clone();
         let settings = self.inner.settings;
         let new = tenant.clone();
-        let admin = admin.clone();
         let apps = Arc::clone(&self.inner.apps);
         // The file is built before the catalog lock is taken, so a slow
         // registration does not hold up every other one.
-        let (mut temp, user) =
-            blocking(move || build_tenant_file(&dir, &new, &admin, settings, &apps)).await?;
+        let (mut temp, filled) =
+            blocking(move || build_tenant_file(&dir, &new, fill, settings, &apps)).await?;
         temp.off_runtime = true;
 
         let final_path = self.tenant_path(&tenant.slug);
@@ -441,7 +421,7 @@ impl Store for SqliteStore {
                 new.name.as_str(),
                 new.slug.as_str(),
                 new.plan,
-                codec::tenant_status_rank(TenantStatus::Active),
+                codec::tenant_status_rank(TenantStatus::Active)?,
                 DATABASE,
                 codec::micros(new.created_at),
             ])
@@ -470,7 +450,57 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await?;
-        Ok((row, user))
+        Ok((row, filled))
+    }
+
+    fn tenant_path(&self, slug: &Slug) -> PathBuf {
+        tenant_file(&self.inner.tenants_dir, slug)
+    }
+
+    /// Shuts down every live handle of `id`, waiting for its calls in flight.
+    async fn shut_down_handles(&self, id: TenantId) -> Result<()> {
+        let handles = self.inner.cache.lock().take(id);
+        for handle in handles {
+            handle.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    async fn catalog_write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.inner.catalog.write(f).await?)
+    }
+
+    async fn catalog_read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.inner.catalog.read(f).await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
+        let admin = admin.clone();
+        self.add_tenant(tenant, move |tx| tenant::insert_user(tx, &admin))
+            .await
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant> {
+        let data = data.clone();
+        let (row, ()) = self
+            .add_tenant(tenant, move |tx| import::write_rows(tx, &data))
+            .await?;
+        Ok(row)
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
@@ -657,52 +687,57 @@ impl Store for SqliteStore {
     }
 
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant> {
+        let rank = codec::tenant_status_rank(status)?;
         self.catalog_write(move |conn| {
             let tx = immediate(conn)?;
-            tx.prepare_cached("UPDATE tenants SET status = ?1 WHERE id = ?2")?
-                .execute(params![
-                    codec::tenant_status_rank(status),
-                    tenant.to_string()
-                ])?;
-            let row = load_tenant(&tx, tenant)?.ok_or_else(|| not_found(Entity::Tenant))?;
+            tx.prepare_cached(
+                "UPDATE tenants SET status = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+            )?
+            .execute(params![rank, tenant.to_string()])?;
+            let row = load_tenant(&tx, tenant)?
+                .filter(|t| t.deleted_at.is_none())
+                .ok_or_else(|| not_found(Entity::Tenant))?;
             tx.commit()?;
             Ok(row)
         })
         .await
     }
 
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant> {
+        let at = codec::micros(at);
+        self.catalog_write(move |conn| lifecycle::mark_deleted(conn, tenant, at))
+            .await
+    }
+
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant> {
+        self.catalog_write(move |conn| lifecycle::restore(conn, tenant))
+            .await
+    }
+
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
         // Close every connection to the file first: a connection that
         // outlived the file would, when it finally closed, delete whatever
         // `-wal` then carried the name.
         self.shut_down_handles(tenant).await?;
         let dir = self.inner.tenants_dir.clone();
-        self.catalog_write(move |conn| {
-            let tx = immediate(conn)?;
-            let slug: Option<String> = tx
-                .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
-                .query_row([tenant.to_string()], |r| r.get(0))
-                .optional()?;
-            let Some(slug) = slug else {
-                return Err(not_found(Entity::Tenant));
-            };
-            let slug = Slug::parse(&slug).map_err(|_| SqliteError::Corrupt {
-                column: "slug".to_owned(),
-            })?;
-            tx.prepare_cached("DELETE FROM domains WHERE tenant_id = ?1")?
-                .execute([tenant.to_string()])?;
-            tx.prepare_cached("DELETE FROM tenants WHERE id = ?1")?
-                .execute([tenant.to_string()])?;
-            // Under the catalog's write lock, so no registration of the same
-            // slug can slip a new file in between.
-            remove_db_files(&tenant_file(&dir, &slug))?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        let before = deleted_before.map(codec::micros);
+        let purged = self
+            .catalog_write(move |conn| lifecycle::purge(conn, &dir, tenant, before))
+            .await?;
         // A handle opened while the rows were being deleted points at a file
         // that is gone; close it too.
-        self.shut_down_handles(tenant).await
+        self.shut_down_handles(tenant).await?;
+        Ok(purged)
+    }
+
+    async fn purge_orphans(&self) -> Result<u64> {
+        let dir = self.inner.tenants_dir.clone();
+        self.catalog_write(move |conn| lifecycle::orphans(conn, &dir))
+            .await
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {

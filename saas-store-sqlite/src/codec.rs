@@ -41,10 +41,16 @@ pub(crate) fn value(v: &saas_core::updates::Value) -> rusqlite::types::Value {
 }
 
 /// Stored rank of a tenant status.
-pub(crate) fn tenant_status_rank(s: TenantStatus) -> i64 {
+/// The stored rank of a status a tenant can be set to. Deletion is not a
+/// stored status but the `deleted_at` mark (`Store::delete_tenant`).
+pub(crate) fn tenant_status_rank(s: TenantStatus) -> saas_core::Result<i64> {
     match s {
-        TenantStatus::Active => 0,
-        TenantStatus::Suspended => 1,
+        TenantStatus::Active => Ok(0),
+        TenantStatus::Suspended => Ok(1),
+        _ => Err(saas_core::Error::invalid(
+            "status",
+            "must be active or suspended (a tenant is deleted by deleting it)",
+        )),
     }
 }
 

@@ -134,6 +134,7 @@ mod catalog;
 mod codec;
 mod db;
 mod error;
+mod import;
 mod listing;
 mod queue;
 mod schema;

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, params};
 use saas_core::store::{Page, PageRequest};
-use saas_core::tenancy::Tenant;
+use saas_core::tenancy::{Tenant, TenantStatus};
 use saas_core::tenant_query::{TenantQuery, TenantSort};
 
 use crate::codec;
@@ -16,7 +16,8 @@ use crate::error::R;
 const WHERE: &str = " FROM tenants t \
      WHERE (?1 IS NULL OR lower(t.name) LIKE ?1 ESCAPE '\\' OR t.slug LIKE ?1 ESCAPE '\\' \
         OR t.id IN (SELECT d.tenant_id FROM domains d WHERE d.hostname LIKE ?1 ESCAPE '\\')) \
-       AND (?2 IS NULL OR t.plan = ?2) AND (?3 IS NULL OR t.status = ?3)";
+       AND (?2 IS NULL OR t.plan = ?2) \
+       AND (?3 IS NULL OR CASE WHEN t.deleted_at IS NULL THEN t.status ELSE -1 END = ?3)";
 
 fn order(query: &TenantQuery) -> &'static str {
     match (query.sort, query.descending) {
@@ -42,7 +43,12 @@ pub(crate) fn search(
     row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Tenant>,
 ) -> R<Page<Tenant>> {
     let pattern = query.like_pattern();
-    let status = query.status.map(codec::tenant_status_rank);
+    // A deleted tenant is the mark, not a stored status: -1 in the filter.
+    let status = query.status.map(|s| match s {
+        TenantStatus::Deleted => Ok(-1),
+        s => codec::tenant_status_rank(s),
+    });
+    let status = status.transpose()?;
     let (limit, offset) = page.limit_offset();
     let tx = conn.transaction()?;
     let total: i64 = tx

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use saas_core::import::Inventory;
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
     Scope, Task, TaskCounts, TaskId, TaskQuery, TaskStatus,
@@ -760,6 +761,19 @@ impl TenantStore for SqliteTenant {
         .await
     }
 
+    async fn replace_password_hash(&self, id: UserId, current: &str, new: &str) -> Result<bool> {
+        let (current, new) = (current.to_owned(), new.to_owned());
+        self.write(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+                )?
+                .execute(params![id.0, current, new])?
+                == 1)
+        })
+        .await
+    }
+
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
         self.change_one(
             "UPDATE users SET last_login = ?1 WHERE id = ?2",
@@ -772,6 +786,14 @@ impl TenantStore for SqliteTenant {
     async fn count_users(&self) -> Result<u64> {
         self.read(|conn| Ok(count(conn, "SELECT count(*) FROM users", [])?))
             .await
+    }
+
+    async fn inventory(&self) -> Result<Inventory> {
+        self.read(|conn| {
+            let tx = conn.transaction()?;
+            crate::import::inventory(&tx)
+        })
+        .await
     }
 
     // --- refresh tokens --------------------------------------------------

@@ -241,7 +241,11 @@ async fn a_deleted_tenant_is_out_of_reach() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), registry(notes_migrations()));
     let (tenant, _, handle) = records::open_tenant(&store).await;
-    store.delete_tenant(tenant.id).await.expect("delete");
+    store
+        .delete_tenant(tenant.id, chrono::Utc::now())
+        .await
+        .expect("delete");
+    store.purge_tenant(tenant.id, None).await.expect("purge");
     let e = add_note(&handle, "late").await.expect_err("gone");
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
 }

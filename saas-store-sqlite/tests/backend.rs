@@ -340,7 +340,7 @@ async fn delete_tenant_removes_rows_files_and_the_cached_handle() {
     let file = tenant_file(dir.path(), &tenant.slug);
     assert!(file.exists());
 
-    store.delete_tenant(tenant.id).await.expect("delete");
+    store.purge_tenant(tenant.id, None).await.expect("delete");
     for suffix in ["", "-wal", "-shm"] {
         let mut p = file.clone().into_os_string();
         p.push(suffix);
@@ -367,12 +367,10 @@ async fn delete_tenant_removes_rows_files_and_the_cached_handle() {
             entity: Entity::Tenant
         })
     ));
-    assert!(matches!(
-        store.delete_tenant(tenant.id).await,
-        Err(Error::NotFound {
-            entity: Entity::Tenant
-        })
-    ));
+    assert!(
+        !store.purge_tenant(tenant.id, None).await.expect("purge"),
+        "purging again is a no-op"
+    );
 
     // The slug is free again, and the new tenant starts empty.
     let (again, _) = store
@@ -720,4 +718,67 @@ async fn a_catalog_behind_the_build_is_a_pending_migration() {
         .pragma_update(None, "user_version", current)
         .expect("put the version back");
     assert_eq!(store.pending_migrations().await.expect("pending"), 0);
+}
+
+/// Two-step deletion on SQLite: deleting keeps the file (and a restore
+/// brings the data back); a purge's catalog commit comes before the file
+/// goes, so a crash in between leaves a file no row points to, which
+/// `purge_orphans` removes later, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_keeps_the_file_until_purged_and_orphans_are_purged_later() {
+    use saas_core::tenancy::TenantStatus;
+    let (dir, store) = store();
+    let (tenant, admin, handle) = open_tenant(&store).await;
+    handle
+        .create_project(&project_record("kept", admin.id), None)
+        .await
+        .expect("project");
+    drop(handle);
+    let (other, _, _) = open_tenant(&store).await;
+    let file = tenant_file(dir.path(), &tenant.slug);
+    let other_file = tenant_file(dir.path(), &other.slug);
+
+    let at = chrono::Utc::now();
+    let deleted = store.delete_tenant(tenant.id, at).await.expect("delete");
+    assert_eq!(deleted.status, TenantStatus::Deleted);
+    assert!(file.exists(), "deleting keeps the file");
+    assert_eq!(store.purge_orphans().await.expect("orphans"), 0);
+    assert!(file.exists(), "a deleted tenant's file is not an orphan");
+    let restored = store.restore_tenant(tenant.id).await.expect("restore");
+    assert_eq!(restored.status, TenantStatus::Active);
+    let handle = store.open(&restored).await.expect("open");
+    assert_eq!(
+        handle
+            .project_counts(Scope::All)
+            .await
+            .expect("counts")
+            .total,
+        1,
+        "the data is back"
+    );
+    drop(handle);
+
+    // A crash right after a purge's catalog commit: the rows are gone, the
+    // file is still there.
+    store.delete_tenant(tenant.id, at).await.expect("delete");
+    {
+        let conn = Connection::open(dir.path().join("catalog.sqlite")).expect("catalog");
+        conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
+        conn.execute(
+            "DELETE FROM domains WHERE tenant_id = ?1",
+            [tenant.id.to_string()],
+        )
+        .expect("domains");
+        conn.execute("DELETE FROM tenants WHERE id = ?1", [tenant.id.to_string()])
+            .expect("tenant");
+    }
+    assert!(file.exists());
+    assert_eq!(store.purge_orphans().await.expect("orphans"), 1);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = file.clone().into_os_string();
+        p.push(suffix);
+        assert!(!std::path::Path::new(&p).exists(), "{p:?} remains");
+    }
+    assert!(other_file.exists(), "a file the catalog names stays");
+    assert_eq!(store.purge_orphans().await.expect("orphans"), 0);
 }

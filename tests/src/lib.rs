@@ -74,6 +74,11 @@ macro_rules! conformance_tests {
                 role_change_applies_to_the_next_request,
                 other_processes_see_deactivation_within_the_user_cache_ttl,
                 suspended_tenant_refuses_login_and_resolution,
+                django_password_hashes_log_in_and_become_argon2id,
+                // import
+                import_tenant_keeps_ids_timestamps_and_hashes,
+                import_tenant_is_all_or_nothing,
+                import_run_reports_resumes_and_verifies,
                 // host resolution
                 resolve_host_by_domain_port_and_case,
                 resolve_host_by_base_domain_label,

@@ -13,10 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use saas_core::Result;
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
+use saas_core::import::TenantImport;
 use saas_core::jobs::JobQueue;
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
@@ -260,7 +261,7 @@ impl Fixture for PgFixture {
                 std::mem::take(&mut *self.store.created.lock().unwrap_or_else(|e| e.into_inner()));
             for id in created {
                 // Cases delete some tenants themselves; NotFound is expected.
-                let _ = self.store.inner.delete_tenant(id).await;
+                let _ = self.store.inner.purge_tenant(id, None).await;
             }
         })
     }
@@ -301,6 +302,15 @@ impl Store for Recording {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(created.0.id);
+        Ok(created)
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, data: &TenantImport) -> Result<Tenant> {
+        let created = self.inner.import_tenant(tenant, data).await?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(created.id);
         Ok(created)
     }
 
@@ -361,8 +371,24 @@ impl Store for Recording {
         self.inner.set_status(tenant, status).await
     }
 
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
-        self.inner.delete_tenant(tenant).await
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant> {
+        self.inner.delete_tenant(tenant, at).await
+    }
+
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant> {
+        self.inner.restore_tenant(tenant).await
+    }
+
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        self.inner.purge_tenant(tenant, deleted_before).await
+    }
+
+    async fn purge_orphans(&self) -> Result<u64> {
+        self.inner.purge_orphans().await
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {

@@ -695,6 +695,9 @@ async fn run_scenario(saas: &Saas, steps: &[(u8, Op)]) -> Result<(), String> {
         op.delete_tenant(t.world.tenant.id)
             .await
             .map_err(|e| format!("delete_tenant: {e:?}"))?;
+        op.purge(t.world.tenant.id)
+            .await
+            .map_err(|e| format!("purge: {e:?}"))?;
     }
     Ok(())
 }

@@ -558,11 +558,16 @@ async fn tenant_jobs_get_their_tenant_and_fail_closed_when_it_is_gone_or_suspend
     let (ok, _) = tenant(&e.store, "basic").await;
     let (suspended, _) = tenant(&e.store, "basic").await;
     let (deleted, _) = tenant(&e.store, "basic").await;
+    let (purged, _) = tenant(&e.store, "basic").await;
     e.store
         .set_status(suspended.id, TenantStatus::Suspended)
         .await
         .expect("suspend");
-    e.store.delete_tenant(deleted.id).await.expect("delete");
+    e.store
+        .delete_tenant(deleted.id, Utc::now())
+        .await
+        .expect("delete");
+    e.store.purge_tenant(purged.id, None).await.expect("purge");
     let enq = |t: Option<TenantId>| {
         let jobs = e.jobs.clone();
         async move {
@@ -576,9 +581,10 @@ async fn tenant_jobs_get_their_tenant_and_fail_closed_when_it_is_gone_or_suspend
     let b = enq(Some(suspended.id)).await;
     let c = enq(Some(deleted.id)).await;
     let d = enq(Some(TenantId::new())).await;
+    let p = enq(Some(purged.id)).await;
     let none = enq(None).await;
     let w = e.jobs.worker(fast("w"));
-    drain(&w, &e.queue, &[a, b, c, d, none]).await;
+    drain(&w, &e.queue, &[a, b, c, d, p, none]).await;
 
     let r = status(&e.queue, a).await;
     assert_eq!(r.get(), Some(&json!({ "slug": ok.slug, "users": 1 })));
@@ -586,6 +592,7 @@ async fn tenant_jobs_get_their_tenant_and_fail_closed_when_it_is_gone_or_suspend
         (b, "is suspended"),
         (c, "no longer exists"),
         (d, "no longer exists"),
+        (p, "no longer exists"),
         (none, "is a tenant job"),
     ] {
         let r = status(&e.queue, id).await;
@@ -659,7 +666,7 @@ fn periods_are_the_latest_occurrence_at_or_before_now() {
     );
     assert!(Periodic::new("bad", "not cron", NewJob::new("x", json!({}))).is_err());
     assert!(Periodic::new("bad name!", "0 0 8 * * *", NewJob::new("x", json!({}))).is_err());
-    assert_eq!(builtin_schedule().expect("builtin").len(), 4);
+    assert_eq!(builtin_schedule().expect("builtin").len(), 5);
 }
 
 #[tokio::test]
@@ -1582,4 +1589,86 @@ mod memory {
         Some(Arc::new(MemoryQueue::new()))
     }
     tests::job_queue_conformance!(make);
+}
+
+#[tokio::test]
+async fn deleted_tenants_are_purged_after_the_retention_and_not_before() {
+    use saas_core::jobs::purge::{PurgeDeletedTenants, PurgeSummary};
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let e = env(|b| b.builtin(BuiltinConfig::default()).clock(clock.clone()));
+    let (old, _) = tenant(&e.store, "basic").await;
+    let (recent, _) = tenant(&e.store, "basic").await;
+    let (restored, _) = tenant(&e.store, "basic").await;
+    let (kept, _) = tenant(&e.store, "basic").await;
+    let now = clock.now();
+    e.store
+        .delete_tenant(old.id, now - Delta::days(8))
+        .await
+        .expect("delete");
+    e.store
+        .delete_tenant(recent.id, now - Delta::days(6))
+        .await
+        .expect("delete");
+    e.store
+        .delete_tenant(restored.id, now - Delta::days(9))
+        .await
+        .expect("delete");
+    e.store.restore_tenant(restored.id).await.expect("restore");
+
+    // The schedule has it, daily.
+    let schedule = builtin_schedule().expect("schedule");
+    assert!(
+        schedule
+            .iter()
+            .any(|p| p.name() == PurgeDeletedTenants::KIND),
+        "the built-in schedule purges deleted tenants"
+    );
+    let id = e
+        .jobs
+        .enqueue_job::<PurgeDeletedTenants>(None, &Default::default())
+        .await
+        .expect("enqueue")
+        .id;
+    e.jobs.worker(fast("w")).run_until_idle().await;
+    let r = status(&e.queue, id).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{r:?}");
+    let summary: PurgeSummary =
+        serde_json::from_value(r.get().expect("result").clone()).expect("summary");
+    assert_eq!(summary.purged_tenants, 1, "{summary:?}");
+    assert_eq!(
+        e.store.tenant(old.id).await.expect("lookup"),
+        None,
+        "8 days: purged"
+    );
+    assert_eq!(
+        e.store
+            .tenant(recent.id)
+            .await
+            .expect("lookup")
+            .map(|t| t.status),
+        Some(TenantStatus::Deleted),
+        "6 days: kept, restorable"
+    );
+    for t in [&restored, &kept] {
+        assert_eq!(
+            e.store
+                .tenant(t.id)
+                .await
+                .expect("lookup")
+                .map(|t| t.status),
+            Some(TenantStatus::Active)
+        );
+    }
+    // Two days later the other one's retention has passed too.
+    clock.set(now + Delta::days(2));
+    let id = e
+        .jobs
+        .enqueue_job::<PurgeDeletedTenants>(None, &Default::default())
+        .await
+        .expect("enqueue")
+        .id;
+    e.jobs.worker(fast("w")).run_until_idle().await;
+    assert_eq!(status(&e.queue, id).await.status, JobStatus::Succeeded);
+    assert_eq!(e.store.tenant(recent.id).await.expect("lookup"), None);
+    assert!(e.store.tenant(kept.id).await.expect("lookup").is_some());
 }

@@ -119,7 +119,9 @@ impl Env {
         if let Some(tenant) = self.store.tenant_by_slug(&new.slug).await? {
             match self.existing(&tenant, &host, shape).await? {
                 Some(seeded) => return Ok(seeded),
-                None => self.store.delete_tenant(tenant.id).await?,
+                None => {
+                    self.store.purge_tenant(tenant.id, None).await?;
+                }
             }
         }
         let (tenant, admin) = self

@@ -8,6 +8,7 @@ use saas_core::Saas;
 use saas_core::clock::{Clock, SystemClock};
 use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
 use saas_core::jobs::mail::{LogMailer, Mailer, SmtpMailer};
+use saas_core::jobs::purge::PurgeDeletedTenants;
 use saas_core::jobs::{JobQueue, Jobs, JobsBuilder};
 use saas_core::store::Store;
 use tracing_subscriber::EnvFilter;
@@ -129,7 +130,11 @@ impl Wired {
         let builder = Jobs::builder(saas, self.storage.queue.clone())
             .mailer(mailer(&self.config.mail)?)
             .max_pending_per_tenant(self.config.data.max_pending_jobs_per_tenant);
-        Ok(kinds(builder).build())
+        // The purge of deleted tenants keeps them TENANT_RETENTION_DAYS.
+        let retention = self.config.data.tenant_retention;
+        Ok(kinds(builder)
+            .register(PurgeDeletedTenants { retention })
+            .build())
     }
 }
 

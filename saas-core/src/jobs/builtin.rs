@@ -10,6 +10,7 @@
 //! | `cleanup_old_data` | tenant | deletes old done tasks, prunes expired refresh tokens (weekly, via `fan_out_tenants`) |
 //! | `fan_out_tenants` | platform | enqueues one tenant job per active tenant |
 //! | `prune_jobs` | platform | deletes finished jobs older than the retention (weekly) |
+//! | `purge_deleted_tenants` | platform | purges tenants deleted longer than the retention ago, then orphaned storage (daily; [`super::purge`]) |
 //!
 //! [`builtin_schedule`] gives the periodic entries for a [`super::Scheduler`].
 
@@ -22,8 +23,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use super::job::NoPayload;
 use super::job::{Job, JobContext, JobError, JobRegistry, JobScope, truncate_micros};
 use super::mail::Message;
+use super::purge::PurgeDeletedTenants;
 use super::queue::{JobQueue, NewJob, validate_kind};
 use super::scheduler::{Missed, Periodic};
 use crate::clock::Clock;
@@ -48,6 +51,9 @@ pub struct BuiltinConfig {
     /// days). Keep it longer than the longest periodic interval: finished
     /// periodic jobs hold their period's unique key until pruned.
     pub job_retention: Duration,
+    /// `purge_deleted_tenants` purges tenants deleted longer ago than this
+    /// (default 7 days); until then an operator can restore them.
+    pub tenant_retention: Duration,
 }
 
 impl Default for BuiltinConfig {
@@ -56,6 +62,7 @@ impl Default for BuiltinConfig {
             reminder_window: Duration::from_secs(24 * 3600),
             done_task_retention: Duration::from_secs(90 * 24 * 3600),
             job_retention: Duration::from_secs(30 * 24 * 3600),
+            tenant_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -75,12 +82,16 @@ pub fn register_all(registry: &mut JobRegistry, config: &BuiltinConfig) {
         .register(FanOutTenants)
         .register(PruneJobs {
             retention: config.job_retention,
+        })
+        .register(PurgeDeletedTenants {
+            retention: config.tenant_retention,
         });
 }
 
 /// The periodic entries of the seed's celery beat, in UTC: overdue checks
 /// daily at 08:00, reminders daily at 07:00, cleanup and job pruning weekly
-/// on Sunday at 03:00. Missed periods run once.
+/// on Sunday at 03:00; and purging deleted tenants daily at 03:15. Missed
+/// periods run once.
 pub fn builtin_schedule() -> Result<Vec<Periodic>> {
     let fan = |kind: &str| {
         NewJob::new(FanOutTenants::KIND, json!({ "kind": kind, "payload": {} }))
@@ -110,6 +121,13 @@ pub fn builtin_schedule() -> Result<Vec<Periodic>> {
             "prune_jobs",
             "0 30 3 * * Sun",
             NewJob::new(PruneJobs::KIND, json!({})).max_attempts(PruneJobs::MAX_ATTEMPTS),
+        )?
+        .missed(Missed::RunOnce),
+        Periodic::new(
+            "purge_deleted_tenants",
+            "0 15 3 * * *",
+            NewJob::new(PurgeDeletedTenants::KIND, json!({}))
+                .max_attempts(PurgeDeletedTenants::MAX_ATTEMPTS),
         )?
         .missed(Missed::RunOnce),
     ])
@@ -375,10 +393,6 @@ impl Job for SendTaskReminderEmail {
 }
 
 // --- check_overdue_tasks ----------------------------------------------------
-
-/// Payload of jobs that take no parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct NoPayload {}
 
 /// Emails each assignee the list of their overdue tasks (the seed's daily
 /// `check_overdue_tasks`, per tenant).

@@ -433,3 +433,7 @@ pub fn new_job<J: Job>(
     job.tenant = tenant;
     Ok(job)
 }
+
+/// Payload of jobs that take no parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NoPayload {}

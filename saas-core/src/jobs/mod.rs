@@ -30,6 +30,7 @@ pub mod job;
 pub mod listing;
 pub mod mail;
 pub mod memory;
+pub mod purge;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;

@@ -542,6 +542,8 @@ async fn open_tenant(
     let tenant = store
         .tenant(id)
         .await?
+        // A deleted tenant is gone for its jobs, though its data is kept.
+        .filter(|t| t.status != TenantStatus::Deleted)
         .ok_or(JobError::TenantGone { tenant: id })?;
     if tenant.status != TenantStatus::Active {
         return Err(JobError::TenantSuspended { tenant: id });

@@ -341,7 +341,13 @@ async fn delete(
         return after(&state, &cs, &back, Err::<(), _>(e), "");
     }
     match op.delete_tenant(TenantId(id)).await {
-        Ok(()) => after(&state, &cs, "/console/tenants", Ok(()), "Tenant deleted."),
+        Ok(_) => after(
+            &state,
+            &cs,
+            "/console/tenants",
+            Ok(()),
+            "Tenant deleted; it can be restored until it is purged.",
+        ),
         Err(e) => after(&state, &cs, &back, Err::<(), _>(e), ""),
     }
 }

@@ -39,10 +39,12 @@ pub struct TenantOut {
     pub slug: String,
     /// Plan code.
     pub plan: String,
-    /// `active` or `suspended`.
+    /// `active`, `suspended`, or `deleted` (restorable until purged).
     pub status: String,
     /// Registration time.
     pub created_at: DateTime<Utc>,
+    /// When it was deleted, for a deleted tenant.
+    pub deleted_at: Option<DateTime<Utc>>,
     /// Domains, primary first.
     pub domains: Vec<DomainOut>,
     /// Users against the plan's limit.
@@ -60,6 +62,7 @@ impl From<TenantOverview> for TenantOut {
             plan: o.tenant.plan.clone(),
             status: o.tenant.status.as_str().to_owned(),
             created_at: o.tenant.created_at,
+            deleted_at: o.tenant.deleted_at,
             domains: o.domains.iter().map(DomainOut::from).collect(),
             users: o.users.into(),
             projects: o.projects.into(),

@@ -1,5 +1,5 @@
 //! The platform operator's API: superusers list tenants with usage, change
-//! plans, suspend, reactivate, delete, and route domains. Served on any host.
+//! plans, suspend, reactivate, delete, restore, and route domains. Served on any host.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/platform/tenants/{id}/plan/", post(change_plan))
         .route("/api/platform/tenants/{id}/suspend/", post(suspend))
         .route("/api/platform/tenants/{id}/reactivate/", post(reactivate))
+        .route("/api/platform/tenants/{id}/restore/", post(restore))
         .route("/api/platform/tenants/{id}/domains/", post(add_domain))
         .route(
             "/api/platform/tenants/{id}/domains/{hostname}/",
@@ -94,13 +95,15 @@ pub(crate) async fn retrieve(
     Ok(Json(op.overview(TenantId(id)).await?.into()))
 }
 
-/// Deletes a tenant and all its data. Irreversible.
+/// Deletes a tenant: refused everywhere at once, as if it did not exist.
+/// Its data is kept for the retention (`TENANT_RETENTION_DAYS`, default 7),
+/// during which `POST .../restore/` brings it back; then it is purged.
 #[utoipa::path(
     delete, path = "/api/platform/tenants/{id}/", tag = "platform",
     security(("platform" = [])),
     params(("id" = Uuid, Path, description = "Tenant id")),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted (restorable until purged)"),
         (status = 404, description = "No such tenant", body = ErrorBody),
     )
 )]
@@ -172,6 +175,27 @@ pub(crate) async fn reactivate(
 ) -> ApiResult<Json<TenantOut>> {
     let id = TenantId(id);
     op.reactivate(id).await?;
+    Ok(Json(op.overview(id).await?.into()))
+}
+
+/// Brings back a deleted tenant, as it was before the deletion (until it
+/// is purged).
+#[utoipa::path(
+    post, path = "/api/platform/tenants/{id}/restore/", tag = "platform",
+    security(("platform" = [])),
+    params(("id" = Uuid, Path, description = "Tenant id")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantOut),
+        (status = 404, description = "No such tenant (or already purged)", body = ErrorBody),
+        (status = 409, description = "The tenant is not deleted (`invalid_state`)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn restore(
+    PlatformAuth(op): PlatformAuth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<TenantOut>> {
+    let id = TenantId(id);
+    op.restore(id).await?;
     Ok(Json(op.overview(id).await?.into()))
 }
 

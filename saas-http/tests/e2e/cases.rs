@@ -1342,3 +1342,47 @@ pub async fn hosts_and_limits(backend: Backend) {
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.contains("payload_too_large"), "{response}");
 }
+
+/// `DELETE /api/platform/tenants/{id}/` refuses the tenant at once, as
+/// unknown, keeping it; `POST .../restore/` brings it back as it was.
+pub async fn platform_delete_and_restore(backend: Backend) {
+    let app = app!(backend);
+    let t = app.tenant("basic").await;
+    let op = app.operator_token().await;
+    app.post(&t, &t.access, "/api/projects/", json!({"name": "Kept"}))
+        .await
+        .expect(201);
+    let path = format!("/api/platform/tenants/{}/", t.id);
+    let admin = Some("admin.example");
+    let r = app
+        .call(Method::DELETE, &path, admin, Some(&op), None)
+        .await;
+    assert_eq!(r.status.as_u16(), 204);
+    // Refused at once, as a bad token to an unknown host.
+    app.get(&t, &t.access, "/api/projects/")
+        .await
+        .expect_error(401, "unauthenticated");
+    let shown = app
+        .call(Method::GET, &path, admin, Some(&op), None)
+        .await
+        .expect(200);
+    assert_eq!(shown["status"], "deleted", "{shown}");
+    assert!(shown["deleted_at"].is_string(), "{shown}");
+    let restore = format!("/api/platform/tenants/{}/restore/", t.id);
+    let back = app
+        .call(Method::POST, &restore, admin, Some(&op), None)
+        .await
+        .expect(200);
+    assert_eq!(back["status"], "active", "{back}");
+    assert_eq!(back["deleted_at"], Value::Null);
+    let projects = app.get(&t, &t.access, "/api/projects/").await.expect(200);
+    assert_eq!(projects["count"], 1, "the data is back: {projects}");
+    // Restoring a tenant that is not deleted is a conflict; an unknown one 404.
+    app.call(Method::POST, &restore, admin, Some(&op), None)
+        .await
+        .expect_error(409, "invalid_state");
+    let unknown = format!("/api/platform/tenants/{}/restore/", uuid::Uuid::now_v7());
+    app.call(Method::POST, &unknown, admin, Some(&op), None)
+        .await
+        .expect_error(404, "not_found");
+}

@@ -16,6 +16,7 @@ fn takes_body(method: &str, path: &str) -> bool {
             !(path.ends_with("/mark_complete/")
                 || path.ends_with("/suspend/")
                 || path.ends_with("/reactivate/")
+                || path.ends_with("/restore/")
                 || path.ends_with("/report/"))
         }
         _ => false,

@@ -59,6 +59,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/platform/tenants/{tenant}/plan/"),
     ("POST", "/api/platform/tenants/{tenant}/suspend/"),
     ("POST", "/api/platform/tenants/{tenant}/reactivate/"),
+    ("POST", "/api/platform/tenants/{tenant}/restore/"),
     ("POST", "/api/platform/tenants/{tenant}/domains/"),
     (
         "DELETE",
@@ -95,6 +96,7 @@ macro_rules! e2e_suite {
             case!(refresh_rotation_and_reuse, cases);
             case!(cross_tenant, cases);
             case!(platform_operator, cases);
+            case!(platform_delete_and_restore, cases);
             case!(role_refusals, cases);
             case!(plan_limits, cases);
             case!(bad_input, cases);

@@ -448,3 +448,53 @@ pub async fn resolve_host_by_base_domain_label(f: &dyn Fixture) {
         }
     );
 }
+
+/// A user whose stored hash is Django's `pbkdf2_sha256` (imported) logs in
+/// with the password they had; the login replaces the hash with argon2id
+/// without revoking the tokens it issues, and later logins use argon2id.
+/// The replacement is a compare and swap: a stale `current` changes nothing.
+pub async fn django_password_hashes_log_in_and_become_argon2id(f: &dyn Fixture) {
+    // Python: hashlib.pbkdf2_hmac("sha256", b"correct horse battery", b"seasalt", 1000)
+    const DJANGO: &str = "pbkdf2_sha256$1000$seasalt$DrdiWD40lyBuydnjvZiDrdQMx1S1mOA9O0QYex0R6ww=";
+    let saas = saas(f.store());
+    let w = World::register(&saas, Some("basic")).await;
+    let member = w.seed_user(Role::Member, "imported1").await;
+    let store = w.store().await;
+    store.set_password(member.id, DJANGO).await.unwrap();
+    assert_err!(
+        saas.login(&w.tenant, "imported1", PASSWORD).await,
+        Error::Unauthenticated
+    );
+    let (_, still) = store.credentials("imported1").await.unwrap().unwrap();
+    assert_eq!(still, DJANGO, "a failed login keeps the Django hash");
+    let version = store.user(member.id).await.unwrap().unwrap().token_version;
+
+    let first = saas
+        .login(&w.tenant, "imported1", "correct horse battery")
+        .await
+        .expect("the Django password logs in");
+    let (user, hash) = store.credentials("imported1").await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$"), "rehashed: {hash}");
+    assert_eq!(user.token_version, version, "a rehash revokes nothing");
+    saas.authenticate(&w.tenant, &first.access)
+        .await
+        .expect("the first login's token works after the rehash");
+    saas.login(&w.tenant, "imported1", "correct horse battery")
+        .await
+        .expect("the same password against argon2id");
+    assert_err!(
+        saas.login(&w.tenant, "imported1", "correct horse batterY")
+            .await,
+        Error::Unauthenticated
+    );
+
+    assert!(
+        !store
+            .replace_password_hash(member.id, DJANGO, "$argon2id$stale")
+            .await
+            .unwrap(),
+        "a stale current hash replaces nothing"
+    );
+    let (_, after) = store.credentials("imported1").await.unwrap().unwrap();
+    assert_eq!(after, hash);
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod import;
 mod isolation;
 mod listing;
 mod moves;
@@ -18,6 +19,7 @@ mod users;
 
 pub use audit::*;
 pub use auth::*;
+pub use import::*;
 pub use isolation::*;
 pub use listing::*;
 pub use moves::*;

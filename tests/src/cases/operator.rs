@@ -109,9 +109,10 @@ pub async fn operator_lists_tenants_with_usage(f: &dyn Fixture) {
     );
 }
 
-/// Suspension and reactivation toggle the status; deletion removes the
-/// tenant, its domains and its data, and frees its slug; unknown tenants
-/// are not found.
+/// Suspension and reactivation toggle the status; deletion refuses the
+/// tenant at once but keeps it, restorable; a purge removes the tenant,
+/// its domains and its data, and frees its slug; unknown tenants are not
+/// found.
 pub async fn operator_suspends_reactivates_and_deletes(f: &dyn Fixture) {
     let saas = saas(f.store());
     let op = saas.operator_unchecked();
@@ -139,8 +140,82 @@ pub async fn operator_suspends_reactivates_and_deletes(f: &dyn Fixture) {
     let extra = format!("extra-{host}");
     op.add_domain(w.tenant.id, &extra, false).await.unwrap();
 
-    op.delete_tenant(w.tenant.id).await.unwrap();
+    // Deleted: refused everywhere at once, as if unknown; kept and
+    // restorable, its slug still taken.
     let store = f.store();
+    let deleted = op.delete_tenant(w.tenant.id).await.unwrap();
+    assert_eq!(deleted.status, TenantStatus::Deleted);
+    assert!(deleted.deleted_at.is_some());
+    assert_eq!(
+        store.tenant(w.tenant.id).await.unwrap().map(|t| t.status),
+        Some(TenantStatus::Deleted)
+    );
+    assert_err!(
+        saas.resolve_host(&host).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        saas.resolve_slug(&slug).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        saas.open_tenant(w.tenant.id).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert!(saas.login(&w.tenant, "admin", PASSWORD).await.is_err());
+    assert_err!(
+        op.suspend(w.tenant.id).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        saas.register(registration(&slug, None)).await,
+        Error::Conflict { .. }
+    );
+    assert_eq!(
+        op.delete_tenant(w.tenant.id).await.unwrap().deleted_at,
+        deleted.deleted_at,
+        "deleting twice keeps the first time"
+    );
+    assert_err!(
+        op.restore(TenantId::new()).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    // Restored: as it was, data included.
+    let restored = op.restore(w.tenant.id).await.unwrap();
+    assert_eq!(
+        (restored.status, restored.deleted_at),
+        (TenantStatus::Active, None)
+    );
+    assert_eq!(saas.resolve_host(&host).await.unwrap().id, w.tenant.id);
+    assert_eq!(w.snapshot().await.projects.len(), 1, "the data is back");
+    assert_err!(op.restore(w.tenant.id).await, Error::State(_));
+    assert_err!(op.purge(w.tenant.id).await, Error::State(_));
+    // A suspended tenant comes back suspended.
+    op.suspend(w.tenant.id).await.unwrap();
+    op.delete_tenant(w.tenant.id).await.unwrap();
+    assert_eq!(
+        op.restore(w.tenant.id).await.unwrap().status,
+        TenantStatus::Suspended
+    );
+    op.reactivate(w.tenant.id).await.unwrap();
+
+    // Purged: gone for good.
+    op.delete_tenant(w.tenant.id).await.unwrap();
+    op.purge(w.tenant.id).await.unwrap();
+    assert!(
+        !store.purge_tenant(w.tenant.id, None).await.unwrap(),
+        "purging again is a no-op"
+    );
     assert_eq!(store.tenant(w.tenant.id).await.unwrap(), None);
     assert_eq!(
         store
@@ -192,6 +267,18 @@ pub async fn operator_suspends_reactivates_and_deletes(f: &dyn Fixture) {
     );
     assert_err!(
         op.reactivate(unknown).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        op.restore(unknown).await,
+        Error::NotFound {
+            entity: Entity::Tenant
+        }
+    );
+    assert_err!(
+        op.purge(unknown).await,
         Error::NotFound {
             entity: Entity::Tenant
         }

@@ -107,10 +107,9 @@ pub async fn stale_handles_of_a_deleted_tenant_write_nothing(f: &dyn Fixture) {
     let stale = w.store().await;
     let session = w.owner_session().await;
     let p = session.create_project(new_project("before")).await.unwrap();
-    saas.operator_unchecked()
-        .delete_tenant(w.tenant.id)
-        .await
-        .unwrap();
+    let op = saas.operator_unchecked();
+    op.delete_tenant(w.tenant.id).await.unwrap();
+    op.purge(w.tenant.id).await.unwrap();
     assert!(
         session.create_project(new_project("after")).await.is_err(),
         "a session of a deleted tenant created a project"

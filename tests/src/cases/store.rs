@@ -538,10 +538,9 @@ pub async fn tokens_do_not_survive_tenant_recreation(f: &dyn Fixture) {
     let saas = saas(f.store());
     let old = World::register(&saas, None).await;
     let tokens = saas.login(&old.tenant, "admin", PASSWORD).await.unwrap();
-    saas.operator_unchecked()
-        .delete_tenant(old.tenant.id)
-        .await
-        .unwrap();
+    let op = saas.operator_unchecked();
+    op.delete_tenant(old.tenant.id).await.unwrap();
+    op.purge(old.tenant.id).await.unwrap();
     let (new, owner) = saas
         .register(registration(old.tenant.slug.as_str(), None))
         .await

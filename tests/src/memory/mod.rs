@@ -16,9 +16,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
+use saas_core::import::TenantImport;
 use saas_core::jobs::JobQueue;
 use saas_core::jobs::memory::MemoryQueue;
 use saas_core::migration::{FleetTenant, migrate_fleet};
@@ -51,6 +53,8 @@ struct Catalog {
     last_superuser_id: i64,
     /// The audit log, oldest first (ids are positions plus one).
     audit: Vec<AuditEntry>,
+    /// The status a deleted tenant had, for its restore.
+    before_deletion: BTreeMap<TenantId, TenantStatus>,
 }
 
 impl Catalog {
@@ -82,24 +86,9 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn catalog(&self) -> MutexGuard<'_, Catalog> {
-        // Every change is made whole under the lock, so a panic elsewhere
-        // never leaves the catalog half-written.
-        self.catalog.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn create_tenant(
-        &self,
-        tenant: &NewTenant,
-        admin: &NewUserRecord,
-    ) -> Result<(Tenant, User)> {
-        // The tenant's data is made before the catalog is touched, so a
-        // refusal below leaves nothing behind.
-        let data = Arc::new(MemoryTenant::new(tenant.id));
-        let owner = data.create_user(admin, None).await?;
+    /// Enters a tenant whose data is ready into the catalog, unless its
+    /// slug, primary domain or id is taken.
+    fn add_tenant(&self, tenant: &NewTenant, data: Arc<MemoryTenant>) -> Result<Tenant> {
         let mut catalog = self.catalog();
         if catalog.tenants.values().any(|t| t.slug == tenant.slug) {
             return Err(Error::Conflict {
@@ -125,7 +114,35 @@ impl Store for MemoryStore {
             .domains
             .insert(tenant.domain.as_str().to_owned(), (tenant.id, true));
         catalog.data.insert(tenant.id, data);
+        Ok(row)
+    }
+
+    fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        // Every change is made whole under the lock, so a panic elsewhere
+        // never leaves the catalog half-written.
+        self.catalog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        admin: &NewUserRecord,
+    ) -> Result<(Tenant, User)> {
+        // The tenant's data is made before the catalog is touched, so a
+        // refusal below leaves nothing behind.
+        let data = Arc::new(MemoryTenant::new(tenant.id));
+        let owner = data.create_user(admin, None).await?;
+        let row = self.add_tenant(tenant, data)?;
         Ok((row, owner))
+    }
+
+    async fn import_tenant(&self, tenant: &NewTenant, import: &TenantImport) -> Result<Tenant> {
+        let data = Arc::new(MemoryTenant::new(tenant.id));
+        data.load(import)?;
+        self.add_tenant(tenant, data)
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
@@ -274,22 +291,81 @@ impl Store for MemoryStore {
     }
 
     async fn set_status(&self, tenant: TenantId, status: TenantStatus) -> Result<Tenant> {
+        if status == TenantStatus::Deleted {
+            return Err(Error::invalid(
+                "status",
+                "must be active or suspended (a tenant is deleted by deleting it)",
+            ));
+        }
         let mut catalog = self.catalog();
         let row = catalog.tenant_mut(tenant)?;
+        if row.deleted_at.is_some() {
+            return Err(Error::not_found(Entity::Tenant));
+        }
         row.status = status;
         Ok(row.clone())
     }
 
-    async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+    async fn delete_tenant(&self, tenant: TenantId, at: DateTime<Utc>) -> Result<Tenant> {
         let mut catalog = self.catalog();
-        catalog.require(tenant)?;
+        let row = catalog.tenant_mut(tenant)?;
+        if row.deleted_at.is_some() {
+            return Ok(row.clone());
+        }
+        let before = row.status;
+        row.status = TenantStatus::Deleted;
+        row.deleted_at = Some(at);
+        let row = row.clone();
+        catalog.before_deletion.insert(tenant, before);
+        Ok(row)
+    }
+
+    async fn restore_tenant(&self, tenant: TenantId) -> Result<Tenant> {
+        let mut catalog = self.catalog();
+        if catalog.tenant_mut(tenant)?.deleted_at.is_none() {
+            return Err(Error::State("only a deleted tenant can be restored"));
+        }
+        let before = catalog
+            .before_deletion
+            .remove(&tenant)
+            .unwrap_or(TenantStatus::Active);
+        let row = catalog.tenant_mut(tenant)?;
+        row.status = before;
+        row.deleted_at = None;
+        Ok(row.clone())
+    }
+
+    async fn purge_tenant(
+        &self,
+        tenant: TenantId,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let mut catalog = self.catalog();
+        let Some(row) = catalog.tenants.get(&tenant) else {
+            return Ok(false);
+        };
+        if let Some(cut) = deleted_before
+            && row.deleted_at.is_none_or(|at| at >= cut)
+        {
+            return Ok(false);
+        }
         catalog.tenants.remove(&tenant);
+        catalog.before_deletion.remove(&tenant);
         catalog.domains.retain(|_, (owner, _)| *owner != tenant);
         if let Some(data) = catalog.data.remove(&tenant) {
             // Handles still held elsewhere fail closed from now on.
             data.close();
         }
-        Ok(())
+        Ok(true)
+    }
+
+    async fn purge_orphans(&self) -> Result<u64> {
+        // Data and its catalog row go in one step here: nothing is left over.
+        let mut catalog = self.catalog();
+        let Catalog { tenants, data, .. } = &mut *catalog;
+        let before = data.len();
+        data.retain(|id, _| tenants.contains_key(id));
+        Ok((before - data.len()) as u64)
     }
 
     async fn open(&self, tenant: &Tenant) -> Result<Arc<dyn TenantStore>> {

@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
+use saas_core::import::{Inventory, TenantImport};
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
     Scope, Task, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
@@ -115,6 +116,107 @@ impl MemoryTenant {
         // Every change is made whole under the lock, so a panic elsewhere
         // never leaves the data half-written.
         Ok(self.data.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl MemoryTenant {
+    /// Fills a new tenant with imported rows, keeping their ids; later
+    /// rows get ids above them. Refuses (and keeps nothing) data that is
+    /// not consistent, as a database's constraints would.
+    pub(super) fn load(&self, import: &TenantImport) -> Result<()> {
+        let mut fresh = Data::default();
+        for u in &import.users {
+            let r = &u.record;
+            let key = r.username.key();
+            if fresh.users.values().any(|(x, _)| x.username.key() == key) {
+                return Err(Error::Conflict {
+                    entity: Entity::User,
+                    field: "username",
+                });
+            }
+            let user = User {
+                id: u.id,
+                username: r.username.clone(),
+                email: r.email.clone(),
+                first_name: r.first_name.clone(),
+                last_name: r.last_name.clone(),
+                role: r.role,
+                department: r.department.clone(),
+                is_active: u.is_active,
+                is_owner: r.is_owner,
+                last_login: u.last_login,
+                date_joined: r.date_joined,
+                token_version: 0,
+            };
+            if fresh
+                .users
+                .insert(u.id, (user, r.password_hash.clone()))
+                .is_some()
+            {
+                return Err(Error::Conflict {
+                    entity: Entity::User,
+                    field: "id",
+                });
+            }
+        }
+        for p in &import.projects {
+            let r = &p.record;
+            fresh.require_user(r.owner)?;
+            let row = ProjectRow {
+                name: r.name.clone(),
+                description: r.description.clone(),
+                status: r.status,
+                start_date: r.start_date,
+                end_date: r.end_date,
+                owner: r.owner,
+                created_at: r.created_at,
+                updated_at: p.updated_at,
+            };
+            if fresh.projects.insert(p.id, row).is_some() {
+                return Err(Error::Conflict {
+                    entity: Entity::Project,
+                    field: "id",
+                });
+            }
+        }
+        for &(project, user) in &import.members {
+            fresh.require_project(project)?;
+            fresh.require_user(user)?;
+            fresh.members.insert((project, user));
+        }
+        for t in &import.tasks {
+            let r = &t.record;
+            fresh.require_project(r.project_id)?;
+            fresh.require_user(r.created_by)?;
+            if let Some(a) = r.assigned_to {
+                fresh.require_user(a)?;
+            }
+            let row = TaskRow {
+                project_id: r.project_id,
+                title: r.title.clone(),
+                description: r.description.clone(),
+                status: r.status,
+                priority: r.priority,
+                assigned_to: r.assigned_to,
+                created_by: r.created_by,
+                due_date: r.due_date,
+                completed_at: r.completed_at,
+                created_at: r.created_at,
+                updated_at: t.updated_at,
+            };
+            if fresh.tasks.insert(t.id, row).is_some() {
+                return Err(Error::Conflict {
+                    entity: Entity::Task,
+                    field: "id",
+                });
+            }
+        }
+        let last = |ids: Vec<i64>| ids.into_iter().max().unwrap_or(0);
+        fresh.last_user = last(fresh.users.keys().map(|k| k.0).collect());
+        fresh.last_project = last(fresh.projects.keys().map(|k| k.0).collect());
+        fresh.last_task = last(fresh.tasks.keys().map(|k| k.0).collect());
+        *self.data()? = fresh;
+        Ok(())
     }
 }
 
@@ -384,6 +486,17 @@ impl TenantStore for MemoryTenant {
         Ok(())
     }
 
+    async fn replace_password_hash(&self, id: UserId, current: &str, new: &str) -> Result<bool> {
+        let mut data = self.data()?;
+        match data.users.get_mut(&id) {
+            Some((_, hash)) if hash == current => {
+                *hash = new.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<()> {
         let mut data = self.data()?;
         let (user, _) = data
@@ -396,6 +509,16 @@ impl TenantStore for MemoryTenant {
 
     async fn count_users(&self) -> Result<u64> {
         Ok(self.data()?.users.len() as u64)
+    }
+
+    async fn inventory(&self) -> Result<Inventory> {
+        let data = self.data()?;
+        Ok(Inventory::new(
+            data.users.keys().copied().collect(),
+            data.projects.keys().copied().collect(),
+            data.members.iter().copied().collect(),
+            data.tasks.keys().copied().collect(),
+        ))
     }
 
     // --- refresh tokens --------------------------------------------------

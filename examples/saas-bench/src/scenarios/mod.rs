@@ -5,6 +5,7 @@ mod console;
 mod http;
 mod http_baseline;
 mod http_compare;
+mod import;
 mod jobs;
 mod login;
 mod migrate_noop;
@@ -43,6 +44,9 @@ pub(crate) enum Scenario {
     Jobs(jobs::Args),
     /// The web console's tenant list and search at N tenants (10,000).
     Console(console::Args),
+    /// `Saas::import` of a Django-shaped source (N companies x M tasks),
+    /// first run and the verifying second run.
+    Import(import::Args),
 }
 
 /// Runs `scenario`; returns its JSON result.
@@ -59,5 +63,6 @@ pub(crate) async fn run(scenario: Scenario) -> Res<Value> {
         Scenario::BigTenant(a) => big_tenant::run(&a).await,
         Scenario::Jobs(a) => jobs::run(&a).await,
         Scenario::Console(a) => console::run(&a).await,
+        Scenario::Import(a) => import::run(&a).await,
     }
 }

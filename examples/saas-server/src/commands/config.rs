@@ -105,6 +105,11 @@ impl Display for Listing<'_> {
         let cap = c.data.max_pending_jobs_per_tenant;
         let cap = cap.map_or_else(|| "off".to_owned(), |n| n.to_string());
         line(f, "MAX_PENDING_JOBS_PER_TENANT", cap)?;
+        line(
+            f,
+            "TENANT_RETENTION_DAYS",
+            c.data.tenant_retention.as_secs() / 86_400,
+        )?;
 
         writeln!(f, "\n# Storage")?;
         match &c.database {

@@ -4,6 +4,7 @@ mod config;
 mod create_tenant;
 mod createsuperuser;
 mod healthcheck;
+mod import_django;
 mod jobs;
 mod migrate;
 mod one_off;
@@ -45,6 +46,10 @@ enum Command {
     /// Create a platform superuser. The password comes from env
     /// SAAS_SUPERUSER_PASSWORD, or else the first line of standard input.
     Createsuperuser(createsuperuser::Args),
+    /// Import a running Django deployment of the seed (companies, domains,
+    /// users with their passwords, projects, members, tasks) from its
+    /// PostgreSQL database; resumable, verified per company.
+    ImportDjango(import_django::Args),
     /// Run background jobs and the periodic schedule until SIGINT/SIGTERM.
     Worker(worker::Args),
     /// Print the configuration the other commands would run with (from
@@ -81,6 +86,7 @@ pub(crate) async fn run(cli: Cli, kinds: JobKinds) -> Result<ExitCode, BoxError>
         Command::Worker(args) => worker::run(Wired::start(config).await?, &args, kinds).await,
         Command::Migrate => migrate::run(Wired::start(config).await?).await,
         Command::CreateTenant(args) => create_tenant::run(Wired::start(config).await?, args).await,
+        Command::ImportDjango(args) => import_django::run(Wired::start(config).await?, args).await,
         Command::Createsuperuser(args) => {
             createsuperuser::run(Wired::start(config).await?, args).await
         }

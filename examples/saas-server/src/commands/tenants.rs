@@ -49,6 +49,11 @@ enum Command {
         /// Slug or id.
         tenant: String,
     },
+    /// Bring back a deleted tenant, as it was (until it is purged).
+    Restore {
+        /// Slug or id.
+        tenant: String,
+    },
     /// Change the tenant's plan; takes effect at once.
     SetPlan {
         /// Slug or id.
@@ -98,6 +103,10 @@ pub(super) async fn run(wired: Wired, args: Args) -> Result<ExitCode, BoxError> 
         }
         Command::Reactivate { tenant } => {
             let done = change(&operator, &tenant, |id| operator.reactivate(id)).await;
+            format.answer(done, |t| format!("tenant {} is {}", t.slug, status(t)))
+        }
+        Command::Restore { tenant } => {
+            let done = change(&operator, &tenant, |id| operator.restore(id)).await;
             format.answer(done, |t| format!("tenant {} is {}", t.slug, status(t)))
         }
         Command::SetPlan { tenant, plan } => {

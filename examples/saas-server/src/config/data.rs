@@ -1,4 +1,7 @@
-//! What the server keeps and how much work a tenant may queue.
+//! What the server keeps (deleted tenants, for how long) and how much work
+//! a tenant may queue.
+
+use std::time::Duration;
 
 use clap::Args;
 
@@ -18,6 +21,17 @@ pub(crate) struct DataSettings {
         default_value = "50"
     )]
     pub(crate) max_pending_jobs_per_tenant: String,
+    /// Days a deleted tenant's data is kept, restorable by an operator,
+    /// before the daily purge removes it.
+    #[arg(
+        long,
+        env = "TENANT_RETENTION_DAYS",
+        global = true,
+        value_name = "DAYS",
+        default_value_t = 7,
+        value_parser = clap::value_parser!(u32).range(0..=36_500)
+    )]
+    pub(crate) tenant_retention_days: u32,
 }
 
 /// The checked data settings.
@@ -25,6 +39,8 @@ pub(crate) struct DataSettings {
 pub(crate) struct Data {
     /// The cap of a tenant's pending jobs; `None`: no cap.
     pub(crate) max_pending_jobs_per_tenant: Option<u32>,
+    /// How long a deleted tenant is kept before it is purged.
+    pub(crate) tenant_retention: Duration,
 }
 
 impl Data {
@@ -45,6 +61,7 @@ impl Data {
         };
         Ok(Data {
             max_pending_jobs_per_tenant,
+            tenant_retention: Duration::from_secs(u64::from(s.tenant_retention_days) * 86_400),
         })
     }
 }

@@ -1,0 +1,123 @@
+//! Writing an imported tenant's rows with their ids, and listing the ids
+//! back for verification (`Store::import_tenant`, `TenantStore::inventory`).
+//!
+//! The tables' `AUTOINCREMENT` keeps `sqlite_sequence` at the largest id
+//! inserted, so rows created after an import get ids above the imported ones.
+
+use rusqlite::{Connection, params};
+use saas_core::Entity;
+use saas_core::import::{Inventory, TenantImport};
+use saas_core::projects::{ProjectId, TaskId};
+use saas_core::users::UserId;
+
+use crate::codec;
+use crate::error::{R, conflict_on};
+
+/// Inserts every row of `data` on `conn` (inside the caller's transaction).
+/// Foreign keys refuse a reference to a row `data` lacks.
+pub(crate) fn write_rows(conn: &Connection, data: &TenantImport) -> R<()> {
+    let mut users = conn.prepare_cached(
+        "INSERT INTO users (id, username, username_key, email, password_hash, first_name, last_name, \
+         role, department, is_active, is_owner, last_login, date_joined, token_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)",
+    )?;
+    for u in &data.users {
+        let r = &u.record;
+        users
+            .execute(params![
+                u.id.0,
+                r.username.as_str(),
+                r.username.key(),
+                r.email.as_str(),
+                r.password_hash,
+                r.first_name,
+                r.last_name,
+                r.role.as_str(),
+                r.department,
+                u.is_active,
+                r.is_owner,
+                codec::opt_micros(u.last_login),
+                codec::micros(r.date_joined),
+            ])
+            .map_err(conflict_on(Entity::User, "username"))?;
+    }
+    let mut projects = conn.prepare_cached(
+        "INSERT INTO projects (id, name, description, status, start_date, end_date, owner_id, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for p in &data.projects {
+        let r = &p.record;
+        projects
+            .execute(params![
+                p.id.0,
+                r.name,
+                r.description,
+                r.status.rank(),
+                codec::date(r.start_date),
+                codec::date(r.end_date),
+                r.owner.0,
+                codec::micros(r.created_at),
+                codec::micros(p.updated_at),
+            ])
+            .map_err(conflict_on(Entity::Project, "id"))?;
+    }
+    let mut members =
+        conn.prepare_cached("INSERT INTO memberships (project_id, user_id) VALUES (?1, ?2)")?;
+    for (project, user) in &data.members {
+        members.execute(params![project.0, user.0])?;
+    }
+    let mut tasks = conn.prepare_cached(
+        "INSERT INTO tasks (id, project_id, title, description, status, priority, assigned_to, \
+         created_by, due_date, completed_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for t in &data.tasks {
+        let r = &t.record;
+        tasks
+            .execute(params![
+                t.id.0,
+                r.project_id.0,
+                r.title,
+                r.description,
+                r.status.rank(),
+                r.priority.rank(),
+                r.assigned_to.map(|u| u.0),
+                r.created_by.0,
+                codec::opt_micros(r.due_date),
+                codec::opt_micros(r.completed_at),
+                codec::micros(r.created_at),
+                codec::micros(t.updated_at),
+            ])
+            .map_err(conflict_on(Entity::Task, "id"))?;
+    }
+    Ok(())
+}
+
+fn ids(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached(sql)?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+/// Every id the tenant file holds.
+pub(crate) fn inventory(conn: &Connection) -> R<Inventory> {
+    let members = conn
+        .prepare_cached("SELECT project_id, user_id FROM memberships")?
+        .query_map([], |r| Ok((ProjectId(r.get(0)?), UserId(r.get(1)?))))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Inventory::new(
+        ids(conn, "SELECT id FROM users")?
+            .into_iter()
+            .map(UserId)
+            .collect(),
+        ids(conn, "SELECT id FROM projects")?
+            .into_iter()
+            .map(ProjectId)
+            .collect(),
+        members,
+        ids(conn, "SELECT id FROM tasks")?
+            .into_iter()
+            .map(TaskId)
+            .collect(),
+    ))
+}
