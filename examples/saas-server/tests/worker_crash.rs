@@ -69,7 +69,7 @@ fn worker_process() -> ExitCode {
     let args: Vec<String> = serde_json::from_str(&args).expect("WORKER_ARGS is a JSON array");
     saas_server::main_with(
         std::iter::once("saas-server".to_owned()).chain(args),
-        test_jobs_only,
+        saas_server::Host::default().jobs(test_jobs_only),
     )
 }
 
