@@ -6,7 +6,6 @@
 //! seed's API is served by the same server, and `migrate` finds nothing
 //! left to do.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,26 +16,11 @@ use serde_json::{Value, json};
 const NOTES: &str = env!("CARGO_BIN_EXE_saas-notes");
 const PASSWORD: &str = "securepassword123";
 
-/// `saas-notes` configured for a test: a fresh key, data under `dir`,
-/// PostgreSQL at `database_url` when given.
+/// `saas-notes` configured for a test: data under `dir`, PostgreSQL at
+/// `database_url` when given.
 fn command(dir: &Path, database_url: Option<&str>) -> Command {
-    let mut cmd = Command::new(NOTES);
-    cmd.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_HOST")
-        .env_remove("DEBUG")
-        .env_remove("RUN_WORKER")
-        // A fresh key: the program refuses keys published in the repository.
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
-        .env("RUST_LOG", "warn")
-        .env("WORKER_POLL_MS", "50")
+    let mut cmd = testkit::program::command(NOTES, dir);
+    cmd.env("WORKER_POLL_MS", "50")
         .env("DATA_DIR", dir.join("data"));
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
@@ -88,36 +72,12 @@ impl Answer {
 impl Server {
     /// Starts `serve` on a free port and waits for its greeting.
     fn start(dir: &Path, database_url: Option<&str>) -> Server {
-        let mut child = command(dir, database_url)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("serve.err")).expect("log file"))
-            .spawn()
-            .expect("start saas-notes serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep reading to the end so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("saas-notes listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "saas-notes did not start\n{}",
-                    std::fs::read_to_string(dir.join("serve.err")).unwrap_or_default()
-                );
-            }
-        };
+        let mut cmd = command(dir, database_url);
+        cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+        let (child, addr) = testkit::program::serve(cmd, "saas-notes", dir);
         Server {
             child,
-            base,
+            base: format!("http://{addr}"),
             http: reqwest::Client::new(),
         }
     }

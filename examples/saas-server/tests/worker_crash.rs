@@ -120,14 +120,7 @@ fn start_worker(dir: &Path, db: &Db, name: &str, lease_seconds: u64) -> Child {
         .env_remove("EMAIL_FILE_PATH")
         .env_remove("DEBUG")
         // A fresh key: the server refuses keys published in the repository.
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
+        .env("SECRET_KEY", testkit::program::fresh_signing_key())
         .env("RUST_LOG", "warn,saas_core::jobs::worker=info");
     match db {
         Db::Sqlite(data) => {
