@@ -169,6 +169,25 @@ impl PgStore {
         self.inner.config.named_statements()
     }
 
+    /// Runs `query`, a change of one superuser, on the catalog; NotFound
+    /// (superuser) when it changed no row.
+    async fn change_superuser(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<()> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let done = query
+            .persistent(self.named())
+            .execute(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::Superuser));
+        }
+        Ok(())
+    }
+
     /// A unit of work for reads or one autocommitted statement on `db`.
     pub(crate) async fn unit(&self, db: &Database) -> Result<Unit> {
         db.observe_pool();
@@ -696,7 +715,8 @@ impl Store for PgStore {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
             "INSERT INTO saas_shared.superusers (username, username_key, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at",
+             VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at, is_active, \
+             token_version",
         ).persistent(self.named())
         .bind(username.as_str())
         .bind(username.key())
@@ -715,8 +735,8 @@ impl Store for PgStore {
     ) -> Result<Option<(Superuser, String)>> {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
-            "SELECT id, username, email, created_at, password_hash FROM saas_shared.superusers \
-             WHERE username_key = $1",
+            "SELECT id, username, email, created_at, is_active, token_version, password_hash \
+             FROM saas_shared.superusers WHERE username_key = $1",
         )
         .persistent(self.named())
         .bind(username_key)
@@ -733,6 +753,55 @@ impl Store for PgStore {
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.list_audit(query).await
+    }
+
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let row = sqlx::query(
+            "SELECT id, username, email, created_at, is_active, token_version \
+             FROM saas_shared.superusers WHERE id = $1",
+        )
+        .persistent(self.named())
+        .bind(id)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
+        unit.finish().await?;
+        row.as_ref().map(rows::superuser).transpose()
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        let mut unit = self.unit(self.catalog()).await?;
+        // SET expressions see the old is_active: only deactivating an active
+        // superuser bumps the version.
+        let row = sqlx::query(
+            "UPDATE saas_shared.superusers SET is_active = $2, \
+             token_version = token_version + CASE WHEN is_active AND NOT $2 THEN 1 ELSE 0 END \
+             WHERE id = $1 RETURNING id, username, email, created_at, is_active, token_version",
+        )
+        .persistent(self.named())
+        .bind(id)
+        .bind(active)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
+        unit.finish().await?;
+        row.as_ref()
+            .map(rows::superuser)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::Superuser))
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        let sql = "UPDATE saas_shared.superusers SET password_hash = $2, \
+                   token_version = token_version + 1 WHERE id = $1";
+        self.change_superuser(sqlx::query(sql).bind(id).bind(password_hash.to_owned()))
+            .await
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        let sql = "DELETE FROM saas_shared.superusers WHERE id = $1";
+        self.change_superuser(sqlx::query(sql).bind(id)).await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

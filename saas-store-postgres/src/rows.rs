@@ -68,6 +68,8 @@ pub(crate) fn superuser(row: &PgRow) -> Result<Superuser> {
         username: Username::parse(&username).map_err(|_| corrupt("superusers.username"))?,
         email: Email::parse(&email).map_err(|_| corrupt("superusers.email"))?,
         created_at: get(row, "created_at")?,
+        is_active: get(row, "is_active")?,
+        token_version: get(row, "token_version")?,
     })
 }
 
