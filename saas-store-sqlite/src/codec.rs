@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
-use rusqlite::types::Type;
+use rusqlite::types::{Type, Value as Sql};
+use saas_core::projects::{NewProjectRecord, NewTaskRecord};
 use saas_core::tenancy::TenantStatus;
 use saas_core::users::{Email, Role, User, UserId, UserSummary, Username};
 
@@ -38,6 +39,39 @@ pub(crate) fn value(v: &saas_core::updates::Value) -> rusqlite::types::Value {
         Value::Time(t) => int(opt_micros(*t)),
         Value::Date(d) => date(*d).map_or(Sql::Null, Sql::Text),
     }
+}
+
+/// A new project's stored columns, in the order `name, description,
+/// status, start_date, end_date, owner_id, created_at` (creating and
+/// importing write them alike).
+pub(crate) fn project_values(p: &NewProjectRecord) -> [Sql; 7] {
+    [
+        Sql::Text(p.name.clone()),
+        Sql::Text(p.description.clone()),
+        Sql::Integer(p.status.rank()),
+        Sql::from(date(p.start_date)),
+        Sql::from(date(p.end_date)),
+        Sql::Integer(p.owner.0),
+        Sql::Integer(micros(p.created_at)),
+    ]
+}
+
+/// A new task's stored columns, in the order `project_id, title,
+/// description, status, priority, assigned_to, created_by, due_date,
+/// completed_at, created_at` (creating and importing write them alike).
+pub(crate) fn task_values(t: &NewTaskRecord) -> [Sql; 10] {
+    [
+        Sql::Integer(t.project_id.0),
+        Sql::Text(t.title.clone()),
+        Sql::Text(t.description.clone()),
+        Sql::Integer(t.status.rank()),
+        Sql::Integer(t.priority.rank()),
+        Sql::from(t.assigned_to.map(|u| u.0)),
+        Sql::Integer(t.created_by.0),
+        Sql::from(opt_micros(t.due_date)),
+        Sql::from(opt_micros(t.completed_at)),
+        Sql::Integer(micros(t.created_at)),
+    ]
 }
 
 /// Stored rank of a tenant status.

@@ -4,7 +4,9 @@
 //! The tables' `AUTOINCREMENT` keeps `sqlite_sequence` at the largest id
 //! inserted, so rows created after an import get ids above the imported ones.
 
-use rusqlite::{Connection, params};
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ParamsFromIter, params, params_from_iter};
 use saas_core::Entity;
 use saas_core::import::{Inventory, TenantImport};
 use saas_core::projects::{ProjectId, TaskId};
@@ -12,6 +14,18 @@ use saas_core::users::UserId;
 
 use crate::codec;
 use crate::error::{R, conflict_on};
+
+/// A row's parameters as imported: its `id`, the columns a new row has
+/// ([`codec::project_values`], [`codec::task_values`]), then `updated_at`.
+fn with_id<const N: usize>(
+    id: i64,
+    values: [Value; N],
+    updated_at: DateTime<Utc>,
+) -> ParamsFromIter<impl Iterator<Item = Value>> {
+    let first = std::iter::once(Value::Integer(id));
+    let last = std::iter::once(Value::Integer(codec::micros(updated_at)));
+    params_from_iter(first.chain(values).chain(last))
+}
 
 /// Inserts every row of `data` on `conn` (inside the caller's transaction).
 /// Foreign keys refuse a reference to a row `data` lacks.
@@ -48,17 +62,7 @@ pub(crate) fn write_rows(conn: &Connection, data: &TenantImport) -> R<()> {
     for p in &data.projects {
         let r = &p.record;
         projects
-            .execute(params![
-                p.id.0,
-                r.name,
-                r.description,
-                r.status.rank(),
-                codec::date(r.start_date),
-                codec::date(r.end_date),
-                r.owner.0,
-                codec::micros(r.created_at),
-                codec::micros(p.updated_at),
-            ])
+            .execute(with_id(p.id.0, codec::project_values(r), p.updated_at))
             .map_err(conflict_on(Entity::Project, "id"))?;
     }
     let mut members =
@@ -74,20 +78,7 @@ pub(crate) fn write_rows(conn: &Connection, data: &TenantImport) -> R<()> {
     for t in &data.tasks {
         let r = &t.record;
         tasks
-            .execute(params![
-                t.id.0,
-                r.project_id.0,
-                r.title,
-                r.description,
-                r.status.rank(),
-                r.priority.rank(),
-                r.assigned_to.map(|u| u.0),
-                r.created_by.0,
-                codec::opt_micros(r.due_date),
-                codec::opt_micros(r.completed_at),
-                codec::micros(r.created_at),
-                codec::micros(t.updated_at),
-            ])
+            .execute(with_id(t.id.0, codec::task_values(r), t.updated_at))
             .map_err(conflict_on(Entity::Task, "id"))?;
     }
     Ok(())
