@@ -7,7 +7,7 @@ use rusqlite::Row;
 use rusqlite::types::{Type, Value as Sql};
 use saas_core::projects::{NewProjectRecord, NewTaskRecord};
 use saas_core::tenancy::TenantStatus;
-use saas_core::users::{Email, Role, User, UserId, UserSummary, Username};
+use saas_core::users::{Email, NewUserRecord, Role, User, UserId, UserSummary, Username};
 
 use crate::error::SqliteError;
 
@@ -39,6 +39,24 @@ pub(crate) fn value(v: &saas_core::updates::Value) -> rusqlite::types::Value {
         Value::Time(t) => int(opt_micros(*t)),
         Value::Date(d) => date(*d).map_or(Sql::Null, Sql::Text),
     }
+}
+
+/// A new user's stored columns, in the order `username, username_key,
+/// email, password_hash, first_name, last_name, role, department,
+/// is_owner, date_joined` (creating and importing write them alike).
+pub(crate) fn user_values(u: &NewUserRecord) -> [Sql; 10] {
+    [
+        Sql::Text(u.username.as_str().to_owned()),
+        Sql::Text(u.username.key()),
+        Sql::Text(u.email.as_str().to_owned()),
+        Sql::Text(u.password_hash.clone()),
+        Sql::Text(u.first_name.clone()),
+        Sql::Text(u.last_name.clone()),
+        Sql::Text(u.role.as_str().to_owned()),
+        Sql::Text(u.department.clone()),
+        Sql::from(u.is_owner),
+        Sql::Integer(micros(u.date_joined)),
+    ]
 }
 
 /// A new project's stored columns, in the order `name, description,

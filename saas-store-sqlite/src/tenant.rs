@@ -293,21 +293,10 @@ fn require_project(conn: &Connection, id: ProjectId) -> R<()> {
 pub(crate) fn insert_user(conn: &Connection, user: &NewUserRecord) -> R<User> {
     conn.prepare_cached(
         "INSERT INTO users (username, username_key, email, password_hash, first_name, last_name, \
-         role, department, is_active, is_owner, last_login, date_joined, token_version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, NULL, ?10, 0)",
+         role, department, is_owner, date_joined, is_active, last_login, token_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, 0)",
     )?
-    .execute(params![
-        user.username.as_str(),
-        user.username.key(),
-        user.email.as_str(),
-        user.password_hash,
-        user.first_name,
-        user.last_name,
-        user.role.as_str(),
-        user.department,
-        user.is_owner,
-        codec::micros(user.date_joined),
-    ])
+    .execute(params_from_iter(codec::user_values(user)))
     .map_err(conflict_on(Entity::User, "username"))?;
     Ok(User {
         id: UserId(conn.last_insert_rowid()),
