@@ -1,7 +1,9 @@
-//! The platform's tenant pages: the searchable list with usage bars, and
-//! one tenant with its domains, plan, status, deletion, users, projects
-//! and tasks. Every action is an [`Operator`] method (users: the owner's
-//! [`Session`](saas_core::Session), through [`Operator::owner_session`]).
+//! The platform's tenant pages: the searchable list with usage bars
+//! (deleted tenants among them until purged), and one tenant with its
+//! domains, plan, status, deletion, users, projects and tasks, or a
+//! deleted one with its deletion time and restore. Every action is an
+//! [`Operator`] method (users: the owner's [`Session`](saas_core::Session),
+//! through [`Operator::owner_session`]).
 //!
 //! [`Operator`]: saas_core::operator::Operator
 //! [`Operator::owner_session`]: saas_core::operator::Operator::owner_session
@@ -11,7 +13,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+use saas_core::operator::TenantOverview;
 use saas_core::projects::Scope;
 use saas_core::store::{PageRequest, TenantStore};
 use saas_core::tenancy::{TenantId, TenantStatus};
@@ -34,6 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/tenants/{id}/suspend", act(Action::Suspend))
         .route("/console/tenants/{id}/reactivate", act(Action::Reactivate))
         .route("/console/tenants/{id}/delete", post(delete))
+        .route("/console/tenants/{id}/restore", act(Action::Restore))
         .route("/console/tenants/{id}/domains", act(Action::AddDomain))
         .route(
             "/console/tenants/{id}/domains/remove",
@@ -62,6 +67,22 @@ fn plan_codes(state: &AppState) -> Vec<String> {
         .collect()
 }
 
+/// The statuses the list may be filtered by, deleted (not yet purged)
+/// tenants among them.
+const STATUSES: [TenantStatus; 3] = [
+    TenantStatus::Active,
+    TenantStatus::Suspended,
+    TenantStatus::Deleted,
+];
+
+/// The status filter's value as the form sends it.
+fn status_filter(value: &str) -> Result<TenantStatus, saas_core::Error> {
+    STATUSES
+        .into_iter()
+        .find(|s| s.as_str() == value)
+        .ok_or_else(|| saas_core::Error::invalid("status", "must be active, suspended or deleted"))
+}
+
 fn non_empty<'a>(query: &'a QueryPairs, name: &str) -> Option<&'a str> {
     query.get(name).map(str::trim).filter(|v| !v.is_empty())
 }
@@ -70,10 +91,7 @@ fn non_empty<'a>(query: &'a QueryPairs, name: &str) -> Option<&'a str> {
 fn tenant_query(query: &QueryPairs) -> Result<(TenantQuery, PageRequest), saas_core::Error> {
     let mut t = TenantQuery::all().search(query.get("q").unwrap_or(""))?;
     t.plan = non_empty(query, "plan").map(str::to_owned);
-    t.status = non_empty(query, "status")
-        .map(str::parse::<TenantStatus>)
-        .transpose()
-        .map_err(|_| saas_core::Error::invalid("status", "must be active or suspended"))?;
+    t.status = non_empty(query, "status").map(status_filter).transpose()?;
     if let Some(sort) = non_empty(query, "sort") {
         t.sort = sort.parse::<TenantSort>()?;
     }
@@ -123,7 +141,7 @@ async fn list(
             } }
             label { "Status" select name="status" id="status-filter" {
                 option value="" { "any" }
-                @for s in [TenantStatus::Active, TenantStatus::Suspended] {
+                @for s in STATUSES {
                     option value=(s.as_str()) selected[tq.status == Some(s)] { (s.as_str()) }
                 }
             } }
@@ -138,7 +156,7 @@ async fn list(
             thead { tr { th { "Name" } th { "Slug" } th { "Primary domain" } th { "Plan" } th { "Status" } th { "Users" } th { "Projects" } th { "Created" } } }
             tbody {
                 @for o in &found.items {
-                    tr.suspended[o.tenant.status == TenantStatus::Suspended] {
+                    tr.(o.tenant.status.as_str()) {
                         td { a href={ "/console/tenants/" (o.tenant.id.0) } { (o.tenant.name.as_str()) } }
                         td { (o.tenant.slug.as_str()) }
                         td { (o.domains.iter().find(|d| d.is_primary).map(|d| d.hostname.as_str()).unwrap_or("")) }
@@ -173,6 +191,9 @@ async fn show(
         Ok(o) => o,
         Err(e) => return failure(e),
     };
+    if let Some(at) = o.tenant.deleted_at {
+        return deleted(&cs, &o, at);
+    }
     let base = tenant_page(id);
     let users = match op.owner_session(TenantId(id)).await {
         Ok(s) => s.list_users(first_hundred()).await.map(|p| p.items),
@@ -182,12 +203,7 @@ async fn show(
     let plans = plan_codes(&state);
     let t = &o.tenant;
     let body = html! {
-        p {
-            "Slug " code { (t.slug.as_str()) } " · plan " strong #plan { (t.plan) }
-            " · status " span.badge.(t.status.as_str()) #status { (t.status.as_str()) }
-            " · created " (t.created_at.format("%Y-%m-%d %H:%M"))
-        }
-        p { "Users " (usage_bar(o.users.used, o.users.limit)) " · Projects " (usage_bar(o.projects.used, o.projects.limit)) }
+        (summary(&o))
         h2 { "Plan and status" }
         form.row method="post" action={ (base) "/plan" } {
             (csrf(&cs))
@@ -248,6 +264,33 @@ async fn show(
     page_of(&cs, t.name.as_str(), body)
 }
 
+/// The head of a tenant's page: slug, plan, status, age and usage.
+fn summary(o: &TenantOverview) -> Markup {
+    let t = &o.tenant;
+    html! {
+        p {
+            "Slug " code { (t.slug.as_str()) } " · plan " strong #plan { (t.plan) }
+            " · status " span.badge.(t.status.as_str()) #status { (t.status.as_str()) }
+            " · created " (t.created_at.format("%Y-%m-%d %H:%M"))
+        }
+        p { "Users " (usage_bar(o.users.used, o.users.limit)) " · Projects " (usage_bar(o.projects.used, o.projects.limit)) }
+    }
+}
+
+/// A deleted tenant's page: when it was deleted, and the button that
+/// restores it (its other actions wait for that).
+fn deleted(cs: &ConsoleSession, o: &TenantOverview, at: DateTime<Utc>) -> Response {
+    let body = html! {
+        (summary(o))
+        p #deleted-at {
+            "Deleted " (at.format("%Y-%m-%d %H:%M:%S UTC"))
+            ": refused everywhere, its data kept until it is purged. Restoring it brings it back as it was."
+        }
+        (button(cs, &format!("{}/restore", tenant_page(o.tenant.id.0)), "Restore", "restore"))
+    };
+    page_of(cs, o.tenant.name.as_str(), body)
+}
+
 /// The tenant page's one-step actions, each posting its form to its own
 /// path and returning to the page.
 #[derive(Debug, Clone, Copy)]
@@ -258,6 +301,7 @@ enum Action {
     AddDomain,
     RemoveDomain,
     MakePrimary,
+    Restore,
 }
 
 /// The route doing `action` on the tenant its path names.
@@ -297,6 +341,7 @@ async fn perform(
             op.make_primary(t, f.get("hostname")).await,
             "Primary domain changed.",
         ),
+        Action::Restore => (op.restore(t).await.map(drop), "Tenant restored."),
     };
     after(&state, &cs, &tenant_page(id), r, done)
 }

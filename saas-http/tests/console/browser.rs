@@ -11,8 +11,8 @@ fn shot(backend: Backend, name: &str) -> String {
 }
 
 /// An operator signs in, finds a tenant by search, changes its plan,
-/// suspends and reactivates it, adds a domain, and sees it all in the
-/// audit log.
+/// suspends and reactivates it, adds a domain, deletes it, finds it among
+/// the deleted tenants and restores it, and sees it all in the audit log.
 pub(crate) async fn operator_works_a_tenant_in_a_browser(backend: Backend) {
     let Some(app) = start(backend).await else {
         return;
@@ -77,6 +77,23 @@ pub(crate) async fn operator_works_a_tenant_in_a_browser(backend: Backend) {
     assert_eq!(tenant.id.to_string(), t.id);
     assert_eq!(tenant.plan, "basic");
 
+    // Deleted, found among the deleted tenants, and restored.
+    b.fill("#confirm-slug", &t.slug).await;
+    b.click("#delete").await;
+    assert!(b.text().await.contains("it can be restored"));
+    b.select("#status-filter", "deleted").await;
+    b.fill("#search", &t.slug).await;
+    b.click("#search-button").await;
+    b.click("table#tenants tbody a").await;
+    let when = b.find("#deleted-at").await.text().await.unwrap();
+    assert!(when.starts_with("Deleted "), "{when}");
+    assert_eq!(b.find("#status").await.text().await.unwrap(), "deleted");
+    b.screenshot(&shot(backend, "platform-deleted-tenant"))
+        .await;
+    b.click("#restore").await;
+    assert!(b.text().await.contains("Tenant restored."));
+    assert_eq!(b.find("#status").await.text().await.unwrap(), "active");
+
     // A dead job, retried from the jobs page.
     let queue = app
         .jobs
@@ -126,6 +143,8 @@ pub(crate) async fn operator_works_a_tenant_in_a_browser(backend: Backend) {
         "tenant.suspend",
         "tenant.reactivate",
         "domain.add",
+        "tenant.delete",
+        "tenant.restore",
     ] {
         assert!(log.contains(action), "{action} in {log}");
     }

@@ -69,6 +69,103 @@ pub(crate) async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
     assert_eq!(tenant_status(&app, &t.id).await, TenantStatus::Suspended);
 }
 
+/// A deleted tenant is found by the status filter and its page shows when
+/// it was deleted; the operator restores it there (audited, with a flash
+/// message). The restore form is refused without its CSRF token, and a
+/// tenant admin cannot restore: its session is at its own tenant only.
+pub(crate) async fn deleted_tenants_are_found_and_restored(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let t = app.tenant("free").await;
+    let other = app.tenant("free").await;
+    let name = superuser(&app).await;
+    let mut c = Console::at(&app, PLATFORM);
+    assert_eq!(
+        c.sign_in(&name, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = c.get(&format!("/console/tenants/{}", t.id)).await;
+    assert!(
+        !page.body.contains("id=\"restore\""),
+        "a live tenant has no restore"
+    );
+    let deleted = c
+        .post(
+            &format!("/console/tenants/{}/delete", t.id),
+            &[("csrf", &page.csrf()), ("confirm", &t.slug)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(tenant_status(&app, &t.id).await, TenantStatus::Deleted);
+
+    let found = c
+        .get(&format!("/console/tenants?status=deleted&q={}", t.slug))
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert!(found.body.contains(&t.slug), "{}", found.body);
+    assert!(found.body.contains("1 tenants"), "{}", found.body);
+    let active = c
+        .get(&format!("/console/tenants?status=active&q={}", t.slug))
+        .await;
+    assert!(active.body.contains("0 tenants"), "{}", active.body);
+    let page = c.get(&format!("/console/tenants/{}", t.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"deleted-at\""), "{}", page.body);
+    assert!(page.body.contains("id=\"restore\""), "{}", page.body);
+    let token = page.csrf();
+    let path = format!("/console/tenants/{}/restore", t.id);
+
+    let refused = c.post(&path, &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let mut admin = Console::at(&app, &other.host);
+    assert_eq!(
+        admin.sign_in("admin", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let admin_token = admin.get("/console/users").await.csrf();
+    let at_own_host = admin.post(&path, &[("csrf", &admin_token)]).await;
+    assert_eq!(at_own_host.status, StatusCode::NOT_FOUND);
+    let mut replay = Console::at(&app, PLATFORM);
+    replay.cookie = admin.cookie.clone();
+    let at_platform = replay.post(&path, &[("csrf", &admin_token)]).await;
+    assert_eq!(at_platform.status, StatusCode::SEE_OTHER);
+    assert_eq!(at_platform.location.as_deref(), Some("/console/"));
+    assert_eq!(tenant_status(&app, &t.id).await, TenantStatus::Deleted);
+
+    let done = c.post(&path, &[("csrf", &token)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let back = format!("/console/tenants/{}", t.id);
+    assert_eq!(done.location.as_deref(), Some(back.as_str()));
+    assert_eq!(tenant_status(&app, &t.id).await, TenantStatus::Active);
+    let page = c.get(&back).await;
+    assert!(page.body.contains("Tenant restored."), "{}", page.body);
+    assert!(!page.body.contains("id=\"deleted-at\""), "{}", page.body);
+    let log = app
+        .saas
+        .operator_unchecked()
+        .audit_log(&saas_core::audit::AuditQuery::new(None).unwrap())
+        .await
+        .unwrap();
+    let restores: Vec<_> = log
+        .entries
+        .iter()
+        .filter(|e| e.action == "tenant.restore" && e.target == format!("tenant {}", t.slug))
+        .collect();
+    assert_eq!(restores.len(), 1, "one restore, audited");
+    assert!(
+        restores[0].actor.starts_with("superuser:"),
+        "{:?}",
+        restores[0]
+    );
+
+    // Restoring a tenant that is not deleted is said, and changes nothing.
+    let again = c.post(&path, &[("csrf", &page.csrf())]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(c.get(&back).await.body.contains("Not done"));
+    assert_eq!(tenant_status(&app, &t.id).await, TenantStatus::Active);
+}
+
 /// Signing in replaces the session id the visitor had (a planted id is
 /// worthless afterwards); signing out ends the session.
 pub(crate) async fn the_session_id_changes_at_sign_in_and_dies_at_sign_out(backend: Backend) {
@@ -339,7 +436,7 @@ pub(crate) async fn bad_queries_get_clear_answers(backend: Backend) {
     );
     for path in [
         "/console/tenants?sort=id;drop",
-        "/console/tenants?status=deleted",
+        "/console/tenants?status=gone",
         "/console/tenants?page=0",
         "/console/audit?before=x",
         "/console/audit?tenant=nope",

@@ -160,6 +160,7 @@ macro_rules! console_suite {
                 };
             }
             case!(forms_without_the_csrf_token_are_refused, http);
+            case!(deleted_tenants_are_found_and_restored, http);
             case!(the_session_id_changes_at_sign_in_and_dies_at_sign_out, http);
             case!(tenant_sessions_stay_in_their_tenant, http);
             case!(cookies_are_http_only_strict_and_secure_over_https, http);
