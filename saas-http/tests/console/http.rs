@@ -5,7 +5,7 @@ use saas_core::tenancy::{TenantId, TenantStatus};
 use saas_http::HttpConfig;
 use testkit::server::{Backend, PASSWORD, TestApp};
 
-use crate::{Console, PLATFORM, start, superuser};
+use crate::{Console, PLATFORM, audited, operator, start, superuser};
 
 async fn tenant_status(app: &TestApp, id: &str) -> TenantStatus {
     let id = TenantId(id.parse().expect("a tenant id"));
@@ -77,14 +77,9 @@ pub(crate) async fn deleted_tenants_are_found_and_restored(backend: Backend) {
     let Some(app) = start(backend).await else {
         return;
     };
+    let mut c = operator(&app).await;
     let t = app.tenant("free").await;
     let other = app.tenant("free").await;
-    let name = superuser(&app).await;
-    let mut c = Console::at(&app, PLATFORM);
-    assert_eq!(
-        c.sign_in(&name, PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
     let page = c.get(&format!("/console/tenants/{}", t.id)).await;
     assert!(
         !page.body.contains("id=\"restore\""),
@@ -141,17 +136,7 @@ pub(crate) async fn deleted_tenants_are_found_and_restored(backend: Backend) {
     let page = c.get(&back).await;
     assert!(page.body.contains("Tenant restored."), "{}", page.body);
     assert!(!page.body.contains("id=\"deleted-at\""), "{}", page.body);
-    let log = app
-        .saas
-        .operator_unchecked()
-        .audit_log(&saas_core::audit::AuditQuery::new(None).unwrap())
-        .await
-        .unwrap();
-    let restores: Vec<_> = log
-        .entries
-        .iter()
-        .filter(|e| e.action == "tenant.restore" && e.target == format!("tenant {}", t.slug))
-        .collect();
+    let restores = audited(&app, "tenant.restore", &format!("tenant {}", t.slug)).await;
     assert_eq!(restores.len(), 1, "one restore, audited");
     assert!(
         restores[0].actor.starts_with("superuser:"),
@@ -428,12 +413,7 @@ pub(crate) async fn bad_queries_get_clear_answers(backend: Backend) {
         return;
     };
     let t = app.tenant("free").await;
-    let name = superuser(&app).await;
-    let mut op = Console::at(&app, PLATFORM);
-    assert_eq!(
-        op.sign_in(&name, PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
+    let mut op = operator(&app).await;
     for path in [
         "/console/tenants?sort=id;drop",
         "/console/tenants?status=gone",

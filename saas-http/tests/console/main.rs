@@ -37,6 +37,33 @@ pub(crate) async fn superuser(app: &TestApp) -> String {
     name
 }
 
+/// A fresh superuser signed in at the platform console.
+pub(crate) async fn operator(app: &TestApp) -> Console<'_> {
+    let name = superuser(app).await;
+    let mut c = Console::at(app, PLATFORM);
+    let signed = c.sign_in(&name, PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    c
+}
+
+/// The audit log's latest entries of `action` on `target`, newest first.
+pub(crate) async fn audited(
+    app: &TestApp,
+    action: &str,
+    target: &str,
+) -> Vec<saas_core::audit::AuditEntry> {
+    let log = app
+        .saas
+        .operator_unchecked()
+        .audit_log(&saas_core::audit::AuditQuery::new(None).expect("a query"))
+        .await
+        .expect("the audit log");
+    log.entries
+        .into_iter()
+        .filter(|e| e.action == action && e.target == target)
+        .collect()
+}
+
 /// One console page as plain HTTP sees it.
 #[derive(Debug)]
 pub(crate) struct Page {
