@@ -59,23 +59,25 @@ impl Modify for Security {
 
 /// Operation ids unique in the document, as client generators need them:
 /// `<tag>_<handler>` (`users_retrieve`, `projects_retrieve`, …), where the
-/// handlers' names alone repeat across resources.
+/// handlers' names alone repeat across resources; a handler serving both
+/// `PATCH` and `PUT` names its `PUT` operation `<tag>_<handler>_put`.
 struct OperationIds;
 
 impl Modify for OperationIds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                (&mut item.get, ""),
+                (&mut item.put, "_put"),
+                (&mut item.post, ""),
+                (&mut item.delete, ""),
+                (&mut item.patch, ""),
             ];
-            for op in operations.into_iter().flatten() {
+            for (op, suffix) in operations {
+                let Some(op) = op.as_mut() else { continue };
                 let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
                 if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
-                    *id = format!("{tag}_{id}");
+                    *id = format!("{tag}_{id}{suffix}");
                 }
             }
         }
@@ -85,7 +87,8 @@ impl Modify for OperationIds {
 /// The answers the server's shared layers and extractors give, added to
 /// every operation they can happen to (an operation's own description
 /// wins): 401 where a token is needed; 400, 413 and 415 where a JSON body
-/// is read; 400 where query parameters are read; 503 `storage_unavailable`
+/// is read; 400 where query parameters are read, and 404 past a list's
+/// last page; 503 `storage_unavailable`
 /// (with `Retry-After`) wherever storage is touched, and 507 `storage_full`
 /// on writes.
 struct CommonAnswers;
@@ -122,6 +125,10 @@ impl Modify for CommonAnswers {
                 let query = |p: &RefOr<Parameter>| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query);
                 if op.parameters.iter().flatten().any(query) {
                     answers.push(("400", "Invalid query parameter (`invalid`)"));
+                }
+                let page = |p: &RefOr<Parameter>| matches!(p, RefOr::T(p) if p.name == "page");
+                if op.parameters.iter().flatten().any(page) {
+                    answers.push(("404", "A page past the last (`not_found`)"));
                 }
                 if op.request_body.is_some() {
                     answers.push((

@@ -76,9 +76,11 @@ pub struct NewProjectIn {
     pub status: Option<ProjectStatus>,
     /// Planned start (`YYYY-MM-DD`).
     #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(schema_with = rules::date)]
     pub start_date: Option<NaiveDate>,
     /// Planned end, not before the start.
     #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(schema_with = rules::date)]
     pub end_date: Option<NaiveDate>,
 }
 
@@ -110,11 +112,11 @@ pub struct ProjectPatchIn {
     pub status: Option<ProjectStatus>,
     /// New planned start, or `null` for none.
     #[serde(default, deserialize_with = "fields::patch")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(schema_with = rules::date)]
     pub start_date: Patch<NaiveDate>,
     /// New planned end, or `null` for none.
     #[serde(default, deserialize_with = "fields::patch")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(schema_with = rules::date)]
     pub end_date: Patch<NaiveDate>,
 }
 

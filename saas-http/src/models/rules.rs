@@ -15,9 +15,10 @@ use saas_core::projects::{
     MAX_DESCRIPTION_CHARS, MAX_SEARCH_CHARS, MAX_TITLE_CHARS, Priority, ProjectStatus,
     TaskOrderField, TaskStatus,
 };
+use saas_core::store::PageRequest;
 use saas_core::tenancy::{Hostname, Slug, TenantName};
 use saas_core::users::{MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, Password, Role, Username};
-use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
 
 /// What `char::is_whitespace` matches (Unicode White_Space), as the
 /// inside of a character class.
@@ -265,4 +266,38 @@ pub(crate) fn task_ordering() -> Object {
 /// trimmed, without control characters.
 pub(crate) fn search() -> Object {
     line(MAX_SEARCH_CHARS, false, false)
+}
+
+/// A date (`YYYY-MM-DD`, and the other spellings Django reads), or `null`.
+pub(crate) fn date() -> Object {
+    string(true)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .min_length(Some(1))
+        .build()
+}
+
+/// A date and time (ISO 8601, and the other spellings Django reads), or `null`.
+pub(crate) fn datetime() -> Object {
+    string(true)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .min_length(Some(1))
+        .build()
+}
+
+/// `?page=`: 1 to [`PageRequest::MAX_PAGE`].
+pub(crate) fn page() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(PageRequest::MAX_PAGE))
+        .build()
+}
+
+/// `?page_size=`: 1 to [`PageRequest::MAX_SIZE`].
+pub(crate) fn page_size() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(PageRequest::MAX_SIZE))
+        .build()
 }

@@ -96,6 +96,7 @@ pub struct NewTaskIn {
     pub assigned_to_id: Option<UserId>,
     /// Due time.
     #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(schema_with = rules::datetime)]
     pub due_date: Option<DateTime<Utc>>,
 }
 
@@ -140,7 +141,7 @@ pub struct TaskPatchIn {
     pub assigned_to_id: Patch<UserId>,
     /// New due time, or `null` for none.
     #[serde(default, deserialize_with = "fields::patch")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(schema_with = rules::datetime)]
     pub due_date: Patch<DateTime<Utc>>,
 }
 

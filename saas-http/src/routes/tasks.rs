@@ -172,7 +172,7 @@ pub(crate) async fn retrieve(
 
 /// Changes a task (`PUT` is accepted with the same partial semantics).
 #[utoipa::path(
-    patch, path = "/api/tasks/{id}/", tag = "tasks",
+    method(patch, put), path = "/api/tasks/{id}/", tag = "tasks",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Task id")),
     request_body = TaskPatchIn,
