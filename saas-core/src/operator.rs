@@ -404,6 +404,12 @@ impl Operator {
     pub async fn restore(&self, id: TenantId) -> Result<Tenant> {
         let t = self.saas.store().restore_tenant(id).await?;
         self.saas.forget_hosts();
+        self.saas
+            .notify(Event::TenantRestored {
+                tenant: id,
+                slug: t.slug.as_str().to_owned(),
+            })
+            .await;
         self.record(Some(id), "tenant.restore", &target(&t), "")
             .await?;
         Ok(t)

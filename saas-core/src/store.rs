@@ -345,6 +345,13 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// tenant's storage without taking a schema name or a path.
     fn as_any(&self) -> &dyn std::any::Any;
 
+    /// The SQL dialect behind this handle, for host code serving either
+    /// backend that must pick the SQL it runs through `with_tenant_tx`;
+    /// `None` for storage without SQL (a test double).
+    fn dialect(&self) -> Option<crate::apps::Dialect> {
+        None
+    }
+
     // --- users -----------------------------------------------------------
 
     /// Creates a user if fewer than `max_users` exist (checked atomically).

@@ -17,7 +17,7 @@ use saas_core::telemetry;
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row, Transaction};
 
 use crate::apps;
 use crate::error::{SqlxResultExt, map_sqlx};
@@ -35,6 +35,12 @@ const INSERT_TENANT: &str = "WITH t AS (
         INSERT INTO saas_shared.tenants (id, name, slug, plan, status, database, created_at)
         VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id)
     INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) SELECT $7, id, true FROM t";
+
+/// Locks a tenant's catalog row against deletion (adding a domain).
+const SHARE_TENANT: &str = "SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE";
+
+/// Locks a tenant's catalog row for changes of its primary domain.
+const LOCK_TENANT: &str = "SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR UPDATE";
 
 /// Creates a tenant (catalog rows when `$1`, storage, admin) in one
 /// statement; see shared schema migration 3. `$11..$20` are the admin's
@@ -58,6 +64,45 @@ fn bind_tenant<'q>(
         .bind(database)
         .bind(tenant.created_at)
         .bind(tenant.domain.as_str())
+}
+
+/// Inserts a new tenant's catalog rows (the tenant, placed in `database`,
+/// and its primary domain) in `conn`'s transaction.
+async fn insert_catalog_rows(
+    conn: &mut PgConnection,
+    tenant: &NewTenant,
+    database: &str,
+    named: bool,
+) -> Result<()> {
+    let insert = sqlx::query(INSERT_TENANT).persistent(named);
+    bind_tenant(insert, tenant, database)
+        .execute(conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Commits the catalog's transaction, which held the slug and hostname
+/// while the tenant's storage (`schema`) was made in `target`, another
+/// database. When that commit fails the storage is dropped again: it must
+/// not outlive a catalog row that never was.
+async fn commit_catalog(
+    ctx: Transaction<'_, Postgres>,
+    target: &Database,
+    tenant: &NewTenant,
+    schema: &str,
+) -> Result<()> {
+    let Err(e) = ctx.commit().await else {
+        return Ok(());
+    };
+    let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(schema)))
+        .execute(&target.pool)
+        .await;
+    if let Err(undo) = undo {
+        tracing::error!(slug = %tenant.slug, error = %undo,
+            "could not drop the storage of a tenant whose catalog commit failed");
+    }
+    Err(map_sqlx(e))
 }
 
 /// DDL creating a tenant's schema at the newest version and its ledger row:
@@ -275,6 +320,36 @@ impl PgStore {
         tx.commit().await.db()?;
         Ok(true)
     }
+
+    /// Locks `tenant`'s catalog row in `conn`'s transaction with `lock`
+    /// ([`SHARE_TENANT`] or [`LOCK_TENANT`]); not found when there is none.
+    async fn lock_tenant(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        lock: &'static str,
+    ) -> Result<()> {
+        let known: Option<i32> = sqlx::query_scalar(lock)
+            .persistent(self.named())
+            .bind(tenant.0)
+            .fetch_optional(conn)
+            .await
+            .db()?;
+        known.map(drop).ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    /// Makes none of `tenant`'s domains primary (before another becomes it).
+    async fn demote_primary(&self, conn: &mut PgConnection, tenant: TenantId) -> Result<()> {
+        sqlx::query(
+            "UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary",
+        )
+        .persistent(self.named())
+        .bind(tenant.0)
+        .execute(conn)
+        .await
+        .db()?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -313,27 +388,13 @@ impl Store for PgStore {
             // The catalog transaction stays open (holding the slug and
             // hostname) while the storage is created in the other database.
             let mut ctx = catalog.pool.begin().await.db()?;
-            let insert = sqlx::query(INSERT_TENANT).persistent(self.named());
-            bind_tenant(insert, tenant, &target.name)
-                .execute(&mut *ctx)
-                .await
-                .db()?;
+            insert_catalog_rows(&mut ctx, tenant, &target.name, self.named()).await?;
             let mut unit = self.provisioning_unit(target).await?;
             let row = provision(false).fetch_one(unit.conn()).await.db()?;
             apps::apply_tenant(unit.conn(), &self.inner.config.apps, &schema).await?;
             unit.finish().await?;
             let user = rows::user(&row)?;
-            if let Err(e) = ctx.commit().await {
-                // Compensate: the storage must not outlive a catalog row that never was.
-                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
-                    .execute(&target.pool)
-                    .await;
-                if let Err(undo) = undo {
-                    tracing::error!(slug = %tenant.slug, error = %undo,
-                        "could not drop the storage of a tenant whose catalog commit failed");
-                }
-                return Err(map_sqlx(e));
-            }
+            commit_catalog(ctx, target, tenant, &schema).await?;
             user
         };
         Ok((tenant.to_tenant(&target.name), created))
@@ -350,39 +411,25 @@ impl Store for PgStore {
         // before any work), then storage and rows in the target's
         // transaction: the same one when the catalog is there.
         let mut ctx = catalog.pool.begin().await.db()?;
-        let insert = sqlx::query(INSERT_TENANT).persistent(false);
-        bind_tenant(insert, tenant, &target.name)
-            .execute(&mut *ctx)
-            .await
-            .db()?;
-        if in_catalog {
+        insert_catalog_rows(&mut ctx, tenant, &target.name, false).await?;
+        // The schema, its rows and the host's tables, in `conn`'s transaction.
+        let fill = async |conn: &mut PgConnection| -> Result<()> {
             sqlx::raw_sql(AssertSqlSafe(ddl))
-                .execute(&mut *ctx)
+                .execute(&mut *conn)
                 .await
                 .db()?;
-            crate::import::write_rows(&mut ctx, &prefix, data).await?;
-            apps::apply_tenant(&mut ctx, &self.inner.config.apps, &schema).await?;
+            crate::import::write_rows(conn, &prefix, data).await?;
+            apps::apply_tenant(conn, &self.inner.config.apps, &schema).await?;
+            Ok(())
+        };
+        if in_catalog {
+            fill(&mut ctx).await?;
             ctx.commit().await.db()?;
         } else {
             let mut tx = target.pool.begin().await.db()?;
-            sqlx::raw_sql(AssertSqlSafe(ddl))
-                .execute(&mut *tx)
-                .await
-                .db()?;
-            crate::import::write_rows(&mut tx, &prefix, data).await?;
-            apps::apply_tenant(&mut tx, &self.inner.config.apps, &schema).await?;
+            fill(&mut tx).await?;
             tx.commit().await.db()?;
-            if let Err(e) = ctx.commit().await {
-                // Compensate: the storage must not outlive a catalog row that never was.
-                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
-                    .execute(&target.pool)
-                    .await;
-                if let Err(undo) = undo {
-                    tracing::error!(slug = %tenant.slug, error = %undo,
-                        "could not drop the storage of a tenant whose catalog commit failed");
-                }
-                return Err(map_sqlx(e));
-            }
+            commit_catalog(ctx, target, tenant, &schema).await?;
         }
         Ok(tenant.to_tenant(&target.name))
     }
@@ -456,21 +503,9 @@ impl Store for PgStore {
     ) -> Result<Domain> {
         let mut tx = self.catalog().pool.begin().await.db()?;
         // Locks the tenant row so a concurrent delete cannot slip between.
-        let exists = sqlx::query("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE")
-            .persistent(self.named())
-            .bind(tenant.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .db()?;
-        if exists.is_none() {
-            return Err(Error::not_found(Entity::Tenant));
-        }
+        self.lock_tenant(&mut tx, tenant, SHARE_TENANT).await?;
         if is_primary {
-            sqlx::query("UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary").persistent(self.named())
-                .bind(tenant.0)
-                .execute(&mut *tx)
-                .await
-                .db()?;
+            self.demote_primary(&mut tx, tenant).await?;
         }
         sqlx::query(
             "INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) VALUES ($1, $2, $3)",
@@ -493,16 +528,7 @@ impl Store for PgStore {
     async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
         let mut tx = self.catalog().pool.begin().await.db()?;
         // The tenant's row lock serializes changes of its primary domain.
-        let known: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR UPDATE")
-                .persistent(self.named())
-                .bind(tenant.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .db()?;
-        if known.is_none() {
-            return Err(Error::not_found(Entity::Tenant));
-        }
+        self.lock_tenant(&mut tx, tenant, LOCK_TENANT).await?;
         let ours: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM saas_shared.domains WHERE hostname = $1 AND tenant_id = $2",
         )
@@ -516,14 +542,7 @@ impl Store for PgStore {
             return Err(Error::not_found(Entity::Domain));
         }
         // Demote first: the one-primary index is checked row by row.
-        sqlx::query(
-            "UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary",
-        )
-        .persistent(self.named())
-        .bind(tenant.0)
-        .execute(&mut *tx)
-        .await
-        .db()?;
+        self.demote_primary(&mut tx, tenant).await?;
         sqlx::query("UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1")
             .persistent(self.named())
             .bind(hostname.as_str())

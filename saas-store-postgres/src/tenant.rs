@@ -873,6 +873,10 @@ impl TenantStore for PgTenant {
         self
     }
 
+    fn dialect(&self) -> Option<saas_core::apps::Dialect> {
+        Some(saas_core::apps::Dialect::Postgres)
+    }
+
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_users {

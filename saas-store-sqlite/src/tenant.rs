@@ -627,6 +627,10 @@ impl TenantStore for SqliteTenant {
         self
     }
 
+    fn dialect(&self) -> Option<saas_core::apps::Dialect> {
+        Some(saas_core::apps::Dialect::Sqlite)
+    }
+
     // --- users -----------------------------------------------------------
 
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {

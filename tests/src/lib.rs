@@ -9,7 +9,8 @@
 //!   a [`Backend`] making [`Fixture`]s ([`backend`]).
 //! - [`server`]: the real router on a random port over a fresh store, and
 //!   an HTTP client that speaks to it. [`browser`]: headless Chromium over
-//!   WebDriver, with screenshots. [`clock`]: a clock set by hand.
+//!   WebDriver, with screenshots. [`program`]: the example programs run as
+//!   their binaries. [`clock`]: a clock set by hand.
 //!   [`records`]: records for tests below the service layer.
 //! - The Store conformance suite: every case in [`cases`] is an
 //!   `async fn(&dyn Fixture)` that asserts on error *variants*, in the
@@ -43,6 +44,7 @@ pub mod jobs;
 pub mod memory;
 pub mod model;
 pub mod pg;
+pub mod program;
 pub mod property;
 pub mod queue_conformance;
 pub mod records;

@@ -74,7 +74,7 @@ fn worker_process() -> ExitCode {
     let args: Vec<String> = serde_json::from_str(&args).expect("WORKER_ARGS is a JSON array");
     saas_server::main_with(
         std::iter::once("saas-server".to_owned()).chain(args),
-        test_jobs_only,
+        saas_server::Host::default().jobs(test_jobs_only),
     )
 }
 
@@ -142,14 +142,7 @@ fn start<'a>(
         .env_remove("EMAIL_FILE_PATH")
         .env_remove("DEBUG")
         // A fresh key: the server refuses keys published in the repository.
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
+        .env("SECRET_KEY", testkit::program::fresh_signing_key())
         .env("RUST_LOG", "warn,saas_core::jobs::worker=info")
         .envs(env.iter().copied());
     match db {
