@@ -21,7 +21,8 @@
 //! Stopping drops no request a client has sent on a new connection:
 //! connections the kernel has completed but the server has not accepted yet
 //! are accepted before the listener closes (closing it would reset them),
-//! and after that a client's connect is refused. A connection whose first
+//! new ones are turned away meanwhile (on Linux), and after that a client's
+//! connect is refused. A connection whose first
 //! request has not been read yet gets it read and answered, then closes.
 //! Only an idle kept-alive connection is closed without an answer, as HTTP
 //! allows at any time (a request a client sends on it at that very moment
@@ -128,22 +129,32 @@ pub async fn serve(
         }
     }
     // Closing the listener resets the connections waiting in its backlog:
-    // those clients have sent their requests, so answer them first. (The
-    // accept calls are made here and now: tokio's would wait for the
-    // reactor to report the listener readable.)
+    // those clients have sent their requests, so answer them first. New
+    // connections are turned away meanwhile (see `turn_away_new`), and
+    // handshakes under way get a moment to complete. (The accept calls are
+    // made here and now: tokio's would wait for the reactor to report the
+    // listener readable.)
+    let turned_away = turn_away_new(&listener);
     match listener.into_std() {
         Ok(listener) => {
-            // Non-blocking: ends at the first WouldBlock.
-            while let Ok((stream, peer)) = listener.accept() {
-                let stream = stream
-                    .set_nonblocking(true)
-                    .and_then(|()| TcpStream::from_std(stream));
-                match stream {
-                    Ok(stream) => accept(&mut connections, stream, peer),
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "cannot serve a connection accepted at shutdown")
+            let mut backlog = || {
+                // Non-blocking: ends at the first WouldBlock.
+                while let Ok((stream, peer)) = listener.accept() {
+                    let stream = stream
+                        .set_nonblocking(true)
+                        .and_then(|()| TcpStream::from_std(stream));
+                    match stream {
+                        Ok(stream) => accept(&mut connections, stream, peer),
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "cannot serve a connection accepted at shutdown")
+                        }
                     }
                 }
+            };
+            backlog();
+            if turned_away {
+                tokio::time::sleep(HANDSHAKE_GRACE).await;
+                backlog();
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot accept the connections waiting at shutdown"),
@@ -169,6 +180,48 @@ pub async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// How long, at shutdown, handshakes already under way get to complete
+/// before the listener closes.
+const HANDSHAKE_GRACE: Duration = Duration::from_millis(100);
+
+/// From now on drops every new connection's first packet (SYN) at the
+/// listening socket, with a packet filter, and lets handshakes under way
+/// complete, so the backlog can be drained to the last connection before
+/// the listener closes. A client turned away sends its SYN again a second
+/// later, finds the port closed and is refused cleanly. Without the filter
+/// (other systems, or a refusal) a connection whose handshake completes
+/// between the last accept and the close is reset. Returns whether the
+/// filter is on.
+#[cfg(target_os = "linux")]
+fn turn_away_new(listener: &TcpListener) -> bool {
+    use socket2::{SockFilter, SockRef};
+    // Classic BPF over the TCP header: A = the flags byte; SYN set: drop
+    // (keep 0 bytes), else keep the whole packet.
+    const LOAD_BYTE: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const JUMP_IF_SET: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    const RETURN: u16 = 0x06; // BPF_RET | BPF_K
+    const TCP_FLAGS: u32 = 13;
+    const SYN: u32 = 0x02;
+    let program = [
+        SockFilter::new(LOAD_BYTE, 0, 0, TCP_FLAGS),
+        SockFilter::new(JUMP_IF_SET, 0, 1, SYN),
+        SockFilter::new(RETURN, 0, 0, 0),
+        SockFilter::new(RETURN, 0, 0, u32::MAX),
+    ];
+    match SockRef::from(listener).attach_filter(&program) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot turn new connections away at shutdown");
+            false
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn turn_away_new(_listener: &TcpListener) -> bool {
+    false
 }
 
 /// Serves one connection until it closes; once `stopped` turns, it finishes
