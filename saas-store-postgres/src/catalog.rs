@@ -21,7 +21,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row, Transaction};
 
 use crate::apps;
 use crate::error::{SqlxResultExt, map_sqlx};
-use crate::rows::{self, count};
+use crate::rows;
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
@@ -167,6 +167,25 @@ impl PgStore {
     /// Whether statements may be named (see `PgConfig::named_statements`).
     pub(crate) fn named(&self) -> bool {
         self.inner.config.named_statements()
+    }
+
+    /// Runs `query`, a change of one superuser, on the catalog; NotFound
+    /// (superuser) when it changed no row.
+    async fn change_superuser(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<()> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let done = query
+            .persistent(self.named())
+            .execute(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::Superuser));
+        }
+        Ok(())
     }
 
     /// A unit of work for reads or one autocommitted statement on `db`.
@@ -338,6 +357,23 @@ impl PgStore {
         known.map(drop).ok_or(Error::not_found(Entity::Tenant))
     }
 
+    /// Runs `sql`, one statement on the domain `hostname` (its `$1`), in
+    /// `tx`, and commits.
+    async fn commit_on_domain(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        sql: &'static str,
+        hostname: &Hostname,
+    ) -> Result<()> {
+        sqlx::query(sql)
+            .persistent(self.named())
+            .bind(hostname.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()
+    }
+
     /// Makes none of `tenant`'s domains primary (before another becomes it).
     async fn demote_primary(&self, conn: &mut PgConnection, tenant: TenantId) -> Result<()> {
         sqlx::query(
@@ -470,10 +506,7 @@ impl Store for PgStore {
         .await
         .db()?;
         unit.finish().await?;
-        Ok(Page {
-            count: count(total)?,
-            items: found.iter().map(rows::tenant).collect::<Result<_>>()?,
-        })
+        rows::tenant_page(total, &found)
     }
 
     async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
@@ -543,13 +576,12 @@ impl Store for PgStore {
         }
         // Demote first: the one-primary index is checked row by row.
         self.demote_primary(&mut tx, tenant).await?;
-        sqlx::query("UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1")
-            .persistent(self.named())
-            .bind(hostname.as_str())
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        tx.commit().await.db()
+        self.commit_on_domain(
+            tx,
+            "UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1",
+            hostname,
+        )
+        .await
     }
 
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
@@ -579,13 +611,8 @@ impl Store for PgStore {
             }
             Some(true) => Err(Error::State("cannot remove the primary domain")),
             Some(false) => {
-                sqlx::query("DELETE FROM saas_shared.domains WHERE hostname = $1")
-                    .persistent(self.named())
-                    .bind(hostname.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .db()?;
-                tx.commit().await.db()
+                let sql = "DELETE FROM saas_shared.domains WHERE hostname = $1";
+                self.commit_on_domain(tx, sql, hostname).await
             }
         }
     }
@@ -688,7 +715,8 @@ impl Store for PgStore {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
             "INSERT INTO saas_shared.superusers (username, username_key, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at",
+             VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at, is_active, \
+             token_version",
         ).persistent(self.named())
         .bind(username.as_str())
         .bind(username.key())
@@ -707,8 +735,8 @@ impl Store for PgStore {
     ) -> Result<Option<(Superuser, String)>> {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
-            "SELECT id, username, email, created_at, password_hash FROM saas_shared.superusers \
-             WHERE username_key = $1",
+            "SELECT id, username, email, created_at, is_active, token_version, password_hash \
+             FROM saas_shared.superusers WHERE username_key = $1",
         )
         .persistent(self.named())
         .bind(username_key)
@@ -725,6 +753,55 @@ impl Store for PgStore {
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.list_audit(query).await
+    }
+
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let row = sqlx::query(
+            "SELECT id, username, email, created_at, is_active, token_version \
+             FROM saas_shared.superusers WHERE id = $1",
+        )
+        .persistent(self.named())
+        .bind(id)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
+        unit.finish().await?;
+        row.as_ref().map(rows::superuser).transpose()
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        let mut unit = self.unit(self.catalog()).await?;
+        // SET expressions see the old is_active: only deactivating an active
+        // superuser bumps the version.
+        let row = sqlx::query(
+            "UPDATE saas_shared.superusers SET is_active = $2, \
+             token_version = token_version + CASE WHEN is_active AND NOT $2 THEN 1 ELSE 0 END \
+             WHERE id = $1 RETURNING id, username, email, created_at, is_active, token_version",
+        )
+        .persistent(self.named())
+        .bind(id)
+        .bind(active)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
+        unit.finish().await?;
+        row.as_ref()
+            .map(rows::superuser)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::Superuser))
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        let sql = "UPDATE saas_shared.superusers SET password_hash = $2, \
+                   token_version = token_version + 1 WHERE id = $1";
+        self.change_superuser(sqlx::query(sql).bind(id).bind(password_hash.to_owned()))
+            .await
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        let sql = "DELETE FROM saas_shared.superusers WHERE id = $1";
+        self.change_superuser(sqlx::query(sql).bind(id)).await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

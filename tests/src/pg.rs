@@ -429,6 +429,22 @@ impl Store for Recording {
         self.inner.superuser_credentials(username_key).await
     }
 
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        self.inner.superuser(id).await
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        self.inner.set_superuser_active(id, active).await
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        self.inner.set_superuser_password(id, password_hash).await
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        self.inner.delete_superuser(id).await
+    }
+
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
         self.inner.migrate(progress).await
     }

@@ -262,12 +262,18 @@ async fn sigkill_mid_batch_loses_no_job(backend: &str) {
     let status = first.wait().expect("reap the worker");
     assert!(!status.success(), "the worker was killed: {status:?}");
 
-    // What the dead worker left behind: jobs it held, still `running`.
+    // What the dead worker left behind: jobs it held, still `running`. A
+    // completion the worker sent just before it died can still commit after
+    // the kill (the database finishes a statement it received), so a job
+    // counts as held only if it is still running a moment later.
     let at_kill = records(queue, &ids).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = records(queue, &ids).await;
     let orphans: Vec<JobId> = at_kill
         .iter()
-        .filter(|j| j.status == JobStatus::Running)
-        .map(|j| j.id)
+        .zip(&settled)
+        .filter(|(then, now)| then.status == JobStatus::Running && now.status == JobStatus::Running)
+        .map(|(j, _)| j.id)
         .collect();
     let done_at_kill = at_kill
         .iter()

@@ -56,8 +56,7 @@ fn jobs_table(cs: &ConsoleSession, id: &str, jobs: &[JobRecord]) -> maud::Markup
     }
 }
 
-async fn jobs_page(State(state): State<AppState>, at: AtPlatform) -> Response {
-    let AtPlatform { op, cs } = at;
+async fn jobs_page(State(state): State<AppState>, AtPlatform { op, cs }: AtPlatform) -> Response {
     let Some(jobs) = state.jobs() else {
         let body = html! { p { "This server runs no job queue." } };
         return page(Area::Platform, "Jobs", Some(&cs), body);
@@ -163,8 +162,12 @@ async fn cancel(State(state): State<AppState>, at: AtPlatform, Path(id): Path<St
     act(state, at, id, false).await
 }
 
-async fn act(state: AppState, at: AtPlatform, id: String, retry: bool) -> Response {
-    let AtPlatform { op, cs } = at;
+async fn act(
+    state: AppState,
+    AtPlatform { op, cs }: AtPlatform,
+    id: String,
+    retry: bool,
+) -> Response {
     let Some(jobs) = state.jobs() else {
         return no_such_page();
     };

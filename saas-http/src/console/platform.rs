@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use maud::{Markup, html};
 use saas_core::projects::Scope;
 use saas_core::store::{PageRequest, TenantStore};
@@ -30,13 +30,19 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/tenants", get(list))
         .route("/console/tenants/{id}", get(show))
-        .route("/console/tenants/{id}/plan", post(change_plan))
-        .route("/console/tenants/{id}/suspend", post(suspend))
-        .route("/console/tenants/{id}/reactivate", post(reactivate))
+        .route("/console/tenants/{id}/plan", act(Action::ChangePlan))
+        .route("/console/tenants/{id}/suspend", act(Action::Suspend))
+        .route("/console/tenants/{id}/reactivate", act(Action::Reactivate))
         .route("/console/tenants/{id}/delete", post(delete))
-        .route("/console/tenants/{id}/domains", post(add_domain))
-        .route("/console/tenants/{id}/domains/remove", post(remove_domain))
-        .route("/console/tenants/{id}/domains/primary", post(make_primary))
+        .route("/console/tenants/{id}/domains", act(Action::AddDomain))
+        .route(
+            "/console/tenants/{id}/domains/remove",
+            act(Action::RemoveDomain),
+        )
+        .route(
+            "/console/tenants/{id}/domains/primary",
+            act(Action::MakePrimary),
+        )
         .route("/console/tenants/{id}/users/{user}", post(update_user))
         .route("/console/tenants/{id}/projects", get(projects))
 }
@@ -93,8 +99,11 @@ fn with_page(query: &QueryPairs, page: u64) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
-async fn list(State(state): State<AppState>, at: AtPlatform, query: QueryPairs) -> Response {
-    let AtPlatform { op, cs } = at;
+async fn list(
+    State(state): State<AppState>,
+    AtPlatform { op, cs }: AtPlatform,
+    query: QueryPairs,
+) -> Response {
     let (tq, page) = match tenant_query(&query) {
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &describe(e)),
@@ -155,8 +164,11 @@ fn page_of(cs: &ConsoleSession, title: &str, body: Markup) -> Response {
     page(Area::Platform, title, Some(cs), body)
 }
 
-async fn show(State(state): State<AppState>, at: AtPlatform, Path(id): Path<Uuid>) -> Response {
-    let AtPlatform { op, cs } = at;
+async fn show(
+    State(state): State<AppState>,
+    AtPlatform { op, cs }: AtPlatform,
+    Path(id): Path<Uuid>,
+) -> Response {
     let o = match op.overview(TenantId(id)).await {
         Ok(o) => o,
         Err(e) => return failure(e),
@@ -236,37 +248,65 @@ async fn show(State(state): State<AppState>, at: AtPlatform, Path(id): Path<Uuid
     page_of(&cs, t.name.as_str(), body)
 }
 
-async fn change_plan(
-    State(state): State<AppState>,
-    at: AtPlatform,
-    Path(id): Path<Uuid>,
+/// The tenant page's one-step actions, each posting its form to its own
+/// path and returning to the page.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    ChangePlan,
+    Suspend,
+    Reactivate,
+    AddDomain,
+    RemoveDomain,
+    MakePrimary,
+}
+
+/// The route doing `action` on the tenant its path names.
+fn act(action: Action) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>, at: AtPlatform, Path(id): Path<Uuid>, f: Form| {
+            perform(state, at, id, f, action)
+        },
+    )
+}
+
+async fn perform(
+    state: AppState,
+    AtPlatform { op, cs }: AtPlatform,
+    id: Uuid,
     f: Form,
+    action: Action,
 ) -> Response {
-    let r = at.op.change_plan(TenantId(id), f.get("plan")).await;
-    after(&state, &at.cs, &tenant_page(id), r, "Plan changed.")
-}
-
-async fn suspend(State(state): State<AppState>, at: AtPlatform, Path(id): Path<Uuid>) -> Response {
-    let r = at.op.suspend(TenantId(id)).await;
-    after(&state, &at.cs, &tenant_page(id), r, "Tenant suspended.")
-}
-
-async fn reactivate(
-    State(state): State<AppState>,
-    at: AtPlatform,
-    Path(id): Path<Uuid>,
-) -> Response {
-    let r = at.op.reactivate(TenantId(id)).await;
-    after(&state, &at.cs, &tenant_page(id), r, "Tenant reactivated.")
+    let t = TenantId(id);
+    let (r, done) = match action {
+        Action::ChangePlan => (
+            op.change_plan(t, f.get("plan")).await.map(drop),
+            "Plan changed.",
+        ),
+        Action::Suspend => (op.suspend(t).await.map(drop), "Tenant suspended."),
+        Action::Reactivate => (op.reactivate(t).await.map(drop), "Tenant reactivated."),
+        Action::AddDomain => {
+            let primary = f.get("primary") == "1";
+            let r = op.add_domain(t, f.get("hostname"), primary).await;
+            (r.map(drop), "Domain added.")
+        }
+        Action::RemoveDomain => (
+            op.remove_domain(t, f.get("hostname")).await,
+            "Domain removed.",
+        ),
+        Action::MakePrimary => (
+            op.make_primary(t, f.get("hostname")).await,
+            "Primary domain changed.",
+        ),
+    };
+    after(&state, &cs, &tenant_page(id), r, done)
 }
 
 async fn delete(
     State(state): State<AppState>,
-    at: AtPlatform,
+    AtPlatform { op, cs }: AtPlatform,
     Path(id): Path<Uuid>,
     f: Form,
 ) -> Response {
-    let AtPlatform { op, cs } = at;
     let back = tenant_page(id);
     let tenant = match op.overview(TenantId(id)).await {
         Ok(o) => o.tenant,
@@ -288,53 +328,12 @@ async fn delete(
     }
 }
 
-async fn add_domain(
-    State(state): State<AppState>,
-    at: AtPlatform,
-    Path(id): Path<Uuid>,
-    f: Form,
-) -> Response {
-    let primary = f.get("primary") == "1";
-    let r = at
-        .op
-        .add_domain(TenantId(id), f.get("hostname"), primary)
-        .await;
-    after(&state, &at.cs, &tenant_page(id), r, "Domain added.")
-}
-
-async fn remove_domain(
-    State(state): State<AppState>,
-    at: AtPlatform,
-    Path(id): Path<Uuid>,
-    f: Form,
-) -> Response {
-    let r = at.op.remove_domain(TenantId(id), f.get("hostname")).await;
-    after(&state, &at.cs, &tenant_page(id), r, "Domain removed.")
-}
-
-async fn make_primary(
-    State(state): State<AppState>,
-    at: AtPlatform,
-    Path(id): Path<Uuid>,
-    f: Form,
-) -> Response {
-    let r = at.op.make_primary(TenantId(id), f.get("hostname")).await;
-    after(
-        &state,
-        &at.cs,
-        &tenant_page(id),
-        r,
-        "Primary domain changed.",
-    )
-}
-
 async fn update_user(
     State(state): State<AppState>,
-    at: AtPlatform,
+    AtPlatform { op, cs }: AtPlatform,
     Path((id, user)): Path<(Uuid, i64)>,
     f: Form,
 ) -> Response {
-    let AtPlatform { op, cs } = at;
     let tenant = TenantId(id);
     let r = async {
         let (patch, detail) = user_patch(&f)?;
@@ -354,11 +353,10 @@ async fn update_user(
 
 async fn projects(
     State(state): State<AppState>,
-    at: AtPlatform,
+    AtPlatform { op, cs }: AtPlatform,
     Path(id): Path<Uuid>,
     query: QueryPairs,
 ) -> Response {
-    let AtPlatform { op, cs } = at;
     let session = match op.owner_session(TenantId(id)).await {
         Ok(s) => s,
         Err(e) => return failure(e),

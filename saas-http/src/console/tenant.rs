@@ -35,22 +35,22 @@ fn page_of(cs: &ConsoleSession, title: &str, body: Markup) -> Response {
     page(Area::Tenant, title, Some(cs), body)
 }
 
-/// Records a tenant console action in the audit log.
+/// Records a tenant console action in the audit log, as done by `at`'s
+/// user from its address.
 async fn record(
     state: &AppState,
-    session: &Session,
-    client: Option<&str>,
+    at: &AtTenant,
     action: &str,
     target: &str,
     detail: &str,
 ) -> saas_core::Result<()> {
     let entry = NewAuditEntry::new(
-        &format!("user:{}", session.me().id.0),
-        Some(session.tenant().id),
+        &format!("user:{}", at.session.me().id.0),
+        Some(at.session.tenant().id),
         action,
         target,
         detail,
-        client,
+        at.client.as_deref(),
         state.saas().now(),
     );
     state.saas().store().append_audit(&entry).await?;
@@ -65,8 +65,7 @@ fn chart_of(id: &str, breakdown: &saas_core::session::Breakdown) -> Markup {
     bar_chart(id, &values)
 }
 
-async fn dashboard(at: AtTenant) -> Response {
-    let AtTenant { session, cs, .. } = at;
+async fn dashboard(AtTenant { session, cs, .. }: AtTenant) -> Response {
     let d = match session.dashboard().await {
         Ok(d) => d,
         Err(e) => return failure(e),
@@ -95,8 +94,7 @@ async fn dashboard(at: AtTenant) -> Response {
     )
 }
 
-async fn users(at: AtTenant) -> Response {
-    let AtTenant { session, cs, .. } = at;
+async fn users(AtTenant { session, cs, .. }: AtTenant) -> Response {
     let list = match session.list_users(first_hundred()).await {
         Ok(l) => l,
         Err(e) => return failure(e),
@@ -118,11 +116,6 @@ async fn users(at: AtTenant) -> Response {
 }
 
 async fn invite(State(state): State<AppState>, at: AtTenant, f: Form) -> Response {
-    let AtTenant {
-        session,
-        cs,
-        client,
-    } = at;
     let r = async {
         let role = match f.get("role") {
             "" => None,
@@ -130,11 +123,10 @@ async fn invite(State(state): State<AppState>, at: AtTenant, f: Form) -> Respons
         };
         let mut new = NewUser::new(f.get("username"), f.get("email"), f.raw("password"));
         new.role = role;
-        let u = session.register_user(new).await?;
+        let u = at.session.register_user(new).await?;
         record(
             &state,
-            &session,
-            client.as_deref(),
+            &at,
             "user.create",
             &format!("user {}", u.username.as_str()),
             u.role.as_str(),
@@ -142,7 +134,7 @@ async fn invite(State(state): State<AppState>, at: AtTenant, f: Form) -> Respons
         .await
     }
     .await;
-    after(&state, &cs, "/console/users", r, "User created.")
+    after(&state, &at.cs, "/console/users", r, "User created.")
 }
 
 async fn update_user(
@@ -151,18 +143,12 @@ async fn update_user(
     Path(id): Path<i64>,
     f: Form,
 ) -> Response {
-    let AtTenant {
-        session,
-        cs,
-        client,
-    } = at;
     let r = async {
         let (patch, detail) = user_patch(&f)?;
-        let u = session.update_user(UserId(id), patch).await?;
+        let u = at.session.update_user(UserId(id), patch).await?;
         record(
             &state,
-            &session,
-            client.as_deref(),
+            &at,
             "user.update",
             &format!("user {}", u.username.as_str()),
             &detail,
@@ -170,7 +156,7 @@ async fn update_user(
         .await
     }
     .await;
-    after(&state, &cs, "/console/users", r, "User updated.")
+    after(&state, &at.cs, "/console/users", r, "User updated.")
 }
 
 /// Projects as a table.
@@ -196,8 +182,7 @@ pub(crate) fn projects_table(projects: &[Project]) -> Markup {
     }
 }
 
-async fn projects(at: AtTenant) -> Response {
-    let AtTenant { session, cs, .. } = at;
+async fn projects(AtTenant { session, cs, .. }: AtTenant) -> Response {
     match session.list_projects(first_hundred()).await {
         Ok(list) => page_of(
             &cs,
@@ -264,8 +249,11 @@ pub(crate) async fn tasks_section(
     }
 }
 
-async fn tasks(State(state): State<AppState>, at: AtTenant, query: QueryPairs) -> Response {
-    let AtTenant { session, cs, .. } = at;
+async fn tasks(
+    State(state): State<AppState>,
+    AtTenant { session, cs, .. }: AtTenant,
+    query: QueryPairs,
+) -> Response {
     let body = tasks_section(&state, &session, &query, "/console/tasks").await;
     page_of(&cs, "Tasks", body)
 }
