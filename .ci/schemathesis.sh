@@ -16,8 +16,9 @@
 # reached with psql. Examples per operation: SCHEMATHESIS_EXAMPLES (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo="$PWD"
 
-target="${CARGO_TARGET_DIR:-target}"
+target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 venv="$target/ci-venv"
 examples="${SCHEMATHESIS_EXAMPLES:-30}"
 seed=20260101
@@ -106,10 +107,12 @@ fuzz() {
   local who="$1"
   shift
   step "schemathesis ($backend, $who): $examples examples per operation, seed $seed"
-  "$venv/bin/schemathesis" --config-file .ci/schemathesis.toml run "$base/api/openapi.json" \
+  # From the scratch directory: schemathesis keeps a cache in its working directory.
+  (cd "$work" && "$venv/bin/schemathesis" --config-file "$repo/.ci/schemathesis.toml" \
+    run "$base/api/openapi.json" \
     --checks all --max-examples "$examples" --seed "$seed" --generation-deterministic \
     --workers 1 --no-color \
-    --report junit --report-dir "$target/schemathesis/$backend-$who" "$@"
+    --report junit --report-dir "$target/schemathesis/$backend-$who" "$@")
 }
 
 for backend in "${backends[@]}"; do
