@@ -790,7 +790,7 @@ fn as_saas_shows(django: &Value) -> Value {
         keep_projects(&mut v[list], "project");
     }
     if let Some(stats) = v["statistics"].as_object_mut() {
-        stats.retain(|id, _| involved.iter().any(|p| p.to_string() == *id));
+        stats.retain(|id, _| involved.contains(&json!(id.parse::<i64>().ok())));
     }
     // The dashboard's counts over what remains.
     let count = |list: &Value, key: &str, values: &[&str]| -> Value {
