@@ -58,7 +58,8 @@ CREATE TABLE public.tenants_domain (id serial PRIMARY KEY, domain varchar(253) N
 INSERT INTO public.tenants_company (schema_name, name, subscription_plan, is_active, created_on)
     VALUES ('public', 'Public', 'free', true, now());";
 
-/// One company's schema with the seed's tables and rows, `{s}` its name.
+/// One company's schema with the seed's tables and rows, `{s}` its name,
+/// `{d}` its host name's first label (no `_`: host names refuse it).
 const COMPANY: &str = "
 CREATE SCHEMA {s};
 CREATE TABLE {s}.auth_user (id serial PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz,
@@ -100,7 +101,7 @@ INSERT INTO {s}.core_task (title, status, priority, due_date, assigned_to_id, cr
     FROM generate_series(1, {tasks}) g;
 WITH c AS (INSERT INTO public.tenants_company (schema_name, name, subscription_plan, is_active, created_on)
     VALUES ('{s}', 'Company {s}', 'enterprise', true, now()) RETURNING id)
-INSERT INTO public.tenants_domain (domain, is_primary, tenant_id) SELECT '{s}.bench.test', true, id FROM c;";
+INSERT INTO public.tenants_domain (domain, is_primary, tenant_id) SELECT '{d}.bench.test', true, id FROM c;";
 
 async fn build_source(args: &Args) -> Res<()> {
     prepare(&args.source_url, true).await?;
@@ -109,6 +110,7 @@ async fn build_source(args: &Args) -> Res<()> {
     for i in 0..args.tenants {
         let sql = COMPANY
             .replace("{s}", &format!("bench_{i:05}"))
+            .replace("{d}", &format!("bench-{i:05}"))
             .replace("{hash}", HASH)
             .replace("{tasks}", &args.tasks.to_string());
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
