@@ -1,6 +1,6 @@
 //! Lifecycle events a host application subscribes to: tenants created,
-//! suspended, reactivated, deleted, their plan changed; users created,
-//! deactivated, their role changed.
+//! suspended, reactivated, deleted, restored, their plan changed; users
+//! created, deactivated, their role changed.
 //!
 //! Every [`Listener`](crate::service::Listener) registered with
 //! [`SaasBuilder::listener`](crate::SaasBuilder::listener) gets each
@@ -39,11 +39,19 @@ pub enum Event {
         /// The tenant.
         tenant: TenantId,
     },
-    /// A tenant and all its data were deleted.
+    /// A tenant was deleted: refused everywhere from now on, its data kept
+    /// until it is purged (or [`Event::TenantRestored`]).
     TenantDeleted {
-        /// The tenant (it no longer exists).
+        /// The tenant.
         tenant: TenantId,
-        /// The slug it had.
+        /// Its slug.
+        slug: String,
+    },
+    /// A deleted tenant was brought back as it was, before its purge.
+    TenantRestored {
+        /// The tenant.
+        tenant: TenantId,
+        /// Its slug.
         slug: String,
     },
     /// A tenant moved to another plan.
@@ -90,6 +98,7 @@ impl Event {
             | Event::TenantSuspended { tenant }
             | Event::TenantReactivated { tenant }
             | Event::TenantDeleted { tenant, .. }
+            | Event::TenantRestored { tenant, .. }
             | Event::PlanChanged { tenant, .. }
             | Event::UserCreated { tenant, .. }
             | Event::UserDeactivated { tenant, .. }
@@ -104,6 +113,7 @@ impl Event {
             Event::TenantSuspended { .. } => "tenant_suspended",
             Event::TenantReactivated { .. } => "tenant_reactivated",
             Event::TenantDeleted { .. } => "tenant_deleted",
+            Event::TenantRestored { .. } => "tenant_restored",
             Event::PlanChanged { .. } => "plan_changed",
             Event::UserCreated { .. } => "user_created",
             Event::UserDeactivated { .. } => "user_deactivated",

@@ -23,6 +23,7 @@
 //! - [`events`]: lifecycle events listeners receive.
 //! - [`apps`]: a host application's own migrations, which backends run
 //!   with theirs.
+//! - [`updates`]: partial updates, the columns a change writes.
 //! - [`import`]: importing a Django deployment of the seed ([`Saas::import`]).
 
 pub mod apps;
@@ -52,6 +53,7 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod tenant_query;
 pub mod text;
+pub mod updates;
 pub mod users;
 
 pub use error::{Entity, Error, Resource, Result};

@@ -72,7 +72,7 @@ impl Saas {
             UserId(su.id),
             None,
             None,
-            0,
+            su.token_version,
             None,
             self.now(),
         );
@@ -81,12 +81,19 @@ impl Saas {
         })
     }
 
-    /// The operator a platform token grants.
+    /// The operator a platform token grants: checked as a tenant token is,
+    /// its superuser must still exist, be active and be at the token's
+    /// version (deactivation, deletion and password changes revoke).
     pub async fn operator(&self, token: &str) -> Result<Operator> {
         let claims = self.keys().verify(token, TokenKind::Platform)?;
         if claims.tid.is_some() {
             return Err(Error::Unauthenticated);
         }
+        self.store()
+            .superuser(claims.user_id)
+            .await?
+            .filter(|su| su.is_active && su.token_version == claims.ver)
+            .ok_or(Error::Unauthenticated)?;
         Ok(Operator {
             saas: self.clone(),
             superuser_id: claims.user_id,
@@ -119,10 +126,33 @@ impl Saas {
             self.passwords().verify_dummy(password).await?;
             return Err(Error::Unauthenticated);
         };
-        if !self.passwords().verify(password, &hash).await? {
+        if !self.passwords().verify(password, &hash).await? || !su.is_active {
             return Err(Error::Unauthenticated);
         }
         Ok(su)
+    }
+
+    /// Deactivates a superuser (its platform tokens stop working) or
+    /// reactivates it (its earlier tokens stay revoked).
+    pub async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        self.store().set_superuser_active(id, active).await
+    }
+
+    /// Changes a superuser's password; its platform tokens stop working.
+    pub async fn set_superuser_password(&self, id: i64, password: &str) -> Result<()> {
+        let password = Password::parse(password).map_err(|_| {
+            Error::invalid(
+                "password",
+                "must be 8 to 128 characters and not entirely numeric",
+            )
+        })?;
+        let hash = self.passwords().hash(password.expose()).await?;
+        self.store().set_superuser_password(id, &hash).await
+    }
+
+    /// Deletes a superuser; its platform tokens stop working.
+    pub async fn delete_superuser(&self, id: i64) -> Result<()> {
+        self.store().delete_superuser(id).await
     }
 
     /// An operator handle without a token, for trusted host code and the CLI.
@@ -404,6 +434,12 @@ impl Operator {
     pub async fn restore(&self, id: TenantId) -> Result<Tenant> {
         let t = self.saas.store().restore_tenant(id).await?;
         self.saas.forget_hosts();
+        self.saas
+            .notify(Event::TenantRestored {
+                tenant: id,
+                slug: t.slug.as_str().to_owned(),
+            })
+            .await;
         self.record(Some(id), "tenant.restore", &target(&t), "")
             .await?;
         Ok(t)
@@ -433,6 +469,13 @@ impl Operator {
         is_primary: bool,
     ) -> Result<Domain> {
         let host = Hostname::parse(hostname)?;
+        let tenant = self.tenant(id).await?;
+        if !self.saas.may_route(&host, &tenant.slug) {
+            return Err(Error::invalid(
+                "hostname",
+                crate::service::DOMAIN_UNDER_BASE,
+            ));
+        }
         let d = self.saas.store().add_domain(id, &host, is_primary).await?;
         self.saas.forget_hosts();
         let detail = if is_primary { "primary" } else { "" };

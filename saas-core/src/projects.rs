@@ -183,23 +183,6 @@ pub struct NewProjectRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// The mutable fields of a project, all written at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectChanges {
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Status.
-    pub status: ProjectStatus,
-    /// Planned start.
-    pub start_date: Option<NaiveDate>,
-    /// Planned end.
-    pub end_date: Option<NaiveDate>,
-    /// Time of the change.
-    pub updated_at: DateTime<Utc>,
-}
-
 /// A task of a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Task {
@@ -259,45 +242,6 @@ pub struct NewTaskRecord {
     pub completed_at: Option<DateTime<Utc>>,
     /// Creation time (also the first `updated_at`).
     pub created_at: DateTime<Utc>,
-}
-
-/// The mutable fields of a task, all written at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskChanges {
-    /// Project.
-    pub project_id: ProjectId,
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Progress.
-    pub status: TaskStatus,
-    /// Urgency.
-    pub priority: Priority,
-    /// Assignee.
-    pub assigned_to: Option<UserId>,
-    /// Due time.
-    pub due_date: Option<DateTime<Utc>>,
-    /// Completion time.
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Time of the change.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<&Task> for TaskChanges {
-    fn from(t: &Task) -> Self {
-        TaskChanges {
-            project_id: t.project_id,
-            title: t.title.clone(),
-            description: t.description.clone(),
-            status: t.status,
-            priority: t.priority,
-            assigned_to: t.assigned_to.as_ref().map(|u| u.id),
-            due_date: t.due_date,
-            completed_at: t.completed_at,
-            updated_at: t.updated_at,
-        }
-    }
 }
 
 /// Which projects (and so which tasks) a query may see.

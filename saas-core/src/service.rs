@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::{Passwords, TokenKeys, TokenKind, TokenPair};
+use crate::auth::{Claims, Passwords, TokenKeys, TokenKind, TokenPair};
 use crate::cache::TtlCache;
 use crate::clock::{Clock, SystemClock};
 use crate::commands::{NewUser, Registration};
@@ -305,6 +305,11 @@ impl Saas {
             Some(code) => v.check("subscription_plan", plans.get(code).cloned()),
             None => Some(plans.default_plan().clone()),
         };
+        if let (Some(domain), Some(slug)) = (&domain, &slug)
+            && !self.may_route(domain, slug)
+        {
+            v.add("domain_url", DOMAIN_UNDER_BASE);
+        }
         v.finish()?;
         let (Some(name), Some(slug), Some(domain), Some(admin), Some(plan)) =
             (name, slug, domain, admin, plan)
@@ -348,24 +353,50 @@ impl Saas {
         self.inner.context.notify(event).await;
     }
 
-    /// The active tenant a request's `Host` header names: a registered
-    /// domain, or one label under the base domain. Unknown and suspended
-    /// tenants are both [`Error::NotFound`]. Cached briefly; changes made
-    /// through this service invalidate the cache at once.
+    /// Whether the tenant `slug` may route `host`. A host under the base
+    /// domain belongs to the tenant whose slug is its label there
+    /// (`acme.<base>` and `www.acme.<base>` to `acme`): another tenant
+    /// claiming it could take that host from a later tenant `acme`. The
+    /// base domain itself belongs to no tenant.
+    pub(crate) fn may_route(&self, host: &Hostname, slug: &Slug) -> bool {
+        let Some(base) = &self.inner.base_domain else {
+            return true;
+        };
+        if host == base {
+            return false;
+        }
+        match host
+            .as_str()
+            .strip_suffix(base.as_str())
+            .and_then(|p| p.strip_suffix('.'))
+        {
+            Some(under) => under.rsplit('.').next() == Some(slug.as_str()),
+            None => true,
+        }
+    }
+
+    /// The active tenant a request's `Host` header names: one label under
+    /// the base domain names the tenant with that slug, before any
+    /// registered domain (so no tenant's domain can shadow another's
+    /// subdomain); any other host, a registered domain. Unknown and
+    /// suspended tenants are both [`Error::NotFound`]. Cached briefly;
+    /// changes made through this service invalidate the cache at once.
     pub async fn resolve_host(&self, host_header: &str) -> Result<Tenant> {
         let host = Hostname::from_host_header(host_header)
             .map_err(|_| Error::not_found(Entity::Tenant))?;
         let read = || async {
-            let mut found = self.inner.store.tenant_by_domain(&host).await?;
-            if found.is_none()
-                && let Some(label) = self
-                    .inner
-                    .base_domain
-                    .as_ref()
-                    .and_then(|b| host.label_under(b))
+            let mut found = None;
+            if let Some(label) = self
+                .inner
+                .base_domain
+                .as_ref()
+                .and_then(|b| host.label_under(b))
                 && let Ok(slug) = Slug::parse(label)
             {
                 found = self.inner.store.tenant_by_slug(&slug).await?;
+            }
+            if found.is_none() {
+                found = self.inner.store.tenant_by_domain(&host).await?;
             }
             Ok(found.filter(|t| t.status == TenantStatus::Active))
         };
@@ -461,6 +492,45 @@ impl Saas {
             .await
     }
 
+    /// A new pair for `user` in `family`: the access and refresh claims,
+    /// and the refresh token's record.
+    fn pair_claims(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        family: uuid::Uuid,
+    ) -> (Claims, Claims, RefreshTokenRecord) {
+        let now = self.now();
+        let keys = &self.inner.keys;
+        let claim = |kind, family| {
+            keys.claims(
+                kind,
+                user.id,
+                Some(tenant.id),
+                Some(user.role),
+                user.token_version,
+                family,
+                now,
+            )
+        };
+        let access = claim(TokenKind::Access, None);
+        let refresh = claim(TokenKind::Refresh, Some(family));
+        let record = RefreshTokenRecord {
+            jti: refresh.jti,
+            family,
+            user_id: user.id,
+            expires_at: DateTime::from_timestamp(refresh.exp, 0).unwrap_or(now),
+        };
+        (access, refresh, record)
+    }
+
+    fn sign_pair(&self, access: &Claims, refresh: &Claims) -> Result<TokenPair> {
+        Ok(TokenPair {
+            access: self.inner.keys.sign(access)?,
+            refresh: self.inner.keys.sign(refresh)?,
+        })
+    }
+
     async fn issue_pair(
         &self,
         tenant: &Tenant,
@@ -468,59 +538,33 @@ impl Saas {
         user: &User,
         family: uuid::Uuid,
     ) -> Result<TokenPair> {
-        let now = self.now();
-        let keys = &self.inner.keys;
-        let access = keys.claims(
-            TokenKind::Access,
-            user.id,
-            Some(tenant.id),
-            Some(user.role),
-            user.token_version,
-            None,
-            now,
-        );
-        let refresh = keys.claims(
-            TokenKind::Refresh,
-            user.id,
-            Some(tenant.id),
-            Some(user.role),
-            user.token_version,
-            Some(family),
-            now,
-        );
-        store
-            .insert_refresh_token(&RefreshTokenRecord {
-                jti: refresh.jti,
-                family,
-                user_id: user.id,
-                expires_at: DateTime::from_timestamp(refresh.exp, 0).unwrap_or(now),
-            })
-            .await?;
-        Ok(TokenPair {
-            access: keys.sign(&access)?,
-            refresh: keys.sign(&refresh)?,
-        })
+        let (access, refresh, record) = self.pair_claims(tenant, user, family);
+        store.insert_refresh_token(&record).await?;
+        self.sign_pair(&access, &refresh)
     }
 
     /// Rotates a refresh token into a new pair (`POST /api/token/refresh/`).
     /// A refresh token works once; presenting it again revokes every token
-    /// rotated from the same login.
+    /// rotated from the same login. Marking it used and storing its
+    /// successor are one transaction, so that revocation cannot miss the
+    /// successor.
     pub async fn refresh(&self, tenant: &Tenant, refresh_token: &str) -> Result<TokenPair> {
         let claims = self.inner.keys.verify(refresh_token, TokenKind::Refresh)?;
         if claims.tid != Some(tenant.id) {
             return Err(Error::Unauthenticated);
         }
+        let family = claims.fam.ok_or(Error::Unauthenticated)?;
         let (tenant, store) = self.active_store(tenant).await?;
-        let tenant = &tenant;
-        let (user_id, family) = match store.consume_refresh_token(claims.jti).await? {
-            RefreshOutcome::Rotated { user_id, family } => (user_id, family),
-            RefreshOutcome::Reused | RefreshOutcome::Invalid => return Err(Error::Unauthenticated),
-        };
-        let user = store.user(user_id).await?.ok_or(Error::Unauthenticated)?;
-        if !user.is_active || user.token_version != claims.ver || user.id.0 != claims.user_id {
-            return Err(Error::Unauthenticated);
+        let user = store
+            .user(UserId(claims.user_id))
+            .await?
+            .filter(|u| u.is_active && u.token_version == claims.ver)
+            .ok_or(Error::Unauthenticated)?;
+        let (access, refresh, successor) = self.pair_claims(&tenant, &user, family);
+        match store.rotate_refresh_token(claims.jti, &successor).await? {
+            RefreshOutcome::Rotated { .. } => self.sign_pair(&access, &refresh),
+            RefreshOutcome::Reused | RefreshOutcome::Invalid => Err(Error::Unauthenticated),
         }
-        self.issue_pair(tenant, &*store, &user, family).await
     }
 
     /// The session an access token grants at `tenant`. A token issued at
@@ -589,3 +633,7 @@ fn outcome<T>(result: &Result<T>, ok: &'static str) -> &'static str {
         Err(_) => "refused",
     }
 }
+
+/// Why a domain under the base domain is refused.
+pub(crate) const DOMAIN_UNDER_BASE: &str =
+    "a domain under the base domain must be the tenant's own subdomain (<slug>.<base domain>)";

@@ -18,15 +18,16 @@ use crate::permissions::{Action, Relation, require};
 use crate::plans::Plan;
 use crate::projects::{
     MAX_DESCRIPTION_CHARS, MAX_SEARCH_CHARS, MAX_TITLE_CHARS, NewProjectRecord, NewTaskRecord,
-    Priority, Project, ProjectChanges, ProjectCounts, ProjectId, ProjectStatus, Scope, Task,
-    TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
+    Priority, Project, ProjectCounts, ProjectId, ProjectStatus, Scope, Task, TaskCounts, TaskId,
+    TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
 };
 use crate::store::{Page, PageRequest, TenantStore};
 use crate::tenancy::Tenant;
 use crate::text;
+use crate::updates::{ProjectChanges, TaskChanges, UserChanges, changed};
 use crate::users::{
-    Email, MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, NewUserRecord, Password, Role, User, UserChanges,
-    UserId, parse_name,
+    Email, MAX_DEPARTMENT_CHARS, MAX_NAME_CHARS, NewUserRecord, Password, Role, User, UserId,
+    parse_name,
 };
 
 /// Whose tasks to list.
@@ -306,45 +307,29 @@ impl Session {
             });
         }
         let mut v = Validator::new();
-        let mut changes = UserChanges::from(&target);
-        if let Some(e) = &patch.email
-            && let Some(e) = v.check("email", Email::parse(e))
-        {
-            changes.email = e;
-        }
-        for (field, value, max, slot) in [
-            (
-                "first_name",
-                &patch.first_name,
-                MAX_NAME_CHARS,
-                &mut changes.first_name,
-            ),
-            (
-                "last_name",
-                &patch.last_name,
-                MAX_NAME_CHARS,
-                &mut changes.last_name,
-            ),
-            (
-                "department",
-                &patch.department,
-                MAX_DEPARTMENT_CHARS,
-                &mut changes.department,
-            ),
-        ] {
-            if let Some(value) = value
-                && let Some(ok) = v.check(field, parse_name(field, value, max))
-            {
-                *slot = ok;
-            }
-        }
+        let email = patch
+            .email
+            .as_deref()
+            .and_then(|e| v.check("email", Email::parse(e)));
+        let mut name = |field: &'static str, value: &Option<String>, max: usize| {
+            value
+                .as_deref()
+                .and_then(|value| v.check(field, parse_name(field, value, max)))
+        };
+        let first_name = name("first_name", &patch.first_name, MAX_NAME_CHARS);
+        let last_name = name("last_name", &patch.last_name, MAX_NAME_CHARS);
+        let department = name("department", &patch.department, MAX_DEPARTMENT_CHARS);
         v.finish()?;
-        if let Some(r) = patch.role {
-            changes.role = r;
-        }
-        if let Some(a) = patch.is_active {
-            changes.is_active = a;
-        }
+        // Only what the request changes is written: a concurrent change of
+        // another field (an admin's, say) stands.
+        let changes = UserChanges {
+            email: changed(email, &target.email),
+            first_name: changed(first_name, &target.first_name),
+            last_name: changed(last_name, &target.last_name),
+            role: changed(patch.role, &target.role),
+            department: changed(department, &target.department),
+            is_active: changed(patch.is_active, &target.is_active),
+        };
         let updated = self.store.update_user(id, &changes).await;
         self.context.forget_user(self.tenant.id, id);
         let updated = updated?;
@@ -470,29 +455,28 @@ impl Session {
         let p = self.project(id).await?;
         require(self.role(), Action::UpdateProject, self.relation_to(&p))?;
         let mut v = Validator::new();
-        let mut c = ProjectChanges {
-            name: p.name.clone(),
-            description: p.description.clone(),
-            status: patch.status.unwrap_or(p.status),
-            start_date: patch.start_date.apply(p.start_date),
-            end_date: patch.end_date.apply(p.end_date),
-            updated_at: self.context.now(),
-        };
-        if let Some(n) = &patch.name
-            && let Some(n) = v.check("name", text::required_line("name", n, MAX_TITLE_CHARS))
-        {
-            c.name = n;
-        }
-        if let Some(d) = &patch.description
-            && let Some(d) = v.check(
+        let name = patch
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", text::required_line("name", n, MAX_TITLE_CHARS)));
+        let description = patch.description.as_deref().and_then(|d| {
+            v.check(
                 "description",
                 text::block("description", d, MAX_DESCRIPTION_CHARS),
             )
-        {
-            c.description = d;
-        }
-        Self::check_dates(&mut v, c.start_date, c.end_date);
+        });
+        let start_date = patch.start_date.apply(p.start_date);
+        let end_date = patch.end_date.apply(p.end_date);
+        Self::check_dates(&mut v, start_date, end_date);
         v.finish()?;
+        let c = ProjectChanges {
+            name: changed(name, &p.name),
+            description: changed(description, &p.description),
+            status: changed(patch.status, &p.status),
+            start_date: changed(Some(start_date), &p.start_date),
+            end_date: changed(Some(end_date), &p.end_date),
+            ..ProjectChanges::at(self.context.now())
+        };
         self.store.update_project(id, &c).await
     }
 
@@ -675,38 +659,41 @@ impl Session {
             _ => false,
         };
         let now = self.context.now();
-        let mut c = TaskChanges::from(&t);
-        c.updated_at = now;
         let mut v = Validator::new();
-        if let Some(x) = &patch.title
-            && let Some(x) = v.check("title", text::required_line("title", x, MAX_TITLE_CHARS))
-        {
-            c.title = x;
-        }
-        if let Some(x) = &patch.description
-            && let Some(x) = v.check(
+        let title = patch
+            .title
+            .as_deref()
+            .and_then(|x| v.check("title", text::required_line("title", x, MAX_TITLE_CHARS)));
+        let description = patch.description.as_deref().and_then(|x| {
+            v.check(
                 "description",
                 text::block("description", x, MAX_DESCRIPTION_CHARS),
             )
-        {
-            c.description = x;
-        }
-        let assignee = patch.assigned_to_id.apply(c.assigned_to);
-        if moved || assignee != c.assigned_to {
+        });
+        let current = t.assigned_to.as_ref().map(|u| u.id);
+        let assignee = patch.assigned_to_id.apply(current);
+        if moved || assignee != current {
             self.check_assignee(&mut v, &p, assignee).await?;
         }
-        c.assigned_to = assignee;
-        c.project_id = p.id;
         if let Patch::Set(due) = &patch.due_date {
             dates::check_datetime(&mut v, "due_date", Some(*due));
         }
         v.finish()?;
-        c.due_date = patch.due_date.map(Self::truncate).apply(c.due_date);
-        if let Some(pr) = patch.priority {
-            c.priority = pr;
-        }
+        // Only what the request changes is written.
+        let mut c = TaskChanges {
+            project_id: moved.then_some(p.id),
+            title: changed(title, &t.title),
+            description: changed(description, &t.description),
+            priority: changed(patch.priority, &t.priority),
+            assigned_to: changed(Some(assignee), &current),
+            due_date: changed(
+                Some(patch.due_date.map(Self::truncate).apply(t.due_date)),
+                &t.due_date,
+            ),
+            ..TaskChanges::at(now)
+        };
         if let Some(s) = patch.status {
-            Self::set_status(&mut c, s, now);
+            Self::set_status(&mut c, &t, s, now);
         }
         self.store
             .update_task(id, &c, self.plan().max_tasks_per_project)
@@ -714,13 +701,14 @@ impl Session {
             .map_err(|e| self.with_plan(e))
     }
 
-    fn set_status(c: &mut TaskChanges, s: TaskStatus, now: DateTime<Utc>) {
-        if s == TaskStatus::Done && c.status != TaskStatus::Done {
-            c.completed_at = Some(now);
-        } else if s != TaskStatus::Done {
-            c.completed_at = None;
+    /// Writes a status change and what follows from it: becoming done sets
+    /// `completed_at`, leaving done clears it.
+    fn set_status(c: &mut TaskChanges, t: &Task, s: TaskStatus, now: DateTime<Utc>) {
+        if s == t.status {
+            return;
         }
-        c.status = s;
+        c.status = Some(s);
+        c.completed_at = Some((s == TaskStatus::Done).then_some(now));
     }
 
     /// Marks a task done (`POST /api/tasks/{id}/mark_complete/`); idempotent.

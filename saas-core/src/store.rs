@@ -38,12 +38,13 @@ use crate::error::{Error, Result};
 use crate::import::{Inventory, TenantImport};
 pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
-    NewProjectRecord, NewTaskRecord, Project, ProjectChanges, ProjectCounts, ProjectId, Scope,
-    Task, TaskChanges, TaskCounts, TaskId, TaskQuery,
+    NewProjectRecord, NewTaskRecord, Project, ProjectCounts, ProjectId, Scope, Task, TaskCounts,
+    TaskId, TaskQuery,
 };
 use crate::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use crate::tenant_query::TenantQuery;
-use crate::users::{Email, NewUserRecord, User, UserChanges, UserId, Username};
+use crate::updates::{ProjectChanges, TaskChanges, UserChanges};
+use crate::users::{Email, NewUserRecord, User, UserId, Username};
 
 /// A page of a list, DRF style: 1-based page number and a bounded size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +129,25 @@ impl<T> Page<T> {
             items: self.items.into_iter().map(f).collect(),
         }
     }
+
+    /// Every item of a paged listing: `fetch` is asked for page after page
+    /// of [`PageRequest::MAX_SIZE`] items until one comes back short or
+    /// the count is reached (at most [`PageRequest::MAX_PAGE`] pages).
+    pub async fn every<F>(mut fetch: impl FnMut(PageRequest) -> F) -> Result<Vec<T>>
+    where
+        F: Future<Output = Result<Page<T>>>,
+    {
+        let mut out = Vec::new();
+        for page in 1..=PageRequest::MAX_PAGE {
+            let p = fetch(PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?).await?;
+            let n = p.items.len() as u64;
+            out.extend(p.items);
+            if n < PageRequest::MAX_SIZE || out.len() as u64 >= p.count {
+                break;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A refresh token as remembered by the tenant, for rotation and reuse detection.
@@ -146,7 +166,7 @@ pub struct RefreshTokenRecord {
 /// What consuming a refresh token found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// Unused until now and now marked used: rotation may go ahead.
+    /// Unused until now: now marked used, and its successor stored.
     Rotated {
         /// The token's user.
         user_id: UserId,
@@ -170,6 +190,11 @@ pub struct Superuser {
     pub email: Email,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Whether the superuser may log in; deactivating revokes its tokens.
+    pub is_active: bool,
+    /// Bumped by deactivation and password changes: a platform token of an
+    /// older version is refused.
+    pub token_version: i64,
 }
 
 /// The catalog of tenants, domains and superusers, and the door to each
@@ -296,6 +321,20 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// (highest id) first, at most its limit.
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
+    /// The superuser with `id`.
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>>;
+
+    /// Activates or deactivates a superuser; deactivating an active one
+    /// bumps its token version. NotFound (superuser) if absent.
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser>;
+
+    /// Replaces a superuser's password hash and bumps its token version.
+    /// NotFound (superuser) if absent.
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()>;
+
+    /// Deletes a superuser. NotFound (superuser) if absent.
+    async fn delete_superuser(&self, id: i64) -> Result<()>;
+
     /// Brings shared storage and every tenant's storage to the newest schema
     /// version, reporting progress after each tenant and going on past
     /// failures. Backends run the tenants through
@@ -345,6 +384,13 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// tenant's storage without taking a schema name or a path.
     fn as_any(&self) -> &dyn std::any::Any;
 
+    /// The SQL dialect behind this handle, for host code serving either
+    /// backend that must pick the SQL it runs through `with_tenant_tx`;
+    /// `None` for storage without SQL (a test double).
+    fn dialect(&self) -> Option<crate::apps::Dialect> {
+        None
+    }
+
     // --- users -----------------------------------------------------------
 
     /// Creates a user if fewer than `max_users` exist (checked atomically).
@@ -360,7 +406,9 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Users, by id.
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>>;
 
-    /// Writes every mutable field; deactivating bumps the token version.
+    /// Writes only the fields `changes` names (none: writes nothing) and
+    /// answers the user; deactivating bumps the token version. NotFound if
+    /// absent.
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User>;
 
     /// Replaces the password hash and bumps the token version.
@@ -388,8 +436,18 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Remembers an issued refresh token.
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
 
-    /// Marks a refresh token used, atomically; a second use revokes its family.
-    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome>;
+    /// Rotates the refresh token `used` into `successor`, in one
+    /// transaction: if `used` is unused (and of `successor`'s family and
+    /// user), marks it used and stores `successor`; if it was used before,
+    /// revokes its whole family ([`RefreshOutcome::Reused`]); unknown,
+    /// revoked or of another family or user, [`RefreshOutcome::Invalid`].
+    /// Rotations and revocations of one family never interleave, so a
+    /// revocation never misses a successor.
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        successor: &RefreshTokenRecord,
+    ) -> Result<RefreshOutcome>;
 
     /// Forgets refresh tokens that expired before `before`.
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64>;
@@ -409,7 +467,8 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// Projects visible in `scope`, newest first.
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>>;
 
-    /// Writes every mutable field. NotFound if absent.
+    /// Writes only the fields `changes` names, and `updated_at`. NotFound
+    /// if absent.
     async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project>;
 
     /// Deletes a project with its tasks and memberships. NotFound if absent.
@@ -444,7 +503,8 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
         Ok(self.list_tasks(query, page).await?.items)
     }
 
-    /// Writes every mutable field. NotFound if absent. A task moved to
+    /// Writes only the fields `changes` names, and `updated_at`. NotFound if
+    /// absent; NotFound (user) for an assignee that is not. A task moved to
     /// another project counts against `max_per_project` there (checked
     /// atomically, as [`TenantStore::create_task`] does); NotFound (project)
     /// if that project is absent.

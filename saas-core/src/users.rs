@@ -302,37 +302,6 @@ pub struct NewUserRecord {
     pub date_joined: DateTime<Utc>,
 }
 
-/// The mutable fields of a user, all written at once by
-/// [`crate::store::TenantStore::update_user`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserChanges {
-    /// Email address.
-    pub email: Email,
-    /// Given name.
-    pub first_name: String,
-    /// Family name.
-    pub last_name: String,
-    /// Role.
-    pub role: Role,
-    /// Department.
-    pub department: String,
-    /// Active flag. Turning it off bumps the token version.
-    pub is_active: bool,
-}
-
-impl From<&User> for UserChanges {
-    fn from(u: &User) -> Self {
-        UserChanges {
-            email: u.email.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            role: u.role,
-            department: u.department.clone(),
-            is_active: u.is_active,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

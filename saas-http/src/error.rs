@@ -226,7 +226,7 @@ impl ApiError {
             "storage_unavailable",
             "the database cannot be reached; nothing was changed, try again shortly",
         )
-        .with_retry_after(crate::outage::RETRY_AFTER)
+        .with_retry_after(RETRY_AFTER)
     }
 
     /// 500 `internal`, keeping `source` for the log only.
@@ -313,6 +313,10 @@ impl ApiError {
         self
     }
 }
+
+/// What a client refused for an unreachable storage is told to wait (the
+/// outage layer's answers and the backend's alike).
+const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// When a client refused for too many pending jobs is told to come back.
 const TOO_MANY_JOBS_RETRY: Duration = Duration::from_secs(30);

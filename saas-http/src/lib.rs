@@ -66,6 +66,8 @@ mod outage;
 pub mod pagination;
 mod routes;
 pub mod server;
+#[cfg(feature = "console")]
+mod sessions;
 mod state;
 pub mod throttle;
 
@@ -84,18 +86,21 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// made by the router itself, such as 405, do not without [`router`]'s layers).
 pub fn routes() -> Router<AppState> {
     routes::routes()
+        .merge(metrics::routes())
+        .merge(docs::routes())
+        .merge(openapi::routes())
 }
 
 /// Every endpoint and, with the `console` feature, the console's pages.
 fn all_routes(state: &AppState) -> Router<AppState> {
     #[cfg(feature = "console")]
     {
-        routes::routes().merge(console::routes(state))
+        routes().merge(console::routes(state))
     }
     #[cfg(not(feature = "console"))]
     {
         let _ = state;
-        routes::routes()
+        routes()
     }
 }
 
@@ -222,7 +227,7 @@ pub fn router_with(state: AppState, host: Router) -> Router {
             layers::render_errors,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.outages(),
             outage::fail_fast,
         ))
         .layer(axum::middleware::from_fn(layers::shed_overloaded))

@@ -4,8 +4,8 @@
 //! 507 (reads still served); each outage is logged once when it begins and
 //! once when it ends, never per request.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -13,16 +13,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorReport};
-use crate::state::AppState;
 
 /// How long, after a request found the storage unreachable, others are
 /// refused without trying: a short memory of the outage, so that a flood
 /// of requests does not each wait for a connection that will not come,
 /// and a recovery is noticed within this long.
 pub(crate) const REFUSE_FOR: Duration = Duration::from_secs(1);
-
-/// What a client refused for an unreachable storage is told to wait.
-pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Paths that do not touch the storage, or report on it themselves.
 const EXEMPT: &[&str] = &["/healthz", "/readyz", "/metrics", "/api/openapi.json"];
@@ -126,11 +122,10 @@ impl Outage {
 /// The router's outage layer: refuses at once while an unreachable storage
 /// is remembered, and keeps track of outages from the answers.
 pub(crate) async fn fail_fast(
-    State(state): State<AppState>,
+    State(outages): State<Arc<Outages>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let outages = state.outages();
     let path = request.uri().path();
     let exempt = EXEMPT.contains(&path) || path.starts_with("/api/docs");
     if !exempt && outages.refusing() {

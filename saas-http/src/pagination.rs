@@ -1,7 +1,7 @@
 //! DRF-style page-number pagination: `?page=` and `?page_size=` in,
 //! `{"count", "next", "previous", "results"}` out, with absolute URLs.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use saas_core::store::{Page, PageRequest};
@@ -69,14 +69,18 @@ fn safe_host(host: Option<&str>) -> &str {
     }
 }
 
-impl FromRequestParts<AppState> for Pagination {
+/// Like our other extractors, usable in a host's router whose state gives
+/// an [`AppState`] (`AppState: FromRef<S>`).
+impl<S> FromRequestParts<S> for Pagination
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let query = QueryPairs::from_request_parts(parts, state).await?;
+        let state = AppState::from_ref(state);
         let request =
             PageRequest::new(parse_u64(&query, "page")?, parse_u64(&query, "page_size")?)?;
         let scheme = if state.config().trust_forwarded_proto {

@@ -169,7 +169,7 @@ pub struct AppState {
     jobs: Option<Jobs>,
     schedule: Arc<Vec<Periodic>>,
     #[cfg(feature = "console")]
-    console: Arc<crate::console::Sessions>,
+    console: Arc<crate::sessions::Sessions>,
     outages: Arc<crate::outage::Outages>,
     metrics: Option<PrometheusHandle>,
 }
@@ -181,7 +181,7 @@ impl AppState {
             saas,
             throttles: Arc::new(Throttles::new(&config)),
             #[cfg(feature = "console")]
-            console: Arc::new(crate::console::Sessions::new(config.console_idle)),
+            console: Arc::new(crate::sessions::Sessions::new(config.console_idle)),
             config: Arc::new(config),
             jobs: None,
             schedule: Arc::new(Vec::new()),
@@ -190,9 +190,10 @@ impl AppState {
         }
     }
 
-    /// Storage outages as this router has seen them.
-    pub(crate) fn outages(&self) -> &crate::outage::Outages {
-        &self.outages
+    /// Storage outages as this router has seen them, for the outage
+    /// layer (which takes them alone, not the state).
+    pub(crate) fn outages(&self) -> Arc<crate::outage::Outages> {
+        Arc::clone(&self.outages)
     }
 
     /// Serves `GET /metrics` from `handle` (see
@@ -253,7 +254,7 @@ impl AppState {
 
     /// The console's sessions.
     #[cfg(feature = "console")]
-    pub(crate) fn console(&self) -> &crate::console::Sessions {
+    pub(crate) fn console(&self) -> &crate::sessions::Sessions {
         &self.console
     }
 }

@@ -17,11 +17,11 @@ use saas_core::telemetry;
 use saas_core::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use saas_core::tenant_query::TenantQuery;
 use saas_core::users::{Email, NewUserRecord, User, Username};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row, Transaction};
 
 use crate::apps;
 use crate::error::{SqlxResultExt, map_sqlx};
-use crate::rows::{self, count};
+use crate::rows;
 use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
@@ -35,6 +35,12 @@ const INSERT_TENANT: &str = "WITH t AS (
         INSERT INTO saas_shared.tenants (id, name, slug, plan, status, database, created_at)
         VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id)
     INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) SELECT $7, id, true FROM t";
+
+/// Locks a tenant's catalog row against deletion (adding a domain).
+const SHARE_TENANT: &str = "SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE";
+
+/// Locks a tenant's catalog row for changes of its primary domain.
+const LOCK_TENANT: &str = "SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR UPDATE";
 
 /// Creates a tenant (catalog rows when `$1`, storage, admin) in one
 /// statement; see shared schema migration 3. `$11..$20` are the admin's
@@ -58,6 +64,45 @@ fn bind_tenant<'q>(
         .bind(database)
         .bind(tenant.created_at)
         .bind(tenant.domain.as_str())
+}
+
+/// Inserts a new tenant's catalog rows (the tenant, placed in `database`,
+/// and its primary domain) in `conn`'s transaction.
+async fn insert_catalog_rows(
+    conn: &mut PgConnection,
+    tenant: &NewTenant,
+    database: &str,
+    named: bool,
+) -> Result<()> {
+    let insert = sqlx::query(INSERT_TENANT).persistent(named);
+    bind_tenant(insert, tenant, database)
+        .execute(conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Commits the catalog's transaction, which held the slug and hostname
+/// while the tenant's storage (`schema`) was made in `target`, another
+/// database. When that commit fails the storage is dropped again: it must
+/// not outlive a catalog row that never was.
+async fn commit_catalog(
+    ctx: Transaction<'_, Postgres>,
+    target: &Database,
+    tenant: &NewTenant,
+    schema: &str,
+) -> Result<()> {
+    let Err(e) = ctx.commit().await else {
+        return Ok(());
+    };
+    let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(schema)))
+        .execute(&target.pool)
+        .await;
+    if let Err(undo) = undo {
+        tracing::error!(slug = %tenant.slug, error = %undo,
+            "could not drop the storage of a tenant whose catalog commit failed");
+    }
+    Err(map_sqlx(e))
 }
 
 /// DDL creating a tenant's schema at the newest version and its ledger row:
@@ -122,6 +167,25 @@ impl PgStore {
     /// Whether statements may be named (see `PgConfig::named_statements`).
     pub(crate) fn named(&self) -> bool {
         self.inner.config.named_statements()
+    }
+
+    /// Runs `query`, a change of one superuser, on the catalog; NotFound
+    /// (superuser) when it changed no row.
+    async fn change_superuser(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<()> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let done = query
+            .persistent(self.named())
+            .execute(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(Entity::Superuser));
+        }
+        Ok(())
     }
 
     /// A unit of work for reads or one autocommitted statement on `db`.
@@ -275,6 +339,53 @@ impl PgStore {
         tx.commit().await.db()?;
         Ok(true)
     }
+
+    /// Locks `tenant`'s catalog row in `conn`'s transaction with `lock`
+    /// ([`SHARE_TENANT`] or [`LOCK_TENANT`]); not found when there is none.
+    async fn lock_tenant(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        lock: &'static str,
+    ) -> Result<()> {
+        let known: Option<i32> = sqlx::query_scalar(lock)
+            .persistent(self.named())
+            .bind(tenant.0)
+            .fetch_optional(conn)
+            .await
+            .db()?;
+        known.map(drop).ok_or(Error::not_found(Entity::Tenant))
+    }
+
+    /// Runs `sql`, one statement on the domain `hostname` (its `$1`), in
+    /// `tx`, and commits.
+    async fn commit_on_domain(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        sql: &'static str,
+        hostname: &Hostname,
+    ) -> Result<()> {
+        sqlx::query(sql)
+            .persistent(self.named())
+            .bind(hostname.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()
+    }
+
+    /// Makes none of `tenant`'s domains primary (before another becomes it).
+    async fn demote_primary(&self, conn: &mut PgConnection, tenant: TenantId) -> Result<()> {
+        sqlx::query(
+            "UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary",
+        )
+        .persistent(self.named())
+        .bind(tenant.0)
+        .execute(conn)
+        .await
+        .db()?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -313,27 +424,13 @@ impl Store for PgStore {
             // The catalog transaction stays open (holding the slug and
             // hostname) while the storage is created in the other database.
             let mut ctx = catalog.pool.begin().await.db()?;
-            let insert = sqlx::query(INSERT_TENANT).persistent(self.named());
-            bind_tenant(insert, tenant, &target.name)
-                .execute(&mut *ctx)
-                .await
-                .db()?;
+            insert_catalog_rows(&mut ctx, tenant, &target.name, self.named()).await?;
             let mut unit = self.provisioning_unit(target).await?;
             let row = provision(false).fetch_one(unit.conn()).await.db()?;
             apps::apply_tenant(unit.conn(), &self.inner.config.apps, &schema).await?;
             unit.finish().await?;
             let user = rows::user(&row)?;
-            if let Err(e) = ctx.commit().await {
-                // Compensate: the storage must not outlive a catalog row that never was.
-                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
-                    .execute(&target.pool)
-                    .await;
-                if let Err(undo) = undo {
-                    tracing::error!(slug = %tenant.slug, error = %undo,
-                        "could not drop the storage of a tenant whose catalog commit failed");
-                }
-                return Err(map_sqlx(e));
-            }
+            commit_catalog(ctx, target, tenant, &schema).await?;
             user
         };
         Ok((tenant.to_tenant(&target.name), created))
@@ -350,39 +447,25 @@ impl Store for PgStore {
         // before any work), then storage and rows in the target's
         // transaction: the same one when the catalog is there.
         let mut ctx = catalog.pool.begin().await.db()?;
-        let insert = sqlx::query(INSERT_TENANT).persistent(false);
-        bind_tenant(insert, tenant, &target.name)
-            .execute(&mut *ctx)
-            .await
-            .db()?;
-        if in_catalog {
+        insert_catalog_rows(&mut ctx, tenant, &target.name, false).await?;
+        // The schema, its rows and the host's tables, in `conn`'s transaction.
+        let fill = async |conn: &mut PgConnection| -> Result<()> {
             sqlx::raw_sql(AssertSqlSafe(ddl))
-                .execute(&mut *ctx)
+                .execute(&mut *conn)
                 .await
                 .db()?;
-            crate::import::write_rows(&mut ctx, &prefix, data).await?;
-            apps::apply_tenant(&mut ctx, &self.inner.config.apps, &schema).await?;
+            crate::import::write_rows(conn, &prefix, data).await?;
+            apps::apply_tenant(conn, &self.inner.config.apps, &schema).await?;
+            Ok(())
+        };
+        if in_catalog {
+            fill(&mut ctx).await?;
             ctx.commit().await.db()?;
         } else {
             let mut tx = target.pool.begin().await.db()?;
-            sqlx::raw_sql(AssertSqlSafe(ddl))
-                .execute(&mut *tx)
-                .await
-                .db()?;
-            crate::import::write_rows(&mut tx, &prefix, data).await?;
-            apps::apply_tenant(&mut tx, &self.inner.config.apps, &schema).await?;
+            fill(&mut tx).await?;
             tx.commit().await.db()?;
-            if let Err(e) = ctx.commit().await {
-                // Compensate: the storage must not outlive a catalog row that never was.
-                let undo = sqlx::raw_sql(AssertSqlSafe(drop_sql(&schema)))
-                    .execute(&target.pool)
-                    .await;
-                if let Err(undo) = undo {
-                    tracing::error!(slug = %tenant.slug, error = %undo,
-                        "could not drop the storage of a tenant whose catalog commit failed");
-                }
-                return Err(map_sqlx(e));
-            }
+            commit_catalog(ctx, target, tenant, &schema).await?;
         }
         Ok(tenant.to_tenant(&target.name))
     }
@@ -423,10 +506,7 @@ impl Store for PgStore {
         .await
         .db()?;
         unit.finish().await?;
-        Ok(Page {
-            count: count(total)?,
-            items: found.iter().map(rows::tenant).collect::<Result<_>>()?,
-        })
+        rows::tenant_page(total, &found)
     }
 
     async fn search_tenants(&self, query: &TenantQuery, page: PageRequest) -> Result<Page<Tenant>> {
@@ -456,21 +536,9 @@ impl Store for PgStore {
     ) -> Result<Domain> {
         let mut tx = self.catalog().pool.begin().await.db()?;
         // Locks the tenant row so a concurrent delete cannot slip between.
-        let exists = sqlx::query("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE")
-            .persistent(self.named())
-            .bind(tenant.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .db()?;
-        if exists.is_none() {
-            return Err(Error::not_found(Entity::Tenant));
-        }
+        self.lock_tenant(&mut tx, tenant, SHARE_TENANT).await?;
         if is_primary {
-            sqlx::query("UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary").persistent(self.named())
-                .bind(tenant.0)
-                .execute(&mut *tx)
-                .await
-                .db()?;
+            self.demote_primary(&mut tx, tenant).await?;
         }
         sqlx::query(
             "INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) VALUES ($1, $2, $3)",
@@ -493,16 +561,7 @@ impl Store for PgStore {
     async fn set_primary_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
         let mut tx = self.catalog().pool.begin().await.db()?;
         // The tenant's row lock serializes changes of its primary domain.
-        let known: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR UPDATE")
-                .persistent(self.named())
-                .bind(tenant.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .db()?;
-        if known.is_none() {
-            return Err(Error::not_found(Entity::Tenant));
-        }
+        self.lock_tenant(&mut tx, tenant, LOCK_TENANT).await?;
         let ours: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM saas_shared.domains WHERE hostname = $1 AND tenant_id = $2",
         )
@@ -516,21 +575,13 @@ impl Store for PgStore {
             return Err(Error::not_found(Entity::Domain));
         }
         // Demote first: the one-primary index is checked row by row.
-        sqlx::query(
-            "UPDATE saas_shared.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary",
+        self.demote_primary(&mut tx, tenant).await?;
+        self.commit_on_domain(
+            tx,
+            "UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1",
+            hostname,
         )
-        .persistent(self.named())
-        .bind(tenant.0)
-        .execute(&mut *tx)
         .await
-        .db()?;
-        sqlx::query("UPDATE saas_shared.domains SET is_primary = true WHERE hostname = $1")
-            .persistent(self.named())
-            .bind(hostname.as_str())
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        tx.commit().await.db()
     }
 
     async fn remove_domain(&self, tenant: TenantId, hostname: &Hostname) -> Result<()> {
@@ -560,13 +611,8 @@ impl Store for PgStore {
             }
             Some(true) => Err(Error::State("cannot remove the primary domain")),
             Some(false) => {
-                sqlx::query("DELETE FROM saas_shared.domains WHERE hostname = $1")
-                    .persistent(self.named())
-                    .bind(hostname.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .db()?;
-                tx.commit().await.db()
+                let sql = "DELETE FROM saas_shared.domains WHERE hostname = $1";
+                self.commit_on_domain(tx, sql, hostname).await
             }
         }
     }
@@ -669,7 +715,8 @@ impl Store for PgStore {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
             "INSERT INTO saas_shared.superusers (username, username_key, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at",
+             VALUES ($1, $2, $3, $4, now()) RETURNING id, username, email, created_at, is_active, \
+             token_version",
         ).persistent(self.named())
         .bind(username.as_str())
         .bind(username.key())
@@ -688,8 +735,8 @@ impl Store for PgStore {
     ) -> Result<Option<(Superuser, String)>> {
         let mut unit = self.unit(self.catalog()).await?;
         let row = sqlx::query(
-            "SELECT id, username, email, created_at, password_hash FROM saas_shared.superusers \
-             WHERE username_key = $1",
+            "SELECT id, username, email, created_at, is_active, token_version, password_hash \
+             FROM saas_shared.superusers WHERE username_key = $1",
         )
         .persistent(self.named())
         .bind(username_key)
@@ -706,6 +753,55 @@ impl Store for PgStore {
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.list_audit(query).await
+    }
+
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        let mut unit = self.unit(self.catalog()).await?;
+        let row = sqlx::query(
+            "SELECT id, username, email, created_at, is_active, token_version \
+             FROM saas_shared.superusers WHERE id = $1",
+        )
+        .persistent(self.named())
+        .bind(id)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
+        unit.finish().await?;
+        row.as_ref().map(rows::superuser).transpose()
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        let mut unit = self.unit(self.catalog()).await?;
+        // SET expressions see the old is_active: only deactivating an active
+        // superuser bumps the version.
+        let row = sqlx::query(
+            "UPDATE saas_shared.superusers SET is_active = $2, \
+             token_version = token_version + CASE WHEN is_active AND NOT $2 THEN 1 ELSE 0 END \
+             WHERE id = $1 RETURNING id, username, email, created_at, is_active, token_version",
+        )
+        .persistent(self.named())
+        .bind(id)
+        .bind(active)
+        .fetch_optional(unit.conn())
+        .await
+        .db()?;
+        unit.finish().await?;
+        row.as_ref()
+            .map(rows::superuser)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::Superuser))
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        let sql = "UPDATE saas_shared.superusers SET password_hash = $2, \
+                   token_version = token_version + 1 WHERE id = $1";
+        self.change_superuser(sqlx::query(sql).bind(id).bind(password_hash.to_owned()))
+            .await
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        let sql = "DELETE FROM saas_shared.superusers WHERE id = $1";
+        self.change_superuser(sqlx::query(sql).bind(id)).await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

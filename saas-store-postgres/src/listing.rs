@@ -9,7 +9,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::PgStore;
 use crate::error::SqlxResultExt;
-use crate::rows::{self, count};
+use crate::rows;
 
 /// The conditions: an absent filter is a NULL parameter, so a query shape
 /// has one statement text. The domains are searched once (an uncorrelated
@@ -73,9 +73,6 @@ impl PgStore {
             .await
             .db()?;
         unit.finish().await?;
-        Ok(Page {
-            count: count(total)?,
-            items: found.iter().map(rows::tenant).collect::<Result<_>>()?,
-        })
+        rows::tenant_page(total, &found)
     }
 }

@@ -658,20 +658,10 @@ impl PgQueue {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
-            if row.unique_key.is_some() {
-                let holder: Option<Uuid> = sqlx::query_scalar(KEY_HOLDER)
-                    .persistent(named)
-                    .bind(row.tenant)
-                    .bind(&row.unique_key)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                if let Some(holder) = holder {
-                    return Ok(Enqueued {
-                        id: JobId(holder),
-                        created: false,
-                    });
-                }
+            if row.unique_key.is_some()
+                && let Some(held) = key_holder(conn, &row, named).await?
+            {
+                return Ok(held);
             }
             let pending: i64 = sqlx::query_scalar(COUNT_PENDING)
                 .persistent(named)
@@ -708,18 +698,8 @@ impl PgQueue {
                     created: true,
                 });
             }
-            let holder: Option<Uuid> = sqlx::query_scalar(KEY_HOLDER)
-                .persistent(named)
-                .bind(row.tenant)
-                .bind(&row.unique_key)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-            if let Some(holder) = holder {
-                return Ok(Enqueued {
-                    id: JobId(holder),
-                    created: false,
-                });
+            if let Some(held) = key_holder(conn, &row, named).await? {
+                return Ok(held);
             }
         }
         Err(QueueError::backend(PgError::Corrupt {
@@ -1088,6 +1068,26 @@ impl Insert {
             key_expired_before: prepared.key_expired_before,
         })
     }
+}
+
+/// The job holding `row`'s unique key, as the answer to an enqueue that
+/// stores nothing (`created = false`); `None` when no job holds it.
+async fn key_holder(
+    conn: &mut PgConnection,
+    row: &Insert,
+    named: bool,
+) -> QueueResult<Option<Enqueued>> {
+    let holder: Option<Uuid> = sqlx::query_scalar(KEY_HOLDER)
+        .persistent(named)
+        .bind(row.tenant)
+        .bind(&row.unique_key)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    Ok(holder.map(|id| Enqueued {
+        id: JobId(id),
+        created: false,
+    }))
 }
 
 fn record(row: &PgRow) -> QueueResult<JobRecord> {

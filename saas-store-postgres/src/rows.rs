@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use saas_core::Result;
 use saas_core::error::Error;
 use saas_core::projects::{Priority, Project, ProjectId, ProjectStatus, Task, TaskId, TaskStatus};
-use saas_core::store::Superuser;
+use saas_core::store::{Page, Superuser};
 use saas_core::tenancy::{Domain, Hostname, Slug, Tenant, TenantId, TenantName, TenantStatus};
 use saas_core::users::{Email, Role, User, UserId, UserSummary, Username};
 use sqlx::Row;
@@ -18,6 +18,14 @@ where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get::<T, _>(column).db()
+}
+
+/// A page of catalog rows: `total` counted, `found` the page's rows.
+pub(crate) fn tenant_page(total: i64, found: &[PgRow]) -> Result<Page<Tenant>> {
+    Ok(Page {
+        count: count(total)?,
+        items: found.iter().map(tenant).collect::<Result<_>>()?,
+    })
 }
 
 pub(crate) fn tenant(row: &PgRow) -> Result<Tenant> {
@@ -60,6 +68,8 @@ pub(crate) fn superuser(row: &PgRow) -> Result<Superuser> {
         username: Username::parse(&username).map_err(|_| corrupt("superusers.username"))?,
         email: Email::parse(&email).map_err(|_| corrupt("superusers.email"))?,
         created_at: get(row, "created_at")?,
+        is_active: get(row, "is_active")?,
+        token_version: get(row, "token_version")?,
     })
 }
 

@@ -218,6 +218,15 @@ CREATE INDEX audit_log_by_tenant ON saas_shared.audit_log (tenant_id, id);
 ALTER TABLE saas_shared.tenants ADD COLUMN deleted_at timestamptz;
 "#,
     ),
+    (
+        7,
+        // Superusers can be deactivated, and their tokens revoked.
+        r#"
+ALTER TABLE saas_shared.superusers
+    ADD COLUMN is_active boolean NOT NULL DEFAULT true,
+    ADD COLUMN token_version bigint NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// Migrations of every tenant schema, oldest first: (version, template).

@@ -16,13 +16,14 @@ use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::import::Inventory;
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    Scope, Task, TaskChanges, TaskCounts, TaskId, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, Scope, Task,
+    TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
 use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
-use saas_core::users::{NewUserRecord, User, UserChanges, UserId};
+use saas_core::updates::{Columns, ProjectChanges, TaskChanges, UserChanges, Value};
+use saas_core::users::{NewUserRecord, User, UserId};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
@@ -147,16 +148,18 @@ statements! {
     count_users = "SELECT count(*) FROM {s}users";
     lock_users = "LOCK TABLE {s}users IN SHARE ROW EXCLUSIVE MODE";
     insert_user = INSERT_USER;
-    update_user = concat!(
-        "UPDATE {s}users SET email = $2, first_name = $3, last_name = $4, role = $5, department = $6, \
-         token_version = token_version + CASE WHEN is_active AND NOT $7 THEN 1 ELSE 0 END, \
-         is_active = $7 WHERE id = $1 RETURNING ", user_cols!()
-    );
+    // Partial updates: `{set}` becomes the assignments of the columns a
+    // change writes, bound from $2 on (`update_query`).
+    update_user = concat!("UPDATE {s}users SET {set} WHERE id = $1 RETURNING ", user_cols!());
     set_password = "UPDATE {s}users SET password_hash = $2, token_version = token_version + 1 WHERE id = $1";
     replace_password_hash = "UPDATE {s}users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
     record_login = "UPDATE {s}users SET last_login = $2 WHERE id = $1";
 
     insert_refresh = "INSERT INTO {s}refresh_tokens (jti, family, user_id, expires_at) VALUES ($1, $2, $3, $4)";
+    // Rotations and revocations of a family take its lock first, so that a
+    // revocation's UPDATE never runs beside a rotation inserting a
+    // successor it would not see.
+    lock_family = "SELECT pg_advisory_xact_lock($1)";
     lock_refresh = "SELECT family, user_id, used, revoked FROM {s}refresh_tokens WHERE jti = $1 FOR UPDATE";
     revoke_family = "UPDATE {s}refresh_tokens SET revoked = true WHERE family = $1";
     mark_refresh_used = "UPDATE {s}refresh_tokens SET used = true WHERE jti = $1";
@@ -192,8 +195,7 @@ statements! {
          SELECT ", project_cols!(), " FROM p JOIN {s}users o ON o.id = p.owner_id"
     );
     update_project = concat!(
-        "WITH p AS (UPDATE {s}projects SET name = $2, description = $3, status = $4, start_date = $5, \
-         end_date = $6, updated_at = $7 WHERE id = $1 RETURNING *) \
+        "WITH p AS (UPDATE {s}projects SET {set} WHERE id = $1 RETURNING *) \
          SELECT ", project_cols!(), " FROM p JOIN {s}users o ON o.id = p.owner_id"
     );
     delete_project = "DELETE FROM {s}projects WHERE id = $1";
@@ -214,13 +216,10 @@ statements! {
          SELECT ", task_cols!(), " FROM t", task_joins!()
     );
     update_task = concat!(
-        "WITH t AS (UPDATE {s}tasks SET title = $2, description = $3, status = $4, priority = $5, \
-         assigned_to = $6, due_date = $7, completed_at = $8, updated_at = $9 \
-         WHERE id = $1 AND project_id = $10 RETURNING *) \
+        "WITH t AS (UPDATE {s}tasks SET {set} WHERE id = $1 RETURNING *) \
          SELECT ", task_cols!(), " FROM t", task_joins!()
     );
     lock_task_project = "SELECT project_id FROM {s}tasks WHERE id = $1 FOR NO KEY UPDATE";
-    move_task = "UPDATE {s}tasks SET project_id = $2 WHERE id = $1";
     delete_task = "DELETE FROM {s}tasks WHERE id = $1";
     delete_done_before = "DELETE FROM {s}tasks WHERE status = {done} AND completed_at < $1";
 }
@@ -284,6 +283,39 @@ impl fmt::Debug for PgTenant {
 
 /// A statement of a tenant handle, not yet run.
 type PgQuery = Query<'static, Postgres, PgArguments>;
+
+/// The partial update `template` (a rendered statement with `{set}`) for
+/// row `id` ($1): the assignments of `columns` from $2 on, then `extra`
+/// (an assignment of the dialect's own).
+fn update_query(
+    unit: &Unit,
+    template: &str,
+    id: i64,
+    columns: &Columns,
+    extra: Option<&str>,
+) -> PgQuery {
+    let mut set = columns.assignments(2, |i| format!("${i}"));
+    if let Some(extra) = extra {
+        if !set.is_empty() {
+            set.push_str(", ");
+        }
+        set.push_str(extra);
+    }
+    let mut query = sqlx::query(AssertSqlSafe(template.replace("{set}", &set)))
+        .persistent(unit.prepared)
+        .bind(id);
+    for (_, value) in columns.iter() {
+        query = match value.clone() {
+            Value::Text(s) => query.bind(s),
+            Value::Rank(r) => query.bind(small(r)),
+            Value::Bool(b) => query.bind(b),
+            Value::Id(id) => query.bind(id),
+            Value::Time(t) => query.bind(t),
+            Value::Date(d) => query.bind(d),
+        };
+    }
+    query
+}
 
 /// A rendered statement (from constant templates and a quoted, validated
 /// schema name), named or not as `unit` says.
@@ -530,6 +562,19 @@ impl PgTenant {
             Some(_) => Ok(()),
             None => Err(Error::not_found(entity)),
         }
+    }
+
+    /// Stores a new, unused refresh token on `unit`.
+    async fn insert_refresh_on(&self, unit: &mut Unit, token: &RefreshTokenRecord) -> Result<()> {
+        q(unit, &self.sql.insert_refresh)
+            .bind(token.jti)
+            .bind(token.family)
+            .bind(token.user_id.0)
+            .bind(token.expires_at)
+            .execute(unit.conn())
+            .await
+            .db()?;
+        Ok(())
     }
 
     /// `NotFound` unless `project` exists; locks it against deletion
@@ -873,6 +918,10 @@ impl TenantStore for PgTenant {
         self
     }
 
+    fn dialect(&self) -> Option<saas_core::apps::Dialect> {
+        Some(saas_core::apps::Dialect::Postgres)
+    }
+
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
         let mut unit = self.tx().await?;
         if let Some(limit) = max_users {
@@ -908,17 +957,24 @@ impl TenantStore for PgTenant {
     }
 
     async fn update_user(&self, id: UserId, changes: &UserChanges) -> Result<User> {
-        self.find(&self.sql.update_user, rows::user, |q| {
-            q.bind(id.0)
-                .bind(changes.email.as_str())
-                .bind(&changes.first_name)
-                .bind(&changes.last_name)
-                .bind(changes.role.as_str())
-                .bind(&changes.department)
-                .bind(changes.is_active)
-        })
-        .await?
-        .ok_or(Error::not_found(Entity::User))
+        let columns = changes.columns();
+        if columns.is_empty() {
+            return self.user(id).await?.ok_or(Error::not_found(Entity::User));
+        }
+        // SET expressions see the row's old values: deactivating bumps the
+        // token version of a user who was active.
+        let bump = (changes.is_active == Some(false))
+            .then_some("token_version = token_version + CASE WHEN is_active THEN 1 ELSE 0 END");
+        let mut unit = self.auto().await?;
+        let row = update_query(&unit, &self.sql.update_user, id.0, &columns, bump)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        row.as_ref()
+            .map(rows::user)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::User))
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
@@ -961,22 +1017,30 @@ impl TenantStore for PgTenant {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
-        self.execute(&self.sql.insert_refresh, |q| {
-            q.bind(token.jti)
-                .bind(token.family)
-                .bind(token.user_id.0)
-                .bind(token.expires_at)
-        })
-        .await?;
-        Ok(())
+        let mut unit = self.auto().await?;
+        self.insert_refresh_on(&mut unit, token).await?;
+        unit.finish().await
     }
 
-    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        successor: &RefreshTokenRecord,
+    ) -> Result<RefreshOutcome> {
         let mut unit = self.tx().await?;
+        // The family's lock, keyed by the family the token claims (a
+        // mismatch with the stored one is refused below): every rotation
+        // and revocation of the family runs one after the other.
+        let (key, _) = successor.family.as_u64_pair();
+        q(&unit, &self.sql.lock_family)
+            .bind(key as i64)
+            .execute(unit.conn())
+            .await
+            .db()?;
         // FOR UPDATE serializes concurrent consumers of the same token: the
         // second one sees the first one's mark and reports reuse.
         let Some(row) = q(&unit, &self.sql.lock_refresh)
-            .bind(jti)
+            .bind(used)
             .fetch_optional(unit.conn())
             .await
             .db()?
@@ -985,12 +1049,12 @@ impl TenantStore for PgTenant {
             return Ok(RefreshOutcome::Invalid);
         };
         let family: Uuid = row.try_get("family").db()?;
-        let user_id: i64 = row.try_get("user_id").db()?;
-        let used: bool = row.try_get("used").db()?;
+        let user_id = UserId(row.try_get("user_id").db()?);
+        let used_before: bool = row.try_get("used").db()?;
         let revoked: bool = row.try_get("revoked").db()?;
-        let outcome = if revoked {
+        let outcome = if revoked || family != successor.family || user_id != successor.user_id {
             RefreshOutcome::Invalid
-        } else if used {
+        } else if used_before {
             q(&unit, &self.sql.revoke_family)
                 .bind(family)
                 .execute(unit.conn())
@@ -999,14 +1063,12 @@ impl TenantStore for PgTenant {
             RefreshOutcome::Reused
         } else {
             q(&unit, &self.sql.mark_refresh_used)
-                .bind(jti)
+                .bind(used)
                 .execute(unit.conn())
                 .await
                 .db()?;
-            RefreshOutcome::Rotated {
-                user_id: UserId(user_id),
-                family,
-            }
+            self.insert_refresh_on(&mut unit, successor).await?;
+            RefreshOutcome::Rotated { user_id, family }
         };
         unit.finish().await?;
         Ok(outcome)
@@ -1077,14 +1139,8 @@ impl TenantStore for PgTenant {
 
     async fn update_project(&self, id: ProjectId, changes: &ProjectChanges) -> Result<Project> {
         let mut unit = self.tx().await?;
-        let row = q(&unit, &self.sql.update_project)
-            .bind(id.0)
-            .bind(&changes.name)
-            .bind(&changes.description)
-            .bind(small(changes.status.rank()))
-            .bind(changes.start_date)
-            .bind(changes.end_date)
-            .bind(changes.updated_at)
+        let columns = changes.columns();
+        let row = update_query(&unit, &self.sql.update_project, id.0, &columns, None)
             .fetch_optional(unit.conn())
             .await
             .db()?;
@@ -1228,28 +1284,21 @@ impl TenantStore for PgTenant {
         changes: &TaskChanges,
         max_per_project: Option<u64>,
     ) -> Result<Task> {
-        let update = |unit: &Unit| {
-            q(unit, &self.sql.update_task)
-                .bind(id.0)
-                .bind(&changes.title)
-                .bind(&changes.description)
-                .bind(small(changes.status.rank()))
-                .bind(small(changes.priority.rank()))
-                .bind(changes.assigned_to.map(|u| u.0))
-                .bind(changes.due_date)
-                .bind(changes.completed_at)
-                .bind(changes.updated_at)
-                .bind(changes.project_id.0)
+        let columns = changes.columns();
+        let update = |unit: &Unit| update_query(unit, &self.sql.update_task, id.0, &columns, None);
+        let Some(dest) = changes.project_id else {
+            // A task staying in its project: one statement.
+            let mut unit = self.auto().await?;
+            let row = update(&unit).fetch_optional(unit.conn()).await.db()?;
+            unit.finish().await?;
+            return row
+                .as_ref()
+                .map(rows::task)
+                .transpose()?
+                .ok_or(Error::not_found(Entity::Task));
         };
-        // The common case, a task staying in its project, is one statement.
-        let mut unit = self.auto().await?;
-        let row = update(&unit).fetch_optional(unit.conn()).await.db()?;
-        unit.finish().await?;
-        if let Some(row) = row {
-            return rows::task(&row);
-        }
-        // Absent, or moving: move it as creating it there would, under the
-        // destination's lock, then write the fields.
+        // Moving: checked as creating it there would be, under the
+        // destination's lock, and written in the same transaction.
         let mut unit = self.tx().await?;
         let current: Option<i64> = q(&unit, &self.sql.lock_task_project)
             .bind(id.0)
@@ -1262,27 +1311,21 @@ impl TenantStore for PgTenant {
         let Some(current) = current else {
             return Err(Error::not_found(Entity::Task));
         };
-        if current != changes.project_id.0 {
+        if current != dest.0 {
             let lock = if max_per_project.is_some() {
                 &self.sql.lock_project
             } else {
                 &self.sql.share_project
             };
-            self.require(&mut unit, lock, changes.project_id.0, Entity::Project)
+            self.require(&mut unit, lock, dest.0, Entity::Project)
                 .await?;
             if let Some(limit) = max_per_project {
                 let limit = (limit, Resource::TasksPerProject);
                 self.within_limit(&mut unit, limit, &self.sql.count_project_tasks, |q| {
-                    q.bind(changes.project_id.0)
+                    q.bind(dest.0)
                 })
                 .await?;
             }
-            q(&unit, &self.sql.move_task)
-                .bind(id.0)
-                .bind(changes.project_id.0)
-                .execute(unit.conn())
-                .await
-                .db()?;
         }
         let row = update(&unit).fetch_one(unit.conn()).await.db()?;
         let task = rows::task(&row)?;

@@ -4,11 +4,12 @@
 use chrono::{Duration, NaiveDate};
 use saas_core::error::{Entity, Error, Resource};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, ProjectChanges, ProjectStatus, Scope, TaskChanges,
-    TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskOrderField, TaskOrdering,
+    TaskQuery, TaskStatus,
 };
 use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
-use saas_core::users::{Role, UserChanges, UserId};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{Role, UserId};
 use saas_store_postgres::{PgConfig, Routing};
 use testkit::{pg, records};
 use uuid::Uuid;
@@ -64,15 +65,17 @@ async fn every_method(routing: Routing, pooler: bool) {
             ..
         })
     ));
-    let mut changes = UserChanges::from(&alice);
-    changes.is_active = false;
-    changes.role = Role::Manager;
+    let mut changes = UserChanges {
+        is_active: Some(false),
+        role: Some(Role::Manager),
+        ..UserChanges::default()
+    };
     let updated = t.update_user(alice.id, &changes).await.expect("update");
     assert_eq!(
         (updated.is_active, updated.role, updated.token_version),
         (false, Role::Manager, 1)
     );
-    changes.is_active = true;
+    changes.is_active = Some(true);
     assert_eq!(
         t.update_user(alice.id, &changes)
             .await
@@ -124,22 +127,46 @@ async fn every_method(routing: Routing, pooler: bool) {
     t.insert_refresh_token(&first).await.expect("insert token");
     t.insert_refresh_token(&second).await.expect("insert token");
     assert_eq!(
-        t.consume_refresh_token(first.jti).await.expect("consume"),
+        t.rotate_refresh_token(
+            first.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..first.clone()
+            }
+        )
+        .await
+        .expect("consume"),
         RefreshOutcome::Rotated {
             user_id: alice.id,
             family
         }
     );
     assert_eq!(
-        t.consume_refresh_token(first.jti).await.expect("consume"),
+        t.rotate_refresh_token(
+            first.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..first.clone()
+            }
+        )
+        .await
+        .expect("consume"),
         RefreshOutcome::Reused
     );
     assert_eq!(
-        t.consume_refresh_token(second.jti).await.expect("consume"),
+        t.rotate_refresh_token(
+            second.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..second.clone()
+            }
+        )
+        .await
+        .expect("consume"),
         RefreshOutcome::Invalid
     );
     assert_eq!(
-        t.consume_refresh_token(Uuid::new_v4())
+        t.rotate_refresh_token(Uuid::new_v4(), &first)
             .await
             .expect("consume"),
         RefreshOutcome::Invalid
@@ -148,7 +175,8 @@ async fn every_method(routing: Routing, pooler: bool) {
         t.prune_refresh_tokens(records::now() + Duration::days(2))
             .await
             .expect("prune"),
-        2
+        3,
+        "the two inserted and the successor the rotation stored"
     );
 
     // projects
@@ -237,11 +265,11 @@ async fn every_method(routing: Routing, pooler: bool) {
         .update_project(
             p2.id,
             &ProjectChanges {
-                name: "two!".to_owned(),
-                description: String::new(),
-                status: ProjectStatus::OnHold,
-                start_date: None,
-                end_date: NaiveDate::from_ymd_opt(2025, 12, 31),
+                name: Some("two!".to_owned()),
+                description: Some(String::new()),
+                status: Some(ProjectStatus::OnHold),
+                start_date: Some(None),
+                end_date: Some(NaiveDate::from_ymd_opt(2025, 12, 31)),
                 updated_at: records::now(),
             },
         )
@@ -417,10 +445,12 @@ async fn every_method(routing: Routing, pooler: bool) {
     );
     assert_eq!(counts.status(TaskStatus::Todo), 3);
 
-    let mut change = TaskChanges::from(&a);
-    change.status = TaskStatus::Done;
-    change.completed_at = Some(now - Duration::days(40));
-    change.assigned_to = None;
+    let mut change = TaskChanges {
+        status: Some(TaskStatus::Done),
+        completed_at: Some(Some(now - Duration::days(40))),
+        assigned_to: Some(None),
+        ..TaskChanges::at(now)
+    };
     let done = t
         .update_task(a.id, &change, None)
         .await
@@ -429,7 +459,7 @@ async fn every_method(routing: Routing, pooler: bool) {
         (done.status, done.assigned_to.clone()),
         (TaskStatus::Done, None)
     );
-    change.assigned_to = Some(UserId(999_999));
+    change.assigned_to = Some(Some(UserId(999_999)));
     assert!(matches!(
         t.update_task(a.id, &change, None).await,
         Err(Error::NotFound {

@@ -94,7 +94,20 @@ fn superuser_row(r: &Row<'_>) -> rusqlite::Result<Superuser> {
         username: codec::parsed(r, 1, Username::parse)?,
         email: codec::parsed(r, 2, Email::parse)?,
         created_at: codec::ts(r, 3)?,
+        is_active: r.get(4)?,
+        token_version: r.get(5)?,
     })
+}
+
+/// The columns [`superuser_row`] reads.
+const SUPERUSER_COLUMNS: &str = "id, username, email, created_at, is_active, token_version";
+
+fn load_superuser(conn: &Connection, id: i64) -> rusqlite::Result<Option<Superuser>> {
+    conn.prepare_cached(&format!(
+        "SELECT {SUPERUSER_COLUMNS} FROM superusers WHERE id = ?1"
+    ))?
+    .query_row([id], superuser_row)
+    .optional()
 }
 
 // --- files -----------------------------------------------------------------
@@ -829,6 +842,8 @@ impl Store for SqliteStore {
                 username,
                 email,
                 created_at,
+                is_active: true,
+                token_version: 0,
             })
         })
         .await
@@ -841,11 +856,10 @@ impl Store for SqliteStore {
         let key = username_key.to_owned();
         self.catalog_read(move |conn| {
             Ok(conn
-                .prepare_cached(
-                    "SELECT id, username, email, created_at, password_hash FROM superusers \
-                     WHERE username_key = ?1",
-                )?
-                .query_row([key], |r| Ok((superuser_row(r)?, r.get(4)?)))
+                .prepare_cached(&format!(
+                    "SELECT {SUPERUSER_COLUMNS}, password_hash FROM superusers WHERE username_key = ?1"
+                ))?
+                .query_row([key], |r| Ok((superuser_row(r)?, r.get(6)?)))
                 .optional()?)
         })
         .await
@@ -861,6 +875,60 @@ impl Store for SqliteStore {
         let query = query.clone();
         self.catalog_read(move |conn| audit::list(conn, &query))
             .await
+    }
+
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        self.catalog_read(move |conn| Ok(load_superuser(conn, id)?))
+            .await
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        self.catalog_write(move |conn| {
+            // SET expressions see the old is_active: only deactivating an
+            // active superuser bumps the version.
+            let n = conn
+                .prepare_cached(
+                    "UPDATE superusers SET is_active = ?1, token_version = token_version + \
+                     (CASE WHEN is_active = 1 AND ?1 = 0 THEN 1 ELSE 0 END) WHERE id = ?2",
+                )?
+                .execute(params![active, id])?;
+            if n == 0 {
+                return Err(not_found(Entity::Superuser));
+            }
+            load_superuser(conn, id)?.ok_or_else(|| not_found(Entity::Superuser))
+        })
+        .await
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        let hash = password_hash.to_owned();
+        self.catalog_write(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE superusers SET password_hash = ?1, token_version = token_version + 1 \
+                     WHERE id = ?2",
+                )?
+                .execute(params![hash, id])?;
+            if n == 0 {
+                return Err(not_found(Entity::Superuser));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        self.catalog_write(move |conn| {
+            if conn
+                .prepare_cached("DELETE FROM superusers WHERE id = ?1")?
+                .execute([id])?
+                == 0
+            {
+                return Err(not_found(Entity::Superuser));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

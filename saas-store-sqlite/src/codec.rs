@@ -25,6 +25,21 @@ pub(crate) fn date(d: Option<NaiveDate>) -> Option<String> {
     d.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
+/// Stored form of a column value of a partial update.
+pub(crate) fn value(v: &saas_core::updates::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    use saas_core::updates::Value;
+    let int = |n: Option<i64>| n.map_or(Sql::Null, Sql::Integer);
+    match v {
+        Value::Text(s) => Sql::Text(s.clone()),
+        Value::Rank(r) => Sql::Integer(*r),
+        Value::Bool(b) => Sql::Integer(i64::from(*b)),
+        Value::Id(id) => int(*id),
+        Value::Time(t) => int(opt_micros(*t)),
+        Value::Date(d) => date(*d).map_or(Sql::Null, Sql::Text),
+    }
+}
+
 /// Stored rank of a tenant status.
 /// The stored rank of a status a tenant can be set to. Deletion is not a
 /// stored status but the `deleted_at` mark (`Store::delete_tenant`).

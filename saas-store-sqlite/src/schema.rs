@@ -89,6 +89,9 @@ pub(crate) const CATALOG: &[&str] = &[
     // 3: two-step deletion. A deleted tenant keeps its row (and status, for
     // a restore) with the time of deletion until it is purged.
     "ALTER TABLE tenants ADD COLUMN deleted_at INTEGER;",
+    // 4: superusers can be deactivated, and their tokens revoked.
+    "ALTER TABLE superusers ADD COLUMN is_active INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1));
+    ALTER TABLE superusers ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Steps of a tenant file's schema.

@@ -12,13 +12,14 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use saas_core::import::Inventory;
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
+    Scope, Task, TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
 use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
-use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
+use saas_core::updates::{Columns, ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{NewUserRecord, User, UserId, UserSummary};
 use saas_core::{Entity, Error, Resource, Result};
 use uuid::Uuid;
 
@@ -203,6 +204,53 @@ fn change_one(conn: &Connection, sql: &str, args: impl rusqlite::Params, entity:
         return Err(not_found(entity));
     }
     Ok(())
+}
+
+/// Stores a new, unused refresh token of an existing user.
+fn insert_refresh(conn: &Connection, token: &RefreshTokenRecord) -> R<()> {
+    require_user(conn, token.user_id)?;
+    conn.prepare_cached(
+        "INSERT INTO refresh_tokens (jti, family, user_id, expires_at, used, revoked) \
+         VALUES (?1, ?2, ?3, ?4, 0, 0)",
+    )?
+    .execute(params![
+        token.jti.to_string(),
+        token.family.to_string(),
+        token.user_id.0,
+        codec::micros(token.expires_at),
+    ])?;
+    Ok(())
+}
+
+/// Writes the columns of a partial update (and `extra`, an assignment of
+/// the dialect's own) to row `id` of `table`; `NotFound` (`entity`) when
+/// there is no such row. Nothing to write only checks that the row exists.
+fn write_columns(
+    conn: &Connection,
+    table: &str,
+    columns: &Columns,
+    extra: Option<&str>,
+    id: i64,
+    entity: Entity,
+) -> R<()> {
+    let mut set = columns.assignments(1, |i| format!("?{i}"));
+    if let Some(extra) = extra {
+        if !set.is_empty() {
+            set.push_str(", ");
+        }
+        set.push_str(extra);
+    }
+    if set.is_empty() {
+        return if exists(conn, &format!("SELECT 1 FROM {table} WHERE id = ?1"), id)? {
+            Ok(())
+        } else {
+            Err(not_found(entity))
+        };
+    }
+    let mut args: Vec<Value> = columns.iter().map(|(_, v)| codec::value(v)).collect();
+    let sql = format!("UPDATE {table} SET {set} WHERE id = ?{}", args.len() + 1);
+    args.push(Value::Integer(id));
+    change_one(conn, &sql, rusqlite::params_from_iter(args), entity)
 }
 
 fn exists(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<bool> {
@@ -627,6 +675,10 @@ impl TenantStore for SqliteTenant {
         self
     }
 
+    fn dialect(&self) -> Option<saas_core::apps::Dialect> {
+        Some(saas_core::apps::Dialect::Sqlite)
+    }
+
     // --- users -----------------------------------------------------------
 
     async fn create_user(&self, user: &NewUserRecord, max_users: Option<u64>) -> Result<User> {
@@ -686,25 +738,12 @@ impl TenantStore for SqliteTenant {
         // Durable: a role or active flag taken away must stay taken away.
         self.write_durably(move |conn| {
             let tx = immediate(conn)?;
-            // SET expressions see the row's old values, so the bump is
-            // decided on the previous is_active.
-            change_one(
-                &tx,
-                "UPDATE users SET email = ?1, first_name = ?2, last_name = ?3, role = ?4, \
-                 department = ?5, \
-                 token_version = token_version + (CASE WHEN is_active = 1 AND ?6 = 0 THEN 1 ELSE 0 END), \
-                 is_active = ?6 WHERE id = ?7",
-                params![
-                    changes.email.as_str(),
-                    changes.first_name,
-                    changes.last_name,
-                    changes.role.as_str(),
-                    changes.department,
-                    changes.is_active,
-                    id.0,
-                ],
-                Entity::User,
-            )?;
+            // SET expressions see the row's old values: deactivating bumps
+            // the token version of a user who was active.
+            let bump = (changes.is_active == Some(false)).then_some(
+                "token_version = token_version + (CASE WHEN is_active = 1 THEN 1 ELSE 0 END)",
+            );
+            write_columns(&tx, "users", &changes.columns(), bump, id.0, Entity::User)?;
             let user = load_user(&tx, id)?.ok_or_else(|| not_found(Entity::User))?;
             tx.commit()?;
             Ok(user)
@@ -767,32 +806,29 @@ impl TenantStore for SqliteTenant {
         let token = token.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
-            require_user(&tx, token.user_id)?;
-            tx.prepare_cached(
-                "INSERT INTO refresh_tokens (jti, family, user_id, expires_at, used, revoked) \
-                 VALUES (?1, ?2, ?3, ?4, 0, 0)",
-            )?
-            .execute(params![
-                token.jti.to_string(),
-                token.family.to_string(),
-                token.user_id.0,
-                codec::micros(token.expires_at),
-            ])?;
+            insert_refresh(&tx, &token)?;
             tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
-        // Durable: a used token rolled back to unused could be replayed.
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        successor: &RefreshTokenRecord,
+    ) -> Result<RefreshOutcome> {
+        let successor = successor.clone();
+        // Durable: a used token rolled back to unused could be replayed. One
+        // write transaction (the file's write lock) marks it used and stores
+        // its successor, so no revocation of the family comes in between.
         self.write_durably(move |conn| {
             let tx = immediate(conn)?;
             let found = tx
                 .prepare_cached(
                     "SELECT user_id, family, used, revoked FROM refresh_tokens WHERE jti = ?1",
                 )?
-                .query_row([jti.to_string()], |r| {
+                .query_row([used.to_string()], |r| {
                     Ok((
                         UserId(r.get(0)?),
                         codec::parsed(r, 1, |s| {
@@ -805,6 +841,11 @@ impl TenantStore for SqliteTenant {
                 .optional()?;
             let outcome = match found {
                 None | Some((_, _, _, true)) => RefreshOutcome::Invalid,
+                Some((user_id, family, _, _))
+                    if family != successor.family || user_id != successor.user_id =>
+                {
+                    RefreshOutcome::Invalid
+                }
                 Some((_, family, true, false)) => {
                     tx.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1")?
                         .execute([family.to_string()])?;
@@ -812,7 +853,8 @@ impl TenantStore for SqliteTenant {
                 }
                 Some((user_id, family, false, false)) => {
                     tx.prepare_cached("UPDATE refresh_tokens SET used = 1 WHERE jti = ?1")?
-                        .execute([jti.to_string()])?;
+                        .execute([used.to_string()])?;
+                    insert_refresh(&tx, &successor)?;
                     RefreshOutcome::Rotated { user_id, family }
                 }
             };
@@ -904,19 +946,12 @@ impl TenantStore for SqliteTenant {
         let changes = changes.clone();
         self.write(move |conn| {
             let tx = immediate(conn)?;
-            change_one(
+            write_columns(
                 &tx,
-                "UPDATE projects SET name = ?1, description = ?2, status = ?3, start_date = ?4, \
-                 end_date = ?5, updated_at = ?6 WHERE id = ?7",
-                params![
-                    changes.name,
-                    changes.description,
-                    changes.status.rank(),
-                    codec::date(changes.start_date),
-                    codec::date(changes.end_date),
-                    codec::micros(changes.updated_at),
-                    id.0,
-                ],
+                "projects",
+                &changes.columns(),
+                None,
+                id.0,
                 Entity::Project,
             )?;
             let project = require_loaded_project(&tx, id)?;
@@ -1089,33 +1124,19 @@ impl TenantStore for SqliteTenant {
             else {
                 return Err(not_found(Entity::Task));
             };
-            if current != changes.project_id.0 {
-                require_project(&tx, changes.project_id)?;
+            if let Some(dest) = changes.project_id.filter(|p| p.0 != current) {
+                require_project(&tx, dest)?;
                 let there = count(
                     &tx,
                     "SELECT count(*) FROM tasks WHERE project_id = ?1",
-                    [changes.project_id.0],
+                    [dest.0],
                 )?;
                 check_limit(there, max_per_project, Resource::TasksPerProject)?;
             }
-            require_assignee(&tx, changes.assigned_to)?;
-            tx.prepare_cached(
-                "UPDATE tasks SET title = ?1, description = ?2, status = ?3, priority = ?4, \
-                 assigned_to = ?5, due_date = ?6, completed_at = ?7, updated_at = ?8, \
-                 project_id = ?10 WHERE id = ?9",
-            )?
-            .execute(params![
-                changes.title,
-                changes.description,
-                changes.status.rank(),
-                changes.priority.rank(),
-                changes.assigned_to.map(|u| u.0),
-                codec::opt_micros(changes.due_date),
-                codec::opt_micros(changes.completed_at),
-                codec::micros(changes.updated_at),
-                id.0,
-                changes.project_id.0,
-            ])?;
+            if let Some(assignee) = changes.assigned_to {
+                require_assignee(&tx, assignee)?;
+            }
+            write_columns(&tx, "tasks", &changes.columns(), None, id.0, Entity::Task)?;
             let task = load_task(&tx, id)?.ok_or_else(|| not_found(Entity::Task))?;
             tx.commit()?;
             Ok(task)

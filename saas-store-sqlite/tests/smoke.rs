@@ -5,12 +5,13 @@
 
 use chrono::{Duration, NaiveDate};
 use saas_core::projects::{
-    Priority, ProjectChanges, ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskOrderField,
-    TaskOrdering, TaskQuery, TaskStatus,
+    Priority, ProjectStatus, Scope, Task, TaskCounts, TaskOrderField, TaskOrdering, TaskQuery,
+    TaskStatus,
 };
 use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
 use saas_core::tenancy::{Hostname, TenantId, TenantStatus};
-use saas_core::users::{Email, Role, UserChanges, UserId, Username};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{Email, Role, UserId, Username};
 use saas_core::{Entity, Error, Resource};
 use testkit::records::{
     admin_record, new_tenant, now, open_tenant, password_hash_of, project_record, task_record,
@@ -247,16 +248,18 @@ async fn user_methods() {
     );
 
     // Deactivating bumps the token version; reactivating does not.
-    let mut changes = UserChanges::from(&bob);
-    changes.first_name = "Robert".to_owned();
-    changes.role = Role::Manager;
-    changes.is_active = false;
+    let mut changes = UserChanges {
+        first_name: Some("Robert".to_owned()),
+        role: Some(Role::Manager),
+        is_active: Some(false),
+        ..UserChanges::default()
+    };
     let updated = t.update_user(bob.id, &changes).await.expect("update");
     assert_eq!(updated.first_name, "Robert");
     assert_eq!(updated.role, Role::Manager);
     assert!(!updated.is_active);
     assert_eq!(updated.token_version, 1);
-    changes.is_active = true;
+    changes.is_active = Some(true);
     assert_eq!(
         t.update_user(bob.id, &changes)
             .await
@@ -324,7 +327,15 @@ async fn refresh_token_methods() {
     t.insert_refresh_token(&first).await.expect("insert");
     t.insert_refresh_token(&second).await.expect("insert");
     assert_eq!(
-        t.consume_refresh_token(first.jti).await.expect("consume"),
+        t.rotate_refresh_token(
+            first.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..first.clone()
+            }
+        )
+        .await
+        .expect("consume"),
         RefreshOutcome::Rotated {
             user_id: admin.id,
             family
@@ -332,15 +343,31 @@ async fn refresh_token_methods() {
     );
     // Reuse revokes the family: the sibling no longer works either.
     assert_eq!(
-        t.consume_refresh_token(first.jti).await.expect("reuse"),
+        t.rotate_refresh_token(
+            first.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..first.clone()
+            }
+        )
+        .await
+        .expect("reuse"),
         RefreshOutcome::Reused
     );
     assert_eq!(
-        t.consume_refresh_token(second.jti).await.expect("revoked"),
+        t.rotate_refresh_token(
+            second.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..second.clone()
+            }
+        )
+        .await
+        .expect("revoked"),
         RefreshOutcome::Invalid
     );
     assert_eq!(
-        t.consume_refresh_token(Uuid::new_v4())
+        t.rotate_refresh_token(Uuid::new_v4(), &first)
             .await
             .expect("unknown"),
         RefreshOutcome::Invalid
@@ -355,7 +382,15 @@ async fn refresh_token_methods() {
     t.insert_refresh_token(&expired).await.expect("insert");
     assert_eq!(t.prune_refresh_tokens(now()).await.expect("prune"), 1);
     assert_eq!(
-        t.consume_refresh_token(expired.jti).await.expect("pruned"),
+        t.rotate_refresh_token(
+            expired.jti,
+            &RefreshTokenRecord {
+                jti: Uuid::new_v4(),
+                ..expired.clone()
+            }
+        )
+        .await
+        .expect("pruned"),
         RefreshOutcome::Invalid
     );
 }
@@ -486,11 +521,11 @@ async fn project_methods() {
     );
 
     let changes = ProjectChanges {
-        name: "Alpha 2".to_owned(),
-        description: "new".to_owned(),
-        status: ProjectStatus::OnHold,
-        start_date: None,
-        end_date: NaiveDate::from_ymd_opt(2030, 1, 1),
+        name: Some("Alpha 2".to_owned()),
+        description: Some("new".to_owned()),
+        status: Some(ProjectStatus::OnHold),
+        start_date: Some(None),
+        end_date: Some(NaiveDate::from_ymd_opt(2030, 1, 1)),
         updated_at: now(),
     };
     let updated = t.update_project(alpha.id, &changes).await.expect("update");
@@ -506,7 +541,7 @@ async fn project_methods() {
             "Alpha 2",
             ProjectStatus::OnHold,
             None,
-            changes.end_date,
+            NaiveDate::from_ymd_opt(2030, 1, 1),
             changes.updated_at
         )
     );
@@ -795,13 +830,14 @@ async fn task_methods() {
     }
 
     // Updates write every field; clearing the assignee works.
-    let mut changes = TaskChanges::from(first);
-    changes.title = "Renamed".to_owned();
-    changes.status = TaskStatus::Done;
-    changes.completed_at = Some(at);
-    changes.assigned_to = None;
-    changes.due_date = None;
-    changes.updated_at = at;
+    let mut changes = TaskChanges {
+        title: Some("Renamed".to_owned()),
+        status: Some(TaskStatus::Done),
+        completed_at: Some(Some(at)),
+        assigned_to: Some(None),
+        due_date: Some(None),
+        ..TaskChanges::at(at)
+    };
     let updated = t
         .update_task(first.id, &changes, None)
         .await
@@ -817,7 +853,7 @@ async fn task_methods() {
         ("Renamed", TaskStatus::Done, Some(at), None, None)
     );
     assert_eq!(updated.updated_at, at);
-    changes.assigned_to = Some(UserId(9999));
+    changes.assigned_to = Some(Some(UserId(9999)));
     assert!(matches!(
         t.update_task(first.id, &changes, None).await,
         Err(Error::NotFound {

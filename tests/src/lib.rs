@@ -9,7 +9,8 @@
 //!   a [`Backend`] making [`Fixture`]s ([`backend`]).
 //! - [`server`]: the real router on a random port over a fresh store, and
 //!   an HTTP client that speaks to it. [`browser`]: headless Chromium over
-//!   WebDriver, with screenshots. [`clock`]: a clock set by hand.
+//!   WebDriver, with screenshots. [`program`]: the example programs run as
+//!   their binaries. [`clock`]: a clock set by hand.
 //!   [`records`]: records for tests below the service layer.
 //! - The Store conformance suite: every case in [`cases`] is an
 //!   `async fn(&dyn Fixture)` that asserts on error *variants*, in the
@@ -43,6 +44,7 @@ pub mod jobs;
 pub mod memory;
 pub mod model;
 pub mod pg;
+pub mod program;
 pub mod property;
 pub mod queue_conformance;
 pub mod records;
@@ -82,6 +84,7 @@ macro_rules! conformance_tests {
                 // host resolution
                 resolve_host_by_domain_port_and_case,
                 resolve_host_by_base_domain_label,
+                subdomains_under_the_base_domain_cannot_be_taken_over,
                 // users
                 admin_registers_every_role,
                 manager_registers_only_members_and_viewers,
@@ -130,6 +133,7 @@ macro_rules! conformance_tests {
                 concurrent_audit_appends_get_distinct_ids,
                 operator_actions_are_audited,
                 tenant_search_filters_sorts_and_pages,
+                platform_tokens_die_with_their_superuser,
                 // isolation
                 isolation_same_ids_are_not_found_across_tenants,
                 isolation_lists_and_logins_stay_in_their_tenant,
@@ -144,6 +148,8 @@ macro_rules! conformance_tests {
                 // races and stale handles
                 concurrent_member_changes_are_idempotent,
                 concurrent_task_writes_keep_counts_exact,
+                self_edits_racing_an_admin_never_undo_the_admin,
+                rotation_racing_a_family_revocation_leaves_no_live_token,
                 deleting_a_project_during_task_creates_leaves_no_orphans,
                 stale_handles_of_a_deleted_tenant_write_nothing,
                 removing_another_tenants_domain_changes_nothing,

@@ -44,11 +44,24 @@ pub fn url() -> String {
     std::env::var("SAAS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
 }
 
-/// [`url`] with its database replaced by `db`.
+/// The URL of a test's own database `db`: [`url`] with its database
+/// replaced by [`database_name`]`(db)`.
 pub fn url_for(db: &str) -> String {
     let base = url();
     let (head, _) = base.rsplit_once('/').expect("a database URL has a path");
-    format!("{head}/{db}")
+    format!("{head}/{}", database_name(db))
+}
+
+/// The name in the cluster of a test's own database `db`: the test
+/// database's name, `_`, then `db`. A test's own databases live as long as
+/// the test database they belong to, so a run on a fresh test database (as
+/// `.ci/run` makes) never meets one left, at an older schema, by a run of
+/// other code.
+pub fn database_name(db: &str) -> String {
+    let base = url();
+    let (_, base_db) = base.rsplit_once('/').expect("a database URL has a path");
+    let base_db = base_db.split('?').next().unwrap_or(base_db);
+    format!("{base_db}_{db}")
 }
 
 /// Whether the environment demands PostgreSQL (`SAAS_REQUIRE_POSTGRES=1`).
@@ -172,9 +185,11 @@ fn check_database_name(name: &str) {
     );
 }
 
-/// Creates database `name` if missing, tolerating a concurrent creator.
+/// Creates the test's own database `name` ([`database_name`]) if missing,
+/// tolerating a concurrent creator.
 pub async fn ensure_database(name: &str) {
     check_database_name(name);
+    let name = &database_name(name);
     let mut conn = PgConnection::connect(&url()).await.expect("connect");
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(name)
@@ -200,9 +215,10 @@ pub async fn ensure_database(name: &str) {
     }
 }
 
-/// Drops database `name` (a test's cleanup).
+/// Drops the test's own database `name` ([`database_name`]; a test's cleanup).
 pub async fn drop_database(name: &str) {
     check_database_name(name);
+    let name = &database_name(name);
     let mut conn = PgConnection::connect(&url()).await.expect("connect");
     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -411,6 +427,22 @@ impl Store for Recording {
         username_key: &str,
     ) -> Result<Option<(Superuser, String)>> {
         self.inner.superuser_credentials(username_key).await
+    }
+
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        self.inner.superuser(id).await
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        self.inner.set_superuser_active(id, active).await
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        self.inner.set_superuser_password(id, password_hash).await
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        self.inner.delete_superuser(id).await
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {

@@ -148,6 +148,15 @@ impl Resp {
     }
 }
 
+/// The default configuration without the registration throttle
+/// (tests register many tenants from one address).
+fn config() -> HttpConfig {
+    HttpConfig {
+        registration_rate: None,
+        ..HttpConfig::default()
+    }
+}
+
 impl TestApp {
     /// Starts a server with the default configuration and a jobs runtime,
     /// less the registration rate limit (every request of a test comes from
@@ -155,11 +164,7 @@ impl TestApp {
     /// in an hour); `None` when the backend is not available here (the case
     /// skips).
     pub async fn start(backend: Backend) -> Option<TestApp> {
-        let config = HttpConfig {
-            registration_rate: None,
-            ..HttpConfig::default()
-        };
-        Self::start_with(backend, config).await
+        Self::start_with(backend, config()).await
     }
 
     /// Starts a server with `config` and a jobs runtime, as [`Self::start`].
@@ -197,13 +202,9 @@ impl TestApp {
     /// Starts a server as [`Self::start`] whose jobs runtime caps each
     /// tenant's pending jobs at `cap`.
     pub async fn start_jobs_capped(backend: Backend, cap: u32) -> Option<TestApp> {
-        let config = HttpConfig {
-            registration_rate: None,
-            ..HttpConfig::default()
-        };
         Self::start_full(
             backend,
-            config,
+            config(),
             true,
             ServerLimits::default(),
             Some(cap),
@@ -216,13 +217,9 @@ impl TestApp {
     /// application's routes, made by `host` from the router's state and
     /// merged with [`saas_http::router_with`].
     pub async fn start_host(backend: Backend, host: HostRoutes) -> Option<TestApp> {
-        let config = HttpConfig {
-            registration_rate: None,
-            ..HttpConfig::default()
-        };
         Self::start_full(
             backend,
-            config,
+            config(),
             true,
             ServerLimits::default(),
             None,

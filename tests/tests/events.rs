@@ -1,6 +1,7 @@
 //! Lifecycle events: every listener hears each change once it is made,
 //! never a change that failed, and the durable listener hands events to a
-//! worker that runs the host's handler.
+//! worker that runs the host's handler. Restoring a deleted tenant is
+//! heard after it commits on every backend.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +14,10 @@ use saas_core::jobs::events::{EventHandler, EventJob, EventJobListener};
 use saas_core::jobs::memory::MemoryQueue;
 use saas_core::jobs::{JobContext, JobError, Jobs, WorkerConfig};
 use saas_core::service::{Listener, Saas};
+use saas_core::store::Store;
+use saas_core::tenancy::TenantStatus;
 use saas_core::users::Role;
+use tests::Backend;
 use tests::harness::registration;
 use tests::harness::unique_slug;
 use tests::memory::MemoryStore;
@@ -181,4 +185,94 @@ async fn durable_events_reach_the_handler_through_the_queue() {
         assert!(names.contains(&name), "{names:?}");
     }
     assert!(seen.iter().all(|e| e.tenant() == tenant.id));
+}
+
+/// Records each event with the tenant's status in the store at the moment
+/// the listener hears it: a change heard before it committed would show
+/// the status it had before.
+#[derive(Debug)]
+struct Witness {
+    store: Arc<dyn Store>,
+    heard: Mutex<Vec<(String, Option<TenantStatus>)>>,
+}
+
+#[async_trait]
+impl Listener for Witness {
+    async fn event(&self, event: &Event) -> saas_core::Result<()> {
+        let status = self.store.tenant(event.tenant()).await?.map(|t| t.status);
+        self.heard
+            .lock()
+            .expect("lock")
+            .push((event.name().to_owned(), status));
+        Ok(())
+    }
+}
+
+impl Witness {
+    fn take(&self) -> Vec<(String, Option<TenantStatus>)> {
+        std::mem::take(&mut *self.heard.lock().expect("lock"))
+    }
+}
+
+async fn restore_is_heard_after_it_commits(backend: &dyn Backend) {
+    let Some(fixture) = backend.fixture().await else {
+        return;
+    };
+    let witness = Arc::new(Witness {
+        store: fixture.store(),
+        heard: Mutex::default(),
+    });
+    let saas = Saas::builder(fixture.store())
+        .secret(b"events test secret of at least thirty-two bytes")
+        .listener(witness.clone())
+        .build()
+        .expect("service");
+    let (tenant, _) = saas
+        .register(registration(&unique_slug(), None))
+        .await
+        .expect("register");
+    let op = saas.operator_unchecked();
+    // Restoring a tenant that is not deleted is refused, and tells nobody.
+    witness.take();
+    assert!(op.restore(tenant.id).await.is_err());
+    assert!(witness.take().is_empty());
+
+    op.delete_tenant(tenant.id).await.expect("delete");
+    op.restore(tenant.id).await.expect("restore");
+    assert_eq!(
+        witness.take(),
+        vec![
+            ("tenant_deleted".to_owned(), Some(TenantStatus::Deleted)),
+            ("tenant_restored".to_owned(), Some(TenantStatus::Active)),
+        ]
+    );
+    let restored = Event::TenantRestored {
+        tenant: tenant.id,
+        slug: tenant.slug.as_str().to_owned(),
+    };
+    assert_eq!(restored.name(), "tenant_restored");
+    assert_eq!(restored.tenant(), tenant.id);
+    // A second restore changes nothing and is heard by nobody.
+    assert!(op.restore(tenant.id).await.is_err());
+    assert!(witness.take().is_empty());
+    // The cleanup purges only deleted tenants.
+    op.delete_tenant(tenant.id)
+        .await
+        .expect("delete for cleanup");
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn memory_restore_is_heard_after_it_commits() {
+    restore_is_heard_after_it_commits(&tests::memory::Memory).await;
+}
+
+#[tokio::test]
+async fn sqlite_restore_is_heard_after_it_commits() {
+    restore_is_heard_after_it_commits(&tests::sqlite::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_restore_is_heard_after_it_commits() {
+    restore_is_heard_after_it_commits(&tests::pg::Postgres).await;
 }

@@ -20,27 +20,30 @@
 //! saas-server healthcheck [--worker]     # for container health checks
 //! ```
 //!
-//! The program is this library, so that tests can run its commands with
-//! job kinds of their own ([`main_with`]); the `saas-server` binary runs it
-//! with the built-in jobs.
+//! The program is this library, so that a host application can run it
+//! with its own job kinds, tables, routes and listeners ([`Host`],
+//! [`main_with`]: `examples/saas-notes`), and tests with job kinds of their
+//! own; the `saas-server` binary runs it as [`Host::default`].
 
 mod commands;
 mod config;
 mod error;
+mod host;
 mod shutdown;
 mod wire;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
+pub use host::Host;
 pub use wire::{JobKinds, builtin_jobs};
 
-/// Runs `saas-server` with the command line `args` (the program name
-/// first), workers running `kinds` of jobs: loads `.env`, parses and checks
-/// the configuration, runs the command. Errors are printed to stderr.
-pub fn main_with<I, T>(args: I, kinds: JobKinds) -> ExitCode
+/// Runs the program of `host` with the command line `args` (the program
+/// name first): loads `.env`, parses and checks the configuration, runs
+/// the command. Errors are printed to stderr.
+pub fn main_with<I, T>(args: I, host: Host) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -51,7 +54,13 @@ where
     {
         eprintln!("warning: ignoring .env: {e}");
     }
-    let cli = commands::Cli::parse_from(args);
+    let matches = commands::Cli::command()
+        .name(host.name)
+        .get_matches_from(args);
+    let cli = match commands::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,7 +71,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli, kinds)) {
+    match runtime.block_on(commands::run(cli, host)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error::chain(e.as_ref()));

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use saas_core::Saas;
+use saas_core::apps::Apps;
 use saas_core::clock::{Clock, SystemClock};
 use saas_core::jobs::builtin::{BuiltinConfig, WelcomeEmailListener};
 use saas_core::jobs::mail::{LogMailer, Mailer, SmtpMailer};
@@ -15,10 +16,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Database, Mail, Secret};
 use crate::error::BoxError;
+use crate::host::Host;
 
 /// The job kinds a worker of this program runs: given the runtime's
-/// builder, registers them. [`builtin_jobs`] in production; tests add
-/// kinds of their own.
+/// builder, registers them. [`builtin_jobs`] unless a [`Host`] or a test
+/// adds kinds of its own.
 pub type JobKinds = fn(JobsBuilder) -> JobsBuilder;
 
 /// The seed's built-in jobs (emails, reports, overdue checks, cleanup).
@@ -54,8 +56,9 @@ pub(crate) struct Storage {
 }
 
 impl Storage {
-    /// Connects to (or opens) `database`, creating what is missing.
-    pub(crate) async fn open(database: &Database) -> Result<Storage, BoxError> {
+    /// Connects to (or opens) `database`, creating what is missing, with
+    /// the host's `apps` migrated alongside ours.
+    pub(crate) async fn open(database: &Database, apps: Apps) -> Result<Storage, BoxError> {
         match database {
             Database::Postgres {
                 url,
@@ -64,7 +67,8 @@ impl Storage {
             } => {
                 tracing::info!("storage: PostgreSQL (one schema per tenant)");
                 let mut config = saas_store_postgres::PgConfig::new(url.0.as_str())
-                    .with_transaction_pooler(*transaction_pooler);
+                    .with_transaction_pooler(*transaction_pooler)
+                    .with_apps(apps);
                 config.acquire_timeout = *connect_timeout;
                 let store = saas_store_postgres::PgStore::connect(config).await?;
                 let queue = saas_store_postgres::PgQueue::for_store(&store).await?;
@@ -76,9 +80,14 @@ impl Storage {
             Database::Sqlite { dir } => {
                 tracing::info!(dir = %dir.display(), "storage: SQLite (one file per tenant)");
                 let dir = dir.clone();
-                let store =
-                    tokio::task::spawn_blocking(move || saas_store_sqlite::SqliteStore::open(dir))
-                        .await??;
+                let options = saas_store_sqlite::SqliteOptions {
+                    apps,
+                    ..saas_store_sqlite::SqliteOptions::default()
+                };
+                let store = tokio::task::spawn_blocking(move || {
+                    saas_store_sqlite::SqliteStore::with_options(dir, options)
+                })
+                .await??;
                 let queue = store.queue();
                 Ok(Storage {
                     store: Arc::new(store),
@@ -90,28 +99,31 @@ impl Storage {
 }
 
 /// What every command but `config` starts from: the signing key (created
-/// on first start where it is kept on disk), logging, and open storage.
+/// on first start where it is kept on disk), logging, open storage, and
+/// what the host adds.
 pub(crate) struct Wired {
     pub(crate) config: Config,
     key: Secret,
     pub(crate) storage: Storage,
+    pub(crate) host: Host,
 }
 
 impl Wired {
     /// Reads or creates the key, installs logging, opens the storage.
-    pub(crate) async fn start(config: Config) -> Result<Wired, BoxError> {
+    pub(crate) async fn start(config: Config, host: Host) -> Result<Wired, BoxError> {
         let key = config.signing_key.key()?;
         init_logging(&config);
-        let storage = Storage::open(&config.database).await?;
+        let storage = Storage::open(&config.database, host.apps.clone()).await?;
         Ok(Wired {
             config,
             key,
             storage,
+            host,
         })
     }
 
     /// The service; every new user gets a welcome email job (the seed's
-    /// `post_save` signal).
+    /// `post_save` signal), and the host's listeners hear every event.
     pub(crate) fn saas(&self) -> Result<Saas, BoxError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut builder = Saas::builder(self.storage.store.clone())
@@ -120,19 +132,22 @@ impl Wired {
         if let Some(b) = &self.config.base_domain {
             builder = builder.base_domain(b.clone());
         }
+        for listener in &self.host.listeners {
+            builder = builder.listener(listener(self.storage.queue.clone(), clock.clone()));
+        }
         let welcome = WelcomeEmailListener::new(self.storage.queue.clone(), clock);
         Ok(builder.listener(Arc::new(welcome)).build()?)
     }
 
-    /// The jobs runtime: `kinds` over the queue, sending email through the
-    /// configured mailer.
-    pub(crate) fn jobs(&self, saas: Saas, kinds: JobKinds) -> Result<Jobs, BoxError> {
+    /// The jobs runtime: the host's job kinds over the queue, sending email
+    /// through the configured mailer.
+    pub(crate) fn jobs(&self, saas: Saas) -> Result<Jobs, BoxError> {
         let builder = Jobs::builder(saas, self.storage.queue.clone())
             .mailer(mailer(&self.config.mail)?)
             .max_pending_per_tenant(self.config.data.max_pending_jobs_per_tenant);
         // The purge of deleted tenants keeps them TENANT_RETENTION_DAYS.
         let retention = self.config.data.tenant_retention;
-        Ok(kinds(builder)
+        Ok((self.host.jobs)(builder)
             .register(PurgeDeletedTenants { retention })
             .build())
     }

@@ -192,14 +192,7 @@ fn command(dir: &Path, bind: &str) -> Command {
         .env_remove("DATABASE_URL")
         .env_remove("DATABASE_HOST")
         .env_remove("DEBUG")
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
+        .env("SECRET_KEY", testkit::program::fresh_signing_key())
         .env("RUST_LOG", "warn")
         .env("BIND", bind)
         .env("ALLOWED_HOSTS", ".example.com")

@@ -17,7 +17,6 @@
 //! `SAAS_REQUIRE_DJANGO=1`). The virtual environment is kept in the
 //! target directory, so only the first run installs the packages.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -161,7 +160,7 @@ impl Django {
             .env("PORT", port.to_string())
             .env("WORKERS", "2")
             .env("BIND_HOST", "127.0.0.1")
-            .env("POSTGRES_DB", &db)
+            .env("POSTGRES_DB", testkit::pg::database_name(&db))
             .env("POSTGRES_USER", &pg.user)
             .env("POSTGRES_PASSWORD", &pg.password)
             .env("POSTGRES_HOST", &pg.host)
@@ -871,29 +870,22 @@ impl Target {
 
     /// `saas-server` on this target, nothing from the caller's environment
     /// changing what is tested.
-    fn command(&self, key: &str) -> Command {
-        let mut cmd = Command::new(SERVER);
-        cmd.current_dir(self.dir())
-            .env_remove("DATABASE_HOST")
-            .env_remove("DEBUG")
-            .env_remove("RUN_WORKER")
-            .env_remove("API_ERROR_FORMAT")
-            .env("SECRET_KEY", key)
-            .env("RUST_LOG", "warn")
+    fn command(&self) -> Command {
+        let mut cmd = testkit::program::command(SERVER, self.dir());
+        cmd.env_remove("API_ERROR_FORMAT")
             .env("DATA_DIR", self.dir().join("data"))
             .env("LOGIN_ADDRESS_RATE_LIMIT", "off")
             .stdin(Stdio::null());
-        match self {
-            Target::Sqlite(_) => cmd.env_remove("DATABASE_URL"),
-            Target::Postgres { db, .. } => cmd.env("DATABASE_URL", testkit::pg::url_for(db)),
-        };
+        if let Target::Postgres { db, .. } = self {
+            cmd.env("DATABASE_URL", testkit::pg::url_for(db));
+        }
         cmd
     }
 
     /// `saas-server import-django --from … --json`; the report.
-    fn import(&self, key: &str, from: &str) -> Value {
+    fn import(&self, from: &str) -> Value {
         let out = self
-            .command(key)
+            .command()
             .args(["import-django", "--from", from, "--json"])
             .output()
             .expect("run saas-server import-django");
@@ -908,35 +900,10 @@ impl Target {
     }
 
     /// `saas-server serve --no-worker` on a free port; it and its address.
-    fn serve(&self, key: &str) -> (Child, SocketAddr) {
-        let mut child = self
-            .command(key)
-            .args(["serve", "--no-worker", "--bind", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(self.dir().join("serve.err")).expect("log"))
-            .spawn()
-            .expect("start saas-server serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut kept = std::fs::File::create(self.dir().join("serve.out")).expect("log");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = writeln!(kept, "{line}");
-                if let Some(a) = line.strip_prefix("saas-server listening on http://") {
-                    let _ = tx.send(a.trim().to_owned());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(a) => (child, a.parse().expect("address")),
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "saas-server did not start\n{}",
-                    std::fs::read_to_string(self.dir().join("serve.err")).unwrap_or_default()
-                );
-            }
-        }
+    fn serve(&self) -> (Child, SocketAddr) {
+        let mut cmd = self.command();
+        cmd.args(["serve", "--no-worker", "--bind", "127.0.0.1:0"]);
+        testkit::program::serve(cmd, "saas-server", self.dir())
     }
 
     /// The password hash stored for `user`.
@@ -985,12 +952,7 @@ fn outcomes(report: &Value) -> Vec<(String, String, String)> {
 
 /// Imports into `target`, twice, then serves it and checks every person.
 async fn move_to(target: &Target, django: &Django, people: &[Person], seen: &[Value]) {
-    let key = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let first = target.import(&key, &django.url());
+    let first = target.import(&django.url());
     let public_skipped = json!([{
         "tenant": "public", "table": "tenants_company", "id": 1, "action": "skipped",
         "problem": "the public schema holds django-tenants' shared tables, not a company's data",
@@ -1031,9 +993,9 @@ async fn move_to(target: &Target, django: &Django, people: &[Person], seen: &[Va
             assert_eq!(sum, first_sum, "{schema}: {report}");
         }
     };
-    already(&target.import(&key, &django.url()));
+    already(&target.import(&django.url()));
 
-    let (mut server, addr) = target.serve(&key);
+    let (mut server, addr) = target.serve();
     let ours = Api::at(addr);
     let mut differences = Vec::new();
     for (person, django_view) in people.iter().zip(seen) {
@@ -1077,7 +1039,7 @@ async fn move_to(target: &Target, django: &Django, people: &[Person], seen: &[Va
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 
     // Importing again after the logins changes nothing, new hashes included.
-    already(&target.import(&key, &django.url()));
+    already(&target.import(&django.url()));
     for person in people {
         assert!(
             target.stored_hash(person).await.starts_with("$argon2id$"),

@@ -10,7 +10,7 @@
 //! Both need root (a PostgreSQL cluster, a mount); without it they skip
 //! with a message, unless `SAAS_REQUIRE_POSTGRES=1` (which CI sets).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,56 +61,19 @@ fn free_port() -> u16 {
 
 /// `saas-server serve --no-worker` with `env`; its address once it listens.
 fn serve(dir: &Path, env: &[(&str, String)]) -> (Child, SocketAddr) {
-    let mut cmd = Command::new(SERVER);
-    cmd.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_HOST")
-        .env_remove("DEBUG")
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
-        .env("RUST_LOG", "warn")
-        .env("REGISTRATION_RATE_LIMIT", "off")
+    let mut cmd = testkit::program::command(SERVER, dir);
+    cmd.env("REGISTRATION_RATE_LIMIT", "off")
         .env("LOGIN_ADDRESS_RATE_LIMIT", "off")
-        .args(["serve", "--no-worker", "--bind", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.err")).expect("log"));
+        .args(["serve", "--no-worker", "--bind", "127.0.0.1:0"]);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("start saas-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    // The logs go to standard output: keep them for the assertions.
-    let mut kept = std::fs::File::create(dir.join("serve.out")).expect("log");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = writeln!(kept, "{line}");
-            if let Some(a) = line.strip_prefix("saas-server listening on http://") {
-                let _ = tx.send(a.trim().to_owned());
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(a) => (child, a.parse().expect("address")),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("saas-server did not start\n{}", log(dir));
-        }
-    }
+    testkit::program::serve(cmd, "saas-server", dir)
 }
 
+/// What the server wrote so far (the logs go to standard output).
 fn log(dir: &Path) -> String {
-    ["serve.out", "serve.err"]
-        .iter()
-        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
-        .collect()
+    testkit::program::logs(dir)
 }
 
 /// What one request got.

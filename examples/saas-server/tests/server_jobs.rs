@@ -5,10 +5,10 @@
 //! `/metrics` counts what a scripted run did, with no tenant or user in a
 //! label.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -17,30 +17,15 @@ const SERVER: &str = env!("CARGO_BIN_EXE_saas-server");
 const PASSWORD: &str = "securepassword123";
 
 fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new(SERVER);
-    cmd.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_HOST")
-        .env_remove("DEBUG")
-        .env_remove("RUN_WORKER")
-        // A fresh key: the server refuses keys published in the repository.
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
-        .env("RUST_LOG", "warn")
-        .env(
-            "EMAIL_BACKEND",
-            "django.core.mail.backends.filebased.EmailBackend",
-        )
-        .env("EMAIL_FILE_PATH", dir)
-        .env("WORKER_POLL_MS", "50")
-        .arg("--data-dir")
-        .arg(dir.join("data"));
+    let mut cmd = testkit::program::command(SERVER, dir);
+    cmd.env(
+        "EMAIL_BACKEND",
+        "django.core.mail.backends.filebased.EmailBackend",
+    )
+    .env("EMAIL_FILE_PATH", dir)
+    .env("WORKER_POLL_MS", "50")
+    .arg("--data-dir")
+    .arg(dir.join("data"));
     cmd
 }
 
@@ -51,35 +36,8 @@ fn serve(dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
 
 /// Starts `saas-server serve` as `cmd` (a [`command`] with more settings).
 fn serve_with(mut cmd: Command, dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = cmd
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.err")).expect("log file"))
-        .spawn()
-        .expect("start saas-server serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep reading to the end so the server never blocks on a full pipe.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("saas-server listening on http://") {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(a) => a.parse().expect("listening address"),
-        Err(_) => {
-            let _ = child.kill();
-            panic!(
-                "saas-server did not start\n{}",
-                std::fs::read_to_string(dir.join("serve.err")).unwrap_or_default()
-            );
-        }
-    };
-    (child, addr)
+    cmd.args(["serve", "--bind", "127.0.0.1:0"]).args(extra);
+    testkit::program::serve(cmd, "saas-server", dir)
 }
 
 /// One HTTP/1.1 request; returns the status and the JSON body (Null if none).

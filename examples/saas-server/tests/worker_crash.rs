@@ -69,7 +69,7 @@ fn worker_process() -> ExitCode {
     let args: Vec<String> = serde_json::from_str(&args).expect("WORKER_ARGS is a JSON array");
     saas_server::main_with(
         std::iter::once("saas-server".to_owned()).chain(args),
-        test_jobs_only,
+        saas_server::Host::default().jobs(test_jobs_only),
     )
 }
 
@@ -120,14 +120,7 @@ fn start_worker(dir: &Path, db: &Db, name: &str, lease_seconds: u64) -> Child {
         .env_remove("EMAIL_FILE_PATH")
         .env_remove("DEBUG")
         // A fresh key: the server refuses keys published in the repository.
-        .env(
-            "SECRET_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
+        .env("SECRET_KEY", testkit::program::fresh_signing_key())
         .env("RUST_LOG", "warn,saas_core::jobs::worker=info");
     match db {
         Db::Sqlite(data) => {
@@ -253,12 +246,18 @@ async fn sigkill_mid_batch_loses_no_job(backend: &str) {
     let status = first.wait().expect("reap the worker");
     assert!(!status.success(), "the worker was killed: {status:?}");
 
-    // What the dead worker left behind: jobs it held, still `running`.
+    // What the dead worker left behind: jobs it held, still `running`. A
+    // completion the worker sent just before it died can still commit after
+    // the kill (the database finishes a statement it received), so a job
+    // counts as held only if it is still running a moment later.
     let at_kill = records(queue, &ids).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = records(queue, &ids).await;
     let orphans: Vec<JobId> = at_kill
         .iter()
-        .filter(|j| j.status == JobStatus::Running)
-        .map(|j| j.id)
+        .zip(&settled)
+        .filter(|(then, now)| then.status == JobStatus::Running && now.status == JobStatus::Running)
+        .map(|(j, _)| j.id)
         .collect();
     let done_at_kill = at_kill
         .iter()

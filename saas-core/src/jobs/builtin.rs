@@ -35,7 +35,7 @@ use crate::projects::{
     Priority, ProjectId, Scope, Task, TaskId, TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
 };
 use crate::service::Listener;
-use crate::store::{PageRequest, TenantStore};
+use crate::store::{Page, TenantStore};
 use crate::tenancy::{Tenant, TenantStatus};
 use crate::users::{User, UserId, UserSummary};
 
@@ -153,44 +153,15 @@ async fn all_tasks(store: &dyn TenantStore, mut query: TaskQuery) -> Result<Vec<
         field: TaskOrderField::Id,
         descending: false,
     };
-    let mut out = Vec::new();
-    for page in 1..=PageRequest::MAX_PAGE {
-        let p = store
-            .list_tasks(
-                &query,
-                PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?,
-            )
-            .await?;
-        let n = p.items.len() as u64;
-        out.extend(p.items);
-        if n < PageRequest::MAX_SIZE || out.len() as u64 >= p.count {
-            break;
-        }
-    }
-    Ok(out)
+    Page::every(|page| store.list_tasks(&query, page)).await
 }
 
 /// Every active tenant, oldest first.
 async fn active_tenants(ctx: &JobContext) -> Result<Vec<Tenant>> {
     let store = ctx.saas().store();
-    let mut out = Vec::new();
-    let mut seen = 0u64;
-    for page in 1..=PageRequest::MAX_PAGE {
-        let p = store
-            .list_tenants(PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?)
-            .await?;
-        let n = p.items.len() as u64;
-        seen += n;
-        out.extend(
-            p.items
-                .into_iter()
-                .filter(|t| t.status == TenantStatus::Active),
-        );
-        if n < PageRequest::MAX_SIZE || seen >= p.count {
-            break;
-        }
-    }
-    Ok(out)
+    let mut all = Page::every(|page| store.list_tenants(page)).await?;
+    all.retain(|t| t.status == TenantStatus::Active);
+    Ok(all)
 }
 
 fn task_line(t: &Task) -> String {

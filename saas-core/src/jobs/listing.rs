@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::queue::{JobId, JobStatus, QueueError, QueueResult, validate_kind};
+use super::values::{JobId, JobStatus, QueueError, QueueResult, validate_kind};
 use crate::tenancy::TenantId;
 
 /// Which jobs [`super::JobQueue::list`] returns, newest first (by id: ids

@@ -34,6 +34,7 @@ pub mod purge;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
+mod values;
 pub mod worker;
 
 pub use job::{Job, JobContext, JobError, JobMeta, JobRegistry, JobScope, WorkerDeps, new_job};

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::job::{Job, JobContext, JobError, JobScope, NoPayload};
-use crate::store::PageRequest;
+use crate::store::Page;
 use crate::tenancy::{TenantId, TenantStatus};
 
 /// What `purge_deleted_tenants` removed.
@@ -49,27 +49,14 @@ impl Job for PurgeDeletedTenants {
         };
         // Every due tenant first, then the purges: purging while paging
         // would shift the pages under the walk.
-        let mut due: Vec<TenantId> = Vec::new();
-        let mut seen = 0u64;
-        for page in 1..=PageRequest::MAX_PAGE {
-            let p = store
-                .list_tenants(PageRequest::new(Some(page), Some(PageRequest::MAX_SIZE))?)
-                .await?;
-            let n = p.items.len() as u64;
-            seen += n;
-            due.extend(
-                p.items
-                    .iter()
-                    .filter(|t| {
-                        t.status == TenantStatus::Deleted
-                            && t.deleted_at.is_some_and(|at| at < cutoff)
-                    })
-                    .map(|t| t.id),
-            );
-            if n < PageRequest::MAX_SIZE || seen >= p.count {
-                break;
-            }
-        }
+        let due: Vec<TenantId> = Page::every(|page| store.list_tenants(page))
+            .await?
+            .into_iter()
+            .filter(|t| {
+                t.status == TenantStatus::Deleted && t.deleted_at.is_some_and(|at| at < cutoff)
+            })
+            .map(|t| t.id)
+            .collect();
         let mut summary = PurgeSummary::default();
         for id in due {
             // Checked again in the purge's own transaction: a restore since

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use super::sessions::ConsoleSession;
+use crate::sessions::ConsoleSession;
 
 /// The stylesheet, embedded in the binary.
 pub(crate) const CSS: &str = include_str!("console.css");

@@ -15,8 +15,8 @@ use maud::html;
 use saas_core::jobs::{JobFilter, JobId, JobRecord, JobStatus, Jobs};
 
 use super::html::{Area, bar_chart, button, page};
-use super::sessions::ConsoleSession;
-use super::{Signed, after, failure, no_such_page};
+use super::{AtPlatform, after, failure, no_such_page};
+use crate::sessions::ConsoleSession;
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -56,10 +56,7 @@ fn jobs_table(cs: &ConsoleSession, id: &str, jobs: &[JobRecord]) -> maud::Markup
     }
 }
 
-async fn jobs_page(State(state): State<AppState>, signed: Signed) -> Response {
-    let Signed::Platform { op, cs } = signed else {
-        return no_such_page();
-    };
+async fn jobs_page(State(state): State<AppState>, AtPlatform { op, cs }: AtPlatform) -> Response {
     let Some(jobs) = state.jobs() else {
         let body = html! { p { "This server runs no job queue." } };
         return page(Area::Platform, "Jobs", Some(&cs), body);
@@ -157,18 +154,20 @@ fn last_hour(jobs: &Jobs, done: &[JobRecord]) -> Vec<(String, u64)> {
         .collect()
 }
 
-async fn retry(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    act(state, signed, id, true).await
+async fn retry(State(state): State<AppState>, at: AtPlatform, Path(id): Path<String>) -> Response {
+    act(state, at, id, true).await
 }
 
-async fn cancel(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    act(state, signed, id, false).await
+async fn cancel(State(state): State<AppState>, at: AtPlatform, Path(id): Path<String>) -> Response {
+    act(state, at, id, false).await
 }
 
-async fn act(state: AppState, signed: Signed, id: String, retry: bool) -> Response {
-    let Signed::Platform { op, cs } = signed else {
-        return no_such_page();
-    };
+async fn act(
+    state: AppState,
+    AtPlatform { op, cs }: AtPlatform,
+    id: String,
+    retry: bool,
+) -> Response {
     let Some(jobs) = state.jobs() else {
         return no_such_page();
     };

@@ -10,8 +10,11 @@
 //! [`Session`](saas_core::Session) method as the API, so the console adds
 //! no rule of its own; it records each in the audit log.
 //!
-//! - [`sessions`]: cookie sessions, CSRF tokens, idle expiry.
+//! - [`crate::sessions`]: cookie sessions, CSRF tokens, idle expiry (held
+//!   by the state, below the console).
 //! - [`signin`]: the sign-in form, signing in and out.
+//! - [`users`]: a tenant's users table and the form that changes one, which
+//!   both consoles show.
 //! - [`platform`], [`jobs`], [`audit`]: the platform's pages;
 //!   [`tenant`]: a tenant's. [`html`]: the frame and shared pieces.
 //!
@@ -23,9 +26,9 @@ mod audit;
 mod html;
 mod jobs;
 mod platform;
-mod sessions;
 mod signin;
 mod tenant;
+mod users;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -36,15 +39,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use saas_core::operator::Operator;
+use saas_core::store::PageRequest;
 use saas_core::tenancy::Tenant;
 use saas_core::users::Role;
 
-use crate::ApiError;
+use crate::error::ApiError;
 use crate::extract::{ClientAddr, request_host};
 use crate::layers::host_allowed;
+use crate::sessions::{COOKIE, ConsoleSession, Who, same_token};
 use crate::state::AppState;
-pub(crate) use sessions::Sessions;
-use sessions::{COOKIE, ConsoleSession, Who, same_token};
 
 /// The console's routes, with the CSRF check on every POST.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
@@ -241,6 +244,63 @@ impl FromRequestParts<AppState> for Signed {
             _ => Err(to_sign_in()),
         }
     }
+}
+
+/// A signed-in request at the platform console ([`Signed::Platform`]); a
+/// tenant's session gets [`no_such_page`] (its console has no such pages).
+pub(crate) struct AtPlatform {
+    pub(crate) op: Operator,
+    pub(crate) cs: ConsoleSession,
+}
+
+impl FromRequestParts<AppState> for AtPlatform {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Signed::from_request_parts(parts, state).await? {
+            Signed::Platform { op, cs } => Ok(AtPlatform { op, cs }),
+            Signed::Tenant { .. } => Err(no_such_page()),
+        }
+    }
+}
+
+/// A signed-in request at a tenant's console ([`Signed::Tenant`]); the
+/// platform's session gets [`no_such_page`].
+pub(crate) struct AtTenant {
+    pub(crate) session: saas_core::Session,
+    pub(crate) cs: ConsoleSession,
+    /// The client's address, for the audit log.
+    pub(crate) client: Option<String>,
+}
+
+impl FromRequestParts<AppState> for AtTenant {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Signed::from_request_parts(parts, state).await? {
+            Signed::Tenant {
+                session,
+                cs,
+                client,
+            } => Ok(AtTenant {
+                session: *session,
+                cs,
+                client,
+            }),
+            Signed::Platform { .. } => Err(no_such_page()),
+        }
+    }
+}
+
+/// The first page of a hundred, what the console's tables show.
+pub(crate) fn first_hundred() -> PageRequest {
+    PageRequest::new(Some(1), Some(100)).unwrap_or_default()
 }
 
 /// Refuses a POST whose `csrf` form field is not its session's token

@@ -2,50 +2,64 @@
 //! one tenant with its domains, plan, status, deletion, users, projects
 //! and tasks. Every action is an [`Operator`] method (users: the owner's
 //! [`Session`](saas_core::Session), through [`Operator::owner_session`]).
+//!
+//! [`Operator`]: saas_core::operator::Operator
+//! [`Operator::owner_session`]: saas_core::operator::Operator::owner_session
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use maud::{Markup, html};
-use saas_core::commands::UserPatch;
-use saas_core::operator::Operator;
 use saas_core::projects::Scope;
 use saas_core::store::{PageRequest, TenantStore};
 use saas_core::tenancy::{TenantId, TenantStatus};
 use saas_core::tenant_query::{TenantQuery, TenantSort};
-use saas_core::users::{Role, UserId};
+use saas_core::users::UserId;
 use uuid::Uuid;
 
 use super::html::{Area, button, csrf, error_page, page, usage_bar};
-use super::sessions::ConsoleSession;
-use super::{Form, Signed, after, describe, failure, no_such_page};
+use super::users::{user_patch, users_table};
+use super::{AtPlatform, Form, after, describe, failure, first_hundred};
 use crate::extract::QueryPairs;
+use crate::sessions::ConsoleSession;
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/tenants", get(list))
         .route("/console/tenants/{id}", get(show))
-        .route("/console/tenants/{id}/plan", post(change_plan))
-        .route("/console/tenants/{id}/suspend", post(suspend))
-        .route("/console/tenants/{id}/reactivate", post(reactivate))
+        .route("/console/tenants/{id}/plan", act(Action::ChangePlan))
+        .route("/console/tenants/{id}/suspend", act(Action::Suspend))
+        .route("/console/tenants/{id}/reactivate", act(Action::Reactivate))
         .route("/console/tenants/{id}/delete", post(delete))
-        .route("/console/tenants/{id}/domains", post(add_domain))
-        .route("/console/tenants/{id}/domains/remove", post(remove_domain))
-        .route("/console/tenants/{id}/domains/primary", post(make_primary))
+        .route("/console/tenants/{id}/domains", act(Action::AddDomain))
+        .route(
+            "/console/tenants/{id}/domains/remove",
+            act(Action::RemoveDomain),
+        )
+        .route(
+            "/console/tenants/{id}/domains/primary",
+            act(Action::MakePrimary),
+        )
         .route("/console/tenants/{id}/users/{user}", post(update_user))
         .route("/console/tenants/{id}/projects", get(projects))
 }
 
-/// The operator and console session of a platform request; a tenant's
-/// session never gets here (its pages are elsewhere).
-fn platform(signed: Signed) -> Option<(Operator, ConsoleSession)> {
-    match signed {
-        Signed::Platform { op, cs } => Some((op, cs)),
-        Signed::Tenant { .. } => None,
-    }
+/// The tenant's page, where its actions return.
+fn tenant_page(id: Uuid) -> String {
+    format!("/console/tenants/{id}")
+}
+
+/// The plans an operator may choose from.
+fn plan_codes(state: &AppState) -> Vec<String> {
+    state
+        .saas()
+        .plans()
+        .iter()
+        .map(|p| p.code.clone())
+        .collect()
 }
 
 fn non_empty<'a>(query: &'a QueryPairs, name: &str) -> Option<&'a str> {
@@ -85,10 +99,11 @@ fn with_page(query: &QueryPairs, page: u64) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
-async fn list(State(state): State<AppState>, signed: Signed, query: QueryPairs) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
+async fn list(
+    State(state): State<AppState>,
+    AtPlatform { op, cs }: AtPlatform,
+    query: QueryPairs,
+) -> Response {
     let (tq, page) = match tenant_query(&query) {
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &describe(e)),
@@ -97,12 +112,7 @@ async fn list(State(state): State<AppState>, signed: Signed, query: QueryPairs) 
         Ok(f) => f,
         Err(e) => return failure(e),
     };
-    let plans: Vec<String> = state
-        .saas()
-        .plans()
-        .iter()
-        .map(|p| p.code.clone())
-        .collect();
+    let plans = plan_codes(&state);
     let last_page = found.count.div_ceil(page.page_size()).max(1);
     let body = html! {
         form.filters method="get" action="/console/tenants" {
@@ -154,30 +164,22 @@ fn page_of(cs: &ConsoleSession, title: &str, body: Markup) -> Response {
     page(Area::Platform, title, Some(cs), body)
 }
 
-async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<Uuid>) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let id = TenantId(id);
-    let o = match op.overview(id).await {
+async fn show(
+    State(state): State<AppState>,
+    AtPlatform { op, cs }: AtPlatform,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let o = match op.overview(TenantId(id)).await {
         Ok(o) => o,
         Err(e) => return failure(e),
     };
-    let base = format!("/console/tenants/{}", id.0);
-    let users = match op.owner_session(id).await {
-        Ok(s) => s
-            .list_users(PageRequest::new(Some(1), Some(100)).unwrap_or_default())
-            .await
-            .map(|p| p.items),
+    let base = tenant_page(id);
+    let users = match op.owner_session(TenantId(id)).await {
+        Ok(s) => s.list_users(first_hundred()).await.map(|p| p.items),
         Err(e) => Err(e),
     }
     .map_err(describe);
-    let plans: Vec<String> = state
-        .saas()
-        .plans()
-        .iter()
-        .map(|p| p.code.clone())
-        .collect();
+    let plans = plan_codes(&state);
     let t = &o.tenant;
     let body = html! {
         p {
@@ -232,32 +234,7 @@ async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<Uuid
         }
         h2 { "Users" }
         @match &users {
-            Ok(users) => {
-                table #users {
-                    thead { tr { th { "Username" } th { "Email" } th { "Role" } th { "Active" } th {} } }
-                    tbody { @for u in users {
-                        tr {
-                            td { (u.username.as_str()) @if u.is_owner { " (owner)" } }
-                            td { (u.email.as_str()) }
-                            td {
-                                form.inline method="post" action={ (base) "/users/" (u.id.0) } {
-                                    (csrf(&cs))
-                                    select name="role" { @for r in Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.as_str()) } } }
-                                    button type="submit" { "Set role" }
-                                }
-                            }
-                            td { (if u.is_active { "yes" } else { "no" }) }
-                            td {
-                                form.inline method="post" action={ (base) "/users/" (u.id.0) } {
-                                    (csrf(&cs))
-                                    input type="hidden" name="active" value=(if u.is_active { "0" } else { "1" });
-                                    button type="submit" { (if u.is_active { "Deactivate" } else { "Activate" }) }
-                                }
-                            }
-                        }
-                    } }
-                }
-            }
+            Ok(users) => { (users_table(&cs, &format!("{base}/users"), users)) }
             Err(message) => p { "Users cannot be shown: " (message) }
         }
         p { a href={ (base) "/projects" } { "Browse its projects and tasks (read-only)" } }
@@ -271,67 +248,66 @@ async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<Uuid
     page_of(&cs, t.name.as_str(), body)
 }
 
-async fn change_plan(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<Uuid>,
+/// The tenant page's one-step actions, each posting its form to its own
+/// path and returning to the page.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    ChangePlan,
+    Suspend,
+    Reactivate,
+    AddDomain,
+    RemoveDomain,
+    MakePrimary,
+}
+
+/// The route doing `action` on the tenant its path names.
+fn act(action: Action) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>, at: AtPlatform, Path(id): Path<Uuid>, f: Form| {
+            perform(state, at, id, f, action)
+        },
+    )
+}
+
+async fn perform(
+    state: AppState,
+    AtPlatform { op, cs }: AtPlatform,
+    id: Uuid,
     f: Form,
+    action: Action,
 ) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
+    let t = TenantId(id);
+    let (r, done) = match action {
+        Action::ChangePlan => (
+            op.change_plan(t, f.get("plan")).await.map(drop),
+            "Plan changed.",
+        ),
+        Action::Suspend => (op.suspend(t).await.map(drop), "Tenant suspended."),
+        Action::Reactivate => (op.reactivate(t).await.map(drop), "Tenant reactivated."),
+        Action::AddDomain => {
+            let primary = f.get("primary") == "1";
+            let r = op.add_domain(t, f.get("hostname"), primary).await;
+            (r.map(drop), "Domain added.")
+        }
+        Action::RemoveDomain => (
+            op.remove_domain(t, f.get("hostname")).await,
+            "Domain removed.",
+        ),
+        Action::MakePrimary => (
+            op.make_primary(t, f.get("hostname")).await,
+            "Primary domain changed.",
+        ),
     };
-    let r = op.change_plan(TenantId(id), f.get("plan")).await;
-    after(
-        &state,
-        &cs,
-        &format!("/console/tenants/{id}"),
-        r,
-        "Plan changed.",
-    )
-}
-
-async fn suspend(State(state): State<AppState>, signed: Signed, Path(id): Path<Uuid>) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let r = op.suspend(TenantId(id)).await;
-    after(
-        &state,
-        &cs,
-        &format!("/console/tenants/{id}"),
-        r,
-        "Tenant suspended.",
-    )
-}
-
-async fn reactivate(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<Uuid>,
-) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let r = op.reactivate(TenantId(id)).await;
-    after(
-        &state,
-        &cs,
-        &format!("/console/tenants/{id}"),
-        r,
-        "Tenant reactivated.",
-    )
+    after(&state, &cs, &tenant_page(id), r, done)
 }
 
 async fn delete(
     State(state): State<AppState>,
-    signed: Signed,
+    AtPlatform { op, cs }: AtPlatform,
     Path(id): Path<Uuid>,
     f: Form,
 ) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let back = format!("/console/tenants/{id}");
+    let back = tenant_page(id);
     let tenant = match op.overview(TenantId(id)).await {
         Ok(o) => o.tenant,
         Err(e) => return failure(e),
@@ -352,99 +328,15 @@ async fn delete(
     }
 }
 
-async fn add_domain(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<Uuid>,
-    f: Form,
-) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let r = op
-        .add_domain(TenantId(id), f.get("hostname"), f.get("primary") == "1")
-        .await;
-    after(
-        &state,
-        &cs,
-        &format!("/console/tenants/{id}"),
-        r,
-        "Domain added.",
-    )
-}
-
-async fn remove_domain(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<Uuid>,
-    f: Form,
-) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let r = op.remove_domain(TenantId(id), f.get("hostname")).await;
-    after(
-        &state,
-        &cs,
-        &format!("/console/tenants/{id}"),
-        r,
-        "Domain removed.",
-    )
-}
-
-async fn make_primary(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<Uuid>,
-    f: Form,
-) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let r = op.make_primary(TenantId(id), f.get("hostname")).await;
-    after(
-        &state,
-        &cs,
-        &format!("/console/tenants/{id}"),
-        r,
-        "Primary domain changed.",
-    )
-}
-
 async fn update_user(
     State(state): State<AppState>,
-    signed: Signed,
+    AtPlatform { op, cs }: AtPlatform,
     Path((id, user)): Path<(Uuid, i64)>,
     f: Form,
 ) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let back = format!("/console/tenants/{id}");
-    let mut patch = UserPatch::default();
-    let mut detail = String::new();
-    if !f.get("role").is_empty() {
-        match f.get("role").parse::<Role>() {
-            Ok(r) => {
-                patch.role = Some(r);
-                detail = format!("role {}", r.as_str());
-            }
-            Err(e) => return after(&state, &cs, &back, Err::<(), _>(e), ""),
-        }
-    }
-    match f.get("active") {
-        "0" => {
-            patch.is_active = Some(false);
-            detail = "deactivated".to_owned();
-        }
-        "1" => {
-            patch.is_active = Some(true);
-            detail = "activated".to_owned();
-        }
-        _ => {}
-    }
     let tenant = TenantId(id);
     let r = async {
+        let (patch, detail) = user_patch(&f)?;
         let session = op.owner_session(tenant).await?;
         let u = session.update_user(UserId(user), patch).await?;
         op.record(
@@ -456,26 +348,21 @@ async fn update_user(
         .await
     }
     .await;
-    after(&state, &cs, &back, r, "User updated.")
+    after(&state, &cs, &tenant_page(id), r, "User updated.")
 }
 
 async fn projects(
     State(state): State<AppState>,
-    signed: Signed,
+    AtPlatform { op, cs }: AtPlatform,
     Path(id): Path<Uuid>,
     query: QueryPairs,
 ) -> Response {
-    let Some((op, cs)) = platform(signed) else {
-        return no_such_page();
-    };
-    let tenant = TenantId(id);
-    let session = match op.owner_session(tenant).await {
+    let session = match op.owner_session(TenantId(id)).await {
         Ok(s) => s,
         Err(e) => return failure(e),
     };
     let store: &dyn TenantStore = &**session.store();
-    let first = PageRequest::new(Some(1), Some(100)).unwrap_or_default();
-    let projects = match store.list_projects(Scope::All, first).await {
+    let projects = match store.list_projects(Scope::All, first_hundred()).await {
         Ok(p) => p,
         Err(e) => return failure(e),
     };

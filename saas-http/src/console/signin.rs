@@ -12,10 +12,10 @@ use maud::html;
 use saas_core::audit::NewAuditEntry;
 
 use super::html::{Area, csrf, html_response, page};
-use super::sessions::{ConsoleSession, Who};
 use super::{Form, Place, Visitor, failure, may_use_console, session_cookie};
 use crate::models::LoginIn;
 use crate::routes::auth::count_attempt;
+use crate::sessions::{ConsoleSession, Who};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -192,7 +192,7 @@ async fn sign_out(State(state): State<AppState>, visitor: Visitor) -> Response {
     let secure = if visitor.secure { "; Secure" } else { "" };
     if let Ok(v) = format!(
         "{}=; Path=/console/; Max-Age=0; HttpOnly; SameSite=Strict{secure}",
-        super::sessions::COOKIE
+        crate::sessions::COOKIE
     )
     .parse()
     {

@@ -10,16 +10,16 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use saas_core::Session;
 use saas_core::audit::NewAuditEntry;
-use saas_core::commands::{NewUser, UserPatch};
+use saas_core::commands::NewUser;
 use saas_core::projects::{Priority, Project, TaskStatus};
-use saas_core::store::PageRequest;
 use saas_core::users::{Role, UserId};
 
 use super::html::{Area, bar_chart, csrf, page};
-use super::sessions::ConsoleSession;
-use super::{Form, Signed, after, describe, failure, no_such_page};
+use super::users::{user_patch, users_table};
+use super::{AtTenant, Form, after, describe, failure, first_hundred};
 use crate::extract::QueryPairs;
 use crate::routes::tasks::filter_from;
+use crate::sessions::ConsoleSession;
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -31,38 +31,26 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/tasks", get(tasks))
 }
 
-/// The session of a tenant request; the platform's session never gets here.
-fn tenant(signed: Signed) -> Option<(Session, ConsoleSession, Option<String>)> {
-    match signed {
-        Signed::Tenant {
-            session,
-            cs,
-            client,
-        } => Some((*session, cs, client)),
-        Signed::Platform { .. } => None,
-    }
-}
-
 fn page_of(cs: &ConsoleSession, title: &str, body: Markup) -> Response {
     page(Area::Tenant, title, Some(cs), body)
 }
 
-/// Records a tenant console action in the audit log.
+/// Records a tenant console action in the audit log, as done by `at`'s
+/// user from its address.
 async fn record(
     state: &AppState,
-    session: &Session,
-    client: Option<&str>,
+    at: &AtTenant,
     action: &str,
     target: &str,
     detail: &str,
 ) -> saas_core::Result<()> {
     let entry = NewAuditEntry::new(
-        &format!("user:{}", session.me().id.0),
-        Some(session.tenant().id),
+        &format!("user:{}", at.session.me().id.0),
+        Some(at.session.tenant().id),
         action,
         target,
         detail,
-        client,
+        at.client.as_deref(),
         state.saas().now(),
     );
     state.saas().store().append_audit(&entry).await?;
@@ -77,10 +65,7 @@ fn chart_of(id: &str, breakdown: &saas_core::session::Breakdown) -> Markup {
     bar_chart(id, &values)
 }
 
-async fn dashboard(signed: Signed) -> Response {
-    let Some((session, cs, _)) = tenant(signed) else {
-        return no_such_page();
-    };
+async fn dashboard(AtTenant { session, cs, .. }: AtTenant) -> Response {
     let d = match session.dashboard().await {
         Ok(d) => d,
         Err(e) => return failure(e),
@@ -109,44 +94,13 @@ async fn dashboard(signed: Signed) -> Response {
     )
 }
 
-async fn users(signed: Signed) -> Response {
-    let Some((session, cs, _)) = tenant(signed) else {
-        return no_such_page();
-    };
-    let list = match session
-        .list_users(PageRequest::new(Some(1), Some(100)).unwrap_or_default())
-        .await
-    {
+async fn users(AtTenant { session, cs, .. }: AtTenant) -> Response {
+    let list = match session.list_users(first_hundred()).await {
         Ok(l) => l,
         Err(e) => return failure(e),
     };
     let body = html! {
-        table #users {
-            thead { tr { th { "Username" } th { "Email" } th { "Role" } th { "Active" } th {} } }
-            tbody { @for u in &list.items {
-                tr id={ "user-" (u.username.as_str()) } {
-                    td { (u.username.as_str()) @if u.is_owner { " (owner)" } }
-                    td { (u.email.as_str()) }
-                    td {
-                        form.inline method="post" action={ "/console/users/" (u.id.0) } {
-                            (csrf(&cs))
-                            select name="role" { @for r in Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.as_str()) } } }
-                            button type="submit" { "Set role" }
-                        }
-                    }
-                    td.active { (if u.is_active { "yes" } else { "no" }) }
-                    td {
-                        form.inline method="post" action={ "/console/users/" (u.id.0) } {
-                            (csrf(&cs))
-                            input type="hidden" name="active" value=(if u.is_active { "0" } else { "1" });
-                            button type="submit" id={ (if u.is_active { "deactivate-" } else { "activate-" }) (u.username.as_str()) } {
-                                (if u.is_active { "Deactivate" } else { "Activate" })
-                            }
-                        }
-                    }
-                }
-            } }
-        }
+        (users_table(&cs, "/console/users", &list.items))
         p { (list.count) " users" }
         h2 { "Invite a user" }
         form.row method="post" action="/console/users" {
@@ -161,10 +115,7 @@ async fn users(signed: Signed) -> Response {
     page_of(&cs, "Users", body)
 }
 
-async fn invite(State(state): State<AppState>, signed: Signed, f: Form) -> Response {
-    let Some((session, cs, client)) = tenant(signed) else {
-        return no_such_page();
-    };
+async fn invite(State(state): State<AppState>, at: AtTenant, f: Form) -> Response {
     let r = async {
         let role = match f.get("role") {
             "" => None,
@@ -172,11 +123,10 @@ async fn invite(State(state): State<AppState>, signed: Signed, f: Form) -> Respo
         };
         let mut new = NewUser::new(f.get("username"), f.get("email"), f.raw("password"));
         new.role = role;
-        let u = session.register_user(new).await?;
+        let u = at.session.register_user(new).await?;
         record(
             &state,
-            &session,
-            client.as_deref(),
+            &at,
             "user.create",
             &format!("user {}", u.username.as_str()),
             u.role.as_str(),
@@ -184,42 +134,21 @@ async fn invite(State(state): State<AppState>, signed: Signed, f: Form) -> Respo
         .await
     }
     .await;
-    after(&state, &cs, "/console/users", r, "User created.")
+    after(&state, &at.cs, "/console/users", r, "User created.")
 }
 
 async fn update_user(
     State(state): State<AppState>,
-    signed: Signed,
+    at: AtTenant,
     Path(id): Path<i64>,
     f: Form,
 ) -> Response {
-    let Some((session, cs, client)) = tenant(signed) else {
-        return no_such_page();
-    };
     let r = async {
-        let mut patch = UserPatch::default();
-        let mut detail = String::new();
-        if !f.get("role").is_empty() {
-            let role = f.get("role").parse::<Role>()?;
-            patch.role = Some(role);
-            detail = format!("role {}", role.as_str());
-        }
-        match f.get("active") {
-            "0" => {
-                patch.is_active = Some(false);
-                detail = "deactivated".to_owned();
-            }
-            "1" => {
-                patch.is_active = Some(true);
-                detail = "activated".to_owned();
-            }
-            _ => {}
-        }
-        let u = session.update_user(UserId(id), patch).await?;
+        let (patch, detail) = user_patch(&f)?;
+        let u = at.session.update_user(UserId(id), patch).await?;
         record(
             &state,
-            &session,
-            client.as_deref(),
+            &at,
             "user.update",
             &format!("user {}", u.username.as_str()),
             &detail,
@@ -227,7 +156,7 @@ async fn update_user(
         .await
     }
     .await;
-    after(&state, &cs, "/console/users", r, "User updated.")
+    after(&state, &at.cs, "/console/users", r, "User updated.")
 }
 
 /// Projects as a table.
@@ -253,14 +182,8 @@ pub(crate) fn projects_table(projects: &[Project]) -> Markup {
     }
 }
 
-async fn projects(signed: Signed) -> Response {
-    let Some((session, cs, _)) = tenant(signed) else {
-        return no_such_page();
-    };
-    match session
-        .list_projects(PageRequest::new(Some(1), Some(100)).unwrap_or_default())
-        .await
-    {
+async fn projects(AtTenant { session, cs, .. }: AtTenant) -> Response {
+    match session.list_projects(first_hundred()).await {
         Ok(list) => page_of(
             &cs,
             "Projects",
@@ -281,10 +204,7 @@ pub(crate) async fn tasks_section(
     let get = |k: &str| query.get(k).unwrap_or("").to_owned();
     let listed = match filter_from(query) {
         Ok(filter) => session
-            .list_tasks(
-                &filter,
-                PageRequest::new(Some(1), Some(100)).unwrap_or_default(),
-            )
+            .list_tasks(&filter, first_hundred())
             .await
             .map_err(describe),
         Err(e) => Err(e.message().to_owned()),
@@ -329,10 +249,11 @@ pub(crate) async fn tasks_section(
     }
 }
 
-async fn tasks(State(state): State<AppState>, signed: Signed, query: QueryPairs) -> Response {
-    let Some((session, cs, _)) = tenant(signed) else {
-        return no_such_page();
-    };
+async fn tasks(
+    State(state): State<AppState>,
+    AtTenant { session, cs, .. }: AtTenant,
+    query: QueryPairs,
+) -> Response {
     let body = tasks_section(&state, &session, &query, "/console/tasks").await;
     page_of(&cs, "Tasks", body)
 }

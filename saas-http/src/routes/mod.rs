@@ -18,14 +18,12 @@ pub(crate) mod public;
 pub(crate) mod tasks;
 pub(crate) mod users;
 
-/// Every endpoint, without layers.
+/// The API's endpoints, without layers (the crate's `routes()` adds
+/// `/metrics` and the OpenAPI document and its docs page, which list these).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(public::routes())
         .merge(health::routes())
-        .merge(crate::metrics::routes())
-        .merge(crate::docs::routes())
-        .merge(crate::openapi::routes())
         .merge(auth::routes())
         .merge(users::routes())
         .merge(projects::routes())

@@ -6,6 +6,8 @@ use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::routing::get;
 use reqwest::Method;
+use saas_core::store::Page;
+use saas_http::pagination::{Paginated, Pagination};
 use saas_http::{ApiError, ApiJson, ApiResult, AppState, Auth, CurrentTenant};
 use serde_json::{Value, json};
 use testkit::server::{Backend, TestApp};
@@ -44,6 +46,26 @@ async fn echo(Auth(_): Auth, ApiJson(body): ApiJson<Value>) -> axum::Json<Value>
     axum::Json(body)
 }
 
+/// DRF-style pages of the host's own list, with the host's state.
+async fn letters(
+    State(state): State<HostState>,
+    pages: Pagination,
+) -> ApiResult<axum::Json<Paginated<String>>> {
+    let all: Vec<String> = state.greeting.chars().map(String::from).collect();
+    let r = pages.request();
+    let items = all
+        .iter()
+        .skip(usize::try_from(r.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(r.page_size()).unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let page = Page {
+        count: all.len() as u64,
+        items,
+    };
+    Ok(axum::Json(pages.respond(page, |l| l)?))
+}
+
 async fn boom() -> ApiResult<()> {
     Err(ApiError::internal(anyhow::anyhow!("the host failed")))
 }
@@ -54,6 +76,7 @@ fn host_routes(api: AppState) -> Router {
         .route("/api/hello/", get(hello))
         .route("/api/echo/", axum::routing::post(echo))
         .route("/api/boom/", get(boom))
+        .route("/api/letters/", get(letters))
         .with_state(HostState {
             api,
             greeting: "hi",
@@ -106,6 +129,22 @@ pub async fn host_routes_share_extractors_and_middleware(backend: Backend) {
     app.delete(&t, &t.access, "/api/whoami/")
         .await
         .expect_error(405, "method_not_allowed");
+    // Our pagination with the host's state.
+    let first = app
+        .get(&t, &t.access, "/api/letters/?page_size=1")
+        .await
+        .expect(200);
+    assert_eq!(first["count"], 2);
+    assert_eq!(first["results"], json!(["h"]));
+    assert!(
+        first["next"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("/api/letters/?page_size=1&page=2")),
+        "{first}"
+    );
+    app.get(&t, &t.access, "/api/letters/?page=x")
+        .await
+        .expect_error(400, "invalid");
     app.get(&t, &t.access, "/api/boom/")
         .await
         .expect_error(500, "internal");

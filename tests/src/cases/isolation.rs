@@ -252,44 +252,66 @@ pub async fn refresh_tokens_are_single_use_at_the_store(f: &dyn Fixture) {
     };
     sa.insert_refresh_token(&first).await.unwrap();
     assert_eq!(
-        sb.consume_refresh_token(first.jti).await.unwrap(),
+        sb.rotate_refresh_token(first.jti, &next(&first))
+            .await
+            .unwrap(),
         RefreshOutcome::Invalid,
         "another tenant does not know the token"
     );
+    // A successor of another family or user is refused, and changes nothing.
+    for wrong in [
+        RefreshTokenRecord {
+            family: Uuid::new_v4(),
+            ..next(&first)
+        },
+        RefreshTokenRecord {
+            user_id: UserId(first.user_id.0 + 1),
+            ..next(&first)
+        },
+    ] {
+        assert_eq!(
+            sa.rotate_refresh_token(first.jti, &wrong).await.unwrap(),
+            RefreshOutcome::Invalid
+        );
+    }
     assert_eq!(
-        sa.consume_refresh_token(first.jti).await.unwrap(),
+        sa.rotate_refresh_token(first.jti, &second).await.unwrap(),
         RefreshOutcome::Rotated {
             user_id: a.owner.id,
             family
         }
     );
-    sa.insert_refresh_token(&second).await.unwrap();
+    // The successor is stored by the rotation itself.
+    let third = next(&second);
     assert_eq!(
-        sa.consume_refresh_token(first.jti).await.unwrap(),
+        sa.rotate_refresh_token(first.jti, &next(&first))
+            .await
+            .unwrap(),
         RefreshOutcome::Reused
     );
     assert_eq!(
-        sa.consume_refresh_token(second.jti).await.unwrap(),
+        sa.rotate_refresh_token(second.jti, &third).await.unwrap(),
         RefreshOutcome::Invalid,
-        "the family is revoked"
+        "the family is revoked, the successor with it"
     );
     assert_eq!(
-        sa.consume_refresh_token(Uuid::new_v4()).await.unwrap(),
+        sa.rotate_refresh_token(Uuid::new_v4(), &next(&first))
+            .await
+            .unwrap(),
         RefreshOutcome::Invalid
     );
     // Concurrent consumption of one token: exactly one rotation.
-    let third = RefreshTokenRecord {
+    let fourth = RefreshTokenRecord {
         jti: Uuid::new_v4(),
         family: Uuid::new_v4(),
         user_id: a.owner.id,
         expires_at: expires,
     };
-    sa.insert_refresh_token(&third).await.unwrap();
-    let jti = third.jti;
+    sa.insert_refresh_token(&fourth).await.unwrap();
     let handles: Vec<_> = (0..16)
         .map(|_| {
-            let sa = sa.clone();
-            tokio::spawn(async move { sa.consume_refresh_token(jti).await })
+            let (sa, used, successor) = (sa.clone(), fourth.jti, next(&fourth));
+            tokio::spawn(async move { sa.rotate_refresh_token(used, &successor).await })
         })
         .collect();
     let mut rotated = 0;
@@ -317,11 +339,21 @@ pub async fn refresh_tokens_are_single_use_at_the_store(f: &dyn Fixture) {
     sa.insert_refresh_token(&fresh).await.unwrap();
     assert!(sa.prune_refresh_tokens(saas.now()).await.unwrap() >= 1);
     assert_eq!(
-        sa.consume_refresh_token(old.jti).await.unwrap(),
+        sa.rotate_refresh_token(old.jti, &next(&old)).await.unwrap(),
         RefreshOutcome::Invalid
     );
     assert!(matches!(
-        sa.consume_refresh_token(fresh.jti).await.unwrap(),
+        sa.rotate_refresh_token(fresh.jti, &next(&fresh))
+            .await
+            .unwrap(),
         RefreshOutcome::Rotated { .. }
     ));
+}
+
+/// The successor of a refresh token: same family, user and expiry.
+fn next(token: &RefreshTokenRecord) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        jti: Uuid::new_v4(),
+        ..token.clone()
+    }
 }

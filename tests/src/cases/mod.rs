@@ -13,6 +13,7 @@ mod projects;
 mod races;
 mod registration;
 mod store;
+mod takeover;
 mod tasks;
 mod users;
 
@@ -28,5 +29,6 @@ pub use projects::*;
 pub use races::*;
 pub use registration::*;
 pub use store::*;
+pub use takeover::*;
 pub use tasks::*;
 pub use users::*;

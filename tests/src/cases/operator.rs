@@ -489,3 +489,62 @@ pub async fn operator_makes_a_domain_primary(f: &dyn Fixture) {
         "still routed to its tenant"
     );
 }
+
+/// A platform token is checked like a tenant token: its superuser must
+/// exist, be active and be at the token's version. Changing the password,
+/// deactivating and deleting revoke; reactivating does not bring old
+/// tokens back.
+pub async fn platform_tokens_die_with_their_superuser(f: &dyn Fixture) {
+    let saas = saas(f.store());
+    let name = format!("root{}", &unique_slug()[1..12]);
+    let su = saas
+        .create_superuser(&name, "root@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert!(su.is_active);
+    let first = saas.superuser_login(&name, PASSWORD).await.unwrap();
+    saas.operator(&first.access).await.unwrap();
+
+    let new_password = "another long password";
+    saas.set_superuser_password(su.id, new_password)
+        .await
+        .unwrap();
+    assert_err!(saas.operator(&first.access).await, Error::Unauthenticated);
+    assert_err!(
+        saas.superuser_login(&name, PASSWORD).await,
+        Error::Unauthenticated
+    );
+    let second = saas.superuser_login(&name, new_password).await.unwrap();
+    saas.operator(&second.access).await.unwrap();
+
+    let off = saas.set_superuser_active(su.id, false).await.unwrap();
+    assert!(!off.is_active);
+    assert_err!(saas.operator(&second.access).await, Error::Unauthenticated);
+    assert_err!(
+        saas.superuser_login(&name, new_password).await,
+        Error::Unauthenticated
+    );
+    saas.set_superuser_active(su.id, true).await.unwrap();
+    assert_err!(saas.operator(&second.access).await, Error::Unauthenticated);
+    let third = saas.superuser_login(&name, new_password).await.unwrap();
+    saas.operator(&third.access).await.unwrap();
+
+    saas.delete_superuser(su.id).await.unwrap();
+    assert_err!(saas.operator(&third.access).await, Error::Unauthenticated);
+    assert_err!(
+        saas.superuser_login(&name, new_password).await,
+        Error::Unauthenticated
+    );
+    for missing in [
+        saas.delete_superuser(su.id).await.map(|_| ()),
+        saas.set_superuser_active(su.id, false).await.map(|_| ()),
+        saas.set_superuser_password(su.id, new_password).await,
+    ] {
+        assert_err!(
+            missing,
+            Error::NotFound {
+                entity: Entity::Superuser
+            }
+        );
+    }
+}

@@ -13,7 +13,7 @@ use saas_core::tenancy::Hostname;
 use saas_core::users::{Role, UserId};
 
 use crate::Fixture;
-use crate::harness::{World, all, domain_for, new_project, new_task, registration, saas};
+use crate::harness::{PASSWORD, World, all, domain_for, new_project, new_task, registration, saas};
 
 /// Concurrent adds of one member are all fine and leave one membership;
 /// concurrent removes likewise leave none.
@@ -355,5 +355,160 @@ pub async fn concurrent_task_writes_keep_counts_exact(f: &dyn Fixture) {
         assert_eq!(counted, expected, "counts of {q:?}");
         let listed = store.list_tasks(q, all()).await.unwrap();
         assert_eq!(listed.count, expected.total, "list count of {q:?}");
+    }
+}
+
+/// Lost updates: a user's own edits of their name, racing an admin who
+/// makes them a viewer and deactivates them, never write the old role or
+/// active flag back. After every round the admin's change stands (and the
+/// user's tokens are revoked); the name is one of the user's edits.
+pub async fn self_edits_racing_an_admin_never_undo_the_admin(f: &dyn Fixture) {
+    use saas_core::commands::UserPatch;
+    const EDITS: usize = 12;
+    let saas = saas(f.store());
+    let w = World::register(&saas, Some("enterprise")).await;
+    let admin = w.owner_session().await;
+    for round in 0..6 {
+        let (u, own) = w.seed_session(Role::Member, &format!("racer{round}")).await;
+        let start = Arc::new(tokio::sync::Barrier::new(EDITS + 1));
+        let edits: Vec<_> = (0..EDITS)
+            .map(|i| {
+                let (own, start) = (own.clone(), Arc::clone(&start));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let patch = UserPatch {
+                        first_name: Some(format!("name{i}")),
+                        ..UserPatch::default()
+                    };
+                    own.update_user(u.id, patch).await
+                })
+            })
+            .collect();
+        let (a, start) = (admin.clone(), Arc::clone(&start));
+        let demote = tokio::spawn(async move {
+            start.wait().await;
+            let patch = UserPatch {
+                role: Some(Role::Viewer),
+                is_active: Some(false),
+                ..UserPatch::default()
+            };
+            a.update_user(u.id, patch).await
+        });
+        for h in edits {
+            h.await.expect("no panic").expect("a self-edit succeeds");
+        }
+        demote.await.expect("no panic").expect("the admin's change");
+        let after = admin.user(u.id).await.unwrap();
+        assert_eq!(
+            (after.role, after.is_active),
+            (Role::Viewer, false),
+            "round {round}: a self-edit wrote the old role or flag back"
+        );
+        assert!(after.token_version > u.token_version, "round {round}");
+        assert!(
+            (0..EDITS).any(|i| after.first_name == format!("name{i}")),
+            "round {round}: {}",
+            after.first_name
+        );
+    }
+    // The store writes only what a change names: a name alone leaves the
+    // role and flag as they are.
+    let store = w.store().await;
+    let (u, _) = w.seed_session(Role::Manager, "onlyname").await;
+    store
+        .update_user(
+            u.id,
+            &saas_core::updates::UserChanges {
+                role: Some(Role::Viewer),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let named = store
+        .update_user(
+            u.id,
+            &saas_core::updates::UserChanges {
+                first_name: Some("Only".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (named.role, named.first_name.as_str()),
+        (Role::Viewer, "Only")
+    );
+}
+
+/// A refresh token rotated while an older token of its family is reused
+/// (which revokes the family) never leaves a working successor: either the
+/// rotation comes first and the revocation takes its successor too, or the
+/// revocation comes first and the rotation is refused. Through the service
+/// (a login per round) and, for many more rounds, at the store.
+pub async fn rotation_racing_a_family_revocation_leaves_no_live_token(f: &dyn Fixture) {
+    use saas_core::store::{RefreshOutcome, RefreshTokenRecord};
+    use uuid::Uuid;
+    let saas = saas(f.store());
+    let w = World::register(&saas, None).await;
+    for round in 0..12 {
+        let first = saas.login(&w.tenant, "admin", PASSWORD).await.unwrap();
+        let second = saas.refresh(&w.tenant, &first.refresh).await.unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let race = |token: String| {
+            let (saas, tenant, start) = (saas.clone(), w.tenant.clone(), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                saas.refresh(&tenant, &token).await
+            })
+        };
+        let (rotate, reuse) = (race(second.refresh), race(first.refresh));
+        assert!(matches!(
+            reuse.await.expect("no panic"),
+            Err(Error::Unauthenticated)
+        ));
+        if let Ok(third) = rotate.await.expect("no panic") {
+            assert!(
+                matches!(
+                    saas.refresh(&w.tenant, &third.refresh).await,
+                    Err(Error::Unauthenticated)
+                ),
+                "round {round}: the successor outlived its family's revocation"
+            );
+        }
+    }
+    let store = w.store().await;
+    let next = |t: &RefreshTokenRecord| RefreshTokenRecord {
+        jti: Uuid::new_v4(),
+        ..t.clone()
+    };
+    for round in 0..100 {
+        let t0 = RefreshTokenRecord {
+            jti: Uuid::new_v4(),
+            family: Uuid::new_v4(),
+            user_id: w.owner.id,
+            expires_at: saas.now() + Duration::hours(1),
+        };
+        store.insert_refresh_token(&t0).await.unwrap();
+        let t1 = next(&t0);
+        store.rotate_refresh_token(t0.jti, &t1).await.unwrap();
+        let t2 = next(&t1);
+        let (a, b) = (Arc::clone(&store), Arc::clone(&store));
+        let (s1, s0) = (t2.clone(), next(&t0));
+        let rotate = tokio::spawn(async move { a.rotate_refresh_token(t1.jti, &s1).await });
+        let reuse = tokio::spawn(async move { b.rotate_refresh_token(t0.jti, &s0).await });
+        assert_eq!(
+            reuse.await.expect("no panic").unwrap(),
+            RefreshOutcome::Reused
+        );
+        rotate.await.expect("no panic").unwrap();
+        assert_eq!(
+            store
+                .rotate_refresh_token(t2.jti, &next(&t2))
+                .await
+                .unwrap(),
+            RefreshOutcome::Invalid,
+            "round {round}: the successor outlived its family's revocation"
+        );
     }
 }

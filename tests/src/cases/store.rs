@@ -6,13 +6,14 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use saas_core::commands::{NewTask, UserPatch};
 use saas_core::error::{Entity, Error};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskChanges, TaskOrderField,
-    TaskOrdering, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskOrderField, TaskOrdering,
+    TaskQuery, TaskStatus,
 };
 use saas_core::session::TaskFilter;
 use saas_core::store::PageRequest;
 use saas_core::tenancy::Slug;
-use saas_core::users::{Role, UserChanges};
+use saas_core::updates::{TaskChanges, UserChanges};
+use saas_core::users::Role;
 
 use crate::Fixture;
 use crate::assert_err;
@@ -315,20 +316,20 @@ pub async fn store_due_windows_and_pruning(f: &dyn Fixture) {
         0
     );
 
-    // Changes are written whole and exactly.
+    // Changes are written exactly.
     let changed_at = now + Duration::microseconds(7);
     let t = store
         .update_task(
             later.id,
             &TaskChanges {
-                project_id: later.project_id,
-                title: "changed".into(),
-                description: "d".into(),
-                status: TaskStatus::Done,
-                priority: Priority::Low,
-                assigned_to: Some(w.owner.id),
-                due_date: None,
-                completed_at: Some(changed_at),
+                project_id: Some(later.project_id),
+                title: Some("changed".into()),
+                description: Some("d".into()),
+                status: Some(TaskStatus::Done),
+                priority: Some(Priority::Low),
+                assigned_to: Some(Some(w.owner.id)),
+                due_date: Some(None),
+                completed_at: Some(Some(changed_at)),
                 updated_at: changed_at,
             },
             None,
@@ -357,7 +358,7 @@ pub async fn store_due_windows_and_pruning(f: &dyn Fixture) {
         store
             .update_task(
                 saas_core::projects::TaskId(987_654),
-                &TaskChanges::from(&t),
+                &TaskChanges::at(t.updated_at),
                 None
             )
             .await,
@@ -414,16 +415,18 @@ pub async fn store_token_versions_and_logins(f: &dyn Fixture) {
         (u.token_version, u.is_active, u.last_login),
         (0, true, None)
     );
-    let mut changes = UserChanges::from(&u);
-    changes.department = "Ops".into();
+    let mut changes = UserChanges {
+        department: Some("Ops".into()),
+        ..UserChanges::default()
+    };
     let u1 = store.update_user(u.id, &changes).await.unwrap();
     assert_eq!((u1.token_version, u1.department.as_str()), (0, "Ops"));
-    changes.is_active = false;
+    changes.is_active = Some(false);
     let u2 = store.update_user(u.id, &changes).await.unwrap();
     assert_eq!((u2.token_version, u2.is_active), (1, false));
     let u3 = store.update_user(u.id, &changes).await.unwrap();
     assert_eq!(u3.token_version, 1, "already inactive: no second bump");
-    changes.is_active = true;
+    changes.is_active = Some(true);
     let u4 = store.update_user(u.id, &changes).await.unwrap();
     assert_eq!((u4.token_version, u4.is_active), (1, true));
     store.set_password(u.id, "not-a-real-hash").await.unwrap();

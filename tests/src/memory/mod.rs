@@ -396,6 +396,8 @@ impl Store for MemoryStore {
             username: username.clone(),
             email: email.clone(),
             created_at: now(),
+            is_active: true,
+            token_version: 0,
         };
         catalog
             .superusers
@@ -429,6 +431,43 @@ impl Store for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn superuser(&self, id: i64) -> Result<Option<Superuser>> {
+        Ok(self
+            .catalog()
+            .superusers
+            .values()
+            .find(|(su, _)| su.id == id)
+            .map(|(su, _)| su.clone()))
+    }
+
+    async fn set_superuser_active(&self, id: i64, active: bool) -> Result<Superuser> {
+        let mut catalog = self.catalog();
+        let (su, _) = superuser_mut(&mut catalog, id)?;
+        if su.is_active && !active {
+            su.token_version += 1;
+        }
+        su.is_active = active;
+        Ok(su.clone())
+    }
+
+    async fn set_superuser_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        let mut catalog = self.catalog();
+        let (su, hash) = superuser_mut(&mut catalog, id)?;
+        su.token_version += 1;
+        *hash = password_hash.to_owned();
+        Ok(())
+    }
+
+    async fn delete_superuser(&self, id: i64) -> Result<()> {
+        let mut catalog = self.catalog();
+        let before = catalog.superusers.len();
+        catalog.superusers.retain(|_, (su, _)| su.id != id);
+        if catalog.superusers.len() == before {
+            return Err(Error::not_found(Entity::Superuser));
+        }
+        Ok(())
     }
 
     async fn migrate(&self, progress: ProgressFn<'_>) -> Result<MigrationReport> {
@@ -501,4 +540,13 @@ impl Backend for Memory {
             }) as Box<dyn Fixture>)
         })
     }
+}
+
+/// The superuser `id` and its password hash, to change.
+fn superuser_mut(catalog: &mut Catalog, id: i64) -> Result<&mut (Superuser, String)> {
+    catalog
+        .superusers
+        .values_mut()
+        .find(|(su, _)| su.id == id)
+        .ok_or(Error::not_found(Entity::Superuser))
 }

@@ -16,14 +16,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::import::{Inventory, TenantImport};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectChanges, ProjectCounts, ProjectId,
-    ProjectStatus, Scope, Task, TaskChanges, TaskCounts, TaskId, TaskOrderField, TaskQuery,
-    TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
+    Scope, Task, TaskCounts, TaskId, TaskOrderField, TaskQuery, TaskStatus,
 };
 use saas_core::query::OrderKey;
 use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
 use saas_core::tenancy::TenantId;
-use saas_core::users::{NewUserRecord, User, UserChanges, UserId, UserSummary};
+use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
+use saas_core::users::{NewUserRecord, User, UserId, UserSummary};
 use uuid::Uuid;
 
 use super::paginate;
@@ -245,6 +245,28 @@ impl Data {
         assignee.map_or(Ok(()), |id| self.require_user(id))
     }
 
+    fn insert_token(&mut self, token: &RefreshTokenRecord) -> Result<()> {
+        self.require_user(token.user_id)?;
+        if self.tokens.contains_key(&token.jti) {
+            // Token ids are random UUIDs: a repeat is a caller's bug, which
+            // a database reports as a key violation.
+            return Err(Error::backend(std::io::Error::other(
+                "a refresh token with this id is already stored",
+            )));
+        }
+        self.tokens.insert(
+            token.jti,
+            TokenRow {
+                family: token.family,
+                user_id: token.user_id,
+                expires_at: token.expires_at,
+                used: false,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+
     fn require_project(&self, id: ProjectId) -> Result<()> {
         if self.projects.contains_key(&id) {
             Ok(())
@@ -440,15 +462,16 @@ impl TenantStore for MemoryTenant {
             .users
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::User))?;
-        if user.is_active && !changes.is_active {
+        if user.is_active && changes.is_active == Some(false) {
             user.token_version += 1;
         }
-        user.email = changes.email.clone();
-        user.first_name = changes.first_name.clone();
-        user.last_name = changes.last_name.clone();
-        user.role = changes.role;
-        user.department = changes.department.clone();
-        user.is_active = changes.is_active;
+        let c = changes.clone();
+        set(&mut user.email, c.email);
+        set(&mut user.first_name, c.first_name);
+        set(&mut user.last_name, c.last_name);
+        set(&mut user.role, c.role);
+        set(&mut user.department, c.department);
+        set(&mut user.is_active, c.is_active);
         Ok(user.clone())
     }
 
@@ -501,34 +524,20 @@ impl TenantStore for MemoryTenant {
     // --- refresh tokens --------------------------------------------------
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()> {
-        let mut data = self.data()?;
-        data.require_user(token.user_id)?;
-        if data.tokens.contains_key(&token.jti) {
-            // Token ids are random UUIDs: a repeat is a caller's bug, which
-            // a database reports as a key violation.
-            return Err(Error::backend(std::io::Error::other(
-                "a refresh token with this id is already stored",
-            )));
-        }
-        data.tokens.insert(
-            token.jti,
-            TokenRow {
-                family: token.family,
-                user_id: token.user_id,
-                expires_at: token.expires_at,
-                used: false,
-                revoked: false,
-            },
-        );
-        Ok(())
+        self.data()?.insert_token(token)
     }
 
-    async fn consume_refresh_token(&self, jti: Uuid) -> Result<RefreshOutcome> {
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        successor: &RefreshTokenRecord,
+    ) -> Result<RefreshOutcome> {
+        // One lock for the whole rotation: nothing comes in between.
         let mut data = self.data()?;
-        let Some(token) = data.tokens.get_mut(&jti) else {
+        let Some(token) = data.tokens.get_mut(&used) else {
             return Ok(RefreshOutcome::Invalid);
         };
-        if token.revoked {
+        if token.revoked || token.family != successor.family || token.user_id != successor.user_id {
             return Ok(RefreshOutcome::Invalid);
         }
         if token.used {
@@ -539,10 +548,12 @@ impl TenantStore for MemoryTenant {
             return Ok(RefreshOutcome::Reused);
         }
         token.used = true;
-        Ok(RefreshOutcome::Rotated {
+        let rotated = RefreshOutcome::Rotated {
             user_id: token.user_id,
             family: token.family,
-        })
+        };
+        data.insert_token(successor)?;
+        Ok(rotated)
     }
 
     async fn prune_refresh_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
@@ -603,12 +614,13 @@ impl TenantStore for MemoryTenant {
             .projects
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::Project))?;
-        row.name = changes.name.clone();
-        row.description = changes.description.clone();
-        row.status = changes.status;
-        row.start_date = changes.start_date;
-        row.end_date = changes.end_date;
-        row.updated_at = changes.updated_at;
+        let c = changes.clone();
+        set(&mut row.name, c.name);
+        set(&mut row.description, c.description);
+        set(&mut row.status, c.status);
+        set(&mut row.start_date, c.start_date);
+        set(&mut row.end_date, c.end_date);
+        row.updated_at = c.updated_at;
         data.project(id)
     }
 
@@ -726,29 +738,28 @@ impl TenantStore for MemoryTenant {
         let Some(current) = data.tasks.get(&id).map(|t| t.project_id) else {
             return Err(Error::not_found(Entity::Task));
         };
-        if current != changes.project_id {
-            data.require_project(changes.project_id)?;
-            let there = data
-                .tasks
-                .values()
-                .filter(|t| t.project_id == changes.project_id)
-                .count();
+        if let Some(dest) = changes.project_id.filter(|p| *p != current) {
+            data.require_project(dest)?;
+            let there = data.tasks.values().filter(|t| t.project_id == dest).count();
             limit_reached(there, max_per_project, Resource::TasksPerProject)?;
         }
-        data.require_assignee(changes.assigned_to)?;
+        if let Some(a) = changes.assigned_to {
+            data.require_assignee(a)?;
+        }
         let row = data
             .tasks
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::Task))?;
-        row.project_id = changes.project_id;
-        row.title = changes.title.clone();
-        row.description = changes.description.clone();
-        row.status = changes.status;
-        row.priority = changes.priority;
-        row.assigned_to = changes.assigned_to;
-        row.due_date = changes.due_date;
-        row.completed_at = changes.completed_at;
-        row.updated_at = changes.updated_at;
+        let c = changes.clone();
+        set(&mut row.project_id, c.project_id);
+        set(&mut row.title, c.title);
+        set(&mut row.description, c.description);
+        set(&mut row.status, c.status);
+        set(&mut row.priority, c.priority);
+        set(&mut row.assigned_to, c.assigned_to);
+        set(&mut row.due_date, c.due_date);
+        set(&mut row.completed_at, c.completed_at);
+        row.updated_at = c.updated_at;
         data.task(id)
     }
 
@@ -776,5 +787,12 @@ impl TenantStore for MemoryTenant {
             !(t.status == TaskStatus::Done && t.completed_at.is_some_and(|c| c < cutoff))
         });
         Ok((n - data.tasks.len()) as u64)
+    }
+}
+
+/// Writes a changed field; `None` leaves it.
+fn set<T>(field: &mut T, change: Option<T>) {
+    if let Some(v) = change {
+        *field = v;
     }
 }

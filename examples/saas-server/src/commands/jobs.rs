@@ -12,7 +12,7 @@ use saas_core::operator::Operator;
 
 use super::output::{self, Format, or_dash};
 use crate::error::BoxError;
-use crate::wire::{JobKinds, Wired};
+use crate::wire::Wired;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -79,9 +79,9 @@ fn parse_id(s: &str) -> Result<JobId, String> {
 }
 
 /// Runs one `jobs` command.
-pub(super) async fn run(wired: Wired, args: Args, kinds: JobKinds) -> Result<ExitCode, BoxError> {
+pub(super) async fn run(wired: Wired, args: Args) -> Result<ExitCode, BoxError> {
     let saas = wired.saas()?;
-    let jobs = wired.jobs(saas.clone(), kinds)?;
+    let jobs = wired.jobs(saas.clone())?;
     let operator = saas.operator_unchecked();
     let format = args.format;
     Ok(match args.command {

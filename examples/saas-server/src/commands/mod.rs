@@ -19,7 +19,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ServeSettings, Settings};
 use crate::error::BoxError;
-use crate::wire::{JobKinds, Wired};
+use crate::host::Host;
+use crate::wire::Wired;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,8 +68,8 @@ enum Command {
     Healthcheck(healthcheck::Args),
 }
 
-/// Runs the command `cli` names, with `kinds` of jobs.
-pub(crate) async fn run(cli: Cli, kinds: JobKinds) -> Result<ExitCode, BoxError> {
+/// Runs the command `cli` names, as `host`'s program.
+pub(crate) async fn run(cli: Cli, host: Host) -> Result<ExitCode, BoxError> {
     let config = Config::load(&cli.settings)?;
     let command = match cli.command {
         Some(c) => c,
@@ -82,16 +83,20 @@ pub(crate) async fn run(cli: Cli, kinds: JobKinds) -> Result<ExitCode, BoxError>
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(serve) => serve::run(Wired::start(config).await?, &serve, kinds).await,
-        Command::Worker(args) => worker::run(Wired::start(config).await?, &args, kinds).await,
-        Command::Migrate => migrate::run(Wired::start(config).await?).await,
-        Command::CreateTenant(args) => create_tenant::run(Wired::start(config).await?, args).await,
-        Command::ImportDjango(args) => import_django::run(Wired::start(config).await?, args).await,
+        Command::Serve(serve) => serve::run(Wired::start(config, host).await?, &serve).await,
+        Command::Worker(args) => worker::run(Wired::start(config, host).await?, &args).await,
+        Command::Migrate => migrate::run(Wired::start(config, host).await?).await,
+        Command::CreateTenant(args) => {
+            create_tenant::run(Wired::start(config, host).await?, args).await
+        }
+        Command::ImportDjango(args) => {
+            import_django::run(Wired::start(config, host).await?, args).await
+        }
         Command::Createsuperuser(args) => {
-            createsuperuser::run(Wired::start(config).await?, args).await
+            createsuperuser::run(Wired::start(config, host).await?, args).await
         }
         Command::Healthcheck(args) => healthcheck::run(&config, &args).await,
-        Command::Jobs(args) => jobs::run(Wired::start(config).await?, args, kinds).await,
-        Command::Tenants(args) => tenants::run(Wired::start(config).await?, args).await,
+        Command::Jobs(args) => jobs::run(Wired::start(config, host).await?, args).await,
+        Command::Tenants(args) => tenants::run(Wired::start(config, host).await?, args).await,
     }
 }

@@ -9,33 +9,29 @@ use super::worker;
 use crate::config::ServeSettings;
 use crate::error::BoxError;
 use crate::shutdown::Shutdown;
-use crate::wire::{JobKinds, Wired};
+use crate::wire::Wired;
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests and jobs finish.
-pub(super) async fn run(
-    wired: Wired,
-    settings: &ServeSettings,
-    kinds: JobKinds,
-) -> Result<ExitCode, BoxError> {
+pub(super) async fn run(wired: Wired, settings: &ServeSettings) -> Result<ExitCode, BoxError> {
     let metrics = saas_http::metrics::install_recorder()?;
     let saas = wired.saas()?;
-    let jobs = wired.jobs(saas.clone(), kinds)?;
+    let jobs = wired.jobs(saas.clone())?;
     let in_process = settings.worker();
     if !in_process {
         tracing::info!("no worker in this process: run `saas-server worker` to process jobs");
     }
-    let config = wired.config;
+    let (config, host) = (wired.config, wired.host);
     let limits = within_open_files(config.limits);
     let state = AppState::new(saas, config.http.clone())
         .with_jobs(jobs.clone())
         .with_schedule(saas_core::jobs::builtin::builtin_schedule()?)
         .with_metrics(metrics);
-    let app = saas_http::router(state);
+    let app = host.router(state);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     let local = listener.local_addr()?;
-    greet(local, config.http.x_tenant);
+    greet(host.name, local, config.http.x_tenant);
     let shutdown = Shutdown::on_signals();
     let http = saas_http::serve(listener, app, limits, shutdown.clone().wait());
     let background = async {
@@ -88,14 +84,15 @@ fn within_open_files(limits: ServerLimits) -> ServerLimits {
     limits
 }
 
-/// Where the server listens (tests read this line) and how to start using it.
-fn greet(local: std::net::SocketAddr, x_tenant: bool) {
+/// Where the server listens (tests read this line: `<program> listening
+/// on http://…`) and how to start using it.
+fn greet(program: &str, local: std::net::SocketAddr, x_tenant: bool) {
     let shown = if local.ip().is_unspecified() {
         format!("127.0.0.1:{}", local.port())
     } else {
         local.to_string()
     };
-    println!("saas-server listening on http://{local}");
+    println!("{program} listening on http://{local}");
     println!("Register a first tenant:");
     println!(
         "  curl -X POST http://{shown}/api/register/ -H 'Content-Type: application/json' \\\n    \

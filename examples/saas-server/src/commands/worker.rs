@@ -11,7 +11,7 @@ use super::healthcheck;
 use crate::config::WorkerSettings;
 use crate::error::BoxError;
 use crate::shutdown::Shutdown;
-use crate::wire::{JobKinds, Wired};
+use crate::wire::Wired;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -24,8 +24,8 @@ pub(super) struct Args {
 }
 
 /// Runs jobs until SIGINT/SIGTERM, or with `--until-idle` until none is left.
-pub(super) async fn run(wired: Wired, args: &Args, kinds: JobKinds) -> Result<ExitCode, BoxError> {
-    let jobs = wired.jobs(wired.saas()?, kinds)?;
+pub(super) async fn run(wired: Wired, args: &Args) -> Result<ExitCode, BoxError> {
+    let jobs = wired.jobs(wired.saas()?)?;
     if args.until_idle {
         let lease = Duration::from_secs(args.worker.lease_seconds);
         let config = WorkerConfig {
