@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -52,21 +52,6 @@ fn skip(why: &str) {
         "cannot run the Django import test: {why} (SAAS_REQUIRE_DJANGO=1)"
     );
     eprintln!("skipped: {why}; set SAAS_REQUIRE_DJANGO=1 to fail instead");
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn random_name(prefix: &str) -> String {
@@ -139,21 +124,29 @@ impl Django {
             .arg(copy.path())
             .output()
             .expect("cp");
-        assert!(cp.status.success(), "copying the seed: {}", text(&cp));
+        assert!(
+            cp.status.success(),
+            "copying the seed: {}",
+            testkit::program::output_text(&cp)
+        );
         let chmod = Command::new("chmod")
             .arg("-R")
             .arg("u+w")
             .arg(copy.path())
             .output()
             .expect("chmod");
-        assert!(chmod.status.success(), "{}", text(&chmod));
+        assert!(
+            chmod.status.success(),
+            "{}",
+            testkit::program::output_text(&chmod)
+        );
         std::os::unix::fs::symlink(cached_venv(&seed), copy.path().join(".venv"))
             .expect("link .venv");
 
         let db = random_name("django_src_");
         testkit::pg::ensure_database(&db).await;
         let pg = pg_parts(&testkit::pg::url());
-        let port = free_port();
+        let port = testkit::program::free_port();
         let log = copy.path().join("run.log");
         let out = Command::new(copy.path().join("run.sh"))
             .current_dir(copy.path())
@@ -172,7 +165,7 @@ impl Django {
             .stdin(Stdio::null())
             .output()
             .expect("run.sh");
-        let _ = std::fs::write(&log, text(&out));
+        let _ = std::fs::write(&log, testkit::program::output_text(&out));
         let django = Django {
             api: Api::new(port),
             copy,
@@ -181,7 +174,7 @@ impl Django {
         assert!(
             out.status.success(),
             "run.sh failed:\n{}\n{}",
-            text(&out),
+            testkit::program::output_text(&out),
             std::fs::read_to_string(django.copy.path().join("run/gunicorn.log"))
                 .unwrap_or_default()
         );
@@ -220,7 +213,11 @@ fn cached_venv(seed: &Path) -> PathBuf {
     }
     let run = |cmd: &mut Command| {
         let out = cmd.stdin(Stdio::null()).output().expect("run python");
-        assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            testkit::program::output_text(&out)
+        );
     };
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
@@ -893,10 +890,10 @@ impl Target {
             out.status.success(),
             "import into {} failed:\n{}",
             self.name(),
-            text(&out)
+            testkit::program::output_text(&out)
         );
         serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(&out)))
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", testkit::program::output_text(&out)))
     }
 
     /// `saas-server serve --no-worker` on a free port; it and its address.
