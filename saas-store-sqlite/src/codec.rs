@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
-use rusqlite::types::Type;
+use rusqlite::types::{Type, Value as Sql};
+use saas_core::projects::{NewProjectRecord, NewTaskRecord};
 use saas_core::tenancy::TenantStatus;
-use saas_core::users::{Email, Role, User, UserId, UserSummary, Username};
+use saas_core::users::{Email, NewUserRecord, Role, User, UserId, UserSummary, Username};
 
 use crate::error::SqliteError;
 
@@ -38,6 +39,57 @@ pub(crate) fn value(v: &saas_core::updates::Value) -> rusqlite::types::Value {
         Value::Time(t) => int(opt_micros(*t)),
         Value::Date(d) => date(*d).map_or(Sql::Null, Sql::Text),
     }
+}
+
+/// A new user's stored columns, in the order `username, username_key,
+/// email, password_hash, first_name, last_name, role, department,
+/// is_owner, date_joined` (creating and importing write them alike).
+pub(crate) fn user_values(u: &NewUserRecord) -> [Sql; 10] {
+    [
+        Sql::Text(u.username.as_str().to_owned()),
+        Sql::Text(u.username.key()),
+        Sql::Text(u.email.as_str().to_owned()),
+        Sql::Text(u.password_hash.clone()),
+        Sql::Text(u.first_name.clone()),
+        Sql::Text(u.last_name.clone()),
+        Sql::Text(u.role.as_str().to_owned()),
+        Sql::Text(u.department.clone()),
+        Sql::from(u.is_owner),
+        Sql::Integer(micros(u.date_joined)),
+    ]
+}
+
+/// A new project's stored columns, in the order `name, description,
+/// status, start_date, end_date, owner_id, created_at` (creating and
+/// importing write them alike).
+pub(crate) fn project_values(p: &NewProjectRecord) -> [Sql; 7] {
+    [
+        Sql::Text(p.name.clone()),
+        Sql::Text(p.description.clone()),
+        Sql::Integer(p.status.rank()),
+        Sql::from(date(p.start_date)),
+        Sql::from(date(p.end_date)),
+        Sql::Integer(p.owner.0),
+        Sql::Integer(micros(p.created_at)),
+    ]
+}
+
+/// A new task's stored columns, in the order `project_id, title,
+/// description, status, priority, assigned_to, created_by, due_date,
+/// completed_at, created_at` (creating and importing write them alike).
+pub(crate) fn task_values(t: &NewTaskRecord) -> [Sql; 10] {
+    [
+        Sql::Integer(t.project_id.0),
+        Sql::Text(t.title.clone()),
+        Sql::Text(t.description.clone()),
+        Sql::Integer(t.status.rank()),
+        Sql::Integer(t.priority.rank()),
+        Sql::from(t.assigned_to.map(|u| u.0)),
+        Sql::Integer(t.created_by.0),
+        Sql::from(opt_micros(t.due_date)),
+        Sql::from(opt_micros(t.completed_at)),
+        Sql::Integer(micros(t.created_at)),
+    ]
 }
 
 /// Stored rank of a tenant status.

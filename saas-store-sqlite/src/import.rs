@@ -4,7 +4,9 @@
 //! The tables' `AUTOINCREMENT` keeps `sqlite_sequence` at the largest id
 //! inserted, so rows created after an import get ids above the imported ones.
 
-use rusqlite::{Connection, params};
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ParamsFromIter, params, params_from_iter};
 use saas_core::Entity;
 use saas_core::import::{Inventory, TenantImport};
 use saas_core::projects::{ProjectId, TaskId};
@@ -13,32 +15,41 @@ use saas_core::users::UserId;
 use crate::codec;
 use crate::error::{R, conflict_on};
 
+/// A row's parameters as imported: its `id`, the columns a new row has
+/// ([`codec::user_values`], [`codec::project_values`],
+/// [`codec::task_values`]), then those an import keeps besides (`rest`).
+fn with_id<const N: usize, const M: usize>(
+    id: i64,
+    values: [Value; N],
+    rest: [Value; M],
+) -> ParamsFromIter<impl Iterator<Item = Value>> {
+    params_from_iter(
+        std::iter::once(Value::Integer(id))
+            .chain(values)
+            .chain(rest),
+    )
+}
+
+/// The imported `updated_at`, the last of a project's or a task's columns.
+fn updated(at: DateTime<Utc>) -> [Value; 1] {
+    [Value::Integer(codec::micros(at))]
+}
+
 /// Inserts every row of `data` on `conn` (inside the caller's transaction).
 /// Foreign keys refuse a reference to a row `data` lacks.
 pub(crate) fn write_rows(conn: &Connection, data: &TenantImport) -> R<()> {
     let mut users = conn.prepare_cached(
         "INSERT INTO users (id, username, username_key, email, password_hash, first_name, last_name, \
-         role, department, is_active, is_owner, last_login, date_joined, token_version) \
+         role, department, is_owner, date_joined, is_active, last_login, token_version) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)",
     )?;
     for u in &data.users {
-        let r = &u.record;
+        let rest = [
+            Value::from(u.is_active),
+            Value::from(codec::opt_micros(u.last_login)),
+        ];
         users
-            .execute(params![
-                u.id.0,
-                r.username.as_str(),
-                r.username.key(),
-                r.email.as_str(),
-                r.password_hash,
-                r.first_name,
-                r.last_name,
-                r.role.as_str(),
-                r.department,
-                u.is_active,
-                r.is_owner,
-                codec::opt_micros(u.last_login),
-                codec::micros(r.date_joined),
-            ])
+            .execute(with_id(u.id.0, codec::user_values(&u.record), rest))
             .map_err(conflict_on(Entity::User, "username"))?;
     }
     let mut projects = conn.prepare_cached(
@@ -48,17 +59,11 @@ pub(crate) fn write_rows(conn: &Connection, data: &TenantImport) -> R<()> {
     for p in &data.projects {
         let r = &p.record;
         projects
-            .execute(params![
+            .execute(with_id(
                 p.id.0,
-                r.name,
-                r.description,
-                r.status.rank(),
-                codec::date(r.start_date),
-                codec::date(r.end_date),
-                r.owner.0,
-                codec::micros(r.created_at),
-                codec::micros(p.updated_at),
-            ])
+                codec::project_values(r),
+                updated(p.updated_at),
+            ))
             .map_err(conflict_on(Entity::Project, "id"))?;
     }
     let mut members =
@@ -74,20 +79,11 @@ pub(crate) fn write_rows(conn: &Connection, data: &TenantImport) -> R<()> {
     for t in &data.tasks {
         let r = &t.record;
         tasks
-            .execute(params![
+            .execute(with_id(
                 t.id.0,
-                r.project_id.0,
-                r.title,
-                r.description,
-                r.status.rank(),
-                r.priority.rank(),
-                r.assigned_to.map(|u| u.0),
-                r.created_by.0,
-                codec::opt_micros(r.due_date),
-                codec::opt_micros(r.completed_at),
-                codec::micros(r.created_at),
-                codec::micros(t.updated_at),
-            ])
+                codec::task_values(r),
+                updated(t.updated_at),
+            ))
             .map_err(conflict_on(Entity::Task, "id"))?;
     }
     Ok(())

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params, params_from_iter,
+};
 use saas_core::import::Inventory;
 use saas_core::projects::{
     NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
@@ -291,21 +293,10 @@ fn require_project(conn: &Connection, id: ProjectId) -> R<()> {
 pub(crate) fn insert_user(conn: &Connection, user: &NewUserRecord) -> R<User> {
     conn.prepare_cached(
         "INSERT INTO users (username, username_key, email, password_hash, first_name, last_name, \
-         role, department, is_active, is_owner, last_login, date_joined, token_version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, NULL, ?10, 0)",
+         role, department, is_owner, date_joined, is_active, last_login, token_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, 0)",
     )?
-    .execute(params![
-        user.username.as_str(),
-        user.username.key(),
-        user.email.as_str(),
-        user.password_hash,
-        user.first_name,
-        user.last_name,
-        user.role.as_str(),
-        user.department,
-        user.is_owner,
-        codec::micros(user.date_joined),
-    ])
+    .execute(params_from_iter(codec::user_values(user)))
     .map_err(conflict_on(Entity::User, "username"))?;
     Ok(User {
         id: UserId(conn.last_insert_rowid()),
@@ -891,15 +882,7 @@ impl TenantStore for SqliteTenant {
                 "INSERT INTO projects (name, description, status, start_date, end_date, owner_id, \
                  created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             )?
-            .execute(params![
-                project.name,
-                project.description,
-                project.status.rank(),
-                codec::date(project.start_date),
-                codec::date(project.end_date),
-                project.owner.0,
-                codec::micros(project.created_at),
-            ])?;
+            .execute(params_from_iter(codec::project_values(&project)))?;
             let created = require_loaded_project(&tx, ProjectId(tx.last_insert_rowid()))?;
             tx.commit()?;
             Ok(created)
@@ -1049,18 +1032,7 @@ impl TenantStore for SqliteTenant {
                  created_by, due_date, completed_at, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
             )?
-            .execute(params![
-                task.project_id.0,
-                task.title,
-                task.description,
-                task.status.rank(),
-                task.priority.rank(),
-                task.assigned_to.map(|u| u.0),
-                task.created_by.0,
-                codec::opt_micros(task.due_date),
-                codec::opt_micros(task.completed_at),
-                codec::micros(task.created_at),
-            ])?;
+            .execute(params_from_iter(codec::task_values(&task)))?;
             let created = load_task(&tx, TaskId(tx.last_insert_rowid()))?
                 .ok_or_else(|| not_found(Entity::Task))?;
             tx.commit()?;

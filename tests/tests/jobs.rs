@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as Delta, TimeZone, Utc};
+use saas_core::Session;
 use saas_core::clock::{Clock, SystemClock};
 use saas_core::commands::Registration;
 use saas_core::jobs::builtin::{
@@ -92,6 +93,18 @@ async fn tenant(store: &MemoryStore, plan: &str) -> (Tenant, User) {
 
 async fn handle(store: &MemoryStore, t: &Tenant) -> Arc<dyn TenantStore> {
     store.open(t).await.expect("open")
+}
+
+/// A new member of the tenant `h` stores.
+async fn member(h: &Arc<dyn TenantStore>, username: &str) -> User {
+    h.create_user(&user_record(username, Role::Member), None)
+        .await
+        .expect("user")
+}
+
+/// A session of `admin` in `t`, through the jobs runtime's service.
+async fn session_of(e: &Env, t: &Tenant, admin: &User) -> Session {
+    e.jobs.saas().session(t, admin.id).await.expect("session")
 }
 
 async fn status(q: &MemoryQueue, id: JobId) -> JobRecord {
@@ -895,14 +908,8 @@ async fn reminders_go_to_assignees_of_open_tasks_due_within_the_window() {
     let e = builtin_env();
     let (t, admin) = tenant(&e.store, "basic").await;
     let h = handle(&e.store, &t).await;
-    let alice = h
-        .create_user(&user_record("alice", Role::Member), None)
-        .await
-        .expect("user");
-    let bob = h
-        .create_user(&user_record("bob", Role::Member), None)
-        .await
-        .expect("user");
+    let alice = member(&h, "alice").await;
+    let bob = member(&h, "bob").await;
     let p = project_with_tasks(&h, &admin, &[&alice, &bob]).await;
     let now = Utc::now();
     let hours = |n: i64| Some(now + Delta::hours(n));
@@ -1020,10 +1027,7 @@ async fn daily_overdue_check_fans_out_to_active_tenants_and_emails_assignees() {
     let past = Some(Utc::now() - Delta::days(2));
     for (t, admin) in [(&t1, &admin1), (&t2, &admin2), (&t3, &admin3)] {
         let h = handle(&e.store, t).await;
-        let carol = h
-            .create_user(&user_record("carol", Role::Member), None)
-            .await
-            .expect("user");
+        let carol = member(&h, "carol").await;
         let p = project_with_tasks(&h, admin, &[&carol]).await;
         task(
             &h,
@@ -1143,10 +1147,7 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
     let e = builtin_env();
     let (t, admin) = tenant(&e.store, "basic").await;
     let h = handle(&e.store, &t).await;
-    let alice = h
-        .create_user(&user_record("alice", Role::Member), None)
-        .await
-        .expect("user");
+    let alice = member(&h, "alice").await;
     let p = project_with_tasks(&h, &admin, &[&alice]).await;
     let now = Utc::now();
     task(
@@ -1187,7 +1188,7 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
     .await;
 
     // Through a session, as POST /api/projects/{id}/report/ does.
-    let session = e.jobs.saas().session(&t, admin.id).await.expect("session");
+    let session = session_of(&e, &t, &admin).await;
     let id = e.jobs.request_report(&session, p).await.expect("report").id;
     e.jobs.worker(fast("w")).run_until_idle().await;
     let r = e.jobs.job_for_tenant(t.id, id).await.expect("job");
@@ -1218,12 +1219,7 @@ async fn project_report_is_the_jobs_result_and_needs_the_plans_reports() {
     let (free, free_admin) = tenant(&e.store, "free").await;
     let fh = handle(&e.store, &free).await;
     let fp = project_with_tasks(&fh, &free_admin, &[]).await;
-    let s = e
-        .jobs
-        .saas()
-        .session(&free, free_admin.id)
-        .await
-        .expect("session");
+    let s = session_of(&e, &free, &free_admin).await;
     assert!(matches!(
         e.jobs.request_report(&s, fp).await,
         Err(saas_core::Error::PlanLimitExceeded {
@@ -1278,7 +1274,7 @@ async fn report_requests_reuse_a_recent_job_and_are_capped_per_tenant() {
         project_with_tasks(&h, &admin, &[]).await,
         project_with_tasks(&h, &admin, &[]).await,
     );
-    let session = e.jobs.saas().session(&t, admin.id).await.expect("session");
+    let session = session_of(&e, &t, &admin).await;
     let first = e.jobs.request_report(&session, p1).await.expect("report");
     assert!(first.created);
     let again = e.jobs.request_report(&session, p1).await.expect("report");
@@ -1301,12 +1297,7 @@ async fn report_requests_reuse_a_recent_job_and_are_capped_per_tenant() {
     let (other, other_admin) = tenant(&e.store, "basic").await;
     let oh = handle(&e.store, &other).await;
     let op = project_with_tasks(&oh, &other_admin, &[]).await;
-    let os = e
-        .jobs
-        .saas()
-        .session(&other, other_admin.id)
-        .await
-        .expect("session");
+    let os = session_of(&e, &other, &other_admin).await;
     assert!(
         e.jobs
             .request_report(&os, op)
@@ -1346,7 +1337,7 @@ async fn report_requests_reuse_a_recent_job_and_are_capped_per_tenant() {
     });
     let (t, admin) = tenant(&e.store, "basic").await;
     let h = handle(&e.store, &t).await;
-    let session = e.jobs.saas().session(&t, admin.id).await.expect("session");
+    let session = session_of(&e, &t, &admin).await;
     for _ in 0..(saas_core::jobs::runtime::DEFAULT_MAX_PENDING_PER_TENANT + 5) {
         let p = project_with_tasks(&h, &admin, &[]).await;
         assert!(
@@ -1370,11 +1361,7 @@ async fn reports_read_every_task_by_key_and_bound_their_lists() {
     // More assignees than a report lists, and more tasks than one page.
     let mut users = Vec::new();
     for i in 0..=REPORT_MAX_ENTRIES {
-        users.push(
-            h.create_user(&user_record(&format!("u{i}"), Role::Member), None)
-                .await
-                .expect("user"),
-        );
+        users.push(member(&h, &format!("u{i}")).await);
     }
     for (i, u) in users.iter().enumerate() {
         let status = if i % 4 == 0 {
