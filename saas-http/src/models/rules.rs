@@ -301,3 +301,170 @@ pub(crate) fn page_size() -> Object {
         .maximum(Some(PageRequest::MAX_SIZE))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use saas_core::text;
+
+    use super::*;
+
+    fn pattern(schema: Object) -> regex::Regex {
+        let p = schema.pattern.expect("a pattern");
+        regex::Regex::new(&p).expect("the pattern compiles")
+    }
+
+    /// Values at the edges of what the checks accept: blanks, surrounding
+    /// whitespace of every kind, control characters, lengths.
+    fn samples(max: usize) -> Vec<String> {
+        let x = |n: usize| "x".repeat(n);
+        let mut v: Vec<String> = [
+            "",
+            "a",
+            " a ",
+            "   ",
+            "\t",
+            "\ta\n",
+            "a\u{7}b",
+            "a\nb",
+            "a\tb",
+            "\u{a0}x\u{a0}",
+            "\u{85}",
+            "\u{feff}",
+            "a\u{2028}b",
+            "\u{3000}",
+            "\u{1c}a",
+            "é😀",
+            "a\u{9f}",
+            "x\r\n",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        v.extend([
+            x(max),
+            x(max + 1),
+            format!("  {}  ", x(max)),
+            format!(" {} ", x(max + 1)),
+        ]);
+        v.extend([
+            format!("\u{2003}{}\u{2003}", x(max - 1)),
+            format!("a{}b", " ".repeat(max - 2)),
+        ]);
+        v
+    }
+
+    #[track_caller]
+    fn agree(schema: Object, max: usize, check: impl Fn(&str) -> bool) {
+        let re = pattern(schema);
+        for s in samples(max) {
+            assert_eq!(re.is_match(&s), check(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn lines_say_what_saas_core_text_accepts() {
+        agree(title(), MAX_TITLE_CHARS, |s| {
+            text::required_line("f", s, MAX_TITLE_CHARS).is_ok()
+        });
+        agree(company_name(), TenantName::MAX_CHARS, |s| {
+            text::required_line("f", s, TenantName::MAX_CHARS).is_ok()
+        });
+        agree(person_name(), MAX_NAME_CHARS, |s| {
+            text::optional_line("f", s, MAX_NAME_CHARS).is_ok()
+        });
+        agree(search(), MAX_SEARCH_CHARS, |s| {
+            text::optional_line("f", s, MAX_SEARCH_CHARS).is_ok()
+        });
+    }
+
+    #[test]
+    fn blocks_say_what_saas_core_text_accepts() {
+        let schema = description();
+        let max = schema.max_length.expect("a maxLength");
+        let re = pattern(schema);
+        for s in samples(MAX_DESCRIPTION_CHARS) {
+            let documented = re.is_match(&s) && s.chars().count() <= max;
+            let accepted = text::block("f", &s, MAX_DESCRIPTION_CHARS).is_ok();
+            assert_eq!(documented, accepted, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_and_hostnames_say_what_saas_core_accepts() {
+        let names = [
+            "admin",
+            "a.b+c-d_e@f",
+            "",
+            "ADMIN",
+            "а",
+            "a b",
+            &"u".repeat(150),
+            &"u".repeat(151),
+        ];
+        let re = pattern(username());
+        for s in names {
+            assert_eq!(re.is_match(s), Username::parse(s).is_ok(), "{s:?}");
+        }
+        let schema = hostname();
+        let max = schema.max_length.expect("a maxLength");
+        let re = pattern(schema);
+        let long_label = "l".repeat(64);
+        let long_name = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(62),
+        ]
+        .join(".");
+        for s in [
+            "acme.localhost",
+            "localhost",
+            "ACME.test",
+            "-a.test",
+            "a-.test",
+            "a..b",
+            "a.",
+            ".a",
+            "a_b.test",
+            "xn--80ak6aa92e.com",
+            long_label.as_str(),
+            long_name.as_str(),
+            "",
+        ] {
+            let documented = re.is_match(s) && s.len() <= max;
+            assert_eq!(documented, Hostname::parse(s).is_ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn task_filters_say_what_the_task_list_reads() {
+        let ordering = pattern(task_ordering());
+        for (s, ok) in [
+            ("", true),
+            ("-due_date", true),
+            (" title ", true),
+            ("id,-title", true),
+            ("due_date ,x", true),
+            ("-", false),
+            ("name", false),
+            (",id", false),
+        ] {
+            assert_eq!(ordering.is_match(s), ok, "{s:?}");
+        }
+        let assignee = pattern(assignee_filter());
+        for (s, ok) in [
+            ("me", true),
+            (" 12 ", true),
+            ("+3", true),
+            ("", true),
+            ("you", false),
+            ("1.5", false),
+        ] {
+            assert_eq!(assignee.is_match(s), ok, "{s:?}");
+        }
+        let status = pattern(task_status_filter());
+        for s in ["todo", " done ", "", "DONE", "paused"] {
+            let accepted = s.trim().is_empty() || s.trim().parse::<TaskStatus>().is_ok();
+            assert_eq!(status.is_match(s), accepted, "{s:?}");
+        }
+    }
+}
