@@ -22,7 +22,9 @@ pub const THROTTLED: &str = "saas_throttled_total";
 /// Tenant registrations, by `outcome`: `created`, `refused` (invalid or
 /// taken) or `error`. Counter.
 pub const REGISTRATIONS: &str = "saas_registrations_total";
-/// Jobs waiting or running, by `kind` and `state`, as last counted. Gauge.
+/// Jobs waiting (`queued`, `scheduled`, `retrying`), `running` or `dead`,
+/// by `kind` and `state`, as last counted (saas-http counts the queue at
+/// every scrape of `/metrics`). Gauge.
 pub const JOBS_QUEUED: &str = "saas_jobs";
 /// Job attempts finished, by `kind` and `outcome` (`succeeded`, `retried`,
 /// `dead`, `lease_lost`, `unrecorded`). Counter.

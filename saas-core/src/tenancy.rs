@@ -64,6 +64,8 @@ pub struct Slug(String);
 impl Slug {
     /// Longest slug accepted.
     pub const MAX_LEN: usize = 48;
+    /// Slugs no tenant may take (besides every `pg_*`).
+    pub const RESERVED: &'static [&'static str] = RESERVED_SLUGS;
 
     /// Parses and validates a slug.
     pub fn parse(value: &str) -> Result<Self> {

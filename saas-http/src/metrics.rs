@@ -6,9 +6,11 @@
 //! answers loopback clients, and others that present
 //! [`crate::HttpConfig::metrics_token`] as a bearer token; anyone else
 //! gets 403. Without a recorder ([`crate::AppState::with_metrics`]) it
-//! answers 404.
+//! answers 404. Each scrape first counts the job queue (when the state has
+//! one) into [`telemetry::JOBS_QUEUED`].
 
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use saas_core::jobs::{JobCount, JobStatus, Jobs};
 use saas_core::telemetry;
 
 use crate::error::ApiError;
@@ -86,6 +89,9 @@ async fn render(State(state): State<AppState>, request: Request) -> Response {
         )
         .into_response();
     }
+    if let Some(jobs) = state.jobs() {
+        count_jobs(jobs).await;
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -94,6 +100,44 @@ async fn render(State(state): State<AppState>, request: Request) -> Response {
         handle.render(),
     )
         .into_response()
+}
+
+/// Longest a scrape waits for the queue's counts; past it the gauges keep
+/// their last values (a slow database must not fail the scrape).
+const COUNT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sets [`telemetry::JOBS_QUEUED`] from the queue's counts.
+async fn count_jobs(jobs: &Jobs) {
+    match tokio::time::timeout(COUNT_TIMEOUT, jobs.queue().stats()).await {
+        Ok(Ok(counts)) => set_job_gauges(&counts),
+        Ok(Err(e)) => tracing::debug!(error = %e, "cannot count the job queue for /metrics"),
+        Err(_) => tracing::debug!("counting the job queue for /metrics timed out"),
+    }
+}
+
+/// Sets the gauge of every kind and state in `counts` that is waiting,
+/// running or dead, and sets to 0 those set before and absent now (the
+/// queue leaves empty groups out). Finished jobs are the queue's history,
+/// not its depth.
+fn set_job_gauges(counts: &[JobCount]) {
+    static SEEN: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut now = BTreeSet::new();
+    for c in counts {
+        if matches!(c.status, JobStatus::Succeeded | JobStatus::Cancelled) {
+            continue;
+        }
+        let labels = (c.kind.clone(), c.status.as_str());
+        metrics::gauge!(telemetry::JOBS_QUEUED, "kind" => labels.0.clone(), "state" => labels.1)
+            .set(c.count as f64);
+        now.insert(labels);
+    }
+    for (kind, state) in seen.difference(&now) {
+        metrics::gauge!(telemetry::JOBS_QUEUED, "kind" => kind.clone(), "state" => *state).set(0.0);
+    }
+    seen.extend(now);
 }
 
 /// Whether the request carries `Authorization: Bearer <token>` for the

@@ -34,7 +34,7 @@ use crate::state::AppState;
         platform::list, platform::create, platform::retrieve, platform::destroy, platform::change_plan,
         platform::suspend, platform::reactivate, platform::restore, platform::add_domain, platform::remove_domain,
     ),
-    modifiers(&Security, &OperationIds),
+    modifiers(&Security, &OperationIds, &CommonAnswers),
     tags(
         (name = "public", description = "Served on any host"),
         (name = "auth", description = "JWT access and rotating refresh tokens"),
@@ -59,27 +59,121 @@ impl Modify for Security {
 
 /// Operation ids unique in the document, as client generators need them:
 /// `<tag>_<handler>` (`users_retrieve`, `projects_retrieve`, …), where the
-/// handlers' names alone repeat across resources.
+/// handlers' names alone repeat across resources; a handler serving both
+/// `PATCH` and `PUT` names its `PUT` operation `<tag>_<handler>_put`.
 struct OperationIds;
 
 impl Modify for OperationIds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                (&mut item.get, ""),
+                (&mut item.put, "_put"),
+                (&mut item.post, ""),
+                (&mut item.delete, ""),
+                (&mut item.patch, ""),
             ];
-            for op in operations.into_iter().flatten() {
+            for (op, suffix) in operations {
+                let Some(op) = op.as_mut() else { continue };
                 let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
                 if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
-                    *id = format!("{tag}_{id}");
+                    *id = format!("{tag}_{id}{suffix}");
                 }
             }
         }
     }
+}
+
+/// The answers the server's shared layers and extractors give, added to
+/// every operation they can happen to (an operation's own description
+/// wins): 401 where a token is needed; 400, 413 and 415 where a JSON body
+/// is read; 400 where query parameters are read, and 404 past a list's
+/// last page; 503 `storage_unavailable`
+/// (with `Retry-After`) wherever storage is touched, and 507 `storage_full`
+/// on writes.
+struct CommonAnswers;
+
+impl CommonAnswers {
+    /// Paths whose handlers touch no storage.
+    const NO_STORAGE: &'static [&'static str] = &["/healthz", "/api/openapi.json"];
+}
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::{Parameter, ParameterIn};
+
+        for (path, item) in &mut openapi.paths.paths {
+            let storage = !Self::NO_STORAGE.contains(&path.as_str());
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
+                (&mut item.patch, true),
+            ];
+            for (op, writes) in operations {
+                let Some(op) = op.as_mut() else { continue };
+                let mut answers = Vec::new();
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    answers.push((
+                        "401",
+                        "Missing, invalid or expired token, or a token of another tenant \
+                         (`unauthenticated`); an unknown tenant is answered the same",
+                    ));
+                }
+                let query = |p: &RefOr<Parameter>| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query);
+                if op.parameters.iter().flatten().any(query) {
+                    answers.push(("400", "Invalid query parameter (`invalid`)"));
+                }
+                let page = |p: &RefOr<Parameter>| matches!(p, RefOr::T(p) if p.name == "page");
+                if op.parameters.iter().flatten().any(page) {
+                    answers.push(("404", "A page past the last (`not_found`)"));
+                }
+                if op.request_body.is_some() {
+                    answers.push((
+                        "400",
+                        "Malformed JSON (`malformed_json`) or invalid input (`invalid`)",
+                    ));
+                    answers.push(("413", "Body larger than the server's limit"));
+                    answers.push((
+                        "415",
+                        "Body not sent as `application/json` (`unsupported_media_type`)",
+                    ));
+                }
+                if storage {
+                    answers.push((
+                        "503",
+                        "Storage unreachable (`storage_unavailable`); try again after `Retry-After` seconds",
+                    ));
+                    if writes {
+                        answers.push(("507", "Storage full (`storage_full`): nothing was changed"));
+                    }
+                }
+                for (status, description) in answers {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_answer(description));
+                }
+            }
+        }
+    }
+}
+
+/// A response with our error body.
+fn error_answer(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .into()
 }
 
 /// The route of the document, served on any host.

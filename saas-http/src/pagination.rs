@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{QueryPairs, request_host};
+use crate::models::rules;
 use crate::state::AppState;
 
 /// A paginated list.
@@ -29,9 +30,11 @@ pub struct Paginated<T> {
 #[derive(Debug, Clone, Copy, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// 1-based page number (default 1).
+    /// 1-based page number (default 1); past the last page, 404.
+    #[param(schema_with = rules::page)]
     pub page: Option<u64>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(schema_with = rules::page_size)]
     pub page_size: Option<u64>,
 }
 

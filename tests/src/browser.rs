@@ -16,7 +16,6 @@
 //! browser.close().await;
 //! ```
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -65,13 +64,6 @@ impl std::fmt::Debug for Browser {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 impl Browser {
     /// Starts chromedriver and a headless Chromium, or says why not and
     /// returns `None` (a failure under `SAAS_REQUIRE_BROWSER=1`).
@@ -89,7 +81,7 @@ impl Browser {
                 return None;
             }
         }
-        let port = free_port();
+        let port = crate::program::free_port();
         let child = Command::new(&driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

@@ -131,7 +131,8 @@ pub(crate) struct WorkerSettings {
     #[arg(long, env = "WORKER_LEASE_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) lease_seconds: u64,
-    /// Seconds shutdown waits for running jobs before leaving them to lease expiry.
+    /// Seconds shutdown waits for running jobs; jobs still running then are
+    /// given back to the queue at once (no wait for their leases to expire).
     #[arg(long, env = "WORKER_GRACE_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub(crate) grace_seconds: u64,

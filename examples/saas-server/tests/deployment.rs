@@ -8,7 +8,6 @@
 //! `docker-compose config` when Debian's docker-compose can be installed.
 //! And `saas-server healthcheck` really tells a serving server from none.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -179,13 +178,6 @@ fn the_declared_licenses_are_there() {
     assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn command(dir: &Path, bind: &str) -> Command {
     let mut cmd = Command::new(SERVER);
     cmd.current_dir(dir)
@@ -204,7 +196,7 @@ fn command(dir: &Path, bind: &str) -> Command {
 #[test]
 fn healthcheck_tells_a_serving_server_from_none() {
     let dir = tempfile::tempdir().expect("dir");
-    let bind = format!("127.0.0.1:{}", free_port());
+    let bind = format!("127.0.0.1:{}", testkit::program::free_port());
     let out = command(dir.path(), &bind)
         .args(["healthcheck", "--timeout", "2"])
         .output()

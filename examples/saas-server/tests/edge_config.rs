@@ -169,6 +169,7 @@ fn edge_settings_are_listed(backend: Backend) {
         .env("LOGIN_ADDRESS_RATE_LIMIT", "30/minute")
         .env("TRUST_X_FORWARDED_FOR", "true")
         .env("MAX_CONNECTIONS", "500")
+        .env("HTTP_DRAIN_SECONDS", "5")
         .arg("config"));
     assert!(out.status.success(), "{text}");
     for line in [
@@ -181,6 +182,7 @@ fn edge_settings_are_listed(backend: Backend) {
         "TRUST_X_FORWARDED_FOR=true",
         "HEADER_READ_TIMEOUT=10",
         "MAX_CONNECTIONS=500",
+        "HTTP_DRAIN_SECONDS=5",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }

@@ -52,13 +52,6 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// `saas-server serve --no-worker` with `env`; its address once it listens.
 fn serve(dir: &Path, env: &[(&str, String)]) -> (Child, SocketAddr) {
     let mut cmd = testkit::program::command(SERVER, dir);
@@ -226,7 +219,7 @@ impl Cluster {
             "saas_fault_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let port = free_port();
+        let port = testkit::program::free_port();
         let p = port.to_string();
         sh(
             "pg_createcluster",

@@ -66,18 +66,14 @@ static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Runs `args`, expecting success; the standard output.
 fn ok(storage: &Storage, args: &[&str]) -> String {
     let out = storage.run(args);
-    assert!(out.status.success(), "{args:?} failed:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}",
+        testkit::program::output_text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -92,11 +88,15 @@ fn json_of(storage: &Storage, args: &[&str]) -> Value {
 /// Runs `args`, expecting a refusal; standard error.
 fn refused(storage: &Storage, args: &[&str]) -> String {
     let out = storage.run(args);
-    assert!(!out.status.success(), "{args:?} succeeded:\n{}", text(&out));
+    assert!(
+        !out.status.success(),
+        "{args:?} succeeded:\n{}",
+        testkit::program::output_text(&out)
+    );
     assert!(
         out.stdout.is_empty(),
         "a refusal prints nothing on stdout: {}",
-        text(&out)
+        testkit::program::output_text(&out)
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -332,7 +332,11 @@ async fn jobs(storage: &Storage) {
     assert!(e.contains("not a job id"), "{e}");
     let out = storage.run(&["jobs", "list", "--status", "stuck"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("must be one of"), "{}", text(&out));
+    assert!(
+        testkit::program::output_text(&out).contains("must be one of"),
+        "{}",
+        testkit::program::output_text(&out)
+    );
     let e = refused(storage, &["jobs", "list", "--limit", "0"]);
     assert!(e.contains("limit"), "{e}");
     assert_eq!(

@@ -296,6 +296,14 @@ fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// The `saas_jobs` samples.
+fn jobs_gauges(samples: &[Sample]) -> Vec<&Sample> {
+    samples
+        .iter()
+        .filter(|(n, _, _)| n == "saas_jobs")
+        .collect()
+}
+
 fn scrape(addr: SocketAddr) -> Vec<Sample> {
     let (st, text) = http_text(addr, "GET", "/metrics", "localhost", None, None, &[]);
     assert_eq!(st, 200, "{text}");
@@ -305,7 +313,8 @@ fn scrape(addr: SocketAddr) -> Vec<Sample> {
 /// A scripted run (a registration, logins until the throttle refuses one,
 /// a report job, a welcome email whose SMTP relay is down), then a scrape
 /// of `/metrics` finds each of these counted, by route template and job
-/// kind, and no label holding the tenant or the user.
+/// kind, the queue's depth by kind and state, and no label holding the
+/// tenant or the user.
 #[test]
 fn metrics_count_a_scripted_run_without_tenants_or_users_in_labels() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -419,6 +428,21 @@ fn metrics_count_a_scripted_run_without_tenants_or_users_in_labels() {
             &[("kind", "generate_project_report")]
         ) >= 1.0
     );
+    // The queue's depth, counted at the scrape: the failed email waits for
+    // its retry; the finished report is no longer in the queue.
+    let waiting_email = total(&seen, "saas_jobs", &[("kind", "send_welcome_email")]);
+    assert_eq!(waiting_email, 1.0, "{:?}", jobs_gauges(&seen));
+    assert_eq!(
+        total(&seen, "saas_jobs", &[("kind", "generate_project_report")]),
+        0.0
+    );
+    for (_, labels, _) in jobs_gauges(&seen) {
+        let state = labels.iter().find(|(k, _)| k == "state").expect("a state");
+        assert!(
+            ["queued", "scheduled", "running", "retrying", "dead"].contains(&state.1.as_str()),
+            "{labels:?}"
+        );
+    }
     assert!(total(&seen, "saas_cache_lookups_total", &[("cache", "tenant")]) >= 1.0);
     assert!(total(&seen, "saas_sqlite_handles_opened_total", &[]) >= 1.0);
     assert!(

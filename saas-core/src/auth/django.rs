@@ -164,6 +164,52 @@ mod tests {
         assert!(is_well_formed(PBKDF2_1000));
     }
 
+    // Written by Django 5.2.19's own hashers (`make_password(password,
+    // hasher=…)`, argon2-cffi 25.1 and bcrypt 5.0 with Django's default
+    // costs), not by this crate.
+    const LONG: &str = "pässwörd with ümlauts and a length past bcrypt's seventy-two byte limit, which Django pre-hashes";
+    const DJANGO_HASHES: [(&str, &str); 5] = [
+        (
+            "pässwörd 1",
+            "pbkdf2_sha256$1000000$hDK7CRHe7icnk25Ftxw6Gb$le0p/9SuuakF6OEA3lbQenczWXSP4aZh1UeZuivw9TM=",
+        ),
+        (
+            "correct horse battery staple",
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$cGd0U0NJWVg1S1BtTlNoUjJwT3cyTQ$NtngygzujPuIT7V00O1T/DTBZe7jb5qnxgnWOpTjN0w",
+        ),
+        (
+            LONG,
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$dlFad1RiSlZUZU84QmR6MHpVNnJnbw$+ddhRwZUb1WCtYM7snKzKzIwHqBBbJOVl8gNiS2vqJQ",
+        ),
+        (
+            "correct horse battery staple",
+            "bcrypt_sha256$$2b$12$3MtcmklmrLvAQ5ENL4pRzOVs3l3fKge/Nvk23Ha.rDQVUK87WewdO",
+        ),
+        (
+            LONG,
+            "bcrypt_sha256$$2b$12$xQ4frXyoNCm.fxhGwdyPOuCvHU9uxqi7qTspMeWdj6xzp6lFOyMtW",
+        ),
+    ];
+
+    #[test]
+    fn hashes_written_by_django_itself() {
+        for (password, hash) in DJANGO_HASHES {
+            assert!(is_well_formed(hash), "{hash}");
+            assert_eq!(verify(password, hash), Some(true), "{hash}");
+            // One character changed (the last), or the password cut to
+            // bcrypt's 72 bytes, is refused.
+            let mut wrong = password.to_owned();
+            wrong.pop();
+            wrong.push('!');
+            assert_eq!(verify(&wrong, hash), Some(false), "{hash}");
+            if password.len() > 72 {
+                let cut = &password.as_bytes()[..72];
+                let cut = String::from_utf8_lossy(cut);
+                assert_eq!(verify(&cut, hash), Some(false), "{hash}");
+            }
+        }
+    }
+
     #[test]
     fn malformed_pbkdf2_hashes_are_not_recognised() {
         for bad in [

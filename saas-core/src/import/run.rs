@@ -18,6 +18,10 @@ pub enum ImportOutcome {
     AlreadyImported,
     /// Not imported (its problems say why); nothing written.
     Skipped,
+    /// django-tenants' public schema: the shared tables, no company's
+    /// data, so nothing to import (every deployment has one; it does not
+    /// make a run fail).
+    Public,
     /// A tenant with this slug exists but does not hold what the source
     /// does (imported from other data, or registered here); nothing written.
     Mismatch,
@@ -57,12 +61,13 @@ impl ImportReport {
         self.tenants.iter().filter(|t| t.outcome == outcome).count()
     }
 
-    /// Whether every company was imported and verified (now or before).
+    /// Whether every company was imported and verified (now or before);
+    /// the public schema is no company.
     pub fn all_verified(&self) -> bool {
         self.tenants.iter().all(|t| {
             matches!(
                 t.outcome,
-                ImportOutcome::Imported | ImportOutcome::AlreadyImported
+                ImportOutcome::Imported | ImportOutcome::AlreadyImported | ImportOutcome::Public
             )
         })
     }
@@ -196,6 +201,7 @@ impl Saas {
                     .into(),
                 "skipped",
             );
+            line.outcome = ImportOutcome::Public;
             return Ok(line);
         }
         let slug = match Slug::parse(schema) {
@@ -372,6 +378,7 @@ mod tests {
         };
         let mut r = ImportReport {
             tenants: vec![
+                line(ImportOutcome::Public),
                 line(ImportOutcome::Imported),
                 line(ImportOutcome::AlreadyImported),
             ],
@@ -379,6 +386,9 @@ mod tests {
         };
         assert!(r.all_verified());
         assert_eq!(r.count(ImportOutcome::Imported), 1);
+        r.tenants.push(line(ImportOutcome::Skipped));
+        assert!(!r.all_verified());
+        r.tenants.pop();
         r.tenants.push(line(ImportOutcome::Mismatch));
         assert!(!r.all_verified());
     }

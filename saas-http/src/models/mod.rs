@@ -23,6 +23,7 @@ mod health;
 mod platform;
 mod projects;
 mod public;
+pub(crate) mod rules;
 mod stats;
 mod tasks;
 mod users;

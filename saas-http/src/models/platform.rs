@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::fields::RequestBody;
+use super::rules;
 use super::stats::UsageOut;
 
 /// A domain routed to a tenant.
@@ -74,6 +75,7 @@ impl From<TenantOverview> for TenantOut {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PlanIn {
     /// Plan code: `free`, `basic`, `premium`, `enterprise` (or the host's catalog).
+    #[schema(schema_with = rules::plan)]
     pub plan: String,
 }
 
@@ -81,6 +83,7 @@ pub struct PlanIn {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DomainIn {
     /// Hostname to route to the tenant.
+    #[schema(schema_with = rules::hostname)]
     pub hostname: String,
     /// Make it the primary domain.
     #[serde(default)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::fields::{self, RequestBody};
+use super::rules;
 use super::users::UserSummaryOut;
 
 /// A project with its owner and members.
@@ -63,19 +64,23 @@ impl From<Project> for ProjectOut {
 #[serde(expecting = "struct NewProject")]
 pub struct NewProjectIn {
     /// 1 to 200 characters.
+    #[schema(schema_with = rules::title)]
     pub name: String,
     /// Description.
     #[serde(default)]
+    #[schema(schema_with = rules::description)]
     pub description: String,
     /// `planning` (default), `active`, `on_hold`, `completed`, `archived`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::project_status)]
     pub status: Option<ProjectStatus>,
     /// Planned start (`YYYY-MM-DD`).
     #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(schema_with = rules::date)]
     pub start_date: Option<NaiveDate>,
     /// Planned end, not before the start.
     #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(schema_with = rules::date)]
     pub end_date: Option<NaiveDate>,
 }
 
@@ -97,19 +102,21 @@ impl From<NewProjectIn> for NewProject {
 #[serde(expecting = "struct ProjectPatch")]
 pub struct ProjectPatchIn {
     /// New name.
+    #[schema(schema_with = rules::title_patch)]
     pub name: Option<String>,
     /// New description.
+    #[schema(schema_with = rules::description_patch)]
     pub description: Option<String>,
     /// New status.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::project_status)]
     pub status: Option<ProjectStatus>,
     /// New planned start, or `null` for none.
     #[serde(default, deserialize_with = "fields::patch")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(schema_with = rules::date)]
     pub start_date: Patch<NaiveDate>,
     /// New planned end, or `null` for none.
     #[serde(default, deserialize_with = "fields::patch")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(schema_with = rules::date)]
     pub end_date: Patch<NaiveDate>,
 }
 

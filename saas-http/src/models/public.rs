@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::fields::RequestBody;
+use super::rules;
 use super::users::UserOut;
 
 /// `POST /api/register/`.
@@ -16,19 +17,26 @@ use super::users::UserOut;
 #[serde(expecting = "struct Registration")]
 pub struct RegistrationIn {
     /// Display name, 1 to 100 characters.
+    #[schema(schema_with = rules::company_name)]
     pub company_name: String,
-    /// Slug: `^[a-z][a-z0-9_]{1,47}$`.
+    /// Slug: `^[a-z][a-z0-9_]{1,47}$`, not reserved, not `pg_*`.
+    #[schema(schema_with = rules::slug)]
     pub schema_name: String,
     /// Primary domain, e.g. `acme.localhost`.
+    #[schema(schema_with = rules::hostname)]
     pub domain_url: String,
     /// The first admin's username: ASCII letters, digits and `@.+-_`.
+    #[schema(schema_with = rules::username)]
     pub admin_username: String,
     /// The first admin's email address.
+    #[schema(schema_with = rules::email)]
     pub admin_email: String,
     /// The first admin's password: 8 to 128 characters, not all digits.
+    #[schema(schema_with = rules::password)]
     pub admin_password: String,
     /// Plan code (default `free`).
     #[serde(default)]
+    #[schema(schema_with = rules::plan_or_default)]
     pub subscription_plan: Option<String>,
 }
 

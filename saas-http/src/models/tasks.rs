@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::fields;
+use super::rules;
 use super::users::UserSummaryOut;
 
 /// A task.
@@ -75,17 +76,19 @@ pub struct NewTaskIn {
     #[schema(value_type = i64)]
     pub project: ProjectId,
     /// 1 to 200 characters.
+    #[schema(schema_with = rules::title)]
     pub title: String,
     /// Description.
     #[serde(default)]
+    #[schema(schema_with = rules::description)]
     pub description: String,
     /// `todo` (default), `in_progress`, `review`, `done`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::task_status)]
     pub status: Option<TaskStatus>,
     /// `low`, `medium` (default), `high`, `urgent`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::priority)]
     pub priority: Option<Priority>,
     /// Id of the assignee: the project's owner or one of its members.
     #[serde(default, deserialize_with = "fields::optional")]
@@ -93,6 +96,7 @@ pub struct NewTaskIn {
     pub assigned_to_id: Option<UserId>,
     /// Due time.
     #[serde(default, deserialize_with = "fields::optional")]
+    #[schema(schema_with = rules::datetime)]
     pub due_date: Option<DateTime<Utc>>,
 }
 
@@ -120,14 +124,16 @@ pub struct TaskPatchIn {
     #[schema(value_type = Option<i64>)]
     pub project: Option<ProjectId>,
     /// New title.
+    #[schema(schema_with = rules::title_patch)]
     pub title: Option<String>,
     /// New description.
+    #[schema(schema_with = rules::description_patch)]
     pub description: Option<String>,
     /// New status (`done` sets `completed_at`; leaving `done` clears it).
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::task_status)]
     pub status: Option<TaskStatus>,
     /// New priority.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::priority)]
     pub priority: Option<Priority>,
     /// Id of the new assignee, or `null` to unassign.
     #[serde(default, deserialize_with = "fields::patch")]
@@ -135,7 +141,7 @@ pub struct TaskPatchIn {
     pub assigned_to_id: Patch<UserId>,
     /// New due time, or `null` for none.
     #[serde(default, deserialize_with = "fields::patch")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(schema_with = rules::datetime)]
     pub due_date: Patch<DateTime<Utc>>,
 }
 

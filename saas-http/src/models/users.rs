@@ -6,6 +6,8 @@ use saas_core::users::{Role, User, UserSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rules;
+
 /// A user as `GET /api/users/` and `GET /api/users/me/` show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserOut {
@@ -92,23 +94,29 @@ impl From<&UserSummary> for UserSummaryOut {
 #[serde(expecting = "struct NewUser")]
 pub struct NewUserIn {
     /// ASCII letters, digits and `@.+-_`; unique in the tenant ignoring case.
+    #[schema(schema_with = rules::username)]
     pub username: String,
     /// Email address.
+    #[schema(schema_with = rules::email)]
     pub email: String,
     /// Password (8 to 128 characters, not all digits, not the username).
+    #[schema(schema_with = rules::password)]
     pub password: String,
     /// Given name.
     #[serde(default)]
+    #[schema(schema_with = rules::person_name)]
     pub first_name: String,
     /// Family name.
     #[serde(default)]
+    #[schema(schema_with = rules::person_name)]
     pub last_name: String,
     /// `admin`, `manager`, `member` (default) or `viewer`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::role)]
     pub role: Option<Role>,
     /// Department.
     #[serde(default)]
+    #[schema(schema_with = rules::department)]
     pub department: String,
 }
 
@@ -131,15 +139,19 @@ impl From<NewUserIn> for NewUser {
 #[serde(expecting = "struct UserPatch")]
 pub struct UserPatchIn {
     /// New email.
+    #[schema(schema_with = rules::email_patch)]
     pub email: Option<String>,
     /// New given name.
+    #[schema(schema_with = rules::person_name_patch)]
     pub first_name: Option<String>,
     /// New family name.
+    #[schema(schema_with = rules::person_name_patch)]
     pub last_name: Option<String>,
     /// New role (admins only).
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = rules::role)]
     pub role: Option<Role>,
     /// New department.
+    #[schema(schema_with = rules::department_patch)]
     pub department: Option<String>,
     /// Activate or deactivate (admins only).
     pub is_active: Option<bool>,
@@ -164,6 +176,7 @@ pub struct ChangePasswordIn {
     /// The current password.
     pub old_password: String,
     /// The new password (8 to 128 characters, not all digits).
+    #[schema(schema_with = rules::password)]
     pub new_password: String,
 }
 

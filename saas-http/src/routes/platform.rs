@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use saas_core::tenancy::TenantId;
+use saas_core::tenancy::{Hostname, TenantId};
 use uuid::Uuid;
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, PlatformAuth};
 use crate::models::fields::RequestBody;
 use crate::models::{DomainIn, DomainOut, PlanIn, RegistrationIn, RegistrationOut, TenantOut};
@@ -224,7 +224,8 @@ pub(crate) async fn add_domain(
     Ok((StatusCode::CREATED, Json(DomainOut::from(&d))))
 }
 
-/// Stops routing a hostname (not the primary one: 409).
+/// Stops routing a hostname (not the primary one: 409). A path that is no
+/// hostname names no domain: 404, as an id that is no id does.
 #[utoipa::path(
     delete, path = "/api/platform/tenants/{id}/domains/{hostname}/", tag = "platform",
     security(("platform" = [])),
@@ -242,6 +243,7 @@ pub(crate) async fn remove_domain(
     PlatformAuth(op): PlatformAuth,
     ApiPath((id, hostname)): ApiPath<(Uuid, String)>,
 ) -> ApiResult<StatusCode> {
-    op.remove_domain(TenantId(id), &hostname).await?;
+    let hostname = Hostname::parse(&hostname).map_err(|_| ApiError::not_found("domain"))?;
+    op.remove_domain(TenantId(id), hostname.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -79,7 +79,7 @@ pub(crate) async fn retrieve(
 
 /// Changes a project (`PUT` is accepted with the same partial semantics).
 #[utoipa::path(
-    patch, path = "/api/projects/{id}/", tag = "projects",
+    method(patch, put), path = "/api/projects/{id}/", tag = "projects",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     request_body = ProjectPatchIn,

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth, QueryPairs};
-use crate::models::{NewTaskIn, TaskOut, TaskPatchIn};
+use crate::models::{NewTaskIn, TaskOut, TaskPatchIn, rules};
 use crate::pagination::{PageParams, Paginated, Pagination};
 use crate::state::AppState;
 
@@ -32,17 +32,23 @@ pub(crate) fn routes() -> Router<AppState> {
 #[allow(dead_code)]
 pub(crate) struct TaskParams {
     /// Only this project's tasks.
-    project: Option<i64>,
+    #[param(schema_with = rules::project_filter)]
+    project: Option<String>,
     /// `todo`, `in_progress`, `review` or `done`.
+    #[param(schema_with = rules::task_status_filter)]
     status: Option<String>,
     /// `low`, `medium`, `high` or `urgent`.
+    #[param(schema_with = rules::priority_filter)]
     priority: Option<String>,
     /// A user id, or `me`.
+    #[param(schema_with = rules::assignee_filter)]
     assigned_to: Option<String>,
     /// `created_at`, `updated_at`, `due_date`, `priority`, `status`, `title`
     /// or `id`; `-` in front for descending. Default `-created_at`.
+    #[param(schema_with = rules::task_ordering)]
     ordering: Option<String>,
     /// Case-insensitive substring of the title or description.
+    #[param(schema_with = rules::search)]
     search: Option<String>,
 }
 
@@ -166,7 +172,7 @@ pub(crate) async fn retrieve(
 
 /// Changes a task (`PUT` is accepted with the same partial semantics).
 #[utoipa::path(
-    patch, path = "/api/tasks/{id}/", tag = "tasks",
+    method(patch, put), path = "/api/tasks/{id}/", tag = "tasks",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Task id")),
     request_body = TaskPatchIn,

@@ -664,6 +664,15 @@ pub async fn platform_operator(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 204);
+    // A path that is no hostname names no domain.
+    call(
+        Method::DELETE,
+        format!("/api/platform/tenants/{}/domains/no%20such..host/", t.id),
+        Some(op.clone()),
+        None,
+    )
+    .await
+    .expect_error(404, "not_found");
 
     // Suspension: the tenant looks like it does not exist; reactivation restores it.
     let s = call(

@@ -859,6 +859,7 @@ pub async fn server_limits(backend: Backend) {
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(1),
         max_connections: 4,
+        ..ServerLimits::default()
     };
     let config = HttpConfig {
         login_address_rate: Some(Rate::new(5, Duration::from_secs(60))),

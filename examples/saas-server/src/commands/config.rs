@@ -102,6 +102,7 @@ impl Display for Listing<'_> {
             c.limits.header_read_timeout.as_secs(),
         )?;
         line(f, "MAX_CONNECTIONS", c.limits.max_connections)?;
+        line(f, "HTTP_DRAIN_SECONDS", c.limits.drain_timeout.as_secs())?;
         let cap = c.data.max_pending_jobs_per_tenant;
         let cap = cap.map_or_else(|| "off".to_owned(), |n| n.to_string());
         line(f, "MAX_PENDING_JOBS_PER_TENANT", cap)?;

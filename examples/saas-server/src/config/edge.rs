@@ -83,6 +83,12 @@ pub(crate) struct EdgeSettings {
     #[arg(long, env = "MAX_CONNECTIONS", global = true, value_name = "N",
           default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub(crate) max_connections: u64,
+    /// Seconds a stopping server (SIGTERM, SIGINT) gives requests in flight
+    /// to finish once it has stopped accepting connections; connections
+    /// still open then are closed.
+    #[arg(long, env = "HTTP_DRAIN_SECONDS", global = true, value_name = "SECONDS",
+          default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub(crate) http_drain_seconds: u64,
 }
 
 /// A rate setting: `N/period` or `off`.
@@ -140,6 +146,7 @@ impl Edge {
             limits: ServerLimits {
                 header_read_timeout: Duration::from_secs(s.header_read_timeout),
                 max_connections: usize::try_from(s.max_connections).unwrap_or(usize::MAX),
+                drain_timeout: Duration::from_secs(s.http_drain_seconds),
             },
         })
     }
