@@ -3,7 +3,8 @@
 //! Passwords are hashed with argon2id at the OWASP parameters (19 MiB,
 //! 2 passes, 1 lane), on the blocking pool and never on the async executor,
 //! with at most one hash per core at a time so a login flood cannot exhaust
-//! memory. A login for an unknown user verifies against a dummy hash, so it
+//! memory; the 19 MiB working memory is kept and reused (one set a permit),
+//! never allocated per hash on whichever thread runs it. A login for an unknown user verifies against a dummy hash, so it
 //! costs the same as a wrong password. Hashes imported from Django
 //! (`pbkdf2_sha256$…`, `argon2$…`, `bcrypt_sha256$…`, see [`DjangoHasher`])
 //! verify too; [`Passwords::needs_rehash`] tells the login to replace them
@@ -13,11 +14,11 @@
 //! token — bad signature, expired, wrong kind, another tenant, revoked —
 //! is the same [`Error::Unauthenticated`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -40,11 +41,98 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params())
 }
 
+/// argon2's working memory (19 MiB a hash at [`argon2_params`]), kept and
+/// reused. Allocating it afresh for every hash, on whichever blocking-pool
+/// thread runs it, left each thread's allocator holding its own 19 MiB, so
+/// a server's resident memory grew with the threads that ever hashed. Hashes
+/// are bounded by the permits, so this holds at most one block set a permit.
+#[derive(Debug, Default)]
+struct Arena(Mutex<Vec<Vec<Block>>>);
+
+impl Arena {
+    /// Runs `f` with `len` blocks: a kept set when `len` is the size this
+    /// arena keeps (the parameters in use), else a set of its own (an
+    /// imported hash at other costs; rare, and replaced at the next login).
+    fn with<T>(&self, len: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+        if len != argon2_params().block_count() {
+            return f(&mut vec![Block::new(); len]);
+        }
+        let kept = self.0.lock().map(|mut sets| sets.pop()).unwrap_or(None);
+        let mut blocks = kept.unwrap_or_else(|| vec![Block::new(); len]);
+        let out = f(&mut blocks);
+        if let Ok(mut sets) = self.0.lock() {
+            sets.push(blocks);
+        }
+        out
+    }
+}
+
+/// The raw argon2 output of `password` under `argon2`'s parameters, into
+/// `out`, in `arena`'s memory.
+fn argon2_into(
+    arena: &Arena,
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> std::result::Result<(), argon2::Error> {
+    arena.with(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password, salt, out, blocks)
+    })
+}
+
+/// A fresh argon2id PHC string of `password` at [`argon2_params`].
+fn hash_argon2id(arena: &Arena, password: &[u8]) -> std::result::Result<String, HashError> {
+    let fail = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let salt = argon2::password_hash::try_generate_salt().map_err(|e| fail(&e))?;
+    let params = argon2_params();
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    argon2_into(arena, &hasher(), &params, password, &salt, &mut out).map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| fail(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the argon2 PHC string `phc` (any variant,
+/// version and costs it names). A malformed string never matches.
+fn verify_argon2_phc(arena: &Arena, password: &[u8], phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    if argon2_into(arena, &argon2, &params, password, salt, &mut out).is_err() {
+        return false;
+    }
+    // Output's equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| &computed == expected)
+}
+
 /// Hashes and verifies passwords off the async executor.
 #[derive(Debug, Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
     dummy: Arc<OnceCell<String>>,
+    arena: Arc<Arena>,
 }
 
 impl Default for Passwords {
@@ -60,6 +148,7 @@ impl Passwords {
         Passwords {
             permits: Arc::new(Semaphore::new(cores)),
             dummy: Arc::new(OnceCell::new()),
+            arena: Arc::default(),
         }
     }
 
@@ -69,6 +158,7 @@ impl Passwords {
         Passwords {
             permits: Arc::new(Semaphore::new(n)),
             dummy: Arc::new(OnceCell::new()),
+            arena: Arc::default(),
         }
     }
 
@@ -99,13 +189,9 @@ impl Passwords {
     /// Hashes a password into a PHC string.
     pub async fn hash(&self, password: &str) -> Result<String> {
         let password = password.to_owned();
-        self.blocking(move || {
-            hasher()
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| Error::backend(HashError(e.to_string())))
-        })
-        .await?
+        let arena = self.arena.clone();
+        self.blocking(move || hash_argon2id(&arena, password.as_bytes()).map_err(Error::backend))
+            .await?
     }
 
     /// Whether `password` matches `hash`: our argon2id PHC strings, or one
@@ -114,11 +200,10 @@ impl Passwords {
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
         let password = password.to_owned();
         let hash = hash.to_owned();
+        let arena = self.arena.clone();
         self.blocking(move || match django::verify(&password, &hash) {
             Some(matches) => matches,
-            None => hasher()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok(),
+            None => verify_argon2_phc(&arena, password.as_bytes(), &hash),
         })
         .await
     }
@@ -322,6 +407,72 @@ mod tests {
         p.verify_dummy("anything").await.unwrap();
         assert!(!Passwords::needs_rehash(&h));
         assert!(Passwords::is_verifiable(&h));
+    }
+
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let p = Passwords::new();
+        // Ours verifies with the crate's own verifier…
+        let ours = p.hash("correct horse").await.unwrap();
+        assert!(
+            hasher()
+                .verify_password(b"correct horse", ours.as_str())
+                .is_ok()
+        );
+        assert!(
+            hasher()
+                .verify_password(b"wrong horse", ours.as_str())
+                .is_err()
+        );
+        // …and the crate's verify with ours, at the costs and variant they
+        // name (argon2i at small costs here), not only ours.
+        let params = Params::new(64, 1, 2, Some(24)).unwrap();
+        let other = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
+            .hash_password(b"s3cret")
+            .unwrap()
+            .to_string();
+        assert!(other.starts_with("$argon2i$v=19$m=64,t=1,p=2$"), "{other}");
+        assert!(p.verify("s3cret", &other).await.unwrap());
+        assert!(!p.verify("s3cret!", &other).await.unwrap());
+        let crate_made = hasher().hash_password(b"pw").unwrap().to_string();
+        assert!(p.verify("pw", &crate_made).await.unwrap());
+        // Damaged strings never match (and never panic).
+        for bad in [
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            "$argon2id$v=19$m=0,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "$argon2id$v=99$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "$argon2x$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            &ours[..ours.len() - 4],
+        ] {
+            assert!(!p.verify("pw", bad).await.unwrap(), "{bad}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn working_memory_is_kept_one_set_a_permit() {
+        let p = Passwords::with_permits(2);
+        let h = p.hash("pw").await.unwrap();
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let p = p.clone();
+                let h = h.clone();
+                tokio::spawn(async move { p.verify("pw", &h).await.unwrap() })
+            })
+            .collect();
+        for r in runs {
+            assert!(r.await.unwrap());
+        }
+        let kept = p.arena.0.lock().unwrap();
+        assert!(
+            (1..=2).contains(&kept.len()),
+            "sets kept: {} (2 permits)",
+            kept.len()
+        );
+        assert!(
+            kept.iter()
+                .all(|b| b.len() == argon2_params().block_count())
+        );
     }
 
     #[tokio::test]
