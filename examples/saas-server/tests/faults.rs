@@ -87,39 +87,12 @@ fn request(
     body: Option<Value>,
 ) -> Answer {
     let started = Instant::now();
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(req.as_bytes()).expect("send");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
+    let answer = testkit::program::http_once(addr, method, path, host, token, body, &[]);
     let took = started.elapsed();
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {raw:?}"));
-    let (head, json) = raw
-        .split_once("\r\n\r\n")
-        .map(|(h, b)| {
-            (
-                h.to_ascii_lowercase(),
-                serde_json::from_str::<Value>(b).unwrap_or(Value::Null),
-            )
-        })
-        .unwrap_or_default();
+    let json = serde_json::from_str::<Value>(&answer.body).unwrap_or(Value::Null);
     Answer {
-        status,
-        retry_after: head.contains("\r\nretry-after: "),
+        status: answer.status,
+        retry_after: answer.head.contains("\r\nretry-after: "),
         code: json["error"]["code"].as_str().map(str::to_owned),
         took,
     }
