@@ -30,7 +30,12 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// The profiles measured on both fleets.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "dashboard,mixed")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "dashboard,mixed"
+    )]
     profiles: Vec<Profile>,
 }
 
@@ -113,9 +118,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     let filled_before = task_totals(&env, &filled).await?;
     let small_before = task_totals(&env, &small).await?;
     let wal_after_fill = wal_bytes(&env, &filled);
-    eprintln!(
-        "filled to {filled_before:?} in {fill_s:.1} s; fixture fleet at {small_before:?}"
-    );
+    eprintln!("filled to {filled_before:?} in {fill_s:.1} s; fixture fleet at {small_before:?}");
 
     let mut results = serde_json::Map::new();
     let mut loads = Vec::new();
