@@ -21,6 +21,7 @@ use sqlx::pool::{PoolConnection, PoolConnectionMetadata};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Transaction};
 
+use crate::affinity::Lease;
 use crate::error::SqlxResultExt;
 
 /// How long a pooled connection may have been idle and still be handed
@@ -61,6 +62,8 @@ pub(crate) struct Unit {
     /// Whether this unit's statements become named prepared statements in
     /// the connection's cache (or stay unnamed).
     pub(crate) prepared: bool,
+    /// The tenant sub-pool's count of this unit, if it runs on one.
+    pub(crate) lease: Option<Lease>,
 }
 
 enum On {
@@ -78,6 +81,7 @@ impl Unit {
             Ok(Unit {
                 on: On::Conn(pool.acquire().await.db()?),
                 prepared: true,
+                lease: None,
             })
         }
     }
@@ -87,6 +91,7 @@ impl Unit {
         Ok(Unit {
             on: On::Tx(pool.begin().await.db()?),
             prepared: true,
+            lease: None,
         })
     }
 
@@ -100,6 +105,7 @@ impl Unit {
                     .db()?,
             ),
             prepared: true,
+            lease: None,
         })
     }
 
