@@ -40,15 +40,31 @@ pub fn load_average() -> f64 {
 
 /// A `VmHWM`/`VmRSS`-style field of /proc/self/status, in MiB.
 pub fn proc_status_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    round3(status_field("/proc/self/status", field) / 1024.0)
+}
+
+/// A `VmHWM`/`VmRSS`-style field of process `pid`'s /proc status, in MiB
+/// (NaN once the process is gone).
+pub fn pid_status_mib(pid: u32, field: &str) -> f64 {
+    round3(pid_status(pid, field) / 1024.0)
+}
+
+/// A field of process `pid`'s /proc status as it stands there (`Threads:`
+/// a count, `VmRSS:` KiB); NaN when missing.
+pub fn pid_status(pid: u32, field: &str) -> f64 {
+    status_field(&format!("/proc/{pid}/status"), field)
+}
+
+fn status_field(path: &str, field: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
+                .and_then(|v| v.parse::<f64>().ok())
         })
-        .map_or(f64::NAN, |kb| round3(kb / 1024.0))
+        .unwrap_or(f64::NAN)
 }
 
 /// Open file descriptors of this process.
