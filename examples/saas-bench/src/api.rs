@@ -60,7 +60,9 @@ pub async fn expect(
 ) -> Res<Value> {
     let (got, answer) = call(addr, method.clone(), host, path, token, body).await?;
     if got != status {
-        return Err(format!("{method} {path} at {host}: {got}, expected {status}: {answer}").into());
+        return Err(
+            format!("{method} {path} at {host}: {got}, expected {status}: {answer}").into(),
+        );
     }
     Ok(answer)
 }
@@ -80,7 +82,16 @@ pub async fn register(addr: SocketAddr, schema: &str, password: &str) -> Res<Str
         "subscription_plan": "enterprise",
     });
     let post = hyper::Method::POST;
-    expect(addr, 201, post, "localhost", "/api/register/", None, Some(&body)).await?;
+    expect(
+        addr,
+        201,
+        post,
+        "localhost",
+        "/api/register/",
+        None,
+        Some(&body),
+    )
+    .await?;
     Ok(host)
 }
 
@@ -136,7 +147,16 @@ pub async fn populate(
         ids.push(id(&answer)?);
     }
     let body = json!({"name": "Bench project", "description": "Where the benchmark's tasks live"});
-    let answer = expect(addr, 201, post(), host, "/api/projects/", Some(token), Some(&body)).await?;
+    let answer = expect(
+        addr,
+        201,
+        post(),
+        host,
+        "/api/projects/",
+        Some(token),
+        Some(&body),
+    )
+    .await?;
     let project = id(&answer)?;
     for u in &ids {
         let path = format!("/api/projects/{project}/add_member/");
@@ -158,7 +178,16 @@ pub async fn populate(
         if i % 5 != 0 && !ids.is_empty() {
             body["assigned_to_id"] = json!(ids[(i / 5) % ids.len()]);
         }
-        let answer = expect(addr, 201, post(), host, "/api/tasks/", Some(token), Some(&body)).await?;
+        let answer = expect(
+            addr,
+            201,
+            post(),
+            host,
+            "/api/tasks/",
+            Some(token),
+            Some(&body),
+        )
+        .await?;
         let t = id(&answer)?;
         task_ids = (task_ids.0.min(t), task_ids.1.max(t));
     }

@@ -64,7 +64,7 @@ impl ServerProcess {
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()?;
-        let server = ServerProcess {
+        let mut server = ServerProcess {
             child,
             addr,
             log: log.to_owned(),
@@ -73,18 +73,27 @@ impl ServerProcess {
         Ok(server)
     }
 
-    async fn ready(&self) -> Res<()> {
+    async fn ready(&mut self) -> Res<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let health =
-                crate::api::call(self.addr, hyper::Method::GET, "localhost", "/healthz", None, None)
-                    .await;
+            let health = crate::api::call(
+                self.addr,
+                hyper::Method::GET,
+                "localhost",
+                "/healthz",
+                None,
+                None,
+            )
+            .await;
             if matches!(health, Ok((200, _))) {
                 return Ok(());
             }
-            if Instant::now() > deadline {
+            let exited = self.child.try_wait()?;
+            if exited.is_some() || Instant::now() > deadline {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                return Err(format!("saas-server did not answer /healthz in 60 s:\n{log}").into());
+                return Err(
+                    format!("saas-server did not answer /healthz ({exited:?}):\n{log}").into(),
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -109,9 +109,7 @@ impl DjangoSeed {
         if !seed.join("run.sh").is_file() {
             return Err(format!("no Django build at {} (no run.sh)", seed.display()).into());
         }
-        let copy = tempfile::Builder::new()
-            .prefix("django-seed-")
-            .tempdir()?;
+        let copy = tempfile::Builder::new().prefix("django-seed-").tempdir()?;
         run(Command::new("cp")
             .arg("-a")
             .arg(seed.join("."))
@@ -173,12 +171,24 @@ mod tests {
         let p = PgParts::parse("postgres://bob:pw@db.example:6543/app?sslmode=disable");
         assert_eq!(
             (p.user, p.password, p.host, p.port, p.database),
-            ("bob".into(), "pw".into(), "db.example".into(), "6543".into(), "app".into())
+            (
+                "bob".into(),
+                "pw".into(),
+                "db.example".into(),
+                "6543".into(),
+                "app".into()
+            )
         );
         let p = PgParts::parse("postgres://postgres@127.0.0.1/x");
         assert_eq!(
             (p.user, p.password, p.host, p.port, p.database),
-            ("postgres".into(), String::new(), "127.0.0.1".into(), "5432".into(), "x".into())
+            (
+                "postgres".into(),
+                String::new(),
+                "127.0.0.1".into(),
+                "5432".into(),
+                "x".into()
+            )
         );
     }
 }

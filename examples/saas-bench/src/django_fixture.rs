@@ -55,10 +55,11 @@ async fn fill(pool: &PgPool, schema: &str, host: String, shape: Shape) -> Res<Se
     // `schema` is `seed<digits>`: safe to quote into SQL.
     let q = |sql: &str| sqlx::AssertSqlSafe(sql.replace("S.", &format!("\"{schema}\".")));
     let mut tx = pool.begin().await?;
-    let (admin, hash): (i64, String) =
-        sqlx::query_as(q("SELECT id::bigint, password FROM S.auth_user WHERE username = 'admin'"))
-            .fetch_one(&mut *tx)
-            .await?;
+    let (admin, hash): (i64, String) = sqlx::query_as(q(
+        "SELECT id::bigint, password FROM S.auth_user WHERE username = 'admin'",
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
     let mut users = Vec::new();
     for i in 0..shape.users {
         let (name, role) = if i == 0 {
@@ -129,7 +130,9 @@ async fn fill(pool: &PgPool, schema: &str, host: String, shape: Shape) -> Res<Se
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    sqlx::raw_sql(q("ANALYZE S.core_task")).execute(pool).await?;
+    sqlx::raw_sql(q("ANALYZE S.core_task"))
+        .execute(pool)
+        .await?;
     Ok(SeedTenant {
         host,
         project,

@@ -177,7 +177,13 @@ pub struct Target {
 
 impl Target {
     /// A tenant at `host` whose requests carry `token`.
-    pub fn new(host: &str, token: &str, project: i64, member: i64, task_ids: (i64, i64)) -> Res<Target> {
+    pub fn new(
+        host: &str,
+        token: &str,
+        project: i64,
+        member: i64,
+        task_ids: (i64, i64),
+    ) -> Res<Target> {
         Ok(Target {
             host: HeaderValue::from_str(host)?,
             auth: HeaderValue::from_str(&format!("Bearer {token}"))?,

@@ -139,7 +139,9 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     started
         .out
         .insert("seed_workers".into(), json!(args.seed_workers));
-    started.out.insert("rounds".into(), json!(args.rounds.max(1)));
+    started
+        .out
+        .insert("rounds".into(), json!(args.rounds.max(1)));
     started.out.insert("profiles".into(), json!(results));
     Ok(Value::Object(started.out))
 }

@@ -68,12 +68,21 @@ fn tail_seconds(total: f64) -> f64 {
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
     let bin = server_binary(args.server.as_deref())?;
-    let dir = tempfile::Builder::new().prefix("saas-bench-memory-").tempdir()?;
-    let secret: String = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+    let dir = tempfile::Builder::new()
+        .prefix("saas-bench-memory-")
+        .tempdir()?;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut env = vec![("SECRET_KEY".to_owned(), secret)];
     match args.backend {
         Backend::Sqlite => {
-            env.push(("DATA_DIR".into(), dir.path().join("data").display().to_string()));
+            env.push((
+                "DATA_DIR".into(),
+                dir.path().join("data").display().to_string(),
+            ));
         }
         Backend::Postgres => {
             database::prepare(&args.database_url, true).await?;
@@ -91,8 +100,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     for i in 0..args.tenants.max(1) {
         let host = api::register(addr, &format!("mem{i}"), PASSWORD).await?;
         let token = api::login(addr, &host, "admin", PASSWORD).await?;
-        targets
-            .push(api::populate(addr, &host, &token, PASSWORD, args.users, args.tasks).await?);
+        targets.push(api::populate(addr, &host, &token, PASSWORD, args.users, args.tasks).await?);
     }
     let setup_s = setup.elapsed().as_secs_f64();
     let after_setup_mib = server.status_mib("VmRSS:");
