@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::Res;
-use crate::measure::pid_status_mib;
+use crate::measure::status_mib;
 
 /// `saas-server` beside this program (`target/<profile>/saas-server`),
 /// unless `given` names one.
@@ -106,7 +106,7 @@ impl ServerProcess {
 
     /// A `VmRSS`/`VmHWM`-style field of the child's /proc status, in MiB.
     pub fn status_mib(&self, field: &str) -> f64 {
-        pid_status_mib(self.pid(), field)
+        status_mib(&self.pid().to_string(), field)
     }
 
     /// Stops the child with SIGTERM (it finishes what is in flight) and

@@ -40,23 +40,19 @@ pub fn load_average() -> f64 {
 
 /// A `VmHWM`/`VmRSS`-style field of /proc/self/status, in MiB.
 pub fn proc_status_mib(field: &str) -> f64 {
-    round3(status_field("/proc/self/status", field) / 1024.0)
+    status_mib("self", field)
 }
 
-/// A `VmHWM`/`VmRSS`-style field of process `pid`'s /proc status, in MiB
-/// (NaN once the process is gone).
-pub fn pid_status_mib(pid: u32, field: &str) -> f64 {
-    round3(pid_status(pid, field) / 1024.0)
+/// A `VmRSS`-style field of /proc/`pid`/status, in MiB (NaN when the
+/// process is gone or not readable).
+pub fn status_mib(pid: &str, field: &str) -> f64 {
+    round3(status_value(pid, field) / 1024.0)
 }
 
-/// A field of process `pid`'s /proc status as it stands there (`Threads:`
-/// a count, `VmRSS:` KiB); NaN when missing.
-pub fn pid_status(pid: u32, field: &str) -> f64 {
-    status_field(&format!("/proc/{pid}/status"), field)
-}
-
-fn status_field(path: &str, field: &str) -> f64 {
-    std::fs::read_to_string(path)
+/// A field of /proc/`pid`/status as it stands there (`Threads:` a count,
+/// `VmRSS:` KiB); NaN when missing.
+pub fn status_value(pid: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -86,6 +86,10 @@ pub struct StorageArgs {
     /// How PostgreSQL handles reach tenant schemas.
     #[arg(long, value_enum, default_value = "qualified")]
     pub routing: RoutingArg,
+    /// Tenant sub-pools of the PostgreSQL store
+    /// (`PgConfig::tenant_subpools`; default: the library's).
+    #[arg(long)]
+    pub tenant_subpools: Option<usize>,
     /// Open tenant handles kept by the SQLite store.
     #[arg(long, default_value_t = 256)]
     pub sqlite_handle_cache: usize,
@@ -168,12 +172,13 @@ impl Env {
             }
             Backend::Postgres => {
                 database::prepare(&args.database_url, false).await?;
-                let store = PgStore::connect(
-                    PgConfig::new(args.database_url.clone())
-                        .with_max_connections(args.pool)
-                        .with_routing(args.routing.routing()),
-                )
-                .await?;
+                let mut config = PgConfig::new(args.database_url.clone())
+                    .with_max_connections(args.pool)
+                    .with_routing(args.routing.routing());
+                if let Some(n) = args.tenant_subpools {
+                    config = config.with_tenant_subpools(n);
+                }
+                let store = PgStore::connect(config).await?;
                 Ok(Env {
                     backend: Backend::Postgres,
                     store: Arc::new(store.clone()),

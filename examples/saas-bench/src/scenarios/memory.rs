@@ -125,7 +125,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 let t = t0.elapsed().as_secs_f64();
-                let rss = saas_bench::measure::pid_status_mib(pid, "VmRSS:");
+                let rss = saas_bench::measure::status_mib(&pid.to_string(), "VmRSS:");
                 eprintln!("{t:.0} s: VmRSS {rss} MiB");
                 readings.push((round3(t), rss));
             }
@@ -148,7 +148,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     check_errors("memory", &outcome);
     let final_mib = server.status_mib("VmRSS:");
     let peak_mib = server.status_mib("VmHWM:");
-    let threads = saas_bench::measure::pid_status(server.pid(), "Threads:");
+    let threads = saas_bench::measure::status_value(&server.pid().to_string(), "Threads:");
     server.stop()?;
 
     let from = seconds - tail_seconds(seconds);
