@@ -106,8 +106,11 @@ pub async fn login(addr: SocketAddr, host: &str, username: &str, password: &str)
         .to_owned())
 }
 
-/// The `id` field of an answer.
-fn id(answer: &Value) -> Res<i64> {
+/// `POST path` of `body` at `host` as `token`'s holder, which must answer
+/// 201; the new object's id.
+async fn create(addr: SocketAddr, host: &str, token: &str, path: &str, body: &Value) -> Res<i64> {
+    let post = hyper::Method::POST;
+    let answer = expect(addr, 201, post, host, path, Some(token), Some(body)).await?;
     answer["id"]
         .as_i64()
         .ok_or_else(|| format!("no id in {answer}").into())
@@ -125,7 +128,6 @@ pub async fn populate(
     users: usize,
     tasks: usize,
 ) -> Res<Target> {
-    let post = || hyper::Method::POST;
     let mut ids = Vec::new();
     for i in 0..users {
         let (name, role) = if i == 0 {
@@ -142,26 +144,15 @@ pub async fn populate(
             "role": role,
             "department": "Engineering",
         });
-        let path = "/api/users/register/";
-        let answer = expect(addr, 201, post(), host, path, Some(token), Some(&body)).await?;
-        ids.push(id(&answer)?);
+        ids.push(create(addr, host, token, "/api/users/register/", &body).await?);
     }
     let body = json!({"name": "Bench project", "description": "Where the benchmark's tasks live"});
-    let answer = expect(
-        addr,
-        201,
-        post(),
-        host,
-        "/api/projects/",
-        Some(token),
-        Some(&body),
-    )
-    .await?;
-    let project = id(&answer)?;
+    let project = create(addr, host, token, "/api/projects/", &body).await?;
     for u in &ids {
         let path = format!("/api/projects/{project}/add_member/");
         let body = json!({"user_id": u});
-        expect(addr, 200, post(), host, &path, Some(token), Some(&body)).await?;
+        let post = hyper::Method::POST;
+        expect(addr, 200, post, host, &path, Some(token), Some(&body)).await?;
     }
     let mut task_ids = (i64::MAX, i64::MIN);
     const STATUSES: [&str; 4] = ["todo", "in_progress", "review", "done"];
@@ -178,17 +169,7 @@ pub async fn populate(
         if i % 5 != 0 && !ids.is_empty() {
             body["assigned_to_id"] = json!(ids[(i / 5) % ids.len()]);
         }
-        let answer = expect(
-            addr,
-            201,
-            post(),
-            host,
-            "/api/tasks/",
-            Some(token),
-            Some(&body),
-        )
-        .await?;
-        let t = id(&answer)?;
+        let t = create(addr, host, token, "/api/tasks/", &body).await?;
         task_ids = (task_ids.0.min(t), task_ids.1.max(t));
     }
     let member = ids.get(1).or(ids.first()).copied().unwrap_or_default();

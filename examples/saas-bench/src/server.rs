@@ -192,6 +192,20 @@ impl Target {
             task_ids,
         })
     }
+
+    /// The same tenant with another token (a fresh login's).
+    pub fn with_token(&self, token: &str) -> Res<Target> {
+        Ok(Target {
+            host: self.host.clone(),
+            auth: HeaderValue::from_str(&format!("Bearer {token}"))?,
+            ..*self
+        })
+    }
+
+    /// The Host its requests carry.
+    pub fn host(&self) -> &str {
+        self.host.to_str().unwrap_or_default()
+    }
 }
 
 /// Request `i` goes to tenant `i mod T` (round robin over the first `T`

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use saas_bench::child::{ServerProcess, server_binary};
-use saas_bench::client::drive;
+use saas_bench::client::{Outcome, drive};
 use saas_bench::measure::{load_average, round3};
 use saas_bench::report::check_errors;
-use saas_bench::server::{Profile, requests_to};
+use saas_bench::server::{Profile, Target, requests_to};
 use saas_bench::storage::{Backend, PASSWORD};
 use saas_bench::{Res, api, database};
 use serde_json::{Value, json};
@@ -58,6 +58,48 @@ fn name_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
+}
+
+/// Access tokens live 5 minutes: the load runs in stretches of at most
+/// this, each with fresh logins.
+const STRETCH: Duration = Duration::from_secs(240);
+
+/// The mixed profile over `targets` for `seconds`, in stretches of
+/// [`STRETCH`] (the admins log in again before each); one outcome for all.
+async fn load(
+    addr: std::net::SocketAddr,
+    targets: &[Target],
+    connections: usize,
+    seconds: f64,
+) -> Res<Outcome> {
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut all = Outcome {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        latencies: Vec::new(),
+        first_error: None,
+        bytes: 0,
+    };
+    while let Some(left) = end
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+    {
+        let mut fresh = Vec::with_capacity(targets.len());
+        for t in targets {
+            let token = api::login(addr, t.host(), "admin", PASSWORD).await?;
+            fresh.push(t.with_token(&token)?);
+        }
+        let make = requests_to(fresh, Profile::Mixed)?;
+        let o = drive(addr, connections, Duration::ZERO, left.min(STRETCH), make).await?;
+        all.requests += o.requests;
+        all.errors += o.errors;
+        all.seconds += o.seconds;
+        all.bytes += o.bytes;
+        all.first_error = all.first_error.or(o.first_error);
+        // Latencies are not reported here; memory is the figure.
+    }
+    Ok(all)
 }
 
 /// The length of the window whose readings show flatness: the last five
@@ -133,15 +175,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
         })
     };
     let seconds = (args.minutes * 60.0).max(1.0);
-    let make = requests_to(targets, Profile::Mixed)?;
-    let outcome = drive(
-        addr,
-        args.connections,
-        Duration::ZERO,
-        Duration::from_secs_f64(seconds),
-        make,
-    )
-    .await;
+    let outcome = load(addr, &targets, args.connections, seconds).await;
     stop.store(true, Ordering::Relaxed);
     let readings = sampler.join().map_err(|_| "the sampler panicked")?;
     let outcome = outcome?;
