@@ -47,6 +47,7 @@ struct TaskJson {
     created_by: UserJson,
     due_date: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    started_at: Option<DateTime<Utc>>,
     is_overdue: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -75,7 +76,7 @@ fn label(names: &[&'static str; 4], rank: i64) -> &'static str {
 const SELECT: &str = "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, \
      t.due_date, t.completed_at, t.created_at, t.updated_at, \
      a.id, a.username, a.email, a.first_name, a.last_name, a.role, \
-     c.id, c.username, c.email, c.first_name, c.last_name, c.role \
+     c.id, c.username, c.email, c.first_name, c.last_name, c.role, t.started_at \
      FROM {s}tasks t JOIN {s}users c ON c.id = t.created_by LEFT JOIN {s}users a ON a.id = t.assigned_to \
      WHERE true ORDER BY t.created_at DESC, t.id ASC LIMIT $1 OFFSET $2";
 const COUNT: &str = "SELECT count(*) FROM {s}tasks t WHERE true";
@@ -148,6 +149,7 @@ fn task(
     priority: i64,
     due_date: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    started_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     assigned_to: Option<UserJson>,
@@ -167,6 +169,7 @@ fn task(
         is_overdue: status != 3 && due_date.is_some_and(|d| d < now),
         due_date,
         completed_at,
+        started_at,
         created_at,
         updated_at,
     }
@@ -238,6 +241,7 @@ async fn list_pg(
             i64::from(priority),
             r.try_get(6)?,
             r.try_get(7)?,
+            r.try_get(22)?,
             r.try_get(8)?,
             r.try_get(9)?,
             pg_user(r, 10)?,
@@ -267,6 +271,7 @@ fn list_sqlite(conn: &mut rusqlite::Connection, host: &str) -> rusqlite::Result<
                 r.get(5)?,
                 ts(r.get(6)?),
                 ts(r.get(7)?),
+                ts(r.get(22)?),
                 ts(r.get(8)?).unwrap_or_default(),
                 ts(r.get(9)?).unwrap_or_default(),
                 sqlite_user(r, 10)?,
