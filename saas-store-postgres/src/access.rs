@@ -51,10 +51,13 @@ where
         .as_any()
         .downcast_ref::<PgTenant>()
         .and_then(PgTenant::scoped);
-    let Some((pool, begin)) = tenant else {
+    let Some((pick, begin)) = tenant else {
         return Err(Error::backend("not a PostgreSQL tenant handle").into());
     };
-    let mut tx = pool
+    // The lease counts this transaction on its sub-pool until it ends.
+    let _lease = pick.lease;
+    let mut tx = pick
+        .pool
         .begin_with(AssertSqlSafe(std::sync::Arc::clone(begin)))
         .await
         .map_err(map_sqlx)?;

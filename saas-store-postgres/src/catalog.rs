@@ -254,7 +254,7 @@ impl PgStore {
     /// that say nothing of how often the tenant comes back).
     fn for_request(&self, handle: Arc<PgTenant>) -> Arc<dyn TenantStore> {
         if handle.prepare() == Prepare::Busiest {
-            let busy = self.inner.hot.touch(handle.tenant_id());
+            let busy = handle.route().hot().touch(handle.tenant_id());
             Arc::new(handle.for_request(busy))
         } else {
             handle
@@ -262,7 +262,9 @@ impl PgStore {
     }
 
     fn forget_handle(&self, id: TenantId) {
-        self.inner.hot.forget(id);
+        for db in &self.inner.databases {
+            db.tenants.forget(id);
+        }
         let mut handles = self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
         handles.pop(&id);
     }
@@ -801,7 +803,7 @@ impl Store for PgStore {
         let version = self.inner.tenant_schema.effective(version);
         let handle = Arc::new(PgTenant::new(
             tenant.id,
-            db.pool.clone(),
+            db.tenants.route(tenant.id),
             &schema,
             version,
             &self.inner.config,

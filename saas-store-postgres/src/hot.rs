@@ -9,7 +9,8 @@
 //! tenants there are.
 //!
 //! So only the busiest tenants, as many as the cache holds, are prepared;
-//! everyone else runs unnamed. Busy means frequent recently: counts per
+//! everyone else runs unnamed. Each tenant sub-pool (`crate::affinity`)
+//! keeps its own set, since its connections only ever see its tenants. Busy means frequent recently: counts per
 //! tenant, halved every window (aging), and a tenant replaces the least
 //! busy member only when clearly busier, so that a uniform spread over many
 //! tenants does not churn the set. Per-request cost is then bounded by the

@@ -28,6 +28,15 @@
 //! prepared statements, and every unit of work in a transaction, so that a
 //! statement's round trips all reach the same server connection.
 //!
+//! # Connections
+//!
+//! Each database has a pool for the catalog and the shared schema
+//! (provisioning, fleet migrations, the job queue), and its tenants'
+//! connections apart, split into [`PgConfig::tenant_subpools`] sub-pools:
+//! each tenant runs on its own two of them, so that each PostgreSQL backend
+//! keeps a bounded share of the tenants' schemas warm and their statements
+//! prepared.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), saas_store_postgres::PgError> {
 //! use saas_store_postgres::{PgConfig, PgStore, Placement};
@@ -42,6 +51,7 @@
 //! ```
 
 mod access;
+mod affinity;
 mod apps;
 mod audit;
 mod catalog;
@@ -71,7 +81,7 @@ pub use apps::step;
 pub use error::PgError;
 pub use queue::PgQueue;
 
-use hot::HotTenants;
+use affinity::TenantPools;
 use tenant::{PgTenant, Statements};
 
 /// How a tenant handle points its statements at the tenant's schema.
@@ -89,12 +99,16 @@ use tenant::{PgTenant, Statements};
 #[non_exhaustive]
 pub enum Routing {
     /// Every table name is qualified with the quoted tenant schema (SQL
-    /// rendered once per handle, handles cached). The statements of the
-    /// store's busiest tenants, as many as the statement cache holds
+    /// rendered once per handle, handles cached). The statements of each
+    /// tenant sub-pool's busiest tenants ([`PgConfig::tenant_subpools`]),
+    /// as many as the statement cache holds
     /// ([`PgConfig::statement_cache_capacity`] / [`STATEMENTS_PER_TENANT`]),
-    /// are named prepared statements (one round trip, no parsing); every
-    /// other tenant's are unnamed (parsed and planned each time, two round
-    /// trips), so the cache never thrashes however many tenants are active.
+    /// are named prepared statements on that sub-pool's connections (one
+    /// round trip, no parsing); every other tenant's are unnamed (parsed
+    /// and planned each time, two round trips), so the cache never thrashes
+    /// however many tenants are active. A unit of work that spilled to its
+    /// tenant's second sub-pool runs unnamed too, whatever the routing, so
+    /// that no connection prepares another sub-pool's tenants.
     ///
     /// Busy means opened often lately: each
     /// [`Store::open`](saas_core::store::Store::open) counts as one request
@@ -143,8 +157,26 @@ pub struct PgConfig {
     pub databases: Vec<(String, String)>,
     /// Placement policy for new tenants.
     pub placement: Placement,
-    /// Pool size per database.
+    /// Pool size per database: the catalog's and shared schema's pool has
+    /// this many connections, and the tenants' sub-pools as many together
+    /// (opened as needed, so an idle store holds few).
     pub max_connections: u32,
+    /// Tenant-affine connections: each database's tenant connections
+    /// ([`PgConfig::max_connections`] of them) are split into this many
+    /// sub-pools (at most one per connection). A tenant is bound, by
+    /// rendezvous hashing of its id, to two of them: its units of work run
+    /// on the first, or on the second while the first has no connection
+    /// free and the second has one idle, and otherwise wait for the first
+    /// (for at most [`PgConfig::acquire_timeout`], the same error as any
+    /// pool timeout). Each PostgreSQL backend then sees about
+    /// `2 × tenants / tenant_subpools` schemas instead of all of them, so
+    /// their relation and catalog caches stay warm and bounded, and each
+    /// sub-pool prepares the statements of its own busiest tenants (see
+    /// [`Routing::QualifiedSql`]). A tenant gets at most two sub-pools'
+    /// connections at once: fewer sub-pools suit a few very busy tenants,
+    /// more suit many tenants. 1: every tenant on one pool (as before
+    /// sub-pools, but still apart from the catalog's).
+    pub tenant_subpools: usize,
     /// How long to wait for a pooled connection.
     pub acquire_timeout: Duration,
     /// How handles route to tenant schemas.
@@ -209,6 +241,13 @@ impl PgConfig {
         self
     }
 
+    /// Sets the number of tenant sub-pools per database (see
+    /// [`PgConfig::tenant_subpools`]).
+    pub fn with_tenant_subpools(mut self, n: usize) -> Self {
+        self.tenant_subpools = n;
+        self
+    }
+
     /// Sets the routing strategy.
     pub fn with_routing(mut self, routing: Routing) -> Self {
         self.routing = routing;
@@ -249,6 +288,7 @@ impl Default for PgConfig {
             databases: Vec::new(),
             placement: Placement::default(),
             max_connections: 10,
+            tenant_subpools: 4,
             acquire_timeout: Duration::from_secs(30),
             routing: Routing::default(),
             statement_cache_capacity: 256,
@@ -271,6 +311,7 @@ impl fmt::Debug for PgConfig {
             )
             .field("placement", &self.placement)
             .field("max_connections", &self.max_connections)
+            .field("tenant_subpools", &self.tenant_subpools)
             .field("routing", &self.routing)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("handle_cache_capacity", &self.handle_cache_capacity)
@@ -310,7 +351,10 @@ pub fn tenant_migration_step_sql(
 /// One configured database.
 struct Database {
     name: String,
+    /// The catalog's and shared schema's connections.
     pool: PgPool,
+    /// The tenants' connections.
+    tenants: TenantPools,
     options: PgConnectOptions,
 }
 
@@ -318,15 +362,19 @@ impl Database {
     /// Sets the pool gauges ([`saas_core::telemetry::PG_POOL_CONNECTIONS`])
     /// to what the pool holds now.
     fn observe_pool(&self) {
-        let size = f64::from(self.pool.size());
-        let idle = self.pool.num_idle() as f64;
+        let (tenant_size, tenant_idle) = self.tenants.size_and_idle();
+        let size = f64::from(self.pool.size().saturating_add(tenant_size));
+        // sqlx's idle count can wrap below zero for an instant (a connection
+        // taken between its return and the count's increment): saturate.
+        let idle = (self.pool.num_idle().saturating_add(tenant_idle) as f64).min(size);
         let db = self.name.clone();
         metrics::gauge!(telemetry::PG_POOL_CONNECTIONS, "database" => db.clone(), "state" => "idle")
             .set(idle);
         metrics::gauge!(telemetry::PG_POOL_CONNECTIONS, "database" => db.clone(), "state" => "busy")
             .set((size - idle).max(0.0));
-        metrics::gauge!(telemetry::PG_POOL_MAX, "database" => db)
-            .set(f64::from(self.pool.options().get_max_connections()));
+        metrics::gauge!(telemetry::PG_POOL_MAX, "database" => db).set(f64::from(
+            self.pool.options().get_max_connections() + self.tenants.max_connections(),
+        ));
     }
 }
 
@@ -341,8 +389,6 @@ struct Inner {
     /// (`config.withhold_tenant_migrations`).
     tenant_schema: schema::TenantSchema,
     handles: Mutex<LruCache<TenantId, Arc<PgTenant>>>,
-    /// The busiest tenants, whose statements are prepared.
-    hot: Arc<HotTenants>,
 }
 
 /// The PostgreSQL [`Store`](saas_core::store::Store). Cheap to clone.
@@ -382,9 +428,12 @@ impl PgStore {
                 reason: "the placement names a database that is not configured",
             });
         }
-        if config.max_connections == 0 || config.migrate_concurrency == 0 {
+        if config.max_connections == 0
+            || config.migrate_concurrency == 0
+            || config.tenant_subpools == 0
+        {
             return Err(PgError::Config {
-                reason: "max_connections and migrate_concurrency must be positive",
+                reason: "max_connections, tenant_subpools and migrate_concurrency must be positive",
             });
         }
         apps::check(&config.apps)?;
@@ -413,9 +462,17 @@ impl PgStore {
                     .map_err(|source| PgError::Apps { source })?;
             }
             drop(conn);
+            let tenants = TenantPools::new(
+                &options,
+                config.tenant_subpools,
+                config.max_connections,
+                config.acquire_timeout,
+                config.statement_cache_capacity / STATEMENTS_PER_TENANT,
+            );
             databases.push(Database {
                 name: name.clone(),
                 pool,
+                tenants,
                 options,
             });
         }
@@ -426,9 +483,6 @@ impl PgStore {
                 unqualified: [false, true].map(|started| Arc::new(Statements::render("", started))),
                 tenant_schema: schema::TenantSchema::new(config.withhold_tenant_migrations),
                 handles: Mutex::new(LruCache::new(capacity)),
-                hot: Arc::new(HotTenants::new(
-                    config.statement_cache_capacity / STATEMENTS_PER_TENANT,
-                )),
                 config,
             }),
         })
@@ -452,6 +506,25 @@ impl PgStore {
     /// that keep their own tables next to it (and for tests).
     pub fn catalog_pool(&self) -> &PgPool {
         &self.inner.databases[0].pool
+    }
+
+    /// The tenant sub-pools of the catalog database, in order (for tests
+    /// of tenant affinity).
+    #[doc(hidden)]
+    pub fn tenant_pools(&self) -> Vec<PgPool> {
+        self.catalog()
+            .tenants
+            .subpools()
+            .map(|s| s.pool.clone())
+            .collect()
+    }
+
+    /// The indexes of `tenant`'s home and spare sub-pools in its database's
+    /// [`PgStore::tenant_pools`] (for tests of tenant affinity).
+    #[doc(hidden)]
+    pub fn tenant_subpools_of(&self, tenant: &saas_core::tenancy::Tenant) -> (usize, usize) {
+        self.database(&tenant.database)
+            .map_or((0, 0), |db| db.tenants.choices(tenant.id))
     }
 
     /// Whether the store was configured for a transaction-mode pooler

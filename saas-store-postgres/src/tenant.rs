@@ -29,6 +29,7 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::affinity::{Pick, Route};
 use crate::error::{SqlxResultExt, corrupt};
 use crate::rows::{self, count, small};
 use crate::unit::Unit;
@@ -249,7 +250,8 @@ pub(crate) enum Prepare {
 #[derive(Clone)]
 pub(crate) struct PgTenant {
     tenant_id: TenantId,
-    pool: PgPool,
+    /// The tenant's sub-pools.
+    route: Route,
     /// Table prefix the statements were rendered with (for dynamic SQL).
     prefix: Arc<str>,
     sql: Arc<Statements>,
@@ -334,14 +336,14 @@ fn q(unit: &Unit, sql: &Arc<str>) -> PgQuery {
 
 impl PgTenant {
     /// A handle for `tenant_id` whose tables live in `schema` (unquoted,
-    /// validated) on `pool`, with statements for tenant schema `version`
-    /// (the schema's, or the store's newest when the schema is newer).
-    /// `shared_unqualified` are the statement sets rendered without a
-    /// prefix (without and with `started_at`), shared by all search-path
-    /// handles.
+    /// validated) on the sub-pools of `route`, with statements for tenant
+    /// schema `version` (the schema's, or the store's newest when the
+    /// schema is newer). `shared_unqualified` are the statement sets
+    /// rendered without a prefix (without and with `started_at`), shared
+    /// by all search-path handles.
     pub(crate) fn new(
         tenant_id: TenantId,
-        pool: PgPool,
+        route: Route,
         schema: &str,
         version: i32,
         config: &PgConfig,
@@ -358,7 +360,7 @@ impl PgTenant {
             let prefix = format!("{quoted}.");
             PgTenant {
                 tenant_id,
-                pool: pool.clone(),
+                route: route.clone(),
                 sql: Arc::new(Statements::render(&prefix, started_at)),
                 prefix: prefix.into(),
                 begin: None,
@@ -376,7 +378,7 @@ impl PgTenant {
             }
             Routing::SetLocalSearchPath => PgTenant {
                 tenant_id,
-                pool,
+                route,
                 sql: Arc::clone(&shared_unqualified[usize::from(started_at)]),
                 prefix: "".into(),
                 begin: Some(Arc::clone(&scoped)),
@@ -402,7 +404,7 @@ impl PgTenant {
     ) -> Self {
         PgTenant {
             tenant_id,
-            pool,
+            route: Route::single(pool),
             sql: Arc::clone(shared_unqualified),
             prefix: "".into(),
             begin: None,
@@ -413,29 +415,39 @@ impl PgTenant {
         }
     }
 
-    /// The pool and the statement opening a transaction routed to this
-    /// tenant's schema, for host applications' access.
-    pub(crate) fn scoped(&self) -> Option<(&PgPool, &Arc<str>)> {
-        self.scoped_begin.as_ref().map(|b| (&self.pool, b))
+    /// The pool for the next unit of work and the statement opening a
+    /// transaction routed to this tenant's schema, for host applications'
+    /// access.
+    pub(crate) fn scoped(&self) -> Option<(Pick<'_>, &Arc<str>)> {
+        self.scoped_begin.as_ref().map(|b| (self.route.pick(), b))
+    }
+
+    /// The tenant's sub-pools.
+    pub(crate) fn route(&self) -> &Route {
+        &self.route
     }
 
     /// A unit for reads or one autocommitted statement.
     async fn auto(&self) -> Result<Unit> {
+        let pick = self.route.pick();
         let mut unit = match &self.begin {
-            None => Unit::auto(&self.pool, self.pooler).await?,
-            Some(begin) => Unit::begin_with(&self.pool, begin).await?,
+            None => Unit::auto(pick.pool, self.pooler).await?,
+            Some(begin) => Unit::begin_with(pick.pool, begin).await?,
         };
-        unit.prepared = self.prepare_now();
+        unit.prepared = pick.home && self.prepare_now();
+        unit.lease = Some(pick.lease);
         Ok(unit)
     }
 
     /// A unit for several statements that must commit together.
     async fn tx(&self) -> Result<Unit> {
+        let pick = self.route.pick();
         let mut unit = match &self.begin {
-            None => Unit::tx(&self.pool).await?,
-            Some(begin) => Unit::begin_with(&self.pool, begin).await?,
+            None => Unit::tx(pick.pool).await?,
+            Some(begin) => Unit::begin_with(pick.pool, begin).await?,
         };
-        unit.prepared = self.prepare_now();
+        unit.prepared = pick.home && self.prepare_now();
+        unit.lease = Some(pick.lease);
         Ok(unit)
     }
 

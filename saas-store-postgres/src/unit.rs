@@ -18,6 +18,7 @@ use saas_core::error::Result;
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
+use crate::affinity::Lease;
 use crate::error::SqlxResultExt;
 
 /// A unit of work on one pooled connection: a plain checkout (one
@@ -27,6 +28,8 @@ pub(crate) struct Unit {
     /// Whether this unit's statements become named prepared statements in
     /// the connection's cache (or stay unnamed).
     pub(crate) prepared: bool,
+    /// The tenant sub-pool's count of this unit, if it runs on one.
+    pub(crate) lease: Option<Lease>,
 }
 
 enum On {
@@ -44,6 +47,7 @@ impl Unit {
             Ok(Unit {
                 on: On::Conn(pool.acquire().await.db()?),
                 prepared: true,
+                lease: None,
             })
         }
     }
@@ -53,6 +57,7 @@ impl Unit {
         Ok(Unit {
             on: On::Tx(pool.begin().await.db()?),
             prepared: true,
+            lease: None,
         })
     }
 
@@ -66,6 +71,7 @@ impl Unit {
                     .db()?,
             ),
             prepared: true,
+            lease: None,
         })
     }
 

@@ -258,6 +258,7 @@ async fn host_tables_stay_apart_whatever_the_routing() {
         let config = PgConfig::new(pg::url())
             .with_routing(routing)
             .with_max_connections(1)
+            .with_tenant_subpools(1)
             .with_apps(registry(notes_migrations()));
         let Some(store) = pg::store_with(config).await else {
             return;
@@ -281,10 +282,11 @@ async fn host_tables_stay_apart_whatever_the_routing() {
             "{routing:?}: {seen_b:?}"
         );
         assert_eq!((seen_a.len(), seen_b.len()), (5, 5));
-        // Nothing is left on the pool's connections: a plain query after
-        // the scoped transactions finds no notes table on the default path.
+        // Nothing is left on the tenants' one connection: a plain query
+        // after the scoped transactions finds no notes table on the
+        // default path.
         let leaked = sqlx::query("SELECT 1 FROM notes")
-            .fetch_optional(store.catalog_pool())
+            .fetch_optional(&store.tenant_pools()[0])
             .await;
         assert!(leaked.is_err(), "{routing:?}: search_path leaked");
         // An error of the host's function rolls its writes back.

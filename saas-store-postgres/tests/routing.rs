@@ -8,12 +8,13 @@ use sqlx::Row;
 use testkit::{pg, records};
 
 async fn assert_clean(store: &PgStore, slugs: &[&str]) {
-    // The store's pool has a single connection: this is the one the tenant
-    // handles just used.
+    // The store's one tenant sub-pool has a single connection: this is the
+    // one both tenants' handles just used.
+    let pool = &store.tenant_pools()[0];
     let row = sqlx::query(
         "SELECT current_setting('search_path') AS path, current_schemas(false)::text AS schemas",
     )
-    .fetch_one(store.catalog_pool())
+    .fetch_one(pool)
     .await
     .expect("inspect session");
     let path: String = row.get("path");
@@ -24,7 +25,7 @@ async fn assert_clean(store: &PgStore, slugs: &[&str]) {
     }
     // SAVEPOINT outside a transaction block fails with 25P01: proof none is open.
     let err = sqlx::raw_sql("SAVEPOINT leak_check")
-        .execute(store.catalog_pool())
+        .execute(pool)
         .await
         .expect_err("no transaction was left open");
     assert_eq!(
@@ -33,7 +34,7 @@ async fn assert_clean(store: &PgStore, slugs: &[&str]) {
     );
     // Unqualified tenant tables do not resolve on the bare connection.
     let err = sqlx::query("SELECT count(*) FROM projects")
-        .fetch_one(store.catalog_pool())
+        .fetch_one(pool)
         .await
         .expect_err("no tenant table is visible");
     assert_eq!(
@@ -46,7 +47,8 @@ async fn no_tenant_is_inherited(routing: Routing, pooler: bool) {
     let config = PgConfig::new(pg::url())
         .with_routing(routing)
         .with_transaction_pooler(pooler)
-        .with_max_connections(1);
+        .with_max_connections(1)
+        .with_tenant_subpools(1);
     let Some(store) = pg::store_with(config).await else {
         return;
     };
@@ -183,7 +185,8 @@ async fn pooler_mode_leaves_no_session_state() {
 async fn pooler_mode_prepares_no_named_statement() {
     let config = PgConfig::new(pg::url())
         .with_transaction_pooler(true)
-        .with_max_connections(1);
+        .with_max_connections(1)
+        .with_tenant_subpools(1);
     let Some(store) = pg::store_with(config).await else {
         return;
     };
@@ -196,12 +199,14 @@ async fn pooler_mode_prepares_no_named_statement() {
         .await
         .expect("read");
     store.tenant(t.id).await.expect("catalog read");
-    let named: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
-        .persistent(false)
-        .fetch_all(store.catalog_pool())
-        .await
-        .expect("inspect");
-    assert!(named.is_empty(), "{named:#?}");
+    for pool in [store.catalog_pool(), &store.tenant_pools()[0]] {
+        let named: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+            .persistent(false)
+            .fetch_all(pool)
+            .await
+            .expect("inspect");
+        assert!(named.is_empty(), "{named:#?}");
+    }
     store.purge_tenant(t.id, None).await.expect("cleanup");
 }
 
@@ -210,7 +215,9 @@ async fn pooler_mode_prepares_no_named_statement() {
 /// that one request runs many statements.
 #[tokio::test]
 async fn default_routing_prepares_busy_tenants_only() {
-    let config = PgConfig::new(pg::url()).with_max_connections(1);
+    let config = PgConfig::new(pg::url())
+        .with_max_connections(1)
+        .with_tenant_subpools(1);
     let Some(store) = pg::store_with(config).await else {
         return;
     };
@@ -227,7 +234,7 @@ async fn default_routing_prepares_busy_tenants_only() {
     }
     let named: Vec<String> = sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
         .persistent(false)
-        .fetch_all(store.catalog_pool())
+        .fetch_all(&store.tenant_pools()[0])
         .await
         .expect("inspect");
     let of = |t: &saas_core::tenancy::Tenant| {

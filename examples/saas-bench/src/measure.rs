@@ -40,7 +40,13 @@ pub fn load_average() -> f64 {
 
 /// A `VmHWM`/`VmRSS`-style field of /proc/self/status, in MiB.
 pub fn proc_status_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_mib("self", field)
+}
+
+/// A `VmRSS`-style field of /proc/`pid`/status, in MiB (NaN when the
+/// process is gone or not readable).
+pub fn status_mib(pid: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

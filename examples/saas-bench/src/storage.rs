@@ -86,6 +86,10 @@ pub struct StorageArgs {
     /// How PostgreSQL handles reach tenant schemas.
     #[arg(long, value_enum, default_value = "qualified")]
     pub routing: RoutingArg,
+    /// Tenant sub-pools of the PostgreSQL store
+    /// (`PgConfig::tenant_subpools`; default: the library's).
+    #[arg(long)]
+    pub tenant_subpools: Option<usize>,
     /// Open tenant handles kept by the SQLite store.
     #[arg(long, default_value_t = 256)]
     pub sqlite_handle_cache: usize,
@@ -188,6 +192,9 @@ impl Env {
                 config.withhold_tenant_migrations = args.withhold_tenant_migrations;
                 if let Some(n) = args.migrate_concurrency {
                     config.migrate_concurrency = n;
+                }
+                if let Some(n) = args.tenant_subpools {
+                    config = config.with_tenant_subpools(n);
                 }
                 let store = PgStore::connect(config).await?;
                 Ok(Env {

@@ -7,10 +7,11 @@ use std::time::Instant;
 use saas_bench::Res;
 use saas_bench::client::{MakeRequest, Outcome};
 use saas_bench::fixture::Shape;
-use saas_bench::measure::{load_average, median, open_fds, proc_status_mib, round3};
+use saas_bench::measure::{load_average, median, open_fds, proc_status_mib, round3, status_mib};
 use saas_bench::report::{check_errors, summary};
 use saas_bench::server::{self, Profile, Who};
 use saas_bench::setup::ServerArgs;
+use saas_store_postgres::PgStore;
 use serde_json::{Value, json};
 
 #[derive(clap::Args)]
@@ -37,6 +38,37 @@ pub(crate) struct Args {
     parallel: usize,
 }
 
+/// The PostgreSQL backends serving the store (`application_name` `saas` in
+/// the benchmark database) and their resident memory: count, total RSS,
+/// total and largest private (anonymous) RSS, in MiB. Private memory is
+/// what a backend's caches and plans take; RSS also counts the shared
+/// buffers it touched.
+async fn pg_backends(pg: &PgStore) -> Res<Value> {
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'saas'",
+    )
+    .persistent(false)
+    .fetch_all(pg.catalog_pool())
+    .await?;
+    let mut rss = 0.0;
+    let mut anon = Vec::new();
+    for pid in &pids {
+        let pid = pid.to_string();
+        let (r, a) = (status_mib(&pid, "VmRSS:"), status_mib(&pid, "RssAnon:"));
+        if r.is_finite() && a.is_finite() {
+            rss += r;
+            anon.push(a);
+        }
+    }
+    Ok(json!({
+        "backends": anon.len(),
+        "rss_mib": round3(rss),
+        "private_mib": round3(anon.iter().sum()),
+        "largest_private_mib": round3(anon.iter().copied().fold(0.0, f64::max)),
+    }))
+}
+
 pub(super) async fn run(args: &Args) -> Res<Value> {
     let (env, mut out) = args.server.open("scale").await?;
     let shape = Shape {
@@ -59,6 +91,7 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     let mut wide_runs = Vec::new();
     let mut narrow_runs = Vec::new();
     let mut loads = Vec::new();
+    let mut backends = Vec::new();
     for round in 0..args.rounds.max(1) {
         // Request i of the wide variant goes to tenant (i + offset) * 7919
         // mod n: every request of a round to another tenant, uniformly spread,
@@ -75,14 +108,19 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
                 args.server.load.drive(addr, Arc::clone(&narrow)).await?
             };
             check_errors(if side == 0 { "wide" } else { "narrow" }, &o);
+            let pg = match &env.pg {
+                Some(pg) => pg_backends(pg).await?,
+                None => Value::Null,
+            };
             eprintln!(
-                "round {round} {}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, VmHWM {} MiB",
+                "round {round} {}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, VmHWM {} MiB, PostgreSQL {pg}",
                 if side == 0 { "wide" } else { "narrow" },
                 o.rps(),
                 o.p(0.5),
                 o.p(0.99),
                 proc_status_mib("VmHWM:")
             );
+            backends.push(pg);
             if side == 0 {
                 wide_runs.push(o);
             } else {
@@ -109,6 +147,11 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     out.insert("peak_rss_mib".into(), json!(proc_status_mib("VmHWM:")));
     out.insert("rss_mib".into(), json!(proc_status_mib("VmRSS:")));
     out.insert("open_fds".into(), json!(open_fds()));
+    if let Some(pg) = &env.pg {
+        out.insert("tenant_subpools".into(), json!(pg.tenant_pools().len()));
+        // After each run, in run order: what the backends held then.
+        out.insert("pg_backends_after_each_run".into(), json!(backends));
+    }
     if let Some(s) = &env.sqlite {
         let stats = s.stats();
         out.insert("sqlite_cached_handles".into(), json!(stats.cached_handles));
