@@ -387,6 +387,14 @@ impl TaskQuery {
         }
     }
 
+    /// Every task of `project`, whoever sees it (statistics count these).
+    pub fn in_project(project: ProjectId) -> Self {
+        TaskQuery {
+            project: Some(project),
+            ..TaskQuery::new(Scope::All)
+        }
+    }
+
     /// Whether `task` (in a project visible under this query's scope) passes
     /// every filter. Backends answer in SQL; this is the reference they are
     /// tested against.

@@ -18,10 +18,10 @@ use crate::permissions::{Action, Relation, require};
 use crate::plans::Plan;
 use crate::projects::{
     MAX_DESCRIPTION_CHARS, MAX_SEARCH_CHARS, MAX_TITLE_CHARS, NewProjectRecord, NewTaskRecord,
-    Priority, Project, ProjectCounts, ProjectId, ProjectStatus, Scope, Task, TaskCounts, TaskId,
-    TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
+    Priority, Project, ProjectId, ProjectStatus, Scope, Task, TaskCounts, TaskId, TaskOrderField,
+    TaskOrdering, TaskQuery, TaskStatus,
 };
-use crate::store::{Page, PageRequest, TenantStore};
+use crate::store::{DashboardCounts, DashboardQuery, Page, PageRequest, TenantStore};
 use crate::tenancy::Tenant;
 use crate::text;
 use crate::updates::{ProjectChanges, TaskChanges, UserChanges, changed};
@@ -391,15 +391,14 @@ impl Session {
 
     /// A project visible to the actor; invisible ones are NotFound.
     pub async fn project(&self, id: ProjectId) -> Result<Project> {
-        let p = self
-            .store
-            .project(id)
-            .await?
-            .ok_or(Error::not_found(Entity::Project))?;
-        if self.scope() == Scope::All || p.involves(self.actor.id) {
-            Ok(p)
-        } else {
-            Err(Error::not_found(Entity::Project))
+        self.visible(self.store.project(id).await?)
+    }
+
+    /// `found` if it is a project visible to the actor, else NotFound.
+    fn visible(&self, found: Option<Project>) -> Result<Project> {
+        match found {
+            Some(p) if self.scope() == Scope::All || p.involves(self.actor.id) => Ok(p),
+            _ => Err(Error::not_found(Entity::Project)),
         }
     }
 
@@ -503,10 +502,14 @@ impl Session {
 
     /// Task statistics of a visible project.
     pub async fn statistics(&self, id: ProjectId) -> Result<ProjectStatistics> {
-        let p = self.project(id).await?;
-        let mut q = TaskQuery::new(Scope::All);
-        q.project = Some(id);
-        let c = self.store.task_counts(&q, self.context.now()).await?;
+        let (p, c) = match self
+            .store
+            .project_with_counts(id, self.context.now())
+            .await?
+        {
+            Some((p, c)) => (self.visible(Some(p))?, c),
+            None => return Err(Error::not_found(Entity::Project)),
+        };
         let done = c.status(TaskStatus::Done);
         Ok(ProjectStatistics {
             project_id: id,
@@ -554,35 +557,34 @@ impl Session {
     }
 
     async fn task_with_project(&self, id: TaskId) -> Result<(Task, Project)> {
-        let t = self
+        let (t, p) = self
             .store
-            .task(id)
+            .task_with_project(id)
             .await?
             .ok_or(Error::not_found(Entity::Task))?;
         let p = self
-            .project(t.project_id)
-            .await
+            .visible(Some(p))
             .map_err(|_| Error::not_found(Entity::Task))?;
         Ok((t, p))
     }
 
-    /// An assignee must be an active user involved in the project.
-    async fn check_assignee(
-        &self,
+    /// An assignee must be an active user involved in the project; `found`
+    /// is the assignee's record as the store has it.
+    fn check_assignee(
         v: &mut Validator,
         p: &Project,
         assignee: Option<UserId>,
-    ) -> Result<()> {
-        let Some(a) = assignee else { return Ok(()) };
+        found: Option<&User>,
+    ) {
+        let Some(a) = assignee else { return };
         if !p.involves(a) {
             v.add(
                 "assigned_to_id",
                 "must be the project's owner or one of its members",
             );
-        } else if !self.store.user(a).await?.is_some_and(|u| u.is_active) {
+        } else if !found.is_some_and(|u| u.id == a && u.is_active) {
             v.add("assigned_to_id", "must be an active user");
         }
-        Ok(())
     }
 
     /// `t` to the microsecond, as every backend stores it.
@@ -591,23 +593,27 @@ impl Session {
     }
 
     /// The project a task is created in or moved to: visible to the actor
-    /// (else an invalid `project`), and one the actor may create tasks in.
-    async fn task_destination(&self, id: ProjectId) -> Result<Project> {
-        let p = match self.project(id).await {
-            Ok(p) => p,
-            Err(Error::NotFound { .. }) => {
-                return Err(Error::invalid("project", "no such project"));
-            }
-            Err(e) => return Err(e),
+    /// (else an invalid `project`), and one the actor may create tasks in;
+    /// with the record of `assignee`, read in the same go.
+    async fn task_destination(
+        &self,
+        id: ProjectId,
+        assignee: Option<UserId>,
+    ) -> Result<(Project, Option<User>)> {
+        let (found, user) = self.store.project_and_user(id, assignee).await?;
+        let Ok(p) = self.visible(found) else {
+            return Err(Error::invalid("project", "no such project"));
         };
         require(self.role(), Action::CreateTask, self.relation_to(&p))?;
-        Ok(p)
+        Ok((p, user))
     }
 
     /// Creates a task in a visible project the actor may work on. Counts
     /// against the plan's tasks-per-project limit.
     pub async fn create_task(&self, new: NewTask) -> Result<Task> {
-        let p = self.task_destination(new.project).await?;
+        let (p, assignee) = self
+            .task_destination(new.project, new.assigned_to_id)
+            .await?;
         let mut v = Validator::new();
         let title = v.check(
             "title",
@@ -617,7 +623,7 @@ impl Session {
             "description",
             text::block("description", &new.description, MAX_DESCRIPTION_CHARS),
         );
-        self.check_assignee(&mut v, &p, new.assigned_to_id).await?;
+        Self::check_assignee(&mut v, &p, new.assigned_to_id, assignee.as_ref());
         dates::check_datetime(&mut v, "due_date", new.due_date);
         v.finish()?;
         let (Some(title), Some(description)) = (title, description) else {
@@ -651,9 +657,12 @@ impl Session {
     pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task> {
         let (t, mut p) = self.task_with_project(id).await?;
         require(self.role(), Action::UpdateTask, self.task_relation(&t, &p))?;
+        let current = t.assigned_to.as_ref().map(|u| u.id);
+        let assignee = patch.assigned_to_id.apply(current);
+        let mut assignee_record = None;
         let moved = match patch.project {
             Some(dest) if dest != t.project_id => {
-                p = self.task_destination(dest).await?;
+                (p, assignee_record) = self.task_destination(dest, assignee).await?;
                 true
             }
             _ => false,
@@ -670,10 +679,14 @@ impl Session {
                 text::block("description", x, MAX_DESCRIPTION_CHARS),
             )
         });
-        let current = t.assigned_to.as_ref().map(|u| u.id);
-        let assignee = patch.assigned_to_id.apply(current);
+        if !moved
+            && assignee != current
+            && let Some(a) = assignee.filter(|a| p.involves(*a))
+        {
+            assignee_record = self.store.user(a).await?;
+        }
         if moved || assignee != current {
-            self.check_assignee(&mut v, &p, assignee).await?;
+            Self::check_assignee(&mut v, &p, assignee, assignee_record.as_ref());
         }
         if let Patch::Set(due) = &patch.due_date {
             dates::check_datetime(&mut v, "due_date", Some(*due));
@@ -779,28 +792,16 @@ impl Session {
     /// The dashboard (`GET /api/dashboard/`).
     pub async fn dashboard(&self) -> Result<Dashboard> {
         let now = self.context.now();
-        let scope = self.scope();
-        let projects: ProjectCounts = self.store.project_counts(scope).await?;
-        let all = self.store.task_counts(&TaskQuery::new(scope), now).await?;
-        let mut mine_q = TaskQuery::new(scope);
-        mine_q.assigned_to = Some(self.actor.id);
-        let mine = self.store.task_counts(&mine_q, now).await?;
-        let mut recent_q = TaskQuery::new(scope);
-        recent_q.ordering = TaskOrdering {
-            field: TaskOrderField::UpdatedAt,
-            descending: true,
-        };
-        let recent = self
-            .store
-            .task_page(&recent_q, PageRequest::new(Some(1), Some(5))?)
-            .await?;
+        let query = DashboardQuery::new(self.scope(), self.actor.id);
+        let DashboardCounts {
+            projects,
+            all_projects: total_projects,
+            tasks: all,
+            mine,
+            recent,
+            users,
+        } = self.store.dashboard(&query, now).await?;
         let plan = self.plan();
-        let users = self.store.count_users().await?;
-        let total_projects = if scope == Scope::All {
-            projects.total
-        } else {
-            self.store.project_counts(Scope::All).await?.total
-        };
         Ok(Dashboard {
             total_projects: projects.total,
             active_projects: projects.status(ProjectStatus::Active),

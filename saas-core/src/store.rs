@@ -39,7 +39,7 @@ use crate::import::{Inventory, TenantImport};
 pub use crate::migration::{MigrationOutcome, MigrationProgress, MigrationReport, ProgressFn};
 use crate::projects::{
     NewProjectRecord, NewTaskRecord, Project, ProjectCounts, ProjectId, Scope, Task, TaskCounts,
-    TaskId, TaskQuery,
+    TaskId, TaskOrderField, TaskOrdering, TaskQuery,
 };
 use crate::tenancy::{Domain, Hostname, NewTenant, Slug, Tenant, TenantId, TenantStatus};
 use crate::tenant_query::TenantQuery;
@@ -148,6 +148,66 @@ impl<T> Page<T> {
         }
         Ok(out)
     }
+}
+
+/// What the dashboard reads for one user: the same queries on every
+/// backend, whether it runs them one by one or together
+/// ([`TenantStore::dashboard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardQuery {
+    /// Projects the user sees.
+    pub scope: Scope,
+    /// Tasks in scope.
+    pub tasks: TaskQuery,
+    /// Of which assigned to the user.
+    pub mine: TaskQuery,
+    /// The most recently changed tasks in scope, newest first.
+    pub recent: TaskQuery,
+    /// How many of them.
+    pub recent_page: PageRequest,
+}
+
+impl DashboardQuery {
+    /// How many recently changed tasks the dashboard shows.
+    pub const RECENT: u64 = 5;
+
+    /// The dashboard of `user`, who sees the projects of `scope`.
+    pub fn new(scope: Scope, user: crate::users::UserId) -> Self {
+        let mut mine = TaskQuery::new(scope);
+        mine.assigned_to = Some(user);
+        let mut recent = TaskQuery::new(scope);
+        recent.ordering = TaskOrdering {
+            field: TaskOrderField::UpdatedAt,
+            descending: true,
+        };
+        DashboardQuery {
+            scope,
+            tasks: TaskQuery::new(scope),
+            mine,
+            recent,
+            recent_page: PageRequest {
+                page: 1,
+                page_size: Self::RECENT,
+            },
+        }
+    }
+}
+
+/// What [`TenantStore::dashboard`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardCounts {
+    /// Projects in scope, by status.
+    pub projects: ProjectCounts,
+    /// Every project of the tenant (the plan's usage).
+    pub all_projects: u64,
+    /// Tasks in scope.
+    pub tasks: TaskCounts,
+    /// Tasks in scope assigned to the user.
+    pub mine: TaskCounts,
+    /// The most recently changed tasks in scope.
+    pub recent: Vec<Task>,
+    /// Users of the tenant (active or not).
+    pub users: u64,
 }
 
 /// A refresh token as remembered by the tenant, for rotation and reuse detection.
@@ -464,6 +524,39 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// The project with `id`, with owner and members.
     async fn project(&self, id: ProjectId) -> Result<Option<Project>>;
 
+    /// What [`TenantStore::project`] answers for `id` and, when asked,
+    /// what [`TenantStore::user`] answers for `user`: the two reads a task
+    /// write checks its destination and assignee with, together (one
+    /// statement where the backend can).
+    async fn project_and_user(
+        &self,
+        id: ProjectId,
+        user: Option<UserId>,
+    ) -> Result<(Option<Project>, Option<User>)> {
+        let project = self.project(id).await?;
+        let user = match user {
+            Some(u) => self.user(u).await?,
+            None => None,
+        };
+        Ok((project, user))
+    }
+
+    /// The project with `id` (as [`TenantStore::project`] answers) and its
+    /// tasks counted as [`TenantStore::task_counts`] counts
+    /// [`TaskQuery::in_project`] at `now`, read together (one statement
+    /// where the backend can): a project's statistics.
+    async fn project_with_counts(
+        &self,
+        id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Project, TaskCounts)>> {
+        let Some(project) = self.project(id).await? else {
+            return Ok(None);
+        };
+        let counts = self.task_counts(&TaskQuery::in_project(id), now).await?;
+        Ok(Some((project, counts)))
+    }
+
     /// Projects visible in `scope`, newest first.
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>>;
 
@@ -494,6 +587,16 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// The task with `id`.
     async fn task(&self, id: TaskId) -> Result<Option<Task>>;
 
+    /// The task with `id` and its project (with owner and members), read
+    /// together (one statement where the backend can): what a request
+    /// about a task checks visibility and permissions with.
+    async fn task_with_project(&self, id: TaskId) -> Result<Option<(Task, Project)>> {
+        let Some(task) = self.task(id).await? else {
+            return Ok(None);
+        };
+        Ok(self.project(task.project_id).await?.map(|p| (task, p)))
+    }
+
     /// Tasks matching `query` (see [`TaskQuery::matches`]), ordered as it says.
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>>;
 
@@ -522,6 +625,19 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
     /// overdue counted as of `now`. Ordering is ignored.
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts>;
 
+    /// Everything the dashboard shows, with overdue counted as of `now`:
+    /// the projects in `query.scope` counted by status, every project
+    /// counted, the task counts of `query.tasks` and `query.mine`, the page
+    /// `query.recent_page` of `query.recent`, and the users counted. Read
+    /// together (one statement where the backend can).
+    async fn dashboard(
+        &self,
+        query: &DashboardQuery,
+        now: DateTime<Utc>,
+    ) -> Result<DashboardCounts> {
+        dashboard_by_parts(self, query, now).await
+    }
+
     /// Up to `limit` tasks of `project` whose id is above `after` (`None`:
     /// from the first), by id: a walk by key over a project's tasks, each
     /// page as cheap as the first (reports read a project this way).
@@ -534,4 +650,31 @@ pub trait TenantStore: Debug + Send + Sync + 'static {
 
     /// Deletes done tasks completed before `cutoff`; returns how many.
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+}
+
+/// [`TenantStore::dashboard`] read one part after the other, through the
+/// store's other methods: what the method does unless a backend reads it
+/// together, and what a backend that does is tested against.
+pub async fn dashboard_by_parts<S: TenantStore + ?Sized>(
+    store: &S,
+    query: &DashboardQuery,
+    now: DateTime<Utc>,
+) -> Result<DashboardCounts> {
+    let projects = store.project_counts(query.scope).await?;
+    let tasks = store.task_counts(&query.tasks, now).await?;
+    let mine = store.task_counts(&query.mine, now).await?;
+    let recent = store.task_page(&query.recent, query.recent_page).await?;
+    let users = store.count_users().await?;
+    let all_projects = match query.scope {
+        Scope::All => projects.total,
+        Scope::InvolvedIn(_) => store.project_counts(Scope::All).await?.total,
+    };
+    Ok(DashboardCounts {
+        projects,
+        all_projects,
+        tasks,
+        mine,
+        recent,
+        users,
+    })
 }

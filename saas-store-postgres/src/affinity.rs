@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use saas_core::tenancy::TenantId;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 use crate::hot::HotTenants;
 
@@ -139,7 +139,7 @@ impl TenantPools {
             .clamp(1, max_connections.max(1));
         let subpools = (0..n)
             .map(|i| {
-                let pool = PgPoolOptions::new()
+                let pool = crate::unit::pool_options()
                     .max_connections(share(max_connections, n, i))
                     .acquire_timeout(acquire_timeout)
                     .connect_lazy_with(options.clone());

@@ -436,7 +436,7 @@ impl PgStore {
                 // parameters, and this backend reads no floating point values.
                 options = options.statement_cache_capacity(0).extra_float_digits(None);
             }
-            let pool = PgPoolOptions::new()
+            let pool = unit::pool_options()
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_with(options.clone())

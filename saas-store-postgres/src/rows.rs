@@ -123,21 +123,74 @@ fn rank<T>(row: &PgRow, column: &'static str, from: fn(i64) -> Option<T>) -> Res
     from(i64::from(value)).ok_or_else(|| corrupt(column))
 }
 
-/// A project row joined with its owner (alias `o`); members are filled in
-/// by the caller with one query for the whole page.
+/// A project row (columns `p_*`) joined with its owner (alias `o`) and its
+/// members (one array per field, `m_*`, NULL without members).
 pub(crate) fn project(row: &PgRow) -> Result<Project> {
     Ok(Project {
-        id: ProjectId(get(row, "id")?),
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        status: rank(row, "status", ProjectStatus::from_rank)?,
-        start_date: get(row, "start_date")?,
-        end_date: get(row, "end_date")?,
+        id: ProjectId(get(row, "p_id")?),
+        name: get(row, "p_name")?,
+        description: get(row, "p_description")?,
+        status: rank(row, "p_status", ProjectStatus::from_rank)?,
+        start_date: get(row, "p_start_date")?,
+        end_date: get(row, "p_end_date")?,
         owner: summary(row, "o")?.ok_or_else(|| corrupt("projects.owner_id"))?,
-        members: Vec::new(),
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
+        members: members(row)?,
+        created_at: get(row, "p_created_at")?,
+        updated_at: get(row, "p_updated_at")?,
     })
+}
+
+/// A project row as [`project`] reads it, or `None` when its id is NULL
+/// (outer join).
+pub(crate) fn project_opt(row: &PgRow) -> Result<Option<Project>> {
+    match get::<Option<i64>>(row, "p_id")? {
+        Some(_) => project(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A user row as [`user`] reads it, or `None` when its id is NULL (outer
+/// join).
+pub(crate) fn user_opt(row: &PgRow) -> Result<Option<User>> {
+    match get::<Option<i64>>(row, "id")? {
+        Some(_) => user(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The members of a project row: the arrays `m_*`, one element per member.
+fn members(row: &PgRow) -> Result<Vec<UserSummary>> {
+    let Some(ids) = get::<Option<Vec<i64>>>(row, "m_id")? else {
+        return Ok(Vec::new());
+    };
+    let n = ids.len();
+    let texts = |c: &str| -> Result<Vec<String>> {
+        let found: Vec<String> = get::<Option<Vec<String>>>(row, c)?.unwrap_or_default();
+        if found.len() == n {
+            Ok(found)
+        } else {
+            Err(corrupt("project_members"))
+        }
+    };
+    let fields = ids
+        .into_iter()
+        .zip(texts("m_username")?)
+        .zip(texts("m_email")?)
+        .zip(texts("m_first_name")?)
+        .zip(texts("m_last_name")?)
+        .zip(texts("m_role")?);
+    fields
+        .map(|(((((id, name), mail), first_name), last_name), r)| {
+            Ok(UserSummary {
+                id: UserId(id),
+                username: username(&name)?,
+                email: email(&mail)?,
+                first_name,
+                last_name,
+                role: role(&r)?,
+            })
+        })
+        .collect()
 }
 
 /// A task row joined with its assignee (alias `a`) and creator (alias `c`).

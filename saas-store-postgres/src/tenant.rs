@@ -16,11 +16,14 @@ use chrono::{DateTime, Utc};
 use saas_core::error::{Entity, Error, Resource, Result};
 use saas_core::import::Inventory;
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, Scope, Task,
-    TaskCounts, TaskId, TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, Project, ProjectCounts, ProjectId, ProjectStatus,
+    Scope, Task, TaskCounts, TaskId, TaskQuery, TaskStatus,
 };
 use saas_core::query::{DONE_RANK, OrderSpelling, TaskCondition};
-use saas_core::store::{Page, PageRequest, RefreshOutcome, RefreshTokenRecord, TenantStore};
+use saas_core::store::{
+    DashboardCounts, DashboardQuery, Page, PageRequest, RefreshOutcome, RefreshTokenRecord,
+    TenantStore,
+};
 use saas_core::tenancy::TenantId;
 use saas_core::updates::{Columns, ProjectChanges, TaskChanges, UserChanges, Value};
 use saas_core::users::{NewUserRecord, User, UserId};
@@ -74,12 +77,68 @@ macro_rules! user_cols {
     };
 }
 
+/// A user's columns under table alias `$a`, named as the table names them.
+macro_rules! user_cols_of {
+    ($a:literal) => {
+        concat!(
+            $a,
+            ".id, ",
+            $a,
+            ".username, ",
+            $a,
+            ".email, ",
+            $a,
+            ".first_name, ",
+            $a,
+            ".last_name, ",
+            $a,
+            ".role, ",
+            $a,
+            ".department, ",
+            $a,
+            ".is_active, ",
+            $a,
+            ".is_owner, ",
+            $a,
+            ".last_login, ",
+            $a,
+            ".date_joined, ",
+            $a,
+            ".token_version"
+        )
+    };
+}
+
+/// A project (alias `p`, columns `p_*`) with its owner (`o_*`) and its
+/// members (`m_*`, one array per field, by user id) from [`project_joins`].
 macro_rules! project_cols {
     () => {
         concat!(
-            "p.id, p.name, p.description, p.status, p.start_date, p.end_date, p.created_at, p.updated_at, ",
-            summary_cols!("o")
+            "p.id AS p_id, p.name AS p_name, p.description AS p_description, p.status AS p_status, \
+             p.start_date AS p_start_date, p.end_date AS p_end_date, p.created_at AS p_created_at, \
+             p.updated_at AS p_updated_at, ",
+            summary_cols!("o"),
+            ", pm.m_id, pm.m_username, pm.m_email, pm.m_first_name, pm.m_last_name, pm.m_role"
         )
+    };
+}
+
+/// The members of project `p`, aggregated into one row (`pm`): a
+/// project and its members in one statement.
+macro_rules! members_join {
+    () => {
+        " LEFT JOIN LATERAL (SELECT array_agg(u.id ORDER BY u.id) AS m_id, \
+         array_agg(u.username ORDER BY u.id) AS m_username, array_agg(u.email ORDER BY u.id) AS m_email, \
+         array_agg(u.first_name ORDER BY u.id) AS m_first_name, \
+         array_agg(u.last_name ORDER BY u.id) AS m_last_name, array_agg(u.role ORDER BY u.id) AS m_role \
+         FROM {s}project_members m JOIN {s}users u ON u.id = m.user_id WHERE m.project_id = p.id) pm ON true"
+    };
+}
+
+/// The joins of [`project_cols`] after a project aliased `p`.
+macro_rules! project_joins {
+    () => {
+        concat!(" JOIN {s}users o ON o.id = p.owner_id", members_join!())
     };
 }
 
@@ -167,20 +226,26 @@ statements! {
     prune_refresh = "DELETE FROM {s}refresh_tokens WHERE expires_at < $1";
 
     project_by_id = concat!(
-        "SELECT ", project_cols!(), " FROM {s}projects p JOIN {s}users o ON o.id = p.owner_id WHERE p.id = $1"
+        "SELECT ", project_cols!(), " FROM {s}projects p", project_joins!(), " WHERE p.id = $1"
     );
-    members_of = concat!(
-        "SELECT m.project_id, ", summary_cols!("u"),
-        " FROM {s}project_members m JOIN {s}users u ON u.id = m.user_id \
-         WHERE m.project_id = ANY($1) ORDER BY m.project_id, u.id"
+    // Left joins from one row: the project and the user, either missing.
+    project_and_user = concat!(
+        "SELECT ", project_cols!(), ", ", user_cols_of!("u"),
+        " FROM (SELECT) one LEFT JOIN {s}projects p ON p.id = $1 \
+         LEFT JOIN {s}users o ON o.id = p.owner_id", members_join!(),
+        " LEFT JOIN {s}users u ON u.id = $2"
     );
     list_projects_all = concat!(
-        "SELECT ", project_cols!(), " FROM {s}projects p JOIN {s}users o ON o.id = p.owner_id \
-         ORDER BY p.id DESC LIMIT $1 OFFSET $2"
+        "SELECT ", project_cols!(), " FROM {s}projects p", project_joins!(),
+        " ORDER BY p.id DESC LIMIT $1 OFFSET $2"
     );
     list_projects_involved = concat!(
-        "SELECT ", project_cols!(), " FROM {s}projects p JOIN {s}users o ON o.id = p.owner_id WHERE ",
+        "SELECT ", project_cols!(), " FROM {s}projects p", project_joins!(), " WHERE ",
         involved!("$3"), " ORDER BY p.id DESC LIMIT $1 OFFSET $2"
+    );
+    // Then the project's task counts, `) tc ON true WHERE p.id = …`.
+    project_with_counts_head = concat!(
+        "SELECT ", project_cols!(), ", tc.* FROM {s}projects p", project_joins!(), " LEFT JOIN LATERAL ("
     );
     count_projects_all = "SELECT count(*) FROM {s}projects";
     count_projects_involved = concat!("SELECT count(*) FROM {s}projects p WHERE ", involved!("$1"));
@@ -193,17 +258,21 @@ statements! {
     insert_project = concat!(
         "WITH p AS (INSERT INTO {s}projects (name, description, status, start_date, end_date, owner_id, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *) \
-         SELECT ", project_cols!(), " FROM p JOIN {s}users o ON o.id = p.owner_id"
+         SELECT ", project_cols!(), " FROM p", project_joins!()
     );
     update_project = concat!(
         "WITH p AS (UPDATE {s}projects SET {set} WHERE id = $1 RETURNING *) \
-         SELECT ", project_cols!(), " FROM p JOIN {s}users o ON o.id = p.owner_id"
+         SELECT ", project_cols!(), " FROM p", project_joins!()
     );
     delete_project = "DELETE FROM {s}projects WHERE id = $1";
     add_member = "INSERT INTO {s}project_members (project_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
     remove_member = "DELETE FROM {s}project_members WHERE project_id = $1 AND user_id = $2";
 
     task_by_id = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!(), " WHERE t.id = $1");
+    task_with_project = concat!(
+        "SELECT ", task_cols!(), ", ", project_cols!(), " FROM {s}tasks t", task_joins!(),
+        " JOIN {s}projects p ON p.id = t.project_id", project_joins!(), " WHERE t.id = $1"
+    );
     task_list = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!());
     project_tasks_after = concat!("SELECT ", task_cols!(), " FROM {s}tasks t", task_joins!(),
         " WHERE t.project_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3");
@@ -629,40 +698,14 @@ impl PgTenant {
         self.within_limit(unit, limit, count, |q| q).await
     }
 
-    /// Members of each of `projects`, one query for all of them.
-    async fn fill_members(&self, unit: &mut Unit, projects: &mut [Project]) -> Result<()> {
-        if projects.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<i64> = projects.iter().map(|p| p.id.0).collect();
-        let rows = q(unit, &self.sql.members_of)
-            .bind(&ids)
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
-        for row in &rows {
-            let pid: i64 = row.try_get("project_id").db()?;
-            let member =
-                rows::summary(row, "u")?.ok_or_else(|| corrupt("project_members.user_id"))?;
-            if let Some(p) = projects.iter_mut().find(|p| p.id.0 == pid) {
-                p.members.push(member);
-            }
-        }
-        Ok(())
-    }
-
-    /// The project `row` read (or `NotFound`), with its members, on `unit`,
-    /// which this finishes.
-    async fn finish_project(&self, mut unit: Unit, row: Option<PgRow>) -> Result<Project> {
-        let Some(row) = row else {
-            unit.finish().await?;
-            return Err(Error::not_found(Entity::Project));
-        };
-        let mut projects = [rows::project(&row)?];
-        self.fill_members(&mut unit, &mut projects).await?;
+    /// The project `row` read (or `NotFound`), with its members, once
+    /// `unit` (which this finishes) has committed.
+    async fn finish_project(&self, unit: Unit, row: Option<PgRow>) -> Result<Project> {
         unit.finish().await?;
-        let [project] = projects;
-        Ok(project)
+        row.as_ref()
+            .map(rows::project)
+            .transpose()?
+            .ok_or(Error::not_found(Entity::Project))
     }
 
     /// Runs the membership statement `sql` for `project` and `user` on
@@ -758,72 +801,135 @@ impl PgTenant {
         self.tallied && query.tally_serves()
     }
 
-    /// The statement counting the tasks `query` matches: summed from the
-    /// tally when it serves the query, else counted.
-    fn count_tasks_query(&self, query: &TaskQuery) -> QueryBuilder<Postgres> {
+    /// The statement listing the page `page` of the tasks `query` matches,
+    /// each beside their count (summed from the tally when it serves the
+    /// query, else counted): one row of NULLs beside it past the last page.
+    fn list_tasks_query(&self, query: &TaskQuery, page: PageRequest) -> QueryBuilder<Postgres> {
         let s = &*self.prefix;
         let (sql, target) = if self.tallies(query) {
             (
-                format!("SELECT coalesce(sum(c.n), 0)::bigint FROM {s}task_tally c WHERE true"),
+                format!(
+                    "SELECT * FROM (SELECT coalesce(sum(c.n), 0)::bigint AS total \
+                     FROM {s}task_tally c WHERE true"
+                ),
                 Target::Tally,
             )
         } else {
             (
-                format!("SELECT count(*) FROM {s}tasks t WHERE true"),
+                format!("SELECT * FROM (SELECT count(*) AS total FROM {s}tasks t WHERE true"),
                 Target::Tasks,
             )
         };
         let mut qb = QueryBuilder::<Postgres>::new(sql);
         self.push_conditions(&mut qb, query, target);
+        qb.push(") n");
+        self.push_beside_page(&mut qb, query, page);
         qb
     }
 
     /// The statement counting the tasks `query` matches by status and
     /// priority (the columns of [`rank_columns`]), then those overdue at `now`.
     fn task_counts_query(&self, query: &TaskQuery, now: DateTime<Utc>) -> QueryBuilder<Postgres> {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        self.push_task_counts(&mut qb, query, now);
+        qb
+    }
+
+    /// Appends [`PgTenant::task_counts_query`]'s statement to `qb`.
+    fn push_task_counts(
+        &self,
+        qb: &mut QueryBuilder<Postgres>,
+        query: &TaskQuery,
+        now: DateTime<Utc>,
+    ) {
         let s = &*self.prefix;
         if self.tallies(query) {
             // By status and priority from the tally; overdue from the
             // partial index of open tasks by due date. One statement.
-            let mut qb = QueryBuilder::<Postgres>::new(format!(
+            qb.push(format!(
                 "SELECT {}, (SELECT count(*) FROM {s}tasks t WHERE true",
                 *TALLY_SUMS
             ));
-            self.push_conditions(&mut qb, &query.overdue_as_of(now), Target::Tasks);
+            self.push_conditions(qb, &query.overdue_as_of(now), Target::Tasks);
             qb.push(format!(") AS overdue FROM {s}task_tally c WHERE true"));
-            self.push_conditions(&mut qb, query, Target::Tally);
-            qb
+            self.push_conditions(qb, query, Target::Tally);
         } else {
-            let mut qb = QueryBuilder::<Postgres>::new(format!(
+            qb.push(format!(
                 "SELECT {}, count(*) FILTER (WHERE t.status <> {DONE_RANK} AND t.due_date < ",
                 *TASK_COUNTS
             ));
             qb.push_bind(now)
                 .push(format!(") AS overdue FROM {s}tasks t WHERE true"));
-            self.push_conditions(&mut qb, query, Target::Tasks);
-            qb
+            self.push_conditions(qb, query, Target::Tasks);
         }
     }
 
-    /// The statement listing one page of the tasks `query` matches.
-    fn task_page_query(
+    /// Appends the statement listing one page of the tasks `query` matches
+    /// to `qb`.
+    fn push_task_page(
         &self,
+        qb: &mut QueryBuilder<Postgres>,
         query: &TaskQuery,
-        limit: i64,
-        offset: i64,
-    ) -> QueryBuilder<Postgres> {
-        let mut lister = QueryBuilder::<Postgres>::new(&*self.sql.task_list);
-        lister.push(" WHERE true");
-        self.push_conditions(&mut lister, query, Target::Tasks);
-        lister
-            .push(" ORDER BY ")
-            .push(query.ordering.order_by(&ORDER));
-        lister
-            .push(" LIMIT ")
+        page: PageRequest,
+    ) {
+        let (limit, offset) = page.limit_offset();
+        qb.push(&*self.sql.task_list);
+        qb.push(" WHERE true");
+        self.push_conditions(qb, query, Target::Tasks);
+        qb.push(" ORDER BY ").push(query.ordering.order_by(&ORDER));
+        qb.push(" LIMIT ")
             .push_bind(limit)
             .push(" OFFSET ")
             .push_bind(offset);
-        lister
+    }
+
+    /// The dashboard's statement (see [`TenantStore::dashboard`]): one row
+    /// of counts — projects in scope by status and every project
+    /// ([`PROJECT_COUNTS`]), the counts of the tasks in scope and of the
+    /// user's ([`rank_columns`] and overdue, each), the users — beside
+    /// each recent task (a row of NULLs when there is none), in their order.
+    fn dashboard_query(
+        &self,
+        query: &DashboardQuery,
+        now: DateTime<Utc>,
+    ) -> QueryBuilder<Postgres> {
+        let s = &*self.prefix;
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT * FROM (SELECT {}, (SELECT count(*) FROM {s}projects) AS all_projects \
+             FROM {s}projects p WHERE true",
+            *PROJECT_COUNTS
+        ));
+        if let Scope::InvolvedIn(user) = query.scope {
+            qb.push(" AND (p.owner_id = ").push_bind(user.0);
+            qb.push(format!(
+                " OR EXISTS (SELECT 1 FROM {s}project_members m WHERE m.project_id = p.id AND m.user_id = "
+            ));
+            qb.push_bind(user.0).push("))");
+        }
+        qb.push(") pc, (");
+        self.push_task_counts(&mut qb, &query.tasks, now);
+        qb.push(") ac, (");
+        self.push_task_counts(&mut qb, &query.mine, now);
+        qb.push(format!(") mc, (SELECT count(*) AS users FROM {s}users) uc"));
+        self.push_beside_page(&mut qb, &query.recent, query.recent_page);
+        qb
+    }
+
+    /// Appends to a statement whose `FROM` yields one row the page `page`
+    /// of the tasks `query` matches, as a lateral join (alias `t`): that row
+    /// beside each task, in the page's order, or once beside NULLs when the
+    /// page is empty ([`tasks_beside`] reads them).
+    fn push_beside_page(
+        &self,
+        qb: &mut QueryBuilder<Postgres>,
+        query: &TaskQuery,
+        page: PageRequest,
+    ) {
+        qb.push(" LEFT JOIN LATERAL (");
+        self.push_task_page(qb, query, page);
+        // The outer order is the page's, spelled on its columns.
+        qb.push(") t ON true ORDER BY ")
+            .push(query.ordering.order_by(&ORDER));
     }
 
     /// One page of the tasks `query` matches, on `unit`.
@@ -833,9 +939,9 @@ impl PgTenant {
         query: &TaskQuery,
         page: PageRequest,
     ) -> Result<Vec<Task>> {
-        let (limit, offset) = page.limit_offset();
-        let found = self
-            .task_page_query(query, limit, offset)
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        self.push_task_page(&mut qb, query, page);
+        let found = qb
             .build()
             .persistent(unit.prepared)
             .fetch_all(unit.conn())
@@ -879,6 +985,55 @@ fn rank_columns(all: &str, one: impl Fn(&str) -> String) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The tasks of rows that carry one beside other columns (see
+/// `PgTenant::push_beside_page`): every row whose task id is not NULL.
+fn tasks_beside(found: &[PgRow]) -> Result<Vec<Task>> {
+    let mut tasks = Vec::with_capacity(found.len());
+    for row in found {
+        if row.try_get::<Option<i64>, _>("id").db()?.is_some() {
+            tasks.push(rows::task(row)?);
+        }
+    }
+    Ok(tasks)
+}
+
+/// Columns of a task count: [`rank_columns`], then overdue.
+const TASK_COUNT_COLUMNS: usize = 1 + TaskStatus::ALL.len() + Priority::ALL.len() + 1;
+
+/// The task counts in the [`TASK_COUNT_COLUMNS`] columns of `row` from
+/// `at` on: [`rank_columns`] order, then overdue.
+fn task_counts_at(row: &PgRow, at: usize) -> Result<TaskCounts> {
+    let get = |i: usize| -> Result<u64> { count(row.try_get::<i64, _>(at + i).db()?) };
+    let statuses = TaskStatus::ALL.len();
+    let mut counts = TaskCounts {
+        total: get(0)?,
+        overdue: get(TASK_COUNT_COLUMNS - 1)?,
+        ..TaskCounts::default()
+    };
+    for (i, slot) in counts.by_status.iter_mut().enumerate() {
+        *slot = get(1 + i)?;
+    }
+    for (i, slot) in counts.by_priority.iter_mut().enumerate() {
+        *slot = get(1 + statuses + i)?;
+    }
+    Ok(counts)
+}
+
+/// The projects aliased `p` counted (`projects`), then by status
+/// (`ps<rank>`), in [`ProjectStatus::ALL`] order.
+static PROJECT_COUNTS: LazyLock<String> = LazyLock::new(|| {
+    std::iter::once("count(*) AS projects".to_owned())
+        .chain(ProjectStatus::ALL.iter().map(|s| {
+            format!(
+                "count(*) FILTER (WHERE p.status = {}) AS ps{}",
+                s.rank(),
+                s.rank()
+            )
+        }))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 /// [`rank_columns`] summing the tally rows aliased `c`.
 static TALLY_SUMS: LazyLock<String> = LazyLock::new(|| {
@@ -1121,6 +1276,44 @@ impl TenantStore for PgTenant {
         }
     }
 
+    async fn project_and_user(
+        &self,
+        id: ProjectId,
+        user: Option<UserId>,
+    ) -> Result<(Option<Project>, Option<User>)> {
+        let row = self
+            .fetch_optional(&self.sql.project_and_user, |q| {
+                q.bind(id.0).bind(user.map(|u| u.0))
+            })
+            .await?
+            .ok_or_else(|| corrupt("project_and_user"))?;
+        Ok((rows::project_opt(&row)?, rows::user_opt(&row)?))
+    }
+
+    async fn project_with_counts(
+        &self,
+        id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Project, TaskCounts)>> {
+        let mut qb = QueryBuilder::<Postgres>::new(&*self.sql.project_with_counts_head);
+        self.push_task_counts(&mut qb, &TaskQuery::in_project(id), now);
+        qb.push(") tc ON true WHERE p.id = ").push_bind(id.0);
+        let mut unit = self.auto().await?;
+        let row = qb
+            .build()
+            .persistent(unit.prepared)
+            .fetch_optional(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        // The counts are the last columns.
+        row.map(|row| {
+            let at = row.len() - TASK_COUNT_COLUMNS;
+            Ok((rows::project(&row)?, task_counts_at(&row, at)?))
+        })
+        .transpose()
+    }
+
     async fn list_projects(&self, scope: Scope, page: PageRequest) -> Result<Page<Project>> {
         let mut unit = self.auto().await?;
         let (total, found) = match scope {
@@ -1137,11 +1330,10 @@ impl TenantStore for PgTenant {
                     .await?
             }
         };
-        let mut items = found
+        let items = found
             .iter()
             .map(rows::project)
             .collect::<Result<Vec<_>>>()?;
-        self.fill_members(&mut unit, &mut items).await?;
         unit.finish().await?;
         Ok(Page {
             count: total,
@@ -1212,23 +1404,27 @@ impl TenantStore for PgTenant {
         task: &NewTaskRecord,
         max_per_project: Option<u64>,
     ) -> Result<Task> {
-        let mut unit = self.tx().await?;
-        // Locking the project row both checks it exists and, with a limit,
-        // serializes concurrent creators in that project.
-        let lock = if max_per_project.is_some() {
-            &self.sql.lock_project
-        } else {
-            &self.sql.share_project
+        let unit = match max_per_project {
+            // One statement: the foreign key checks (and locks) the project,
+            // a missing one is NotFound (project).
+            None => self.auto().await?,
+            // Locking the project row checks it exists and serializes
+            // concurrent creators in that project; the count comes after,
+            // in a statement of its own, so that it sees every task a
+            // creator that held the lock before committed.
+            Some(limit) => {
+                let mut unit = self.tx().await?;
+                let lock = &self.sql.lock_project;
+                self.require(&mut unit, lock, task.project_id.0, Entity::Project)
+                    .await?;
+                let limit = (limit, Resource::TasksPerProject);
+                self.within_limit(&mut unit, limit, &self.sql.count_project_tasks, |q| {
+                    q.bind(task.project_id.0)
+                })
+                .await?;
+                unit
+            }
         };
-        self.require(&mut unit, lock, task.project_id.0, Entity::Project)
-            .await?;
-        if let Some(limit) = max_per_project {
-            let limit = (limit, Resource::TasksPerProject);
-            self.within_limit(&mut unit, limit, &self.sql.count_project_tasks, |q| {
-                q.bind(task.project_id.0)
-            })
-            .await?;
-        }
         let insert = q(&unit, &self.sql.insert_task)
             .bind(task.project_id.0)
             .bind(&task.title)
@@ -1248,20 +1444,26 @@ impl TenantStore for PgTenant {
             .await
     }
 
+    async fn task_with_project(&self, id: TaskId) -> Result<Option<(Task, Project)>> {
+        let read = |row: &PgRow| Ok((rows::task(row)?, rows::project(row)?));
+        self.find(&self.sql.task_with_project, read, |q| q.bind(id.0))
+            .await
+    }
+
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
-        let mut counter = self.count_tasks_query(query);
+        let mut qb = self.list_tasks_query(query, page);
         let mut unit = self.auto().await?;
-        let total: i64 = counter
-            .build_query_scalar()
+        let found = qb
+            .build()
             .persistent(unit.prepared)
-            .fetch_one(unit.conn())
+            .fetch_all(unit.conn())
             .await
             .db()?;
-        let items = self.task_page_on(&mut unit, query, page).await?;
         unit.finish().await?;
+        let first = found.first().ok_or_else(|| corrupt("list_tasks"))?;
         Ok(Page {
-            count: count(total)?,
-            items,
+            count: count(first.try_get::<i64, _>("total").db()?)?,
+            items: tasks_beside(&found)?,
         })
     }
 
@@ -1360,22 +1562,42 @@ impl TenantStore for PgTenant {
             .await
             .db()?;
         unit.finish().await?;
-        // Columns in `rank_columns` order, then overdue.
+        task_counts_at(&row, 0)
+    }
+
+    async fn dashboard(
+        &self,
+        query: &DashboardQuery,
+        now: DateTime<Utc>,
+    ) -> Result<DashboardCounts> {
+        let mut qb = self.dashboard_query(query, now);
+        let mut unit = self.auto().await?;
+        let found = qb
+            .build()
+            .persistent(unit.prepared)
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        let row = found.first().ok_or_else(|| corrupt("dashboard"))?;
         let get = |i: usize| -> Result<u64> { count(row.try_get::<i64, _>(i).db()?) };
-        let statuses = TaskStatus::ALL.len();
-        let priorities = Priority::ALL.len();
-        let mut counts = TaskCounts {
+        let mut projects = ProjectCounts {
             total: get(0)?,
-            overdue: get(1 + statuses + priorities)?,
-            ..TaskCounts::default()
+            ..ProjectCounts::default()
         };
-        for (i, slot) in counts.by_status.iter_mut().enumerate() {
+        for (i, slot) in projects.by_status.iter_mut().enumerate() {
             *slot = get(1 + i)?;
         }
-        for (i, slot) in counts.by_priority.iter_mut().enumerate() {
-            *slot = get(1 + statuses + i)?;
-        }
-        Ok(counts)
+        let at = 1 + projects.by_status.len();
+        let recent = tasks_beside(&found)?;
+        Ok(DashboardCounts {
+            projects,
+            all_projects: get(at)?,
+            tasks: task_counts_at(row, at + 1)?,
+            mine: task_counts_at(row, at + 1 + TASK_COUNT_COLUMNS)?,
+            users: get(at + 1 + 2 * TASK_COUNT_COLUMNS)?,
+            recent,
+        })
     }
 
     async fn delete_done_tasks_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {

@@ -4,10 +4,12 @@
 use chrono::{Duration, NaiveDate};
 use saas_core::error::{Entity, Error, Resource};
 use saas_core::projects::{
-    NewProjectRecord, NewTaskRecord, Priority, ProjectStatus, Scope, TaskOrderField, TaskOrdering,
-    TaskQuery, TaskStatus,
+    NewProjectRecord, NewTaskRecord, Priority, ProjectId, ProjectStatus, Scope, TaskId,
+    TaskOrderField, TaskOrdering, TaskQuery, TaskStatus,
 };
-use saas_core::store::{PageRequest, RefreshOutcome, RefreshTokenRecord, Store};
+use saas_core::store::{
+    DashboardQuery, PageRequest, RefreshOutcome, RefreshTokenRecord, Store, dashboard_by_parts,
+};
 use saas_core::updates::{ProjectChanges, TaskChanges, UserChanges};
 use saas_core::users::{Role, UserId};
 use saas_store_postgres::{PgConfig, Routing};
@@ -363,6 +365,73 @@ async fn every_method(routing: Routing, pooler: bool) {
         })
     ));
     assert_eq!(t.task(a.id).await.expect("task"), Some(a.clone()));
+
+    // The combined reads answer what the reads they combine answer.
+    let p1 = t.add_member(p1.id, alice.id).await.expect("add member");
+    assert_eq!(
+        t.task_with_project(a.id).await.expect("task with project"),
+        Some((a.clone(), p1.clone()))
+    );
+    assert_eq!(
+        t.task_with_project(TaskId(999_999)).await.expect("none"),
+        None
+    );
+    assert_eq!(
+        t.project_and_user(p1.id, Some(alice.id))
+            .await
+            .expect("project and user"),
+        (Some(p1.clone()), t.user(alice.id).await.expect("alice"))
+    );
+    assert_eq!(
+        t.project_and_user(p1.id, None).await.expect("project"),
+        (Some(p1.clone()), None)
+    );
+    assert_eq!(
+        t.project_and_user(ProjectId(999_999), Some(UserId(999_999)))
+            .await
+            .expect("neither"),
+        (None, None)
+    );
+    let past_the_end = t
+        .list_tasks(
+            &TaskQuery::new(Scope::All),
+            PageRequest::new(Some(9), Some(50)).expect("page"),
+        )
+        .await
+        .expect("list");
+    assert_eq!((past_the_end.count, past_the_end.items.len()), (3, 0));
+    assert_eq!(
+        t.project_with_counts(p1.id, now).await.expect("statistics"),
+        Some((
+            p1.clone(),
+            t.task_counts(&TaskQuery::in_project(p1.id), now)
+                .await
+                .expect("counts")
+        ))
+    );
+    assert_eq!(
+        t.project_with_counts(ProjectId(999_999), now)
+            .await
+            .expect("none"),
+        None
+    );
+    for (scope, user) in [
+        (Scope::All, admin.id),
+        (Scope::InvolvedIn(alice.id), alice.id),
+        (Scope::InvolvedIn(UserId(999_999)), UserId(999_999)),
+    ] {
+        let query = DashboardQuery::new(scope, user);
+        assert_eq!(
+            t.dashboard(&query, now).await.expect("dashboard"),
+            dashboard_by_parts(&*t, &query, now)
+                .await
+                .expect("by parts"),
+            "{scope:?}"
+        );
+    }
+    t.remove_member(p1.id, alice.id)
+        .await
+        .expect("remove member");
 
     let mut query = TaskQuery::new(Scope::All);
     query.ordering = TaskOrdering {

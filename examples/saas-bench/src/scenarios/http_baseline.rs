@@ -1,5 +1,5 @@
-//! `http-baseline`: the `GET /api/tasks/` ceiling, a bare axum handler over
-//! the same data without tenancy, authentication or validation.
+//! `http-baseline`: the ceiling of an `http` profile, bare axum handlers
+//! over the same data without tenancy, authentication or validation.
 
 use saas_bench::report::check_errors;
 use saas_bench::server::{self, Profile};
@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 pub(crate) struct Args {
     #[command(flatten)]
     setup: SeededArgs,
+    /// What the requests are.
+    #[arg(long, value_enum, default_value = "list")]
+    profile: Profile,
 }
 
 pub(super) async fn run(args: &Args) -> Res<Value> {
@@ -18,11 +21,11 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     let seeded = &started.seeded;
     let addr = baseline::start(&started.env, seeded, args.setup.server.storage.pool).await?;
     let tokens = vec![String::new(); seeded.len()];
-    let make = server::requests(seeded, &tokens, Profile::List)?;
+    let make = server::requests(seeded, &tokens, args.profile)?;
     let o = args.setup.server.load.drive(addr, make).await?;
     check_errors("baseline", &o);
     let out = &mut started.out;
-    out.insert("profile".into(), json!("list"));
+    out.insert("profile".into(), json!(args.profile.name()));
     args.setup.describe(out, seeded.len());
     if let Value::Object(m) = o.json() {
         out.extend(m);

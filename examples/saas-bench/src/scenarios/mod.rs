@@ -2,6 +2,7 @@
 
 mod big_tenant;
 mod console;
+mod fill;
 mod http;
 mod http_baseline;
 mod http_compare;
@@ -40,6 +41,9 @@ pub(crate) enum Scenario {
     Login(login::Args),
     /// Statistics, dashboard and list latency in one tenant with many tasks.
     BigTenant(big_tenant::Args),
+    /// Dashboard and mixed on tenants filled through the API to N tasks
+    /// each, against the same fleet at the fixture's size, alternating.
+    Fill(fill::Args),
     /// Job queue throughput: enqueue N no-op jobs, then run them with the Worker.
     Jobs(jobs::Args),
     /// The web console's tenant list and search at N tenants (10,000).
@@ -61,6 +65,7 @@ pub(crate) async fn run(scenario: Scenario) -> Res<Value> {
         Scenario::Scale(a) => scale::run(&a).await,
         Scenario::Login(a) => login::run(&a).await,
         Scenario::BigTenant(a) => big_tenant::run(&a).await,
+        Scenario::Fill(a) => fill::run(&a).await,
         Scenario::Jobs(a) => jobs::run(&a).await,
         Scenario::Console(a) => console::run(&a).await,
         Scenario::Import(a) => import::run(&a).await,
