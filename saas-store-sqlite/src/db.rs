@@ -120,6 +120,14 @@ pub(crate) fn durably<T>(conn: &mut Connection, f: impl FnOnce(&mut Connection) 
     Ok(out)
 }
 
+/// The most page cache one connection keeps, in KiB (`PRAGMA cache_size`;
+/// SQLite's default is 2,000 KiB). Every open connection has its own, and
+/// a store holds up to `handle_cache_capacity × max_connections_per_tenant`
+/// of them: at the default, 40 connections of 10 busy tenants held 80 MiB
+/// of cache. Pages past it are read again from the operating system's
+/// file cache (BENCHMARKS.md, "Memory under load").
+pub(crate) const PAGE_CACHE_KIB: u32 = 256;
+
 /// The settings shared by pooled connections and the one that builds a new
 /// tenant file (which differs only in its journal mode).
 pub(crate) fn configure(conn: &Connection, settings: ConnSettings) -> rusqlite::Result<()> {
@@ -127,7 +135,9 @@ pub(crate) fn configure(conn: &Connection, settings: ConnSettings) -> rusqlite::
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     conn.busy_timeout(settings.busy_timeout)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{PAGE_CACHE_KIB};"
+    ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

@@ -99,18 +99,27 @@ async fn one_connection(
         let i = counter.fetch_add(1, Ordering::Relaxed);
         let request = make(i);
         let t0 = Instant::now();
-        let result: Result<(StatusCode, Bytes), BoxError> = async {
+        let result: Result<(StatusCode, Bytes, bool), BoxError> = async {
             sender.ready().await?;
             let response = sender.send_request(request).await?;
             let status = response.status();
+            // A server without keep-alive (gunicorn's sync workers) closes
+            // the connection after each answer: open the next one, as wrk does.
+            let close = response
+                .headers()
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
             let body = response.into_body().collect().await?.to_bytes();
-            Ok((status, body))
+            Ok((status, body, close))
         }
         .await;
         let elapsed = t0.elapsed();
         let recorded = t0 >= record_from;
         match result {
-            Ok((status, body)) => {
+            Ok((status, body, close)) => {
+                if close {
+                    sender = connect(addr).await?;
+                }
                 if recorded {
                     out.latencies.push(elapsed.as_secs_f64() * 1000.0);
                     out.bytes += body.len();

@@ -2,9 +2,13 @@
 //! the data lives and what it holds, the server under test and its
 //! baseline, a wrk-style HTTP client, and the figures.
 
+pub mod api;
 pub mod baseline;
+pub mod child;
 pub mod client;
 pub mod database;
+pub mod django;
+pub mod django_fixture;
 mod error;
 pub mod explain;
 pub mod fixture;

@@ -6,6 +6,8 @@
 //! cargo run --release --bin saas-bench -- migrate-noop --backend postgres --tenants 1000
 //! cargo run --release --bin saas-bench -- routing --tenants 12,100,1000
 //! cargo run --release --bin saas-bench -- http --backend sqlite --tenants 10 --profile list
+//! cargo run --release --bin saas-bench -- http --backend postgres --profile list,detail,mixed --seed ../shared/peers/django_seed
+//! cargo build --release -p saas-server && cargo run --release --bin saas-bench -- memory --backend sqlite --minutes 10
 //! cargo run --release --bin saas-bench -- jobs --backend sqlite --jobs 100000
 //! ```
 //!

@@ -46,15 +46,21 @@ pub fn proc_status_mib(field: &str) -> f64 {
 /// A `VmRSS`-style field of /proc/`pid`/status, in MiB (NaN when the
 /// process is gone or not readable).
 pub fn status_mib(pid: &str, field: &str) -> f64 {
+    round3(status_value(pid, field) / 1024.0)
+}
+
+/// A field of /proc/`pid`/status as it stands there (`Threads:` a count,
+/// `VmRSS:` KiB); NaN when missing.
+pub fn status_value(pid: &str, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
+                .and_then(|v| v.parse::<f64>().ok())
         })
-        .map_or(f64::NAN, |kb| round3(kb / 1024.0))
+        .unwrap_or(f64::NAN)
 }
 
 /// Open file descriptors of this process.

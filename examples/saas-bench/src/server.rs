@@ -130,6 +130,8 @@ pub enum Profile {
     /// `PATCH /api/users/{id}/` of a member by the admin (a security-relevant
     /// write: on SQLite synced with `synchronous=FULL`).
     UserUpdate,
+    /// `POST /api/token/` as the tenant's admin (password hashing bound).
+    Login,
 }
 
 impl Profile {
@@ -143,6 +145,7 @@ impl Profile {
             Profile::Statistics => "statistics",
             Profile::Mixed => "mixed",
             Profile::UserUpdate => "user-update",
+            Profile::Login => "login",
         }
     }
 
@@ -161,12 +164,48 @@ impl Profile {
     }
 }
 
-struct Target {
+/// Where one tenant's requests go and what they name: the Host, the
+/// bearer token, the project, a member and the range of task ids. The same
+/// for our server and the Django seed (their ids differ).
+pub struct Target {
     host: HeaderValue,
     auth: HeaderValue,
     project: i64,
     member: i64,
     task_ids: (i64, i64),
+}
+
+impl Target {
+    /// A tenant at `host` whose requests carry `token`.
+    pub fn new(
+        host: &str,
+        token: &str,
+        project: i64,
+        member: i64,
+        task_ids: (i64, i64),
+    ) -> Res<Target> {
+        Ok(Target {
+            host: HeaderValue::from_str(host)?,
+            auth: HeaderValue::from_str(&format!("Bearer {token}"))?,
+            project,
+            member,
+            task_ids,
+        })
+    }
+
+    /// The same tenant with another token (a fresh login's).
+    pub fn with_token(&self, token: &str) -> Res<Target> {
+        Ok(Target {
+            host: self.host.clone(),
+            auth: HeaderValue::from_str(&format!("Bearer {token}"))?,
+            ..*self
+        })
+    }
+
+    /// The Host its requests carry.
+    pub fn host(&self) -> &str {
+        self.host.to_str().unwrap_or_default()
+    }
 }
 
 /// Request `i` goes to tenant `i mod T` (round robin over the first `T`
@@ -175,16 +214,13 @@ pub fn requests(tenants: &[Seeded], tokens: &[String], profile: Profile) -> Res<
     let targets = tenants
         .iter()
         .zip(tokens)
-        .map(|(s, token)| {
-            Ok(Target {
-                host: HeaderValue::from_str(&s.host)?,
-                auth: HeaderValue::from_str(&format!("Bearer {token}"))?,
-                project: s.project.0,
-                member: s.member.0,
-                task_ids: s.task_ids,
-            })
-        })
+        .map(|(s, token)| Target::new(&s.host, token, s.project.0, s.member.0, s.task_ids))
         .collect::<Res<Vec<_>>>()?;
+    requests_to(targets, profile)
+}
+
+/// Request `i` goes to `targets[i mod T]`.
+pub fn requests_to(targets: Vec<Target>, profile: Profile) -> Res<Arc<MakeRequest>> {
     if targets.is_empty() {
         return Err("no tenants to send requests to".into());
     }
@@ -213,6 +249,13 @@ pub fn requests(tenants: &[Seeded], tokens: &[String], profile: Profile) -> Res<
                     "{{\"first_name\": \"Bench {n}\", \"role\": \"member\"}}"
                 ))),
             ),
+            Profile::Login => (
+                Method::POST,
+                "/api/token/".to_owned(),
+                Some(Bytes::from(format!(
+                    "{{\"username\": \"admin\", \"password\": \"{PASSWORD}\"}}"
+                ))),
+            ),
             Profile::Create => (
                 Method::POST,
                 "/api/tasks/".to_owned(),
@@ -230,33 +273,12 @@ pub fn requests(tenants: &[Seeded], tokens: &[String], profile: Profile) -> Res<
         *req.uri_mut() = path.parse().unwrap_or_default();
         let h = req.headers_mut();
         h.insert(HOST, t.host.clone());
-        h.insert(AUTHORIZATION, t.auth.clone());
+        if profile != Profile::Login {
+            h.insert(AUTHORIZATION, t.auth.clone());
+        }
         if body.is_some() {
             h.insert(CONTENT_TYPE, json.clone());
         }
-        req
-    }))
-}
-
-/// `POST /api/token/` for the admin of tenant `i mod T`.
-pub fn login_requests(tenants: &[Seeded]) -> Res<Arc<MakeRequest>> {
-    let hosts = tenants
-        .iter()
-        .map(|s| HeaderValue::from_str(&s.host))
-        .collect::<Result<Vec<_>, _>>()?;
-    if hosts.is_empty() {
-        return Err("no tenants to log in to".into());
-    }
-    let body = Bytes::from(format!(
-        "{{\"username\": \"admin\", \"password\": \"{PASSWORD}\"}}"
-    ));
-    Ok(Arc::new(move |i: usize| {
-        let mut req = Request::new(Full::new(body.clone()));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = hyper::Uri::from_static("/api/token/");
-        let h = req.headers_mut();
-        h.insert(HOST, hosts[i % hosts.len()].clone());
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         req
     }))
 }

@@ -40,6 +40,16 @@ use clap::{CommandFactory, FromArgMatches};
 pub use host::Host;
 pub use wire::{JobKinds, builtin_jobs};
 
+/// Threads of the blocking pool, where SQLite work and password hashing
+/// run: four a core, at least 8 (tokio's default is 512). Each new thread
+/// gets a share of the allocator's arenas and keeps what it freed there, so
+/// under mixed load an unbounded pool grew the server's resident memory
+/// (60 threads after a minute; BENCHMARKS.md, "Memory under load"). Work
+/// past the cap waits in tokio's queue; no blocking task waits on another.
+fn blocking_threads() -> usize {
+    std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).max(8))
+}
+
 /// Runs the program of `host` with the command line `args` (the program
 /// name first): loads `.env`, parses and checks the configuration, runs
 /// the command. Errors are printed to stderr.
@@ -63,6 +73,7 @@ where
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking_threads())
         .build()
     {
         Ok(rt) => rt,

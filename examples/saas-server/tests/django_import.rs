@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::Method;
+use saas_bench::django::{DjangoSeed, PgParts, cached_venv};
 use saas_core::store::Store;
 use serde_json::{Map, Value, json};
 
@@ -61,45 +62,18 @@ fn random_name(prefix: &str) -> String {
     )
 }
 
-/// The parts of a `postgres://user[:password]@host:port/db` URL Django's
-/// settings take.
-struct PgParts {
-    user: String,
-    password: String,
-    host: String,
-    port: String,
-}
-
-fn pg_parts(url: &str) -> PgParts {
-    let rest = url
-        .split_once("://")
-        .map_or(url, |(_, r)| r)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let (auth, hostport) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
-    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
-    PgParts {
-        user: user.to_owned(),
-        password: password.to_owned(),
-        host: host.to_owned(),
-        port: port.to_owned(),
-    }
-}
-
-/// The Django build, served by `run.sh` from a copy on a port and a
-/// database of its own; stopped (with `stop.sh --services`: only what its
-/// `run.sh` started) when dropped.
+/// The Django build (`saas_bench::django`: run by its `run.sh` from a
+/// copy, stopped by its `stop.sh` when dropped) on a port and a database
+/// of its own.
 struct Django {
-    copy: tempfile::TempDir,
+    _seed: DjangoSeed,
     api: Api,
     db: String,
 }
 
 impl Django {
-    /// Copies the seed, gives the copy the cached virtual environment and
-    /// starts it; `None` (skipped) when Python or the seed is missing.
+    /// Starts the seed with the cached virtual environment; `None`
+    /// (skipped) when Python or the seed is missing.
     async fn start() -> Option<Django> {
         let seed = seed_dir();
         if !seed.join("run.sh").is_file() {
@@ -113,120 +87,40 @@ impl Django {
             skip("python3 with venv is not installed (Debian: apt-get install python3-venv)");
             return None;
         }
-        // The seed is never written to: run.sh runs from a copy.
-        let copy = tempfile::Builder::new()
-            .prefix("django-seed-")
-            .tempdir()
-            .expect("temp dir");
-        let cp = Command::new("cp")
-            .arg("-a")
-            .arg(seed.join("."))
-            .arg(copy.path())
-            .output()
-            .expect("cp");
-        assert!(
-            cp.status.success(),
-            "copying the seed: {}",
-            testkit::program::output_text(&cp)
-        );
-        let chmod = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(copy.path())
-            .output()
-            .expect("chmod");
-        assert!(
-            chmod.status.success(),
-            "{}",
-            testkit::program::output_text(&chmod)
-        );
-        std::os::unix::fs::symlink(cached_venv(&seed), copy.path().join(".venv"))
-            .expect("link .venv");
-
+        // Kept in the target directory between runs (`saas-bench http
+        // --seed` looks for it there too).
+        let venv = cached_venv(
+            &seed,
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).join("django-seed-venv"),
+        )
+        .expect("the seed's virtual environment");
         let db = random_name("django_src_");
         testkit::pg::ensure_database(&db).await;
-        let pg = pg_parts(&testkit::pg::url());
         let port = testkit::program::free_port();
-        let log = copy.path().join("run.log");
-        let out = Command::new(copy.path().join("run.sh"))
-            .current_dir(copy.path())
-            .env("PORT", port.to_string())
-            .env("WORKERS", "2")
-            .env("BIND_HOST", "127.0.0.1")
-            .env("POSTGRES_DB", testkit::pg::database_name(&db))
-            .env("POSTGRES_USER", &pg.user)
-            .env("POSTGRES_PASSWORD", &pg.password)
-            .env("POSTGRES_HOST", &pg.host)
-            .env("POSTGRES_PORT", &pg.port)
-            .env("DJANGO_SECRET_KEY", random_name("django-test-key-"))
-            // No broker needed: welcome emails run in-process, in memory.
-            .env("CELERY_TASK_ALWAYS_EAGER", "1")
-            .env("EMAIL_BACKEND_NAME", "locmem")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run.sh");
-        let _ = std::fs::write(&log, testkit::program::output_text(&out));
-        let django = Django {
+        let seed = DjangoSeed::start(
+            &seed,
+            &venv,
+            port,
+            2,
+            &PgParts::parse(&testkit::pg::url_for(&db)),
+            &[
+                // No broker needed: welcome emails run in-process, in memory.
+                ("CELERY_TASK_ALWAYS_EAGER", "1"),
+                ("EMAIL_BACKEND_NAME", "locmem"),
+            ],
+        )
+        .expect("the Django build starts");
+        Some(Django {
+            _seed: seed,
             api: Api::new(port),
-            copy,
             db,
-        };
-        assert!(
-            out.status.success(),
-            "run.sh failed:\n{}\n{}",
-            testkit::program::output_text(&out),
-            std::fs::read_to_string(django.copy.path().join("run/gunicorn.log"))
-                .unwrap_or_default()
-        );
-        Some(django)
+        })
     }
 
     /// The Django database's URL, as `import-django --from` takes it.
     fn url(&self) -> String {
         testkit::pg::url_for(&self.db)
     }
-}
-
-impl Drop for Django {
-    fn drop(&mut self) {
-        let _ = Command::new(self.copy.path().join("stop.sh"))
-            .arg("--services")
-            .current_dir(self.copy.path())
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
-/// The seed's virtual environment with its requirements, kept in the
-/// target directory between runs. Made here, not by run.sh: what pip
-/// installs names the interpreter by the path it was run as, which must
-/// outlive the copy. run.sh finds it complete (its stamp newer than
-/// requirements.txt) and installs nothing.
-fn cached_venv(seed: &Path) -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("django-seed-venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join(".requirements.stamp");
-    let requirements = seed.join("requirements.txt");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&stamp).is_some_and(|s| modified(&requirements).is_some_and(|r| s > r)) {
-        return venv;
-    }
-    let run = |cmd: &mut Command| {
-        let out = cmd.stdin(Stdio::null()).output().expect("run python");
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            testkit::program::output_text(&out)
-        );
-    };
-    if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    }
-    run(Command::new(&python)
-        .args(["-m", "pip", "install", "-q", "-r"])
-        .arg(&requirements));
-    std::fs::write(&stamp, "").expect("stamp");
-    venv
 }
 
 /// A client of one server (Django's or ours: they speak the same API).

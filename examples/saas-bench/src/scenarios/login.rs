@@ -3,7 +3,7 @@
 use saas_bench::Res;
 use saas_bench::measure::round3;
 use saas_bench::report::check_errors;
-use saas_bench::server;
+use saas_bench::server::{self, Profile};
 use saas_bench::setup::SeededArgs;
 use serde_json::{Value, json};
 
@@ -17,7 +17,9 @@ pub(super) async fn run(args: &Args) -> Res<Value> {
     let mut started = args.setup.start("login").await?;
     let saas = server::saas(&started.env)?;
     let addr = server::start(saas).await?;
-    let make = server::login_requests(&started.seeded)?;
+    // Logins carry no token.
+    let no_tokens = vec![String::new(); started.seeded.len()];
+    let make = server::requests(&started.seeded, &no_tokens, Profile::Login)?;
     let o = args.setup.server.load.drive(addr, make).await?;
     check_errors("login", &o);
     let p = saas_core::auth::argon2_params();

@@ -9,6 +9,7 @@ mod http_compare;
 mod import;
 mod jobs;
 mod login;
+mod memory;
 mod migrate_noop;
 mod provision;
 mod routing;
@@ -39,6 +40,10 @@ pub(crate) enum Scenario {
     Scale(scale::Args),
     /// Tokens per second from `POST /api/token/` (argon2id bound).
     Login(login::Args),
+    /// Resident memory of the real `saas-server` (a child process): at
+    /// start, after registering tenants and users, over minutes of mixed
+    /// load, peak and final.
+    Memory(memory::Args),
     /// Statistics, dashboard and list latency in one tenant with many tasks.
     BigTenant(big_tenant::Args),
     /// Dashboard and mixed on tenants filled through the API to N tasks
@@ -64,6 +69,7 @@ pub(crate) async fn run(scenario: Scenario) -> Res<Value> {
         Scenario::HttpCompare(a) => http_compare::run(&a).await,
         Scenario::Scale(a) => scale::run(&a).await,
         Scenario::Login(a) => login::run(&a).await,
+        Scenario::Memory(a) => memory::run(&a).await,
         Scenario::BigTenant(a) => big_tenant::run(&a).await,
         Scenario::Fill(a) => fill::run(&a).await,
         Scenario::Jobs(a) => jobs::run(&a).await,
