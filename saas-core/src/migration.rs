@@ -7,6 +7,19 @@
 //! each tenant and adds up the [`MigrationReport`]. `Store::migrate`
 //! implementations first bring their shared storage forward, then hand the
 //! tenants to it.
+//!
+//! # Rolling deploys: which builds may serve a newer schema
+//!
+//! Each tenant schema version is either *breaking* or *additive*. An
+//! additive version only adds what older statements never name (a nullable
+//! column kept by a trigger, an index), so a build that knows only the
+//! versions before it still reads and writes the schema correctly. The
+//! oldest version whose build may serve a schema at version `v` is
+//! therefore `v` minus the additive versions directly below and including
+//! it ([`compatible_from`]); each backend records it with the schema (see
+//! the stores), and a build serves a schema newer than it knows only when
+//! that floor is at most its own newest version ([`may_serve`]). Anything
+//! else is refused with an error naming both versions, never misread.
 
 use std::future::Future;
 
@@ -14,6 +27,25 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::chain;
+
+/// The oldest schema version whose build may still read and write a schema
+/// at `version`, given the versions whose migration is additive (see the
+/// [module documentation](self)): `version` itself unless it is additive,
+/// and then the floor of the version below it.
+pub fn compatible_from(version: i64, additive: &[i64]) -> i64 {
+    let mut floor = version;
+    while floor > 0 && additive.contains(&floor) {
+        floor -= 1;
+    }
+    floor
+}
+
+/// Whether a build whose newest schema version is `known` may serve a
+/// schema at `found` whose compatibility floor ([`compatible_from`]) is
+/// `floor`: it is not newer, or every version above `known` is additive.
+pub fn may_serve(known: i64, found: i64, floor: i64) -> bool {
+    found <= known || floor <= known
+}
 
 /// Progress of a fleet migration, reported after each tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +196,20 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    #[test]
+    fn additive_versions_lower_the_floor_and_breaking_ones_stop_it() {
+        assert_eq!(compatible_from(3, &[]), 3);
+        assert_eq!(compatible_from(4, &[4]), 3);
+        assert_eq!(compatible_from(5, &[4, 5]), 3);
+        assert_eq!(compatible_from(5, &[4]), 5);
+        assert_eq!(compatible_from(6, &[4, 6]), 5);
+        assert!(may_serve(3, 4, 3));
+        assert!(may_serve(4, 4, 4));
+        assert!(may_serve(4, 2, 2));
+        assert!(!may_serve(3, 5, 5));
+        assert!(!may_serve(2, 4, 3));
+    }
 
     #[tokio::test]
     async fn runs_past_failures_and_counts_every_tenant() {

@@ -206,6 +206,13 @@ pub struct Task {
     pub due_date: Option<DateTime<Utc>>,
     /// Set when the task became done; cleared when it is reopened.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When work on it started: the time it last left `todo` (its
+    /// `created_at` when created in another status), cleared when it goes
+    /// back to `todo`. The storage keeps it (a trigger of tenant schema
+    /// version 4 on SQLite, 6 on PostgreSQL), so every writer maintains it,
+    /// older builds included. `None` for tasks that left `todo` before
+    /// that version, and as read by a build older than it.
+    pub started_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -254,7 +261,7 @@ pub enum Scope {
 }
 
 /// Field a task list is ordered by. Ties are always broken by id, ascending.
-/// Missing due dates sort last in both directions.
+/// Missing due dates and start times sort last in both directions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TaskOrderField {
     /// Creation time (the default, newest first).
@@ -264,6 +271,9 @@ pub enum TaskOrderField {
     UpdatedAt,
     /// Due time.
     DueDate,
+    /// Start of work ([`Task::started_at`]); tasks not started sort last
+    /// in both directions.
+    StartedAt,
     /// Priority rank (low < medium < high < urgent).
     Priority,
     /// Status rank (todo < in_progress < review < done).
@@ -280,6 +290,7 @@ impl TaskOrderField {
         TaskOrderField::CreatedAt,
         TaskOrderField::UpdatedAt,
         TaskOrderField::DueDate,
+        TaskOrderField::StartedAt,
         TaskOrderField::Priority,
         TaskOrderField::Status,
         TaskOrderField::Title,
@@ -293,6 +304,7 @@ impl TaskOrderField {
             TaskOrderField::CreatedAt => "created_at",
             TaskOrderField::UpdatedAt => "updated_at",
             TaskOrderField::DueDate => "due_date",
+            TaskOrderField::StartedAt => "started_at",
             TaskOrderField::Priority => "priority",
             TaskOrderField::Status => "status",
             TaskOrderField::Title => "title",

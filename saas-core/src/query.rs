@@ -20,6 +20,14 @@ use crate::users::UserId;
 /// the same way, so every statement takes the rank from here.
 pub const DONE_RANK: &str = "3";
 
+/// The stored rank of [`TaskStatus::Todo`] as SQL text (see [`DONE_RANK`]).
+pub const TODO_RANK: &str = "0";
+
+const _: () = assert!(
+    TODO_RANK.len() == 1 && (TODO_RANK.as_bytes()[0] - b'0') as i64 == TaskStatus::Todo as i64,
+    "TODO_RANK must spell TaskStatus::Todo's rank"
+);
+
 const _: () = assert!(
     DONE_RANK.len() == 1 && (DONE_RANK.as_bytes()[0] - b'0') as i64 == TaskStatus::Done as i64,
     "DONE_RANK must spell TaskStatus::Done's rank"
@@ -112,8 +120,8 @@ impl TaskQuery {
 /// One key of a task list's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderKey {
-    /// The field. Missing due dates sort last in both directions; titles
-    /// sort by bytes.
+    /// The field. Missing due dates and start times sort last in both
+    /// directions; titles sort by bytes.
     pub field: TaskOrderField,
     /// Largest first.
     pub descending: bool,
@@ -154,8 +162,9 @@ impl TaskOrdering {
 pub struct OrderSpelling {
     /// A key on a column compared as stored (times, ranks, ids).
     pub column: &'static str,
-    /// The due date, missing dates last in both directions.
-    pub due_date: &'static str,
+    /// A time that may be missing (the due date, the start), missing
+    /// ones last in both directions.
+    pub nullable: &'static str,
     /// The title, compared by bytes.
     pub title: &'static str,
 }
@@ -169,7 +178,7 @@ impl TaskOrdering {
             .iter()
             .map(|key| {
                 let template = match key.field {
-                    TaskOrderField::DueDate => spelling.due_date,
+                    TaskOrderField::DueDate | TaskOrderField::StartedAt => spelling.nullable,
                     TaskOrderField::Title => spelling.title,
                     _ => spelling.column,
                 };
@@ -225,7 +234,7 @@ mod tests {
         assert_eq!(keys("-id"), ["id DESC"]);
         let spelling = OrderSpelling {
             column: "x.{field} {dir}",
-            due_date: "due {dir}",
+            nullable: "{field} {dir} last",
             title: "title {dir} bytes",
         };
         let order_by = |s: &str| {
@@ -234,7 +243,8 @@ mod tests {
                 .order_by(&spelling)
         };
         assert_eq!(order_by("-created_at"), "x.created_at DESC, x.id ASC");
-        assert_eq!(order_by("due_date"), "due ASC, x.id ASC");
+        assert_eq!(order_by("due_date"), "due_date ASC last, x.id ASC");
+        assert_eq!(order_by("-started_at"), "started_at DESC last, x.id ASC");
         assert_eq!(order_by("-title"), "title DESC bytes, x.id ASC");
         assert_eq!(order_by("id"), "x.id ASC");
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use saas_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use saas_core::error::{Entity, Error, Result};
 use saas_core::import::TenantImport;
-use saas_core::migration::{FleetTenant, migrate_fleet};
+use saas_core::migration::{FleetTenant, may_serve, migrate_fleet};
 use saas_core::store::{
     MigrationReport, Page, PageRequest, ProgressFn, Store, Superuser, TenantStore,
 };
@@ -22,7 +22,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row, Transaction};
 use crate::apps;
 use crate::error::{SqlxResultExt, map_sqlx};
 use crate::rows;
-use crate::schema::{self, latest_tenant_version, qualified_prefix, quote_ident, schema_name};
+use crate::schema::{self, TenantSchema, qualified_prefix, quote_ident, schema_name};
 use crate::tenant::{INSERT_USER, PgTenant, Prepare, bind_new_user};
 use crate::unit::Unit;
 use crate::{Database, PgStore, Placement};
@@ -35,6 +35,50 @@ const INSERT_TENANT: &str = "WITH t AS (
         INSERT INTO saas_shared.tenants (id, name, slug, plan, status, database, created_at)
         VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id)
     INSERT INTO saas_shared.domains (hostname, tenant_id, is_primary) SELECT $7, id, true FROM t";
+
+/// Every tenant schema of a database's ledger with its version and the
+/// oldest version whose build may use it (see `tenant_schema_versions`).
+const LEDGER: &str = "SELECT l.schema_name, l.version, coalesce(v.compatible_from, l.version) AS compatible_from \
+    FROM saas_shared.tenant_schemas l \
+    LEFT JOIN saas_shared.tenant_schema_versions v ON v.version = l.version";
+
+/// How long a tenant migration waits for a lock before it gives up and
+/// tries again (see `PgStore::migrate_tenant`).
+const MIGRATION_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '20ms'";
+
+/// Attempts of a tenant migration that timed out on a lock, before it is
+/// reported failed (a later `migrate` resumes it).
+const MIGRATION_LOCK_ATTEMPTS: u32 = 500;
+
+/// Why an attempt of a tenant migration stopped.
+enum Retry {
+    /// A lock was not granted within [`MIGRATION_LOCK_TIMEOUT`]: try again.
+    LockTimeout(sqlx::Error),
+    /// Anything else.
+    Failed(Error),
+}
+
+impl From<sqlx::Error> for Retry {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            // lock_not_available
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                Retry::LockTimeout(e)
+            }
+            _ => Retry::Failed(map_sqlx(e)),
+        }
+    }
+}
+
+/// The error for a tenant schema this build may not use.
+fn too_new(schema: String, found: i32, compatible_from: i32, known: i32) -> crate::PgError {
+    crate::PgError::SchemaTooNew {
+        schema,
+        found,
+        compatible_from,
+        known,
+    }
+}
 
 /// Locks a tenant's catalog row against deletion (adding a domain).
 const SHARE_TENANT: &str = "SELECT 1 FROM saas_shared.tenants WHERE id = $1 FOR KEY SHARE";
@@ -105,18 +149,18 @@ async fn commit_catalog(
     Err(map_sqlx(e))
 }
 
-/// DDL creating a tenant's schema at the newest version and its ledger row:
-/// one multi-statement simple query, one round trip.
-fn provision_sql(tenant: &NewTenant, schema: &str) -> String {
+/// DDL creating a tenant's schema at the newest version of `tenant_schema`
+/// and its ledger row: one multi-statement simple query, one round trip.
+fn provision_sql(tenant: &NewTenant, schema: &str, tenant_schema: TenantSchema) -> String {
     format!(
         "CREATE SCHEMA {quoted};{tables}\
          INSERT INTO saas_shared.tenant_schemas (schema_name, tenant_id, version) VALUES ('{schema}', '{id}', {version});",
         quoted = quote_ident(schema),
-        tables = schema::tenant_migration_sql(schema, 0),
+        tables = tenant_schema.migration_sql(schema, 0),
         // Made of a validated slug ([a-z0-9_]) and hex digits, like the
         // formatted UUID: nothing to escape.
         id = tenant.id.0.hyphenated(),
-        version = latest_tenant_version(),
+        version = tenant_schema.known(),
     )
 }
 
@@ -246,7 +290,7 @@ impl PgStore {
     /// and database. The ledger of every database is read once, and the
     /// tenants it shows current are settled without being touched, so a
     /// no-op run costs a few queries in all.
-    async fn fleet(&self) -> Result<Vec<FleetTenant<(String, String)>>> {
+    async fn fleet(&self) -> Result<Vec<FleetTenant<(String, String, TenantId)>>> {
         let mut unit = self.unit(self.catalog()).await?;
         let tenants = sqlx::query("SELECT id, slug, database FROM saas_shared.tenants ORDER BY id")
             .persistent(self.named())
@@ -254,10 +298,11 @@ impl PgStore {
             .await
             .db()?;
         unit.finish().await?;
-        let mut ledger: HashMap<(String, String), i32> = HashMap::new();
+        // Each schema's version and its compatibility floor.
+        let mut ledger: HashMap<(String, String), (i32, i32)> = HashMap::new();
         for db in &self.inner.databases {
             let mut unit = self.unit(db).await?;
-            let found = sqlx::query("SELECT schema_name, version FROM saas_shared.tenant_schemas")
+            let found = sqlx::query(LEDGER)
                 .persistent(self.named())
                 .fetch_all(unit.conn())
                 .await
@@ -266,10 +311,14 @@ impl PgStore {
             for row in &found {
                 ledger.insert(
                     (db.name.clone(), row.try_get("schema_name").db()?),
-                    row.try_get("version").db()?,
+                    (
+                        row.try_get("version").db()?,
+                        row.try_get("compatible_from").db()?,
+                    ),
                 );
             }
         }
+        let known = self.inner.tenant_schema.known();
         let mut fleet = Vec::with_capacity(tenants.len());
         for row in &tenants {
             let id = TenantId(row.try_get("id").db()?);
@@ -284,16 +333,19 @@ impl PgStore {
             };
             let schema = schema_name(&parsed, id);
             fleet.push(match ledger.get(&(database.clone(), schema.clone())) {
+                Some(&(found, floor)) if !may_serve(known.into(), found.into(), floor.into()) => {
+                    FleetTenant::Failed {
+                        slug,
+                        reason: too_new(schema, found, floor, known).to_string(),
+                    }
+                }
                 // With host migrations, only the tenant's own ledger knows.
-                Some(v)
-                    if *v >= latest_tenant_version()
-                        && self.inner.config.apps.no_tenant_migrations() =>
-                {
+                Some((v, _)) if *v >= known && self.inner.config.apps.no_tenant_migrations() => {
                     FleetTenant::Current { slug }
                 }
                 Some(_) => FleetTenant::Pending {
                     slug,
-                    work: (schema, database),
+                    work: (schema, database, id),
                 },
                 None => FleetTenant::Failed {
                     slug,
@@ -307,8 +359,48 @@ impl PgStore {
     /// Migrates one tenant schema to the newest version, then applies the
     /// host migrations it lacks, in one transaction with its ledger rows.
     /// Returns whether anything had to be done.
-    async fn migrate_tenant(&self, db: &Database, schema: &str) -> Result<bool> {
-        let mut tx = db.pool.begin().await.db()?;
+    ///
+    /// The transaction takes its locks with a short `lock_timeout`
+    /// ([`MIGRATION_LOCK_TIMEOUT`]): DDL on a table the API is reading waits
+    /// for those readers, and every request arriving meanwhile would queue
+    /// behind it. Giving up after a few milliseconds and trying again a
+    /// moment later bounds what a request can wait; the tenant's handle
+    /// in this process is dropped afterwards, so it is reopened with the
+    /// statements of the new version.
+    async fn migrate_tenant(&self, db: &Database, schema: &str, id: TenantId) -> Result<bool> {
+        let mut attempt = 0u32;
+        loop {
+            match self.migrate_tenant_once(db, schema).await {
+                Err(Retry::LockTimeout(e)) if attempt < MIGRATION_LOCK_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(%schema, attempt, error = %e, "tenant migration waits for readers");
+                    // Spread over 5..=25 ms so concurrent retries do not
+                    // line up.
+                    let pause = 5 + u64::from(attempt.wrapping_mul(7919) % 21);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(Retry::LockTimeout(e)) => return Err(map_sqlx(e)),
+                Err(Retry::Failed(e)) => return Err(e),
+                Ok(changed) => {
+                    if changed {
+                        let mut handles =
+                            self.inner.handles.lock().unwrap_or_else(|e| e.into_inner());
+                        handles.pop(&id);
+                    }
+                    return Ok(changed);
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Self::migrate_tenant`].
+    async fn migrate_tenant_once(&self, db: &Database, schema: &str) -> Result<bool, Retry> {
+        let known = self.inner.tenant_schema.known();
+        let mut tx = db.pool.begin().await.map_err(Retry::from)?;
+        sqlx::raw_sql(MIGRATION_LOCK_TIMEOUT)
+            .execute(&mut *tx)
+            .await
+            .map_err(Retry::from)?;
         // Re-read under a row lock: another migrator may have been faster.
         let version: Option<i32> = sqlx::query_scalar(
             "SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1 FOR UPDATE",
@@ -317,28 +409,32 @@ impl PgStore {
         .bind(schema)
         .fetch_optional(&mut *tx)
         .await
-        .db()?;
+        .map_err(Retry::from)?;
         let Some(version) = version else {
-            return Err(Error::not_found(Entity::Tenant));
+            return Err(Retry::Failed(Error::not_found(Entity::Tenant)));
         };
-        let ours = version < latest_tenant_version();
+        let ours = version < known;
         if ours {
-            sqlx::raw_sql(AssertSqlSafe(schema::tenant_migration_sql(schema, version)))
-                .execute(&mut *tx)
-                .await
-                .db()?;
+            sqlx::raw_sql(AssertSqlSafe(
+                self.inner.tenant_schema.migration_sql(schema, version),
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(Retry::from)?;
             sqlx::query("UPDATE saas_shared.tenant_schemas SET version = $2, migrated_at = now() WHERE schema_name = $1").persistent(self.named())
                 .bind(schema)
-                .bind(latest_tenant_version())
+                .bind(known)
                 .execute(&mut *tx)
                 .await
-                .db()?;
+                .map_err(Retry::from)?;
         }
-        let theirs = apps::apply_tenant(&mut tx, &self.inner.config.apps, schema).await?;
+        let theirs = apps::apply_tenant(&mut tx, &self.inner.config.apps, schema)
+            .await
+            .map_err(Retry::Failed)?;
         if !(ours || theirs) {
             return Ok(false);
         }
-        tx.commit().await.db()?;
+        tx.commit().await.map_err(Retry::from)?;
         Ok(true)
     }
 
@@ -400,7 +496,7 @@ impl Store for PgStore {
         let target = self.place().await?;
         let catalog = self.catalog();
         let schema = schema_name(&tenant.slug, tenant.id);
-        let ddl = provision_sql(tenant, &schema);
+        let ddl = provision_sql(tenant, &schema, self.inner.tenant_schema);
         let insert_admin = schema::render(INSERT_USER, &qualified_prefix(&schema));
         let provision = |in_catalog: bool| {
             let query = sqlx::query(PROVISION)
@@ -442,7 +538,7 @@ impl Store for PgStore {
         let target = self.place().await?;
         let catalog = self.catalog();
         let schema = schema_name(&tenant.slug, tenant.id);
-        let ddl = provision_sql(tenant, &schema);
+        let ddl = provision_sql(tenant, &schema, self.inner.tenant_schema);
         let prefix = qualified_prefix(&schema);
         let in_catalog = std::ptr::eq(target, catalog);
         // The catalog rows first (a taken slug or hostname is reported
@@ -680,10 +776,16 @@ impl Store for PgStore {
         let db = self.database(&tenant.database)?;
         let schema = schema_name(&tenant.slug, tenant.id);
         let mut unit = self.unit(db).await?;
-        // The schema, and its version in the ledger (0 without a row).
-        let version: Option<i32> = sqlx::query_scalar(
-            "SELECT coalesce((SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1), 0) \
-             FROM pg_catalog.pg_namespace WHERE nspname = $1",
+        // The schema, its version in the ledger (0 without a row) and the
+        // oldest version whose build may use it (its own version when the
+        // version has no row: only builds that know it).
+        let found: Option<(i32, i32)> = sqlx::query_as(
+            "SELECT l.version, coalesce(v.compatible_from, l.version) \
+             FROM pg_catalog.pg_namespace n \
+             CROSS JOIN LATERAL (SELECT coalesce((SELECT version FROM saas_shared.tenant_schemas \
+                 WHERE schema_name = $1), 0) AS version) l \
+             LEFT JOIN saas_shared.tenant_schema_versions v ON v.version = l.version \
+             WHERE n.nspname = $1",
         )
         .persistent(self.named())
         .bind(&schema)
@@ -691,9 +793,14 @@ impl Store for PgStore {
         .await
         .db()?;
         unit.finish().await?;
-        let Some(version) = version else {
+        let Some((version, floor)) = found else {
             return Err(Error::not_found(Entity::Tenant));
         };
+        let known = self.inner.tenant_schema.known();
+        if !may_serve(known.into(), version.into(), floor.into()) {
+            return Err(too_new(schema, version, floor, known).into());
+        }
+        let version = self.inner.tenant_schema.effective(version);
         let handle = Arc::new(PgTenant::new(
             tenant.id,
             db.tenants.route(tenant.id),
@@ -820,8 +927,8 @@ impl Store for PgStore {
             tenants,
             concurrency,
             progress,
-            |(schema, database)| async move {
-                self.migrate_tenant(self.database(&database)?, &schema)
+            |(schema, database, id)| async move {
+                self.migrate_tenant(self.database(&database)?, &schema, id)
                     .await
             },
         )
@@ -846,7 +953,7 @@ impl Store for PgStore {
                         (SELECT count(*) FROM saas_shared.tenant_schemas WHERE version < $1)",
             )
             .persistent(self.named())
-            .bind(latest_tenant_version())
+            .bind(self.inner.tenant_schema.known())
             .fetch_one(unit.conn())
             .await
             .db()?;

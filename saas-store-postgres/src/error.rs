@@ -39,6 +39,24 @@ pub enum PgError {
         #[source]
         source: Error,
     },
+    /// A tenant schema is at a version newer than this build knows and not
+    /// compatible with it (a version above this build's is not additive;
+    /// see [`saas_core::migration`]): a newer release wrote it, and using
+    /// it could misread or lose data.
+    #[error(
+        "tenant schema {schema} is at version {found}, newer than the {known} this build knows; \
+         only builds that know version {compatible_from} or later may use it"
+    )]
+    SchemaTooNew {
+        /// The schema.
+        schema: String,
+        /// Its version in the ledger.
+        found: i32,
+        /// The oldest version whose build may use it.
+        compatible_from: i32,
+        /// The newest version this build knows.
+        known: i32,
+    },
     /// A number read from or sent to the database is out of range.
     #[error("number out of range in {what}")]
     OutOfRange {

@@ -203,6 +203,15 @@ pub struct PgConfig {
     /// and by `migrate`, their shared-scope ones in the catalog database on
     /// [`PgStore::connect`] and `migrate`.
     pub apps: saas_core::apps::Apps,
+    /// Test knob: run all tenant schema migrations but the last this many
+    /// (0, the default, in production), so that this build behaves as the
+    /// previous one: it provisions and migrates tenant schemas to the
+    /// older version, and serves schemas at the newer one with the older
+    /// statements, as the compatibility rule lets it (see
+    /// [`saas_core::migration`]). For rolling-deploy tests and
+    /// `saas-bench migrate-live`.
+    #[doc(hidden)]
+    pub withhold_tenant_migrations: usize,
 }
 
 impl PgConfig {
@@ -287,6 +296,7 @@ impl Default for PgConfig {
             migrate_concurrency: 8,
             transaction_pooler: false,
             apps: saas_core::apps::Apps::new(),
+            withhold_tenant_migrations: 0,
         }
     }
 }
@@ -307,6 +317,10 @@ impl fmt::Debug for PgConfig {
             .field("handle_cache_capacity", &self.handle_cache_capacity)
             .field("migrate_concurrency", &self.migrate_concurrency)
             .field("transaction_pooler", &self.transaction_pooler)
+            .field(
+                "withhold_tenant_migrations",
+                &self.withhold_tenant_migrations,
+            )
             .field(
                 "apps",
                 &self.apps.iter().map(|a| a.name()).collect::<Vec<_>>(),
@@ -368,8 +382,12 @@ struct Inner {
     /// The first one holds the catalog.
     databases: Vec<Database>,
     config: PgConfig,
-    /// Statements rendered without a schema, shared by search-path handles.
-    unqualified: Arc<Statements>,
+    /// Statements rendered without a schema, shared by search-path handles:
+    /// for schemas before and from [`schema::STARTED_AT_VERSION`].
+    unqualified: [Arc<Statements>; 2],
+    /// The tenant migrations this store runs
+    /// (`config.withhold_tenant_migrations`).
+    tenant_schema: schema::TenantSchema,
     handles: Mutex<LruCache<TenantId, Arc<PgTenant>>>,
 }
 
@@ -462,7 +480,8 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 databases,
-                unqualified: Arc::new(Statements::render("")),
+                unqualified: [false, true].map(|started| Arc::new(Statements::render("", started))),
+                tenant_schema: schema::TenantSchema::new(config.withhold_tenant_migrations),
                 handles: Mutex::new(LruCache::new(capacity)),
                 config,
             }),
@@ -543,7 +562,7 @@ impl PgStore {
         Ok(Arc::new(PgTenant::baseline(
             tenant.id,
             pool,
-            &self.inner.unqualified,
+            &self.inner.unqualified[1],
         )))
     }
 

@@ -206,6 +206,7 @@ pub(crate) fn task(row: &PgRow) -> Result<Task> {
         created_by: summary(row, "c")?.ok_or_else(|| corrupt("tasks.created_by"))?,
         due_date: get::<Option<DateTime<Utc>>>(row, "due_date")?,
         completed_at: get(row, "completed_at")?,
+        started_at: get(row, "started_at")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

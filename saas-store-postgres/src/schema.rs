@@ -4,7 +4,8 @@
 //! from a [`Slug`], which only exists once validated
 //! (`^[a-z][a-z0-9_]{1,47}$`), and a [`TenantId`], and is then quoted anyway.
 
-use saas_core::query::DONE_RANK;
+use saas_core::migration::compatible_from;
+use saas_core::query::{DONE_RANK, TODO_RANK};
 use saas_core::tenancy::{Slug, TenantId};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -52,9 +53,13 @@ pub(crate) fn qualified_prefix(schema: &str) -> String {
 
 /// Renders a statement template: `{s}` becomes the table prefix (a quoted
 /// schema and a dot, or nothing when `search_path` routes), and `{done}`
-/// the stored rank of a done task ([`DONE_RANK`]).
+/// and `{todo}` the stored ranks of a done task ([`DONE_RANK`]) and of a
+/// task to do ([`TODO_RANK`]).
 pub(crate) fn render(template: &str, prefix: &str) -> String {
-    template.replace("{s}", prefix).replace("{done}", DONE_RANK)
+    template
+        .replace("{s}", prefix)
+        .replace("{done}", DONE_RANK)
+        .replace("{todo}", TODO_RANK)
 }
 
 /// Migrations of the shared schema, oldest first: (version, SQL).
@@ -225,6 +230,44 @@ ALTER TABLE saas_shared.tenants ADD COLUMN deleted_at timestamptz;
 ALTER TABLE saas_shared.superusers
     ADD COLUMN is_active boolean NOT NULL DEFAULT true,
     ADD COLUMN token_version bigint NOT NULL DEFAULT 0;
+"#,
+    ),
+    (
+        8,
+        // Rolling deploys (see `saas_core::migration`): for each tenant
+        // schema version, the oldest version whose build may still read
+        // and write a schema at it. Every build writes the rows of the
+        // versions it knows when it connects (`setup_shared`), before it
+        // can bring any tenant to one, so a build meeting a tenant newer
+        // than it knows finds the answer here; a version without a row is
+        // served only by builds that know it.
+        //
+        // And the trigger function of tenant migration 6, here once rather
+        // than in every schema: a task's `started_at` is the creation time
+        // when it is created in another status than todo, the time of the
+        // change (the `updated_at` the same statement writes) when it
+        // leaves todo, NULL when it goes back to todo, and unchanged
+        // otherwise. It names only the row, so one function serves every
+        // schema. `{todo}` is rendered like tenant templates.
+        r#"
+CREATE TABLE saas_shared.tenant_schema_versions (
+    version integer PRIMARY KEY,
+    compatible_from integer NOT NULL
+);
+CREATE FUNCTION saas_shared.task_started() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    IF NEW.status = {todo} THEN
+        NEW.started_at := NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        NEW.started_at := NEW.created_at;
+    ELSIF OLD.status = {todo} THEN
+        NEW.started_at := NEW.updated_at;
+    END IF;
+    RETURN NEW;
+END
+$fn$;
 "#,
     ),
 ];
@@ -477,7 +520,84 @@ FROM {s}tasks GROUP BY 1, 2, 3, 4;
 DELETE FROM saas_shared.task_tally WHERE tasks_oid = '{s}tasks'::regclass;
 "#,
     ),
+    (
+        6,
+        // Additive (`TENANT_ADDITIVE`): when work on a task started
+        // (`Task::started_at`), kept by a trigger (the shared
+        // `task_started`, see shared migration 8) so that every writer
+        // keeps it right, builds that predate the column included. Tasks
+        // that already left todo stay NULL: when they did is not known.
+        // Adding a nullable column without a default rewrites nothing; the
+        // index (the order `?ordering=-started_at` walks: latest started
+        // first, never-started last) is one small btree build. The whole
+        // step holds the tasks table's ACCESS EXCLUSIVE lock for a few
+        // milliseconds (`migrate_tenant` takes it with a short
+        // lock_timeout and retries, so it never queues behind a long
+        // reader, nor readers behind it).
+        r#"
+ALTER TABLE {s}tasks ADD COLUMN started_at timestamptz;
+CREATE INDEX tasks_started_at ON {s}tasks (started_at DESC NULLS LAST, id);
+CREATE TRIGGER task_started BEFORE INSERT OR UPDATE OF status ON {s}tasks
+    FOR EACH ROW EXECUTE FUNCTION saas_shared.task_started();
+"#,
+    ),
 ];
+
+/// Tenant schema versions whose migration is additive: a build that knows
+/// only the versions below one still reads and writes a schema at it
+/// correctly (see [`saas_core::migration`]).
+const TENANT_ADDITIVE: &[i32] = &[6];
+
+/// The tenant schema version at which tasks have `started_at`.
+pub(crate) const STARTED_AT_VERSION: i32 = 6;
+
+/// The oldest version whose build may serve a tenant schema at `version`.
+fn tenant_compatible_from(version: i32) -> i32 {
+    let additive: Vec<i64> = TENANT_ADDITIVE.iter().map(|v| i64::from(*v)).collect();
+    // Versions are small positive numbers; the floor is between 0 and it.
+    i32::try_from(compatible_from(i64::from(version), &additive)).unwrap_or(version)
+}
+
+/// The tenant migrations a store runs: all of [`TENANT_MIGRATIONS`], or
+/// fewer when [`crate::PgConfig::withhold_tenant_migrations`] emulates the
+/// previous build.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TenantSchema {
+    migrations: &'static [(i32, &'static str)],
+}
+
+impl TenantSchema {
+    /// All migrations but the last `withheld`.
+    pub(crate) fn new(withheld: usize) -> Self {
+        TenantSchema {
+            migrations: &TENANT_MIGRATIONS[..TENANT_MIGRATIONS.len().saturating_sub(withheld)],
+        }
+    }
+
+    /// The newest tenant schema version this store knows.
+    pub(crate) fn known(self) -> i32 {
+        self.migrations.last().map_or(0, |(v, _)| *v)
+    }
+
+    /// The SQL bringing a tenant schema from `from` to [`Self::known`], in
+    /// one string so it travels in one round trip.
+    pub(crate) fn migration_sql(self, schema: &str, from: i32) -> String {
+        let prefix = qualified_prefix(schema);
+        let mut sql = String::new();
+        for (_, template) in self.migrations.iter().filter(|(v, _)| *v > from) {
+            sql.push_str(&render(template, &prefix));
+        }
+        sql
+    }
+
+    /// The version this store's statements are written for on a schema at
+    /// `found`: the schema's own, or this store's newest when the schema is
+    /// newer (served only when [`may_serve`](saas_core::migration::may_serve)
+    /// says so).
+    pub(crate) fn effective(self, found: i32) -> i32 {
+        found.min(self.known())
+    }
+}
 
 /// The tenant schema version from which the tenant's own `task_tally` is
 /// kept by its triggers (4 kept the shared one, which nothing reads now).
@@ -486,22 +606,6 @@ pub(crate) const TALLY_VERSION: i32 = 5;
 /// The newest shared schema version this build knows.
 pub(crate) fn latest_shared_version() -> i32 {
     SHARED_MIGRATIONS.last().map_or(0, |(v, _)| *v)
-}
-
-/// Newest tenant schema version this build knows.
-pub(crate) fn latest_tenant_version() -> i32 {
-    TENANT_MIGRATIONS.last().map_or(0, |(v, _)| *v)
-}
-
-/// The SQL bringing a tenant schema from `from` to the newest version, in
-/// one string so it travels in one round trip.
-pub(crate) fn tenant_migration_sql(schema: &str, from: i32) -> String {
-    let prefix = qualified_prefix(schema);
-    let mut sql = String::new();
-    for (_, template) in TENANT_MIGRATIONS.iter().filter(|(v, _)| *v > from) {
-        sql.push_str(&render(template, &prefix));
-    }
-    sql
 }
 
 /// The SQL of tenant migration `version` alone for `schema`, if there is
@@ -541,13 +645,32 @@ pub(crate) async fn setup_shared(conn: &mut PgConnection, named: bool) -> Result
             .await?;
     for (version, sql) in SHARED_MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         // Constant SQL from this file; never built from input.
-        sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::raw_sql(AssertSqlSafe(render(sql, "")))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO saas_shared.schema_migrations (version) VALUES ($1)")
             .persistent(named)
             .bind(version)
             .execute(&mut *tx)
             .await?;
     }
+    // Every tenant version this build knows and its floor (a floor never
+    // changes, so rows another build wrote stand). Read only when a tenant
+    // is newer than a build knows, and written before this build can make
+    // one so.
+    let (versions, floors): (Vec<i32>, Vec<i32>) = TENANT_MIGRATIONS
+        .iter()
+        .map(|(v, _)| (*v, tenant_compatible_from(*v)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO saas_shared.tenant_schema_versions (version, compatible_from) \
+         SELECT * FROM unnest($1::integer[], $2::integer[]) ON CONFLICT (version) DO NOTHING",
+    )
+    .persistent(named)
+    .bind(versions)
+    .bind(floors)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }
 
@@ -564,8 +687,17 @@ mod tests {
         assert_eq!(schema, "t_acme_0c1d2e3f4a5b");
         assert_eq!(qualified_prefix(&schema), "\"t_acme_0c1d2e3f4a5b\".");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert!(tenant_migration_sql(&schema, 0).contains("\"t_acme_0c1d2e3f4a5b\".tasks"));
-        assert!(!tenant_migration_sql(&schema, latest_tenant_version()).contains("CREATE"));
+        let tenant = TenantSchema::new(0);
+        assert!(
+            tenant
+                .migration_sql(&schema, 0)
+                .contains("\"t_acme_0c1d2e3f4a5b\".tasks")
+        );
+        assert!(
+            !tenant
+                .migration_sql(&schema, tenant.known())
+                .contains("CREATE")
+        );
     }
 
     #[test]

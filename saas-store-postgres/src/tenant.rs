@@ -146,7 +146,7 @@ macro_rules! task_cols {
     () => {
         concat!(
             "t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
-             t.completed_at, t.created_at, t.updated_at, ",
+             t.completed_at, t.created_at, t.updated_at, {started_at}, ",
             summary_cols!("a"),
             ", ",
             summary_cols!("c")
@@ -191,10 +191,19 @@ macro_rules! statements {
         }
 
         impl Statements {
-            /// Renders every template with `prefix` in front of table names.
-            pub(crate) fn render(prefix: &str) -> Self {
+            /// Renders every template with `prefix` in front of table names,
+            /// for a schema with `tasks.started_at` (tenant schema version
+            /// [`crate::schema::STARTED_AT_VERSION`]) or without.
+            pub(crate) fn render(prefix: &str, started_at: bool) -> Self {
+                let started = if started_at {
+                    "t.started_at"
+                } else {
+                    "NULL::timestamptz AS started_at"
+                };
                 Statements {
-                    $($name: crate::schema::render($sql, prefix).into(),)*
+                    $($name: crate::schema::render($sql, prefix)
+                        .replace("{started_at}", started)
+                        .into(),)*
                 }
             }
         }
@@ -396,18 +405,21 @@ fn q(unit: &Unit, sql: &Arc<str>) -> PgQuery {
 
 impl PgTenant {
     /// A handle for `tenant_id` whose tables live in `schema` (unquoted,
-    /// validated) on the sub-pools of `route`, at tenant schema `version`. `shared_unqualified`
-    /// is the statement set rendered without a prefix, shared by all
-    /// search-path handles.
+    /// validated) on the sub-pools of `route`, with statements for tenant
+    /// schema `version` (the schema's, or the store's newest when the
+    /// schema is newer). `shared_unqualified` are the statement sets
+    /// rendered without a prefix (without and with `started_at`), shared
+    /// by all search-path handles.
     pub(crate) fn new(
         tenant_id: TenantId,
         route: Route,
         schema: &str,
         version: i32,
         config: &PgConfig,
-        shared_unqualified: &Arc<Statements>,
+        shared_unqualified: &[Arc<Statements>; 2],
     ) -> Self {
         let tallied = version >= crate::schema::TALLY_VERSION;
+        let started_at = version >= crate::schema::STARTED_AT_VERSION;
         let quoted = crate::schema::quote_ident(schema);
         let pooler = config.transaction_pooler;
         let named = config.named_statements();
@@ -418,7 +430,7 @@ impl PgTenant {
             PgTenant {
                 tenant_id,
                 route: route.clone(),
-                sql: Arc::new(Statements::render(&prefix)),
+                sql: Arc::new(Statements::render(&prefix, started_at)),
                 prefix: prefix.into(),
                 begin: None,
                 scoped_begin: Some(Arc::clone(&scoped)),
@@ -436,7 +448,7 @@ impl PgTenant {
             Routing::SetLocalSearchPath => PgTenant {
                 tenant_id,
                 route,
-                sql: Arc::clone(shared_unqualified),
+                sql: Arc::clone(&shared_unqualified[usize::from(started_at)]),
                 prefix: "".into(),
                 begin: Some(Arc::clone(&scoped)),
                 scoped_begin: Some(Arc::clone(&scoped)),
@@ -1071,7 +1083,7 @@ pub(crate) fn bind_new_user<'q>(
 /// collation (bytes), missing due dates last either way.
 const ORDER: OrderSpelling = OrderSpelling {
     column: "t.{field} {dir}",
-    due_date: "t.due_date {dir} NULLS LAST",
+    nullable: "t.{field} {dir} NULLS LAST",
     title: "t.title COLLATE \"C\" {dir}",
 };
 

@@ -20,8 +20,12 @@ const DB_V4: &str = "saas_test_migrate_v4";
 /// so a tenant put back at version 4 stays there until it is deleted.
 const DB_DROP: &str = "saas_test_tally_drop";
 
+/// A database of its own for the rolling-deploy tests: their stores
+/// withhold migrations, or see versions changed by hand.
+const DB_ROLLING: &str = "saas_test_rolling";
+
 /// The newest tenant schema version.
-const LATEST: i32 = 5;
+const LATEST: i32 = 6;
 
 /// Indexes added by tenant schema version 2.
 const V2_INDEXES: &[&str] = &[
@@ -47,15 +51,18 @@ async fn version(store: &PgStore, t: &Tenant) -> i32 {
         .expect("ledger row")
 }
 
-/// Removes what tenant schema versions 5 and 4 add (the tenant's tally
-/// table, its rows of the shared one, the tally triggers and version 4's
-/// indexes).
+/// Removes what tenant schema versions 6, 5 and 4 add (`started_at` with
+/// its index and trigger, the tenant's tally table, its rows of the shared
+/// one, the tally triggers and version 4's indexes).
 async fn undo_v4(store: &PgStore, t: &Tenant) {
     let schema = tenant_schema_name(t);
     exec(
         store,
         format!(
-            "DROP TABLE IF EXISTS \"{schema}\".task_tally; \
+            "DROP TRIGGER IF EXISTS task_started ON \"{schema}\".tasks; \
+             DROP INDEX IF EXISTS \"{schema}\".tasks_started_at; \
+             ALTER TABLE \"{schema}\".tasks DROP COLUMN IF EXISTS started_at; \
+             DROP TABLE IF EXISTS \"{schema}\".task_tally; \
              DELETE FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass; \
              DROP FUNCTION \"{schema}\".tally_tasks() CASCADE; \
              DROP INDEX \"{schema}\".tasks_updated_at, \"{schema}\".tasks_open_due"
@@ -312,7 +319,7 @@ fn flat(c: &saas_core::projects::TaskCounts) -> Vec<u64> {
 }
 
 /// Puts a tenant (provisioned at the newest version) back at version 4:
-/// version 5 undone, version 4 applied again, the ledger at 4.
+/// versions 6 and 5 undone, version 4 applied again, the ledger at 4.
 async fn back_to_v4(store: &PgStore, t: &Tenant) {
     let schema = tenant_schema_name(t);
     undo_v4(store, t).await;
@@ -639,4 +646,129 @@ async fn deleting_a_tenant_leaves_no_tally_row() {
         0,
         "the shared rows went too"
     );
+}
+
+/// The previous build (this one withholding its last tenant migration,
+/// which is additive) keeps serving a schema this build migrated: every
+/// operation, through the service (`testkit::rolling`).
+#[tokio::test]
+async fn the_previous_build_serves_a_schema_this_build_migrated() {
+    if !pg::available().await {
+        return;
+    }
+    pg::ensure_database(DB_ROLLING).await;
+    let mut config = PgConfig::new(pg::url_for(DB_ROLLING));
+    config.withhold_tenant_migrations = 1;
+    let Some(previous) = pg::store_with(config).await else {
+        return;
+    };
+    let Some(current) = pg::store_with(PgConfig::new(pg::url_for(DB_ROLLING))).await else {
+        return;
+    };
+    testkit::rolling::previous_build_serves_a_tenant_this_build_migrated(
+        std::sync::Arc::new(previous),
+        std::sync::Arc::new(current),
+    )
+    .await;
+}
+
+/// The error `store` answers when opening `t`, as text, if it is the
+/// backend's "schema too new".
+async fn too_new(store: &PgStore, t: &Tenant) -> String {
+    let err = store.open(t).await.expect_err("too new");
+    let saas_core::Error::Backend { source } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<saas_store_postgres::PgError>(),
+            Some(saas_store_postgres::PgError::SchemaTooNew { .. })
+        ),
+        "{source:?}"
+    );
+    source.to_string()
+}
+
+/// A tenant at a version this build does not know is refused with an error
+/// naming the versions, and reported failed by `migrate`; a build that does
+/// not know a breaking version refuses it too.
+#[tokio::test]
+async fn a_schema_at_an_incompatible_newer_version_is_refused() {
+    if !pg::available().await {
+        return;
+    }
+    pg::ensure_database(DB_ROLLING).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB_ROLLING))).await else {
+        return;
+    };
+    let (t, _) = records::tenant(&store).await;
+    let schema = tenant_schema_name(&t);
+    // A version no build has described: only builds that know it may serve it.
+    exec(
+        &store,
+        format!(
+            "UPDATE saas_shared.tenant_schemas SET version = {} WHERE schema_name = '{schema}'",
+            LATEST + 1
+        ),
+    )
+    .await;
+    let Some(fresh) = pg::store_with(PgConfig::new(pg::url_for(DB_ROLLING))).await else {
+        return;
+    };
+    let message = too_new(&fresh, &t).await;
+    assert!(
+        message.contains(&format!(
+            "at version {}, newer than the {LATEST} this build knows; only builds that know version {} or later",
+            LATEST + 1,
+            LATEST + 1
+        )),
+        "{message}"
+    );
+    let report = fresh.migrate(&|_| {}).await.expect("migrate");
+    let reason = &report
+        .failed
+        .iter()
+        .find(|(s, _)| s == t.slug.as_str())
+        .expect("reported failed")
+        .1;
+    assert!(reason.contains("newer"), "{reason}");
+
+    // The newest version is additive, so the previous build serves it...
+    exec(
+        &store,
+        format!(
+            "UPDATE saas_shared.tenant_schemas SET version = {LATEST} WHERE schema_name = '{schema}'"
+        ),
+    )
+    .await;
+    let mut config = PgConfig::new(pg::url_for(DB_ROLLING));
+    config.withhold_tenant_migrations = 1;
+    let Some(previous) = pg::store_with(config.clone()).await else {
+        return;
+    };
+    assert_eq!(
+        previous
+            .open(&t)
+            .await
+            .expect("compatible")
+            .count_users()
+            .await
+            .expect("count"),
+        1
+    );
+    // ...but one version back that is breaking is refused.
+    let mut config = config;
+    config.withhold_tenant_migrations = 2;
+    let Some(older) = pg::store_with(config).await else {
+        return;
+    };
+    let message = too_new(&older, &t).await;
+    assert!(
+        message.contains(&format!(
+            "only builds that know version {} or later",
+            LATEST - 1
+        )),
+        "{message}"
+    );
+    store.purge_tenant(t.id, None).await.expect("cleanup");
 }

@@ -31,6 +31,7 @@ use crate::apps::{self, Scope};
 use crate::db::{self, ConnSettings, Db, FileKind, blocking, run_off_runtime};
 use crate::error::{Failure, R, SqliteError, conflict_on, io_error, not_found};
 use crate::import;
+use crate::schema::TenantSchema;
 use crate::tenant::{self, SqliteTenant, immediate};
 use crate::{Handles, SqliteStore, audit, codec, listing, schema};
 
@@ -204,6 +205,7 @@ fn build_tenant_file<T>(
     fill: impl FnOnce(&Connection) -> R<T>,
     settings: ConnSettings,
     apps: &Apps,
+    tenant_schema: TenantSchema,
 ) -> R<(FileGuard, T)> {
     // The dot keeps temporary names out of the slug namespace.
     let path = dir.join(format!(
@@ -224,7 +226,7 @@ fn build_tenant_file<T>(
     // the end.
     conn.pragma_update(None, "journal_mode", "MEMORY")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
-    schema::migrate(&mut conn, &path, schema::TENANT)?;
+    tenant_schema.migrate(&mut conn, &path)?;
     let tx = immediate(&mut conn)?;
     tx.execute(
         "INSERT INTO tenant_meta (singleton, tenant_id, slug) VALUES (1, ?1, ?2)",
@@ -277,7 +279,13 @@ fn verify_owner(
 
 /// Migrates one tenant file on a connection of its own; true when it was
 /// behind.
-fn migrate_tenant_file(path: &Path, id: TenantId, settings: ConnSettings, apps: &Apps) -> R<bool> {
+fn migrate_tenant_file(
+    path: &Path,
+    id: TenantId,
+    settings: ConnSettings,
+    apps: &Apps,
+    tenant_schema: TenantSchema,
+) -> R<bool> {
     if !path.exists() {
         return Err(Failure::Db(SqliteError::Io {
             path: path.to_owned(),
@@ -285,10 +293,10 @@ fn migrate_tenant_file(path: &Path, id: TenantId, settings: ConnSettings, apps: 
         }));
     }
     let mut conn = db::open_connection(path, FileKind::Tenant, settings, false)?;
-    let before = schema::migrate(&mut conn, path, schema::TENANT)?;
+    let before = tenant_schema.migrate(&mut conn, path)?;
     verify_owner(&conn, path, id)?;
     let theirs = apps::apply(&mut conn, apps, Scope::Tenant)?;
-    Ok(before < schema::TENANT_SCHEMA_VERSION || theirs)
+    Ok(before < tenant_schema.known() || theirs)
 }
 
 /// Removes temporary files that a registration interrupted by a crash left
@@ -376,10 +384,12 @@ impl SqliteStore {
         let settings = self.inner.settings;
         let new = tenant.clone();
         let apps = Arc::clone(&self.inner.apps);
+        let tenant_schema = self.inner.tenant_schema;
         // The file is built before the catalog lock is taken, so a slow
         // registration does not hold up every other one.
         let (mut temp, filled) =
-            blocking(move || build_tenant_file(&dir, &new, fill, settings, &apps)).await?;
+            blocking(move || build_tenant_file(&dir, &new, fill, settings, &apps, tenant_schema))
+                .await?;
         temp.off_runtime = true;
 
         let final_path = self.tenant_path(&tenant.slug);
@@ -761,9 +771,10 @@ impl Store for SqliteStore {
         // CREATE flag), so it stays missing: not found.
         let owner_path = path.clone();
         let probe_path = path.clone();
+        let tenant_schema = self.inner.tenant_schema;
         let checked = db
             .read(move |conn| {
-                if schema::version(conn)? != schema::TENANT_SCHEMA_VERSION {
+                if !schema::usable(conn, &owner_path, tenant_schema.known())? {
                     return Ok(false);
                 }
                 verify_owner(conn, &owner_path, id)?;
@@ -774,7 +785,7 @@ impl Store for SqliteStore {
             Ok(true) => Ok(()),
             Ok(false) => {
                 db.write(move |conn| {
-                    schema::migrate(conn, &path, schema::TENANT)?;
+                    tenant_schema.migrate(conn, &path)?;
                     verify_owner(conn, &path, id)?;
                     Ok(())
                 })
@@ -800,6 +811,7 @@ impl Store for SqliteStore {
             tenant.id,
             db,
             self.inner.options.durable_security_writes,
+            tenant_schema.started_at(),
         ));
         let mut cache = self.inner.cache.lock();
         // Another caller may have opened the same tenant meanwhile; one
@@ -935,7 +947,7 @@ impl Store for SqliteStore {
         let catalog_path = self.inner.catalog.path().to_owned();
         let apps = Arc::clone(&self.inner.apps);
         self.catalog_write(move |conn| {
-            schema::migrate(conn, &catalog_path, schema::CATALOG)?;
+            schema::migrate(conn, &catalog_path, schema::CATALOG, &[])?;
             apps::apply(conn, &apps, Scope::Shared)?;
             Ok(())
         })
@@ -975,9 +987,10 @@ impl Store for SqliteStore {
             .collect();
         let settings = self.inner.settings;
         let concurrency = self.inner.options.migration_concurrency;
+        let tenant_schema = self.inner.tenant_schema;
         let report = migrate_fleet(fleet, concurrency, progress, |(id, path)| {
             let apps = Arc::clone(&self.inner.apps);
-            blocking(move || migrate_tenant_file(&path, id, settings, &apps))
+            blocking(move || migrate_tenant_file(&path, id, settings, &apps, tenant_schema))
         })
         .await;
         Ok(report)

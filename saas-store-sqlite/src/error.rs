@@ -37,14 +37,21 @@ pub enum SqliteError {
         #[source]
         source: tokio::task::JoinError,
     },
-    /// A database file carries a schema version newer than this build knows:
-    /// it was written by a newer release, and touching it could lose data.
-    #[error("{path} has schema version {found}, newer than the {known} this build knows")]
+    /// A database file carries a schema version newer than this build knows
+    /// and not compatible with it (a version above this build's is not
+    /// additive): it was written by a newer release, and touching it could
+    /// lose data.
+    #[error(
+        "{path} has schema version {found}, newer than the {known} this build knows; \
+         only builds that know version {compatible_from} or later may use it"
+    )]
     SchemaTooNew {
         /// The database file.
         path: PathBuf,
         /// The version found in the file.
         found: i64,
+        /// The oldest version whose build may use the file.
+        compatible_from: i64,
         /// The newest version this build knows.
         known: i64,
     },

@@ -205,6 +205,15 @@ pub struct SqliteOptions {
     /// and by `migrate`, their shared-scope ones on the catalog file when
     /// the store is opened and by `migrate`. None by default.
     pub apps: saas_core::apps::Apps,
+    /// Test knob: run all tenant schema steps but the last this many (0,
+    /// the default, in production), so that this build behaves as the
+    /// previous one: it provisions and migrates tenant files to the older
+    /// version, and serves files at the newer one with the older
+    /// statements, as the compatibility rule lets it (see
+    /// [`saas_core::migration`]). For rolling-deploy tests and
+    /// `saas-bench migrate-live`.
+    #[doc(hidden)]
+    pub withhold_tenant_migrations: usize,
 }
 
 impl Default for SqliteOptions {
@@ -217,6 +226,7 @@ impl Default for SqliteOptions {
             migration_concurrency: 4,
             durable_security_writes: true,
             apps: saas_core::apps::Apps::new(),
+            withhold_tenant_migrations: 0,
         }
     }
 }
@@ -255,6 +265,9 @@ struct Inner {
     /// The host applications' migrations (`options.apps`), shared with
     /// the blocking tasks that run them.
     apps: Arc<saas_core::apps::Apps>,
+    /// The tenant schema steps this store runs
+    /// (`options.withhold_tenant_migrations`).
+    tenant_schema: schema::TenantSchema,
 }
 
 /// The cache of open handles, plus weak references to handles that were
@@ -319,7 +332,7 @@ impl SqliteStore {
         let catalog_path = root.join("catalog.sqlite");
         {
             let mut conn = db::open_connection(&catalog_path, FileKind::Catalog, settings, false)?;
-            schema::migrate(&mut conn, &catalog_path, schema::CATALOG)?;
+            schema::migrate(&mut conn, &catalog_path, schema::CATALOG, &[])?;
             apps::apply(&mut conn, &options.apps, apps::Scope::Shared).map_err(|f| match f {
                 Failure::Core(source) => SqliteError::Apps { source },
                 Failure::Db(e) => e,
@@ -338,6 +351,7 @@ impl SqliteStore {
         let capacity =
             NonZeroUsize::new(options.handle_cache_capacity).unwrap_or(NonZeroUsize::MIN);
         let apps = Arc::new(options.apps.clone());
+        let options_withheld = options.withhold_tenant_migrations;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 tenants_dir,
@@ -351,6 +365,7 @@ impl SqliteStore {
                 gauge,
                 queue,
                 apps,
+                tenant_schema: schema::TenantSchema::new(options_withheld),
             }),
         })
     }

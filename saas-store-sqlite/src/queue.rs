@@ -163,7 +163,7 @@ impl SqliteQueue {
         };
         {
             let mut conn = db::open_connection(&path, FileKind::Jobs, settings, false)?;
-            schema::migrate(&mut conn, &path, schema::JOBS)?;
+            schema::migrate(&mut conn, &path, schema::JOBS, &[])?;
         }
         let db = Db::new(
             path,

@@ -2,8 +2,16 @@
 //!
 //! Each file records its version in `PRAGMA user_version`; version `n` means
 //! the first `n` steps of its list have run. Steps are only ever appended, so
-//! a file written by an older release is brought forward on open, and a file
-//! from a newer release is refused rather than misread.
+//! a file written by an older release is brought forward on open.
+//!
+//! A file from a newer release is served only when every version above
+//! this build's is additive (see [`saas_core::migration`]): the low 16 bits
+//! of `user_version` are the version, and the next 16 the oldest version
+//! that may still read and write the file, when it is lower than the
+//! version (0 otherwise, so a file whose newest step is breaking keeps a
+//! plain version number). Any other newer file is refused rather than
+//! misread. Builds before the one that introduced this rule refuse every
+//! newer file (they read the whole number as the version).
 //!
 //! Steps, like the queue's statements, are templates that name stored
 //! status codes by placeholder ([`render`]), so each code is written once.
@@ -12,7 +20,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 use saas_core::jobs::JobStatus;
-use saas_core::query::DONE_RANK;
+use saas_core::migration::{compatible_from, may_serve};
+use saas_core::query::{DONE_RANK, TODO_RANK};
 
 use crate::error::SqliteError;
 
@@ -31,12 +40,14 @@ pub(crate) fn job_code(status: JobStatus) -> i64 {
     }
 }
 
-/// Renders a SQL template: `{done}` becomes the stored rank of a done task
-/// ([`DONE_RANK`]) and `{queued}` … `{cancelled}` (each job status by its
+/// Renders a SQL template: `{done}` and `{todo}` become the stored ranks
+/// of a done task ([`DONE_RANK`]) and of a task to do ([`TODO_RANK`]), and `{queued}` … `{cancelled}` (each job status by its
 /// name) the status's [`job_code`]. The result is the same text on every
 /// call, as prepared-statement caches need.
 pub(crate) fn render(template: &str) -> String {
-    let mut sql = template.replace("{done}", DONE_RANK);
+    let mut sql = template
+        .replace("{done}", DONE_RANK)
+        .replace("{todo}", TODO_RANK);
     for status in JobStatus::ALL {
         sql = sql.replace(
             &format!("{{{}}}", status.as_str()),
@@ -219,7 +230,34 @@ pub(crate) const TENANT: &[&str] = &[
     INSERT INTO task_tally (project_id, assignee, status, priority, n)
     SELECT project_id, coalesce(assigned_to, 0), status, priority, count(*)
     FROM tasks WHERE true GROUP BY 1, 2, 3, 4;",
+    // 4 (additive): when work on a task started (`Task::started_at`), kept
+    // by triggers so that every writer keeps it right, builds that predate
+    // the column included: set to the creation time for a task created in
+    // another status than todo, to the time of the change (the `updated_at`
+    // the same statement wrote) when it leaves todo, cleared when it goes
+    // back. Tasks that already left todo stay NULL: when they did is not
+    // known. The index serves `?ordering=-started_at` (latest started
+    // first, never-started last, as `ORDER` spells it).
+    "ALTER TABLE tasks ADD COLUMN started_at INTEGER;
+    CREATE INDEX tasks_by_started ON tasks(started_at IS NULL, started_at DESC, id);
+    CREATE TRIGGER tasks_started_insert AFTER INSERT ON tasks WHEN NEW.status <> {todo} BEGIN
+        UPDATE tasks SET started_at = NEW.created_at WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER tasks_started_update AFTER UPDATE OF status ON tasks
+    WHEN (OLD.status = {todo}) <> (NEW.status = {todo})
+    BEGIN
+        UPDATE tasks SET started_at = CASE WHEN NEW.status = {todo} THEN NULL ELSE NEW.updated_at END
+        WHERE id = NEW.id;
+    END;",
 ];
+
+/// Versions of [`TENANT`] whose step is additive: a build that knows only
+/// the versions below one still reads and writes a file at it correctly
+/// (see [`saas_core::migration`]).
+pub(crate) const TENANT_ADDITIVE: &[i64] = &[4];
+
+/// The tenant schema version at which tasks have `started_at`.
+pub(crate) const STARTED_AT_VERSION: i64 = 4;
 
 /// Steps of the job queue's schema (`jobs.sqlite`, see [`crate::SqliteQueue`]).
 ///
@@ -264,6 +302,40 @@ pub(crate) const JOBS: &[&str] = &[
     "CREATE INDEX jobs_pending ON jobs(tenant) WHERE status <= {running};",
 ];
 
+/// The tenant schema steps a store runs: all of [`TENANT`], or fewer when
+/// [`crate::SqliteOptions::withhold_tenant_migrations`] emulates the
+/// previous build.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TenantSchema {
+    steps: &'static [&'static str],
+}
+
+impl TenantSchema {
+    /// All steps but the last `withheld`.
+    pub(crate) fn new(withheld: usize) -> Self {
+        TenantSchema {
+            steps: &TENANT[..TENANT.len().saturating_sub(withheld)],
+        }
+    }
+
+    /// The newest version this store knows.
+    pub(crate) fn known(self) -> i64 {
+        self.steps.len() as i64
+    }
+
+    /// Whether this store's statements read `tasks.started_at`: only when
+    /// it knows that version (a newer file than it knows is served with
+    /// the statements of the version it knows).
+    pub(crate) fn started_at(self) -> bool {
+        self.known() >= STARTED_AT_VERSION
+    }
+
+    /// [`migrate`] with these steps.
+    pub(crate) fn migrate(self, conn: &mut Connection, path: &Path) -> Result<i64, SqliteError> {
+        migrate(conn, path, self.steps, TENANT_ADDITIVE)
+    }
+}
+
 /// Newest catalog schema version this build knows.
 pub const CATALOG_SCHEMA_VERSION: i64 = CATALOG.len() as i64;
 
@@ -273,19 +345,67 @@ pub const TENANT_SCHEMA_VERSION: i64 = TENANT.len() as i64;
 /// Newest job queue schema version this build knows.
 pub const JOBS_SCHEMA_VERSION: i64 = JOBS.len() as i64;
 
+/// Bits of `user_version` holding the version; the compatibility floor is
+/// stored above them.
+const VERSION_BITS: u32 = 16;
+
+/// Schema version of the open file and the oldest version that may still
+/// read and write it (see the module documentation).
+pub(crate) fn stamp(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let raw: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let version = raw & ((1 << VERSION_BITS) - 1);
+    let floor = raw >> VERSION_BITS;
+    Ok((version, if floor == 0 { version } else { floor }))
+}
+
 /// Schema version of the open file.
 pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+    stamp(conn).map(|(version, _)| version)
+}
+
+/// The `user_version` recording `version` of a list whose additive
+/// versions are `additive`.
+fn user_version(version: i64, additive: &[i64]) -> i64 {
+    let floor = compatible_from(version, additive);
+    if floor < version {
+        version | (floor << VERSION_BITS)
+    } else {
+        version
+    }
+}
+
+/// Whether this build (whose newest version of the list is `known`) may
+/// use the open file as it is: it is current, or newer and still readable
+/// and writable by this build. Fails with [`SqliteError::SchemaTooNew`]
+/// for a newer file it may not use; `Ok(false)` means the file is behind.
+pub(crate) fn usable(conn: &Connection, path: &Path, known: i64) -> Result<bool, SqliteError> {
+    let (found, floor) = stamp(conn)?;
+    if found < known {
+        return Ok(false);
+    }
+    if may_serve(known, found, floor) {
+        return Ok(true);
+    }
+    Err(SqliteError::SchemaTooNew {
+        path: path.to_owned(),
+        found,
+        compatible_from: floor,
+        known,
+    })
 }
 
 /// Brings the file to the newest version of `steps` (templates, see
-/// [`render`]); returns the version it had before. Each step runs in its own `BEGIN IMMEDIATE` transaction, so a
-/// concurrent migrator (another process) waits and then finds nothing to do,
-/// and an interrupted run resumes where it stopped.
+/// [`render`]), whose additive versions are `additive`; returns the version
+/// it had before. A newer file is left as it is if this build may use it
+/// ([`usable`]), and refused otherwise. Each step runs in its own `BEGIN
+/// IMMEDIATE` transaction, so a concurrent migrator (another process) waits
+/// and then finds nothing to do, and an interrupted run resumes where it
+/// stopped.
 pub(crate) fn migrate(
     conn: &mut Connection,
     path: &Path,
     steps: &[&str],
+    additive: &[i64],
 ) -> Result<i64, SqliteError> {
     let known = i64::try_from(steps.len()).map_err(|_| SqliteError::OutOfRange {
         what: "schema version",
@@ -296,17 +416,10 @@ pub(crate) fn migrate(
     }
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = version(&tx)?;
-        if current > known {
-            return Err(SqliteError::SchemaTooNew {
-                path: path.to_owned(),
-                found: current,
-                known,
-            });
-        }
-        if current == known {
+        if usable(&tx, path, known)? {
             return Ok(before);
         }
+        let current = version(&tx)?;
         let next = current + 1;
         let step = usize::try_from(current)
             .ok()
@@ -316,7 +429,7 @@ pub(crate) fn migrate(
             })?;
         let applied = tx
             .execute_batch(&render(step))
-            .and_then(|()| tx.pragma_update(None, "user_version", next))
+            .and_then(|()| tx.pragma_update(None, "user_version", user_version(next, additive)))
             .and_then(|()| tx.commit());
         if let Err(source) = applied {
             return Err(SqliteError::Migration {

@@ -44,15 +44,18 @@ pub(crate) struct SqliteTenant {
     /// Whether security-relevant writes run `synchronous=FULL`
     /// ([`crate::SqliteOptions::durable_security_writes`]).
     durable: bool,
+    /// Whether task rows are read with `started_at` (see [`task_select`]).
+    started_at: bool,
 }
 
 impl SqliteTenant {
-    pub(crate) fn new(id: TenantId, db: Arc<Db>, durable: bool) -> Self {
+    pub(crate) fn new(id: TenantId, db: Arc<Db>, durable: bool, started_at: bool) -> Self {
         SqliteTenant {
             id,
             db,
             closed: AtomicBool::new(false),
             durable,
+            started_at,
         }
     }
 
@@ -421,16 +424,36 @@ fn project_scope(scope: Scope, params: &mut Vec<Value>) -> &'static str {
 
 // --- tasks -----------------------------------------------------------------
 
-const TASK_SELECT: &str = concat!(
-    "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
-     t.completed_at, t.created_at, t.updated_at, ",
-    summary_columns!("a"),
-    ", ",
-    summary_columns!("c"),
-    " FROM tasks t LEFT JOIN users a ON a.id = t.assigned_to JOIN users c ON c.id = t.created_by"
-);
+/// The `SELECT … FROM` of a task row, with `$started` for its start time
+/// (the column, or `NULL` where the store's statements predate it).
+macro_rules! task_select {
+    ($started:literal) => {
+        concat!(
+            "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
+             t.completed_at, t.created_at, t.updated_at, ",
+            $started,
+            ", ",
+            summary_columns!("a"),
+            ", ",
+            summary_columns!("c"),
+            " FROM tasks t LEFT JOIN users a ON a.id = t.assigned_to JOIN users c ON c.id = t.created_by"
+        )
+    };
+}
 
-/// A task row of [`TASK_SELECT`]; both user summaries come from the same
+/// The task rows' `SELECT … FROM` of a store whose statements read
+/// `tasks.started_at` (tenant schema version
+/// [`crate::schema::STARTED_AT_VERSION`]), or predate it (a store emulating
+/// the previous build; see [`crate::SqliteOptions::withhold_tenant_migrations`]).
+fn task_select(started_at: bool) -> &'static str {
+    if started_at {
+        task_select!("t.started_at")
+    } else {
+        task_select!("NULL")
+    }
+}
+
+/// A task row of [`task_select`]; both user summaries come from the same
 /// query's joins.
 fn task_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -444,23 +467,21 @@ fn task_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         completed_at: codec::opt_ts(r, 7)?,
         created_at: codec::ts(r, 8)?,
         updated_at: codec::ts(r, 9)?,
-        assigned_to: codec::opt_summary(r, 10)?,
-        created_by: codec::summary(r, 10 + codec::SUMMARY_WIDTH)?,
+        started_at: codec::opt_ts(r, 10)?,
+        assigned_to: codec::opt_summary(r, 11)?,
+        created_by: codec::summary(r, 11 + codec::SUMMARY_WIDTH)?,
     })
 }
 
-fn load_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Option<Task>> {
-    conn.prepare_cached(concat!(
-        "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.due_date, \
-         t.completed_at, t.created_at, t.updated_at, ",
-        summary_columns!("a"),
-        ", ",
-        summary_columns!("c"),
-        " FROM tasks t LEFT JOIN users a ON a.id = t.assigned_to JOIN users c ON c.id = t.created_by \
-         WHERE t.id = ?1"
-    ))?
-    .query_row([id.0], task_row)
-    .optional()
+fn load_task(conn: &Connection, id: TaskId, started_at: bool) -> rusqlite::Result<Option<Task>> {
+    let sql = if started_at {
+        concat!(task_select!("t.started_at"), " WHERE t.id = ?1")
+    } else {
+        concat!(task_select!("NULL"), " WHERE t.id = ?1")
+    };
+    conn.prepare_cached(sql)?
+        .query_row([id.0], task_row)
+        .optional()
 }
 
 /// What the conditions of a task query are applied to.
@@ -560,23 +581,25 @@ fn task_page(
     query: &TaskQuery,
     limit: i64,
     offset: i64,
+    started_at: bool,
 ) -> rusqlite::Result<Vec<Task>> {
     let mut params = Vec::new();
     let filter = task_filter(query, Target::Tasks, &mut params);
     let order = query.ordering.order_by(&ORDER);
     params.push(Value::Integer(offset));
+    let select = task_select(started_at);
     conn.prepare_cached(&format!(
-        "{TASK_SELECT} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET ?"
+        "{select} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET ?"
     ))?
     .query_map(rusqlite::params_from_iter(params.iter()), task_row)?
     .collect()
 }
 
 /// How SQLite writes a task list's order keys: titles by bytes, missing due
-/// dates last either way (`IS NULL` sorts false first).
+/// dates and start times last either way (`IS NULL` sorts false first).
 const ORDER: OrderSpelling = OrderSpelling {
     column: "t.{field} {dir}",
-    due_date: "t.due_date IS NULL, t.due_date {dir}",
+    nullable: "t.{field} IS NULL, t.{field} {dir}",
     title: "t.title COLLATE BINARY {dir}",
 };
 
@@ -1033,6 +1056,7 @@ impl TenantStore for SqliteTenant {
         max_per_project: Option<u64>,
     ) -> Result<Task> {
         let task = task.clone();
+        let started_at = self.started_at;
         self.write(move |conn| {
             let tx = immediate(conn)?;
             require_project(&tx, task.project_id)?;
@@ -1045,7 +1069,7 @@ impl TenantStore for SqliteTenant {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
             )?
             .execute(params_from_iter(codec::task_values(&task)))?;
-            let created = load_task(&tx, TaskId(tx.last_insert_rowid()))?
+            let created = load_task(&tx, TaskId(tx.last_insert_rowid()), started_at)?
                 .ok_or_else(|| not_found(Entity::Task))?;
             tx.commit()?;
             Ok(created)
@@ -1054,15 +1078,18 @@ impl TenantStore for SqliteTenant {
     }
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>> {
-        self.read(move |conn| Ok(load_task(conn, id)?)).await
+        let started_at = self.started_at;
+        self.read(move |conn| Ok(load_task(conn, id, started_at)?))
+            .await
     }
 
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
         let (limit, offset) = page.limit_offset();
         let (counted, listed) = (query.clone(), query.clone());
+        let started_at = self.started_at;
         self.read_page(
             move |tx| Ok(count_tasks(tx, &counted)?),
-            move |tx| Ok(task_page(tx, &listed, limit, offset)?),
+            move |tx| Ok(task_page(tx, &listed, limit, offset, started_at)?),
         )
         .await
     }
@@ -1070,7 +1097,8 @@ impl TenantStore for SqliteTenant {
     async fn task_page(&self, query: &TaskQuery, page: PageRequest) -> Result<Vec<Task>> {
         let (limit, offset) = page.limit_offset();
         let query = query.clone();
-        self.read(move |conn| Ok(task_page(conn, &query, limit, offset)?))
+        let started_at = self.started_at;
+        self.read(move |conn| Ok(task_page(conn, &query, limit, offset, started_at)?))
             .await
     }
 
@@ -1081,10 +1109,12 @@ impl TenantStore for SqliteTenant {
         limit: u32,
     ) -> Result<Vec<Task>> {
         let after = after.map_or(i64::MIN, |t| t.0);
+        let started_at = self.started_at;
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached(&format!(
-                    "{TASK_SELECT} WHERE t.project_id = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3"
+                    "{} WHERE t.project_id = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3",
+                    task_select(started_at)
                 ))?
                 .query_map(params![project.0, after, limit], task_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
@@ -1099,6 +1129,7 @@ impl TenantStore for SqliteTenant {
         max_per_project: Option<u64>,
     ) -> Result<Task> {
         let changes = changes.clone();
+        let started_at = self.started_at;
         self.write(move |conn| {
             let tx = immediate(conn)?;
             let Some(current) = tx
@@ -1116,7 +1147,7 @@ impl TenantStore for SqliteTenant {
                 require_assignee(&tx, assignee)?;
             }
             write_columns(&tx, "tasks", &changes.columns(), None, id.0, Entity::Task)?;
-            let task = load_task(&tx, id)?.ok_or_else(|| not_found(Entity::Task))?;
+            let task = load_task(&tx, id, started_at)?.ok_or_else(|| not_found(Entity::Task))?;
             tx.commit()?;
             Ok(task)
         })
@@ -1151,5 +1182,40 @@ impl TenantStore for SqliteTenant {
             Ok(n as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use saas_core::projects::{TaskOrderField, TaskOrdering};
+
+    use super::*;
+
+    /// `?ordering=-started_at` walks `tasks_by_started` (tenant schema
+    /// version 4) instead of sorting the tasks.
+    #[test]
+    fn latest_started_first_walks_the_index() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::schema::TenantSchema::new(0)
+            .migrate(&mut conn, std::path::Path::new(":memory:"))
+            .expect("migrate");
+        let order = TaskOrdering {
+            field: TaskOrderField::StartedAt,
+            descending: true,
+        }
+        .order_by(&ORDER);
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {} WHERE 1 = 1 ORDER BY {order} LIMIT 20 OFFSET 0",
+            task_select(true)
+        );
+        let mut stmt = conn.prepare(&sql).expect("explain");
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let plan = plan.join("\n");
+        assert!(plan.contains("tasks_by_started"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 }

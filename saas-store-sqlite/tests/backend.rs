@@ -17,10 +17,18 @@ use testkit::records::{
 };
 use testkit::sqlite::{store, store_with, tenant_dir_files, tenant_file};
 
-fn user_version(path: &std::path::Path) -> i64 {
+/// `PRAGMA user_version` as stored: the schema version in the low 16 bits,
+/// the compatibility floor above them when it is lower (see the crate's
+/// `schema` module).
+fn raw_user_version(path: &std::path::Path) -> i64 {
     let conn = Connection::open(path).expect("open file");
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version")
+}
+
+/// The schema version of the file at `path`.
+fn user_version(path: &std::path::Path) -> i64 {
+    raw_user_version(path) & 0xffff
 }
 
 /// Waits (briefly) for connections closed on the blocking pool to be counted.
@@ -449,11 +457,21 @@ async fn files_are_created_at_the_newest_schema_version() {
     assert_eq!(mode, "wal");
 }
 
-/// Makes a tenant file look as written by the release before the last
-/// migration step.
-/// Undoes schema version 3 (its indexes, the task tally and its triggers)
-/// and sets the file back to `version` 2.
+/// Undoes schema version 4 (`started_at`, its index and triggers) and sets
+/// the file back to version 3.
+fn downgrade_to_3(conn: &Connection) {
+    conn.execute_batch(
+        "DROP TRIGGER tasks_started_insert; DROP TRIGGER tasks_started_update;
+         DROP INDEX tasks_by_started; ALTER TABLE tasks DROP COLUMN started_at;
+         PRAGMA user_version = 3;",
+    )
+    .expect("downgrade to 3");
+}
+
+/// Undoes schema versions 4 and 3 (its indexes, the task tally and its
+/// triggers) and sets the file back to version 2.
 fn downgrade_to_2(conn: &Connection) {
+    downgrade_to_3(conn);
     conn.execute_batch(
         "DROP TRIGGER task_tally_insert; DROP TRIGGER task_tally_delete; DROP TRIGGER task_tally_update;
          DROP TABLE task_tally;
@@ -671,10 +689,99 @@ async fn a_file_from_a_newer_release_is_refused() {
     assert!(
         matches!(
             source.downcast_ref::<SqliteError>(),
-            Some(SqliteError::SchemaTooNew { found, known, .. })
+            Some(SqliteError::SchemaTooNew { found, known, compatible_from, .. })
                 if *found == TENANT_SCHEMA_VERSION + 1 && *known == TENANT_SCHEMA_VERSION
+                    && *compatible_from == TENANT_SCHEMA_VERSION + 1
         ),
         "{source:?}"
+    );
+    assert!(
+        source.to_string().contains(&format!(
+            "only builds that know version {} or later",
+            TENANT_SCHEMA_VERSION + 1
+        )),
+        "{source}"
+    );
+}
+
+/// The previous build (this one withholding its last tenant migration,
+/// which is additive) keeps serving a file this build migrated: every
+/// operation, through the service (`testkit::rolling`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_build_serves_a_file_this_build_migrated() {
+    let dir = tempfile::tempdir().expect("dir");
+    let previous = saas_store_sqlite::SqliteStore::with_options(
+        dir.path(),
+        SqliteOptions {
+            withhold_tenant_migrations: 1,
+            ..SqliteOptions::default()
+        },
+    )
+    .expect("previous build");
+    let current = saas_store_sqlite::SqliteStore::open(dir.path()).expect("this build");
+    testkit::rolling::previous_build_serves_a_tenant_this_build_migrated(
+        Arc::new(previous),
+        Arc::new(current),
+    )
+    .await;
+    let file = std::fs::read_dir(dir.path().join("tenants"))
+        .expect("tenants")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "sqlite"))
+        .expect("the tenant's file");
+    // Version 4 (additive) is stamped as readable from version 3.
+    assert_eq!(
+        raw_user_version(&file),
+        TENANT_SCHEMA_VERSION | ((TENANT_SCHEMA_VERSION - 1) << 16)
+    );
+}
+
+/// A build that does not know a breaking version refuses the file, even
+/// when only one version ahead.
+#[tokio::test]
+async fn the_previous_build_refuses_a_breaking_newer_version() {
+    let (dir, store) = store();
+    let (tenant, _) = store
+        .create_tenant(&new_tenant(), &admin_record())
+        .await
+        .expect("create");
+    // The newest version, stamped as breaking (no floor below it).
+    Connection::open(tenant_file(dir.path(), &tenant.slug))
+        .expect("open")
+        .pragma_update(None, "user_version", TENANT_SCHEMA_VERSION)
+        .expect("stamp");
+    let previous = saas_store_sqlite::SqliteStore::with_options(
+        dir.path(),
+        SqliteOptions {
+            withhold_tenant_migrations: 1,
+            ..SqliteOptions::default()
+        },
+    )
+    .expect("previous build");
+    let err = previous.open(&tenant).await.expect_err("breaking");
+    let Error::Backend { source } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<SqliteError>(),
+            Some(SqliteError::SchemaTooNew { found, known, .. })
+                if *found == TENANT_SCHEMA_VERSION && *known == TENANT_SCHEMA_VERSION - 1
+        ),
+        "{source:?}"
+    );
+    // This build still serves it.
+    drop(store);
+    let current = saas_store_sqlite::SqliteStore::open(dir.path()).expect("this build");
+    assert_eq!(
+        current
+            .open(&tenant)
+            .await
+            .expect("open")
+            .count_users()
+            .await
+            .expect("count"),
+        1
     );
 }
 

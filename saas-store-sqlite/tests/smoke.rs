@@ -782,15 +782,19 @@ async fn task_methods() {
             want.sort_by(|a, b| {
                 use std::cmp::Ordering;
                 let dir = |o: Ordering| if descending { o.reverse() } else { o };
-                let primary = match field {
-                    TaskOrderField::CreatedAt => dir(a.created_at.cmp(&b.created_at)),
-                    TaskOrderField::UpdatedAt => dir(a.updated_at.cmp(&b.updated_at)),
-                    TaskOrderField::DueDate => match (a.due_date, b.due_date) {
+                let missing_last =
+                    |x: Option<chrono::DateTime<chrono::Utc>>,
+                     y: Option<chrono::DateTime<chrono::Utc>>| match (x, y) {
                         (Some(x), Some(y)) => dir(x.cmp(&y)),
                         (None, Some(_)) => Ordering::Greater,
                         (Some(_), None) => Ordering::Less,
                         (None, None) => Ordering::Equal,
-                    },
+                    };
+                let primary = match field {
+                    TaskOrderField::CreatedAt => dir(a.created_at.cmp(&b.created_at)),
+                    TaskOrderField::UpdatedAt => dir(a.updated_at.cmp(&b.updated_at)),
+                    TaskOrderField::DueDate => missing_last(a.due_date, b.due_date),
+                    TaskOrderField::StartedAt => missing_last(a.started_at, b.started_at),
                     TaskOrderField::Priority => dir(a.priority.rank().cmp(&b.priority.rank())),
                     TaskOrderField::Status => dir(a.status.rank().cmp(&b.status.rank())),
                     TaskOrderField::Title => dir(a.title.as_bytes().cmp(b.title.as_bytes())),

@@ -48,6 +48,7 @@ pub mod program;
 pub mod property;
 pub mod queue_conformance;
 pub mod records;
+pub mod rolling;
 pub mod server;
 pub mod sqlite;
 

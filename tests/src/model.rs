@@ -105,6 +105,8 @@ pub struct MTask {
     pub due: Option<DateTime<Utc>>,
     /// Completion time.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When it last left todo (none while to do).
+    pub started_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -612,19 +614,22 @@ impl TenantModel {
 }
 
 /// The task order of the contract: by the field (ranks for status and
-/// priority, bytes for titles), missing due dates last in both directions,
+/// priority, bytes for titles), missing due dates and start times last in
+/// both directions,
 /// ties by id ascending.
 pub fn order(a: &MTask, b: &MTask, field: TaskOrderField, desc: bool) -> Ordering {
     let dir = |o: Ordering| if desc { o.reverse() } else { o };
+    let missing_last = |x: Option<DateTime<Utc>>, y: Option<DateTime<Utc>>| match (x, y) {
+        (Some(x), Some(y)) => dir(x.cmp(&y)),
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    };
     let primary = match field {
         TaskOrderField::CreatedAt => dir(a.created_at.cmp(&b.created_at)),
         TaskOrderField::UpdatedAt => dir(a.updated_at.cmp(&b.updated_at)),
-        TaskOrderField::DueDate => match (a.due, b.due) {
-            (Some(x), Some(y)) => dir(x.cmp(&y)),
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (None, None) => Ordering::Equal,
-        },
+        TaskOrderField::DueDate => missing_last(a.due, b.due),
+        TaskOrderField::StartedAt => missing_last(a.started_at, b.started_at),
         TaskOrderField::Priority => dir(a.priority.rank().cmp(&b.priority.rank())),
         TaskOrderField::Status => dir(a.status.rank().cmp(&b.status.rank())),
         TaskOrderField::Title => dir(a.title.as_bytes().cmp(b.title.as_bytes())),

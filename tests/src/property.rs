@@ -839,6 +839,7 @@ fn compare_task(t: &Task, m: &MTask) -> Result<(), String> {
     ensure_eq!(t.created_by.id, m.created_by, what("created_by"));
     ensure_eq!(t.due_date, m.due, what("due_date"));
     ensure_eq!(t.completed_at, m.completed_at, what("completed_at"));
+    ensure_eq!(t.started_at, m.started_at, what("started_at"));
     ensure_eq!(t.created_at, m.created_at, what("created_at"));
     ensure_eq!(t.updated_at, m.updated_at, what("updated_at"));
     Ok(())
@@ -1058,6 +1059,7 @@ async fn apply(tenants: &mut [Tenant], t: usize, op: &Op) -> Result<Option<UserI
                     created_by: actor,
                     due: due_date,
                     completed_at: completed,
+                    started_at: (status != TaskStatus::Todo).then_some(task.created_at),
                     created_at: task.created_at,
                     updated_at: task.updated_at,
                 };
@@ -1368,6 +1370,11 @@ async fn update_task(
                 m.completed_at = None;
             } else if m.status != TaskStatus::Done {
                 m.completed_at = Some(task.updated_at);
+            }
+            if s == TaskStatus::Todo {
+                m.started_at = None;
+            } else if m.status == TaskStatus::Todo {
+                m.started_at = Some(task.updated_at);
             }
             m.status = s;
         }

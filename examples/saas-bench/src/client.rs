@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -92,10 +92,11 @@ async fn one_connection(
     counter: Arc<AtomicUsize>,
     record_from: Instant,
     until: Instant,
+    stop: Arc<AtomicBool>,
 ) -> Res<ConnResult> {
     let mut out = ConnResult::default();
     let mut sender = connect(addr).await?;
-    while Instant::now() < until {
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
         let i = counter.fetch_add(1, Ordering::Relaxed);
         let request = make(i);
         let t0 = Instant::now();
@@ -155,6 +156,20 @@ pub async fn drive(
     seconds: Duration,
     make: Arc<MakeRequest>,
 ) -> Res<Outcome> {
+    let never = Arc::new(AtomicBool::new(false));
+    drive_until(addr, connections, warmup, seconds, make, never).await
+}
+
+/// [`drive`], ending early (each connection after its request in flight)
+/// once `stop` is set: for load that lasts as long as something else does.
+pub async fn drive_until(
+    addr: SocketAddr,
+    connections: usize,
+    warmup: Duration,
+    seconds: Duration,
+    make: Arc<MakeRequest>,
+    stop: Arc<AtomicBool>,
+) -> Res<Outcome> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bench-client".into())
@@ -176,6 +191,7 @@ pub async fn drive(
                             Arc::clone(&counter),
                             record_from,
                             until,
+                            Arc::clone(&stop),
                         )));
                     }
                     let mut all = ConnResult::default();

@@ -14,7 +14,7 @@ use crate::measure::{median, round3};
 use crate::storage::{Backend, Env};
 
 const TASK_COLS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.priority, \
-     t.due_date, t.completed_at, t.created_at, t.updated_at, \
+     t.due_date, t.completed_at, t.created_at, t.updated_at, t.started_at, \
      a.id, a.username, a.email, a.first_name, a.last_name, a.role, \
      c.id, c.username, c.email, c.first_name, c.last_name, c.role";
 

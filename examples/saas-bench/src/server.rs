@@ -38,6 +38,15 @@ pub fn saas(env: &Env) -> Res<Saas> {
 /// throttles are off: `login` sends many logins per username, all from one
 /// address, by design.
 pub async fn start(saas: Saas) -> Res<SocketAddr> {
+    start_until(saas, std::future::pending()).await
+}
+
+/// [`start`], shutting down (and dropping the service with its store) when
+/// `shutdown` completes.
+pub async fn start_until(
+    saas: Saas,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Res<SocketAddr> {
     let config = HttpConfig {
         login_attempts: 0,
         login_address_rate: None,
@@ -48,7 +57,10 @@ pub async fn start(saas: Saas) -> Res<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             eprintln!("server stopped: {e}");
         }
     });

@@ -103,6 +103,15 @@ pub struct StorageArgs {
     /// request). Default: the library's default.
     #[arg(long)]
     pub user_cache_ms: Option<u64>,
+    /// Tenant schema migrations the store withholds (the stores' hidden
+    /// `withhold_tenant_migrations`: 1 emulates the previous build); set
+    /// by `migrate-live`, never from the command line.
+    #[arg(skip)]
+    pub withhold_tenant_migrations: usize,
+    /// Tenants `Store::migrate` migrates at once (the store's default when
+    /// unset); set by `migrate-live`.
+    #[arg(skip)]
+    pub migrate_concurrency: Option<usize>,
 }
 
 /// The opened storage.
@@ -148,10 +157,15 @@ impl Env {
                         (tmp.path().to_owned(), Some(tmp))
                     }
                 };
+                let defaults = saas_store_sqlite::SqliteOptions::default();
                 let options = saas_store_sqlite::SqliteOptions {
                     handle_cache_capacity: args.sqlite_handle_cache,
                     durable_security_writes: !args.sqlite_normal_security_writes,
-                    ..saas_store_sqlite::SqliteOptions::default()
+                    withhold_tenant_migrations: args.withhold_tenant_migrations,
+                    migration_concurrency: args
+                        .migrate_concurrency
+                        .unwrap_or(defaults.migration_concurrency),
+                    ..defaults
                 };
                 let opened = root.clone();
                 let store =
@@ -175,6 +189,10 @@ impl Env {
                 let mut config = PgConfig::new(args.database_url.clone())
                     .with_max_connections(args.pool)
                     .with_routing(args.routing.routing());
+                config.withhold_tenant_migrations = args.withhold_tenant_migrations;
+                if let Some(n) = args.migrate_concurrency {
+                    config.migrate_concurrency = n;
+                }
                 if let Some(n) = args.tenant_subpools {
                     config = config.with_tenant_subpools(n);
                 }

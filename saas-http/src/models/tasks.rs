@@ -37,6 +37,10 @@ pub struct TaskOut {
     pub due_date: Option<DateTime<Utc>>,
     /// When it became done.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When work on it started: when it last left `todo` (read-only; null
+    /// for tasks in `todo`, and for tasks started before the server stored
+    /// it).
+    pub started_at: Option<DateTime<Utc>>,
     /// Past due and not done.
     pub is_overdue: bool,
     /// Creation time.
@@ -61,6 +65,7 @@ impl TaskOut {
             created_by: UserSummaryOut::from(&t.created_by),
             due_date: t.due_date,
             completed_at: t.completed_at,
+            started_at: t.started_at,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

@@ -43,8 +43,8 @@ pub(crate) struct TaskParams {
     /// A user id, or `me`.
     #[param(schema_with = rules::assignee_filter)]
     assigned_to: Option<String>,
-    /// `created_at`, `updated_at`, `due_date`, `priority`, `status`, `title`
-    /// or `id`; `-` in front for descending. Default `-created_at`.
+    /// `created_at`, `updated_at`, `due_date`, `started_at`, `priority`,
+    /// `status`, `title` or `id`; `-` in front for descending. Default `-created_at`.
     #[param(schema_with = rules::task_ordering)]
     ordering: Option<String>,
     /// Case-insensitive substring of the title or description.

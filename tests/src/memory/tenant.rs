@@ -63,8 +63,15 @@ struct TaskRow {
     created_by: UserId,
     due_date: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    /// Kept as the SQL stores' triggers keep it (`Task::started_at`).
+    started_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+/// A new task's `started_at`: its creation time unless it is to do.
+fn started_at(status: TaskStatus, created_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (status != TaskStatus::Todo).then_some(created_at)
 }
 
 /// Everything a tenant holds. Ids are never reused, as with a database's
@@ -201,6 +208,7 @@ impl MemoryTenant {
                 created_by: r.created_by,
                 due_date: r.due_date,
                 completed_at: r.completed_at,
+                started_at: started_at(r.status, r.created_at),
                 created_at: r.created_at,
                 updated_at: t.updated_at,
             };
@@ -319,6 +327,7 @@ impl Data {
             created_by: self.summary(row.created_by)?,
             due_date: row.due_date,
             completed_at: row.completed_at,
+            started_at: row.started_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -358,19 +367,21 @@ impl Data {
     }
 }
 
-/// How `a` and `b` compare on `key`: missing due dates last in both
-/// directions, titles by bytes.
+/// How `a` and `b` compare on `key`: missing due dates and start times last
+/// in both directions, titles by bytes.
 fn compare(a: &Task, b: &Task, key: &OrderKey) -> Ordering {
     let directed = |o: Ordering| if key.descending { o.reverse() } else { o };
+    let missing_last = |x: Option<DateTime<Utc>>, y: Option<DateTime<Utc>>| match (x, y) {
+        (Some(x), Some(y)) => directed(x.cmp(&y)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
     match key.field {
         TaskOrderField::CreatedAt => directed(a.created_at.cmp(&b.created_at)),
         TaskOrderField::UpdatedAt => directed(a.updated_at.cmp(&b.updated_at)),
-        TaskOrderField::DueDate => match (a.due_date, b.due_date) {
-            (Some(x), Some(y)) => directed(x.cmp(&y)),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        },
+        TaskOrderField::DueDate => missing_last(a.due_date, b.due_date),
+        TaskOrderField::StartedAt => missing_last(a.started_at, b.started_at),
         TaskOrderField::Priority => directed(a.priority.rank().cmp(&b.priority.rank())),
         TaskOrderField::Status => directed(a.status.rank().cmp(&b.status.rank())),
         TaskOrderField::Title => directed(a.title.as_bytes().cmp(b.title.as_bytes())),
@@ -692,6 +703,7 @@ impl TenantStore for MemoryTenant {
                 created_by: task.created_by,
                 due_date: task.due_date,
                 completed_at: task.completed_at,
+                started_at: started_at(task.status, task.created_at),
                 created_at: task.created_at,
                 updated_at: task.created_at,
             },
@@ -751,6 +763,13 @@ impl TenantStore for MemoryTenant {
             .get_mut(&id)
             .ok_or(Error::not_found(Entity::Task))?;
         let c = changes.clone();
+        if let Some(status) = c.status {
+            if status == TaskStatus::Todo {
+                row.started_at = None;
+            } else if row.status == TaskStatus::Todo {
+                row.started_at = Some(c.updated_at);
+            }
+        }
         set(&mut row.project_id, c.project_id);
         set(&mut row.title, c.title);
         set(&mut row.description, c.description);

@@ -131,6 +131,9 @@ impl TaskRow {
             created_by: self.created_by,
             due_date: self.due_date,
             completed_at: self.completed_at,
+            // Not read: the baseline's statements predate the column (one
+            // nullable timestamp more per row; not yet measured).
+            started_at: None,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

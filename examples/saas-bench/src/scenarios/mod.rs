@@ -10,6 +10,7 @@ mod import;
 mod jobs;
 mod login;
 mod memory;
+mod migrate_live;
 mod migrate_noop;
 mod provision;
 mod routing;
@@ -25,6 +26,10 @@ pub(crate) enum Scenario {
     Provision(provision::Args),
     /// Ensure N tenants exist, then time `Store::migrate` when all are current.
     MigrateNoop(migrate_noop::Args),
+    /// A fleet migration to the newest tenant schema version of N tenants
+    /// provisioned at the previous one, while the API serves mixed traffic:
+    /// elapsed time, failed requests, latency during it against a control.
+    MigrateLive(migrate_live::Args),
     /// Cost of routing to tenant schemas against a single-schema baseline.
     Routing(routing::Args),
     /// Requests per second and latency of the REST API over real HTTP.
@@ -63,6 +68,7 @@ pub(crate) async fn run(scenario: Scenario) -> Res<Value> {
     match scenario {
         Scenario::Provision(a) => provision::run(&a).await,
         Scenario::MigrateNoop(a) => migrate_noop::run(&a).await,
+        Scenario::MigrateLive(a) => migrate_live::run(&a).await,
         Scenario::Routing(a) => routing::run(&a).await,
         Scenario::Http(a) => http::run(&a).await,
         Scenario::HttpBaseline(a) => http_baseline::run(&a).await,
