@@ -174,8 +174,13 @@ pub struct PgConfig {
     /// sub-pool prepares the statements of its own busiest tenants (see
     /// [`Routing::QualifiedSql`]). A tenant gets at most two sub-pools'
     /// connections at once: fewer sub-pools suit a few very busy tenants,
-    /// more suit many tenants. 1: every tenant on one pool (as before
-    /// sub-pools, but still apart from the catalog's).
+    /// more suit many tenants. 1 (the default): every tenant on one pool,
+    /// apart from the catalog's. Measured (BENCHMARKS.md, "Tenant scale"):
+    /// at 3,000 tenants, 10 sub-pools cut the backends' private memory by
+    /// more than half, but made requests slower, whether spread over all
+    /// tenants or over ten (a request waits for its two sub-pools while
+    /// other connections may be idle, and a spilled unit runs unnamed), so
+    /// it is not the default.
     pub tenant_subpools: usize,
     /// How long to wait for a pooled connection.
     pub acquire_timeout: Duration,
@@ -288,7 +293,7 @@ impl Default for PgConfig {
             databases: Vec::new(),
             placement: Placement::default(),
             max_connections: 10,
-            tenant_subpools: 4,
+            tenant_subpools: 1,
             acquire_timeout: Duration::from_secs(30),
             routing: Routing::default(),
             statement_cache_capacity: 256,
