@@ -7,8 +7,8 @@
 //! header picks the data set through a plain hash map so several tenants'
 //! data can be served.
 //!
-//! What each endpoint runs, on PostgreSQL ([`postgres`]) and SQLite
-//! ([`sqlite`]):
+//! What each endpoint runs, on PostgreSQL (`baseline/postgres.rs`) and SQLite
+//! (`baseline/sqlite.rs`):
 //!
 //! - list: the count, then the first page of 20 with assignee and creator
 //!   joined, newest first;
