@@ -139,7 +139,7 @@ impl TenantPools {
             .clamp(1, max_connections.max(1));
         let subpools = (0..n)
             .map(|i| {
-                let pool = crate::unit::pool_options()
+                let pool = crate::pooling::pool_options()
                     .max_connections(share(max_connections, n, i))
                     .acquire_timeout(acquire_timeout)
                     .connect_lazy_with(options.clone());

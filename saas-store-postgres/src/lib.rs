@@ -59,6 +59,7 @@ mod error;
 mod hot;
 mod import;
 mod listing;
+mod pooling;
 mod queue;
 mod rows;
 mod schema;
@@ -454,7 +455,7 @@ impl PgStore {
                 // parameters, and this backend reads no floating point values.
                 options = options.statement_cache_capacity(0).extra_float_digits(None);
             }
-            let pool = unit::pool_options()
+            let pool = pooling::pool_options()
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_with(options.clone())
