@@ -556,6 +556,20 @@ impl PgTenant {
         Ok(row)
     }
 
+    /// Runs the statement `qb` built as its own unit of work; returns its
+    /// rows.
+    async fn fetch_built(&self, qb: &mut QueryBuilder<Postgres>) -> Result<Vec<PgRow>> {
+        let mut unit = self.auto().await?;
+        let rows = qb
+            .build()
+            .persistent(unit.prepared)
+            .fetch_all(unit.conn())
+            .await
+            .db()?;
+        unit.finish().await?;
+        Ok(rows)
+    }
+
     /// [`PgTenant::fetch_optional`], its row read by `read`.
     async fn find<T>(
         &self,
@@ -1310,14 +1324,7 @@ impl TenantStore for PgTenant {
         let mut qb = QueryBuilder::<Postgres>::new(&*self.sql.project_with_counts_head);
         self.push_task_counts(&mut qb, &TaskQuery::in_project(id), now);
         qb.push(") tc ON true WHERE p.id = ").push_bind(id.0);
-        let mut unit = self.auto().await?;
-        let row = qb
-            .build()
-            .persistent(unit.prepared)
-            .fetch_optional(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let row = self.fetch_built(&mut qb).await?.into_iter().next();
         // The counts are the last columns.
         row.map(|row| {
             let at = row.len() - TASK_COUNT_COLUMNS;
@@ -1463,15 +1470,9 @@ impl TenantStore for PgTenant {
     }
 
     async fn list_tasks(&self, query: &TaskQuery, page: PageRequest) -> Result<Page<Task>> {
-        let mut qb = self.list_tasks_query(query, page);
-        let mut unit = self.auto().await?;
-        let found = qb
-            .build()
-            .persistent(unit.prepared)
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let found = self
+            .fetch_built(&mut self.list_tasks_query(query, page))
+            .await?;
         let first = found.first().ok_or_else(|| corrupt("list_tasks"))?;
         Ok(Page {
             count: count(first.try_get::<i64, _>("total").db()?)?,
@@ -1565,16 +1566,11 @@ impl TenantStore for PgTenant {
     }
 
     async fn task_counts(&self, query: &TaskQuery, now: DateTime<Utc>) -> Result<TaskCounts> {
-        let mut qb = self.task_counts_query(query, now);
-        let mut unit = self.auto().await?;
-        let row = qb
-            .build()
-            .persistent(unit.prepared)
-            .fetch_one(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
-        task_counts_at(&row, 0)
+        let found = self
+            .fetch_built(&mut self.task_counts_query(query, now))
+            .await?;
+        let row = found.first().ok_or_else(|| corrupt("task_counts"))?;
+        task_counts_at(row, 0)
     }
 
     async fn dashboard(
@@ -1582,15 +1578,9 @@ impl TenantStore for PgTenant {
         query: &DashboardQuery,
         now: DateTime<Utc>,
     ) -> Result<DashboardCounts> {
-        let mut qb = self.dashboard_query(query, now);
-        let mut unit = self.auto().await?;
-        let found = qb
-            .build()
-            .persistent(unit.prepared)
-            .fetch_all(unit.conn())
-            .await
-            .db()?;
-        unit.finish().await?;
+        let found = self
+            .fetch_built(&mut self.dashboard_query(query, now))
+            .await?;
         let row = found.first().ok_or_else(|| corrupt("dashboard"))?;
         let get = |i: usize| -> Result<u64> { count(row.try_get::<i64, _>(i).db()?) };
         let mut projects = ProjectCounts {
