@@ -12,6 +12,11 @@ use testkit::{pg, records};
 /// suites' migrate runs must never see them.
 const DB: &str = "saas_test_migrate";
 
+/// A database of its own for the failing-and-resuming run: it counts the
+/// tenants its own migrate run brings forward, which another test's
+/// migrate run in the same database could bring forward first.
+const DB_RESUME: &str = "saas_test_migrate_resume";
+
 /// A database of its own for the tenant put back at version 4: no other
 /// test's migrate run brings it up before this test does.
 const DB_V4: &str = "saas_test_migrate_v4";
@@ -106,8 +111,8 @@ async fn migrate_skips_failures_and_resumes() {
     if !pg::available().await {
         return;
     }
-    pg::ensure_database(DB).await;
-    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB))).await else {
+    pg::ensure_database(DB_RESUME).await;
+    let Some(store) = pg::store_with(PgConfig::new(pg::url_for(DB_RESUME))).await else {
         return;
     };
     let (a, _) = records::tenant(&store).await;
