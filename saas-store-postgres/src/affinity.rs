@@ -126,20 +126,23 @@ fn score(tenant: TenantId, i: usize) -> u64 {
 impl TenantPools {
     /// `subpools` sub-pools (at most one per connection) sharing
     /// `max_connections`, opened lazily: no connection is made before a
-    /// tenant needs one. `hot_capacity` tenants of each are prepared.
+    /// tenant needs one. `hot_capacity` tenants of each are prepared; a
+    /// connection is replaced after about `recycle_after` units of work
+    /// ([`crate::pooling::pool_options`]).
     pub(crate) fn new(
         options: &PgConnectOptions,
         subpools: usize,
         max_connections: u32,
         acquire_timeout: Duration,
         hot_capacity: usize,
+        recycle_after: u64,
     ) -> Self {
         let n = u32::try_from(subpools)
             .unwrap_or(u32::MAX)
             .clamp(1, max_connections.max(1));
         let subpools = (0..n)
             .map(|i| {
-                let pool = crate::pooling::pool_options()
+                let pool = crate::pooling::pool_options(recycle_after)
                     .max_connections(share(max_connections, n, i))
                     .acquire_timeout(acquire_timeout)
                     .connect_lazy_with(options.clone());
@@ -256,7 +259,14 @@ mod tests {
     }
 
     fn pools(n: usize) -> TenantPools {
-        TenantPools::new(&PgConnectOptions::new(), n, 10, Duration::from_secs(1), 1)
+        TenantPools::new(
+            &PgConnectOptions::new(),
+            n,
+            10,
+            Duration::from_secs(1),
+            1,
+            0,
+        )
     }
 
     #[tokio::test]

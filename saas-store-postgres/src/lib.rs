@@ -185,6 +185,19 @@ pub struct PgConfig {
     pub tenant_subpools: usize,
     /// How long to wait for a pooled connection.
     pub acquire_timeout: Duration,
+    /// Units of work a pooled connection serves, on average, before it is
+    /// closed and a fresh one takes its place (every this-many-th
+    /// connection given back to a pool is closed); 0: never. A PostgreSQL
+    /// backend keeps what it compiled for every tenant it served (the
+    /// tenant's trigger functions and foreign-key checks, kept as saved
+    /// plans) until it exits, and every backend of the database walks all
+    /// its saved plans on each of the hundreds of catalog invalidations a
+    /// new tenant schema sends: without recycling, provisioning slows down
+    /// as long-lived connections serve more tenants (BENCHMARKS.md,
+    /// "Provisioning while tenants are in use"). The default, 1,000, costs
+    /// one reconnect (a few milliseconds, and re-preparing the statements
+    /// the connection had prepared) per 1,000 units of work.
+    pub recycle_after: u64,
     /// How handles route to tenant schemas.
     pub routing: Routing,
     /// Prepared statements kept per connection (sqlx's LRU cache). With
@@ -254,6 +267,13 @@ impl PgConfig {
         self
     }
 
+    /// Sets how many units of work a pooled connection serves before it is
+    /// replaced (see [`PgConfig::recycle_after`]; 0: never).
+    pub fn with_recycle_after(mut self, units: u64) -> Self {
+        self.recycle_after = units;
+        self
+    }
+
     /// Sets the routing strategy.
     pub fn with_routing(mut self, routing: Routing) -> Self {
         self.routing = routing;
@@ -296,6 +316,7 @@ impl Default for PgConfig {
             max_connections: 10,
             tenant_subpools: 1,
             acquire_timeout: Duration::from_secs(30),
+            recycle_after: 1000,
             routing: Routing::default(),
             statement_cache_capacity: 256,
             handle_cache_capacity: 4096,
@@ -318,6 +339,7 @@ impl fmt::Debug for PgConfig {
             .field("placement", &self.placement)
             .field("max_connections", &self.max_connections)
             .field("tenant_subpools", &self.tenant_subpools)
+            .field("recycle_after", &self.recycle_after)
             .field("routing", &self.routing)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("handle_cache_capacity", &self.handle_cache_capacity)
@@ -455,7 +477,7 @@ impl PgStore {
                 // parameters, and this backend reads no floating point values.
                 options = options.statement_cache_capacity(0).extra_float_digits(None);
             }
-            let pool = pooling::pool_options()
+            let pool = pooling::pool_options(config.recycle_after)
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_with(options.clone())
@@ -474,6 +496,7 @@ impl PgStore {
                 config.max_connections,
                 config.acquire_timeout,
                 config.statement_cache_capacity / STATEMENTS_PER_TENANT,
+                config.recycle_after,
             );
             databases.push(Database {
                 name: name.clone(),

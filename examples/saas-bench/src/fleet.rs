@@ -42,6 +42,10 @@ pub struct FleetStorage {
     /// The database.
     #[command(flatten)]
     pub database: BenchDatabase,
+    /// Units of work a pooled connection serves before it is replaced
+    /// (`PgConfig::recycle_after`; 0: never; default: the library's).
+    #[arg(long)]
+    pub recycle_after: Option<u64>,
 }
 
 impl FleetStorage {
@@ -51,7 +55,11 @@ impl FleetStorage {
         let FleetBackend::Postgres = self.backend;
         let url = &self.database.database_url;
         crate::database::prepare(url, fresh).await?;
-        Ok(PgStore::connect(PgConfig::new(url.clone())).await?)
+        let mut config = PgConfig::new(url.clone());
+        if let Some(n) = self.recycle_after {
+            config = config.with_recycle_after(n);
+        }
+        Ok(PgStore::connect(config).await?)
     }
 }
 

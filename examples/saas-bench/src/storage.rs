@@ -90,6 +90,11 @@ pub struct StorageArgs {
     /// (`PgConfig::tenant_subpools`; default: the library's).
     #[arg(long)]
     pub tenant_subpools: Option<usize>,
+    /// Units of work a pooled PostgreSQL connection serves before it is
+    /// replaced (`PgConfig::recycle_after`; 0: never; default: the
+    /// library's).
+    #[arg(long)]
+    pub recycle_after: Option<u64>,
     /// Open tenant handles kept by the SQLite store.
     #[arg(long, default_value_t = 256)]
     pub sqlite_handle_cache: usize,
@@ -195,6 +200,9 @@ impl Env {
                 }
                 if let Some(n) = args.tenant_subpools {
                     config = config.with_tenant_subpools(n);
+                }
+                if let Some(n) = args.recycle_after {
+                    config = config.with_recycle_after(n);
                 }
                 let store = PgStore::connect(config).await?;
                 Ok(Env {
