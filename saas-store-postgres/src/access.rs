@@ -54,8 +54,11 @@ where
     let Some((pick, begin)) = tenant else {
         return Err(Error::backend("not a PostgreSQL tenant handle").into());
     };
-    // The lease counts this transaction on its sub-pool until it ends.
-    let _lease = pick.lease;
+    // The lease counts this transaction on its sub-pool until it ends. The
+    // host's statements may write any of the tenant's tables, compiling
+    // its triggers and foreign-key checks on the backend: a cold unit.
+    let lease = pick.lease;
+    lease.count_cold();
     let mut tx = pick
         .pool
         .begin_with(AssertSqlSafe(std::sync::Arc::clone(begin)))
@@ -63,5 +66,6 @@ where
         .map_err(map_sqlx)?;
     let value = f(&mut tx).await?;
     tx.commit().await.map_err(map_sqlx)?;
+    drop(lease);
     Ok(value)
 }

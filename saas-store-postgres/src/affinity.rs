@@ -27,7 +27,7 @@
 //! changes nothing on the server, and nothing breaks either.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use saas_core::tenancy::TenantId;
@@ -45,15 +45,20 @@ pub(crate) struct SubPool {
     max: u32,
     /// Units of work holding or awaiting one of them.
     in_use: AtomicU32,
+    /// Units of work run here unprepared (of tenants not among the
+    /// busiest) since the pool last recycled a connection for them
+    /// ([`crate::pooling::pool_options`]).
+    cold: Arc<AtomicU64>,
 }
 
 impl SubPool {
-    fn new(pool: PgPool, hot_capacity: usize) -> Arc<Self> {
+    fn new(pool: PgPool, hot_capacity: usize, cold: Arc<AtomicU64>) -> Arc<Self> {
         Arc::new(SubPool {
             max: pool.options().get_max_connections(),
             pool,
             hot: HotTenants::new(hot_capacity),
             in_use: AtomicU32::new(0),
+            cold,
         })
     }
 
@@ -75,6 +80,17 @@ impl SubPool {
 /// One unit of work counted on a sub-pool, until dropped.
 #[derive(Debug)]
 pub(crate) struct Lease(Arc<SubPool>);
+
+impl Lease {
+    /// Counts this unit of work as one that leaves a tenant's compiled
+    /// triggers and foreign-key checks on a backend which does not keep
+    /// that tenant's statements prepared: every
+    /// [`crate::PgConfig::recycle_after`] of them, the sub-pool replaces a
+    /// connection.
+    pub(crate) fn count_cold(&self) {
+        self.0.cold.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 impl Drop for Lease {
     fn drop(&mut self) {
@@ -127,8 +143,8 @@ impl TenantPools {
     /// `subpools` sub-pools (at most one per connection) sharing
     /// `max_connections`, opened lazily: no connection is made before a
     /// tenant needs one. `hot_capacity` tenants of each are prepared; a
-    /// connection is replaced after about `recycle_after` units of work
-    /// ([`crate::pooling::pool_options`]).
+    /// connection is replaced for every `recycle_after` unprepared units of
+    /// work ([`Lease::count_cold`]).
     pub(crate) fn new(
         options: &PgConnectOptions,
         subpools: usize,
@@ -142,11 +158,12 @@ impl TenantPools {
             .clamp(1, max_connections.max(1));
         let subpools = (0..n)
             .map(|i| {
-                let pool = crate::pooling::pool_options(recycle_after)
+                let cold = Arc::new(AtomicU64::new(0));
+                let pool = crate::pooling::pool_options(recycle_after, Arc::clone(&cold))
                     .max_connections(share(max_connections, n, i))
                     .acquire_timeout(acquire_timeout)
                     .connect_lazy_with(options.clone());
-                SubPool::new(pool, hot_capacity)
+                SubPool::new(pool, hot_capacity, cold)
             })
             .collect();
         TenantPools { subpools }
@@ -207,7 +224,7 @@ impl Route {
     /// A route to one plain pool (the benchmarks' single-schema baseline).
     pub(crate) fn single(pool: PgPool) -> Self {
         Route {
-            home: SubPool::new(pool, 0),
+            home: SubPool::new(pool, 0, Arc::default()),
             spare: None,
         }
     }

@@ -185,18 +185,22 @@ pub struct PgConfig {
     pub tenant_subpools: usize,
     /// How long to wait for a pooled connection.
     pub acquire_timeout: Duration,
-    /// Units of work a pooled connection serves, on average, before it is
-    /// closed and a fresh one takes its place (every this-many-th
-    /// connection given back to a pool is closed); 0: never. A PostgreSQL
-    /// backend keeps what it compiled for every tenant it served (the
-    /// tenant's trigger functions and foreign-key checks, kept as saved
-    /// plans) until it exits, and every backend of the database walks all
-    /// its saved plans on each of the hundreds of catalog invalidations a
-    /// new tenant schema sends: without recycling, provisioning slows down
-    /// as long-lived connections serve more tenants (BENCHMARKS.md,
-    /// "Provisioning while tenants are in use"). The default, 1,000, costs
-    /// one reconnect (a few milliseconds, and re-preparing the statements
-    /// the connection had prepared) per 1,000 units of work.
+    /// Tenant connections are replaced as they serve tenants whose
+    /// statements they do not keep prepared: one connection of a sub-pool
+    /// is closed (when given back) and a fresh one opened for every this
+    /// many such units of work run there; 0: never. A PostgreSQL backend
+    /// keeps what it compiled for every tenant whose tables it wrote (the
+    /// tenant's trigger functions and foreign-key checks, about nine saved
+    /// plans and 270 KB a tenant) until it exits, and walks all its saved
+    /// plans on each of the hundreds of catalog invalidations every new
+    /// tenant schema sends: without recycling, backends serving many
+    /// tenants grow without bound and provisioning slows down as they do
+    /// (BENCHMARKS.md, "Provisioning while tenants are in use"). Units of
+    /// the busiest tenants (the ones whose statements are prepared, see
+    /// [`Routing::QualifiedSql`]) are not counted, so a few busy tenants
+    /// never cause a reconnect. Default 250: each backend holds at most a
+    /// few hundred tenants' compiled state, and pays one reconnect (a few
+    /// milliseconds) per 250 requests of tenants outside the busiest.
     pub recycle_after: u64,
     /// How handles route to tenant schemas.
     pub routing: Routing,
@@ -267,8 +271,8 @@ impl PgConfig {
         self
     }
 
-    /// Sets how many units of work a pooled connection serves before it is
-    /// replaced (see [`PgConfig::recycle_after`]; 0: never).
+    /// Sets how many unprepared units of work a tenant sub-pool runs per
+    /// connection it replaces (see [`PgConfig::recycle_after`]; 0: never).
     pub fn with_recycle_after(mut self, units: u64) -> Self {
         self.recycle_after = units;
         self
@@ -316,7 +320,7 @@ impl Default for PgConfig {
             max_connections: 10,
             tenant_subpools: 1,
             acquire_timeout: Duration::from_secs(30),
-            recycle_after: 1000,
+            recycle_after: 250,
             routing: Routing::default(),
             statement_cache_capacity: 256,
             handle_cache_capacity: 4096,
@@ -477,7 +481,9 @@ impl PgStore {
                 // parameters, and this backend reads no floating point values.
                 options = options.statement_cache_capacity(0).extra_float_digits(None);
             }
-            let pool = pooling::pool_options(config.recycle_after)
+            // The catalog's backends serve no tenant's tables: nothing to
+            // recycle for (its count of cold units stays at zero).
+            let pool = pooling::pool_options(config.recycle_after, Default::default())
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_with(options.clone())

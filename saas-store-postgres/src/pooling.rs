@@ -22,25 +22,31 @@ pub(crate) const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 /// work (a backend that went away is `Unavailable`, as if it had gone
 /// during the unit) and is dropped by its release ping.
 ///
-/// With `recycle_after` above 0, every `recycle_after`-th connection given
-/// back to the pool is closed instead (see [`crate::PgConfig::recycle_after`]):
-/// connections are used about evenly, so each serves about that many units
-/// of work before the pool opens a fresh one.
-pub(crate) fn pool_options(recycle_after: u64) -> PgPoolOptions {
-    let releases = Arc::new(AtomicU64::new(0));
+/// With `recycle_after` above 0, one connection given back to the pool is
+/// closed instead for every `recycle_after` units of work counted in
+/// `cold` (see [`crate::PgConfig::recycle_after`]): the pool's connections
+/// are handed out in turn, so each serves about that many of them before
+/// the pool opens a fresh one. A pool whose `cold` is never counted never
+/// recycles.
+pub(crate) fn pool_options(recycle_after: u64, cold: Arc<AtomicU64>) -> PgPoolOptions {
     PgPoolOptions::new()
         .test_before_acquire(false)
         .before_acquire(ping_if_idle)
         .after_release(move |_conn, _meta| {
-            let keep = !recycles(&releases, recycle_after);
+            let keep = !recycles(&cold, recycle_after);
             Box::pin(async move { Ok(keep) })
         })
 }
 
-/// Counts one release; whether it is the `every`-th (never when `every`
-/// is 0).
-fn recycles(releases: &AtomicU64, every: u64) -> bool {
-    every > 0 && (releases.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every)
+/// Whether `every` units have been counted in `cold` since the last
+/// recycling; if so, takes them off the count (never when `every` is 0).
+fn recycles(cold: &AtomicU64, every: u64) -> bool {
+    every > 0
+        && cold
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                n.checked_sub(every)
+            })
+            .is_ok()
 }
 
 /// Pings `conn` before it is handed out if it sat idle for longer than
@@ -62,12 +68,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_nth_release_recycles_and_zero_never_does() {
-        let releases = AtomicU64::new(0);
-        let closed: Vec<u64> = (1..=10).filter(|_| recycles(&releases, 4)).collect();
-        assert_eq!(closed, [4, 8]);
-        assert_eq!(releases.load(Ordering::Relaxed), 10);
-        let never = AtomicU64::new(0);
-        assert!((0..1000).all(|_| !recycles(&never, 0)));
+    fn a_release_recycles_once_per_every_units_counted() {
+        let cold = AtomicU64::new(0);
+        assert!(!recycles(&cold, 4), "nothing counted yet");
+        cold.fetch_add(9, Ordering::Relaxed);
+        let recycled = (0..5).filter(|_| recycles(&cold, 4)).count();
+        assert_eq!(recycled, 2);
+        assert_eq!(cold.load(Ordering::Relaxed), 1);
+        let never = AtomicU64::new(1000);
+        assert!((0..100).all(|_| !recycles(&never, 0)));
     }
 }

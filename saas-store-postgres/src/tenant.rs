@@ -504,6 +504,9 @@ impl PgTenant {
             Some(begin) => Unit::begin_with(pick.pool, begin).await?,
         };
         unit.prepared = pick.home && self.prepare_now();
+        if !unit.prepared {
+            pick.lease.count_cold();
+        }
         unit.lease = Some(pick.lease);
         Ok(unit)
     }
@@ -516,6 +519,9 @@ impl PgTenant {
             Some(begin) => Unit::begin_with(pick.pool, begin).await?,
         };
         unit.prepared = pick.home && self.prepare_now();
+        if !unit.prepared {
+            pick.lease.count_cold();
+        }
         unit.lease = Some(pick.lease);
         Ok(unit)
     }

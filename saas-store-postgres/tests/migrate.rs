@@ -28,6 +28,9 @@ const DB_DROP: &str = "saas_test_tally_drop";
 /// A database of its own for the rolling-deploy tests: their stores
 /// withhold migrations, or see versions changed by hand.
 const DB_ROLLING: &str = "saas_test_rolling";
+/// Database of the test of the tally functions' names (it runs a shared
+/// migration again, which renames functions in every tenant schema).
+const DB_TALLY_NAMES: &str = "saas_test_tally_names";
 
 /// The newest tenant schema version.
 const LATEST: i32 = 6;
@@ -48,6 +51,24 @@ async fn exec(store: &PgStore, sql: String) {
         .expect("exec");
 }
 
+/// The name a tenant's tally trigger function has once made:
+/// `tally_tasks_` and the 12 digits ending its schema's name.
+fn tally_function(schema: &str) -> String {
+    format!("tally_tasks_{}", &schema[schema.len() - 12..])
+}
+
+/// The names of the functions in `schema`.
+async fn functions(store: &PgStore, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname = $1 ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(store.catalog_pool())
+    .await
+    .expect("functions")
+}
+
 async fn version(store: &PgStore, t: &Tenant) -> i32 {
     sqlx::query_scalar("SELECT version FROM saas_shared.tenant_schemas WHERE schema_name = $1")
         .bind(tenant_schema_name(t))
@@ -61,6 +82,7 @@ async fn version(store: &PgStore, t: &Tenant) -> i32 {
 /// one, the tally triggers and version 4's indexes).
 async fn undo_v4(store: &PgStore, t: &Tenant) {
     let schema = tenant_schema_name(t);
+    let tally = tally_function(&schema);
     exec(
         store,
         format!(
@@ -69,7 +91,8 @@ async fn undo_v4(store: &PgStore, t: &Tenant) {
              ALTER TABLE \"{schema}\".tasks DROP COLUMN IF EXISTS started_at; \
              DROP TABLE IF EXISTS \"{schema}\".task_tally; \
              DELETE FROM saas_shared.task_tally WHERE tasks_oid = '\"{schema}\".tasks'::regclass; \
-             DROP FUNCTION \"{schema}\".tally_tasks() CASCADE; \
+             DROP FUNCTION IF EXISTS \"{schema}\".tally_tasks() CASCADE; \
+             DROP FUNCTION IF EXISTS \"{schema}\".\"{tally}\"() CASCADE; \
              DROP INDEX \"{schema}\".tasks_updated_at, \"{schema}\".tasks_open_due"
         ),
     )
@@ -776,4 +799,85 @@ async fn a_schema_at_an_incompatible_newer_version_is_refused() {
         "{message}"
     );
     store.purge_tenant(t.id, None).await.expect("cleanup");
+}
+
+/// A new tenant's tally trigger function has a name of its own (no two
+/// tenants' functions share one, so looking one up never lists the fleet's);
+/// a schema made before (its function still `tally_tasks`) is renamed by
+/// shared migration 9, and a tenant put back at version 4 and migrated gets
+/// the name too; the tally is kept right throughout.
+#[tokio::test]
+async fn tally_functions_have_names_of_their_own() {
+    use saas_core::projects::{Scope, TaskQuery};
+    use saas_core::store::PageRequest;
+    if !pg::available().await {
+        return;
+    }
+    pg::ensure_database(DB_TALLY_NAMES).await;
+    let url = pg::url_for(DB_TALLY_NAMES);
+    let Some(store) = pg::store_with(PgConfig::new(url.clone())).await else {
+        return;
+    };
+    let (a, admin_a) = records::tenant(&store).await;
+    let (b, _) = records::tenant(&store).await;
+    let (schema_a, schema_b) = (tenant_schema_name(&a), tenant_schema_name(&b));
+    assert_eq!(
+        functions(&store, &schema_a).await,
+        [tally_function(&schema_a)]
+    );
+    assert_eq!(
+        functions(&store, &schema_b).await,
+        [tally_function(&schema_b)]
+    );
+
+    // As a build before the rename left it; the shared migration runs again.
+    exec(
+        &store,
+        format!(
+            "ALTER FUNCTION \"{schema_a}\".\"{}\"() RENAME TO tally_tasks; \
+             DELETE FROM saas_shared.schema_migrations WHERE version = 9",
+            tally_function(&schema_a)
+        ),
+    )
+    .await;
+    assert_eq!(functions(&store, &schema_a).await, ["tally_tasks"]);
+    let again = pg::store_with(PgConfig::new(url)).await.expect("reconnect");
+    assert_eq!(
+        functions(&again, &schema_a).await,
+        [tally_function(&schema_a)]
+    );
+    assert_eq!(
+        functions(&again, &schema_b).await,
+        [tally_function(&schema_b)]
+    );
+
+    // Back at version 4 (its function `tally_tasks` again), then migrated.
+    seed_tasks(&again, &a, admin_a.id.0).await;
+    back_to_v4(&again, &a).await;
+    assert_eq!(functions(&again, &schema_a).await, ["tally_tasks"]);
+    again.migrate(&|_| {}).await.expect("migrate");
+    assert_eq!(version(&again, &a).await, LATEST);
+    assert_eq!(
+        functions(&again, &schema_a).await,
+        [tally_function(&schema_a)]
+    );
+    let h = again.open(&a).await.expect("open");
+    let all = TaskQuery::new(Scope::All);
+    let counted = h
+        .task_counts(&all, chrono::Utc::now())
+        .await
+        .expect("counts");
+    assert_eq!(counted.total, 300, "the tally counts every task");
+    let task = h
+        .list_tasks(&all, PageRequest::first())
+        .await
+        .expect("tasks")
+        .items[0]
+        .clone();
+    h.delete_task(task.id).await.expect("delete");
+    let counted = h
+        .task_counts(&all, chrono::Utc::now())
+        .await
+        .expect("counts");
+    assert_eq!(counted.total, 299, "the renamed function keeps the tally");
 }

@@ -252,17 +252,32 @@ impl Env {
                      $4 - ($5 - i) * interval '1 second', $4 - ($5 - i) * interval '1 second' \
                      FROM generate_series(1, $5::bigint) AS i"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(project.0)
-                    .bind(assignees)
-                    .bind(creator.0)
-                    .bind(base)
-                    .bind(n)
-                    .execute(pg.catalog_pool())
-                    .await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE \"{schema}\".tasks")))
-                    .execute(pg.catalog_pool())
-                    .await?;
+                // On the tenant's own connections, as a host application
+                // writes (so the catalog's backends never compile the
+                // tenant's triggers), and unnamed: one statement a tenant.
+                let handle = saas_core::store::Store::open(pg, tenant).await?;
+                let assignees = assignees.to_vec();
+                saas_store_postgres::with_tenant_tx(handle.as_ref(), move |conn| {
+                    Box::pin(async move {
+                        let backend = |e: sqlx::Error| saas_core::Error::backend(e.to_string());
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .persistent(false)
+                            .bind(project.0)
+                            .bind(assignees)
+                            .bind(creator.0)
+                            .bind(base)
+                            .bind(n)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE \"{schema}\".tasks")))
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                        Ok::<_, saas_core::Error>(())
+                    })
+                })
+                .await?;
             }
             Backend::Sqlite => {
                 let path = self.tenant_file(tenant)?;
