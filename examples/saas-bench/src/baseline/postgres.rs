@@ -31,6 +31,12 @@ impl Statements {
     pub(super) fn render(prefix: &str) -> Self {
         let sql = |s: String| -> Arc<str> { s.replace("{s}", prefix).into() };
         let select = format!("SELECT {TASK_COLUMNS} FROM {{s}}tasks t{TASK_JOINS}");
+        // The recent tasks' order, under names of their own: the joined
+        // rows have three `id` columns (task, assignee, creator).
+        let select_keyed = format!(
+            "SELECT {TASK_COLUMNS}, t.updated_at AS recent_at, t.id AS recent_id \
+             FROM {{s}}tasks t{TASK_JOINS}"
+        );
         Statements {
             count: sql("SELECT count(*) FROM {s}tasks t".to_owned()),
             list: sql(format!(
@@ -50,8 +56,8 @@ impl Statements {
                  (SELECT {TASK_COUNTS} FROM {{s}}tasks) tc, \
                  (SELECT {TASK_COUNTS} FROM {{s}}tasks WHERE assigned_to = $2) mc, \
                  (SELECT count(*) FROM {{s}}users) uc \
-                 LEFT JOIN LATERAL ({select} ORDER BY t.updated_at DESC, t.id ASC LIMIT {RECENT}) r \
-                 ON true ORDER BY r.updated_at DESC, r.id ASC"
+                 LEFT JOIN LATERAL ({select_keyed} ORDER BY t.updated_at DESC, t.id ASC LIMIT {RECENT}) r \
+                 ON true ORDER BY r.recent_at DESC, r.recent_id ASC"
             )),
             statistics: sql(format!(
                 "SELECT {TASK_COUNTS}, \
