@@ -30,14 +30,6 @@ async fn prepared_schemas(pool: &PgPool, tenants: &[Tenant]) -> BTreeSet<String>
         .collect()
 }
 
-async fn backend_pid(pool: &PgPool) -> i32 {
-    sqlx::query_scalar("SELECT pg_backend_pid()")
-        .persistent(false)
-        .fetch_one(pool)
-        .await
-        .expect("pid")
-}
-
 /// Four sub-pools of one connection each, twelve busy tenants served one
 /// request at a time (so a home sub-pool is never busy): every tenant's
 /// prepared statements are on its home connection and on no other, the
@@ -111,7 +103,7 @@ async fn each_tenant_runs_on_its_home_subpool() {
         })
         .await
         .expect("scoped");
-        assert_eq!(pid, backend_pid(&pools[home]).await);
+        assert_eq!(pid, pg::backend_pid(&pools[home]).await);
     }
     for t in &tenants {
         store.purge_tenant(t.id, None).await.expect("cleanup");
@@ -168,8 +160,8 @@ async fn a_busy_home_spills_to_the_spare_then_times_out() {
     }
     let mine = std::slice::from_ref(&t);
     assert_eq!(prepared_schemas(&pools[home], mine).await.len(), 1);
-    let home_pid = backend_pid(&pools[home]).await;
-    let spare_pid = backend_pid(&pools[spare]).await;
+    let home_pid = pg::backend_pid(&pools[home]).await;
+    let spare_pid = pg::backend_pid(&pools[spare]).await;
 
     let h = store.open(&t).await.expect("open");
     let (release_home, pid, home_task) = hold(&h).await;

@@ -8,17 +8,8 @@
 use saas_core::projects::{Scope, TaskQuery};
 use saas_core::store::{PageRequest, Store, TenantStore};
 use saas_store_postgres::{PgConfig, with_tenant_tx};
-use sqlx::PgPool;
 use std::sync::Arc;
 use testkit::{pg, records};
-
-async fn backend_pid(pool: &PgPool) -> i32 {
-    sqlx::query_scalar("SELECT pg_backend_pid()")
-        .persistent(false)
-        .fetch_one(pool)
-        .await
-        .expect("pid")
-}
 
 /// The backend pid a host transaction of `tenant` (a cold unit of work)
 /// runs on.
@@ -65,7 +56,7 @@ async fn a_connection_is_replaced_after_its_cold_units() {
     let Some(store) = pg::store_with(config).await else {
         return;
     };
-    let catalog_before = backend_pid(store.catalog_pool()).await;
+    let catalog_before = pg::backend_pid(store.catalog_pool()).await;
     let (t, _) = records::tenant(&store).await;
     let h = store.open(&t).await.expect("open");
     let mut got = Vec::new();
@@ -80,7 +71,7 @@ async fn a_connection_is_replaced_after_its_cold_units() {
     assert!(inner.len() >= 2, "{got:?}");
     assert!(inner.iter().all(|n| *n == 3), "{got:?}");
     for _ in 0..10 {
-        assert_eq!(backend_pid(store.catalog_pool()).await, catalog_before);
+        assert_eq!(pg::backend_pid(store.catalog_pool()).await, catalog_before);
     }
 }
 
@@ -123,11 +114,15 @@ async fn busy_tenants_do_not_recycle_and_spread_ones_do() {
     for _ in 0..10 {
         list(store.open(&busy).await.expect("open")).await;
     }
-    let before = backend_pid(&pool).await;
+    let before = pg::backend_pid(&pool).await;
     for _ in 0..40 {
         list(store.open(&busy).await.expect("open")).await;
     }
-    assert_eq!(backend_pid(&pool).await, before, "a busy tenant recycled");
+    assert_eq!(
+        pg::backend_pid(&pool).await,
+        before,
+        "a busy tenant recycled"
+    );
     let mut spread = Vec::new();
     for _ in 0..40 {
         spread.push(records::tenant(&store).await.0);
@@ -136,7 +131,7 @@ async fn busy_tenants_do_not_recycle_and_spread_ones_do() {
         list(store.open(t).await.expect("open")).await;
     }
     assert_ne!(
-        backend_pid(&pool).await,
+        pg::backend_pid(&pool).await,
         before,
         "cold units did not recycle"
     );
@@ -155,7 +150,7 @@ async fn tenants_are_served_right_across_recycled_connections() {
         return;
     };
     let pool = store.tenant_pools()[0].clone();
-    let first = backend_pid(&pool).await;
+    let first = pg::backend_pid(&pool).await;
     let mut tenants = Vec::new();
     for _ in 0..3 {
         let (t, admin) = records::tenant(&store).await;
@@ -195,5 +190,5 @@ async fn tenants_are_served_right_across_recycled_connections() {
             t.slug.as_str()
         );
     }
-    assert_ne!(backend_pid(&pool).await, first, "nothing was recycled");
+    assert_ne!(pg::backend_pid(&pool).await, first, "nothing was recycled");
 }

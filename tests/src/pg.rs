@@ -185,6 +185,16 @@ fn check_database_name(name: &str) {
     );
 }
 
+/// The pid of the PostgreSQL backend serving the next unit of work on
+/// `pool` (one checkout of it).
+pub async fn backend_pid(pool: &sqlx::PgPool) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .persistent(false)
+        .fetch_one(pool)
+        .await
+        .expect("pid")
+}
+
 /// Creates the test's own database `name` ([`database_name`]) if missing,
 /// tolerating a concurrent creator.
 pub async fn ensure_database(name: &str) {
