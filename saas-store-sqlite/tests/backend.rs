@@ -671,8 +671,14 @@ async fn migrating_to_version_3_tallies_the_existing_tasks() {
     check("after a cascading delete").await;
 }
 
-#[tokio::test]
-async fn a_file_from_a_newer_release_is_refused() {
+/// A tenant whose file's `user_version` is then set to `stamp`.
+async fn tenant_stamped(
+    stamp: i64,
+) -> (
+    tempfile::TempDir,
+    saas_store_sqlite::SqliteStore,
+    saas_core::tenancy::Tenant,
+) {
     let (dir, store) = store();
     let (tenant, _) = store
         .create_tenant(&new_tenant(), &admin_record())
@@ -680,12 +686,36 @@ async fn a_file_from_a_newer_release_is_refused() {
         .expect("create");
     Connection::open(tenant_file(dir.path(), &tenant.slug))
         .expect("open")
-        .pragma_update(None, "user_version", TENANT_SCHEMA_VERSION + 1)
-        .expect("bump");
-    let err = store.open(&tenant).await.expect_err("too new");
-    let Error::Backend { source } = &err else {
+        .pragma_update(None, "user_version", stamp)
+        .expect("stamp");
+    (dir, store, tenant)
+}
+
+/// The store error behind `err`, a backend error.
+fn backend_source(err: &Error) -> &(dyn std::error::Error + Send + Sync + 'static) {
+    let Error::Backend { source } = err else {
         panic!("{err:?}");
     };
+    source.as_ref()
+}
+
+/// This build, withholding its last tenant migration: the previous build.
+fn previous_build(dir: &std::path::Path) -> saas_store_sqlite::SqliteStore {
+    saas_store_sqlite::SqliteStore::with_options(
+        dir,
+        SqliteOptions {
+            withhold_tenant_migrations: 1,
+            ..SqliteOptions::default()
+        },
+    )
+    .expect("previous build")
+}
+
+#[tokio::test]
+async fn a_file_from_a_newer_release_is_refused() {
+    let (_dir, store, tenant) = tenant_stamped(TENANT_SCHEMA_VERSION + 1).await;
+    let err = store.open(&tenant).await.expect_err("too new");
+    let source = backend_source(&err);
     assert!(
         matches!(
             source.downcast_ref::<SqliteError>(),
@@ -710,14 +740,7 @@ async fn a_file_from_a_newer_release_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_previous_build_serves_a_file_this_build_migrated() {
     let dir = tempfile::tempdir().expect("dir");
-    let previous = saas_store_sqlite::SqliteStore::with_options(
-        dir.path(),
-        SqliteOptions {
-            withhold_tenant_migrations: 1,
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("previous build");
+    let previous = previous_build(dir.path());
     let current = saas_store_sqlite::SqliteStore::open(dir.path()).expect("this build");
     testkit::rolling::previous_build_serves_a_tenant_this_build_migrated(
         Arc::new(previous),
@@ -740,28 +763,11 @@ async fn the_previous_build_serves_a_file_this_build_migrated() {
 /// when only one version ahead.
 #[tokio::test]
 async fn the_previous_build_refuses_a_breaking_newer_version() {
-    let (dir, store) = store();
-    let (tenant, _) = store
-        .create_tenant(&new_tenant(), &admin_record())
-        .await
-        .expect("create");
     // The newest version, stamped as breaking (no floor below it).
-    Connection::open(tenant_file(dir.path(), &tenant.slug))
-        .expect("open")
-        .pragma_update(None, "user_version", TENANT_SCHEMA_VERSION)
-        .expect("stamp");
-    let previous = saas_store_sqlite::SqliteStore::with_options(
-        dir.path(),
-        SqliteOptions {
-            withhold_tenant_migrations: 1,
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("previous build");
+    let (dir, store, tenant) = tenant_stamped(TENANT_SCHEMA_VERSION).await;
+    let previous = previous_build(dir.path());
     let err = previous.open(&tenant).await.expect_err("breaking");
-    let Error::Backend { source } = &err else {
-        panic!("{err:?}");
-    };
+    let source = backend_source(&err);
     assert!(
         matches!(
             source.downcast_ref::<SqliteError>(),
